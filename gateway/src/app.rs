@@ -1,0 +1,292 @@
+//! Wiring: opens the data directory, loads keys and the admin token, runs
+//! start-up discovery, serves the public HTTP and control gRPC listeners,
+//! and shuts both down gracefully on one cancellation token.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context;
+use tokio::net::TcpListener;
+use tokio::task::JoinSet;
+use tokio_stream::wrappers::TcpListenerStream;
+use tokio_util::sync::CancellationToken;
+use toolgate_proto::v1;
+
+use crate::config::{Config, Secrets, default_public_url};
+use crate::control::{self, AdminAuth, Control};
+use crate::crypto::{self, MasterKey};
+use crate::store::Store;
+
+/// Prefix of the admin token generated on first start.
+pub const ADMIN_TOKEN_PREFIX: &str = "tga_";
+
+/// The two bound listeners the daemon serves on.
+#[derive(Debug)]
+pub struct Listeners {
+    /// Public HTTP.
+    pub http: TcpListener,
+    /// Control gRPC.
+    pub grpc: TcpListener,
+}
+
+impl Listeners {
+    /// Binds both addresses of `config`.
+    pub async fn bind(config: &Config) -> anyhow::Result<Self> {
+        let http = TcpListener::bind(config.http_addr)
+            .await
+            .with_context(|| format!("cannot listen on --http-addr {}", config.http_addr))?;
+        let grpc = TcpListener::bind(config.grpc_addr)
+            .await
+            .with_context(|| format!("cannot listen on --grpc-addr {}", config.grpc_addr))?;
+        Ok(Self { http, grpc })
+    }
+}
+
+/// A running daemon.
+#[derive(Debug)]
+pub struct Running {
+    /// Where the public HTTP listener is bound.
+    pub http_addr: SocketAddr,
+    /// Where the control gRPC listener is bound.
+    pub grpc_addr: SocketAddr,
+    /// The public base URL in effect.
+    pub public_url: String,
+    /// The file holding the admin token, when it came from the data
+    /// directory (not from `TOOLGATE_ADMIN_TOKEN`).
+    pub admin_token_file: Option<PathBuf>,
+    /// The store, for in-process inspection.
+    pub store: Arc<Store>,
+    shutdown: CancellationToken,
+    tasks: JoinSet<anyhow::Result<()>>,
+    grace: std::time::Duration,
+}
+
+impl Running {
+    /// A token that stops the daemon when cancelled.
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+
+    /// Stops both listeners, lets in-flight requests finish within the
+    /// configured grace period, and returns the first server error if any.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        let grace = self.grace;
+        let drained = tokio::time::timeout(grace, async {
+            let mut first_error = Ok(());
+            while let Some(joined) = self.tasks.join_next().await {
+                let result = joined.map_err(anyhow::Error::from).and_then(|r| r);
+                if first_error.is_ok() {
+                    first_error = result;
+                }
+            }
+            first_error
+        })
+        .await;
+        match drained {
+            Ok(result) => result,
+            Err(_) => {
+                tracing::warn!(
+                    ?grace,
+                    "shutdown grace period over; aborting in-flight requests"
+                );
+                self.tasks.abort_all();
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Loads the admin token: `TOOLGATE_ADMIN_TOKEN` wins; else
+/// `<data_dir>/admin.token` is read, or created (mode 0600) with a new
+/// random token. Returns the token and the file it came from.
+fn load_admin_token(
+    env_value: Option<&str>,
+    data_dir: &Path,
+) -> anyhow::Result<(String, Option<PathBuf>)> {
+    if let Some(token) = env_value {
+        let token = token.trim();
+        anyhow::ensure!(
+            token.len() >= 16,
+            "TOOLGATE_ADMIN_TOKEN must be at least 16 characters"
+        );
+        return Ok((token.to_owned(), None));
+    }
+    let path = data_dir.join("admin.token");
+    match std::fs::read_to_string(&path) {
+        Ok(text) => {
+            let token = text.trim().to_owned();
+            anyhow::ensure!(
+                token.len() >= 16,
+                "{} holds no usable admin token (at least 16 characters)",
+                path.display()
+            );
+            Ok((token, Some(path)))
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+            let token = crypto::random_token(ADMIN_TOKEN_PREFIX)?;
+            crypto::write_private_file(&path, format!("{token}\n").as_bytes())
+                .with_context(|| format!("cannot create {}", path.display()))?;
+            Ok((token, Some(path)))
+        }
+        Err(err) => Err(err).with_context(|| format!("cannot read {}", path.display())),
+    }
+}
+
+fn create_data_dir(path: &Path) -> anyhow::Result<()> {
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(path)
+        .with_context(|| format!("cannot create data directory {}", path.display()))
+}
+
+/// Starts the daemon on bound listeners. Returns once both servers accept
+/// connections.
+pub async fn start(
+    config: &Config,
+    secrets: &Secrets,
+    listeners: Listeners,
+) -> anyhow::Result<Running> {
+    create_data_dir(&config.data_dir)?;
+    let lock = crate::store::DirLock::acquire(&config.data_dir)?;
+    let key = MasterKey::load_or_create(secrets.master_key.as_deref(), &config.data_dir)?;
+    let store = Arc::new(Store::open(&config.data_dir, key, lock)?);
+    let (admin_token, admin_token_file) =
+        load_admin_token(secrets.admin_token.as_deref(), &config.data_dir)?;
+    let rediscovered = control::rediscover_after_upgrade(&store).await?;
+    if rediscovered > 0 {
+        tracing::info!(
+            servers = rediscovered,
+            "tool definitions changed since the last start; rediscovered"
+        );
+    }
+
+    let http_addr = listeners.http.local_addr()?;
+    let grpc_addr = listeners.grpc.local_addr()?;
+    let public_url = config
+        .public_url
+        .clone()
+        .unwrap_or_else(|| default_public_url(http_addr));
+    let shutdown = CancellationToken::new();
+    let control = Control::new(store.clone(), &public_url, shutdown.clone());
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    for name in control::SERVICE_NAMES {
+        health
+            .set_service_status(name, tonic_health::ServingStatus::Serving)
+            .await;
+    }
+    let reflection_v1 = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()?;
+    let reflection_v1alpha = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(v1::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1alpha()?;
+
+    let mut tasks = JoinSet::new();
+    let grpc_shutdown = shutdown.clone();
+    let routes = control.routes(AdminAuth::new(&admin_token));
+    tasks.spawn(async move {
+        tonic::transport::Server::builder()
+            .add_routes(routes)
+            .add_service(health_service)
+            .add_service(reflection_v1)
+            .add_service(reflection_v1alpha)
+            .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), async move {
+                grpc_shutdown.cancelled().await;
+                for name in control::SERVICE_NAMES {
+                    health
+                        .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                        .await;
+                }
+            })
+            .await
+            .context("gRPC server failed")
+    });
+    let http_shutdown = shutdown.clone();
+    let router = crate::http::router(store.clone());
+    tasks.spawn(async move {
+        axum::serve(listeners.http, router)
+            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+            .await
+            .context("HTTP server failed")
+    });
+
+    tracing::info!(%http_addr, %grpc_addr, %public_url, "toolgated started");
+    Ok(Running {
+        http_addr,
+        grpc_addr,
+        public_url,
+        admin_token_file,
+        store,
+        shutdown,
+        tasks,
+        grace: config.shutdown_timeout,
+    })
+}
+
+/// Runs the daemon until `signal` completes, then shuts down gracefully.
+/// Prints one line to stdout once ready:
+/// `toolgated ready: grpc=<addr> http=<addr> public_url=<url> admin_token=<file or env>`.
+pub async fn run(
+    config: Config,
+    secrets: Secrets,
+    signal: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
+    let listeners = Listeners::bind(&config).await?;
+    let running = start(&config, &secrets, listeners).await?;
+    let token_source = running.admin_token_file.as_ref().map_or_else(
+        || "TOOLGATE_ADMIN_TOKEN".to_owned(),
+        |p| p.display().to_string(),
+    );
+    println!(
+        "toolgated ready: grpc={} http={} public_url={} admin_token={}",
+        running.grpc_addr, running.http_addr, running.public_url, token_source
+    );
+    let stopped = running.shutdown_token();
+    tokio::select! {
+        () = signal => tracing::info!("shutdown signal received; draining"),
+        () = stopped.cancelled() => {}
+    }
+    running.stop().await?;
+    tracing::info!("toolgated stopped");
+    Ok(())
+}
+
+/// Completes on SIGINT (Ctrl-C) or SIGTERM.
+pub async fn shutdown_signal() {
+    let ctrl_c = async {
+        if let Err(err) = tokio::signal::ctrl_c().await {
+            tracing::error!(%err, "cannot listen for Ctrl-C");
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::error!(%err, "cannot listen for SIGTERM");
+                std::future::pending::<()>().await;
+            }
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {}
+        () = term => {}
+    }
+}

@@ -1,0 +1,342 @@
+//! Daemon configuration: command-line flags, environment variables and an
+//! optional TOML file, merged once into a validated [`Config`].
+//!
+//! Precedence, highest first: flag, environment variable, config file,
+//! built-in default. Secrets (`TOOLGATE_MASTER_KEY`, `TOOLGATE_ADMIN_TOKEN`)
+//! come from the environment only, never from flags (which other users can
+//! see in the process list) or the config file, and live in [`Secrets`],
+//! whose `Debug` redacts them.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// The flags of `toolgated`; each has an environment variable too.
+#[derive(Debug, Clone, Default, clap::Parser)]
+#[command(
+    name = "toolgated",
+    version,
+    about = "toolgate daemon: a governed MCP gateway to Salesforce, with a gRPC control API",
+    after_help = "Secrets come from the environment only: TOOLGATE_MASTER_KEY (64 hex digits; else <data-dir>/master.key is used, created on first start) and TOOLGATE_ADMIN_TOKEN (else <data-dir>/admin.token, created on first start)."
+)]
+pub struct Args {
+    /// TOML config file; its keys are the long flag names with `_` for `-`.
+    #[arg(long, env = "TOOLGATE_CONFIG")]
+    pub config: Option<PathBuf>,
+    /// Directory for the database, keys and the admin token [default: ./toolgate-data].
+    #[arg(long, env = "TOOLGATE_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Public HTTP listener (MCP, OAuth callback, health) [default: 127.0.0.1:8080].
+    #[arg(long, env = "TOOLGATE_HTTP_ADDR")]
+    pub http_addr: Option<SocketAddr>,
+    /// Control-plane gRPC listener [default: 127.0.0.1:50051].
+    #[arg(long, env = "TOOLGATE_GRPC_ADDR")]
+    pub grpc_addr: Option<SocketAddr>,
+    /// Base URL that users' browsers and AI clients reach [default: http://<http-addr>].
+    #[arg(long, env = "TOOLGATE_PUBLIC_URL")]
+    pub public_url: Option<String>,
+    /// Log filter, e.g. `info` or `toolgate_gateway=debug,info` [default: info].
+    #[arg(long, env = "TOOLGATE_LOG_LEVEL")]
+    pub log_level: Option<String>,
+    /// Log format [default: text].
+    #[arg(long, env = "TOOLGATE_LOG_FORMAT", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Seconds to let in-flight requests finish on SIGINT/SIGTERM [default: 10].
+    #[arg(long, env = "TOOLGATE_SHUTDOWN_TIMEOUT_SECS")]
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+/// The config file: every key optional, unknown keys rejected.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FileConfig {
+    /// See [`Args::data_dir`].
+    pub data_dir: Option<PathBuf>,
+    /// See [`Args::http_addr`].
+    pub http_addr: Option<SocketAddr>,
+    /// See [`Args::grpc_addr`].
+    pub grpc_addr: Option<SocketAddr>,
+    /// See [`Args::public_url`].
+    pub public_url: Option<String>,
+    /// See [`Args::log_level`].
+    pub log_level: Option<String>,
+    /// See [`Args::log_format`].
+    pub log_format: Option<LogFormat>,
+    /// See [`Args::shutdown_timeout_secs`].
+    pub shutdown_timeout_secs: Option<u64>,
+}
+
+/// The validated configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Config {
+    /// Data directory.
+    pub data_dir: PathBuf,
+    /// Public HTTP listen address (port 0: any free port).
+    pub http_addr: SocketAddr,
+    /// gRPC listen address (port 0: any free port).
+    pub grpc_addr: SocketAddr,
+    /// Public base URL without a trailing slash; `None`: derived from the
+    /// bound HTTP address.
+    pub public_url: Option<String>,
+    /// `tracing` filter directives.
+    pub log_level: String,
+    /// Log format.
+    pub log_format: LogFormat,
+    /// Grace period for in-flight work on shutdown.
+    pub shutdown_timeout: Duration,
+}
+
+/// Secrets from the environment.
+#[derive(Clone, Default)]
+pub struct Secrets {
+    /// `TOOLGATE_MASTER_KEY`.
+    pub master_key: Option<String>,
+    /// `TOOLGATE_ADMIN_TOKEN`.
+    pub admin_token: Option<String>,
+}
+
+impl std::fmt::Debug for Secrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Secrets")
+            .field(
+                "master_key",
+                &self.master_key.as_ref().map(|_| "<redacted>"),
+            )
+            .field(
+                "admin_token",
+                &self.admin_token.as_ref().map(|_| "<redacted>"),
+            )
+            .finish()
+    }
+}
+
+impl Secrets {
+    /// Reads `TOOLGATE_MASTER_KEY` and `TOOLGATE_ADMIN_TOKEN` (empty values
+    /// count as unset).
+    pub fn from_env() -> Self {
+        let get = |name| {
+            std::env::var(name)
+                .ok()
+                .filter(|v: &String| !v.trim().is_empty())
+        };
+        Self {
+            master_key: get("TOOLGATE_MASTER_KEY"),
+            admin_token: get("TOOLGATE_ADMIN_TOKEN"),
+        }
+    }
+}
+
+/// Why the configuration is unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The config file could not be read.
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The config file is not valid TOML for this schema.
+    #[error("config file {path}: {message}")]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message (line, column, key).
+        message: String,
+    },
+    /// A value is invalid.
+    #[error("{field}: {message}")]
+    Invalid {
+        /// The flag or key.
+        field: &'static str,
+        /// What is wrong.
+        message: String,
+    },
+}
+
+impl FileConfig {
+    /// Reads and parses a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        toml::from_str(&text).map_err(|e| ConfigError::Parse {
+            path: path.to_owned(),
+            message: e.to_string(),
+        })
+    }
+}
+
+impl Config {
+    /// Merges flags/environment (`args`) over the config file they name
+    /// over defaults, and validates the result.
+    pub fn resolve(args: Args) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => FileConfig::load(path)?,
+            None => FileConfig::default(),
+        };
+        let public_url = args
+            .public_url
+            .or(file.public_url)
+            .map(|u| validate_public_url(&u))
+            .transpose()?;
+        let log_level = args
+            .log_level
+            .or(file.log_level)
+            .unwrap_or_else(|| "info".into());
+        tracing_subscriber::EnvFilter::try_new(&log_level).map_err(|e| ConfigError::Invalid {
+            field: "log-level",
+            message: e.to_string(),
+        })?;
+        Ok(Self {
+            data_dir: args
+                .data_dir
+                .or(file.data_dir)
+                .unwrap_or_else(|| PathBuf::from("./toolgate-data")),
+            http_addr: args
+                .http_addr
+                .or(file.http_addr)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8080))),
+            grpc_addr: args
+                .grpc_addr
+                .or(file.grpc_addr)
+                .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            public_url,
+            log_level,
+            log_format: args
+                .log_format
+                .or(file.log_format)
+                .unwrap_or(LogFormat::Text),
+            shutdown_timeout: Duration::from_secs(
+                args.shutdown_timeout_secs
+                    .or(file.shutdown_timeout_secs)
+                    .unwrap_or(10),
+            ),
+        })
+    }
+}
+
+/// The public URL: http or https, no query, fragment or credentials; a path
+/// is allowed (for a reverse proxy prefix). Returned without a trailing slash.
+fn validate_public_url(value: &str) -> Result<String, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        field: "public-url",
+        message,
+    };
+    let url = Url::parse(value.trim()).map_err(|e| {
+        invalid(format!(
+            "{e}; expected a base URL such as https://toolgate.example.com"
+        ))
+    })?;
+    if !matches!(url.scheme(), "http" | "https") {
+        return Err(invalid("must be an http or https URL".into()));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(invalid(
+            "must not have a query, fragment or credentials".into(),
+        ));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// The public URL to use when none is configured: `http://<bound addr>`,
+/// with an unspecified IP (0.0.0.0, ::) shown as `localhost`.
+pub fn default_public_url(bound: SocketAddr) -> String {
+    if bound.ip().is_unspecified() {
+        format!("http://localhost:{}", bound.port())
+    } else {
+        format!("http://{bound}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    #[test]
+    fn flags_win_over_the_file_which_wins_over_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("toolgate.toml");
+        std::fs::write(
+            &path,
+            "data_dir = \"/var/lib/toolgate\"\nhttp_addr = \"0.0.0.0:9000\"\npublic_url = \"https://gw.example.com/\"\nlog_format = \"json\"\n",
+        )
+        .unwrap();
+        let args = Args::try_parse_from([
+            "toolgated",
+            "--config",
+            path.to_str().unwrap(),
+            "--http-addr",
+            "127.0.0.1:9100",
+        ])
+        .unwrap();
+        let config = Config::resolve(args).unwrap();
+        assert_eq!(config.http_addr, "127.0.0.1:9100".parse().unwrap());
+        assert_eq!(config.data_dir, PathBuf::from("/var/lib/toolgate"));
+        assert_eq!(config.public_url.as_deref(), Some("https://gw.example.com"));
+        assert_eq!(config.log_format, LogFormat::Json);
+        assert_eq!(config.grpc_addr, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+    }
+
+    #[test]
+    fn bad_values_are_named() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bad.toml");
+        std::fs::write(&path, "http_port = 1\n").unwrap();
+        let args = Args {
+            config: Some(path),
+            ..Args::default()
+        };
+        let err = Config::resolve(args).unwrap_err().to_string();
+        assert!(err.contains("http_port"), "{err}");
+        let args = Args {
+            public_url: Some("ftp://x".into()),
+            ..Args::default()
+        };
+        let err = Config::resolve(args).unwrap_err().to_string();
+        assert!(err.starts_with("public-url:"), "{err}");
+    }
+
+    #[test]
+    fn default_public_url_follows_the_bound_address() {
+        assert_eq!(
+            default_public_url("127.0.0.1:8080".parse().unwrap()),
+            "http://127.0.0.1:8080"
+        );
+        assert_eq!(
+            default_public_url("0.0.0.0:8080".parse().unwrap()),
+            "http://localhost:8080"
+        );
+    }
+
+    #[test]
+    fn secrets_debug_is_redacted() {
+        let secrets = Secrets {
+            master_key: Some("deadbeef".into()),
+            admin_token: Some("tga_xyz".into()),
+        };
+        let shown = format!("{secrets:?}");
+        assert!(
+            !shown.contains("deadbeef") && !shown.contains("tga_xyz"),
+            "{shown}"
+        );
+    }
+}

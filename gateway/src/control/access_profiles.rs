@@ -1,0 +1,355 @@
+//! `AccessProfileService`: toolsets bound to profiles, profiles granted to
+//! users.
+
+use serde_json::json;
+use tonic::{Request, Response, Status};
+use toolgate_proto::v1;
+use v1::access_profile_service_server::AccessProfileService;
+
+use super::Control;
+use super::auth::actor;
+use super::convert::{millis, opt_timestamp, timestamp};
+use super::error::{ControlError, Result};
+use super::validate;
+use crate::model::{AccessProfile, AuditEvent, Grant, Toolset, User, new_id, now_ms};
+use crate::store::{Batch, Store};
+
+fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
+    v1::AccessProfile {
+        id: p.id.clone(),
+        name: p.name.clone(),
+        description: p.description.clone(),
+        toolset_ids: p.toolset_ids.clone(),
+        grants: p
+            .grants
+            .iter()
+            .map(|g| v1::Grant {
+                user_id: g.user_id.clone(),
+                granted_at: Some(timestamp(g.granted_at)),
+                expires_at: opt_timestamp(g.expires_at),
+                granted_by: g.granted_by.clone(),
+            })
+            .collect(),
+        created_at: Some(timestamp(p.created_at)),
+        updated_at: Some(timestamp(p.updated_at)),
+    }
+}
+
+fn profile_or_not_found(store: &Store, id: &str) -> Result<AccessProfile> {
+    store
+        .get::<AccessProfile>(id)?
+        .ok_or_else(|| ControlError::not_found("access profile", id))
+}
+
+fn check_name_free(store: &Store, id: &str, name: &str) -> Result<()> {
+    if store
+        .list::<AccessProfile>()?
+        .iter()
+        .any(|p| p.id != id && p.name.eq_ignore_ascii_case(name))
+    {
+        return Err(ControlError::AlreadyExists(format!(
+            "an access profile named {name:?} already exists"
+        )));
+    }
+    Ok(())
+}
+
+fn check_toolsets_exist(store: &Store, ids: &[String]) -> Result<()> {
+    for id in ids {
+        if store.get::<Toolset>(id)?.is_none() {
+            return Err(ControlError::not_found("toolset", id));
+        }
+    }
+    Ok(())
+}
+
+impl Control {
+    /// Applies `edit` to a profile, audits it as `action` when it changed,
+    /// and answers with the result.
+    async fn edit_profile(
+        &self,
+        actor: String,
+        id: &str,
+        action: &'static str,
+        edit: impl FnOnce(&Store, &mut AccessProfile) -> Result<(String, serde_json::Value)>,
+    ) -> Result<v1::AccessProfile> {
+        let profile = self
+            .store
+            .write(|store| {
+                let mut profile = profile_or_not_found(store, id)?;
+                let before = profile.clone();
+                let (reason, details) = edit(store, &mut profile)?;
+                let mut batch = Batch::default();
+                if profile != before {
+                    profile.updated_at = now_ms();
+                    batch.put(&profile);
+                    batch.audit(
+                        AuditEvent::allowed(&actor, action, format!("profile/{}", profile.id))
+                            .with_reason(reason)
+                            .with_details(details),
+                    );
+                }
+                Ok::<_, ControlError>((batch, profile))
+            })
+            .await?;
+        Ok(to_proto(&profile))
+    }
+}
+
+#[tonic::async_trait]
+impl AccessProfileService for Control {
+    async fn create_access_profile(
+        &self,
+        request: Request<v1::CreateAccessProfileRequest>,
+    ) -> Result<Response<v1::CreateAccessProfileResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let name = validate::name("name", &req.name)?;
+        let description = validate::description("description", &req.description)?;
+        let mut toolset_ids = validate::ids("toolset_ids", &req.toolset_ids, false, 1000)?;
+        toolset_ids.sort();
+        toolset_ids.dedup();
+        let profile = self
+            .store
+            .write(|store| {
+                check_name_free(store, "", &name)?;
+                check_toolsets_exist(store, &toolset_ids)?;
+                let now = now_ms();
+                let profile = AccessProfile {
+                    id: new_id(),
+                    name: name.clone(),
+                    description: description.clone(),
+                    toolset_ids: toolset_ids.clone(),
+                    grants: vec![],
+                    created_at: now,
+                    updated_at: now,
+                };
+                let mut batch = Batch::default();
+                batch.put(&profile);
+                batch.audit(
+                    AuditEvent::allowed(
+                        &actor,
+                        "profile.create",
+                        format!("profile/{}", profile.id),
+                    )
+                    .with_reason(format!("created access profile {name:?}"))
+                    .with_details(json!({"name": name, "toolset_ids": toolset_ids})),
+                );
+                Ok::<_, ControlError>((batch, profile))
+            })
+            .await?;
+        Ok(Response::new(v1::CreateAccessProfileResponse {
+            profile: Some(to_proto(&profile)),
+        }))
+    }
+
+    async fn get_access_profile(
+        &self,
+        request: Request<v1::GetAccessProfileRequest>,
+    ) -> Result<Response<v1::GetAccessProfileResponse>, Status> {
+        let id = validate::id("id", &request.get_ref().id)?;
+        let profile = profile_or_not_found(&self.store, id)?;
+        Ok(Response::new(v1::GetAccessProfileResponse {
+            profile: Some(to_proto(&profile)),
+        }))
+    }
+
+    async fn list_access_profiles(
+        &self,
+        request: Request<v1::ListAccessProfilesRequest>,
+    ) -> Result<Response<v1::ListAccessProfilesResponse>, Status> {
+        let user_id = request.into_inner().user_id;
+        let mut profiles: Vec<AccessProfile> = self
+            .store
+            .list::<AccessProfile>()
+            .map_err(ControlError::from)?
+            .into_iter()
+            .filter(|p| user_id.is_empty() || p.grants.iter().any(|g| g.user_id == user_id))
+            .collect();
+        profiles.sort_by_key(|a| a.name.to_lowercase());
+        Ok(Response::new(v1::ListAccessProfilesResponse {
+            profiles: profiles.iter().map(to_proto).collect(),
+        }))
+    }
+
+    async fn update_access_profile(
+        &self,
+        request: Request<v1::UpdateAccessProfileRequest>,
+    ) -> Result<Response<v1::UpdateAccessProfileResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("id", &req.id)?.to_owned();
+        let name = req
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()?;
+        let description = req
+            .description
+            .as_deref()
+            .map(|d| validate::description("description", d))
+            .transpose()?;
+        let profile = self
+            .edit_profile(actor, &id, "profile.update", |store, profile| {
+                if let Some(name) = name {
+                    check_name_free(store, &profile.id, &name)?;
+                    profile.name = name;
+                }
+                if let Some(description) = description {
+                    profile.description = description;
+                }
+                Ok((
+                    "renamed or re-described".into(),
+                    json!({"name": profile.name}),
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::UpdateAccessProfileResponse {
+            profile: Some(profile),
+        }))
+    }
+
+    async fn delete_access_profile(
+        &self,
+        request: Request<v1::DeleteAccessProfileRequest>,
+    ) -> Result<Response<v1::DeleteAccessProfileResponse>, Status> {
+        let actor = actor(&request);
+        let id = validate::id("id", &request.get_ref().id)?.to_owned();
+        self.store
+            .write(|store| {
+                let profile = profile_or_not_found(store, &id)?;
+                let mut batch = Batch::default();
+                batch.delete::<AccessProfile>(&id);
+                batch.audit(
+                    AuditEvent::allowed(&actor, "profile.delete", format!("profile/{id}"))
+                        .with_reason(format!(
+                            "deleted access profile {:?} ({} grants ended)",
+                            profile.name,
+                            profile.grants.len()
+                        ))
+                        .with_details(json!({"name": profile.name, "grants": profile.grants})),
+                );
+                Ok::<_, ControlError>((batch, ()))
+            })
+            .await?;
+        Ok(Response::new(v1::DeleteAccessProfileResponse {}))
+    }
+
+    async fn bind_toolsets(
+        &self,
+        request: Request<v1::BindToolsetsRequest>,
+    ) -> Result<Response<v1::BindToolsetsResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
+        let ids = validate::ids("toolset_ids", &req.toolset_ids, true, 1000)?;
+        let profile = self
+            .edit_profile(actor, &id, "profile.bind_toolsets", |store, profile| {
+                check_toolsets_exist(store, &ids)?;
+                for ts in &ids {
+                    if !profile.toolset_ids.contains(ts) {
+                        profile.toolset_ids.push(ts.clone());
+                    }
+                }
+                profile.toolset_ids.sort();
+                Ok((
+                    format!("bound toolsets {}", ids.join(", ")),
+                    json!({"toolset_ids": ids}),
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::BindToolsetsResponse {
+            profile: Some(profile),
+        }))
+    }
+
+    async fn unbind_toolsets(
+        &self,
+        request: Request<v1::UnbindToolsetsRequest>,
+    ) -> Result<Response<v1::UnbindToolsetsResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
+        let ids = validate::ids("toolset_ids", &req.toolset_ids, true, 1000)?;
+        let profile = self
+            .edit_profile(actor, &id, "profile.unbind_toolsets", |_, profile| {
+                profile.toolset_ids.retain(|t| !ids.contains(t));
+                Ok((
+                    format!("unbound toolsets {}", ids.join(", ")),
+                    json!({"toolset_ids": ids}),
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::UnbindToolsetsResponse {
+            profile: Some(profile),
+        }))
+    }
+
+    async fn grant_user(
+        &self,
+        request: Request<v1::GrantUserRequest>,
+    ) -> Result<Response<v1::GrantUserResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
+        let user_id = validate::id("user_id", &req.user_id)?.to_owned();
+        let expires_at = req
+            .expires_at
+            .as_ref()
+            .map(|ts| millis(ts, "expires_at"))
+            .transpose()?;
+        let now = now_ms();
+        if expires_at.is_some_and(|end| end <= now) {
+            return Err(ControlError::invalid("expires_at", "must be in the future").into());
+        }
+        let granted_by = actor.clone();
+        let profile = self
+            .edit_profile(actor, &id, "profile.grant", |store, profile| {
+                let user = store
+                    .get::<User>(&user_id)?
+                    .ok_or_else(|| ControlError::not_found("user", &user_id))?;
+                profile.grants.retain(|g| g.user_id != user_id);
+                profile.grants.push(Grant {
+                    user_id: user_id.clone(),
+                    granted_at: now,
+                    expires_at,
+                    granted_by,
+                });
+                profile.grants.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+                Ok((
+                    format!("granted {:?} to {}", profile.name, user.email),
+                    json!({"user_id": user_id, "email": user.email, "expires_at": expires_at}),
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::GrantUserResponse {
+            profile: Some(profile),
+        }))
+    }
+
+    async fn revoke_user(
+        &self,
+        request: Request<v1::RevokeUserRequest>,
+    ) -> Result<Response<v1::RevokeUserResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
+        let user_id = validate::id("user_id", &req.user_id)?.to_owned();
+        let profile = self
+            .edit_profile(actor, &id, "profile.revoke", |_, profile| {
+                let before = profile.grants.len();
+                profile.grants.retain(|g| g.user_id != user_id);
+                if profile.grants.len() == before {
+                    return Err(ControlError::not_found("grant for user", &user_id));
+                }
+                Ok((
+                    format!("revoked {:?} from user {user_id}", profile.name),
+                    json!({"user_id": user_id}),
+                ))
+            })
+            .await?;
+        Ok(Response::new(v1::RevokeUserResponse {
+            profile: Some(profile),
+        }))
+    }
+}

@@ -1,0 +1,71 @@
+//! The control API's error type and its one conversion to `tonic::Status`.
+
+use tonic::Status;
+
+use crate::store::StoreError;
+
+/// Why a control request failed. The message is shown to the admin as is.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    /// A request field is missing or malformed.
+    #[error("{field}: {message}")]
+    InvalidArgument {
+        /// The field, as named in the proto (e.g. `login_host.url`).
+        field: String,
+        /// What is wrong and what is expected.
+        message: String,
+    },
+    /// A referenced object does not exist.
+    #[error("{kind} {id} not found")]
+    NotFound {
+        /// `server`, `tool`, `toolset`, `access profile`, `user`, `token`, ...
+        kind: &'static str,
+        /// The id given.
+        id: String,
+    },
+    /// A unique name is taken.
+    #[error("{0}")]
+    AlreadyExists(String),
+    /// The object is in a state that forbids the change.
+    #[error("{0}")]
+    FailedPrecondition(String),
+    /// Storage failed; details go to the daemon log only.
+    #[error("storage error")]
+    Store(#[from] StoreError),
+}
+
+impl ControlError {
+    /// An `InvalidArgument` for `field`.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A `NotFound` for an object of `kind` with `id`.
+    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+        Self::NotFound {
+            kind,
+            id: id.into(),
+        }
+    }
+}
+
+impl From<ControlError> for Status {
+    fn from(err: ControlError) -> Self {
+        match err {
+            ControlError::InvalidArgument { .. } => Status::invalid_argument(err.to_string()),
+            ControlError::NotFound { .. } => Status::not_found(err.to_string()),
+            ControlError::AlreadyExists(msg) => Status::already_exists(msg),
+            ControlError::FailedPrecondition(msg) => Status::failed_precondition(msg),
+            ControlError::Store(source) => {
+                tracing::error!(error = %source, "control request failed in storage");
+                Status::internal("internal storage error; see the toolgated log")
+            }
+        }
+    }
+}
+
+/// Shorthand for control handlers.
+pub type Result<T, E = ControlError> = std::result::Result<T, E>;

@@ -1,0 +1,115 @@
+//! The gRPC control API (`toolgate.v1`): one tonic service per resource,
+//! the admin bearer-token interceptor, and the conversions between proto
+//! and domain types.
+//!
+//! Business rules live here, next to their validation; storage goes through
+//! [`crate::store::Store::write`] so each change is atomic, flushed before
+//! the answer, and audited with the admin actor. Errors become
+//! `tonic::Status` in exactly one place ([`error`]). Nothing here logs or
+//! returns a secret.
+
+mod access_profiles;
+mod audit;
+mod auth;
+mod catalog;
+mod convert;
+mod error;
+mod servers;
+mod settings;
+mod tools;
+mod toolsets;
+mod users;
+mod validate;
+
+use std::sync::Arc;
+
+use tokio_util::sync::CancellationToken;
+use toolgate_proto::v1;
+
+use crate::store::Store;
+
+pub use auth::{ACTOR_HEADER, Actor, AdminAuth};
+pub use error::ControlError;
+pub use servers::rediscover_after_upgrade;
+
+/// What every control service shares.
+#[derive(Debug, Clone)]
+pub struct Control {
+    store: Arc<Store>,
+    /// `<public URL>` without a trailing slash, for callback URLs.
+    public_url: Arc<str>,
+    /// Ends long-lived streams on shutdown.
+    shutdown: CancellationToken,
+}
+
+impl Control {
+    /// Builds the shared state.
+    pub fn new(store: Arc<Store>, public_url: &str, shutdown: CancellationToken) -> Self {
+        Self {
+            store,
+            public_url: public_url.trim_end_matches('/').into(),
+            shutdown,
+        }
+    }
+
+    /// The OAuth callback URL users' browsers return to.
+    pub fn callback_url(&self) -> String {
+        format!("{}/auth/callback", self.public_url)
+    }
+
+    /// Every `toolgate.v1` service, each wrapped in the admin-token
+    /// interceptor, as tonic routes.
+    pub fn routes(&self, auth: AdminAuth) -> tonic::service::Routes {
+        use tonic::service::Routes;
+        use v1::access_profile_service_server::AccessProfileServiceServer;
+        use v1::audit_service_server::AuditServiceServer;
+        use v1::catalog_service_server::CatalogServiceServer;
+        use v1::server_service_server::ServerServiceServer;
+        use v1::settings_service_server::SettingsServiceServer;
+        use v1::tool_service_server::ToolServiceServer;
+        use v1::toolset_service_server::ToolsetServiceServer;
+        use v1::user_service_server::UserServiceServer;
+
+        Routes::new(SettingsServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(CatalogServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(ServerServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(ToolServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(ToolsetServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(AccessProfileServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(UserServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(AuditServiceServer::with_interceptor(self.clone(), auth))
+    }
+}
+
+/// The names of the `toolgate.v1` services, for the health reporter.
+pub const SERVICE_NAMES: [&str; 8] = [
+    "toolgate.v1.SettingsService",
+    "toolgate.v1.CatalogService",
+    "toolgate.v1.ServerService",
+    "toolgate.v1.ToolService",
+    "toolgate.v1.ToolsetService",
+    "toolgate.v1.AccessProfileService",
+    "toolgate.v1.UserService",
+    "toolgate.v1.AuditService",
+];

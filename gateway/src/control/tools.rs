@@ -1,0 +1,287 @@
+//! `ToolService`: listing, reviewing and classifying discovered tools.
+
+use std::collections::HashSet;
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use serde_json::json;
+use tonic::{Request, Response, Status};
+use toolgate_proto::v1;
+use v1::tool_service_server::ToolService;
+
+use super::Control;
+use super::auth::actor;
+use super::catalog::annotations_to_proto;
+use super::convert::{
+    action_from_proto, classification_from_proto, classification_to_proto, timestamp,
+};
+use super::error::{ControlError, Result};
+use super::validate;
+use crate::model::{AuditEvent, Millis, Tool, ToolState, now_ms};
+use crate::store::Batch;
+
+const MAX_BATCH: usize = 10_000;
+
+/// Domain tool to proto; `with_schemas` false leaves the schemas empty.
+pub(super) fn tool_to_proto(t: &Tool, with_schemas: bool) -> v1::Tool {
+    let schema = |v: Option<&serde_json::Value>| {
+        v.filter(|_| with_schemas)
+            .map(|v| v.to_string())
+            .unwrap_or_default()
+    };
+    v1::Tool {
+        id: t.id.clone(),
+        server_id: t.server_id.clone(),
+        upstream_name: t.definition.name.clone(),
+        name: t.name.clone(),
+        title: t.definition.title.clone(),
+        description: t.definition.description.clone(),
+        input_schema_json: schema(Some(&t.definition.input_schema)),
+        output_schema_json: schema(t.definition.output_schema.as_ref()),
+        annotations: Some(annotations_to_proto(&t.definition.annotations)),
+        definition_hash: t.definition_hash.clone(),
+        state: state_to_proto(t.state).into(),
+        classification: Some(classification_to_proto(t.classification)),
+        discovered_at: Some(timestamp(t.discovered_at)),
+        updated_at: Some(timestamp(t.updated_at)),
+        updated_by: t.updated_by.clone(),
+        drift: t.drift.clone(),
+    }
+}
+
+fn state_to_proto(s: ToolState) -> v1::ToolState {
+    match s {
+        ToolState::PendingReview => v1::ToolState::PendingReview,
+        ToolState::Approved => v1::ToolState::Approved,
+        ToolState::Disabled => v1::ToolState::Disabled,
+        ToolState::Removed => v1::ToolState::Removed,
+    }
+}
+
+/// Proto state to domain; `None` for UNSPECIFIED.
+fn state_from_proto(value: i32, field: &str) -> Result<Option<ToolState>> {
+    match v1::ToolState::try_from(value) {
+        Ok(v1::ToolState::Unspecified) => Ok(None),
+        Ok(v1::ToolState::PendingReview) => Ok(Some(ToolState::PendingReview)),
+        Ok(v1::ToolState::Approved) => Ok(Some(ToolState::Approved)),
+        Ok(v1::ToolState::Disabled) => Ok(Some(ToolState::Disabled)),
+        Ok(v1::ToolState::Removed) => Ok(Some(ToolState::Removed)),
+        Err(_) => Err(ControlError::invalid(
+            field,
+            format!("unknown value {value}"),
+        )),
+    }
+}
+
+/// A state an admin may set: PENDING_REVIEW, APPROVED or DISABLED.
+fn settable_state(value: i32, field: &str) -> Result<ToolState> {
+    match state_from_proto(value, field)? {
+        Some(ToolState::Removed) => Err(ControlError::invalid(
+            field,
+            "REMOVED is set by discovery only; use DISABLED to stop a tool",
+        )),
+        Some(state) => Ok(state),
+        None => Err(ControlError::invalid(
+            field,
+            "must be PENDING_REVIEW, APPROVED or DISABLED",
+        )),
+    }
+}
+
+/// Applies a state change to `tool`, enforcing that REMOVED tools stay
+/// removed. Returns whether anything changed.
+fn set_state(tool: &mut Tool, state: ToolState, actor: &str, now: Millis) -> Result<bool> {
+    if tool.state == ToolState::Removed {
+        return Err(ControlError::FailedPrecondition(format!(
+            "tool {} was removed by its server and cannot be set to {}",
+            tool.name,
+            state.as_str()
+        )));
+    }
+    if tool.state == state {
+        return Ok(false);
+    }
+    tool.state = state;
+    if state == ToolState::Approved {
+        tool.approved_hash = Some(tool.definition_hash.clone());
+        tool.approved_definition = Some(tool.definition.clone());
+        tool.drift.clear();
+    }
+    tool.updated_at = now;
+    tool.updated_by = actor.to_owned();
+    Ok(true)
+}
+
+fn state_event(actor: &str, tool: &Tool, from: ToolState) -> AuditEvent {
+    AuditEvent::allowed(actor, "tool.update", format!("tool/{}", tool.id))
+        .with_reason(format!(
+            "{}: {} -> {}",
+            tool.name,
+            from.as_str(),
+            tool.state.as_str()
+        ))
+        .with_details(json!({"tool": tool.name, "from": from.as_str(), "to": tool.state.as_str()}))
+}
+
+fn encode_page_token(tool: &Tool) -> String {
+    URL_SAFE_NO_PAD.encode(format!("{}\n{}", tool.name, tool.id))
+}
+
+fn decode_page_token(token: &str) -> Result<(String, String)> {
+    let bad = || ControlError::invalid("page_token", "is not a token from a previous response");
+    let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    let (name, id) = text.split_once('\n').ok_or_else(bad)?;
+    Ok((name.to_owned(), id.to_owned()))
+}
+
+#[tonic::async_trait]
+impl ToolService for Control {
+    async fn list_tools(
+        &self,
+        request: Request<v1::ListToolsRequest>,
+    ) -> Result<Response<v1::ListToolsResponse>, Status> {
+        let req = request.into_inner();
+        let page_size = validate::page_size("page_size", req.page_size, 100, 1000)?;
+        let state = state_from_proto(req.state, "state")?;
+        let action = action_from_proto(req.action, "action")?;
+        let after = if req.page_token.is_empty() {
+            None
+        } else {
+            Some(decode_page_token(&req.page_token)?)
+        };
+        let needle = req.name_contains.to_lowercase();
+        let mut tools: Vec<Tool> = self
+            .store
+            .list::<Tool>()
+            .map_err(ControlError::from)?
+            .into_iter()
+            .filter(|t| req.server_id.is_empty() || t.server_id == req.server_id)
+            .filter(|t| state.is_none_or(|s| t.state == s))
+            .filter(|t| action.is_none_or(|a| t.classification.action == a))
+            .filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle))
+            .collect();
+        tools.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        let total_size = u32::try_from(tools.len()).unwrap_or(u32::MAX);
+        let start = match &after {
+            Some((name, id)) => tools.partition_point(|t| (&t.name, &t.id) <= (name, id)),
+            None => 0,
+        };
+        let page: Vec<&Tool> = tools.iter().skip(start).take(page_size).collect();
+        let next_page_token = match page.last() {
+            Some(last) if start + page.len() < tools.len() => encode_page_token(last),
+            _ => String::new(),
+        };
+        Ok(Response::new(v1::ListToolsResponse {
+            tools: page
+                .into_iter()
+                .map(|t| tool_to_proto(t, !req.omit_schemas))
+                .collect(),
+            next_page_token,
+            total_size,
+        }))
+    }
+
+    async fn get_tool(
+        &self,
+        request: Request<v1::GetToolRequest>,
+    ) -> Result<Response<v1::GetToolResponse>, Status> {
+        let id = validate::id("id", &request.get_ref().id)?;
+        let tool = self
+            .store
+            .get::<Tool>(id)
+            .map_err(ControlError::from)?
+            .ok_or_else(|| ControlError::not_found("tool", id))?;
+        Ok(Response::new(v1::GetToolResponse {
+            tool: Some(tool_to_proto(&tool, true)),
+        }))
+    }
+
+    async fn update_tool(
+        &self,
+        request: Request<v1::UpdateToolRequest>,
+    ) -> Result<Response<v1::UpdateToolResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("id", &req.id)?.to_owned();
+        let state = req.state.map(|s| settable_state(s, "state")).transpose()?;
+        let classification = req
+            .classification
+            .as_ref()
+            .map(|c| classification_from_proto(c, "classification"))
+            .transpose()?;
+        let tool = self
+            .store
+            .write(|store| {
+                let mut tool = store
+                    .get::<Tool>(&id)?
+                    .ok_or_else(|| ControlError::not_found("tool", &id))?;
+                let now = now_ms();
+                let mut batch = Batch::default();
+                if let Some(state) = state {
+                    let from = tool.state;
+                    if set_state(&mut tool, state, &actor, now)? {
+                        batch.audit(state_event(&actor, &tool, from));
+                    }
+                }
+                if let Some(c) = classification
+                    && c != tool.classification
+                {
+                    let from = tool.classification;
+                    tool.classification = c;
+                    tool.updated_at = now;
+                    tool.updated_by = actor.clone();
+                    batch.audit(
+                        AuditEvent::allowed(&actor, "tool.classify", format!("tool/{}", tool.id))
+                            .with_reason(format!("{}: classification changed", tool.name))
+                            .with_details(json!({"tool": tool.name, "from": from, "to": c})),
+                    );
+                }
+                if !batch.is_empty() {
+                    batch.put(&tool);
+                }
+                Ok::<_, ControlError>((batch, tool))
+            })
+            .await?;
+        Ok(Response::new(v1::UpdateToolResponse {
+            tool: Some(tool_to_proto(&tool, true)),
+        }))
+    }
+
+    async fn batch_update_tools(
+        &self,
+        request: Request<v1::BatchUpdateToolsRequest>,
+    ) -> Result<Response<v1::BatchUpdateToolsResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let ids = validate::ids("ids", &req.ids, true, MAX_BATCH)?;
+        let mut seen = HashSet::new();
+        if let Some(dup) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+            return Err(ControlError::invalid("ids", format!("{dup} is listed twice")).into());
+        }
+        let state = settable_state(req.state, "state")?;
+        let tools = self
+            .store
+            .write(|store| {
+                let now = now_ms();
+                let mut batch = Batch::default();
+                let mut tools = Vec::with_capacity(ids.len());
+                for id in &ids {
+                    let mut tool = store
+                        .get::<Tool>(id)?
+                        .ok_or_else(|| ControlError::not_found("tool", id))?;
+                    let from = tool.state;
+                    if set_state(&mut tool, state, &actor, now)? {
+                        batch.audit(state_event(&actor, &tool, from));
+                        batch.put(&tool);
+                    }
+                    tools.push(tool);
+                }
+                Ok::<_, ControlError>((batch, tools))
+            })
+            .await?;
+        Ok(Response::new(v1::BatchUpdateToolsResponse {
+            tools: tools.iter().map(|t| tool_to_proto(t, false)).collect(),
+        }))
+    }
+}

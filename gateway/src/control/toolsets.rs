@@ -1,0 +1,321 @@
+//! `ToolsetService`: custom toolsets, and the maintained ones per server.
+
+use serde_json::json;
+use tonic::{Request, Response, Status};
+use toolgate_proto::v1;
+use v1::toolset_service_server::ToolsetService;
+
+use super::Control;
+use super::auth::actor;
+use super::convert::timestamp;
+use super::error::{ControlError, Result};
+use super::validate;
+use crate::governance::{toolset_contains, toolset_members};
+use crate::model::{
+    AccessProfile, AuditEvent, Tool, ToolState, Toolset, ToolsetKind, new_id, now_ms,
+};
+use crate::store::{Batch, Store};
+
+fn kind_to_proto(kind: ToolsetKind) -> v1::ToolsetKind {
+    match kind {
+        ToolsetKind::Custom => v1::ToolsetKind::Custom,
+        ToolsetKind::AllApproved => v1::ToolsetKind::AllApproved,
+        ToolsetKind::ReadOnly => v1::ToolsetKind::ReadOnly,
+    }
+}
+
+/// Domain toolset to proto, with maintained membership computed from `tools`.
+fn to_proto(t: &Toolset, tools: &[Tool]) -> v1::Toolset {
+    v1::Toolset {
+        id: t.id.clone(),
+        name: t.name.clone(),
+        description: t.description.clone(),
+        kind: kind_to_proto(t.kind).into(),
+        server_id: t.server_id.clone().unwrap_or_default(),
+        tool_ids: toolset_members(t, tools),
+        created_at: Some(timestamp(t.created_at)),
+        updated_at: Some(timestamp(t.updated_at)),
+    }
+}
+
+fn toolset_or_not_found(store: &Store, id: &str) -> Result<Toolset> {
+    store
+        .get::<Toolset>(id)?
+        .ok_or_else(|| ControlError::not_found("toolset", id))
+}
+
+fn custom_or_refuse(store: &Store, id: &str) -> Result<Toolset> {
+    let toolset = toolset_or_not_found(store, id)?;
+    if toolset.kind != ToolsetKind::Custom {
+        return Err(ControlError::FailedPrecondition(format!(
+            "toolset {:?} is maintained by toolgate and cannot be edited; create a custom toolset instead",
+            toolset.name
+        )));
+    }
+    Ok(toolset)
+}
+
+fn check_name_free(store: &Store, id: &str, name: &str) -> Result<()> {
+    if store
+        .list::<Toolset>()?
+        .iter()
+        .any(|t| t.id != id && t.name.eq_ignore_ascii_case(name))
+    {
+        return Err(ControlError::AlreadyExists(format!(
+            "a toolset named {name:?} already exists"
+        )));
+    }
+    Ok(())
+}
+
+/// Loads tools to add: each must exist and be APPROVED.
+fn approved_tools(store: &Store, ids: &[String]) -> Result<Vec<Tool>> {
+    ids.iter()
+        .map(|id| {
+            let tool = store
+                .get::<Tool>(id)?
+                .ok_or_else(|| ControlError::not_found("tool", id))?;
+            if tool.state != ToolState::Approved {
+                return Err(ControlError::FailedPrecondition(format!(
+                    "tool {} is {}; only APPROVED tools can be added to a toolset",
+                    tool.name,
+                    tool.state.as_str()
+                )));
+            }
+            Ok(tool)
+        })
+        .collect()
+}
+
+fn event(actor: &str, action: &str, toolset: &Toolset, reason: String) -> AuditEvent {
+    AuditEvent::allowed(actor, action, format!("toolset/{}", toolset.id))
+        .with_reason(reason)
+        .with_details(json!({"name": toolset.name, "tool_ids": toolset.tool_ids}))
+}
+
+impl Control {
+    /// Applies `edit` to a custom toolset and answers with the result.
+    async fn edit_toolset(
+        &self,
+        actor: String,
+        id: &str,
+        action: &'static str,
+        edit: impl FnOnce(&Store, &mut Toolset) -> Result<String>,
+    ) -> Result<v1::Toolset> {
+        let toolset = self
+            .store
+            .write(|store| {
+                let mut toolset = custom_or_refuse(store, id)?;
+                let before = toolset.clone();
+                let reason = edit(store, &mut toolset)?;
+                let mut batch = Batch::default();
+                if toolset != before {
+                    toolset.updated_at = now_ms();
+                    batch.put(&toolset);
+                    batch.audit(event(&actor, action, &toolset, reason));
+                }
+                Ok::<_, ControlError>((batch, toolset))
+            })
+            .await?;
+        let tools = self.store.list::<Tool>()?;
+        Ok(to_proto(&toolset, &tools))
+    }
+}
+
+#[tonic::async_trait]
+impl ToolsetService for Control {
+    async fn create_toolset(
+        &self,
+        request: Request<v1::CreateToolsetRequest>,
+    ) -> Result<Response<v1::CreateToolsetResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let name = validate::name("name", &req.name)?;
+        let description = validate::description("description", &req.description)?;
+        let tool_ids = validate::ids("tool_ids", &req.tool_ids, false, 10_000)?;
+        let toolset = self
+            .store
+            .write(|store| {
+                check_name_free(store, "", &name)?;
+                approved_tools(store, &tool_ids)?;
+                let now = now_ms();
+                let mut seen = std::collections::HashSet::new();
+                let ids: Vec<String> = tool_ids
+                    .iter()
+                    .filter(|id| seen.insert(id.as_str()))
+                    .cloned()
+                    .collect();
+                let toolset = Toolset {
+                    id: new_id(),
+                    name: name.clone(),
+                    description: description.clone(),
+                    kind: ToolsetKind::Custom,
+                    server_id: None,
+                    tool_ids: ids,
+                    created_at: now,
+                    updated_at: now,
+                };
+                let mut batch = Batch::default();
+                batch.put(&toolset);
+                batch.audit(event(
+                    &actor,
+                    "toolset.create",
+                    &toolset,
+                    format!("created toolset {name:?}"),
+                ));
+                Ok::<_, ControlError>((batch, toolset))
+            })
+            .await?;
+        let tools = self.store.list::<Tool>().map_err(ControlError::from)?;
+        Ok(Response::new(v1::CreateToolsetResponse {
+            toolset: Some(to_proto(&toolset, &tools)),
+        }))
+    }
+
+    async fn get_toolset(
+        &self,
+        request: Request<v1::GetToolsetRequest>,
+    ) -> Result<Response<v1::GetToolsetResponse>, Status> {
+        let id = validate::id("id", &request.get_ref().id)?;
+        let toolset = toolset_or_not_found(&self.store, id)?;
+        let tools = self.store.list::<Tool>().map_err(ControlError::from)?;
+        Ok(Response::new(v1::GetToolsetResponse {
+            toolset: Some(to_proto(&toolset, &tools)),
+        }))
+    }
+
+    async fn list_toolsets(
+        &self,
+        request: Request<v1::ListToolsetsRequest>,
+    ) -> Result<Response<v1::ListToolsetsResponse>, Status> {
+        let server_id = request.into_inner().server_id;
+        let tools = self.store.list::<Tool>().map_err(ControlError::from)?;
+        let mut toolsets: Vec<Toolset> = self
+            .store
+            .list::<Toolset>()
+            .map_err(ControlError::from)?
+            .into_iter()
+            .filter(|ts| {
+                server_id.is_empty()
+                    || ts.server_id.as_deref() == Some(server_id.as_str())
+                    || tools
+                        .iter()
+                        .any(|t| t.server_id == server_id && toolset_contains(ts, t))
+            })
+            .collect();
+        toolsets.sort_by_key(|a| a.name.to_lowercase());
+        Ok(Response::new(v1::ListToolsetsResponse {
+            toolsets: toolsets.iter().map(|t| to_proto(t, &tools)).collect(),
+        }))
+    }
+
+    async fn update_toolset(
+        &self,
+        request: Request<v1::UpdateToolsetRequest>,
+    ) -> Result<Response<v1::UpdateToolsetResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("id", &req.id)?.to_owned();
+        let name = req
+            .name
+            .as_deref()
+            .map(|n| validate::name("name", n))
+            .transpose()?;
+        let description = req
+            .description
+            .as_deref()
+            .map(|d| validate::description("description", d))
+            .transpose()?;
+        let toolset = self
+            .edit_toolset(actor, &id, "toolset.update", |store, toolset| {
+                if let Some(name) = name {
+                    check_name_free(store, &toolset.id, &name)?;
+                    toolset.name = name;
+                }
+                if let Some(description) = description {
+                    toolset.description = description;
+                }
+                Ok("renamed or re-described".into())
+            })
+            .await?;
+        Ok(Response::new(v1::UpdateToolsetResponse {
+            toolset: Some(toolset),
+        }))
+    }
+
+    async fn delete_toolset(
+        &self,
+        request: Request<v1::DeleteToolsetRequest>,
+    ) -> Result<Response<v1::DeleteToolsetResponse>, Status> {
+        let actor = actor(&request);
+        let id = validate::id("id", &request.get_ref().id)?.to_owned();
+        self.store
+            .write(|store| {
+                let toolset = custom_or_refuse(store, &id)?;
+                let mut batch = Batch::default();
+                let now = now_ms();
+                for mut profile in store.list::<AccessProfile>()? {
+                    if profile.toolset_ids.contains(&id) {
+                        profile.toolset_ids.retain(|t| *t != id);
+                        profile.updated_at = now;
+                        batch.put(&profile);
+                    }
+                }
+                batch.delete::<Toolset>(&id);
+                batch.audit(event(
+                    &actor,
+                    "toolset.delete",
+                    &toolset,
+                    format!("deleted toolset {:?}", toolset.name),
+                ));
+                Ok::<_, ControlError>((batch, ()))
+            })
+            .await?;
+        Ok(Response::new(v1::DeleteToolsetResponse {}))
+    }
+
+    async fn add_toolset_tools(
+        &self,
+        request: Request<v1::AddToolsetToolsRequest>,
+    ) -> Result<Response<v1::AddToolsetToolsResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("toolset_id", &req.toolset_id)?.to_owned();
+        let tool_ids = validate::ids("tool_ids", &req.tool_ids, true, 10_000)?;
+        let toolset = self
+            .edit_toolset(actor, &id, "toolset.add_tools", |store, toolset| {
+                let tools = approved_tools(store, &tool_ids)?;
+                let mut added = Vec::new();
+                for tool in tools {
+                    if !toolset.tool_ids.contains(&tool.id) {
+                        toolset.tool_ids.push(tool.id);
+                        added.push(tool.name);
+                    }
+                }
+                Ok(format!("added {}", added.join(", ")))
+            })
+            .await?;
+        Ok(Response::new(v1::AddToolsetToolsResponse {
+            toolset: Some(toolset),
+        }))
+    }
+
+    async fn remove_toolset_tools(
+        &self,
+        request: Request<v1::RemoveToolsetToolsRequest>,
+    ) -> Result<Response<v1::RemoveToolsetToolsResponse>, Status> {
+        let actor = actor(&request);
+        let req = request.into_inner();
+        let id = validate::id("toolset_id", &req.toolset_id)?.to_owned();
+        let tool_ids = validate::ids("tool_ids", &req.tool_ids, true, 10_000)?;
+        let toolset = self
+            .edit_toolset(actor, &id, "toolset.remove_tools", |_, toolset| {
+                toolset.tool_ids.retain(|t| !tool_ids.contains(t));
+                Ok(format!("removed {}", tool_ids.join(", ")))
+            })
+            .await?;
+        Ok(Response::new(v1::RemoveToolsetToolsResponse {
+            toolset: Some(toolset),
+        }))
+    }
+}

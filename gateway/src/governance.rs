@@ -1,0 +1,206 @@
+//! Pure policy: who may see and call which tool.
+//!
+//! [`decide`] is the one function that answers "may this user call this
+//! tool now?"; the MCP gateway uses it for both `tools/list` and
+//! `tools/call`, and the control API for `ListUserTools`. It does no I/O and
+//! reads no clock: callers pass everything in, including `now`.
+
+use std::fmt;
+
+use crate::model::{
+    AccessProfile, Millis, Server, Settings, Token, Tool, ToolAction, ToolState, Toolset,
+    ToolsetKind, User, UserStatus,
+};
+
+/// Everything a decision depends on.
+#[derive(Debug, Clone, Copy)]
+pub struct Subject<'a> {
+    /// The user.
+    pub user: &'a User,
+    /// The token the request came with; `None` when an admin asks what the
+    /// user could call (no token involved).
+    pub token: Option<&'a Token>,
+    /// Every access profile (the user's grants are found in them).
+    pub profiles: &'a [AccessProfile],
+    /// Every toolset.
+    pub toolsets: &'a [Toolset],
+    /// The current time, Unix ms.
+    pub now: Millis,
+}
+
+/// Why a call is refused. `Display` gives the message shown to the user.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Denial {
+    /// The MCP traffic kill switch is off.
+    TrafficDisabled,
+    /// The user is disabled.
+    UserDisabled,
+    /// The token was revoked.
+    TokenRevoked,
+    /// The token has expired.
+    TokenExpired,
+    /// The tool's server is disabled.
+    ServerDisabled {
+        /// The tool's exposed name.
+        tool: String,
+    },
+    /// The tool is not approved.
+    ToolNotApproved {
+        /// The tool's exposed name.
+        tool: String,
+        /// Its state.
+        state: ToolState,
+    },
+    /// No profile the user holds (unexpired) binds a toolset with the tool.
+    NotGranted {
+        /// The tool's exposed name.
+        tool: String,
+    },
+    /// A grant would allow it, but every such grant has expired.
+    GrantExpired {
+        /// The tool's exposed name.
+        tool: String,
+    },
+}
+
+impl fmt::Display for Denial {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TrafficDisabled => f.write_str(
+                "MCP traffic is turned off on this gateway by an administrator; no tool can be called",
+            ),
+            Self::UserDisabled => f.write_str("your toolgate user is disabled"),
+            Self::TokenRevoked => f.write_str("your access token was revoked"),
+            Self::TokenExpired => f.write_str("your access token has expired"),
+            Self::ServerDisabled { tool } => {
+                write!(f, "tool {tool} is unavailable: its server is disabled")
+            }
+            Self::ToolNotApproved { tool, state } => write!(
+                f,
+                "tool {tool} is not in your tool list (it is {})",
+                state.as_str()
+            ),
+            Self::NotGranted { tool } => write!(f, "tool {tool} is not in your tool list"),
+            Self::GrantExpired { tool } => write!(
+                f,
+                "tool {tool} is not in your tool list: your access grant has expired"
+            ),
+        }
+    }
+}
+
+/// Whether `toolset` contains `tool`. Maintained toolsets follow their
+/// server: "All approved" holds its APPROVED tools, "Read only" those with
+/// action READ.
+pub fn toolset_contains(toolset: &Toolset, tool: &Tool) -> bool {
+    let approved_on_server = || {
+        toolset.server_id.as_deref() == Some(tool.server_id.as_str())
+            && tool.state == ToolState::Approved
+    };
+    match toolset.kind {
+        ToolsetKind::Custom => toolset.tool_ids.contains(&tool.id),
+        ToolsetKind::AllApproved => approved_on_server(),
+        ToolsetKind::ReadOnly => {
+            approved_on_server() && tool.classification.action == ToolAction::Read
+        }
+    }
+}
+
+/// The ids of the tools in `toolset`, drawn from `tools`, in `tools` order
+/// (for custom toolsets: as curated).
+pub fn toolset_members(toolset: &Toolset, tools: &[Tool]) -> Vec<String> {
+    match toolset.kind {
+        ToolsetKind::Custom => toolset.tool_ids.clone(),
+        _ => tools
+            .iter()
+            .filter(|tool| toolset_contains(toolset, tool))
+            .map(|tool| tool.id.clone())
+            .collect(),
+    }
+}
+
+/// Decides whether `subject` may see and call `tool` of `server`.
+///
+/// Allowed only if: MCP traffic is on, the user is active, the token (if
+/// any) is neither revoked nor expired, the server is enabled, the tool is
+/// APPROVED, and a profile granted to the user with an unexpired grant binds
+/// a toolset that contains the tool. Checks run in that order and the first
+/// failure is the answer.
+pub fn decide(
+    settings: &Settings,
+    server: &Server,
+    tool: &Tool,
+    subject: &Subject<'_>,
+) -> Result<(), Denial> {
+    if !settings.mcp_traffic_enabled {
+        return Err(Denial::TrafficDisabled);
+    }
+    if subject.user.status != UserStatus::Active {
+        return Err(Denial::UserDisabled);
+    }
+    if let Some(token) = subject.token {
+        if token.revoked_at.is_some() {
+            return Err(Denial::TokenRevoked);
+        }
+        if token.expires_at.is_some_and(|end| end <= subject.now) {
+            return Err(Denial::TokenExpired);
+        }
+    }
+    if server.disabled {
+        return Err(Denial::ServerDisabled {
+            tool: tool.name.clone(),
+        });
+    }
+    if tool.state != ToolState::Approved {
+        return Err(Denial::ToolNotApproved {
+            tool: tool.name.clone(),
+            state: tool.state,
+        });
+    }
+    let mut expired_grant = false;
+    for profile in subject.profiles {
+        let Some(grant) = profile.grants.iter().find(|g| g.user_id == subject.user.id) else {
+            continue;
+        };
+        let binds_tool = subject
+            .toolsets
+            .iter()
+            .filter(|ts| profile.toolset_ids.contains(&ts.id))
+            .any(|ts| toolset_contains(ts, tool));
+        if !binds_tool {
+            continue;
+        }
+        if grant.expires_at.is_some_and(|end| end <= subject.now) {
+            expired_grant = true;
+        } else {
+            return Ok(());
+        }
+    }
+    let name = tool.name.clone();
+    Err(if expired_grant {
+        Denial::GrantExpired { tool: name }
+    } else {
+        Denial::NotGranted { tool: name }
+    })
+}
+
+/// The tools `subject` may call among `tools`, by [`decide`].
+pub fn allowed_tools<'t>(
+    settings: &Settings,
+    servers: &[Server],
+    tools: &'t [Tool],
+    subject: &Subject<'_>,
+) -> Vec<&'t Tool> {
+    tools
+        .iter()
+        .filter(|tool| {
+            servers
+                .iter()
+                .find(|s| s.id == tool.server_id)
+                .is_some_and(|server| decide(settings, server, tool, subject).is_ok())
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests;

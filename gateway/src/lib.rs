@@ -1,0 +1,27 @@
+//! toolgate's daemon, `toolgated`: a self-hosted MCP gateway that governs
+//! what AI clients may do in Salesforce, with a gRPC control plane.
+//!
+//! Module map:
+//! - [`config`]: flags, environment and TOML file merged into a validated config.
+//! - [`telemetry`]: logging setup.
+//! - [`app`]: wiring, listeners, graceful shutdown.
+//! - [`store`]: the embedded sled database (the only module naming sled).
+//! - [`crypto`]: the master key, sealing secrets at rest, bearer tokens.
+//! - [`model`]: domain types (servers, tools, toolsets, profiles, users, audit).
+//! - [`catalog`]: built-in server kinds and their tool definitions (data).
+//! - [`discovery`]: reconciling offered tools with known ones (drift, removal).
+//! - [`governance`]: the pure policy deciding who may see and call which tool.
+//! - [`control`]: the `toolgate.v1` gRPC services and admin authentication.
+//! - [`http`]: the public HTTP router (health today; MCP and OAuth next).
+
+pub mod app;
+pub mod catalog;
+pub mod config;
+pub mod control;
+pub mod crypto;
+pub mod discovery;
+pub mod governance;
+pub mod http;
+pub mod model;
+pub mod store;
+pub mod telemetry;

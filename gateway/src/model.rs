@@ -1,0 +1,456 @@
+//! The domain types of the object model in DESIGN.md: settings, servers,
+//! tools, toolsets, access profiles, users, tokens and audit events.
+//!
+//! These are what the store persists and what the control API and policy
+//! work on. They carry no storage or transport concerns: the store adds its
+//! own framing and the control module converts to and from the proto types.
+//! Times are Unix epoch milliseconds (`i64`, UTC).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// Unix epoch milliseconds, UTC.
+pub type Millis = i64;
+
+/// The current time in Unix epoch milliseconds.
+pub fn now_ms() -> Millis {
+    let since = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// A new random-and-time-ordered id (UUID v7, hyphenated lowercase).
+pub fn new_id() -> String {
+    uuid::Uuid::now_v7().to_string()
+}
+
+/// Gateway-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Settings {
+    /// The MCP traffic kill switch: false refuses every tool call.
+    pub mcp_traffic_enabled: bool,
+    /// New tools start `PendingReview` (true) or `Approved` (false) on
+    /// servers whose tool enablement is `Inherit`.
+    pub require_tool_approval: bool,
+    /// Given to discovered tools whose annotations do not say what they do.
+    pub default_classification: Classification,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            mcp_traffic_enabled: true,
+            require_tool_approval: true,
+            default_classification: Classification {
+                action: ToolAction::Write,
+                sensitive: false,
+                dangerous: false,
+            },
+        }
+    }
+}
+
+/// What a tool does to upstream state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ToolAction {
+    /// Reads only.
+    Read,
+    /// Creates or changes data.
+    Write,
+    /// Deletes data.
+    Delete,
+}
+
+/// A tool's classification: metadata for admins, never enforcement.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Classification {
+    /// What the tool does.
+    pub action: ToolAction,
+    /// Risk flag: touches sensitive data.
+    pub sensitive: bool,
+    /// Risk flag: misuse can do serious harm.
+    pub dangerous: bool,
+}
+
+/// A tool's governance state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ToolState {
+    /// Waiting for review; not callable.
+    PendingReview,
+    /// Callable by users it is granted to.
+    Approved,
+    /// Disabled by an admin.
+    Disabled,
+    /// No longer offered by the server.
+    Removed,
+}
+
+impl ToolState {
+    /// The state's name as the API and audit log spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::PendingReview => "PENDING_REVIEW",
+            Self::Approved => "APPROVED",
+            Self::Disabled => "DISABLED",
+            Self::Removed => "REMOVED",
+        }
+    }
+}
+
+/// How a server's newly discovered tools get their first state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ToolEnablement {
+    /// Follow `Settings::require_tool_approval`.
+    Inherit,
+    /// New tools start `PendingReview`.
+    RequireApproval,
+    /// New tools start `Approved`.
+    AutoApprove,
+}
+
+/// Where a Salesforce server's users log in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", content = "url", rename_all = "snake_case")]
+pub enum LoginHost {
+    /// `https://login.salesforce.com`.
+    Production,
+    /// `https://test.salesforce.com`.
+    Sandbox,
+    /// The org's My Domain URL (validated, without a trailing slash).
+    MyDomain(String),
+}
+
+impl LoginHost {
+    /// Production login host (Salesforce Help: "OAuth Endpoints").
+    pub const PRODUCTION_URL: &'static str = "https://login.salesforce.com";
+    /// Sandbox login host (Salesforce Help: "OAuth Endpoints").
+    pub const SANDBOX_URL: &'static str = "https://test.salesforce.com";
+
+    /// The base URL of the host, without a trailing slash.
+    pub fn url(&self) -> &str {
+        match self {
+            Self::Production => Self::PRODUCTION_URL,
+            Self::Sandbox => Self::SANDBOX_URL,
+            Self::MyDomain(url) => url,
+        }
+    }
+}
+
+/// How a server authenticates upstream calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuthMode {
+    /// Each user authorizes with their own account (OAuth 2.0 web-server
+    /// flow with PKCE).
+    PerUserOauth,
+}
+
+/// A server's upstream authentication, without the secret itself (the secret
+/// is sealed in the store under [`Server::client_secret_key`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthConfig {
+    /// The mode.
+    pub mode: AuthMode,
+    /// The connected app's consumer key (OAuth client id).
+    pub client_id: String,
+    /// When the consumer secret was last set; `None` when none is stored.
+    pub client_secret_set_at: Option<Millis>,
+    /// First 8 hex digits of SHA-256 of the consumer secret.
+    pub client_secret_fingerprint: Option<String>,
+    /// OAuth scopes requested from users.
+    pub scopes: Vec<String>,
+}
+
+/// A registered MCP server.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Server {
+    /// Server id.
+    pub id: String,
+    /// Unique human name.
+    pub name: String,
+    /// Catalog kind, e.g. `salesforce`.
+    pub catalog_kind: String,
+    /// Prefix of exposed tool names; unique across servers.
+    pub tool_prefix: String,
+    /// Where users log in.
+    pub login_host: LoginHost,
+    /// Salesforce REST API version, e.g. `66.0`.
+    pub api_version: String,
+    /// How new tools get their first state.
+    pub tool_enablement: ToolEnablement,
+    /// True: no tool of this server may be listed or called.
+    pub disabled: bool,
+    /// Upstream authentication; `None` until configured.
+    pub auth: Option<AuthConfig>,
+    /// Registration time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+impl Server {
+    /// The store key under which this server's consumer secret is sealed.
+    pub fn client_secret_key(&self) -> String {
+        format!("server/{}/client_secret", self.id)
+    }
+}
+
+/// MCP tool annotations (MCP specification 2025-06-18, "Tool").
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ToolAnnotations {
+    /// Human title.
+    #[serde(default)]
+    pub title: Option<String>,
+    /// Does not modify its environment.
+    #[serde(default)]
+    pub read_only_hint: Option<bool>,
+    /// May perform destructive updates.
+    #[serde(default)]
+    pub destructive_hint: Option<bool>,
+    /// Repeating a call has no additional effect.
+    #[serde(default)]
+    pub idempotent_hint: Option<bool>,
+    /// Interacts with an open world of external entities.
+    #[serde(default)]
+    pub open_world_hint: Option<bool>,
+}
+
+/// A tool definition as a server offers it (from the catalog or, for remote
+/// servers, `tools/list`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDefinition {
+    /// Upstream name, e.g. `query`.
+    pub name: String,
+    /// Human title.
+    pub title: String,
+    /// Description shown to AI clients.
+    pub description: String,
+    /// JSON Schema of the arguments.
+    pub input_schema: Value,
+    /// JSON Schema of the structured result.
+    #[serde(default)]
+    pub output_schema: Option<Value>,
+    /// MCP annotations.
+    #[serde(default)]
+    pub annotations: ToolAnnotations,
+}
+
+/// A discovered tool and its governance.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Tool {
+    /// Tool id.
+    pub id: String,
+    /// The server that offers it.
+    pub server_id: String,
+    /// Exposed name: `<prefix>_<upstream name>`.
+    pub name: String,
+    /// The definition as last discovered.
+    pub definition: ToolDefinition,
+    /// SHA-256 (hex) of the definition.
+    pub definition_hash: String,
+    /// The definition hash when the tool was last approved; drift is measured
+    /// against it.
+    #[serde(default)]
+    pub approved_hash: Option<String>,
+    /// The definition when last approved, to say what changed.
+    #[serde(default)]
+    pub approved_definition: Option<ToolDefinition>,
+    /// Governance state.
+    pub state: ToolState,
+    /// Classification.
+    pub classification: Classification,
+    /// First discovery.
+    pub discovered_at: Millis,
+    /// Last state or classification change.
+    pub updated_at: Millis,
+    /// Who made that change.
+    pub updated_by: String,
+    /// Parts of the definition that changed since approval (drift), if the
+    /// tool is back in review because of drift.
+    #[serde(default)]
+    pub drift: Vec<String>,
+}
+
+/// What kind of toolset this is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ToolsetKind {
+    /// Curated by hand.
+    Custom,
+    /// Every approved tool of one server.
+    AllApproved,
+    /// Every approved READ tool of one server.
+    ReadOnly,
+}
+
+/// A toolset. For maintained kinds `tool_ids` is empty in storage and
+/// computed on read by [`crate::governance::toolset_members`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Toolset {
+    /// Toolset id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Custom or maintained.
+    pub kind: ToolsetKind,
+    /// The server a maintained toolset follows.
+    pub server_id: Option<String>,
+    /// Curated tool ids (custom toolsets only).
+    pub tool_ids: Vec<String>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// A user's grant of an access profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grant {
+    /// The user.
+    pub user_id: String,
+    /// When granted.
+    pub granted_at: Millis,
+    /// When it ends; `None`: never.
+    pub expires_at: Option<Millis>,
+    /// Who granted it.
+    pub granted_by: String,
+}
+
+/// An access profile: toolsets bound, users granted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessProfile {
+    /// Profile id.
+    pub id: String,
+    /// Unique name.
+    pub name: String,
+    /// Free text.
+    pub description: String,
+    /// Bound toolset ids.
+    pub toolset_ids: Vec<String>,
+    /// Grants, ordered by user id.
+    pub grants: Vec<Grant>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// A user's status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UserStatus {
+    /// May use their tokens.
+    Active,
+    /// Every token is refused.
+    Disabled,
+}
+
+/// A user of AI clients.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    /// User id.
+    pub id: String,
+    /// Unique email, lowercase.
+    pub email: String,
+    /// Human name.
+    pub display_name: String,
+    /// Status.
+    pub status: UserStatus,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+}
+
+/// An MCP personal access token (its hash, never its value).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Token {
+    /// Token id.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Label.
+    pub name: String,
+    /// `tgp_` and the next 4 characters, for recognition.
+    pub prefix: String,
+    /// SHA-256 (hex) of the token value.
+    pub hash: String,
+    /// Issue time.
+    pub created_at: Millis,
+    /// End; `None`: never.
+    pub expires_at: Option<Millis>,
+    /// Last use.
+    pub last_used_at: Option<Millis>,
+    /// Revocation time.
+    pub revoked_at: Option<Millis>,
+}
+
+/// How an audited action ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// Allowed and done.
+    Allowed,
+    /// Refused by policy or authentication.
+    Denied,
+    /// Allowed but failed.
+    Error,
+}
+
+/// One audit event. `sequence` is assigned by the store when appended.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AuditEvent {
+    /// Increases with every event; 0 until stored.
+    pub sequence: u64,
+    /// When it happened.
+    pub time: Millis,
+    /// Who: `admin`, `admin:<name>`, `user:<email>`, `system`.
+    pub actor: String,
+    /// What, e.g. `tool.update`.
+    pub action: String,
+    /// On what, e.g. `tool/<id>`.
+    pub target: String,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// Why, in words.
+    pub reason: String,
+    /// Duration in milliseconds.
+    pub latency_ms: u64,
+    /// Details; never secrets.
+    pub details: Value,
+}
+
+impl AuditEvent {
+    /// An `Allowed` event at the current time with no reason, latency or details.
+    pub fn allowed(actor: &str, action: &str, target: impl Into<String>) -> Self {
+        Self {
+            sequence: 0,
+            time: now_ms(),
+            actor: actor.to_owned(),
+            action: action.to_owned(),
+            target: target.into(),
+            outcome: Outcome::Allowed,
+            reason: String::new(),
+            latency_ms: 0,
+            details: Value::Null,
+        }
+    }
+
+    /// The same event with details attached.
+    pub fn with_details(mut self, details: Value) -> Self {
+        self.details = details;
+        self
+    }
+
+    /// The same event with a reason attached.
+    pub fn with_reason(mut self, reason: impl Into<String>) -> Self {
+        self.reason = reason.into();
+        self
+    }
+}

@@ -1,0 +1,121 @@
+//! A set of record writes applied as one atomic sled batch.
+
+use super::{
+    AUDIT_PREFIX, Entity, META_PREFIX, SECRET_PREFIX, SETTINGS_KEY, StoreError, TOKEN_HASH_PREFIX,
+    audit_key, encode,
+};
+use crate::crypto::MasterKey;
+use crate::model::{AuditEvent, Settings};
+
+enum Op {
+    Put(String, Vec<u8>),
+    Remove(String),
+    PutSecret(String, Vec<u8>),
+}
+
+/// Writes collected by an admin change, applied together by
+/// [`super::Store::write`]: all of them land, or (on error or crash) none.
+#[derive(Default)]
+pub struct Batch {
+    ops: Vec<Op>,
+    events: Vec<AuditEvent>,
+}
+
+impl std::fmt::Debug for Batch {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Batch")
+            .field("ops", &self.ops.len())
+            .field("events", &self.events.len())
+            .finish()
+    }
+}
+
+impl Batch {
+    /// Writes (inserts or replaces) a record.
+    pub fn put<E: Entity>(&mut self, record: &E) {
+        self.ops.push(Op::Put(
+            format!("{}{}", E::PREFIX, record.id()),
+            encode(record),
+        ));
+    }
+
+    /// Deletes a record by id (no error if absent).
+    pub fn delete<E: Entity>(&mut self, id: &str) {
+        self.ops.push(Op::Remove(format!("{}{id}", E::PREFIX)));
+    }
+
+    /// Writes the settings.
+    pub fn put_settings(&mut self, settings: &Settings) {
+        self.ops
+            .push(Op::Put(SETTINGS_KEY.to_owned(), encode(settings)));
+    }
+
+    /// Maps a token hash to its token id.
+    pub fn put_token_hash(&mut self, hash: &str, token_id: &str) {
+        self.ops.push(Op::Put(
+            format!("{TOKEN_HASH_PREFIX}{hash}"),
+            encode(&token_id),
+        ));
+    }
+
+    /// Removes a token hash mapping.
+    pub fn delete_token_hash(&mut self, hash: &str) {
+        self.ops
+            .push(Op::Remove(format!("{TOKEN_HASH_PREFIX}{hash}")));
+    }
+
+    /// Seals `plaintext` under `record_key` and writes it. The plaintext is
+    /// sealed when the batch is applied and never stored as is.
+    pub fn put_secret(&mut self, record_key: &str, plaintext: &[u8]) {
+        self.ops
+            .push(Op::PutSecret(record_key.to_owned(), plaintext.to_vec()));
+    }
+
+    /// Deletes a sealed secret.
+    pub fn delete_secret(&mut self, record_key: &str) {
+        self.ops
+            .push(Op::Remove(format!("{SECRET_PREFIX}{record_key}")));
+    }
+
+    /// Writes a metadata value.
+    pub fn put_meta(&mut self, name: &str, value: &str) {
+        self.ops
+            .push(Op::Put(format!("{META_PREFIX}{name}"), encode(&value)));
+    }
+
+    /// Appends an audit event; its sequence number is assigned on apply.
+    pub fn audit(&mut self, event: AuditEvent) {
+        self.events.push(event);
+    }
+
+    /// Whether the batch writes nothing.
+    pub fn is_empty(&self) -> bool {
+        self.ops.is_empty() && self.events.is_empty()
+    }
+
+    pub(super) fn into_sled(
+        self,
+        key: &MasterKey,
+        mut next_seq: impl FnMut() -> u64,
+    ) -> Result<(sled::Batch, Vec<AuditEvent>), StoreError> {
+        let mut batch = sled::Batch::default();
+        for op in self.ops {
+            match op {
+                Op::Put(k, v) => batch.insert(k.as_bytes(), v),
+                Op::Remove(k) => batch.remove(k.as_bytes()),
+                Op::PutSecret(record_key, plaintext) => {
+                    let mut value = vec![super::FORMAT_VERSION];
+                    value.extend(key.seal(record_key.as_bytes(), &plaintext)?);
+                    batch.insert(format!("{SECRET_PREFIX}{record_key}").as_bytes(), value);
+                }
+            }
+        }
+        let mut events = self.events;
+        for event in &mut events {
+            event.sequence = next_seq();
+            debug_assert!(audit_key(event.sequence).starts_with(AUDIT_PREFIX));
+            batch.insert(audit_key(event.sequence), encode(&*event));
+        }
+        Ok((batch, events))
+    }
+}

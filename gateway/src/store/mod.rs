@@ -1,0 +1,401 @@
+//! The embedded database: the only module that names sled.
+//!
+//! Everything lives in one sled tree under `<data-dir>/db`, keyed by
+//! `<kind>/<id>` (see [`Entity::PREFIX`]). Every value starts with a format
+//! version byte ([`FORMAT_VERSION`]) followed by JSON; secrets are stored
+//! sealed by [`crate::crypto::MasterKey`] with their record key as associated
+//! data. Admin changes go through [`Store::write`]: one writer at a time, all
+//! records of a change applied as one atomic sled batch, flushed to disk
+//! before the caller is answered. Audit events are appended in the same batch
+//! as the change they describe and then published to live subscribers.
+//!
+//! A `LOCK` file in the data directory, held with an exclusive OS lock for
+//! the store's lifetime, makes a second daemon on the same directory fail at
+//! once.
+
+mod batch;
+
+use std::fs::File;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use tokio::sync::broadcast;
+
+pub use batch::Batch;
+
+use crate::crypto::{CryptoError, MasterKey};
+use crate::model::{AccessProfile, AuditEvent, Server, Settings, Token, Tool, Toolset, User};
+
+/// The version byte that starts every stored value written by this build.
+pub const FORMAT_VERSION: u8 = 1;
+const SETTINGS_KEY: &str = "settings";
+const AUDIT_PREFIX: &[u8] = b"audit/";
+const SECRET_PREFIX: &str = "secret/";
+const TOKEN_HASH_PREFIX: &str = "tokenhash/";
+const META_PREFIX: &str = "meta/";
+/// How many audit events a slow live subscriber may fall behind.
+const AUDIT_CHANNEL_CAPACITY: usize = 4096;
+
+/// Errors of the store. Messages name keys and files, never values.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// Another process holds the data directory.
+    #[error(
+        "the data directory {0} is in use by another toolgated process (its LOCK file is held); stop that process or pick another --data-dir"
+    )]
+    Locked(PathBuf),
+    /// The data directory could not be created or its lock file opened.
+    #[error("data directory {path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// sled reported an error.
+    #[error("database error: {0}")]
+    Db(#[from] sled::Error),
+    /// A stored value does not decode.
+    #[error("stored value {key} is corrupt: {reason}")]
+    Corrupt {
+        /// The record key.
+        key: String,
+        /// What was wrong.
+        reason: String,
+    },
+    /// A stored value was written by a newer toolgate.
+    #[error(
+        "stored value {key} has format version {version}, newer than this toolgated supports ({FORMAT_VERSION}); upgrade toolgated"
+    )]
+    UnsupportedVersion {
+        /// The record key.
+        key: String,
+        /// The version byte found.
+        version: u8,
+    },
+    /// A secret could not be sealed or opened.
+    #[error(transparent)]
+    Crypto(#[from] CryptoError),
+}
+
+/// An exclusive OS lock on `<data-dir>/LOCK`, held while the daemon runs.
+#[derive(Debug)]
+pub struct DirLock {
+    /// Dropping the file releases the lock.
+    _file: File,
+}
+
+impl DirLock {
+    /// Takes the lock, creating the directory and file if needed.
+    ///
+    /// Errors: [`StoreError::Locked`] at once if another process holds it.
+    pub fn acquire(data_dir: &Path) -> Result<Self, StoreError> {
+        let io = |source| StoreError::Io {
+            path: data_dir.to_owned(),
+            source,
+        };
+        std::fs::create_dir_all(data_dir).map_err(io)?;
+        let file = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(data_dir.join("LOCK"))
+            .map_err(io)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Self { _file: file }),
+            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(data_dir.to_owned())),
+            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+        }
+    }
+}
+
+/// A record type stored under `<PREFIX><id>`.
+pub trait Entity: Serialize + DeserializeOwned {
+    /// Key prefix, ending in `/`.
+    const PREFIX: &'static str;
+    /// The record's id.
+    fn id(&self) -> &str;
+}
+
+macro_rules! entity {
+    ($ty:ty, $prefix:literal) => {
+        impl Entity for $ty {
+            const PREFIX: &'static str = $prefix;
+            fn id(&self) -> &str {
+                &self.id
+            }
+        }
+    };
+}
+entity!(Server, "server/");
+entity!(Tool, "tool/");
+entity!(Toolset, "toolset/");
+entity!(AccessProfile, "profile/");
+entity!(User, "user/");
+entity!(Token, "token/");
+
+/// The database handle. Cheap to share behind an `Arc`.
+pub struct Store {
+    db: sled::Db,
+    key: MasterKey,
+    /// Serialises admin writes so that the reads a change is validated
+    /// against cannot go stale before its batch lands. A std mutex: it is
+    /// never held across an `.await`.
+    write_lock: Mutex<()>,
+    /// The last audit sequence number handed out.
+    audit_seq: AtomicU64,
+    events: broadcast::Sender<AuditEvent>,
+    /// Held for the store's lifetime; dropping it releases the OS lock.
+    _lock: DirLock,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").finish_non_exhaustive()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the store in `data_dir`, which `lock`
+    /// must hold.
+    ///
+    /// Errors: [`StoreError::Db`] if the database cannot be opened.
+    pub fn open(data_dir: &Path, key: MasterKey, lock: DirLock) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(data_dir.join("db"))
+            .flush_every_ms(Some(500))
+            .open()?;
+        let last_seq = match db.scan_prefix(AUDIT_PREFIX).next_back() {
+            Some(entry) => decode_seq(&entry?.0),
+            None => 0,
+        };
+        let (events, _) = broadcast::channel(AUDIT_CHANNEL_CAPACITY);
+        Ok(Self {
+            db,
+            key,
+            write_lock: Mutex::new(()),
+            audit_seq: AtomicU64::new(last_seq),
+            events,
+            _lock: lock,
+        })
+    }
+
+    /// Runs one admin change: `change` reads what it needs and returns the
+    /// records to write with its result; the batch is applied atomically
+    /// and flushed to disk before this returns. Only one change runs at a
+    /// time. If `change` fails nothing is written.
+    pub async fn write<T, E>(
+        &self,
+        change: impl FnOnce(&Self) -> Result<(Batch, T), E>,
+    ) -> Result<T, E>
+    where
+        E: From<StoreError>,
+    {
+        let (events, value) = {
+            let _guard = self
+                .write_lock
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            let (batch, value) = change(self)?;
+            (self.apply(batch)?, value)
+        };
+        self.db.flush_async().await.map_err(StoreError::from)?;
+        for event in events {
+            // No live subscriber is not an error.
+            let _ = self.events.send(event);
+        }
+        Ok(value)
+    }
+
+    /// Appends audit events on their own (tool calls, denied requests),
+    /// without taking the admin write lock, and publishes them.
+    pub fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        let mut batch = Batch::default();
+        for event in events {
+            batch.audit(event);
+        }
+        for event in self.apply(batch)? {
+            let _ = self.events.send(event);
+        }
+        Ok(())
+    }
+
+    fn apply(&self, batch: Batch) -> Result<Vec<AuditEvent>, StoreError> {
+        let (sled_batch, events) = batch.into_sled(&self.key, || {
+            self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1
+        })?;
+        self.db.apply_batch(sled_batch)?;
+        Ok(events)
+    }
+
+    /// Waits until everything written so far is on disk.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        self.db.flush_async().await?;
+        Ok(())
+    }
+
+    /// The gateway settings (defaults until first changed).
+    pub fn settings(&self) -> Result<Settings, StoreError> {
+        Ok(self.get_value(SETTINGS_KEY)?.unwrap_or_default())
+    }
+
+    /// One record by id.
+    pub fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
+        self.get_value(&format!("{}{id}", E::PREFIX))
+    }
+
+    /// Every record of a type, in key order.
+    pub fn list<E: Entity>(&self) -> Result<Vec<E>, StoreError> {
+        self.db
+            .scan_prefix(E::PREFIX.as_bytes())
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    /// The id of the token whose hash is `hash`.
+    pub fn token_id_by_hash(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        self.get_value(&format!("{TOKEN_HASH_PREFIX}{hash}"))
+    }
+
+    /// Opens the secret sealed under `record_key`; `None` if none is stored.
+    pub fn secret(&self, record_key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let key = format!("{SECRET_PREFIX}{record_key}");
+        let Some(value) = self.db.get(key.as_bytes())? else {
+            return Ok(None);
+        };
+        let body = check_version(&key, &value)?;
+        Ok(Some(self.key.open(record_key.as_bytes(), body)?))
+    }
+
+    /// A metadata value (e.g. the catalog hash last discovered).
+    pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.get_value(&format!("{META_PREFIX}{name}"))
+    }
+
+    /// Audit events older than `before` (a sequence number; `None`: from the
+    /// newest), newest first, that pass `filter`: at most `limit` of them,
+    /// and whether older matching events may remain.
+    pub fn audit_page(
+        &self,
+        before: Option<u64>,
+        limit: usize,
+        filter: impl Fn(&AuditEvent) -> bool,
+    ) -> Result<(Vec<AuditEvent>, bool), StoreError> {
+        let end = match before {
+            Some(seq) => audit_key(seq),
+            None => audit_key(u64::MAX),
+        };
+        let mut out = Vec::new();
+        for entry in self.db.range(audit_key(0)..end).rev() {
+            let (key, value) = entry?;
+            let event: AuditEvent = decode(&key, &value)?;
+            if filter(&event) {
+                if out.len() == limit {
+                    return Ok((out, true));
+                }
+                out.push(event);
+            }
+        }
+        Ok((out, false))
+    }
+
+    /// Audit events at or after `since` (Unix ms) with sequence at most
+    /// `up_to`, oldest first. Walks back from `up_to`, so its cost follows
+    /// the number of events since then, not the log's size.
+    pub fn audit_since(&self, since: i64, up_to: u64) -> Result<Vec<AuditEvent>, StoreError> {
+        let mut out = Vec::new();
+        for entry in self.db.range(audit_key(0)..=audit_key(up_to)).rev() {
+            let (key, value) = entry?;
+            let event: AuditEvent = decode(&key, &value)?;
+            if event.time < since {
+                break;
+            }
+            out.push(event);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// The sequence number of the newest audit event (0 when none).
+    pub fn last_audit_sequence(&self) -> u64 {
+        self.audit_seq.load(Ordering::SeqCst)
+    }
+
+    /// A receiver of every audit event appended from now on.
+    pub fn subscribe(&self) -> broadcast::Receiver<AuditEvent> {
+        self.events.subscribe()
+    }
+
+    /// Whether the database answers reads (for `/readyz`).
+    pub fn is_healthy(&self) -> bool {
+        self.db.get(SETTINGS_KEY).is_ok()
+    }
+
+    fn get_value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        match self.db.get(key.as_bytes())? {
+            Some(value) => Ok(Some(decode(key.as_bytes(), &value)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+fn audit_key(seq: u64) -> Vec<u8> {
+    let mut key = AUDIT_PREFIX.to_vec();
+    key.extend_from_slice(&seq.to_be_bytes());
+    key
+}
+
+fn decode_seq(key: &[u8]) -> u64 {
+    let mut bytes = [0u8; 8];
+    if let Some(tail) = key.get(AUDIT_PREFIX.len()..AUDIT_PREFIX.len() + 8) {
+        bytes.copy_from_slice(tail);
+    }
+    u64::from_be_bytes(bytes)
+}
+
+fn key_name(key: &[u8]) -> String {
+    if key.starts_with(AUDIT_PREFIX) {
+        format!("audit/{}", decode_seq(key))
+    } else {
+        String::from_utf8_lossy(key).into_owned()
+    }
+}
+
+fn check_version<'a>(key: &str, value: &'a [u8]) -> Result<&'a [u8], StoreError> {
+    match value.split_first() {
+        Some((&FORMAT_VERSION, body)) => Ok(body),
+        Some((&version, _)) => Err(StoreError::UnsupportedVersion {
+            key: key.to_owned(),
+            version,
+        }),
+        None => Err(StoreError::Corrupt {
+            key: key.to_owned(),
+            reason: "empty value".into(),
+        }),
+    }
+}
+
+fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
+    let name = key_name(key);
+    let body = check_version(&name, value)?;
+    serde_json::from_slice(body).map_err(|e| StoreError::Corrupt {
+        key: name,
+        reason: e.to_string(),
+    })
+}
+
+fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    let mut out = vec![FORMAT_VERSION];
+    // Serialising our own plain data types to JSON cannot fail.
+    serde_json::to_writer(&mut out, value).expect("model types serialise to JSON");
+    out
+}
+
+#[cfg(test)]
+mod tests;

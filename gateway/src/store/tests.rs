@@ -1,0 +1,140 @@
+use super::*;
+use crate::model::{AuditEvent, User, UserStatus};
+
+fn user(id: &str, email: &str) -> User {
+    User {
+        id: id.into(),
+        email: email.into(),
+        display_name: email.into(),
+        status: UserStatus::Active,
+        created_at: 1,
+        updated_at: 1,
+    }
+}
+
+fn open(dir: &Path) -> Store {
+    let lock = DirLock::acquire(dir).unwrap();
+    Store::open(
+        dir,
+        MasterKey::parse(&"11".repeat(32), "test").unwrap(),
+        lock,
+    )
+    .unwrap()
+}
+
+#[tokio::test]
+async fn write_applies_records_and_audit_together_and_survives_reopen() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let mut rx = store.subscribe();
+        store
+            .write(|_| {
+                let mut batch = Batch::default();
+                batch.put(&user("u1", "a@example.com"));
+                batch.put(&user("u2", "b@example.com"));
+                batch.audit(AuditEvent::allowed("admin", "user.create", "user/u1"));
+                batch.audit(AuditEvent::allowed("admin", "user.create", "user/u2"));
+                Ok::<_, StoreError>((batch, ()))
+            })
+            .await
+            .unwrap();
+        assert_eq!(rx.recv().await.unwrap().sequence, 1);
+        assert_eq!(rx.recv().await.unwrap().sequence, 2);
+    }
+    let store = open(dir.path());
+    let users: Vec<User> = store.list().unwrap();
+    assert_eq!(
+        users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
+        ["a@example.com", "b@example.com"]
+    );
+    assert_eq!(store.last_audit_sequence(), 2);
+    let (page, more) = store.audit_page(None, 1, |_| true).unwrap();
+    assert_eq!(page[0].target, "user/u2");
+    assert!(more);
+    let (page, more) = store.audit_page(Some(2), 10, |_| true).unwrap();
+    assert_eq!(page.len(), 1);
+    assert_eq!(page[0].target, "user/u1");
+    assert!(!more);
+}
+
+#[tokio::test]
+async fn a_failed_change_writes_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let result: Result<(), StoreError> = store
+        .write(|_| {
+            Err(StoreError::Corrupt {
+                key: "x".into(),
+                reason: "refused".into(),
+            })
+        })
+        .await;
+    assert!(result.is_err());
+    assert!(store.list::<User>().unwrap().is_empty());
+    assert_eq!(store.last_audit_sequence(), 0);
+}
+
+#[test]
+fn second_open_of_the_same_directory_is_refused_clearly() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = open(dir.path());
+    let err = DirLock::acquire(dir.path()).unwrap_err();
+    assert!(matches!(err, StoreError::Locked(_)));
+    assert!(err.to_string().contains("in use by another toolgated"));
+}
+
+#[tokio::test]
+async fn values_carry_the_format_version_and_newer_ones_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .write(|_| {
+            let mut batch = Batch::default();
+            batch.put(&user("u1", "a@example.com"));
+            Ok::<_, StoreError>((batch, ()))
+        })
+        .await
+        .unwrap();
+    let raw = store.db.get("user/u1").unwrap().unwrap();
+    assert_eq!(raw[0], FORMAT_VERSION);
+    let mut newer = raw.to_vec();
+    newer[0] = FORMAT_VERSION + 1;
+    store.db.insert("user/u1", newer).unwrap();
+    let err = store.get::<User>("u1").unwrap_err();
+    assert!(matches!(
+        err,
+        StoreError::UnsupportedVersion { version: 2, .. }
+    ));
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_with_their_key_and_never_stored_plain() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    store
+        .write(|_| {
+            let mut batch = Batch::default();
+            batch.put_secret("server/s1/client_secret", b"plain-consumer-secret");
+            Ok::<_, StoreError>((batch, ()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(
+        store.secret("server/s1/client_secret").unwrap().unwrap(),
+        b"plain-consumer-secret"
+    );
+    assert!(store.secret("server/s2/client_secret").unwrap().is_none());
+    let raw = store
+        .db
+        .get("secret/server/s1/client_secret")
+        .unwrap()
+        .unwrap();
+    assert!(!raw.windows(21).any(|w| w == b"plain-consumer-secret"));
+    // Moving the sealed value under another record key must not open.
+    store
+        .db
+        .insert("secret/server/s2/client_secret", raw)
+        .unwrap();
+    assert!(store.secret("server/s2/client_secret").is_err());
+}
