@@ -1,0 +1,178 @@
+//! Helpers shared by the integration tests: start a daemon in-process on
+//! port 0 with a temp data directory, and tonic clients that carry the admin
+//! token.
+
+#![allow(dead_code, missing_docs)]
+
+use std::path::Path;
+
+use tonic::metadata::MetadataValue;
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+use toolgate_gateway::app::{self, Listeners, Running};
+use toolgate_gateway::config::{Config, LogFormat, Secrets};
+use toolgate_proto::v1;
+
+/// Adds `authorization: Bearer <token>` (and optionally an actor name).
+#[derive(Clone)]
+pub struct Bearer {
+    value: Option<MetadataValue<tonic::metadata::Ascii>>,
+    actor: Option<MetadataValue<tonic::metadata::Ascii>>,
+}
+
+impl Bearer {
+    pub fn new(token: Option<&str>) -> Self {
+        Self {
+            value: token.map(|t| format!("Bearer {t}").parse().unwrap()),
+            actor: None,
+        }
+    }
+
+    pub fn with_actor(mut self, actor: &str) -> Self {
+        self.actor = Some(actor.parse().unwrap());
+        self
+    }
+}
+
+impl Interceptor for Bearer {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        if let Some(v) = &self.value {
+            request.metadata_mut().insert("authorization", v.clone());
+        }
+        if let Some(a) = &self.actor {
+            request.metadata_mut().insert("x-toolgate-actor", a.clone());
+        }
+        Ok(request)
+    }
+}
+
+pub type Svc = InterceptedService<Channel, Bearer>;
+
+/// One client per service, sharing a channel.
+#[derive(Clone)]
+pub struct Clients {
+    pub settings: v1::settings_service_client::SettingsServiceClient<Svc>,
+    pub catalog: v1::catalog_service_client::CatalogServiceClient<Svc>,
+    pub servers: v1::server_service_client::ServerServiceClient<Svc>,
+    pub tools: v1::tool_service_client::ToolServiceClient<Svc>,
+    pub toolsets: v1::toolset_service_client::ToolsetServiceClient<Svc>,
+    pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<Svc>,
+    pub users: v1::user_service_client::UserServiceClient<Svc>,
+    pub audit: v1::audit_service_client::AuditServiceClient<Svc>,
+}
+
+impl Clients {
+    pub async fn connect(addr: std::net::SocketAddr, bearer: Bearer) -> Self {
+        let channel = Channel::from_shared(format!("http://{addr}"))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap();
+        let b = || bearer.clone();
+        Self {
+            settings: v1::settings_service_client::SettingsServiceClient::with_interceptor(
+                channel.clone(),
+                b(),
+            ),
+            catalog: v1::catalog_service_client::CatalogServiceClient::with_interceptor(
+                channel.clone(),
+                b(),
+            ),
+            servers: v1::server_service_client::ServerServiceClient::with_interceptor(
+                channel.clone(),
+                b(),
+            ),
+            tools: v1::tool_service_client::ToolServiceClient::with_interceptor(
+                channel.clone(),
+                b(),
+            ),
+            toolsets: v1::toolset_service_client::ToolsetServiceClient::with_interceptor(
+                channel.clone(),
+                b(),
+            ),
+            profiles:
+                v1::access_profile_service_client::AccessProfileServiceClient::with_interceptor(
+                    channel.clone(),
+                    b(),
+                ),
+            users: v1::user_service_client::UserServiceClient::with_interceptor(
+                channel.clone(),
+                b(),
+            ),
+            audit: v1::audit_service_client::AuditServiceClient::with_interceptor(channel, b()),
+        }
+    }
+}
+
+pub fn config(data_dir: &Path) -> Config {
+    Config {
+        data_dir: data_dir.to_owned(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        public_url: Some("https://toolgate.example.com".into()),
+        log_level: "warn".into(),
+        log_format: LogFormat::Text,
+        shutdown_timeout: std::time::Duration::from_secs(5),
+    }
+}
+
+/// Starts a daemon on port 0 in `data_dir`; returns it and its admin token.
+pub async fn start(data_dir: &Path) -> (Running, String) {
+    let config = config(data_dir);
+    let listeners = Listeners::bind(&config).await.unwrap();
+    let running = app::start(&config, &Secrets::default(), listeners)
+        .await
+        .unwrap();
+    let token = std::fs::read_to_string(data_dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (running, token)
+}
+
+/// Registers a Salesforce server named `name` with prefix `prefix`.
+pub async fn register(
+    clients: &mut Clients,
+    name: &str,
+    prefix: &str,
+) -> v1::RegisterServerResponse {
+    clients
+        .servers
+        .register_server(v1::RegisterServerRequest {
+            catalog_kind: "salesforce".into(),
+            name: name.into(),
+            tool_prefix: prefix.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+}
+
+/// Every file under `dir`, recursively.
+pub fn files_under(dir: &Path) -> Vec<std::path::PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_owned()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap() {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out
+}
+
+/// Whether any file under `dir` contains `needle`.
+pub fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<std::path::PathBuf> {
+    files_under(dir).into_iter().find(|path| {
+        std::fs::read(path)
+            .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
+            .unwrap_or(false)
+    })
+}

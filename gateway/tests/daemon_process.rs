@@ -1,0 +1,297 @@
+//! Runs the real `toolgated` binary: start-up files and permissions, the
+//! data-directory lock, graceful shutdown, logs free of secrets, health
+//! endpoints, and crash safety of batch approval under `kill -9`.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+
+use common::{Bearer, Clients, register};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
+use tokio::process::{Child, Command};
+use toolgate_proto::v1;
+
+struct Daemon {
+    child: Child,
+    grpc: SocketAddr,
+    http: SocketAddr,
+    output: Arc<Mutex<String>>,
+}
+
+fn command(data_dir: &Path) -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_toolgated"));
+    cmd.args(["--data-dir", data_dir.to_str().unwrap()])
+        .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .args(["--log-level", "debug"])
+        .env_remove("TOOLGATE_ADMIN_TOKEN")
+        .env_remove("TOOLGATE_MASTER_KEY")
+        .env_remove("TOOLGATE_CONFIG")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true);
+    cmd
+}
+
+/// Starts the binary and waits for its ready line on stdout.
+async fn spawn(data_dir: &Path) -> Daemon {
+    let mut child = command(data_dir).spawn().unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let sink = output.clone();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = loop {
+        let line =
+            lines.next_line().await.unwrap().unwrap_or_else(|| {
+                panic!("toolgated exited before ready: {}", output.lock().unwrap())
+            });
+        output.lock().unwrap().push_str(&line);
+        if line.starts_with("toolgated ready:") {
+            break line;
+        }
+    };
+    let field = |name: &str| -> SocketAddr {
+        ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    let (grpc, http) = (field("grpc"), field("http"));
+    let sink = output.clone();
+    tokio::spawn(async move {
+        while let Ok(Some(line)) = lines.next_line().await {
+            sink.lock().unwrap().push_str(&line);
+        }
+    });
+    Daemon {
+        child,
+        grpc,
+        http,
+        output,
+    }
+}
+
+fn admin_token(data_dir: &Path) -> String {
+    std::fs::read_to_string(data_dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned()
+}
+
+#[cfg(unix)]
+fn mode(path: &Path) -> u32 {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn starts_with_private_files_refuses_a_second_daemon_and_stops_on_sigterm_without_leaking_secrets()
+ {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut daemon = spawn(&data).await;
+    assert_eq!(mode(&data.join("admin.token")), 0o600);
+    assert_eq!(mode(&data.join("master.key")), 0o600);
+    assert_eq!(mode(&data), 0o700);
+    let token = admin_token(&data);
+    assert!(token.starts_with("tga_"));
+
+    // Health endpoints on the public listener.
+    let http = reqwest::Client::new();
+    for path in ["healthz", "readyz"] {
+        let response = http
+            .get(format!("http://{}/{path}", daemon.http))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 200, "{path}");
+    }
+
+    // A second daemon on the same directory fails at once, clearly.
+    let second = command(&data).output().await.unwrap();
+    assert!(!second.status.success());
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("in use by another toolgated process"),
+        "{stderr}"
+    );
+
+    // Use secrets, then stop gracefully.
+    let mut c = Clients::connect(daemon.grpc, Bearer::new(Some(&token))).await;
+    let server = register(&mut c, "Salesforce", "").await.server.unwrap();
+    let secret = "LOGCHECK-CONSUMER-SECRET-9d8e";
+    c.servers
+        .configure_authentication(v1::ConfigureAuthenticationRequest {
+            server_id: server.id,
+            client_id: "3MVG9key".into(),
+            client_secret: secret.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let user = c
+        .users
+        .create_user(v1::CreateUserRequest {
+            email: "dee@example.com".into(),
+            display_name: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let pat = c
+        .users
+        .issue_token(v1::IssueTokenRequest {
+            user_id: user.id,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    let mut wrong =
+        Clients::connect(daemon.grpc, Bearer::new(Some("tga_not-the-token-000000"))).await;
+    assert!(
+        wrong
+            .servers
+            .list_servers(v1::ListServersRequest {})
+            .await
+            .is_err()
+    );
+    drop(c);
+    drop(wrong);
+
+    let pid = daemon.child.id().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let exit = daemon.child.wait().await.unwrap();
+    assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
+    let logs = daemon.output.lock().unwrap().clone();
+    assert!(logs.contains("toolgated stopped"), "{logs}");
+    assert!(logs.contains("missing or wrong admin token"), "{logs}");
+    for needle in [secret, token.as_str(), pat.as_str()] {
+        assert!(!logs.contains(needle), "a secret appears in the logs");
+    }
+    assert_eq!(common::any_file_contains(&data, secret.as_bytes()), None);
+    assert_eq!(common::any_file_contains(&data, pat.as_bytes()), None);
+}
+
+/// Approves a large batch and kills the daemon with SIGKILL while the
+/// request is in flight; after a restart either every tool of the batch is
+/// approved or none is. Repeated with the kill landing at different points.
+#[cfg(unix)]
+#[tokio::test]
+async fn kill_9_during_batch_approval_applies_all_or_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut daemon = spawn(&data).await;
+    let token = admin_token(&data);
+    let mut c = Clients::connect(daemon.grpc, Bearer::new(Some(&token))).await;
+    for i in 0..40 {
+        register(&mut c, &format!("Org {i}"), &format!("org{i}")).await;
+    }
+    let ids: Vec<String> = c
+        .tools
+        .list_tools(v1::ListToolsRequest {
+            page_size: 1000,
+            omit_schemas: true,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tools
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    assert_eq!(ids.len(), 40 * 13);
+
+    let mut outcomes = Vec::new();
+    // The last round waits for the answer: an acknowledged batch must
+    // survive the kill (it was flushed before the answer).
+    for round in 0..9u32 {
+        let target = if round % 2 == 0 {
+            v1::ToolState::Approved
+        } else {
+            v1::ToolState::Disabled
+        };
+        let mut tools = c.tools.clone();
+        let batch = ids.clone();
+        let call = tokio::spawn(async move {
+            tools
+                .batch_update_tools(v1::BatchUpdateToolsRequest {
+                    ids: batch,
+                    state: target.into(),
+                })
+                .await
+        });
+        // Let the request get under way by a growing amount, then SIGKILL.
+        let answered = if round == 8 {
+            call.await.unwrap().unwrap();
+            daemon.child.start_kill().unwrap();
+            daemon.child.wait().await.unwrap();
+            true
+        } else {
+            for _ in 0..(1u32 << round) * 2000 {
+                tokio::task::yield_now().await;
+            }
+            daemon.child.start_kill().unwrap();
+            daemon.child.wait().await.unwrap();
+            call.await.unwrap().is_ok()
+        };
+
+        daemon = spawn(&data).await;
+        c = Clients::connect(daemon.grpc, Bearer::new(Some(&token))).await;
+        let states: Vec<i32> = c
+            .tools
+            .list_tools(v1::ListToolsRequest {
+                page_size: 1000,
+                omit_schemas: true,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .tools
+            .into_iter()
+            .map(|t| t.state)
+            .collect();
+        let applied = states.iter().filter(|s| **s == i32::from(target)).count();
+        assert!(
+            applied == 0 || applied == states.len(),
+            "round {round}: {applied} of {} tools changed",
+            states.len()
+        );
+        if answered {
+            assert_eq!(
+                applied,
+                states.len(),
+                "an acknowledged batch must survive kill -9"
+            );
+        }
+        outcomes.push(applied == states.len());
+    }
+    eprintln!("batch applied per round: {outcomes:?}");
+}
