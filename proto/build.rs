@@ -24,6 +24,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
+    // Messages that carry secrets get a hand-written, redacting Debug
+    // (in src/lib.rs) so that no `{:?}` can ever print them.
+    config.skip_debug([
+        ".toolgate.v1.ConfigureAuthenticationRequest",
+        ".toolgate.v1.IssueTokenResponse",
+    ]);
 
     tonic_prost_build::configure()
         .file_descriptor_set_path(out_dir.join("toolgate_v1_descriptor.bin"))

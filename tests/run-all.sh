@@ -12,4 +12,5 @@ if [ ! -x .venv/bin/python ]; then
   python3 -m venv .venv
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
-TOOLGATED_BIN="$PWD/target/debug/toolgated" .venv/bin/python -m pytest -q tests/python
+TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
+TOOLGATED_BIN="${TOOLGATED_BIN:-$TARGET_DIR/debug/toolgated}" .venv/bin/python -m pytest -q tests/python

@@ -73,6 +73,7 @@ impl Running {
     /// configured grace period, and returns the first server error if any.
     pub async fn stop(mut self) -> anyhow::Result<()> {
         self.shutdown.cancel();
+        let store = self.store.clone();
         let grace = self.grace;
         let drained = tokio::time::timeout(grace, async {
             let mut first_error = Ok(());
@@ -85,7 +86,7 @@ impl Running {
             first_error
         })
         .await;
-        match drained {
+        let result = match drained {
             Ok(result) => result,
             Err(_) => {
                 tracing::warn!(
@@ -95,6 +96,19 @@ impl Running {
                 self.tasks.abort_all();
                 Ok(())
             }
+        };
+        store.flush().await?;
+        result
+    }
+
+    /// Completes when a listener's server stops on its own (it failed);
+    /// never completes while both run.
+    async fn failed(&mut self) -> anyhow::Error {
+        match self.tasks.join_next().await {
+            Some(Ok(Err(err))) => err,
+            Some(Ok(Ok(()))) => anyhow::anyhow!("a listener stopped unexpectedly"),
+            Some(Err(join)) => anyhow::Error::from(join).context("a listener task panicked"),
+            None => std::future::pending().await,
         }
     }
 }
@@ -155,10 +169,29 @@ pub async fn start(
     secrets: &Secrets,
     listeners: Listeners,
 ) -> anyhow::Result<Running> {
+    let state = open(config, secrets).await?;
+    serve(config, state, listeners).await
+}
+
+/// The opened data directory: the store (holding the directory lock) and
+/// the admin token.
+#[derive(Debug)]
+pub struct Opened {
+    store: Arc<Store>,
+    admin_token: String,
+    admin_token_file: Option<PathBuf>,
+}
+
+/// Opens the data directory: takes its lock (so a second daemon fails
+/// here, before touching ports), loads the master key and checks it
+/// against the store, loads the admin token, and rediscovers tools if an
+/// upgrade changed their definitions.
+pub async fn open(config: &Config, secrets: &Secrets) -> anyhow::Result<Opened> {
     create_data_dir(&config.data_dir)?;
     let lock = crate::store::DirLock::acquire(&config.data_dir)?;
     let key = MasterKey::load_or_create(secrets.master_key.as_deref(), &config.data_dir)?;
     let store = Arc::new(Store::open(&config.data_dir, key, lock)?);
+    store.check_master_key().await?;
     let (admin_token, admin_token_file) =
         load_admin_token(secrets.admin_token.as_deref(), &config.data_dir)?;
     let rediscovered = control::rediscover_after_upgrade(&store).await?;
@@ -168,6 +201,25 @@ pub async fn start(
             "tool definitions changed since the last start; rediscovered"
         );
     }
+    Ok(Opened {
+        store,
+        admin_token,
+        admin_token_file,
+    })
+}
+
+/// Serves an opened data directory on bound listeners. Returns once both
+/// servers accept connections.
+pub async fn serve(
+    config: &Config,
+    opened: Opened,
+    listeners: Listeners,
+) -> anyhow::Result<Running> {
+    let Opened {
+        store,
+        admin_token,
+        admin_token_file,
+    } = opened;
 
     let http_addr = listeners.http.local_addr()?;
     let grpc_addr = listeners.grpc.local_addr()?;
@@ -243,8 +295,9 @@ pub async fn run(
     secrets: Secrets,
     signal: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let opened = open(&config, &secrets).await?;
     let listeners = Listeners::bind(&config).await?;
-    let running = start(&config, &secrets, listeners).await?;
+    let running = serve(&config, opened, listeners).await?;
     let token_source = running.admin_token_file.as_ref().map_or_else(
         || "TOOLGATE_ADMIN_TOKEN".to_owned(),
         |p| p.display().to_string(),
@@ -253,10 +306,15 @@ pub async fn run(
         "toolgated ready: grpc={} http={} public_url={} admin_token={}",
         running.grpc_addr, running.http_addr, running.public_url, token_source
     );
+    let mut running = running;
     let stopped = running.shutdown_token();
     tokio::select! {
         () = signal => tracing::info!("shutdown signal received; draining"),
         () = stopped.cancelled() => {}
+        err = running.failed() => {
+            running.stop().await?;
+            return Err(err);
+        }
     }
     running.stop().await?;
     tracing::info!("toolgated stopped");

@@ -179,8 +179,18 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 }
 
 /// Writes `contents` to a new file readable only by its owner (mode 0600 on
-/// Unix). Fails if the file exists.
+/// Unix), atomically: a temporary file is written and synced, then renamed,
+/// so a crash never leaves a partial file. Fails if the file exists.
 pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    if path.exists() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::AlreadyExists,
+            format!("{} already exists", path.display()),
+        ));
+    }
+    let mut suffix = [0u8; 6];
+    fill_random(&mut suffix).map_err(std::io::Error::other)?;
+    let temp = path.with_extension(format!("tmp-{}", hex::encode(suffix)));
     let mut options = fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
@@ -188,9 +198,23 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         options.mode(0o600);
     }
-    let mut file = options.open(path)?;
-    file.write_all(contents)?;
-    file.sync_all()
+    let written = options.open(&temp).and_then(|mut file| {
+        file.write_all(contents)?;
+        file.sync_all()
+    });
+    match written.and_then(|()| fs::rename(&temp, path)) {
+        Ok(()) => {
+            if let Some(dir) = path.parent() {
+                // Make the rename itself durable.
+                fs::File::open(dir).and_then(|d| d.sync_all()).ok();
+            }
+            Ok(())
+        }
+        Err(err) => {
+            fs::remove_file(&temp).ok();
+            Err(err)
+        }
+    }
 }
 
 #[cfg(test)]

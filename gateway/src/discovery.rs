@@ -42,11 +42,44 @@ pub struct Reconciled {
     pub events: Vec<AuditEvent>,
 }
 
-/// SHA-256 (hex) of a definition's canonical JSON (object keys sorted).
+/// SHA-256 (hex) of a definition's canonical JSON: object keys sorted at
+/// every level, no whitespace. Independent of serde_json's map ordering
+/// feature, so the hash is stable across builds.
 pub fn definition_hash(definition: &ToolDefinition) -> String {
-    // serde_json's map is ordered by key, so the encoding is canonical.
     let value = serde_json::to_value(definition).unwrap_or_default();
-    sha256_hex(value.to_string().as_bytes())
+    let mut canonical = String::new();
+    write_canonical(&value, &mut canonical);
+    sha256_hex(canonical.as_bytes())
+}
+
+fn write_canonical(value: &serde_json::Value, out: &mut String) {
+    match value {
+        serde_json::Value::Object(map) => {
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            out.push('{');
+            for (i, key) in keys.into_iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                out.push_str(&serde_json::Value::from(key.as_str()).to_string());
+                out.push(':');
+                write_canonical(&map[key], out);
+            }
+            out.push('}');
+        }
+        serde_json::Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                write_canonical(item, out);
+            }
+            out.push(']');
+        }
+        scalar => out.push_str(&scalar.to_string()),
+    }
 }
 
 /// The exposed name of upstream tool `name` on a server with `prefix`.
@@ -107,6 +140,29 @@ pub fn reconcile(
         match existing {
             Some(tool) if tool.state != ToolState::Removed && tool.definition_hash == hash => {
                 out.report.unchanged += 1;
+            }
+            Some(tool)
+                if tool.state == ToolState::PendingReview
+                    && tool.approved_hash.as_deref() == Some(hash.as_str()) =>
+            {
+                // Drifted, then changed back to what was approved: approved again.
+                let mut tool = tool.clone();
+                tool.definition = definition.clone();
+                tool.definition_hash = hash;
+                tool.name = name.clone();
+                tool.state = ToolState::Approved;
+                tool.drift.clear();
+                tool.updated_at = now;
+                tool.updated_by = actor.to_owned();
+                out.events.push(
+                    AuditEvent::allowed(actor, "tool.drift", format!("tool/{}", tool.id))
+                        .with_reason(format!(
+                            "definition of {name} is back to the approved one; APPROVED again"
+                        ))
+                        .with_details(json!({"tool": name, "changed": []})),
+                );
+                out.report.unchanged += 1;
+                out.tools.push(tool);
             }
             Some(tool) if tool.state != ToolState::Removed => {
                 let mut tool = tool.clone();
@@ -223,6 +279,21 @@ mod tests {
     }
 
     #[test]
+    fn the_definition_hash_ignores_key_order() {
+        let mut a = offered()[0].clone();
+        let mut b = a.clone();
+        a.input_schema =
+            json!({"type": "object", "properties": {"x": {"type": "string", "maxLength": 3}}});
+        b.input_schema = serde_json::from_str(
+            r#"{"properties": {"x": {"maxLength": 3, "type": "string"}}, "type": "object"}"#,
+        )
+        .unwrap();
+        assert_eq!(definition_hash(&a), definition_hash(&b));
+        b.input_schema["properties"]["x"]["maxLength"] = json!(4);
+        assert_ne!(definition_hash(&a), definition_hash(&b));
+    }
+
+    #[test]
     fn first_discovery_follows_enablement_and_settings() {
         let settings = Settings::default();
         let pending = reconcile(
@@ -292,6 +363,10 @@ mod tests {
         changed[2].description.push_str(" Now also deletes things.");
         changed[2].input_schema["properties"]["extra"] = json!({"type": "string"});
         let drift = reconcile(&srv, &first, &changed, &settings, "system", 3);
+        // Changing back to the approved definition approves it again.
+        let back = reconcile(&srv, &drift.tools, &offered(), &settings, "system", 4);
+        assert_eq!(back.tools[0].state, ToolState::Approved);
+        assert!(back.tools[0].drift.is_empty());
         assert_eq!(
             drift.report.drifted,
             vec![(

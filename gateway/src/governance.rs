@@ -122,10 +122,11 @@ pub fn toolset_members(toolset: &Toolset, tools: &[Tool]) -> Vec<String> {
 /// Decides whether `subject` may see and call `tool` of `server`.
 ///
 /// Allowed only if: MCP traffic is on, the user is active, the token (if
-/// any) is neither revoked nor expired, the server is enabled, the tool is
-/// APPROVED, and a profile granted to the user with an unexpired grant binds
-/// a toolset that contains the tool. Checks run in that order and the first
-/// failure is the answer.
+/// any) is the user's and neither revoked nor expired, a profile granted to
+/// the user with an unexpired grant binds a toolset that contains the tool,
+/// the server is enabled, and the tool is APPROVED. Checks run in that
+/// order and the first failure is the answer, so a user learns nothing
+/// about a tool they were never granted beyond "not in your tool list".
 pub fn decide(
     settings: &Settings,
     server: &Server,
@@ -139,25 +140,44 @@ pub fn decide(
         return Err(Denial::UserDisabled);
     }
     if let Some(token) = subject.token {
-        if token.revoked_at.is_some() {
+        if token.revoked_at.is_some() || token.user_id != subject.user.id {
             return Err(Denial::TokenRevoked);
         }
         if token.expires_at.is_some_and(|end| end <= subject.now) {
             return Err(Denial::TokenExpired);
         }
     }
+    let name = || tool.name.clone();
+    if tool.server_id != server.id {
+        return Err(Denial::NotGranted { tool: name() });
+    }
+    match grant_for(tool, subject) {
+        GrantCheck::Held => {}
+        GrantCheck::Expired => return Err(Denial::GrantExpired { tool: name() }),
+        GrantCheck::None => return Err(Denial::NotGranted { tool: name() }),
+    }
     if server.disabled {
-        return Err(Denial::ServerDisabled {
-            tool: tool.name.clone(),
-        });
+        return Err(Denial::ServerDisabled { tool: name() });
     }
     if tool.state != ToolState::Approved {
         return Err(Denial::ToolNotApproved {
-            tool: tool.name.clone(),
+            tool: name(),
             state: tool.state,
         });
     }
-    let mut expired_grant = false;
+    Ok(())
+}
+
+enum GrantCheck {
+    Held,
+    Expired,
+    None,
+}
+
+/// Whether a profile the user holds binds a toolset containing `tool`,
+/// and whether that grant is still live.
+fn grant_for(tool: &Tool, subject: &Subject<'_>) -> GrantCheck {
+    let mut expired = false;
     for profile in subject.profiles {
         let Some(grant) = profile.grants.iter().find(|g| g.user_id == subject.user.id) else {
             continue;
@@ -171,17 +191,16 @@ pub fn decide(
             continue;
         }
         if grant.expires_at.is_some_and(|end| end <= subject.now) {
-            expired_grant = true;
+            expired = true;
         } else {
-            return Ok(());
+            return GrantCheck::Held;
         }
     }
-    let name = tool.name.clone();
-    Err(if expired_grant {
-        Denial::GrantExpired { tool: name }
+    if expired {
+        GrantCheck::Expired
     } else {
-        Denial::NotGranted { tool: name }
-    })
+        GrantCheck::None
+    }
 }
 
 /// The tools `subject` may call among `tools`, by [`decide`].

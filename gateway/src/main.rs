@@ -21,7 +21,6 @@ async fn main() -> std::process::ExitCode {
     match app::run(config, config::Secrets::from_env(), app::shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
-            tracing::error!("{err:#}");
             eprintln!("toolgated: {err:#}");
             std::process::ExitCode::FAILURE
         }

@@ -22,9 +22,13 @@ struct Daemon {
 }
 
 fn command(data_dir: &Path) -> Command {
+    command_on(data_dir, "127.0.0.1:0", "127.0.0.1:0")
+}
+
+fn command_on(data_dir: &Path, http: &str, grpc: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_toolgated"));
     cmd.args(["--data-dir", data_dir.to_str().unwrap()])
-        .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .args(["--http-addr", http, "--grpc-addr", grpc])
         .args(["--log-level", "debug"])
         .env_remove("TOOLGATE_ADMIN_TOKEN")
         .env_remove("TOOLGATE_MASTER_KEY")
@@ -124,8 +128,12 @@ async fn starts_with_private_files_refuses_a_second_daemon_and_stops_on_sigterm_
         assert_eq!(response.status(), 200, "{path}");
     }
 
-    // A second daemon on the same directory fails at once, clearly.
-    let second = command(&data).output().await.unwrap();
+    // A second daemon on the same directory (even on the same ports) fails
+    // at once, naming the directory, before it touches the ports.
+    let second = command_on(&data, &daemon.http.to_string(), &daemon.grpc.to_string())
+        .output()
+        .await
+        .unwrap();
     assert!(!second.status.success());
     let stderr = String::from_utf8_lossy(&second.stderr);
     assert!(

@@ -12,4 +12,51 @@ pub mod v1 {
     /// reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =
         tonic::include_file_descriptor_set!("toolgate_v1_descriptor");
+
+    impl std::fmt::Debug for ConfigureAuthenticationRequest {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("ConfigureAuthenticationRequest")
+                .field("server_id", &self.server_id)
+                .field("mode", &self.mode)
+                .field("client_id", &self.client_id)
+                .field(
+                    "client_secret",
+                    &if self.client_secret.is_empty() {
+                        ""
+                    } else {
+                        "<redacted>"
+                    },
+                )
+                .field("scopes", &self.scopes)
+                .finish()
+        }
+    }
+
+    impl std::fmt::Debug for IssueTokenResponse {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("IssueTokenResponse")
+                .field("token", &self.token)
+                .field("secret", &"<redacted>")
+                .finish()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::v1;
+
+    #[test]
+    fn debug_output_never_shows_secrets() {
+        let request = v1::ConfigureAuthenticationRequest {
+            client_secret: "very-secret-value".into(),
+            ..Default::default()
+        };
+        assert!(!format!("{request:?}").contains("very-secret-value"));
+        let response = v1::IssueTokenResponse {
+            token: None,
+            secret: "tgp_secret_token".into(),
+        };
+        assert!(!format!("{response:?}").contains("tgp_secret_token"));
+    }
 }

@@ -9,7 +9,7 @@ use v1::access_profile_service_server::AccessProfileService;
 use super::Control;
 use super::auth::actor;
 use super::convert::{millis, opt_timestamp, timestamp};
-use super::error::{ControlError, Result};
+use super::error::{ControlError, Result, require};
 use super::validate;
 use crate::model::{AccessProfile, AuditEvent, Grant, Toolset, User, new_id, now_ms};
 use crate::store::{Batch, Store};
@@ -33,12 +33,6 @@ fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
         created_at: Some(timestamp(p.created_at)),
         updated_at: Some(timestamp(p.updated_at)),
     }
-}
-
-fn profile_or_not_found(store: &Store, id: &str) -> Result<AccessProfile> {
-    store
-        .get::<AccessProfile>(id)?
-        .ok_or_else(|| ControlError::not_found("access profile", id))
 }
 
 fn check_name_free(store: &Store, id: &str, name: &str) -> Result<()> {
@@ -76,7 +70,7 @@ impl Control {
         let profile = self
             .store
             .write(|store| {
-                let mut profile = profile_or_not_found(store, id)?;
+                let mut profile = require::<AccessProfile>(store, id)?;
                 let before = profile.clone();
                 let (reason, details) = edit(store, &mut profile)?;
                 let mut batch = Batch::default();
@@ -148,7 +142,7 @@ impl AccessProfileService for Control {
         request: Request<v1::GetAccessProfileRequest>,
     ) -> Result<Response<v1::GetAccessProfileResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let profile = profile_or_not_found(&self.store, id)?;
+        let profile = require::<AccessProfile>(&self.store, id)?;
         Ok(Response::new(v1::GetAccessProfileResponse {
             profile: Some(to_proto(&profile)),
         }))
@@ -217,7 +211,7 @@ impl AccessProfileService for Control {
         let id = validate::id("id", &request.get_ref().id)?.to_owned();
         self.store
             .write(|store| {
-                let profile = profile_or_not_found(store, &id)?;
+                let profile = require::<AccessProfile>(store, &id)?;
                 let mut batch = Batch::default();
                 batch.delete::<AccessProfile>(&id);
                 batch.audit(

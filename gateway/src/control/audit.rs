@@ -14,6 +14,8 @@ use crate::model::{AuditEvent, Outcome};
 
 /// Events a live tail buffers for a slow client before it is cut off.
 const STREAM_BUFFER: usize = 256;
+/// Stored events read per step when replaying `since`.
+const REPLAY_CHUNK: usize = 500;
 
 fn to_proto(e: &AuditEvent) -> v1::AuditEvent {
     v1::AuditEvent {
@@ -133,32 +135,68 @@ impl AuditService for Control {
             outcome: outcome_from_proto(req.outcome)?,
             ..Filter::default()
         };
-        // Subscribe before reading the backlog so no event falls between.
+        // Subscribe before reading the backlog so no event falls between:
+        // everything up to `replay_up_to` is in the database, everything
+        // after it arrives on `live`.
         let mut live = self.store.subscribe();
         let replay_up_to = self.store.last_audit_sequence();
-        let backlog = match since {
+        let mut next = match since {
             Some(since) => self
                 .store
-                .audit_since(since, replay_up_to)
+                .audit_start_after(since, replay_up_to)
                 .map_err(ControlError::from)?,
-            None => Vec::new(),
+            None => replay_up_to + 1,
         };
         let (tx, rx) = mpsc::channel(STREAM_BUFFER);
         let shutdown = self.shutdown.clone();
+        let store = self.store.clone();
         tokio::spawn(async move {
+            // Sends one message unless the client left or the daemon stops.
+            let send = |message: Result<v1::StreamEventsResponse, Status>| {
+                let tx = tx.clone();
+                let shutdown = shutdown.clone();
+                async move {
+                    tokio::select! {
+                        () = shutdown.cancelled() => false,
+                        sent = tx.send(message) => sent.is_ok(),
+                    }
+                }
+            };
             let message = |e: &AuditEvent| {
                 Ok(v1::StreamEventsResponse {
                     event: Some(to_proto(e)),
                 })
             };
-            for event in backlog.iter().filter(|e| filter.matches(e)) {
-                if tx.send(message(event)).await.is_err() {
-                    return;
+            while next <= replay_up_to {
+                let chunk = match store.audit_forward(next, replay_up_to, REPLAY_CHUNK) {
+                    Ok(chunk) => chunk,
+                    Err(err) => {
+                        tracing::error!(error = %err, "audit replay failed");
+                        send(Err(Status::internal(
+                            "audit replay failed; see the toolgated log",
+                        )))
+                        .await;
+                        return;
+                    }
+                };
+                let Some(last) = chunk.last() else { break };
+                next = last.sequence + 1;
+                for event in chunk.iter().filter(|e| filter.matches(e)) {
+                    if !send(message(event)).await {
+                        return;
+                    }
                 }
             }
             loop {
                 let received = tokio::select! {
-                    () = shutdown.cancelled() => return,
+                    () = shutdown.cancelled() => {
+                        // Tell the client to reconnect rather than ending
+                        // the stream as if it were complete.
+                        let _ = tx.try_send(Err(Status::unavailable(
+                            "toolgated is shutting down; reconnect with `since`",
+                        )));
+                        return;
+                    }
                     () = tx.closed() => return,
                     received = live.recv() => received,
                 };
@@ -167,17 +205,16 @@ impl AuditService for Control {
                     Ok(event) if filter.matches(&event) => {
                         // Back-pressure: a slow reader makes the broadcast
                         // lag, which ends the stream with DATA_LOSS below.
-                        if tx.send(message(&event)).await.is_err() {
+                        if !send(message(&event)).await {
                             return;
                         }
                     }
                     Ok(_) => {}
                     Err(broadcast::error::RecvError::Lagged(missed)) => {
-                        let _ = tx
-                            .send(Err(Status::data_loss(format!(
-                                "audit stream fell {missed} events behind; reconnect with `since`"
-                            ))))
-                            .await;
+                        send(Err(Status::data_loss(format!(
+                            "audit stream fell {missed} events behind; reconnect with `since`"
+                        ))))
+                        .await;
                         return;
                     }
                     Err(broadcast::error::RecvError::Closed) => return,

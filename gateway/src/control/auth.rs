@@ -1,6 +1,7 @@
 //! The admin bearer-token check on every `toolgate.v1` request.
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
@@ -20,6 +21,10 @@ pub struct Actor(pub String);
 #[derive(Clone)]
 pub struct AdminAuth {
     token: Arc<[u8]>,
+    /// Unix second of the last "rejected" warning, so a flood of bad
+    /// requests logs at most one line a second (the rest are counted).
+    last_warning: Arc<AtomicI64>,
+    suppressed: Arc<AtomicU64>,
 }
 
 impl std::fmt::Debug for AdminAuth {
@@ -33,6 +38,28 @@ impl AdminAuth {
     pub fn new(token: &str) -> Self {
         Self {
             token: token.as_bytes().into(),
+            last_warning: Arc::new(AtomicI64::new(0)),
+            suppressed: Arc::new(AtomicU64::new(0)),
+        }
+    }
+
+    fn warn_rejected(&self, request: &Request<()>) {
+        let now = crate::model::now_ms() / 1000;
+        let last = self.last_warning.load(Ordering::Relaxed);
+        if now > last
+            && self
+                .last_warning
+                .compare_exchange(last, now, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            let suppressed = self.suppressed.swap(0, Ordering::Relaxed);
+            tracing::warn!(
+                remote = ?request.remote_addr(),
+                suppressed,
+                "control API request with a missing or wrong admin token"
+            );
+        } else {
+            self.suppressed.fetch_add(1, Ordering::Relaxed);
         }
     }
 }
@@ -51,28 +78,28 @@ impl Interceptor for AdminAuth {
         match presented {
             Some(token) if constant_time_eq(token.as_bytes(), &self.token) => {}
             _ => {
-                tracing::warn!(
-                    remote = ?request.remote_addr(),
-                    "control API request with a missing or wrong admin token"
-                );
-                return Err(Status::unauthenticated(
-                    "missing or invalid admin token: send `authorization: Bearer <token from <data-dir>/admin.token>`",
-                ));
+                self.warn_rejected(&request);
+                return Err(Status::unauthenticated("missing or invalid admin token"));
             }
         }
-        let name = request
-            .metadata()
-            .get(ACTOR_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .filter(|v| {
-                !v.is_empty()
-                    && v.len() <= 64
-                    && v.chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
-            });
-        let actor = match name {
-            Some(name) => format!("admin:{name}"),
+        let actor = match request.metadata().get(ACTOR_HEADER) {
             None => "admin".to_owned(),
+            Some(value) => {
+                let name = value.to_str().ok().filter(|v| {
+                    !v.is_empty()
+                        && v.len() <= 64
+                        && v.chars()
+                            .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
+                });
+                match name {
+                    Some(name) => format!("admin:{name}"),
+                    None => {
+                        return Err(Status::invalid_argument(format!(
+                            "{ACTOR_HEADER}: must be 1 to 64 of A-Z a-z 0-9 . _ @ -"
+                        )));
+                    }
+                }
+            }
         };
         request.extensions_mut().insert(Actor(actor));
         Ok(request)

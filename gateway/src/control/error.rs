@@ -32,6 +32,9 @@ pub enum ControlError {
     /// Storage failed; details go to the daemon log only.
     #[error("storage error")]
     Store(#[from] StoreError),
+    /// Something else inside the daemon failed; details go to the log only.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ControlError {
@@ -63,8 +66,19 @@ impl From<ControlError> for Status {
                 tracing::error!(error = %source, "control request failed in storage");
                 Status::internal("internal storage error; see the toolgated log")
             }
+            ControlError::Internal(detail) => {
+                tracing::error!(%detail, "control request failed");
+                Status::internal("internal error; see the toolgated log")
+            }
         }
     }
+}
+
+/// The record of type `E` with `id`, or `NOT_FOUND` naming its kind.
+pub fn require<E: crate::store::Entity>(store: &crate::store::Store, id: &str) -> Result<E> {
+    store
+        .get::<E>(id)?
+        .ok_or_else(|| ControlError::not_found(E::KIND, id))
 }
 
 /// Shorthand for control handlers.

@@ -9,7 +9,7 @@ use v1::server_service_server::ServerService;
 use super::Control;
 use super::auth::actor;
 use super::convert::{opt_timestamp, timestamp};
-use super::error::{ControlError, Result};
+use super::error::{ControlError, Result, require};
 use super::validate;
 use crate::catalog;
 use crate::crypto::sha256_hex;
@@ -116,12 +116,6 @@ fn report_to_proto(r: DiscoveryReport) -> v1::DiscoveryReport {
         removed: r.removed,
         unchanged: r.unchanged,
     }
-}
-
-fn server_or_not_found(store: &Store, id: &str) -> Result<Server> {
-    store
-        .get::<Server>(id)?
-        .ok_or_else(|| ControlError::not_found("server", id))
 }
 
 fn tools_of(store: &Store, server_id: &str) -> Result<Vec<Tool>, StoreError> {
@@ -326,7 +320,7 @@ impl ServerService for Control {
     ) -> Result<Response<v1::GetServerResponse>, Status> {
         let req = request.into_inner();
         let id = validate::id("id", &req.id)?;
-        let server = server_or_not_found(&self.store, id)?;
+        let server = require::<Server>(&self.store, id)?;
         Ok(Response::new(v1::GetServerResponse {
             server: Some(self.server_to_proto(&server)),
         }))
@@ -384,7 +378,7 @@ impl ServerService for Control {
         let server = self
             .store
             .write(|store| {
-                let before = server_or_not_found(store, &id)?;
+                let before = require::<Server>(store, &id)?;
                 check_unique(store, &id, name.as_deref(), prefix.as_deref())?;
                 let mut after = before.clone();
                 let mut changed = Vec::new();
@@ -430,15 +424,29 @@ impl ServerService for Control {
                 }
                 after.updated_at = now_ms();
                 batch.put(&after);
+                let mut renamed_tools = Vec::new();
                 if after.tool_prefix != before.tool_prefix {
                     for mut tool in tools_of(store, &id)? {
                         tool.name = exposed_name(&after.tool_prefix, &tool.definition.name);
+                        renamed_tools.push(tool.id.clone());
                         batch.put(&tool);
                     }
                 }
                 if after.name != before.name {
                     let names = maintained_names(&after.name);
-                    for mut toolset in store.list::<Toolset>()? {
+                    let toolsets = store.list::<Toolset>()?;
+                    for (_, new_name, _) in &names {
+                        let taken = toolsets.iter().any(|t| {
+                            t.server_id.as_deref() != Some(id.as_str())
+                                && t.name.eq_ignore_ascii_case(new_name)
+                        });
+                        if taken {
+                            return Err(ControlError::AlreadyExists(format!(
+                                "toolset name {new_name:?} (maintained for this server) is already taken; rename that toolset or pick another server name"
+                            )));
+                        }
+                    }
+                    for mut toolset in toolsets {
                         if toolset.server_id.as_deref() != Some(id.as_str()) {
                             continue;
                         }
@@ -458,7 +466,7 @@ impl ServerService for Control {
                             "changed": changed,
                             "name": after.name, "tool_prefix": after.tool_prefix,
                             "login_host": after.login_host.url(), "api_version": after.api_version,
-                            "disabled": after.disabled,
+                            "disabled": after.disabled, "renamed_tool_ids": renamed_tools,
                         })),
                 );
                 Ok::<_, ControlError>((batch, after))
@@ -523,24 +531,44 @@ impl ServerService for Control {
         let server = self
             .store
             .write(|store| {
-                let mut server = server_or_not_found(store, &id)?;
+                let mut server = require::<Server>(store, &id)?;
                 let entry = catalog::entry(&server.catalog_kind);
                 let previous = server.auth.clone();
                 let now = now_ms();
                 let mut batch = Batch::default();
+                let stored = store.secret(&server.client_secret_key())?;
                 let (set_at, fingerprint) = if secret.is_empty() {
                     match previous.as_ref().and_then(|a| a.client_secret_set_at) {
-                        Some(at) => (Some(at), previous.as_ref().and_then(|a| a.client_secret_fingerprint.clone())),
-                        None => {
-                            return Err(ControlError::FailedPrecondition(
-                                "client_secret is required: no consumer secret is stored for this server yet".into(),
+                        Some(at) if stored.is_some() => (
+                            Some(at),
+                            previous
+                                .as_ref()
+                                .and_then(|a| a.client_secret_fingerprint.clone()),
+                        ),
+                        _ => {
+                            return Err(ControlError::invalid(
+                                "client_secret",
+                                "is required: no consumer secret is stored for this server yet",
                             ));
                         }
                     }
+                } else if stored.as_deref() == Some(secret.as_bytes()) {
+                    // The same secret again: nothing to rotate.
+                    (
+                        previous.as_ref().and_then(|a| a.client_secret_set_at),
+                        previous
+                            .as_ref()
+                            .and_then(|a| a.client_secret_fingerprint.clone()),
+                    )
                 } else {
                     batch.put_secret(&server.client_secret_key(), secret.as_bytes());
-                    (Some(now), Some(sha256_hex(secret.as_bytes())[..8].to_owned()))
+                    (
+                        Some(now),
+                        Some(sha256_hex(secret.as_bytes())[..8].to_owned()),
+                    )
                 };
+                let secret_changed =
+                    !secret.is_empty() && stored.as_deref() != Some(secret.as_bytes());
                 let scopes = if req.scopes.is_empty() {
                     entry
                         .map(|e| e.default_scopes.iter().map(|s| s.to_string()).collect())
@@ -557,12 +585,12 @@ impl ServerService for Control {
                 });
                 server.updated_at = now;
                 batch.put(&server);
-                let rotated = !secret.is_empty() && previous.as_ref().is_some_and(|a| a.client_secret_set_at.is_some());
+                let rotated = secret_changed && stored.is_some();
                 batch.audit(
                     AuditEvent::allowed(&actor, "server.configure_auth", format!("server/{id}"))
                         .with_reason(if rotated {
                             "consumer secret rotated".to_owned()
-                        } else if secret.is_empty() {
+                        } else if !secret_changed {
                             "client id or scopes changed; consumer secret kept".to_owned()
                         } else {
                             "per-user OAuth configured".to_owned()
@@ -570,7 +598,7 @@ impl ServerService for Control {
                         .with_details(json!({
                             "mode": "PER_USER_OAUTH", "client_id": client_id,
                             "client_secret_fingerprint": fingerprint, "scopes": scopes,
-                            "secret_changed": !secret.is_empty(),
+                            "secret_changed": secret_changed,
                         })),
                 );
                 Ok((batch, server))
@@ -589,13 +617,15 @@ impl ServerService for Control {
         let id = validate::id("id", &request.get_ref().id)?.to_owned();
         self.store
             .write(|store| {
-                let server = server_or_not_found(store, &id)?;
+                let server = require::<Server>(store, &id)?;
                 let tools = tools_of(store, &id)?;
                 let mut batch = Batch::default();
                 for tool in &tools {
                     batch.delete::<Tool>(&tool.id);
                 }
                 let mut removed_toolsets = Vec::new();
+                let mut edited_toolsets = Vec::new();
+                let mut edited_profiles = Vec::new();
                 let now = now_ms();
                 for mut toolset in store.list::<Toolset>()? {
                     if toolset.server_id.as_deref() == Some(id.as_str()) {
@@ -610,6 +640,7 @@ impl ServerService for Control {
                             .tool_ids
                             .retain(|t| !tools.iter().any(|x| x.id == *t));
                         toolset.updated_at = now;
+                        edited_toolsets.push(toolset.id.clone());
                         batch.put(&toolset);
                     }
                 }
@@ -623,6 +654,7 @@ impl ServerService for Control {
                             .toolset_ids
                             .retain(|t| !removed_toolsets.contains(t));
                         profile.updated_at = now;
+                        edited_profiles.push(profile.id.clone());
                         batch.put(&profile);
                     }
                 }
@@ -635,7 +667,13 @@ impl ServerService for Control {
                             server.name,
                             tools.len()
                         ))
-                        .with_details(json!({"name": server.name, "tools": tools.len()})),
+                        .with_details(json!({
+                            "name": server.name,
+                            "deleted_tool_ids": tools.iter().map(|t| &t.id).collect::<Vec<_>>(),
+                            "deleted_toolset_ids": removed_toolsets,
+                            "edited_toolset_ids": edited_toolsets,
+                            "edited_profile_ids": edited_profiles,
+                        })),
                 );
                 Ok::<_, ControlError>((batch, ()))
             })
@@ -652,7 +690,7 @@ impl ServerService for Control {
         let report = self
             .store
             .write(|store| {
-                let server = server_or_not_found(store, &id)?;
+                let server = require::<Server>(store, &id)?;
                 let mut batch = Batch::default();
                 let report = discover_into(store, &server, &actor, &mut batch)?;
                 batch.audit(

@@ -12,10 +12,8 @@ use v1::tool_service_server::ToolService;
 use super::Control;
 use super::auth::actor;
 use super::catalog::annotations_to_proto;
-use super::convert::{
-    action_from_proto, classification_from_proto, classification_to_proto, timestamp,
-};
-use super::error::{ControlError, Result};
+use super::convert::{action_from_proto, classification_to_proto, timestamp};
+use super::error::{ControlError, Result, require};
 use super::validate;
 use crate::model::{AuditEvent, Millis, Tool, ToolState, now_ms};
 use crate::store::Batch;
@@ -159,6 +157,14 @@ impl ToolService for Control {
             .filter(|t| req.server_id.is_empty() || t.server_id == req.server_id)
             .filter(|t| state.is_none_or(|s| t.state == s))
             .filter(|t| action.is_none_or(|a| t.classification.action == a))
+            .filter(|t| {
+                req.sensitive
+                    .is_none_or(|f| t.classification.sensitive == f)
+            })
+            .filter(|t| {
+                req.dangerous
+                    .is_none_or(|f| t.classification.dangerous == f)
+            })
             .filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle))
             .collect();
         tools.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
@@ -187,11 +193,7 @@ impl ToolService for Control {
         request: Request<v1::GetToolRequest>,
     ) -> Result<Response<v1::GetToolResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let tool = self
-            .store
-            .get::<Tool>(id)
-            .map_err(ControlError::from)?
-            .ok_or_else(|| ControlError::not_found("tool", id))?;
+        let tool = require::<Tool>(&self.store, id)?;
         Ok(Response::new(v1::GetToolResponse {
             tool: Some(tool_to_proto(&tool, true)),
         }))
@@ -205,17 +207,22 @@ impl ToolService for Control {
         let req = request.into_inner();
         let id = validate::id("id", &req.id)?.to_owned();
         let state = req.state.map(|s| settable_state(s, "state")).transpose()?;
+        // The action may be left UNSPECIFIED to keep the current one.
         let classification = req
             .classification
             .as_ref()
-            .map(|c| classification_from_proto(c, "classification"))
+            .map(|c| {
+                Ok::<_, ControlError>((
+                    action_from_proto(c.action, "classification.action")?,
+                    c.sensitive,
+                    c.dangerous,
+                ))
+            })
             .transpose()?;
         let tool = self
             .store
             .write(|store| {
-                let mut tool = store
-                    .get::<Tool>(&id)?
-                    .ok_or_else(|| ControlError::not_found("tool", &id))?;
+                let mut tool = require::<Tool>(store, &id)?;
                 let now = now_ms();
                 let mut batch = Batch::default();
                 if let Some(state) = state {
@@ -224,6 +231,13 @@ impl ToolService for Control {
                         batch.audit(state_event(&actor, &tool, from));
                     }
                 }
+                let classification = classification.map(|(action, sensitive, dangerous)| {
+                    crate::model::Classification {
+                        action: action.unwrap_or(tool.classification.action),
+                        sensitive,
+                        dangerous,
+                    }
+                });
                 if let Some(c) = classification
                     && c != tool.classification
                 {
@@ -267,9 +281,7 @@ impl ToolService for Control {
                 let mut batch = Batch::default();
                 let mut tools = Vec::with_capacity(ids.len());
                 for id in &ids {
-                    let mut tool = store
-                        .get::<Tool>(id)?
-                        .ok_or_else(|| ControlError::not_found("tool", id))?;
+                    let mut tool = require::<Tool>(store, id)?;
                     let from = tool.state;
                     if set_state(&mut tool, state, &actor, now)? {
                         batch.audit(state_event(&actor, &tool, from));

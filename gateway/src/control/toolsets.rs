@@ -8,7 +8,7 @@ use v1::toolset_service_server::ToolsetService;
 use super::Control;
 use super::auth::actor;
 use super::convert::timestamp;
-use super::error::{ControlError, Result};
+use super::error::{ControlError, Result, require};
 use super::validate;
 use crate::governance::{toolset_contains, toolset_members};
 use crate::model::{
@@ -38,14 +38,8 @@ fn to_proto(t: &Toolset, tools: &[Tool]) -> v1::Toolset {
     }
 }
 
-fn toolset_or_not_found(store: &Store, id: &str) -> Result<Toolset> {
-    store
-        .get::<Toolset>(id)?
-        .ok_or_else(|| ControlError::not_found("toolset", id))
-}
-
 fn custom_or_refuse(store: &Store, id: &str) -> Result<Toolset> {
-    let toolset = toolset_or_not_found(store, id)?;
+    let toolset = require::<Toolset>(store, id)?;
     if toolset.kind != ToolsetKind::Custom {
         return Err(ControlError::FailedPrecondition(format!(
             "toolset {:?} is maintained by toolgate and cannot be edited; create a custom toolset instead",
@@ -177,7 +171,7 @@ impl ToolsetService for Control {
         request: Request<v1::GetToolsetRequest>,
     ) -> Result<Response<v1::GetToolsetResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let toolset = toolset_or_not_found(&self.store, id)?;
+        let toolset = require::<Toolset>(&self.store, id)?;
         let tools = self.store.list::<Tool>().map_err(ControlError::from)?;
         Ok(Response::new(v1::GetToolsetResponse {
             toolset: Some(to_proto(&toolset, &tools)),
@@ -254,20 +248,29 @@ impl ToolsetService for Control {
                 let toolset = custom_or_refuse(store, &id)?;
                 let mut batch = Batch::default();
                 let now = now_ms();
+                let mut unbound = Vec::new();
                 for mut profile in store.list::<AccessProfile>()? {
                     if profile.toolset_ids.contains(&id) {
                         profile.toolset_ids.retain(|t| *t != id);
                         profile.updated_at = now;
+                        unbound.push(profile.id.clone());
                         batch.put(&profile);
                     }
                 }
                 batch.delete::<Toolset>(&id);
-                batch.audit(event(
-                    &actor,
-                    "toolset.delete",
-                    &toolset,
-                    format!("deleted toolset {:?}", toolset.name),
-                ));
+                batch.audit(
+                    event(
+                        &actor,
+                        "toolset.delete",
+                        &toolset,
+                        format!("deleted toolset {:?}", toolset.name),
+                    )
+                    .with_details(json!({
+                        "name": toolset.name,
+                        "tool_ids": toolset.tool_ids,
+                        "unbound_from_profile_ids": unbound,
+                    })),
+                );
                 Ok::<_, ControlError>((batch, ()))
             })
             .await?;

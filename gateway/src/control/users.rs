@@ -8,14 +8,14 @@ use v1::user_service_server::UserService;
 use super::Control;
 use super::auth::actor;
 use super::convert::{millis, opt_timestamp, timestamp};
-use super::error::{ControlError, Result};
+use super::error::{ControlError, Result, require};
 use super::validate;
 use crate::crypto::{random_token, sha256_hex};
 use crate::governance::{Subject, allowed_tools};
 use crate::model::{
     AccessProfile, AuditEvent, Server, Token, Tool, Toolset, User, UserStatus, new_id, now_ms,
 };
-use crate::store::{Batch, Store};
+use crate::store::Batch;
 
 /// The recognisable prefix of MCP personal access tokens.
 pub const TOKEN_PREFIX: &str = "tgp_";
@@ -48,17 +48,11 @@ fn token_to_proto(t: &Token) -> v1::Token {
     }
 }
 
-fn user_or_not_found(store: &Store, id: &str) -> Result<User> {
-    store
-        .get::<User>(id)?
-        .ok_or_else(|| ControlError::not_found("user", id))
-}
-
 impl Control {
     async fn set_user_status(&self, actor: String, id: &str, status: UserStatus) -> Result<User> {
         self.store
             .write(|store| {
-                let mut user = user_or_not_found(store, id)?;
+                let mut user = require::<User>(store, id)?;
                 let mut batch = Batch::default();
                 if user.status != status {
                     user.status = status;
@@ -130,7 +124,7 @@ impl UserService for Control {
         request: Request<v1::GetUserRequest>,
     ) -> Result<Response<v1::GetUserResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let user = user_or_not_found(&self.store, id)?;
+        let user = require::<User>(&self.store, id)?;
         Ok(Response::new(v1::GetUserResponse {
             user: Some(user_to_proto(&user)),
         }))
@@ -194,11 +188,12 @@ impl UserService for Control {
         if expires_at.is_some_and(|end| end <= now) {
             return Err(ControlError::invalid("expires_at", "must be in the future").into());
         }
-        let secret = random_token(TOKEN_PREFIX).map_err(|e| Status::internal(e.to_string()))?;
+        let secret =
+            random_token(TOKEN_PREFIX).map_err(|e| ControlError::Internal(e.to_string()))?;
         let token = self
             .store
             .write(|store| {
-                let user = user_or_not_found(store, &user_id)?;
+                let user = require::<User>(store, &user_id)?;
                 if user.status != UserStatus::Active {
                     return Err(ControlError::FailedPrecondition(format!(
                         "user {} is disabled; enable the user before issuing a token",
@@ -241,7 +236,7 @@ impl UserService for Control {
         request: Request<v1::ListTokensRequest>,
     ) -> Result<Response<v1::ListTokensResponse>, Status> {
         let user_id = validate::id("user_id", &request.get_ref().user_id)?;
-        user_or_not_found(&self.store, user_id)?;
+        require::<User>(&self.store, user_id)?;
         let mut tokens: Vec<Token> = self
             .store
             .list::<Token>()
@@ -291,7 +286,7 @@ impl UserService for Control {
         request: Request<v1::ListUserToolsRequest>,
     ) -> Result<Response<v1::ListUserToolsResponse>, Status> {
         let user_id = validate::id("user_id", &request.get_ref().user_id)?;
-        let user = user_or_not_found(&self.store, user_id)?;
+        let user = require::<User>(&self.store, user_id)?;
         let store = &self.store;
         let settings = store.settings().map_err(ControlError::from)?;
         let servers = store.list::<Server>().map_err(ControlError::from)?;

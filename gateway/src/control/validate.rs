@@ -97,10 +97,28 @@ pub fn api_version(field: &str, value: &str) -> Result<String> {
     Ok(bare.to_owned())
 }
 
-/// A login host URL (My Domain): https (http only for loopback hosts, for
-/// local simulators), no path, query or credentials. Returned without a
+/// Domains a My Domain login host may be under (Salesforce Help, "My
+/// Domain URL Formats"): production and sandbox My Domains, government and
+/// legacy instances.
+pub const SALESFORCE_DOMAINS: [&str; 5] = [
+    "salesforce.com",
+    "force.com",
+    "salesforce.mil",
+    "cloudforce.com",
+    "database.com",
+];
+
+/// A login host URL (My Domain): https on a Salesforce domain (see
+/// [`SALESFORCE_DOMAINS`]); http on a loopback host is also accepted, for
+/// local simulators. No path, query or credentials. Returned without a
 /// trailing slash.
 pub fn login_url(field: &str, value: &str) -> Result<String> {
+    if value.trim().is_empty() {
+        return Err(ControlError::invalid(
+            field,
+            "is required for a My Domain login host, e.g. https://acme.my.salesforce.com",
+        ));
+    }
     let url = Url::parse(value.trim()).map_err(|e| {
         ControlError::invalid(
             field,
@@ -113,11 +131,18 @@ pub fn login_url(field: &str, value: &str) -> Result<String> {
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
     };
-    let scheme_ok = url.scheme() == "https" || (url.scheme() == "http" && loopback);
-    if !scheme_ok {
+    let salesforce = url.host_str().is_some_and(|host| {
+        let host = host.to_ascii_lowercase();
+        SALESFORCE_DOMAINS
+            .iter()
+            .any(|d| host.ends_with(&format!(".{d}")))
+    });
+    let ok = (url.scheme() == "https" && (salesforce || loopback))
+        || (url.scheme() == "http" && loopback);
+    if !ok {
         return Err(ControlError::invalid(
             field,
-            "must be an https URL (http is accepted only for loopback hosts)",
+            "must be an https URL on a Salesforce domain such as https://acme.my.salesforce.com (http is accepted only for loopback hosts)",
         ));
     }
     if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
@@ -185,6 +210,15 @@ mod tests {
             "http://127.0.0.1:9000"
         );
         assert!(login_url("u", "http://acme.my.salesforce.com").is_err());
+        assert!(login_url("u", "https://evil.example.com").is_err());
+        assert!(login_url("u", "https://my.salesforce.com.evil.example").is_err());
+        assert!(login_url("u", "https://acme--dev.sandbox.my.salesforce.com").is_ok());
+        assert!(
+            login_url("login_host.url", "")
+                .unwrap_err()
+                .to_string()
+                .contains("is required")
+        );
         assert!(login_url("u", "https://acme.my.salesforce.com/path").is_err());
         let err = login_url("login_host.url", "not a url")
             .unwrap_err()

@@ -208,6 +208,34 @@ fn policy_table() {
             ..base("tool not in the bound toolset")
         },
         Case {
+            toolsets: vec![toolset("custom", ToolsetKind::Custom, &["other"])],
+            tool: tool("query", ToolState::PendingReview, ToolAction::Read),
+            expect: not_granted("query"),
+            ..base("an ungranted tool's state is not revealed")
+        },
+        Case {
+            profile: profile(&["custom"], None),
+            server_disabled: true,
+            expect: not_granted("query"),
+            ..base("an ungranted tool's disabled server is not revealed")
+        },
+        Case {
+            token: Some(Token {
+                user_id: "mallory".into(),
+                ..token(false, None)
+            }),
+            expect: Err(Denial::TokenRevoked),
+            ..base("a token of another user")
+        },
+        Case {
+            tool: Tool {
+                server_id: "other-server".into(),
+                ..tool("query", ToolState::Approved, ToolAction::Read)
+            },
+            expect: not_granted("query"),
+            ..base("a tool of another server")
+        },
+        Case {
             profile: profile(&[], Some(None)),
             expect: not_granted("query"),
             ..base("no toolset bound")

@@ -111,8 +111,11 @@ impl Batch {
             }
         }
         let mut events = self.events;
+        let now = crate::model::now_ms();
         for event in &mut events {
             event.sequence = next_seq();
+            // Stamped at commit so that time order follows sequence order.
+            event.time = now;
             debug_assert!(audit_key(event.sequence).starts_with(AUDIT_PREFIX));
             batch.insert(audit_key(event.sequence), encode(&*event));
         }

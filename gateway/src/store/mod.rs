@@ -79,6 +79,11 @@ pub enum StoreError {
     /// A secret could not be sealed or opened.
     #[error(transparent)]
     Crypto(#[from] CryptoError),
+    /// The master key does not open the secrets sealed in this store.
+    #[error(
+        "the master key does not match this data directory's sealed secrets: restore the original master.key or TOOLGATE_MASTER_KEY (a new key cannot read what the old one sealed)"
+    )]
+    WrongKey,
 }
 
 /// An exclusive OS lock on `<data-dir>/LOCK`, held while the daemon runs.
@@ -116,26 +121,29 @@ impl DirLock {
 pub trait Entity: Serialize + DeserializeOwned {
     /// Key prefix, ending in `/`.
     const PREFIX: &'static str;
+    /// What to call one in messages, e.g. `access profile`.
+    const KIND: &'static str;
     /// The record's id.
     fn id(&self) -> &str;
 }
 
 macro_rules! entity {
-    ($ty:ty, $prefix:literal) => {
+    ($ty:ty, $prefix:literal, $kind:literal) => {
         impl Entity for $ty {
             const PREFIX: &'static str = $prefix;
+            const KIND: &'static str = $kind;
             fn id(&self) -> &str {
                 &self.id
             }
         }
     };
 }
-entity!(Server, "server/");
-entity!(Tool, "tool/");
-entity!(Toolset, "toolset/");
-entity!(AccessProfile, "profile/");
-entity!(User, "user/");
-entity!(Token, "token/");
+entity!(Server, "server/", "server");
+entity!(Tool, "tool/", "tool");
+entity!(Toolset, "toolset/", "toolset");
+entity!(AccessProfile, "profile/", "access profile");
+entity!(User, "user/", "user");
+entity!(Token, "token/", "token");
 
 /// The database handle. Cheap to share behind an `Arc`.
 pub struct Store {
@@ -145,8 +153,15 @@ pub struct Store {
     /// against cannot go stale before its batch lands. A std mutex: it is
     /// never held across an `.await`.
     write_lock: Mutex<()>,
+    /// Serialises commits (admin writes and lone audit appends) so audit
+    /// sequence numbers land, and are published, in order. Never held
+    /// across an `.await`.
+    commit_lock: Mutex<()>,
     /// The last audit sequence number handed out.
     audit_seq: AtomicU64,
+    /// The last audit sequence number applied to the database: every event
+    /// up to it can be read back.
+    committed_seq: AtomicU64,
     events: broadcast::Sender<AuditEvent>,
     /// Held for the store's lifetime; dropping it releases the OS lock.
     _lock: DirLock,
@@ -177,7 +192,9 @@ impl Store {
             db,
             key,
             write_lock: Mutex::new(()),
+            commit_lock: Mutex::new(()),
             audit_seq: AtomicU64::new(last_seq),
+            committed_seq: AtomicU64::new(last_seq),
             events,
             _lock: lock,
         })
@@ -187,6 +204,10 @@ impl Store {
     /// records to write with its result; the batch is applied atomically
     /// and flushed to disk before this returns. Only one change runs at a
     /// time. If `change` fails nothing is written.
+    ///
+    /// Audit events are published to live subscribers as soon as the batch
+    /// is applied, in sequence order, even if the caller stops waiting for
+    /// the flush.
     pub async fn write<T, E>(
         &self,
         change: impl FnOnce(&Self) -> Result<(Batch, T), E>,
@@ -194,41 +215,51 @@ impl Store {
     where
         E: From<StoreError>,
     {
-        let (events, value) = {
+        let value = {
             let _guard = self
                 .write_lock
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner());
             let (batch, value) = change(self)?;
-            (self.apply(batch)?, value)
+            self.commit(batch)?;
+            value
         };
         self.db.flush_async().await.map_err(StoreError::from)?;
-        for event in events {
-            // No live subscriber is not an error.
-            let _ = self.events.send(event);
-        }
         Ok(value)
     }
 
     /// Appends audit events on their own (tool calls, denied requests),
-    /// without taking the admin write lock, and publishes them.
-    pub fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+    /// without taking the admin write lock; publishes them and waits until
+    /// they are on disk.
+    pub async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         for event in events {
             batch.audit(event);
         }
-        for event in self.apply(batch)? {
-            let _ = self.events.send(event);
-        }
+        self.commit(batch)?;
+        self.db.flush_async().await?;
         Ok(())
     }
 
-    fn apply(&self, batch: Batch) -> Result<Vec<AuditEvent>, StoreError> {
+    /// Applies a batch: numbers and timestamps its audit events, applies it
+    /// atomically, marks the events committed and publishes them.
+    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
+        let _guard = self
+            .commit_lock
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         let (sled_batch, events) = batch.into_sled(&self.key, || {
             self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1
         })?;
         self.db.apply_batch(sled_batch)?;
-        Ok(events)
+        if let Some(last) = events.last() {
+            self.committed_seq.store(last.sequence, Ordering::SeqCst);
+        }
+        for event in events {
+            // No live subscriber is not an error.
+            let _ = self.events.send(event);
+        }
+        Ok(())
     }
 
     /// Waits until everything written so far is on disk.
@@ -273,6 +304,26 @@ impl Store {
         Ok(Some(self.key.open(record_key.as_bytes(), body)?))
     }
 
+    /// Checks that the master key opens what this store sealed: on first
+    /// use, seals a known value; afterwards, opens it. A wrong or replaced
+    /// key fails here, at start-up, instead of on the first OAuth call.
+    ///
+    /// Errors: [`StoreError::WrongKey`].
+    pub async fn check_master_key(&self) -> Result<(), StoreError> {
+        const CHECK: &str = "meta/key_check";
+        match self.secret(CHECK) {
+            Ok(Some(value)) if value == b"toolgate" => Ok(()),
+            Ok(Some(_)) | Err(StoreError::Crypto(_)) => Err(StoreError::WrongKey),
+            Err(other) => Err(other),
+            Ok(None) => {
+                let mut batch = Batch::default();
+                batch.put_secret(CHECK, b"toolgate");
+                self.commit(batch)?;
+                self.flush().await
+            }
+        }
+    }
+
     /// A metadata value (e.g. the catalog hash last discovered).
     pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
         self.get_value(&format!("{META_PREFIX}{name}"))
@@ -305,26 +356,48 @@ impl Store {
         Ok((out, false))
     }
 
-    /// Audit events at or after `since` (Unix ms) with sequence at most
-    /// `up_to`, oldest first. Walks back from `up_to`, so its cost follows
-    /// the number of events since then, not the log's size.
-    pub fn audit_since(&self, since: i64, up_to: u64) -> Result<Vec<AuditEvent>, StoreError> {
-        let mut out = Vec::new();
+    /// The sequence number of the first audit event at or after `since`
+    /// (Unix ms), among events up to `up_to`; `up_to + 1` when there is
+    /// none. Walks back from `up_to`, so its cost follows the number of
+    /// events since then, and it holds one event at a time.
+    pub fn audit_start_after(&self, since: i64, up_to: u64) -> Result<u64, StoreError> {
+        let mut start = up_to + 1;
         for entry in self.db.range(audit_key(0)..=audit_key(up_to)).rev() {
             let (key, value) = entry?;
             let event: AuditEvent = decode(&key, &value)?;
             if event.time < since {
                 break;
             }
-            out.push(event);
+            start = event.sequence;
         }
-        out.reverse();
-        Ok(out)
+        Ok(start)
     }
 
-    /// The sequence number of the newest audit event (0 when none).
+    /// Audit events with sequence in `from..=up_to`, oldest first, at most
+    /// `limit` of them.
+    pub fn audit_forward(
+        &self,
+        from: u64,
+        up_to: u64,
+        limit: usize,
+    ) -> Result<Vec<AuditEvent>, StoreError> {
+        if from > up_to {
+            return Ok(Vec::new());
+        }
+        self.db
+            .range(audit_key(from)..=audit_key(up_to))
+            .take(limit)
+            .map(|entry| {
+                let (key, value) = entry?;
+                decode(&key, &value)
+            })
+            .collect()
+    }
+
+    /// The sequence number of the newest audit event applied to the
+    /// database (0 when none): every event up to it can be read.
     pub fn last_audit_sequence(&self) -> u64 {
-        self.audit_seq.load(Ordering::SeqCst)
+        self.committed_seq.load(Ordering::SeqCst)
     }
 
     /// A receiver of every audit event appended from now on.
