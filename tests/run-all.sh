@@ -13,4 +13,6 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
-TOOLGATED_BIN="${TOOLGATED_BIN:-$TARGET_DIR/debug/toolgated}" .venv/bin/python -m pytest -q tests/python
+export TOOLGATED_BIN="${TOOLGATED_BIN:-$TARGET_DIR/debug/toolgated}"
+export SFSIM_BIN="${SFSIM_BIN:-$TARGET_DIR/debug/sfsim}"
+.venv/bin/python -m pytest -q tests/python
