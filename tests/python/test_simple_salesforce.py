@@ -84,7 +84,7 @@ def oauth_login(info, username):
         "login_hint": username,
     })
     redirect = requests.get(authorize, allow_redirects=False, timeout=30)
-    assert redirect.status_code == 303, redirect.text
+    assert redirect.status_code == 302, redirect.text
     query = urllib.parse.parse_qs(urllib.parse.urlparse(redirect.headers["Location"]).query)
     assert query["state"] == ["xyz"]
     token = requests.post(info["login host"] + "/services/oauth2/token", data={

@@ -14,7 +14,7 @@ use serde_json::{Value, json};
 use crate::state::{Faults, Sim};
 
 /// `GET /_sfsim/state`: counters, faults, API usage, instance URL, and how
-/// many tokens are live.
+/// many tokens, in-flight refreshes and query cursors are live.
 pub async fn state(State(sim): State<Arc<Sim>>) -> Response {
     let s = sim.lock();
     Json(json!({
@@ -24,6 +24,8 @@ pub async fn state(State(sim): State<Arc<Sim>>) -> Response {
         "instance_url": s.instance_url,
         "live_access_tokens": s.access_tokens.len(),
         "live_refresh_tokens": s.refresh_tokens.len(),
+        "refreshes_in_flight": s.refreshing.len(),
+        "live_query_cursors": s.locators.len(),
     }))
     .into_response()
 }
@@ -76,11 +78,7 @@ pub async fn revoke_refresh_tokens(
 ) -> Response {
     let username = body.and_then(|b| b.0.username);
     let mut s = sim.lock();
-    let user = username.as_ref().and_then(|u| {
-        s.users
-            .iter()
-            .position(|x| x.username.eq_ignore_ascii_case(u))
-    });
+    let user = username.as_ref().and_then(|u| sim.config.user_index(u));
     if username.is_some() && user.is_none() {
         return (
             StatusCode::NOT_FOUND,

@@ -169,6 +169,67 @@ impl SimConfig {
         }
     }
 
+    /// The demo org `cargo run -p sfsim` starts without a config file:
+    /// 127.0.0.1:9410 (login) and :9411 (instance), the demo connected app
+    /// with callback `http://127.0.0.1:8080/auth/callback`, the demo users,
+    /// the login page (no auto-consent), and 600 seeded Accounts.
+    pub fn demo() -> Self {
+        let callback = "http://127.0.0.1:8080/auth/callback";
+        Self {
+            login_addr: default_login_addr(),
+            instance_addr: default_instance_addr(),
+            connected_app: ConnectedAppConfig {
+                consumer_key: "3MVG9sfsim.demo.consumer.key".into(),
+                consumer_secret: "sfsim-demo-consumer-secret".into(),
+                callback_url: callback.into(),
+                scopes: default_scopes(),
+            },
+            auto_consent: false,
+            seed_accounts: default_seed_accounts(),
+            ..Self::for_tests(callback)
+        }
+    }
+
+    /// Checks what the simulator relies on: at least one user, unique
+    /// usernames (case-insensitively, as logins match them), a callback URL
+    /// that parses, and a query batch size of at least 1.
+    pub fn validate(&self) -> anyhow::Result<()> {
+        if self.users.is_empty() {
+            anyhow::bail!(
+                "invalid sfsim config: `users` is empty; the org needs at least one user"
+            );
+        }
+        for (i, user) in self.users.iter().enumerate() {
+            if user.username.trim().is_empty() {
+                anyhow::bail!("invalid sfsim config: user {} has an empty username", i + 1);
+            }
+            if self.user_index(&user.username) != Some(i) {
+                anyhow::bail!(
+                    "invalid sfsim config: username `{}` is listed more than once (usernames are unique, case-insensitively)",
+                    user.username
+                );
+            }
+        }
+        let callback = &self.connected_app.callback_url;
+        if let Err(e) = url::Url::parse(callback) {
+            anyhow::bail!(
+                "invalid sfsim config: connected_app.callback_url `{callback}` is not a URL: {e}"
+            );
+        }
+        if self.query_batch_size == 0 {
+            anyhow::bail!("invalid sfsim config: query_batch_size must be at least 1");
+        }
+        Ok(())
+    }
+
+    /// The index of the user called `username` (case-insensitive, as
+    /// Salesforce usernames are).
+    pub fn user_index(&self, username: &str) -> Option<usize> {
+        self.users
+            .iter()
+            .position(|u| u.username.eq_ignore_ascii_case(username))
+    }
+
     /// Reads a TOML config file.
     pub fn load(path: &PathBuf) -> anyhow::Result<Self> {
         let text = std::fs::read_to_string(path)

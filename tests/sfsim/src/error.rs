@@ -8,7 +8,7 @@
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use serde_json::{Value, json};
 
 /// A REST API error.
 #[derive(Debug, Clone, PartialEq)]
@@ -80,13 +80,20 @@ impl From<crate::soql::SoqlError> for RestError {
     }
 }
 
-impl IntoResponse for RestError {
-    fn into_response(self) -> Response {
+impl RestError {
+    /// The response body: `[{"message": .., "errorCode": .., "fields"?: ..}]`.
+    pub fn body(&self) -> Value {
         let mut body = json!({"message": self.message, "errorCode": self.code});
-        if let Some(fields) = self.fields {
+        if let Some(fields) = &self.fields {
             body["fields"] = json!(fields);
         }
-        (self.status, Json(json!([body]))).into_response()
+        json!([body])
+    }
+}
+
+impl IntoResponse for RestError {
+    fn into_response(self) -> Response {
+        (self.status, Json(self.body())).into_response()
     }
 }
 

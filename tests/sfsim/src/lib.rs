@@ -11,9 +11,10 @@
 //! - [`state`]: the mutable org: records, tokens, cursors, faults, counters.
 //! - [`oauth`]: the login host (authorize, token, revoke, userinfo, identity).
 //! - [`rest`]: the REST API on the instance URL.
+//! - [`paging`]: the query endpoints and their cursors.
 //! - [`writes`]: record create, update, delete and upsert with validation.
 //! - [`admin`]: the `/_sfsim/` test-control endpoints.
-//! - [`server`]: listeners, routes, start and stop.
+//! - [`server`]: listeners, routes, start and stop; 404 and 405 bodies.
 //! - [`error`]: REST and OAuth error bodies.
 
 pub mod admin;
@@ -21,6 +22,7 @@ pub mod config;
 pub mod error;
 pub mod ids;
 pub mod oauth;
+pub mod paging;
 pub mod record;
 pub mod rest;
 pub mod schema;

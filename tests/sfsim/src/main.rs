@@ -6,7 +6,6 @@ use std::path::PathBuf;
 
 use clap::Parser;
 use sfsim::SimConfig;
-use sfsim::config::{ConnectedAppConfig, default_users};
 
 /// Flags; each overrides the config file.
 #[derive(Debug, Parser)]
@@ -57,21 +56,7 @@ struct Args {
 fn config(args: Args) -> anyhow::Result<SimConfig> {
     let mut config = match &args.config {
         Some(path) => SimConfig::load(path)?,
-        None => {
-            let mut c = SimConfig::for_tests("http://127.0.0.1:8080/auth/callback");
-            c.login_addr = SocketAddr::from(([127, 0, 0, 1], 9410));
-            c.instance_addr = SocketAddr::from(([127, 0, 0, 1], 9411));
-            c.connected_app = ConnectedAppConfig {
-                consumer_key: "3MVG9sfsim.demo.consumer.key".into(),
-                consumer_secret: "sfsim-demo-consumer-secret".into(),
-                callback_url: "http://127.0.0.1:8080/auth/callback".into(),
-                scopes: c.connected_app.scopes.clone(),
-            };
-            c.users = default_users();
-            c.auto_consent = false;
-            c.seed_accounts = 600;
-            c
-        }
+        None => SimConfig::demo(),
     };
     if let Some(a) = args.login_addr {
         config.login_addr = a;
@@ -95,7 +80,7 @@ fn config(args: Args) -> anyhow::Result<SimConfig> {
     config.auto_consent |= args.auto_consent;
     config.refresh_token_rotation |= args.rotation;
     if let Some(b) = args.batch_size {
-        config.query_batch_size = b.max(1);
+        config.query_batch_size = b;
     }
     if let Some(n) = args.seed_accounts {
         config.seed_accounts = n.max(1);

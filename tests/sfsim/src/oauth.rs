@@ -11,9 +11,10 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Json;
-use axum::extract::{Form, Path, Query, State};
-use axum::http::{HeaderMap, StatusCode};
-use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use chrono::{Duration, Utc};
@@ -64,7 +65,8 @@ fn redirect_with(redirect_uri: &str, params: &[(&str, &str)]) -> Response {
                     query.append_pair(k, v);
                 }
             }
-            Redirect::to(url.as_str()).into_response()
+            // Salesforce answers the authorize endpoint with 302 Found.
+            (StatusCode::FOUND, [(header::LOCATION, url.to_string())]).into_response()
         }
         Err(_) => error_page(
             StatusCode::BAD_REQUEST,
@@ -148,28 +150,26 @@ fn check_authorize(sim: &Sim, p: &Params) -> Result<AuthorizeRequest, Box<Respon
 
 fn issue_code(sim: &Sim, req: &AuthorizeRequest, user: usize) -> Response {
     let code = format!("aPrx{}", random_string(60));
-    sim.lock().codes.insert(
+    let now = Utc::now();
+    let mut state = sim.lock();
+    // Codes nobody exchanged must not pile up.
+    state.codes.retain(|_, c| c.expires_at > now);
+    state.codes.insert(
         code.clone(),
         AuthCode {
             user,
             redirect_uri: req.redirect_uri.clone(),
             code_challenge: req.code_challenge.clone(),
             scopes: req.scopes.clone(),
-            expires_at: Utc::now() + Duration::seconds(CODE_TTL_SECS),
+            expires_at: now + Duration::seconds(CODE_TTL_SECS),
         },
     );
+    drop(state);
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = &req.state {
         params.push(("state", s.as_str()));
     }
     redirect_with(&req.redirect_uri, &params)
-}
-
-fn user_index(sim: &Sim, username: &str) -> Option<usize> {
-    sim.config
-        .users
-        .iter()
-        .position(|u| u.username.eq_ignore_ascii_case(username))
 }
 
 /// `GET /services/oauth2/authorize`: the login and consent page, or (with
@@ -180,7 +180,7 @@ pub async fn authorize_page(State(sim): State<Arc<Sim>>, Query(p): Query<Params>
         Ok(req) => req,
         Err(response) => return *response,
     };
-    let hinted = p.get("login_hint").and_then(|h| user_index(&sim, h));
+    let hinted = p.get("login_hint").and_then(|h| sim.config.user_index(h));
     if sim.config.auto_consent
         && let Some(user) = hinted
     {
@@ -231,8 +231,16 @@ pub async fn authorize_page(State(sim): State<Arc<Sim>>, Query(p): Query<Params>
     .into_response()
 }
 
+/// The parameters of an `application/x-www-form-urlencoded` body. Any
+/// other body (JSON, say) yields parameters no endpoint knows, so the
+/// endpoint answers with its own error rather than a 415.
+fn form(body: &Bytes) -> Params {
+    url::form_urlencoded::parse(body).into_owned().collect()
+}
+
 /// `POST /services/oauth2/authorize`: the login form's submission.
-pub async fn authorize_submit(State(sim): State<Arc<Sim>>, Form(p): Form<Params>) -> Response {
+pub async fn authorize_submit(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let p = form(&body);
     sim.lock().count("authorize_submit");
     let req = match check_authorize(&sim, &p) {
         Ok(req) => req,
@@ -248,7 +256,7 @@ pub async fn authorize_submit(State(sim): State<Arc<Sim>>, Form(p): Form<Params>
         }
         return redirect_with(&req.redirect_uri, &params);
     }
-    match p.get("username").and_then(|u| user_index(&sim, u)) {
+    match p.get("username").and_then(|u| sim.config.user_index(u)) {
         Some(user) => issue_code(&sim, &req, user),
         None => error_page(
             StatusCode::BAD_REQUEST,
@@ -293,12 +301,23 @@ fn new_access_token(sim: &Sim) -> String {
     format!("{}!AQ0AQ{}", &sim.org_id[..15], random_string(72))
 }
 
+fn new_refresh_token() -> String {
+    format!("5Aep861{}==", random_string(80))
+}
+
 /// `POST /services/oauth2/token`: `authorization_code` and `refresh_token`
 /// grants, client authenticated by `client_id` and `client_secret` in the
 /// body.
-pub async fn token(State(sim): State<Arc<Sim>>, Form(p): Form<Params>) -> Response {
+pub async fn token(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let p = form(&body);
     let grant = p.get("grant_type").cloned().unwrap_or_default();
-    sim.lock().count(&format!("token:{grant}"));
+    // Only known grant types get their own counter: the key set must not
+    // grow with what clients send.
+    sim.lock().count(match grant.as_str() {
+        "authorization_code" => "token:authorization_code",
+        "refresh_token" => "token:refresh_token",
+        _ => "token:other",
+    });
     let app = &sim.config.connected_app;
     if grant != "authorization_code" && grant != "refresh_token" {
         return OAuthError::new("unsupported_grant_type", "grant type not supported")
@@ -367,7 +386,7 @@ fn authorization_code_grant(sim: &Sim, p: &Params) -> Result<Response, OAuthErro
         .scopes
         .iter()
         .any(|s| s == "refresh_token" || s == "offline_access")
-        .then(|| format!("5Aep861{}==", random_string(80)));
+        .then(new_refresh_token);
     state.access_tokens.insert(
         access.clone(),
         AccessGrant {
@@ -404,6 +423,20 @@ fn current_instance_url(sim: &Sim, state: &mut crate::state::State) -> String {
     state.instance_url.clone()
 }
 
+/// Marks a refresh token as being refreshed; the mark goes when this is
+/// dropped, also when the client disconnects and the handler is dropped
+/// mid-way.
+struct InFlight<'a> {
+    sim: &'a Sim,
+    token: String,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.sim.lock().refreshing.remove(&self.token);
+    }
+}
+
 async fn refresh_grant(sim: &Sim, p: &Params) -> Result<Response, OAuthError> {
     let old = p
         .get("refresh_token")
@@ -413,7 +446,7 @@ async fn refresh_grant(sim: &Sim, p: &Params) -> Result<Response, OAuthError> {
         ))?
         .clone();
     let expired = || OAuthError::new("invalid_grant", "expired access/refresh token");
-    {
+    let (in_flight, hold_ms) = {
         let mut state = sim.lock();
         if !state.refresh_tokens.contains_key(&old) {
             return Err(expired());
@@ -423,21 +456,24 @@ async fn refresh_grant(sim: &Sim, p: &Params) -> Result<Response, OAuthError> {
             return Err(expired());
         }
         state.refreshing.insert(old.clone());
+        let in_flight = InFlight {
+            sim,
+            token: old.clone(),
+        };
+        (in_flight, state.faults.refresh_hold_ms)
+    };
+    if hold_ms > 0 {
+        tokio::time::sleep(std::time::Duration::from_millis(hold_ms)).await;
     }
-    // Let concurrent refreshes overlap when latency is injected.
-    crate::rest::maybe_delay(sim).await;
+    drop(in_flight);
     let mut state = sim.lock();
-    state.refreshing.remove(&old);
     let grant = state
         .refresh_tokens
         .get(&old)
         .cloned()
         .ok_or_else(expired)?;
     let access = new_access_token(sim);
-    let rotated = state
-        .faults
-        .refresh_token_rotation
-        .then(|| format!("5Aep861{}==", random_string(80)));
+    let rotated = state.faults.refresh_token_rotation.then(new_refresh_token);
     let live_refresh = match &rotated {
         Some(new) => {
             // The old refresh token dies; access tokens already issued live
@@ -475,7 +511,8 @@ async fn refresh_grant(sim: &Sim, p: &Params) -> Result<Response, OAuthError> {
 
 /// `POST /services/oauth2/revoke` (form `token=`): revokes a refresh token
 /// (and its access tokens) or one access token.
-pub async fn revoke(State(sim): State<Arc<Sim>>, Form(p): Form<Params>) -> Response {
+pub async fn revoke(State(sim): State<Arc<Sim>>, body: Bytes) -> Response {
+    let p = form(&body);
     let mut state = sim.lock();
     state.count("revoke");
     let token = p.get("token").cloned().unwrap_or_default();
@@ -495,14 +532,20 @@ pub async fn revoke(State(sim): State<Arc<Sim>>, Form(p): Form<Params>) -> Respo
     }
 }
 
+/// The access token of an `Authorization: Bearer <token>` (or the older
+/// `OAuth <token>`) header.
+pub fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get("authorization")?.to_str().ok()?;
+    let token = value
+        .strip_prefix("Bearer ")
+        .or_else(|| value.strip_prefix("OAuth "))?
+        .trim();
+    (!token.is_empty()).then_some(token)
+}
+
 /// The user behind a bearer access token, if it is live.
 pub fn bearer_user(sim: &Sim, headers: &HeaderMap) -> Option<usize> {
-    let token = headers
-        .get("authorization")?
-        .to_str()
-        .ok()?
-        .strip_prefix("Bearer ")?
-        .trim();
+    let token = bearer_token(headers)?;
     sim.lock().access_tokens.get(token).map(|a| a.user)
 }
 

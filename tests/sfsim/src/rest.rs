@@ -1,10 +1,11 @@
 //! The instance URL: the REST API endpoints toolgate uses, with their
 //! Salesforce status codes and error bodies, the `Sforce-Limit-Info` header,
 //! and the injected faults.
+//! The query endpoints and their cursors are in [`crate::paging`].
 //! Source: Salesforce REST API Developer Guide (Resources: Versions,
 //! Describe Global, sObject Describe, sObject Rows, sObject Rows by External
-//! ID, sObject Relationships, Query, QueryAll, Search, Parameterized Search,
-//! Recently Viewed Items, Limits).
+//! ID, sObject Relationships, Search, Parameterized Search, Recently Viewed
+//! Items, Limits).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -22,7 +23,7 @@ use crate::error::RestError;
 use crate::record::{DataSource, with_attributes};
 use crate::soql::{self, QueryOptions};
 use crate::sosl;
-use crate::state::{Locator, Sim, State as SimState};
+use crate::state::{Sim, State as SimState};
 use crate::writes;
 
 /// API versions this org serves (`GET /services/data/`).
@@ -43,8 +44,8 @@ pub struct Caller {
     pub version: String,
 }
 
-/// Waits the injected latency when the latency fault picks this call.
-pub async fn maybe_delay(sim: &Sim) {
+/// Waits the injected latency when the latency fault picks this REST call.
+async fn maybe_delay(sim: &Sim) {
     let ms = {
         let mut state = sim.lock();
         state.fault_tick += 1;
@@ -65,7 +66,7 @@ pub async fn maybe_delay(sim: &Sim) {
 
 /// Counts the call, checks the version, the bearer token, the API limit
 /// and the injected server errors, then waits any injected latency.
-async fn begin(
+pub(crate) async fn begin(
     sim: &Sim,
     headers: &HeaderMap,
     version: &str,
@@ -79,18 +80,8 @@ async fn begin(
             .filter(|v| VERSIONS.iter().any(|(_, known)| known == v))
             .ok_or_else(RestError::not_found)?
             .to_owned();
-        let token = headers
-            .get("authorization")
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| {
-                v.strip_prefix("Bearer ")
-                    .or_else(|| v.strip_prefix("OAuth "))
-            })
-            .map(str::trim)
-            .unwrap_or_default();
-        let user = state
-            .access_tokens
-            .get(token)
+        let user = crate::oauth::bearer_token(headers)
+            .and_then(|token| state.access_tokens.get(token))
             .map(|a| a.user)
             .ok_or_else(RestError::invalid_session)?;
         if state.faults.api_limit_exhausted || state.api_usage >= sim.config.daily_api_limit {
@@ -118,13 +109,19 @@ async fn begin(
 
 /// Middleware: `Sforce-Limit-Info: api-usage=<used>/<max>` on every response.
 pub async fn limit_header(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
+    // Only known host names get their own counter: the key set must not
+    // grow with what clients send.
     let host = request
         .headers()
         .get("host")
         .and_then(|h| h.to_str().ok())
-        .map(|h| h.split(':').next().unwrap_or(h).to_owned());
+        .map(|h| match h.rsplit_once(':').map_or(h, |(name, _)| name) {
+            "127.0.0.1" => "host:127.0.0.1",
+            "localhost" => "host:localhost",
+            _ => "host:other",
+        });
     if let Some(host) = host {
-        sim.lock().count(&format!("host:{host}"));
+        sim.lock().count(host);
     }
     let mut response = next.run(request).await;
     let usage = sim.lock().api_usage;
@@ -435,177 +432,13 @@ fn relationship(
     Err(RestError::not_found())
 }
 
-fn options(c: &Caller, include_deleted: bool) -> QueryOptions {
+/// The query options of a request by `c`.
+pub(crate) fn options(c: &Caller, include_deleted: bool) -> QueryOptions {
     QueryOptions {
         include_deleted,
         api_version: c.version.clone(),
         now: Utc::now(),
     }
-}
-
-/// The page size for this request: `Sforce-Query-Options: batchSize=N`
-/// (Salesforce clamps it to 200..=2000), else the configured size.
-fn batch_size(sim: &Sim, headers: &HeaderMap) -> usize {
-    headers
-        .get("sforce-query-options")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| {
-            v.split(',')
-                .find_map(|kv| kv.trim().strip_prefix("batchSize="))
-                .and_then(|n| n.trim().parse::<usize>().ok())
-        })
-        .map(|n| n.clamp(200, 2000))
-        .unwrap_or(sim.config.query_batch_size)
-        .max(1)
-}
-
-/// The size of the page starting at `offset`: the batch size, or (uneven)
-/// up to a quarter less, varying with the offset.
-fn page_len(sim: &Sim, batch: usize, offset: usize) -> usize {
-    if sim.config.uneven_batches && batch >= 4 {
-        batch - (offset.wrapping_mul(31).wrapping_add(7)) % (batch / 4 + 1)
-    } else {
-        batch
-    }
-}
-
-/// Where a page comes from: the endpoint kind (`query` or `queryAll`),
-/// API version, and the cursor if one exists already.
-struct PageSource<'a> {
-    kind: &'a str,
-    version: &'a str,
-    locator: Option<String>,
-}
-
-fn page(
-    sim: &Sim,
-    state: &mut SimState,
-    source: PageSource<'_>,
-    records: Vec<Value>,
-    offset: usize,
-    batch: usize,
-) -> Value {
-    let total = records.len();
-    let len = page_len(sim, batch, offset).min(total.saturating_sub(offset));
-    let slice: Vec<Value> = records[offset..offset + len].to_vec();
-    let done = offset + len >= total;
-    let mut out = Map::new();
-    out.insert("totalSize".into(), json!(total));
-    out.insert("done".into(), json!(done));
-    if !done {
-        let id = source
-            .locator
-            .unwrap_or_else(|| state.add_locator(Locator { records, batch }));
-        let (version, kind) = (source.version, source.kind);
-        out.insert(
-            "nextRecordsUrl".into(),
-            json!(format!(
-                "/services/data/v{version}/{kind}/{id}-{}",
-                offset + len
-            )),
-        );
-    }
-    out.insert("records".into(), Value::Array(slice));
-    Value::Object(out)
-}
-
-async fn run_query(
-    sim: Arc<Sim>,
-    headers: HeaderMap,
-    v: String,
-    p: Params,
-    include_deleted: bool,
-) -> RestResult {
-    let kind = if include_deleted { "queryAll" } else { "query" };
-    let c = begin(&sim, &headers, &v, kind).await?;
-    let q = p.get("q").filter(|q| !q.trim().is_empty()).ok_or_else(|| {
-        RestError::new(
-            StatusCode::BAD_REQUEST,
-            "MALFORMED_QUERY",
-            "A query string has to be specified",
-        )
-    })?;
-    let batch = batch_size(&sim, &headers);
-    let mut state = sim.lock();
-    let result = soql::query(&*state, q, &options(&c, include_deleted))?;
-    if result.records.is_empty() {
-        return Ok(
-            Json(json!({"totalSize": result.total_size, "done": true, "records": []}))
-                .into_response(),
-        );
-    }
-    let body = page(
-        &sim,
-        &mut state,
-        PageSource {
-            kind,
-            version: &c.version,
-            locator: None,
-        },
-        result.records,
-        0,
-        batch,
-    );
-    Ok(Json(body).into_response())
-}
-
-/// `GET .../query?q=`.
-pub async fn query(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path(v): Path<String>,
-    Query(p): Query<Params>,
-) -> RestResult {
-    run_query(sim, headers, v, p, false).await
-}
-
-/// `GET .../queryAll?q=`.
-pub async fn query_all(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path(v): Path<String>,
-    Query(p): Query<Params>,
-) -> RestResult {
-    run_query(sim, headers, v, p, true).await
-}
-
-/// `GET .../query/{locator}-{offset}` and `.../queryAll/...`: the next page.
-pub async fn query_more(
-    State(sim): State<Arc<Sim>>,
-    headers: HeaderMap,
-    Path((v, kind, cursor)): Path<(String, String, String)>,
-) -> RestResult {
-    if kind != "query" && kind != "queryAll" {
-        return Err(RestError::not_found());
-    }
-    let c = begin(&sim, &headers, &v, "query_more").await?;
-    let invalid = || {
-        RestError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_QUERY_LOCATOR",
-            "invalid query locator",
-        )
-    };
-    let (id, offset) = cursor.rsplit_once('-').ok_or_else(invalid)?;
-    let offset: usize = offset.parse().map_err(|_| invalid())?;
-    let mut state = sim.lock();
-    let locator = state.locators.get(id).cloned().ok_or_else(invalid)?;
-    if offset >= locator.records.len() {
-        return Err(invalid());
-    }
-    let body = page(
-        &sim,
-        &mut state,
-        PageSource {
-            kind: &kind,
-            version: &c.version,
-            locator: Some(id.to_owned()),
-        },
-        locator.records,
-        offset,
-        locator.batch,
-    );
-    Ok(Json(body).into_response())
 }
 
 /// `GET .../search?q=`: SOSL.

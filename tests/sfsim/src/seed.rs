@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Value, json};
 
-use crate::config::{SimConfig, UserProfile};
+use crate::config::SimConfig;
 use crate::ids;
 use crate::record::Record;
 use crate::schema::{ChildRelationship, FieldDef, FieldType, ObjectDef, Schema};
@@ -17,9 +17,11 @@ use crate::schema::{ChildRelationship, FieldDef, FieldType, ObjectDef, Schema};
 /// The pod part of every generated Id (characters 4-5).
 pub const POD: &str = "5g";
 
-/// Formats an instant as Salesforce does: `2026-03-04T17:21:09.000+0000`.
+/// Formats an instant as Salesforce stores it: to the whole second,
+/// `2026-03-04T17:21:09.000+0000` (Salesforce drops the milliseconds of
+/// datetimes it saves).
 pub fn format_datetime(t: DateTime<Utc>) -> String {
-    t.format("%Y-%m-%dT%H:%M:%S%.3f+0000").to_string()
+    t.format("%Y-%m-%dT%H:%M:%S.000+0000").to_string()
 }
 
 fn field(name: &str, label: &str, t: FieldType) -> FieldDef {
@@ -673,9 +675,4 @@ pub fn user_id(config: &SimConfig, index: usize) -> String {
 /// The org Id.
 pub fn org_id(config: &SimConfig) -> String {
     ids::make("00D", POD, if config.sandbox { 2 } else { 1 })
-}
-
-/// Whether a user may write.
-pub fn can_write(profile: UserProfile) -> bool {
-    profile == UserProfile::Standard
 }

@@ -5,7 +5,11 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::ServiceExt;
+use axum::body::Body;
 use axum::extract::Request;
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
@@ -14,8 +18,9 @@ use tower::Layer;
 use tower_http::normalize_path::NormalizePathLayer;
 
 use crate::config::SimConfig;
+use crate::error::RestError;
 use crate::state::Sim;
-use crate::{admin, oauth, rest};
+use crate::{admin, oauth, paging, rest};
 
 fn admin_routes() -> Router<Arc<Sim>> {
     Router::new()
@@ -44,6 +49,7 @@ pub fn login_router(sim: Arc<Sim>) -> Router {
         .route("/services/oauth2/userinfo", get(oauth::userinfo))
         .route("/id/{org}/{user}", get(oauth::identity))
         .merge(admin_routes())
+        .fallback(not_found)
         .with_state(sim)
 }
 
@@ -69,11 +75,11 @@ pub fn instance_router(sim: Arc<Sim>) -> Router {
             &format!("{data}/sobjects/{{object}}/{{a}}/{{b}}"),
             get(rest::upsert_or_relationship).patch(rest::upsert_or_relationship),
         )
-        .route(&format!("{data}/query"), get(rest::query))
-        .route(&format!("{data}/queryAll"), get(rest::query_all))
+        .route(&format!("{data}/query"), get(paging::query))
+        .route(&format!("{data}/queryAll"), get(paging::query_all))
         .route(
             &format!("{data}/{{kind}}/{{cursor}}"),
-            get(rest::query_more),
+            get(paging::query_more),
         )
         .route(&format!("{data}/search"), get(rest::search))
         .route(
@@ -83,12 +89,49 @@ pub fn instance_router(sim: Arc<Sim>) -> Router {
         .route(&format!("{data}/recent"), get(rest::recent))
         .route(&format!("{data}/limits"), get(rest::limits))
         .route("/services/oauth2/userinfo", get(oauth::userinfo))
+        .fallback(not_found)
         .layer(axum::middleware::from_fn_with_state(
             sim.clone(),
             rest::limit_header,
         ))
         .merge(admin_routes())
         .with_state(sim)
+}
+
+/// Any path no route serves: Salesforce's 404 body.
+async fn not_found() -> Response {
+    RestError::not_found().into_response()
+}
+
+/// Middleware around a whole router (outside it: axum adds the `Allow`
+/// header after its own layers ran): a 405 (a known path, another method)
+/// gets Salesforce's body, naming the method and the allowed ones from the
+/// `Allow` header; other headers stay.
+async fn method_not_allowed(request: Request, next: Next) -> Response {
+    let method = request.method().clone();
+    let response = next.run(request).await;
+    if response.status() != StatusCode::METHOD_NOT_ALLOWED {
+        return response;
+    }
+    let (mut parts, _) = response.into_parts();
+    let allowed = parts
+        .headers
+        .get(header::ALLOW)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .replace(' ', "");
+    let body = RestError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        format!("HTTP Method '{method}' not allowed. Allowed are {allowed}"),
+    )
+    .body();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    parts.headers.remove(header::CONTENT_LENGTH);
+    Response::from_parts(parts, Body::from(body.to_string()))
 }
 
 /// A running simulator.
@@ -117,9 +160,10 @@ impl Running {
     }
 }
 
-/// Binds the login and instance listeners of `config` (port 0 picks free
-/// ports), seeds the org and serves it.
+/// Checks `config` (see [`SimConfig::validate`]), binds its login and
+/// instance listeners (port 0 picks free ports), seeds the org and serves it.
 pub async fn start(config: SimConfig) -> anyhow::Result<Running> {
+    config.validate()?;
     let login = TcpListener::bind(config.login_addr).await?;
     let instance = TcpListener::bind(config.instance_addr).await?;
     let login_url = format!("http://{}", login.local_addr()?);
@@ -135,7 +179,8 @@ pub async fn start(config: SimConfig) -> anyhow::Result<Running> {
         let stop = shutdown.clone();
         // Salesforce accepts a trailing slash on every resource
         // (`.../query/`, `.../sobjects/Account/`); clients send them.
-        let app = NormalizePathLayer::trim_trailing_slash().layer(router);
+        let app = NormalizePathLayer::trim_trailing_slash()
+            .layer(axum::middleware::from_fn(method_not_allowed).layer(router));
         tasks.spawn(async move {
             axum::serve(listener, ServiceExt::<Request>::into_make_service(app))
                 .with_graceful_shutdown(stop.cancelled_owned())

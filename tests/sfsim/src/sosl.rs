@@ -20,7 +20,7 @@ use crate::soql::ast::{Cond, Count, Ident, OrderKey, Path, Query, SelectItem};
 use crate::soql::lexer::{self, Tok};
 use crate::soql::parser::{self, In, PResult, count, ident, kw, path, punct};
 use crate::soql::resolve::{Plan, Resolver};
-use crate::soql::search::{self, Term};
+use crate::soql::search::{self, Term, TermError};
 use crate::soql::{Ctx, QueryOptions, SoqlError, unexpected};
 
 const MALFORMED: &str = "MALFORMED_SEARCH";
@@ -218,14 +218,17 @@ pub fn search(
             return Err(unexpected(sosl, &tokens, 0, MALFORMED));
         }
     };
-    let term = search::parse_sosl_term(raw)
-        .map_err(|()| SoqlError::new(MALFORMED, format!("Invalid search term: {{{raw}}}")))?;
+    let term = search::parse_sosl_term(raw).map_err(|e| match e {
+        TermError::TooDeep => parser::too_deep(MALFORMED),
+        TermError::Invalid => SoqlError::new(MALFORMED, format!("Invalid search term: {{{raw}}}")),
+    })?;
     if term.significant_len() < 2 {
         return Err(too_short());
     }
     let tokens =
         lexer::lex(sosl, sosl.len() - rest.len()).map_err(|e| SoqlError::new(MALFORMED, e))?;
-    let tail = parser::run(&tokens, tail).map_err(|at| unexpected(sosl, &tokens, at, MALFORMED))?;
+    let tail =
+        parser::run(&tokens, tail).map_err(|failure| failure.error(sosl, &tokens, MALFORMED))?;
     let scope = match &tail.scope {
         None => Scope::All,
         Some(s) => Scope::from_name(&s.name)

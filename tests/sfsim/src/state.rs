@@ -9,9 +9,9 @@ use std::sync::{Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::config::{SimConfig, UserConfig, UserProfile};
+use crate::paging::Locator;
 use crate::record::{DataSource, Record};
 use crate::schema::Schema;
 use crate::seed;
@@ -52,15 +52,6 @@ pub struct AccessGrant {
     pub refresh_token: Option<String>,
 }
 
-/// A query cursor: the full result and the page size.
-#[derive(Debug, Clone)]
-pub struct Locator {
-    /// Every record of the result.
-    pub records: Vec<Value>,
-    /// The base page size.
-    pub batch: usize,
-}
-
 /// Run-time fault switches (see the `/_sfsim/faults` admin endpoint).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,8 +67,12 @@ pub struct Faults {
     pub server_error_every: u32,
     /// Added latency in milliseconds ...
     pub latency_ms: u64,
-    /// ... on every Nth REST or token call (0: never; 1: all).
+    /// ... on every Nth REST call (0: never; 1: all).
     pub latency_every: u32,
+    /// How long a refresh-token grant holds its refresh token marked in
+    /// flight before answering, in milliseconds (0: no hold). Lets tests
+    /// overlap two refreshes of one token deterministically.
+    pub refresh_hold_ms: u64,
     /// The next token response carries the alternate instance URL
     /// (`localhost` instead of `127.0.0.1`); it stays in effect after.
     pub change_instance_url: bool,
@@ -104,10 +99,10 @@ pub struct State {
     pub access_tokens: HashMap<String, AccessGrant>,
     /// Refresh tokens with a refresh in flight.
     pub refreshing: HashSet<String>,
-    /// Query cursors by locator id.
+    /// Query cursors by locator id (see [`crate::paging`]).
     pub locators: HashMap<String, Locator>,
-    /// Order in which locators were made, to drop the oldest.
-    pub locator_order: Vec<String>,
+    /// The serial of the last cursor made.
+    pub next_locator: u64,
     /// Fault switches.
     pub faults: Faults,
     /// The instance URL handed out now.
@@ -121,9 +116,6 @@ pub struct State {
     /// Recently viewed or changed record Ids per user, newest first.
     pub recent: HashMap<usize, Vec<String>>,
 }
-
-/// Most query cursors kept at once.
-const MAX_LOCATORS: usize = 1000;
 
 impl State {
     /// Counts a request to `endpoint`.
@@ -142,20 +134,6 @@ impl State {
         list.retain(|x| x != id);
         list.insert(0, id.to_owned());
         list.truncate(200);
-    }
-
-    /// Stores a cursor and returns its locator id.
-    pub fn add_locator(&mut self, locator: Locator) -> String {
-        let n = self.counters.get("locators_created").copied().unwrap_or(0) + 1;
-        self.counters.insert("locators_created".into(), n);
-        let id = crate::ids::make("01g", "RO", n);
-        self.locators.insert(id.clone(), locator);
-        self.locator_order.push(id.clone());
-        if self.locator_order.len() > MAX_LOCATORS {
-            let oldest = self.locator_order.remove(0);
-            self.locators.remove(&oldest);
-        }
-        id
     }
 
     /// A new Id for `object`.
@@ -231,7 +209,7 @@ impl Sim {
             access_tokens: HashMap::new(),
             refreshing: HashSet::new(),
             locators: HashMap::new(),
-            locator_order: Vec::new(),
+            next_locator: 0,
             faults: Faults {
                 refresh_token_rotation: config.refresh_token_rotation,
                 ..Faults::default()

@@ -99,9 +99,11 @@ fn coerce(state: &State, field: &FieldDef, value: Value) -> Result<Value, RestEr
             .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
             .map(|n| json!(n))
             .ok_or_else(|| parse_error(&value)),
+        // `"NaN"` and `"inf"` parse as f64 but are no numbers to Salesforce.
         t if t.is_numeric() => value
             .as_f64()
-            .or_else(|| value.as_str().and_then(|s| s.parse().ok()))
+            .or_else(|| value.as_str().and_then(|s| s.trim().parse().ok()))
+            .filter(|n: &f64| n.is_finite())
             .map(|n| json!(n))
             .ok_or_else(|| parse_error(&value)),
         FieldType::Boolean => value
@@ -210,6 +212,16 @@ fn validate(
     Ok(out)
 }
 
+/// Whether two values of a field are the same for uniqueness and
+/// external-Id matching: text case-insensitively (Salesforce's unique and
+/// external-Id text fields are case-insensitive unless marked otherwise).
+fn same_value(a: &Value, b: &Value) -> bool {
+    match (a.as_str(), b.as_str()) {
+        (Some(x), Some(y)) => x == y || x.to_lowercase() == y.to_lowercase(),
+        _ => a == b,
+    }
+}
+
 fn check_unique(
     state: &State,
     def: &ObjectDef,
@@ -224,7 +236,7 @@ fn check_unique(
         if let Some(other) = state
             .records(&def.name)
             .into_iter()
-            .find(|r| !r.deleted && Some(r.id.as_str()) != except && r.get(name) == value)
+            .find(|r| !r.deleted && Some(r.id.as_str()) != except && same_value(r.get(name), value))
         {
             return Err(bad(
                 "DUPLICATE_VALUE",
@@ -385,10 +397,25 @@ pub fn upsert(
             )
         })?;
     let ext_name = ext.name.clone();
+    if ext_name == "Id" {
+        // Upsert by Id (15 or 18 characters) updates that record; there is
+        // nothing to create.
+        let id = ids::to_18(value)
+            .filter(|id| {
+                state
+                    .record(id)
+                    .is_some_and(|r| r.object == def.name && !r.deleted)
+            })
+            .ok_or_else(RestError::not_found)?;
+        input.remove("Id");
+        update(state, user, object, &id, input)?;
+        return Ok((id, false));
+    }
+    let wanted = json!(value);
     let existing: Vec<String> = state
         .records(&def.name)
         .into_iter()
-        .filter(|r| !r.deleted && r.get(&ext_name).as_str() == Some(value))
+        .filter(|r| !r.deleted && same_value(r.get(&ext_name), &wanted))
         .map(|r| r.id.clone())
         .collect();
     match existing.as_slice() {
@@ -408,5 +435,26 @@ pub fn upsert(
                 "More than one record found for external id field {ext_name} with value {value}."
             ),
         )),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::datetime_value;
+
+    #[test]
+    fn coerced_datetimes_are_whole_seconds_in_utc() {
+        for (input, stored) in [
+            ("2026-03-04T17:21:09.789Z", "2026-03-04T17:21:09.000+0000"),
+            (
+                "2026-03-04T17:21:09.999+01:00",
+                "2026-03-04T16:21:09.000+0000",
+            ),
+            ("2026-03-04T17:21:09.5-0130", "2026-03-04T18:51:09.000+0000"),
+            ("2026-03-04T17:21:09Z", "2026-03-04T17:21:09.000+0000"),
+        ] {
+            assert_eq!(datetime_value(input).as_deref(), Some(stored), "{input}");
+        }
+        assert_eq!(datetime_value("2026-03-04"), None);
     }
 }

@@ -84,7 +84,7 @@ async fn a_concurrent_refresh_of_the_same_token_is_rejected_when_switched_on() {
     post_admin(
         &sim,
         "faults",
-        json!({"reject_concurrent_refresh": true, "latency_ms": 1000, "latency_every": 1}),
+        json!({"reject_concurrent_refresh": true, "refresh_hold_ms": 1000}),
     )
     .await;
     let (a, b) = tokio::join!(refresh(&sim, &rt), refresh(&sim, &rt));
@@ -93,6 +93,106 @@ async fn a_concurrent_refresh_of_the_same_token_is_rejected_when_switched_on() {
     assert_eq!(statuses, [200, 400]);
     assert_eq!(sim.counter("token:refresh_token"), 2);
     assert_eq!(sim.counter("token:refresh_token:rejected_concurrent"), 1);
+    // Once the first is answered, the token may be refreshed again.
+    post_admin(&sim, "faults", json!({"refresh_hold_ms": 0})).await;
+    assert_eq!(refresh(&sim, &rt).await.status(), 200);
+}
+
+async fn admin_state(sim: &sfsim::Running) -> Value {
+    client()
+        .get(format!("{}/_sfsim/state", sim.login_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_client_that_disconnects_during_the_hold_leaves_no_refresh_in_flight() {
+    let sim = start().await;
+    let t = login(&sim, ANA).await;
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    post_admin(
+        &sim,
+        "faults",
+        json!({"reject_concurrent_refresh": true, "refresh_hold_ms": 30_000}),
+    )
+    .await;
+    let app = &sim.sim.config.connected_app;
+    let gone = client()
+        .post(format!("{}/services/oauth2/token", sim.login_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", rt.as_str()),
+            ("client_id", &app.consumer_key),
+            ("client_secret", &app.consumer_secret),
+        ])
+        .timeout(std::time::Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(gone.unwrap_err().is_timeout());
+    // The server notices the closed connection and drops the handler; the
+    // in-flight mark must go with it, long before the 30 s hold ends.
+    let started = std::time::Instant::now();
+    loop {
+        let in_flight = admin_state(&sim).await["refreshes_in_flight"].clone();
+        if in_flight == 0 {
+            break;
+        }
+        assert_eq!(in_flight, 1);
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(10),
+            "the refresh token stayed marked in flight"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    post_admin(&sim, "faults", json!({"refresh_hold_ms": 0})).await;
+    let again = refresh(&sim, &rt).await;
+    assert_eq!(again.status(), 200);
+    assert_eq!(sim.counter("token:refresh_token:rejected_concurrent"), 0);
+}
+
+#[tokio::test]
+async fn latency_delays_rest_calls_but_not_refreshes() {
+    let sim = start().await;
+    let t = login(&sim, ANA).await;
+    let access = t["access_token"].as_str().unwrap();
+    post_admin(
+        &sim,
+        "faults",
+        json!({"latency_ms": 400, "latency_every": 1}),
+    )
+    .await;
+    let started = std::time::Instant::now();
+    let response = rest(&sim, access, Method::GET, LIMITS)
+        .send()
+        .await
+        .unwrap();
+    let took = started.elapsed();
+    assert_eq!(response.status(), 200);
+    assert!(
+        took >= std::time::Duration::from_millis(400),
+        "took {took:?}"
+    );
+    // Token calls are not REST calls: a minute of REST latency does not
+    // touch a refresh (which would time out after 10 s if it did).
+    post_admin(&sim, "faults", json!({"latency_ms": 60_000})).await;
+    let app = &sim.sim.config.connected_app;
+    let refreshed = client()
+        .post(format!("{}/services/oauth2/token", sim.login_url))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", t["refresh_token"].as_str().unwrap()),
+            ("client_id", &app.consumer_key),
+            ("client_secret", &app.consumer_secret),
+        ])
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refreshed.status(), 200);
 }
 
 #[tokio::test]

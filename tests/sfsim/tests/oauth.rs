@@ -69,7 +69,7 @@ async fn the_login_page_lists_users_and_its_form_grants_or_denies() {
             .send()
     };
     let denied = submit("deny").await.unwrap();
-    assert_eq!(denied.status(), 303);
+    assert_eq!(denied.status(), 302);
     let params = location_params(&denied);
     assert_eq!(param(&params, "error").as_deref(), Some("access_denied"));
     assert_eq!(param(&params, "state").as_deref(), Some("st4te"));

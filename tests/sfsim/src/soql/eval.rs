@@ -242,7 +242,17 @@ fn compare(v: &Value, ty: FieldType, op: Op, operand: &Operand) -> bool {
     }
     let ord = match operand {
         Operand::Null | Operand::Pattern(_) => None,
-        Operand::Text(t) => v.as_str().map(|s| s.to_lowercase().cmp(t)),
+        Operand::Text(t) => v.as_str().map(|s| {
+            let s = s.to_lowercase();
+            if matches!(op, CmpOp::Eq | CmpOp::Ne) {
+                s.cmp(t)
+            } else {
+                // Ranges use the collation ORDER BY sorts with.
+                collation_key(&s)
+                    .cmp(&collation_key(t))
+                    .then_with(|| s.cmp(t))
+            }
+        }),
         Operand::Id(id) => v.as_str().map(|s| {
             let s18 = ids::to_18(s).unwrap_or_else(|| s.to_string());
             s18.cmp(id)

@@ -232,14 +232,17 @@ fn piece(i: &mut &str) -> LResult<Piece> {
     .parse_next(i)
 }
 
-/// The escapes SOQL defines; anything else is an illegal sequence.
+/// The escapes SOQL defines (SOQL and SOSL Reference, "Quoted String
+/// Escape Sequences": `\n` or `\N`, `\r` or `\R`, `\t` or `\T`, `\b` or
+/// `\B`, `\f` or `\F`, `\"`, `\'`, `\\`, and `\_` `\%` for LIKE); anything
+/// else is an illegal sequence.
 fn escape(i: &mut &str) -> LResult<Piece> {
     dispatch! {any;
-        'n' => empty.value(Piece::Escaped('\n')),
-        'r' => empty.value(Piece::Escaped('\r')),
-        't' => empty.value(Piece::Escaped('\t')),
-        'b' => empty.value(Piece::Escaped('\u{8}')),
-        'f' => empty.value(Piece::Escaped('\u{c}')),
+        'n' | 'N' => empty.value(Piece::Escaped('\n')),
+        'r' | 'R' => empty.value(Piece::Escaped('\r')),
+        't' | 'T' => empty.value(Piece::Escaped('\t')),
+        'b' | 'B' => empty.value(Piece::Escaped('\u{8}')),
+        'f' | 'F' => empty.value(Piece::Escaped('\u{c}')),
         c @ ('\'' | '"' | '\\' | '%' | '_') => empty.value(Piece::Escaped(c)),
         'u' => opt(take_while(4, AsChar::is_hex_digit)).map(|hex: Option<&str>| {
             hex.and_then(|h| u32::from_str_radix(h, 16).ok())

@@ -14,7 +14,7 @@
 //! [`crate::sosl`]).
 
 use chrono::{DateTime, Utc};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::record::DataSource;
 
@@ -32,6 +32,8 @@ pub(crate) mod search;
 pub(crate) mod fixture;
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_compare;
 #[cfg(test)]
 mod tests_errors;
 #[cfg(test)]
@@ -73,8 +75,8 @@ pub struct QueryResult {
     pub records: Vec<Value>,
 }
 
-/// A Salesforce REST error: HTTP status 400, `errorCode`, `message` (body
-/// shape: `[{"message":..,"errorCode":..}]`).
+/// A query or search error: `errorCode` and `message`; the REST layer
+/// answers it as a 400 [`RestError`](crate::error::RestError).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("{error_code}: {message}")]
 pub struct SoqlError {
@@ -92,11 +94,6 @@ impl SoqlError {
             message: message.into(),
         }
     }
-
-    /// The REST response body: `[{"message": .., "errorCode": ..}]`.
-    pub fn body(&self) -> Value {
-        json!([{ "message": self.message, "errorCode": self.error_code }])
-    }
 }
 
 /// Runs `soql` against `source` and returns every row (the REST layer
@@ -109,7 +106,7 @@ pub fn query(
     const MALFORMED: &str = "MALFORMED_QUERY";
     let tokens = lexer::lex(soql, 0).map_err(|e| SoqlError::new(MALFORMED, e))?;
     let ast = parser::run(&tokens, parser::top_query)
-        .map_err(|at| unexpected(soql, &tokens, at, MALFORMED))?;
+        .map_err(|failure| failure.error(soql, &tokens, MALFORMED))?;
     let resolver = resolve::Resolver {
         schema: source.schema(),
         src: Some(soql),

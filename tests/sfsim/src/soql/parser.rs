@@ -13,13 +13,31 @@ use winnow::prelude::*;
 use winnow::stream::{Stateful, Stream, TokenSlice};
 use winnow::token::any;
 
+use super::SoqlError;
 use super::ast::{AggCall, AggFn, Cond, Count, Ident, Lit, LitKind, Op, OrderExpr, OrderKey};
 use super::ast::{Path, Query, SelectItem};
 use super::dates;
+use super::error::unexpected;
 use super::lexer::{Tok, Token};
 
-/// The parser input: the tokens, and the furthest failure seen.
-pub(crate) type In<'t> = Stateful<TokenSlice<'t, Token>, &'t Cell<usize>>;
+/// The most levels of nesting (parentheses, `NOT`s, subqueries) a query
+/// may have. The parser recurses once per level, so without a cap a query
+/// of a few thousand `(` would overflow the stack and abort the process.
+pub(crate) const MAX_DEPTH: usize = 32;
+
+/// What the parser tracks besides the tokens.
+#[derive(Debug, Default)]
+pub(crate) struct ParseState {
+    /// The furthest token any branch failed at.
+    furthest: Cell<usize>,
+    /// The current nesting depth.
+    depth: Cell<usize>,
+    /// Set when the nesting went past [`MAX_DEPTH`].
+    too_deep: Cell<bool>,
+}
+
+/// The parser input: the tokens and the [`ParseState`].
+pub(crate) type In<'t> = Stateful<TokenSlice<'t, Token>, &'t ParseState>;
 /// A parser result.
 pub(crate) type PResult<O> = winnow::Result<O, Fail>;
 
@@ -32,7 +50,8 @@ impl<'t> ParserError<In<'t>> for Fail {
 
     fn from_input(input: &In<'t>) -> Self {
         if let Some(token) = input.peek_token() {
-            input.state.set(input.state.get().max(token.index));
+            let furthest = &input.state.furthest;
+            furthest.set(furthest.get().max(token.index));
         }
         Fail
     }
@@ -42,17 +61,67 @@ impl<'t> ParserError<In<'t>> for Fail {
     }
 }
 
-/// Runs `parser` over `tokens`; on failure, the index of the token to blame.
+/// Why a parse failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// At this token (its index).
+    At(usize),
+    /// The input nests deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
+impl Failure {
+    /// The error for this failure of parsing `src` into `tokens`, with the
+    /// `code` `MALFORMED_QUERY` or `MALFORMED_SEARCH`.
+    pub(crate) fn error(self, src: &str, tokens: &[Token], code: &'static str) -> SoqlError {
+        match self {
+            Self::At(at) => unexpected(src, tokens, at, code),
+            Self::TooDeep => too_deep(code),
+        }
+    }
+}
+
+/// The error for input nested deeper than [`MAX_DEPTH`].
+pub(crate) fn too_deep(code: &'static str) -> SoqlError {
+    SoqlError::new(
+        code,
+        format!("nesting too deep: at most {MAX_DEPTH} levels of parentheses are supported"),
+    )
+}
+
+/// Runs `parser` over `tokens`.
 pub(crate) fn run<O>(
     tokens: &[Token],
     mut parser: impl FnMut(&mut In<'_>) -> PResult<O>,
-) -> Result<O, usize> {
-    let furthest = Cell::new(0);
+) -> Result<O, Failure> {
+    let state = ParseState::default();
     let mut input = Stateful {
         input: TokenSlice::new(tokens),
-        state: &furthest,
+        state: &state,
     };
-    parser(&mut input).map_err(|Fail| furthest.get())
+    parser(&mut input).map_err(|Fail| {
+        if state.too_deep.get() {
+            Failure::TooDeep
+        } else {
+            Failure::At(state.furthest.get())
+        }
+    })
+}
+
+/// Runs `parser` one nesting level deeper; fails (and marks the input too
+/// deep) past [`MAX_DEPTH`].
+fn nested<'t, O>(mut parser: impl Parser<In<'t>, O, Fail>) -> impl Parser<In<'t>, O, Fail> {
+    move |i: &mut In<'t>| {
+        let depth = i.state.depth.get();
+        if depth >= MAX_DEPTH {
+            i.state.too_deep.set(true);
+            return Err(Fail::from_input(i));
+        }
+        i.state.depth.set(depth + 1);
+        let result = parser.parse_next(i);
+        i.state.depth.set(depth);
+        result
+    }
 }
 
 /// Words that cannot be names (Salesforce's reserved keywords, plus the
@@ -146,7 +215,7 @@ pub(crate) fn query(i: &mut In<'_>) -> PResult<Query> {
 
 fn select_item(i: &mut In<'_>) -> PResult<SelectItem> {
     alt((
-        delimited(punct(Tok::LParen), query, punct(Tok::RParen))
+        delimited(punct(Tok::LParen), nested(query), punct(Tok::RParen))
             .map(|q| SelectItem::Subquery(Box::new(q))),
         (agg_call, opt(ident)).map(|(call, alias)| SelectItem::Agg { call, alias }),
         (path, opt(ident)).map(|(path, alias)| SelectItem::Field { path, alias }),
@@ -181,6 +250,9 @@ fn order_key(i: &mut In<'_>) -> PResult<OrderKey> {
     let desc = opt(alt((kw("ASC").value(false), kw("DESC").value(true))))
         .parse_next(i)?
         .unwrap_or(false);
+    // Salesforce's defaults: NULLS FIRST ascending, NULLS LAST descending
+    // (SOQL and SOSL Reference, "ORDER BY": "ASC ... NULLS FIRST is the
+    // default", and for DESC "NULLS LAST is the default").
     let nulls = opt(preceded(
         kw("NULLS"),
         alt((kw("FIRST").value(true), kw("LAST").value(false))),
@@ -209,8 +281,8 @@ pub(crate) fn cond(i: &mut In<'_>) -> PResult<Cond> {
 
 fn term(i: &mut In<'_>) -> PResult<Cond> {
     alt((
-        preceded(kw("NOT"), term).map(|c| Cond::Not(Box::new(c))),
-        delimited(punct(Tok::LParen), cond, punct(Tok::RParen)),
+        preceded(kw("NOT"), nested(term)).map(|c| Cond::Not(Box::new(c))),
+        delimited(punct(Tok::LParen), nested(cond), punct(Tok::RParen)),
         simple,
     ))
     .parse_next(i)

@@ -237,8 +237,20 @@ impl<'s> Resolver<'s> {
             match item {
                 SelectItem::Field { path, alias } => {
                     aliased |= alias.is_some();
+                    let field = self.field_at(object, path, query.select_pos)?;
+                    let key = field.key().to_lowercase();
+                    let seen = columns.iter().any(|c| {
+                        matches!(c, Column::Field { field, .. } if field.key().to_lowercase() == key)
+                    });
+                    if seen {
+                        return Err(self.err(
+                            query.select_pos,
+                            self.malformed,
+                            format!("duplicate field selected: {}", path.text()),
+                        ));
+                    }
                     columns.push(Column::Field {
-                        field: self.field_at(object, path, query.select_pos)?,
+                        field,
                         alias: alias.as_ref().map(|a| a.name.clone()),
                     });
                 }
@@ -282,7 +294,20 @@ impl<'s> Resolver<'s> {
         let group_by = query
             .group_by
             .iter()
-            .map(|p| self.field(object, p))
+            .map(|p| {
+                let f = self.field(object, p)?;
+                if !groupable(f.field.field_type) {
+                    return Err(self.err(
+                        p.pos(),
+                        self.malformed,
+                        format!(
+                            "field '{}' can not be grouped in a query call",
+                            f.field.name
+                        ),
+                    ));
+                }
+                Ok(f)
+            })
             .collect::<Result<Vec<_>, _>>()?;
         let has_agg = columns.iter().any(|c| matches!(c, Column::Agg { .. }));
         let mode = if count_star {
@@ -405,6 +430,13 @@ impl<'s> Resolver<'s> {
             let expr = match &key.expr {
                 OrderExpr::Path(p) => {
                     let f = self.field(object, p)?;
+                    if f.field.field_type == FieldType::TextArea {
+                        return Err(self.err(
+                            p.pos(),
+                            "INVALID_FIELD",
+                            format!("field '{}' can not be sorted in a query call", f.field.name),
+                        ));
+                    }
                     if mode == Mode::Aggregate && !group_by.iter().any(|g| g.key() == f.key()) {
                         return Err(self.malformed(format!(
                             "Ordered field must be grouped or aggregated: {}",
@@ -445,7 +477,7 @@ impl<'s> Resolver<'s> {
             Cond::Or(cs) => Filter::Or(all(cs)?),
             Cond::Not(c) => Filter::Not(Box::new(self.filter(object, c)?)),
             Cond::Cmp { path, op, value } => {
-                let field = self.field(object, path)?;
+                let field = self.filterable(object, path)?;
                 let value = self.operand(field.field, *op, value)?;
                 Filter::Cmp {
                     field,
@@ -458,7 +490,7 @@ impl<'s> Resolver<'s> {
                 negate,
                 values,
             } => {
-                let field = self.field(object, path)?;
+                let field = self.filterable(object, path)?;
                 let values = values
                     .iter()
                     .map(|v| self.operand(field.field, Op::Cmp(CmpOp::Eq), v))
@@ -470,6 +502,22 @@ impl<'s> Resolver<'s> {
                 }
             }
         })
+    }
+
+    /// The field at `path`, if WHERE may use it (long text may not).
+    fn filterable(&self, object: &'s ObjectDef, path: &Path) -> Result<FieldRef<'s>, SoqlError> {
+        let f = self.field(object, path)?;
+        if f.field.field_type == FieldType::TextArea {
+            return Err(self.err(
+                path.pos(),
+                "INVALID_FIELD",
+                format!(
+                    "field '{}' can not be filtered in a query call",
+                    f.field.name
+                ),
+            ));
+        }
+        Ok(f)
     }
 
     fn day_start(d: NaiveDate) -> NaiveDateTime {
@@ -506,9 +554,12 @@ impl<'s> Resolver<'s> {
         if lit.kind == LitKind::Null {
             return Ok(Operand::Null);
         }
-        let is_eq = matches!(op, Op::Cmp(CmpOp::Eq | CmpOp::Ne));
         match (ty, &lit.kind) {
-            (T::Id | T::Reference, LitKind::Str(s)) if is_eq => {
+            // Ids compare as their 18-character forms, case-sensitively,
+            // for every operator: the order `ORDER BY Id` sorts in, so
+            // keyset paging (`WHERE Id > :last ORDER BY Id`) sees each
+            // record once.
+            (T::Id | T::Reference, LitKind::Str(s)) => {
                 ids::to_18(&s.value).map(Operand::Id).ok_or_else(|| {
                     SoqlError::new(
                         "INVALID_QUERY_FILTER_OPERATOR",
@@ -516,7 +567,6 @@ impl<'s> Resolver<'s> {
                     )
                 })
             }
-            (T::Id | T::Reference, LitKind::Str(s)) => Ok(Operand::Text(s.value.to_lowercase())),
             (T::Id | T::Reference, _) => Err(wrong("id", true)),
             (_, LitKind::Str(s)) if ty.is_text() => Ok(Operand::Text(s.value.to_lowercase())),
             _ if ty.is_text() => Err(wrong("string", true)),
@@ -539,6 +589,19 @@ impl<'s> Resolver<'s> {
             _ => Err(wrong(ty.as_str(), false)),
         }
     }
+}
+
+/// Whether GROUP BY may use a field of type `ty` (Salesforce: not currency,
+/// double, percent, datetime or long text).
+fn groupable(ty: FieldType) -> bool {
+    !matches!(
+        ty,
+        FieldType::Currency
+            | FieldType::Double
+            | FieldType::Percent
+            | FieldType::DateTime
+            | FieldType::TextArea
+    )
 }
 
 fn lower_pattern(pattern: &[PatChar]) -> Vec<PatChar> {

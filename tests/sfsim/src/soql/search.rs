@@ -13,6 +13,7 @@ use winnow::prelude::*;
 use winnow::token::{any, none_of};
 
 use super::lexer::PatChar;
+use super::parser::MAX_DEPTH;
 
 type SResult<O> = winnow::Result<O, ContextError>;
 
@@ -123,12 +124,47 @@ impl Term {
     }
 }
 
+/// Why a SOSL search term did not parse.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum TermError {
+    /// Not a search term.
+    Invalid,
+    /// Parentheses nested deeper than [`MAX_DEPTH`].
+    TooDeep,
+}
+
 /// Parses the text between SOSL's braces: words, `"phrases"`, `( )`,
 /// `AND`, `OR`, `AND NOT` (adjacent words mean AND); `\x` is a literal `x`.
-pub(crate) fn parse_sosl_term(raw: &str) -> Result<Term, ()> {
+/// Groups nest at most [`MAX_DEPTH`] deep: the parser recurses per group.
+pub(crate) fn parse_sosl_term(raw: &str) -> Result<Term, TermError> {
+    if group_depth(raw) > MAX_DEPTH {
+        return Err(TermError::TooDeep);
+    }
     delimited(multispace0, or_expr, multispace0)
         .parse(raw)
-        .map_err(|_| ())
+        .map_err(|_| TermError::Invalid)
+}
+
+/// The deepest nesting of `(` groups outside phrases and escapes (an upper
+/// bound of the parser's recursion).
+fn group_depth(raw: &str) -> usize {
+    let (mut depth, mut deepest, mut phrase) = (0usize, 0, false);
+    let mut chars = raw.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => {
+                chars.next();
+            }
+            '"' => phrase = !phrase,
+            '(' if !phrase => {
+                depth += 1;
+                deepest = deepest.max(depth);
+            }
+            ')' if !phrase => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    deepest
 }
 
 /// Parameterized search text: whitespace-separated words, all required;

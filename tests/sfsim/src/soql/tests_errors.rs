@@ -206,7 +206,7 @@ fn illegal_escape_sequences() {
         ("\\u12", "\\u"),
         ("\\uZZZZ", "\\u"),
         ("tab\\ ", "\\ "),
-        ("\\N", "\\N"),
+        ("\\U0041", "\\U"),
     ] {
         assert_error(
             &format!("SELECT Id FROM Account WHERE Name = '{lit}'"),
@@ -387,9 +387,49 @@ fn literal_types_must_match_field_types() {
 #[test]
 fn error_body_shape() {
     let e = SoqlError::new("MALFORMED_QUERY", "unexpected token: SELEC");
+    assert_eq!(e.to_string(), "MALFORMED_QUERY: unexpected token: SELEC");
+    let rest = crate::error::RestError::from(e);
+    assert_eq!(rest.status, axum::http::StatusCode::BAD_REQUEST);
     assert_eq!(
-        e.body(),
+        rest.body(),
         json!([{"message": "unexpected token: SELEC", "errorCode": "MALFORMED_QUERY"}])
     );
-    assert_eq!(e.to_string(), "MALFORMED_QUERY: unexpected token: SELEC");
+}
+
+#[test]
+fn deep_nesting_is_malformed_not_a_crash() {
+    let too_deep = "nesting too deep: at most 32 levels of parentheses are supported";
+    // Deep enough to overflow any thread's stack without the cap.
+    let n = 200_000;
+    let parens = format!(
+        "SELECT Id FROM Account WHERE {}Name = 'x'{}",
+        "(".repeat(n),
+        ")".repeat(n)
+    );
+    assert_error(&parens, "MALFORMED_QUERY", too_deep);
+    let nots = format!(
+        "SELECT Id FROM Account WHERE {}Name = 'x'",
+        "NOT ".repeat(n)
+    );
+    assert_error(&nots, "MALFORMED_QUERY", too_deep);
+    let subqueries = format!(
+        "SELECT Id, {}Id FROM Contacts{} FROM Account",
+        "(SELECT ".repeat(n),
+        ")".repeat(n)
+    );
+    assert_error(&subqueries, "MALFORMED_QUERY", too_deep);
+    // 32 levels are fine and mean what they say; 33 are not.
+    let at = |depth: usize| {
+        format!(
+            "SELECT Name FROM Account WHERE {}Name = 'GenePoint'{}",
+            "(".repeat(depth),
+            ")".repeat(depth)
+        )
+    };
+    let names: Vec<_> = run(&at(32)).unwrap().records;
+    assert_eq!(names.len(), 1);
+    assert_eq!(names[0]["Name"], "GenePoint");
+    assert_error(&at(33), "MALFORMED_QUERY", too_deep);
+    let not_not = "SELECT Name FROM Account WHERE NOT NOT Name = 'GenePoint'";
+    assert_eq!(run(not_not).unwrap().records[0]["Name"], "GenePoint");
 }

@@ -298,6 +298,47 @@ fn errors() {
     assert!(e.message.ends_with("No such column 'Nam' on entity 'Account'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name. Please reference your WSDL or the describe call for the appropriate names."));
 }
 
+#[test]
+fn deep_nesting_is_malformed_search_not_a_crash() {
+    let too_deep = "nesting too deep: at most 32 levels of parentheses are supported";
+    let n = 200_000;
+    let term = format!("FIND {{{}Souza{}}}", "(".repeat(n), ")".repeat(n));
+    let e = find_err(&term);
+    assert_eq!(
+        (e.error_code, e.message.as_str()),
+        ("MALFORMED_SEARCH", too_deep)
+    );
+    let filter = format!(
+        "FIND {{Souza}} RETURNING Contact(Name WHERE {}Name = 'x'{})",
+        "(".repeat(n),
+        ")".repeat(n)
+    );
+    let e = find_err(&filter);
+    assert_eq!(
+        (e.error_code, e.message.as_str()),
+        ("MALFORMED_SEARCH", too_deep)
+    );
+    // Parentheses inside a phrase or escaped are text, not groups.
+    let phrase = format!(
+        "FIND {{\"{}\" Souza}} RETURNING Contact(Name)",
+        "(".repeat(40)
+    );
+    assert_eq!(
+        summarize(&find(&phrase)),
+        hits("FIND {Souza} RETURNING Contact(Name)")
+    );
+    let nested = format!(
+        "FIND {{{}Souza{}}} RETURNING Contact(Name)",
+        "(".repeat(32),
+        ")".repeat(32)
+    );
+    assert_eq!(
+        summarize(&find(&nested)),
+        hits("FIND {Souza} RETURNING Contact(Name)")
+    );
+    assert!(!hits("FIND {Souza} RETURNING Contact(Name)").is_empty());
+}
+
 fn psearch(s: &ParameterizedSearch) -> Result<Vec<Value>, SoqlError> {
     parameterized_search(&org(), s, &options())
 }

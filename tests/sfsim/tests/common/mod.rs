@@ -83,7 +83,7 @@ pub async fn code_for(sim: &Running, username: &str, pkce: &Pkce) -> String {
         .send()
         .await
         .unwrap();
-    assert_eq!(response.status(), 303, "{:?}", response.text().await);
+    assert_eq!(response.status(), 302, "{:?}", response.text().await);
     param(&location_params(&response), "code").unwrap()
 }
 
