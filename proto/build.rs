@@ -15,6 +15,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/toolgate/v1/access_profile.proto",
         "proto/toolgate/v1/user.proto",
         "proto/toolgate/v1/audit.proto",
+        "proto/toolgate/v1/connection.proto",
     ];
     let vendored_include = protoc_bin_vendored::include_path()?;
     let vendored_include = vendored_include

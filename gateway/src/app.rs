@@ -245,9 +245,14 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
+    let oauth = Arc::new(crate::oauth::OAuth::new(store.clone(), &public_url));
+    let mcp_state = Arc::new(crate::mcp::McpState::new(store.clone(), oauth.clone()));
     let mut tasks = JoinSet::new();
     let grpc_shutdown = shutdown.clone();
-    let routes = control.routes(AdminAuth::new(&admin_token));
+    let routes = control.routes_with(
+        AdminAuth::new(&admin_token),
+        control::Connections::new(store.clone(), oauth),
+    );
     tasks.spawn(async move {
         tonic::transport::Server::builder()
             .add_routes(routes)
@@ -265,8 +270,17 @@ pub async fn serve(
             .await
             .context("gRPC server failed")
     });
+
+    tasks.spawn({
+        let state = mcp_state.clone();
+        let stop = shutdown.clone();
+        async move {
+            crate::mcp::notify::watch(state, stop).await;
+            Ok(())
+        }
+    });
     let http_shutdown = shutdown.clone();
-    let router = crate::http::router(store.clone());
+    let router = crate::http::router(mcp_state, &public_url, shutdown.child_token());
     tasks.spawn(async move {
         axum::serve(listeners.http, router)
             .with_graceful_shutdown(http_shutdown.cancelled_owned())

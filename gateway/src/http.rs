@@ -1,22 +1,36 @@
-//! The public HTTP listener's router: health and readiness today; MCP and
-//! the OAuth callback are mounted here as they arrive.
+//! The public HTTP listener's router: `/mcp` (see [`crate::mcp`]), the
+//! Salesforce connect link `/connect/{id}` and OAuth callback
+//! `/auth/callback` (see [`crate::oauth`]), `/healthz` and `/readyz`.
+//! Pages shown to browsers are plain HTML with every dynamic value escaped.
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::State;
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
+use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
+use tokio_util::sync::CancellationToken;
 
+use crate::mcp::{self, McpState};
+use crate::oauth::ConnectError;
 use crate::store::Store;
 
 /// Builds the router. `/healthz` answers 200 while the process runs;
 /// `/readyz` answers 200 when the database answers reads, else 503.
-pub fn router(store: Arc<Store>) -> Router {
-    Router::new()
+pub fn router(state: Arc<McpState>, public_url: &str, shutdown: CancellationToken) -> Router {
+    let pages = Router::new()
+        .route("/connect/{id}", get(connect))
+        .route("/auth/callback", get(callback))
+        .with_state(state.clone());
+    let health = Router::new()
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
-        .with_state(store)
+        .with_state(state.store.clone());
+    mcp::router(state, public_url, shutdown)
+        .merge(pages)
+        .merge(health)
 }
 
 async fn readyz(State(store): State<Arc<Store>>) -> (StatusCode, &'static str) {
@@ -24,5 +38,63 @@ async fn readyz(State(store): State<Arc<Store>>) -> (StatusCode, &'static str) {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
+    }
+}
+
+fn escape(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+        .replace('\'', "&#39;")
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    let html = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t} | toolgate</title>\
+         <style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;line-height:1.5}}</style>\
+         </head><body><h1>{t}</h1><p>{b}</p></body></html>",
+        t = escape(title),
+        b = escape(body),
+    );
+    (status, Html(html)).into_response()
+}
+
+fn error_page(err: &ConnectError) -> Response {
+    let status = match err {
+        ConnectError::Store(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        ConnectError::Exchange(_) => StatusCode::BAD_GATEWAY,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    if let ConnectError::Store(e) = err {
+        tracing::error!(error = %e, "connect flow failed in storage");
+    }
+    page(status, "Salesforce was not connected", &err.to_string())
+}
+
+/// `GET /connect/{id}`: consumes the link and sends the browser to the
+/// Salesforce login host.
+async fn connect(State(state): State<Arc<McpState>>, Path(id): Path<String>) -> Response {
+    match state.oauth.start(&id) {
+        Ok(url) => Redirect::to(&url).into_response(),
+        Err(err) => error_page(&err),
+    }
+}
+
+/// `GET /auth/callback`: finishes the web-server flow.
+async fn callback(
+    State(state): State<Arc<McpState>>,
+    Query(params): Query<HashMap<String, String>>,
+) -> Response {
+    match state.oauth.callback(&params).await {
+        Ok(connection) => page(
+            StatusCode::OK,
+            "Salesforce account connected",
+            &format!(
+                "Your Salesforce account (user {} in org {}) is connected to toolgate. You can close this page and return to your AI client.",
+                connection.salesforce_user_id, connection.salesforce_org_id
+            ),
+        ),
+        Err(err) => error_page(&err),
     }
 }

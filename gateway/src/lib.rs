@@ -12,7 +12,10 @@
 //! - [`discovery`]: reconciling offered tools with known ones (drift, removal).
 //! - [`governance`]: the pure policy deciding who may see and call which tool.
 //! - [`control`]: the `toolgate.v1` gRPC services and admin authentication.
-//! - [`http`]: the public HTTP router (health today; MCP and OAuth next).
+//! - [`salesforce`]: the Salesforce REST client and the hosted Salesforce tools.
+//! - [`http`]: the public HTTP router: MCP, the OAuth connect and callback pages, health.
+//! - [`mcp`]: the MCP server at `/mcp`: authentication, tools/list, tools/call, notifications.
+//! - [`oauth`]: per-user Salesforce OAuth: connect links, callback, connections, refresh.
 
 pub mod app;
 pub mod catalog;
@@ -22,6 +25,9 @@ pub mod crypto;
 pub mod discovery;
 pub mod governance;
 pub mod http;
+pub mod mcp;
 pub mod model;
+pub mod oauth;
+pub mod salesforce;
 pub mod store;
 pub mod telemetry;

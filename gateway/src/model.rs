@@ -454,3 +454,49 @@ impl AuditEvent {
         self
     }
 }
+
+/// A user's Salesforce connection to one server: where their org lives and
+/// who they are there. The refresh and access tokens are sealed in the
+/// store under [`Connection::refresh_token_key`] and
+/// [`Connection::access_token_key`]. A connection is never used for anyone
+/// but its user.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Connection {
+    /// `<user id>.<server id>`: one connection per user and server.
+    pub id: String,
+    /// The toolgate user.
+    pub user_id: String,
+    /// The server.
+    pub server_id: String,
+    /// `instance_url` from the latest token response.
+    pub instance_url: String,
+    /// The identity URL (`id`) from the token response.
+    pub identity_url: String,
+    /// The Salesforce user Id, from the identity URL.
+    pub salesforce_user_id: String,
+    /// The Salesforce org Id, from the identity URL.
+    pub salesforce_org_id: String,
+    /// Granted scopes, space-separated.
+    pub scopes: String,
+    /// When the user connected.
+    pub connected_at: Millis,
+    /// When the access token was last refreshed.
+    pub refreshed_at: Option<Millis>,
+}
+
+impl Connection {
+    /// The id of the connection of `user_id` to `server_id`.
+    pub fn id_for(user_id: &str, server_id: &str) -> String {
+        format!("{user_id}.{server_id}")
+    }
+
+    /// Store key of the sealed refresh token.
+    pub fn refresh_token_key(&self) -> String {
+        format!("connection/{}/refresh_token", self.id)
+    }
+
+    /// Store key of the sealed access token.
+    pub fn access_token_key(&self) -> String {
+        format!("connection/{}/access_token", self.id)
+    }
+}

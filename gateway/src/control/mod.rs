@@ -12,6 +12,7 @@ mod access_profiles;
 mod audit;
 mod auth;
 mod catalog;
+mod connections;
 mod convert;
 mod error;
 mod servers;
@@ -29,6 +30,7 @@ use toolgate_proto::v1;
 use crate::store::Store;
 
 pub use auth::{ACTOR_HEADER, Actor, AdminAuth};
+pub use connections::Connections;
 pub use error::ControlError;
 pub use servers::rediscover_after_upgrade;
 
@@ -100,10 +102,18 @@ impl Control {
         ))
         .add_service(AuditServiceServer::with_interceptor(self.clone(), auth))
     }
+
+    /// [`Self::routes`] plus the `ConnectionService`, which needs the OAuth
+    /// client to revoke tokens.
+    pub fn routes_with(&self, auth: AdminAuth, connections: Connections) -> tonic::service::Routes {
+        use v1::connection_service_server::ConnectionServiceServer;
+        self.routes(auth.clone())
+            .add_service(ConnectionServiceServer::with_interceptor(connections, auth))
+    }
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub const SERVICE_NAMES: [&str; 8] = [
+pub const SERVICE_NAMES: [&str; 9] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",
@@ -112,4 +122,5 @@ pub const SERVICE_NAMES: [&str; 8] = [
     "toolgate.v1.AccessProfileService",
     "toolgate.v1.UserService",
     "toolgate.v1.AuditService",
+    "toolgate.v1.ConnectionService",
 ];

@@ -27,7 +27,9 @@ use tokio::sync::broadcast;
 pub use batch::Batch;
 
 use crate::crypto::{CryptoError, MasterKey};
-use crate::model::{AccessProfile, AuditEvent, Server, Settings, Token, Tool, Toolset, User};
+use crate::model::{
+    AccessProfile, AuditEvent, Connection, Server, Settings, Token, Tool, Toolset, User,
+};
 
 /// The version byte that starts every stored value written by this build.
 pub const FORMAT_VERSION: u8 = 1;
@@ -144,6 +146,7 @@ entity!(Toolset, "toolset/", "toolset");
 entity!(AccessProfile, "profile/", "access profile");
 entity!(User, "user/", "user");
 entity!(Token, "token/", "token");
+entity!(Connection, "connection/", "Salesforce connection");
 
 /// The database handle. Cheap to share behind an `Arc`.
 pub struct Store {

@@ -61,6 +61,7 @@ pub struct Clients {
     pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<Svc>,
     pub users: v1::user_service_client::UserServiceClient<Svc>,
     pub audit: v1::audit_service_client::AuditServiceClient<Svc>,
+    pub connections: v1::connection_service_client::ConnectionServiceClient<Svc>,
 }
 
 impl Clients {
@@ -101,7 +102,14 @@ impl Clients {
                 channel.clone(),
                 b(),
             ),
-            audit: v1::audit_service_client::AuditServiceClient::with_interceptor(channel, b()),
+            audit: v1::audit_service_client::AuditServiceClient::with_interceptor(
+                channel.clone(),
+                b(),
+            ),
+            connections: v1::connection_service_client::ConnectionServiceClient::with_interceptor(
+                channel,
+                b(),
+            ),
         }
     }
 }

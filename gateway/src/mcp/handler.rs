@@ -1,0 +1,462 @@
+//! The MCP server handler: `initialize`, `tools/list`, `tools/call`.
+//! Errors become MCP results here and only here: policy denials, bad
+//! arguments, a missing Salesforce connection and Salesforce errors are
+//! tool errors (`isError: true`) the agent can read; only a request that
+//! cannot be served at all is a protocol error.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use axum::http::request::Parts;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool,
+    ToolAnnotations as McpAnnotations,
+};
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::{Map, Value, json};
+
+use super::McpState;
+use super::auth::Caller;
+use crate::governance::{Subject, decide};
+use crate::model::{AuditEvent, Outcome, Tool, ToolState, now_ms};
+use crate::oauth::{LiveConnection, RefreshError};
+use crate::salesforce::{self, Session, SfError};
+
+/// One handler per MCP session (rmcp's service factory makes them); all
+/// share [`McpState`].
+#[derive(Debug, Clone)]
+pub struct Gateway {
+    state: Arc<McpState>,
+}
+
+/// Longest argument string kept in the audit log.
+const AUDIT_STRING_CHARS: usize = 120;
+/// Longest audited argument summary, in bytes of JSON.
+const AUDIT_ARGUMENTS_BYTES: usize = 2048;
+
+impl Gateway {
+    /// A handler over shared state.
+    pub fn new(state: Arc<McpState>) -> Self {
+        Self { state }
+    }
+}
+
+fn caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Option<String>), McpError> {
+    let parts = context
+        .extensions
+        .get::<Parts>()
+        .ok_or_else(|| McpError::internal_error("request parts missing", None))?;
+    let caller = parts
+        .extensions
+        .get::<Caller>()
+        .cloned()
+        .ok_or_else(|| McpError::internal_error("unauthenticated request", None))?;
+    let session = parts
+        .headers
+        .get("mcp-session-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    Ok((caller, session))
+}
+
+fn json_object(value: &Value) -> Arc<Map<String, Value>> {
+    Arc::new(value.as_object().cloned().unwrap_or_default())
+}
+
+/// The MCP view of a tool (MCP specification 2025-11-25, "Tools").
+fn mcp_tool(tool: &Tool) -> McpTool {
+    let def = &tool.definition;
+    let mut out = McpTool::new(
+        tool.name.clone(),
+        def.description.clone(),
+        json_object(&def.input_schema),
+    );
+    out.title = Some(def.title.clone());
+    out.output_schema = def.output_schema.as_ref().map(json_object);
+    let mut annotations = McpAnnotations::new();
+    annotations.title = def.annotations.title.clone();
+    annotations.read_only_hint = def.annotations.read_only_hint;
+    annotations.destructive_hint = def.annotations.destructive_hint;
+    annotations.idempotent_hint = def.annotations.idempotent_hint;
+    annotations.open_world_hint = def.annotations.open_world_hint;
+    out.annotations = Some(annotations);
+    out
+}
+
+/// A bounded, redacted copy of tool arguments for the audit log: record
+/// field values are replaced by their names, long strings are cut.
+fn redact_arguments(args: &Value) -> Value {
+    fn redact(key: &str, v: &Value) -> Value {
+        match v {
+            Value::Object(map) if key == "fields" => {
+                json!({"field_names": map.keys().collect::<Vec<_>>()})
+            }
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), redact(k, v))).collect())
+            }
+            Value::Array(items) => {
+                Value::Array(items.iter().take(20).map(|v| redact(key, v)).collect())
+            }
+            Value::String(s) if s.chars().count() > AUDIT_STRING_CHARS => {
+                let cut: String = s.chars().take(AUDIT_STRING_CHARS).collect();
+                Value::String(format!("{cut}…"))
+            }
+            other => other.clone(),
+        }
+    }
+    let redacted = redact("", args);
+    if redacted.to_string().len() > AUDIT_ARGUMENTS_BYTES {
+        let keys: Vec<&String> = args
+            .as_object()
+            .map(|m| m.keys().collect())
+            .unwrap_or_default();
+        json!({"truncated": true, "keys": keys})
+    } else {
+        redacted
+    }
+}
+
+fn text_error(message: impl Into<String>) -> CallToolResult {
+    CallToolResult::error(vec![ContentBlock::text(message.into())])
+}
+
+/// What one call ended in, for the audit log and the answer.
+struct Ending {
+    outcome: Outcome,
+    reason: String,
+    result: CallToolResult,
+}
+
+impl Ending {
+    fn denied(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        Self {
+            outcome: Outcome::Denied,
+            result: text_error(reason.clone()),
+            reason,
+        }
+    }
+
+    fn error(reason: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            outcome: Outcome::Error,
+            reason: reason.into(),
+            result: text_error(message),
+        }
+    }
+}
+
+impl Gateway {
+    fn connect_prompt(
+        &self,
+        tool: &Tool,
+        user_id: &str,
+        context: &RequestContext<RoleServer>,
+    ) -> Ending {
+        let link = self.state.oauth.connect_link(user_id, &tool.server_id);
+        let message = format!(
+            "Connect your Salesforce account to use {}: open {link} in your browser, sign in to Salesforce and allow access, then call the tool again. The link works once and expires in 10 minutes.",
+            tool.name
+        );
+        let supports_url = context
+            .peer
+            .peer_info()
+            .and_then(|info| {
+                info.capabilities
+                    .elicitation
+                    .as_ref()
+                    .map(|e| e.url.is_some())
+            })
+            .unwrap_or(false);
+        if supports_url && let Ok(url) = url::Url::parse(&link) {
+            let peer = context.peer.clone();
+            let elicitation_id = crate::model::new_id();
+            let text = format!("Connect your Salesforce account to use {}", tool.name);
+            tokio::spawn(async move {
+                if let Err(err) = peer.elicit_url(text, url, elicitation_id).await {
+                    tracing::debug!(error = %err, "URL elicitation not delivered");
+                }
+            });
+        }
+        Ending {
+            outcome: Outcome::Denied,
+            reason: "no Salesforce connection; connect link sent".into(),
+            result: text_error(message),
+        }
+    }
+
+    async fn run(
+        &self,
+        tool: &Tool,
+        api_version: &str,
+        live: LiveConnection,
+        args: &Value,
+        caller: &Caller,
+        context: &RequestContext<RoleServer>,
+    ) -> Ending {
+        let cache = self.state.describe_cache(&tool.server_id);
+        let call = |live: LiveConnection| {
+            let cache = cache.clone();
+            async move {
+                let session = Session {
+                    instance_url: &live.connection.instance_url,
+                    access_token: &live.access_token,
+                    api_version,
+                };
+                salesforce::call_tool(
+                    &self.state.http,
+                    &session,
+                    &cache,
+                    &self.state.limits,
+                    &tool.definition.name,
+                    args,
+                )
+                .await
+            }
+        };
+        let first = call(live.clone()).await;
+        let result = match first {
+            Err(SfError::InvalidSession) => {
+                match self
+                    .state
+                    .oauth
+                    .refresh(&caller.user.id, &tool.server_id, &live.access_token)
+                    .await
+                {
+                    Ok(fresh) => call(fresh).await,
+                    Err(RefreshError::Revoked | RefreshError::NotConnected) => {
+                        return self.connect_prompt(tool, &caller.user.id, context);
+                    }
+                    Err(err) => {
+                        return Ending::error(err.to_string(), err.to_string());
+                    }
+                }
+            }
+            other => other,
+        };
+        match result {
+            Ok(output) => Ending {
+                outcome: Outcome::Allowed,
+                reason: String::new(),
+                result: {
+                    let mut r = CallToolResult::success(vec![ContentBlock::text(output.text)]);
+                    r.structured_content = Some(output.structured);
+                    r
+                },
+            },
+            Err(SfError::InvalidSession) => Ending::error(
+                "session refused after refresh",
+                "Salesforce refused the session even after a refresh; call the tool again",
+            ),
+            Err(err) => Ending::error(err.to_string(), err.to_string()),
+        }
+    }
+
+    async fn call(
+        &self,
+        request: &CallToolRequestParams,
+        caller: &Caller,
+        context: &RequestContext<RoleServer>,
+    ) -> (Option<Tool>, Ending) {
+        let world = match self.state.world() {
+            Ok(world) => world,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read policy state");
+                return (
+                    None,
+                    Ending::error(
+                        "storage error",
+                        "toolgate could not read its state; try again",
+                    ),
+                );
+            }
+        };
+        let name = request.name.as_ref();
+        let not_listed = || Ending::denied(format!("tool {name} is not in your tool list"));
+        let Some(tool) = world
+            .tools
+            .iter()
+            .find(|t| t.name == name && t.state != ToolState::Removed)
+            .cloned()
+        else {
+            return (None, not_listed());
+        };
+        let Some(server) = world.servers.iter().find(|s| s.id == tool.server_id) else {
+            return (Some(tool), not_listed());
+        };
+        let subject = Subject {
+            user: &caller.user,
+            token: Some(&caller.token),
+            profiles: &world.profiles,
+            toolsets: &world.toolsets,
+            now: now_ms(),
+        };
+        if let Err(denial) = decide(&world.settings, server, &tool, &subject) {
+            return (Some(tool), Ending::denied(denial.to_string()));
+        }
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
+        if let Some(validator) = self.state.validator(&tool) {
+            let problems: Vec<String> = validator
+                .iter_errors(&args)
+                .take(5)
+                .map(|e| {
+                    let path = e.instance_path().to_string();
+                    let field = path.trim_start_matches('/').replace('/', ".");
+                    let message = e.masked().to_string();
+                    if field.is_empty() {
+                        message
+                    } else {
+                        format!("{field}: {message}")
+                    }
+                })
+                .collect();
+            if !problems.is_empty() {
+                let message = format!(
+                    "invalid arguments for {}: {}",
+                    tool.name,
+                    problems.join("; ")
+                );
+                return (Some(tool), Ending::error("invalid arguments", message));
+            }
+        }
+        let live = match self
+            .state
+            .oauth
+            .connection(&caller.user.id, &tool.server_id)
+        {
+            Ok(Some(live)) => live,
+            Ok(None) => {
+                return (
+                    Some(tool.clone()),
+                    self.connect_prompt(&tool, &caller.user.id, context),
+                );
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read the connection");
+                return (
+                    Some(tool),
+                    Ending::error(
+                        "storage error",
+                        "toolgate could not read your connection; try again",
+                    ),
+                );
+            }
+        };
+        let api_version = server.api_version.clone();
+        let ending = self
+            .run(&tool, &api_version, live, &args, caller, context)
+            .await;
+        (Some(tool), ending)
+    }
+}
+
+impl ServerHandler for Gateway {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("toolgate", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Salesforce tools governed by toolgate. Each call runs as your own Salesforce user; \
+             the first call asks you to connect your Salesforce account.",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let (caller, session) = caller(&context)?;
+        let world = self
+            .state
+            .world()
+            .map_err(|e| McpError::internal_error(format!("cannot read state: {e}"), None))?;
+        let subject = Subject {
+            user: &caller.user,
+            token: Some(&caller.token),
+            profiles: &world.profiles,
+            toolsets: &world.toolsets,
+            now: now_ms(),
+        };
+        let mut tools: Vec<&Tool> = crate::governance::allowed_tools(
+            &world.settings,
+            &world.servers,
+            &world.tools,
+            &subject,
+        );
+        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        if let Some(session) = session {
+            let names = tools.iter().map(|t| t.name.clone()).collect();
+            self.state
+                .sessions
+                .seen(&session, &caller.user.id, context.peer.clone(), names);
+        }
+        Ok(ListToolsResult {
+            tools: tools.into_iter().map(mcp_tool).collect(),
+            ..Default::default()
+        })
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let started = Instant::now();
+        let (caller, _) = caller(&context)?;
+        let (tool, ending) = self.call(&request, &caller, &context).await;
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
+        let target = tool.as_ref().map_or_else(
+            || format!("tool/{}", request.name),
+            |t| format!("tool/{}", t.id),
+        );
+        let mut event =
+            AuditEvent::allowed(&format!("user:{}", caller.user.email), "tool.call", target)
+                .with_reason(ending.reason.clone())
+                .with_details(json!({
+                    "tool": request.name,
+                    "server_id": tool.as_ref().map(|t| t.server_id.clone()),
+                    "token_id": caller.token.id,
+                    "arguments": redact_arguments(&args),
+                }));
+        event.outcome = ending.outcome;
+        event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Err(err) = self.state.store.append_audit(vec![event]).await {
+            tracing::error!(error = %err, "cannot write the audit event of a tool call");
+        }
+        Ok(ending.result.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn audited_arguments_are_bounded_and_hide_record_values() {
+        let args = json!({
+            "object_name": "Contact",
+            "fields": {"Email": "private@example.com", "LastName": "Souza"},
+            "soql": "x".repeat(500),
+        });
+        let redacted = redact_arguments(&args);
+        assert_eq!(redacted["object_name"], "Contact");
+        assert_eq!(
+            redacted["fields"]["field_names"],
+            json!(["Email", "LastName"])
+        );
+        assert!(!redacted.to_string().contains("private@example.com"));
+        assert_eq!(
+            redacted["soql"].as_str().unwrap().chars().count(),
+            AUDIT_STRING_CHARS + 1
+        );
+        let huge = json!({"a": vec!["y".repeat(100); 20], "b": vec!["z".repeat(100); 20]});
+        assert_eq!(redact_arguments(&huge)["truncated"], true);
+    }
+}

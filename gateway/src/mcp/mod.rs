@@ -1,0 +1,245 @@
+//! The MCP front door: a streamable-HTTP MCP server (rmcp, behind this
+//! module so an rmcp upgrade touches one place) at `<public URL>/mcp`.
+//!
+//! Users authenticate with their toolgate access token ([`auth`]);
+//! `tools/list` shows exactly the tools [`crate::governance::decide`] allows;
+//! `tools/call` checks policy again, validates arguments against the tool's
+//! input schema, connects the user's Salesforce account on first use
+//! ([`crate::oauth`]), runs the tool ([`crate::salesforce`]) with one refresh
+//! on an expired session, and audits the call. Sessions hear
+//! `notifications/tools/list_changed` when their list changes ([`notify`]).
+//! `Host` and `Origin` checks follow the public URL (DNS-rebinding
+//! protection without locking a public deployment to loopback).
+
+pub mod auth;
+mod handler;
+pub mod notify;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio_util::sync::CancellationToken;
+
+use crate::governance::{Subject, allowed_tools};
+use crate::model::{AccessProfile, Server, Settings, Tool, Toolset, User, now_ms};
+use crate::oauth::OAuth;
+use crate::salesforce::{DescribeCache, Limits};
+use crate::store::{Store, StoreError};
+
+pub use handler::Gateway;
+
+/// How long describe results are cached per server.
+const DESCRIBE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// Everything the MCP handlers share.
+#[derive(Debug)]
+pub struct McpState {
+    /// The database.
+    pub store: Arc<Store>,
+    /// Per-user OAuth.
+    pub oauth: Arc<OAuth>,
+    /// For Salesforce REST calls.
+    pub http: reqwest::Client,
+    /// Per-call record and size caps.
+    pub limits: Limits,
+    /// Live sessions, for list-changed notifications.
+    pub sessions: notify::Sessions,
+    caches: Mutex<HashMap<String, Arc<DescribeCache>>>,
+    validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+}
+
+/// A consistent read of what policy needs.
+#[derive(Debug)]
+pub struct World {
+    /// Settings.
+    pub settings: Settings,
+    /// Servers.
+    pub servers: Vec<Server>,
+    /// Tools.
+    pub tools: Vec<Tool>,
+    /// Profiles.
+    pub profiles: Vec<AccessProfile>,
+    /// Toolsets.
+    pub toolsets: Vec<Toolset>,
+    /// Users.
+    pub users: Vec<User>,
+}
+
+impl World {
+    /// The exposed names of the tools `user_id` may call now (no token
+    /// involved), sorted.
+    pub fn allowed_names(&self, user_id: &str) -> Vec<String> {
+        let Some(user) = self.users.iter().find(|u| u.id == user_id) else {
+            return Vec::new();
+        };
+        let subject = Subject {
+            user,
+            token: None,
+            profiles: &self.profiles,
+            toolsets: &self.toolsets,
+            now: now_ms(),
+        };
+        let mut names: Vec<String> =
+            allowed_tools(&self.settings, &self.servers, &self.tools, &subject)
+                .into_iter()
+                .map(|t| t.name.clone())
+                .collect();
+        names.sort();
+        names
+    }
+}
+
+impl McpState {
+    /// Builds the shared state.
+    pub fn new(store: Arc<Store>, oauth: Arc<OAuth>) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Self {
+            store,
+            oauth,
+            http,
+            limits: Limits::default(),
+            sessions: notify::Sessions::default(),
+            caches: Mutex::new(HashMap::new()),
+            validators: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Reads settings, servers, tools, profiles, toolsets and users.
+    pub fn world(&self) -> Result<World, StoreError> {
+        Ok(World {
+            settings: self.store.settings()?,
+            servers: self.store.list()?,
+            tools: self.store.list()?,
+            profiles: self.store.list()?,
+            toolsets: self.store.list()?,
+            users: self.store.list()?,
+        })
+    }
+
+    /// The describe cache of a server.
+    pub fn describe_cache(&self, server_id: &str) -> Arc<DescribeCache> {
+        let mut caches = self.caches.lock().unwrap_or_else(|p| p.into_inner());
+        caches
+            .entry(server_id.to_owned())
+            .or_insert_with(|| Arc::new(DescribeCache::new(DESCRIBE_TTL)))
+            .clone()
+    }
+
+    /// The compiled input-schema validator of a tool definition.
+    pub fn validator(&self, tool: &Tool) -> Option<Arc<jsonschema::Validator>> {
+        let mut validators = self.validators.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = validators.get(&tool.definition_hash) {
+            return Some(v.clone());
+        }
+        match jsonschema::validator_for(&tool.definition.input_schema) {
+            Ok(v) => {
+                let v = Arc::new(v);
+                validators.insert(tool.definition_hash.clone(), v.clone());
+                Some(v)
+            }
+            Err(err) => {
+                tracing::error!(tool = %tool.name, error = %err, "input schema does not compile");
+                None
+            }
+        }
+    }
+}
+
+/// `Host` values the MCP endpoint accepts: the public URL's host (with and
+/// without its port), plus every loopback name when the public host is a
+/// loopback host.
+pub fn allowed_hosts(public_url: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(public_url) else {
+        return vec!["localhost".into(), "127.0.0.1".into(), "::1".into()];
+    };
+    let host = url
+        .host_str()
+        .unwrap_or("localhost")
+        .trim_matches(['[', ']'])
+        .to_owned();
+    let mut hosts = vec![host.clone()];
+    if let Some(port) = url.port() {
+        hosts.push(format!("{host}:{port}"));
+    }
+    let loopback = host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    if loopback {
+        for name in ["localhost", "127.0.0.1", "::1"] {
+            if !hosts.iter().any(|h| h == name) {
+                hosts.push(name.into());
+            }
+        }
+    }
+    hosts
+}
+
+/// `Origin` values the MCP endpoint accepts (requests without `Origin`, as
+/// sent by non-browser clients, always pass): the public URL's origin, and
+/// any loopback origin when the public host is loopback.
+pub fn allowed_origins(public_url: &str) -> Vec<String> {
+    let Ok(url) = url::Url::parse(public_url) else {
+        return Vec::new();
+    };
+    let mut origins = vec![url.origin().ascii_serialization()];
+    if allowed_hosts(public_url).iter().any(|h| h == "127.0.0.1") {
+        origins.extend(
+            ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
+        );
+    }
+    origins
+}
+
+/// The `/mcp` router: token authentication in front of the rmcp service.
+pub fn router(state: Arc<McpState>, public_url: &str, shutdown: CancellationToken) -> Router {
+    let config = StreamableHttpServerConfig::default()
+        .with_allowed_hosts(allowed_hosts(public_url))
+        .with_allowed_origins(allowed_origins(public_url))
+        .with_cancellation_token(shutdown);
+    let factory_state = state.clone();
+    let service = StreamableHttpService::new(
+        move || Ok(Gateway::new(factory_state.clone())),
+        Arc::new(LocalSessionManager::default()),
+        config,
+    );
+    let authenticator = Arc::new(auth::Authenticator::new(state.store.clone()));
+    Router::new()
+        .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(
+            authenticator,
+            auth::require_token,
+        ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn allowed_hosts_follow_the_public_url() {
+        assert_eq!(
+            allowed_hosts("https://toolgate.example.com"),
+            ["toolgate.example.com"]
+        );
+        assert_eq!(
+            allowed_hosts("https://gw.example.com:8443/base"),
+            ["gw.example.com", "gw.example.com:8443"]
+        );
+        let local = allowed_hosts("http://127.0.0.1:8080");
+        assert!(local.contains(&"127.0.0.1:8080".to_string()));
+        assert!(local.contains(&"localhost".to_string()));
+        assert_eq!(
+            allowed_origins("https://toolgate.example.com"),
+            ["https://toolgate.example.com"]
+        );
+    }
+}

@@ -1,0 +1,625 @@
+//! Per-user Salesforce OAuth: connect links, the OAuth 2.0 web-server flow
+//! with PKCE, the callback, stored connections (tokens sealed at rest), the
+//! single-flight refresh, and disconnect (revoking at Salesforce).
+//!
+//! Flow (Salesforce Help, "OAuth 2.0 Web Server Flow for Web App
+//! Integration"): a tool call without a connection gets a connect link
+//! `<public URL>/connect/<id>`, single-use, bound to one user and server, valid
+//! for [`LINK_TTL`]. Opening it redirects the browser to the server's login
+//! host `/services/oauth2/authorize` with the admin's client id, the scopes,
+//! PKCE S256 and a single-use random `state` valid for [`STATE_TTL`].
+//! `<public URL>/auth/callback` checks the state, exchanges the code with the
+//! client secret and verifier, and stores the connection.
+//!
+//! This module never logs or returns a token or a secret; links and states
+//! live in memory only (a restart simply asks users to click a new link).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use oauth2::basic::{
+    BasicErrorResponse, BasicErrorResponseType, BasicRevocationErrorResponse,
+    BasicTokenIntrospectionResponse, BasicTokenType,
+};
+use oauth2::{
+    AuthType, AuthUrl, AuthorizationCode, Client, ClientId, ClientSecret, CsrfToken,
+    EndpointNotSet, EndpointSet, ExtraTokenFields, PkceCodeChallenge, PkceCodeVerifier,
+    RedirectUrl, RefreshToken, RequestTokenError, Scope, StandardRevocableToken,
+    StandardTokenResponse, TokenResponse, TokenUrl,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::model::{AuditEvent, Connection, Server, now_ms};
+use crate::store::{Batch, Store, StoreError};
+
+/// How long a connect link stays valid.
+pub const LINK_TTL: Duration = Duration::from_secs(10 * 60);
+/// How long an OAuth `state` (an authorization in progress) stays valid.
+pub const STATE_TTL: Duration = Duration::from_secs(10 * 60);
+
+/// The fields Salesforce adds to its token responses (reference file
+/// `oauth_token_authorization_code.json`): no `expires_in`, but the
+/// instance URL and identity URL.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SalesforceTokenFields {
+    /// Where the org's REST API lives.
+    #[serde(default)]
+    pub instance_url: Option<String>,
+    /// Identity URL `https://<login host>/id/<org id>/<user id>`.
+    #[serde(default)]
+    pub id: Option<String>,
+    /// Issue time, epoch milliseconds as a string.
+    #[serde(default)]
+    pub issued_at: Option<String>,
+}
+
+impl ExtraTokenFields for SalesforceTokenFields {}
+
+type SalesforceTokenResponse = StandardTokenResponse<SalesforceTokenFields, BasicTokenType>;
+
+type OAuthClient = Client<
+    BasicErrorResponse,
+    SalesforceTokenResponse,
+    BasicTokenIntrospectionResponse,
+    StandardRevocableToken,
+    BasicRevocationErrorResponse,
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointSet,
+>;
+
+/// Why connecting failed. `Display` is shown to the user on the callback
+/// page and never contains a token or secret.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// The connect link is unknown, used or expired.
+    #[error(
+        "this connect link has expired or was already used; call the tool again from your AI client to get a new link"
+    )]
+    LinkExpired,
+    /// The callback's `state` is unknown, used or expired.
+    #[error(
+        "this sign-in did not start here or took too long; call the tool again from your AI client to get a new link"
+    )]
+    StateInvalid,
+    /// The user (or Salesforce) refused.
+    #[error("Salesforce did not grant access: {0}")]
+    Denied(String),
+    /// The server has no client id and secret yet.
+    #[error(
+        "the administrator has not configured this Salesforce server's connected app (client id and secret) yet"
+    )]
+    NotConfigured,
+    /// The server or user no longer exists.
+    #[error("the server or user of this link no longer exists")]
+    Gone,
+    /// The code exchange failed.
+    #[error("Salesforce refused the sign-in: {0}")]
+    Exchange(String),
+    /// Storage failed.
+    #[error("storage error")]
+    Store(#[from] StoreError),
+}
+
+/// Why a refresh failed.
+#[derive(Debug, thiserror::Error)]
+pub enum RefreshError {
+    /// The refresh token is dead (`invalid_grant`): the connection was
+    /// dropped; the user must connect again.
+    #[error("the Salesforce connection expired or was revoked; connect again")]
+    Revoked,
+    /// There is no connection (any more).
+    #[error("there is no Salesforce connection")]
+    NotConnected,
+    /// The server is not configured.
+    #[error("the server's connected app is not configured")]
+    NotConfigured,
+    /// Salesforce could not be reached or answered oddly.
+    #[error("refreshing the Salesforce session failed: {0}")]
+    Failed(String),
+    /// Storage failed.
+    #[error("storage error")]
+    Store(#[from] StoreError),
+}
+
+#[derive(Debug)]
+struct ConnectLink {
+    user_id: String,
+    server_id: String,
+    expires: Instant,
+}
+
+#[derive(Debug)]
+struct PendingAuth {
+    user_id: String,
+    server_id: String,
+    verifier: String,
+    expires: Instant,
+}
+
+/// A live connection and its current access token.
+#[derive(Clone)]
+pub struct LiveConnection {
+    /// The stored connection.
+    pub connection: Connection,
+    /// The current access token (secret).
+    pub access_token: String,
+}
+
+impl std::fmt::Debug for LiveConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LiveConnection")
+            .field("connection", &self.connection)
+            .field("access_token", &"<redacted>")
+            .finish()
+    }
+}
+
+/// Per-user OAuth for all servers.
+#[derive(Debug)]
+pub struct OAuth {
+    store: Arc<Store>,
+    /// For token requests: never follows redirects (RFC 6749 10.6 advice).
+    http: reqwest::Client,
+    public_url: String,
+    links: Mutex<HashMap<String, ConnectLink>>,
+    pending: Mutex<HashMap<String, PendingAuth>>,
+    /// One lock per connection id: concurrent calls that all saw an expired
+    /// session wait for a single refresh. A tokio mutex, since it is held
+    /// across the refresh request on purpose.
+    refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+}
+
+fn random_id() -> String {
+    crate::crypto::random_token("").unwrap_or_else(|_| crate::model::new_id())
+}
+
+/// The OAuth 2.0 HTTP client adapter: oauth2 5 speaks `http` types; this
+/// sends them with reqwest 0.13.
+async fn send(
+    http: &reqwest::Client,
+    request: oauth2::HttpRequest,
+) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    let request = reqwest::Request::try_from(request)?;
+    let response = http.execute(request).await?;
+    let mut builder = oauth2::http::Response::builder().status(response.status());
+    for (name, value) in response.headers() {
+        builder = builder.header(name, value);
+    }
+    let body = response.bytes().await?.to_vec();
+    Ok(builder
+        .body(body)
+        .unwrap_or_else(|_| oauth2::http::Response::new(Vec::new())))
+}
+
+/// `(org id, user id)` from an identity URL `.../id/<org>/<user>`.
+pub fn parse_identity_url(id: &str) -> Option<(String, String)> {
+    let mut parts = id.trim_end_matches('/').rsplitn(3, '/');
+    let user = parts.next()?;
+    let org = parts.next()?;
+    (parts.next()?.ends_with("/id") && !org.is_empty() && !user.is_empty())
+        .then(|| (org.to_owned(), user.to_owned()))
+}
+
+fn describe_token_error<RE: std::error::Error + 'static>(
+    err: &RequestTokenError<RE, BasicErrorResponse>,
+) -> String {
+    match err {
+        RequestTokenError::ServerResponse(r) => match r.error_description() {
+            Some(d) => format!("{} ({d})", r.error().as_ref()),
+            None => r.error().as_ref().to_owned(),
+        },
+        RequestTokenError::Request(e) => format!("cannot reach the login host: {e}"),
+        RequestTokenError::Parse(e, _) => format!("unexpected token response: {e}"),
+        RequestTokenError::Other(e) => e.clone(),
+    }
+}
+
+impl OAuth {
+    /// Builds the OAuth service for a gateway reachable at `public_url`.
+    pub fn new(store: Arc<Store>, public_url: &str) -> Self {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap_or_default();
+        Self {
+            store,
+            http,
+            public_url: public_url.trim_end_matches('/').to_owned(),
+            links: Mutex::new(HashMap::new()),
+            pending: Mutex::new(HashMap::new()),
+            refresh_locks: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The HTTP client oauth2 calls; each request owns a handle on the
+    /// shared reqwest client, so the futures are `Send` and `'static`.
+    fn http_client(
+        &self,
+    ) -> impl Fn(
+        oauth2::HttpRequest,
+    ) -> std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, reqwest::Error>> + Send>,
+    > {
+        let http = self.http.clone();
+        move |request| {
+            let http = http.clone();
+            Box::pin(async move { send(&http, request).await })
+        }
+    }
+
+    /// `<public URL>/auth/callback`.
+    pub fn callback_url(&self) -> String {
+        format!("{}/auth/callback", self.public_url)
+    }
+
+    fn client(&self, server: &Server) -> Option<(OAuthClient, Vec<String>)> {
+        let auth = server.auth.as_ref()?;
+        let secret = self
+            .store
+            .secret(&server.client_secret_key())
+            .ok()
+            .flatten()?;
+        let secret = String::from_utf8(secret).ok()?;
+        let base = server.login_host.url();
+        let client = Client::new(ClientId::new(auth.client_id.clone()))
+            .set_client_secret(ClientSecret::new(secret))
+            .set_auth_uri(AuthUrl::new(format!("{base}/services/oauth2/authorize")).ok()?)
+            .set_token_uri(TokenUrl::new(format!("{base}/services/oauth2/token")).ok()?)
+            .set_redirect_uri(RedirectUrl::new(self.callback_url()).ok()?)
+            // Salesforce takes client_id and client_secret in the body.
+            .set_auth_type(AuthType::RequestBody);
+        Some((client, auth.scopes.clone()))
+    }
+
+    /// A new single-use connect link for `user_id` and `server_id`.
+    pub fn connect_link(&self, user_id: &str, server_id: &str) -> String {
+        let id = random_id();
+        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        links.retain(|_, l| l.expires > now);
+        links.insert(
+            id.clone(),
+            ConnectLink {
+                user_id: user_id.to_owned(),
+                server_id: server_id.to_owned(),
+                expires: now + LINK_TTL,
+            },
+        );
+        format!("{}/connect/{id}", self.public_url)
+    }
+
+    /// Consumes a connect link and returns the login host URL to redirect
+    /// the browser to.
+    pub fn start(&self, link_id: &str) -> Result<String, ConnectError> {
+        let link = {
+            let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+            links.remove(link_id)
+        }
+        .filter(|l| l.expires > Instant::now())
+        .ok_or(ConnectError::LinkExpired)?;
+        let server = self
+            .store
+            .get::<Server>(&link.server_id)?
+            .ok_or(ConnectError::Gone)?;
+        let (client, scopes) = self.client(&server).ok_or(ConnectError::NotConfigured)?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut request = client
+            .authorize_url(CsrfToken::new_random)
+            .set_pkce_challenge(challenge);
+        for scope in scopes {
+            request = request.add_scope(Scope::new(scope));
+        }
+        let (url, state) = request.url();
+        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+        let now = Instant::now();
+        pending.retain(|_, p| p.expires > now);
+        pending.insert(
+            state.secret().clone(),
+            PendingAuth {
+                user_id: link.user_id,
+                server_id: link.server_id,
+                verifier: verifier.secret().clone(),
+                expires: now + STATE_TTL,
+            },
+        );
+        Ok(url.to_string())
+    }
+
+    /// Handles `/auth/callback`: checks `state`, exchanges the code, and
+    /// stores the connection (tokens sealed). Nothing is stored on error.
+    pub async fn callback(
+        &self,
+        params: &HashMap<String, String>,
+    ) -> Result<Connection, ConnectError> {
+        let pending = {
+            let state = params.get("state").ok_or(ConnectError::StateInvalid)?;
+            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
+            pending.remove(state)
+        }
+        .filter(|p| p.expires > Instant::now())
+        .ok_or(ConnectError::StateInvalid)?;
+        if let Some(error) = params.get("error") {
+            let description = params
+                .get("error_description")
+                .map_or(String::new(), |d| format!(": {d}"));
+            return Err(ConnectError::Denied(format!("{error}{description}")));
+        }
+        let code = params
+            .get("code")
+            .ok_or_else(|| ConnectError::Exchange("the callback carried no code".into()))?;
+        let server = self
+            .store
+            .get::<Server>(&pending.server_id)?
+            .ok_or(ConnectError::Gone)?;
+        let (client, _) = self.client(&server).ok_or(ConnectError::NotConfigured)?;
+        let http = self.http_client();
+        let token = client
+            .exchange_code(AuthorizationCode::new(code.clone()))
+            .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
+            .request_async(&http)
+            .await
+            .map_err(|e| ConnectError::Exchange(describe_token_error(&e)))?;
+        let extra = token.extra_fields();
+        let (instance_url, identity_url) = match (&extra.instance_url, &extra.id) {
+            (Some(i), Some(id)) => (i.trim_end_matches('/').to_owned(), id.clone()),
+            _ => {
+                return Err(ConnectError::Exchange(
+                    "the token response has no instance_url or id".into(),
+                ));
+            }
+        };
+        let (org, user) = parse_identity_url(&identity_url)
+            .ok_or_else(|| ConnectError::Exchange("the identity URL is malformed".into()))?;
+        let refresh = token
+            .refresh_token()
+            .ok_or_else(|| {
+                ConnectError::Exchange(
+                    "Salesforce issued no refresh token: add the refresh_token and offline_access scopes to the connected app".into(),
+                )
+            })?
+            .secret()
+            .clone();
+        let scopes = token
+            .scopes()
+            .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" "))
+            .unwrap_or_default();
+        let connection = Connection {
+            id: Connection::id_for(&pending.user_id, &pending.server_id),
+            user_id: pending.user_id.clone(),
+            server_id: pending.server_id.clone(),
+            instance_url,
+            identity_url,
+            salesforce_user_id: user,
+            salesforce_org_id: org,
+            scopes,
+            connected_at: now_ms(),
+            refreshed_at: None,
+        };
+        let access = token.access_token().secret().clone();
+        let stored = connection.clone();
+        self.store
+            .write(|_| {
+                let mut batch = Batch::default();
+                batch.put(&stored);
+                batch.put_secret(&stored.refresh_token_key(), refresh.as_bytes());
+                batch.put_secret(&stored.access_token_key(), access.as_bytes());
+                batch.audit(
+                    AuditEvent::allowed(
+                        &format!("user:{}", stored.user_id),
+                        "connection.create",
+                        format!("connection/{}", stored.id),
+                    )
+                    .with_reason("connected a Salesforce account")
+                    .with_details(json!({
+                        "server_id": stored.server_id,
+                        "salesforce_user_id": stored.salesforce_user_id,
+                        "salesforce_org_id": stored.salesforce_org_id,
+                        "instance_url": stored.instance_url,
+                    })),
+                );
+                Ok::<_, StoreError>((batch, ()))
+            })
+            .await?;
+        Ok(connection)
+    }
+
+    /// The user's connection to a server with its access token, if any.
+    pub fn connection(
+        &self,
+        user_id: &str,
+        server_id: &str,
+    ) -> Result<Option<LiveConnection>, StoreError> {
+        let id = Connection::id_for(user_id, server_id);
+        let Some(connection) = self.store.get::<Connection>(&id)? else {
+            return Ok(None);
+        };
+        let Some(access) = self.store.secret(&connection.access_token_key())? else {
+            return Ok(None);
+        };
+        Ok(Some(LiveConnection {
+            connection,
+            access_token: String::from_utf8_lossy(&access).into_owned(),
+        }))
+    }
+
+    fn refresh_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self.refresh_locks.lock().unwrap_or_else(|p| p.into_inner());
+        locks.entry(id.to_owned()).or_default().clone()
+    }
+
+    /// Gets a new access token after `stale` was refused. Single-flight per
+    /// connection: concurrent callers wait for one refresh and share its
+    /// result. A rotated refresh token is stored (flushed) before this
+    /// returns. `invalid_grant` drops the connection ([`RefreshError::Revoked`]).
+    pub async fn refresh(
+        &self,
+        user_id: &str,
+        server_id: &str,
+        stale: &str,
+    ) -> Result<LiveConnection, RefreshError> {
+        let id = Connection::id_for(user_id, server_id);
+        let lock = self.refresh_lock(&id);
+        let _guard = lock.lock().await;
+        let live = self
+            .connection(user_id, server_id)?
+            .ok_or(RefreshError::NotConnected)?;
+        if live.access_token != stale {
+            return Ok(live); // Someone else refreshed while we waited.
+        }
+        let server = self
+            .store
+            .get::<Server>(server_id)?
+            .ok_or(RefreshError::NotConnected)?;
+        let (client, _) = self.client(&server).ok_or(RefreshError::NotConfigured)?;
+        let refresh = self
+            .store
+            .secret(&live.connection.refresh_token_key())?
+            .ok_or(RefreshError::NotConnected)?;
+        let refresh = String::from_utf8_lossy(&refresh).into_owned();
+        let http = self.http_client();
+        let result = client
+            .exchange_refresh_token(&RefreshToken::new(refresh))
+            .request_async(&http)
+            .await;
+        let token = match result {
+            Ok(token) => token,
+            Err(RequestTokenError::ServerResponse(r))
+                if *r.error() == BasicErrorResponseType::InvalidGrant =>
+            {
+                self.drop_connection(
+                    &live.connection,
+                    "system",
+                    "refresh token revoked or expired (invalid_grant)",
+                )
+                .await?;
+                return Err(RefreshError::Revoked);
+            }
+            Err(e) => return Err(RefreshError::Failed(describe_token_error(&e))),
+        };
+        let mut connection = live.connection.clone();
+        if let Some(url) = &token.extra_fields().instance_url {
+            connection.instance_url = url.trim_end_matches('/').to_owned();
+        }
+        connection.refreshed_at = Some(now_ms());
+        let access = token.access_token().secret().clone();
+        let rotated = token.refresh_token().map(|t| t.secret().clone());
+        let stored = connection.clone();
+        self.store
+            .write(|_| {
+                let mut batch = Batch::default();
+                batch.put(&stored);
+                batch.put_secret(&stored.access_token_key(), access.as_bytes());
+                if let Some(rotated) = &rotated {
+                    batch.put_secret(&stored.refresh_token_key(), rotated.as_bytes());
+                }
+                batch.audit(
+                    AuditEvent::allowed(
+                        "system",
+                        "connection.refresh",
+                        format!("connection/{}", stored.id),
+                    )
+                    .with_details(json!({
+                        "refresh_token_rotated": rotated.is_some(),
+                        "instance_url": stored.instance_url,
+                    })),
+                );
+                Ok::<_, StoreError>((batch, ()))
+            })
+            .await?;
+        Ok(LiveConnection {
+            connection,
+            access_token: access,
+        })
+    }
+
+    async fn drop_connection(
+        &self,
+        connection: &Connection,
+        actor: &str,
+        reason: &str,
+    ) -> Result<(), StoreError> {
+        let connection = connection.clone();
+        self.store
+            .write(|_| {
+                let mut batch = Batch::default();
+                batch.delete::<Connection>(&connection.id);
+                batch.delete_secret(&connection.refresh_token_key());
+                batch.delete_secret(&connection.access_token_key());
+                batch.audit(
+                    AuditEvent::allowed(
+                        actor,
+                        "connection.delete",
+                        format!("connection/{}", connection.id),
+                    )
+                    .with_reason(reason)
+                    .with_details(json!({
+                        "user_id": connection.user_id,
+                        "server_id": connection.server_id,
+                    })),
+                );
+                Ok::<_, StoreError>((batch, ()))
+            })
+            .await
+    }
+
+    /// Disconnects: revokes the refresh token at Salesforce (best effort,
+    /// `POST /services/oauth2/revoke`) and deletes the connection. Returns
+    /// whether Salesforce confirmed the revocation.
+    pub async fn disconnect(
+        &self,
+        connection: &Connection,
+        actor: &str,
+    ) -> Result<bool, StoreError> {
+        let server = self.store.get::<Server>(&connection.server_id)?;
+        let refresh = self.store.secret(&connection.refresh_token_key())?;
+        let mut revoked = false;
+        if let (Some(server), Some(token)) = (server, refresh) {
+            let url = format!("{}/services/oauth2/revoke", server.login_host.url());
+            let body = format!(
+                "token={}",
+                url::form_urlencoded::byte_serialize(&token).collect::<String>()
+            );
+            let response = self
+                .http
+                .post(url)
+                .header("content-type", "application/x-www-form-urlencoded")
+                .body(body)
+                .send()
+                .await;
+            revoked = response.is_ok_and(|r| r.status().is_success());
+        }
+        let reason = if revoked {
+            "disconnected; token revoked at Salesforce"
+        } else {
+            "disconnected; Salesforce did not confirm the revocation"
+        };
+        self.drop_connection(connection, actor, reason).await?;
+        Ok(revoked)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identity_urls_parse() {
+        assert_eq!(
+            parse_identity_url(
+                "https://login.salesforce.com/id/00D5g000004AbCdEAK/0055g00000F1a2bAAB"
+            ),
+            Some(("00D5g000004AbCdEAK".into(), "0055g00000F1a2bAAB".into()))
+        );
+        assert_eq!(
+            parse_identity_url("https://login.salesforce.com/other/a/b"),
+            None
+        );
+        assert_eq!(parse_identity_url("nonsense"), None);
+    }
+}

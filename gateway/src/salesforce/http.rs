@@ -1,0 +1,531 @@
+//! HTTP to one Salesforce org: building REST URLs (percent-encoded path
+//! segments), sending with the bearer token, reading `Sforce-Limit-Info`,
+//! and turning Salesforce's error bodies into [`SfError`].
+//!
+//! Must not: log or format the access token (reqwest marks the bearer
+//! header sensitive; errors are built without it), follow redirects to
+//! other hosts on its own account, or interpret tool arguments.
+//!
+//! Source: REST API Developer Guide, "Status Codes and Error Responses"
+//! and "Limits Info Header" (`Sforce-Limit-Info: api-usage=18/15000`).
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::Value;
+use url::Url;
+
+use super::{Session, SfError};
+
+/// Per-request timeout: connect, send and read the whole body.
+pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// The most response body read (bytes); a larger body is a transport
+/// error rather than an unbounded allocation.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// A successful Salesforce answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Reply {
+    /// HTTP status (2xx).
+    pub status: u16,
+    /// The JSON body; `Value::Null` for 204 or an empty body.
+    pub body: Value,
+    /// `api-usage=<used>/<max>` from `Sforce-Limit-Info`, when sent.
+    pub usage: Option<String>,
+}
+
+/// A REST client bound to one session: `instance_url` and API version
+/// checked once, the token kept private.
+pub struct Rest<'a> {
+    http: &'a reqwest::Client,
+    base: String,
+    version: String,
+    token: &'a str,
+}
+
+impl std::fmt::Debug for Rest<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Rest")
+            .field("base", &self.base)
+            .field("version", &self.version)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<'a> Rest<'a> {
+    /// Checks `session.instance_url` (`http(s)://host[:port]`, no path
+    /// beyond `/`) and `session.api_version` (`NN.N`). Errors:
+    /// [`SfError::InvalidArgument`] naming `instance_url` or `api_version`.
+    pub fn new(http: &'a reqwest::Client, session: &Session<'a>) -> Result<Self, SfError> {
+        let base = instance_base(session.instance_url)?;
+        let version = session.api_version.trim_start_matches('v');
+        if !is_api_version(version) {
+            return Err(SfError::invalid(
+                "api_version",
+                format!("'{version}' is not a Salesforce API version like 66.0"),
+            ));
+        }
+        Ok(Self {
+            http,
+            base,
+            version: version.to_owned(),
+            token: session.access_token,
+        })
+    }
+
+    /// The instance URL without a trailing slash, e.g.
+    /// `https://acme.my.salesforce.com`.
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    /// The REST root path, e.g. `/services/data/v66.0`.
+    pub fn data_path(&self) -> String {
+        format!("/services/data/v{}", self.version)
+    }
+
+    /// `{instance}/services/data/vNN.N/{segments...}`, each segment
+    /// percent-encoded (`/`, space, `%` and non-ASCII included). Errors:
+    /// [`SfError::InvalidArgument`] naming `field` for an empty, `.` or `..`
+    /// segment (URLs cannot carry those as data).
+    pub fn data_url(&self, segments: &[(&str, &str)]) -> Result<Url, SfError> {
+        let mut path = self.data_path();
+        for (field, segment) in segments {
+            if segment.is_empty() || segment.chars().all(|c| c == '.') {
+                return Err(SfError::invalid(
+                    field,
+                    format!("'{segment}' cannot be used in a Salesforce URL"),
+                ));
+            }
+            path.push('/');
+            path.push_str(&encode_segment(segment));
+        }
+        self.url_for_path(&path)
+    }
+
+    /// `{instance}{path}` for a path that starts with `/` (already
+    /// encoded, e.g. a `nextRecordsUrl`), checked to stay on the instance.
+    pub fn url_for_path(&self, path: &str) -> Result<Url, SfError> {
+        if !path.starts_with('/') {
+            return Err(SfError::invalid("cursor", "the path must start with /"));
+        }
+        let url = parse_url(&format!("{}{path}", self.base))?;
+        let base = parse_url(&self.base)?;
+        if url.origin() != base.origin() {
+            return Err(SfError::invalid("cursor", "the path leaves the instance"));
+        }
+        Ok(url)
+    }
+
+    /// Sends `method url` with the bearer token, `Accept: application/json`
+    /// and `body` as JSON, within [`REQUEST_TIMEOUT`].
+    pub async fn send(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+    ) -> Result<Reply, SfError> {
+        let path = url.path().to_owned();
+        let mut request = self
+            .http
+            .request(method.clone(), url)
+            .bearer_auth(self.token)
+            .header(reqwest::header::ACCEPT, "application/json")
+            .timeout(REQUEST_TIMEOUT);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let result = read(request.send().await).await;
+        match &result {
+            Ok(reply) => {
+                tracing::debug!(%method, %path, status = reply.status, usage = ?reply.usage, "salesforce call")
+            }
+            Err(e) => tracing::debug!(%method, %path, error = %e, "salesforce call failed"),
+        }
+        result
+    }
+
+    /// `GET url`.
+    pub async fn get(&self, url: Url) -> Result<Reply, SfError> {
+        self.send(Method::GET, url, None).await
+    }
+}
+
+/// `GET url` without credentials (e.g. `/services/data/`).
+pub async fn send_unauthenticated(http: &reqwest::Client, url: Url) -> Result<Reply, SfError> {
+    let request = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .timeout(REQUEST_TIMEOUT);
+    read(request.send().await).await
+}
+
+async fn read(sent: Result<reqwest::Response, reqwest::Error>) -> Result<Reply, SfError> {
+    let response = sent.map_err(transport)?;
+    let status = response.status();
+    let usage = response
+        .headers()
+        .get("sforce-limit-info")
+        .and_then(|v| v.to_str().ok())
+        .and_then(parse_limit_info);
+    if response
+        .content_length()
+        .is_some_and(|n| n > MAX_BODY_BYTES as u64)
+    {
+        return Err(SfError::Transport(format!(
+            "the response is larger than {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    let bytes = response.bytes().await.map_err(transport)?;
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(SfError::Transport(format!(
+            "the response is larger than {MAX_BODY_BYTES} bytes"
+        )));
+    }
+    interpret(status, &bytes, usage)
+}
+
+fn transport(e: reqwest::Error) -> SfError {
+    let what = if e.is_timeout() {
+        format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())
+    } else if e.is_connect() {
+        "cannot connect to the Salesforce instance".to_owned()
+    } else {
+        "the connection failed".to_owned()
+    };
+    SfError::Transport(format!("{what} ({})", e.without_url()))
+}
+
+/// Turns a status and body into a [`Reply`] or the matching [`SfError`].
+pub fn interpret(
+    status: StatusCode,
+    bytes: &[u8],
+    usage: Option<String>,
+) -> Result<Reply, SfError> {
+    let code = status.as_u16();
+    let parsed: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
+        Some(Value::Null)
+    } else {
+        serde_json::from_slice(bytes).ok()
+    };
+    if status.is_success() {
+        let body = parsed.ok_or_else(|| {
+            SfError::Transport(format!(
+                "Salesforce answered HTTP {code} with a body that is not JSON"
+            ))
+        })?;
+        return Ok(Reply {
+            status: code,
+            body,
+            usage,
+        });
+    }
+    if let Some(errors) = parsed.as_ref().and_then(salesforce_errors) {
+        let first = &errors[0];
+        return Err(match first.0.as_str() {
+            "INVALID_SESSION_ID" => SfError::InvalidSession,
+            "REQUEST_LIMIT_EXCEEDED" => SfError::RequestLimit { usage },
+            _ => SfError::Api {
+                status: code,
+                error_code: first.0.clone(),
+                message: errors
+                    .iter()
+                    .map(|e| e.1.as_str())
+                    .collect::<Vec<_>>()
+                    .join("; "),
+                fields: errors.iter().flat_map(|e| e.2.clone()).collect(),
+            },
+        });
+    }
+    // The userinfo endpoint answers a bad token with 403 "Bad_OAuth_Token".
+    if code == 401 || parsed.as_ref().and_then(Value::as_str) == Some("Bad_OAuth_Token") {
+        return Err(SfError::InvalidSession);
+    }
+    if !status.is_server_error() && parsed.as_ref().is_some_and(|v| !v.is_null()) {
+        let excerpt: String = String::from_utf8_lossy(bytes).chars().take(300).collect();
+        return Err(SfError::Api {
+            status: code,
+            error_code: format!("HTTP_{code}"),
+            message: excerpt,
+            fields: Vec::new(),
+        });
+    }
+    Err(SfError::Transport(format!(
+        "Salesforce answered HTTP {code} without a Salesforce error body"
+    )))
+}
+
+/// `(errorCode, message, fields)` of a REST error array
+/// (`[{message, errorCode, fields?}]`) or an OAuth error object
+/// (`{error, error_description}`).
+fn salesforce_errors(body: &Value) -> Option<Vec<(String, String, Vec<String>)>> {
+    if let Some(list) = body.as_array() {
+        let errors: Vec<_> = list
+            .iter()
+            .filter_map(|e| {
+                let code = e.get("errorCode")?.as_str()?.to_owned();
+                let message = e
+                    .get("message")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let fields = e
+                    .get("fields")
+                    .and_then(Value::as_array)
+                    .map(|f| {
+                        f.iter()
+                            .filter_map(|x| x.as_str().map(str::to_owned))
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                Some((code, message, fields))
+            })
+            .collect();
+        return (!errors.is_empty()).then_some(errors);
+    }
+    let code = body.get("error")?.as_str()?.to_owned();
+    let message = body
+        .get("error_description")
+        .and_then(Value::as_str)
+        .unwrap_or_default()
+        .to_owned();
+    Some(vec![(code, message, Vec::new())])
+}
+
+/// `api-usage=<used>/<max>` out of a `Sforce-Limit-Info` value (which may
+/// carry other comma-separated entries such as `per-app-api-usage=...`).
+pub fn parse_limit_info(header: &str) -> Option<String> {
+    header
+        .split(',')
+        .map(str::trim)
+        .find(|part| part.starts_with("api-usage="))
+        .map(str::to_owned)
+}
+
+/// The instance URL without a trailing slash, checked to be
+/// `http(s)://host[:port]` with no path, query or credentials.
+pub fn instance_base(instance_url: &str) -> Result<String, SfError> {
+    let bad = |why: &str| {
+        SfError::invalid(
+            "instance_url",
+            format!("'{instance_url}' is not a Salesforce instance URL: {why}"),
+        )
+    };
+    let url = Url::parse(instance_url).map_err(|_| bad("not a URL"))?;
+    if !matches!(url.scheme(), "https" | "http") || url.host_str().is_none() {
+        return Err(bad("it must be http(s)://host"));
+    }
+    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
+        return Err(bad("it must not have a path"));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(bad("it must not carry credentials"));
+    }
+    Ok(url.as_str().trim_end_matches('/').to_owned())
+}
+
+/// Parses a URL this module built; a failure is a transport error.
+pub fn parse_url(text: &str) -> Result<Url, SfError> {
+    Url::parse(text).map_err(|e| SfError::Transport(format!("cannot build the request URL: {e}")))
+}
+
+fn is_api_version(v: &str) -> bool {
+    v.split_once('.').is_some_and(|(a, b)| {
+        !a.is_empty()
+            && a.len() <= 3
+            && b.len() == 1
+            && a.bytes().all(|c| c.is_ascii_digit())
+            && b.bytes().all(|c| c.is_ascii_digit())
+    })
+}
+
+/// Percent-encodes one path segment: everything but `A-Z a-z 0-9 - _ . ~`
+/// becomes `%XX` of its UTF-8 bytes (RFC 3986 unreserved characters).
+pub fn encode_segment(segment: &str) -> String {
+    let mut out = String::with_capacity(segment.len());
+    for b in segment.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn err(status: u16, body: &str) -> SfError {
+        interpret(
+            StatusCode::from_u16(status).unwrap(),
+            body.as_bytes(),
+            Some("api-usage=15000/15000".into()),
+        )
+        .unwrap_err()
+    }
+
+    #[test]
+    fn salesforce_error_bodies_keep_their_code_message_and_fields() {
+        let e = err(
+            400,
+            r#"[{"message":"Required fields are missing: [StageName, CloseDate]","errorCode":"REQUIRED_FIELD_MISSING","fields":["StageName","CloseDate"]}]"#,
+        );
+        match e {
+            SfError::Api {
+                status,
+                error_code,
+                message,
+                fields,
+            } => {
+                assert_eq!(status, 400);
+                assert_eq!(error_code, "REQUIRED_FIELD_MISSING");
+                assert_eq!(
+                    message,
+                    "Required fields are missing: [StageName, CloseDate]"
+                );
+                assert_eq!(fields, ["StageName", "CloseDate"]);
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn session_limit_and_transport_errors_are_told_apart() {
+        assert!(matches!(
+            err(
+                401,
+                r#"[{"message":"Session expired or invalid","errorCode":"INVALID_SESSION_ID"}]"#
+            ),
+            SfError::InvalidSession
+        ));
+        assert!(matches!(err(401, ""), SfError::InvalidSession));
+        assert!(matches!(
+            err(403, r#""Bad_OAuth_Token""#),
+            SfError::InvalidSession
+        ));
+        match err(
+            403,
+            r#"[{"message":"TotalRequests Limit exceeded.","errorCode":"REQUEST_LIMIT_EXCEEDED"}]"#,
+        ) {
+            SfError::RequestLimit { usage } => {
+                assert_eq!(usage.as_deref(), Some("api-usage=15000/15000"))
+            }
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(
+            err(502, "<html>Bad gateway</html>"),
+            SfError::Transport(_)
+        ));
+        assert!(matches!(err(500, ""), SfError::Transport(_)));
+        match err(
+            503,
+            r#"[{"message":"try again","errorCode":"SERVER_UNAVAILABLE"}]"#,
+        ) {
+            SfError::Api {
+                status, error_code, ..
+            } => {
+                assert_eq!((status, error_code.as_str()), (503, "SERVER_UNAVAILABLE"))
+            }
+            other => panic!("{other:?}"),
+        }
+        match err(300, r#"["/services/data/v66.0/sobjects/Invoice__c/a01"]"#) {
+            SfError::Api { error_code, .. } => assert_eq!(error_code, "HTTP_300"),
+            other => panic!("{other:?}"),
+        }
+        match err(
+            400,
+            r#"{"error":"invalid_grant","error_description":"expired"}"#,
+        ) {
+            SfError::Api {
+                error_code,
+                message,
+                ..
+            } => {
+                assert_eq!(
+                    (error_code.as_str(), message.as_str()),
+                    ("invalid_grant", "expired")
+                )
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn success_bodies_parse_and_204_is_null() {
+        let r = interpret(StatusCode::NO_CONTENT, b"", None).unwrap();
+        assert_eq!((r.status, r.body), (204, Value::Null));
+        let r = interpret(StatusCode::OK, br#"{"a":1}"#, None).unwrap();
+        assert_eq!(r.body, json!({"a": 1}));
+        assert!(matches!(
+            interpret(StatusCode::OK, b"<html>", None),
+            Err(SfError::Transport(_))
+        ));
+    }
+
+    #[test]
+    fn limit_info_header_yields_api_usage() {
+        assert_eq!(
+            parse_limit_info("api-usage=18/15000").as_deref(),
+            Some("api-usage=18/15000")
+        );
+        assert_eq!(
+            parse_limit_info("per-app-api-usage=2/250(appName=x), api-usage=19/15000").as_deref(),
+            Some("api-usage=19/15000")
+        );
+        assert_eq!(parse_limit_info("nothing"), None);
+    }
+
+    #[test]
+    fn path_segments_are_percent_encoded() {
+        assert_eq!(encode_segment("ERP/42 Å"), "ERP%2F42%20%C3%85");
+        assert_eq!(encode_segment("a%b?c#d"), "a%25b%3Fc%23d");
+        assert_eq!(encode_segment("Invoice__c"), "Invoice__c");
+    }
+
+    #[test]
+    fn rest_urls_stay_on_the_instance_and_reject_dot_segments() {
+        let http = reqwest::Client::new();
+        let session = Session {
+            instance_url: "https://acme.my.salesforce.com/",
+            access_token: "t",
+            api_version: "66.0",
+        };
+        let rest = Rest::new(&http, &session).unwrap();
+        let url = rest
+            .data_url(&[("object_name", "Invoice__c"), ("external_id", "ERP/1 x")])
+            .unwrap();
+        assert_eq!(
+            url.as_str(),
+            "https://acme.my.salesforce.com/services/data/v66.0/Invoice__c/ERP%2F1%20x"
+        );
+        assert!(matches!(
+            rest.data_url(&[("external_id", "..")]),
+            Err(SfError::InvalidArgument { field, .. }) if field == "external_id"
+        ));
+        assert!(rest.url_for_path("@evil.example/x").is_err());
+        for bad in ["ftp://x", "https://x/path", "https://u:p@x", "not a url"] {
+            let s = Session {
+                instance_url: bad,
+                ..session
+            };
+            assert!(Rest::new(&http, &s).is_err(), "{bad}");
+        }
+        let s = Session {
+            api_version: "66",
+            ..session
+        };
+        assert!(Rest::new(&http, &s).is_err());
+        let s = Session {
+            api_version: "v66.0",
+            ..session
+        };
+        assert_eq!(
+            Rest::new(&http, &s).unwrap().data_path(),
+            "/services/data/v66.0"
+        );
+    }
+}

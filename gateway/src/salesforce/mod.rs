@@ -1,0 +1,404 @@
+//! The Salesforce REST client and the hosted Salesforce tools.
+//!
+//! Owns: calling the Salesforce REST API for one user's session (the
+//! caller hands in `instance_url`, access token and API version), the
+//! per-server describe cache, the SOQL the gateway composes itself, paging
+//! with opaque cursors, and turning Salesforce answers into tool results
+//! (structured JSON matching each tool's `output_schema` in
+//! `catalog/salesforce_tools.json`, plus a compact text rendering).
+//!
+//! Must not: store or refresh tokens, decide policy, audit, or know about
+//! MCP. It never logs or formats an access token; [`SfError`] carries no
+//! secret. The caller maps [`SfError::InvalidSession`] to "refresh once and
+//! retry".
+//!
+//! Layout:
+//! - [`http`]: requests, the `Sforce-Limit-Info` header, error bodies.
+//! - [`describe`]: [`DescribeCache`] and name checks against describe.
+//! - [`soql`]: SOQL string literals and the gateway's own `SELECT`s.
+//! - [`cursor`]: opaque paging cursors and the query-path check.
+//! - [`shape`]: records without `attributes`, and the text rendering.
+//! - [`paging`]: running a query across Salesforce pages within the caps.
+//! - `tools_meta`, `tools_read`, `tools_write`: the 13 tools.
+//!
+//! Salesforce documentation followed: REST API Developer Guide (Resources;
+//! "Status Codes and Error Responses"; "Limits Info Header") and the SOQL
+//! and SOSL Reference ("Quoted String Escape Sequences").
+
+mod args;
+pub mod cursor;
+pub mod describe;
+pub mod http;
+pub mod paging;
+pub mod shape;
+pub mod soql;
+mod tools_meta;
+mod tools_read;
+mod tools_write;
+
+use std::fmt;
+
+use serde_json::Value;
+
+pub use describe::DescribeCache;
+
+/// Where and as whom to call: from the latest token response.
+///
+/// `instance_url` is the token response's `instance_url` (e.g.
+/// `https://acme.my.salesforce.com`, no trailing slash needed);
+/// `api_version` is the server's API version without the `v` (e.g.
+/// `66.0`). The access token never appears in `Debug` output.
+#[derive(Clone, Copy)]
+pub struct Session<'a> {
+    /// The org's instance URL, `http(s)://host[:port]`.
+    pub instance_url: &'a str,
+    /// The OAuth access token, sent as `Authorization: Bearer`.
+    pub access_token: &'a str,
+    /// REST API version without the `v`, e.g. `66.0`.
+    pub api_version: &'a str,
+}
+
+impl fmt::Debug for Session<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Session")
+            .field("instance_url", &self.instance_url)
+            .field("access_token", &"<redacted>")
+            .field("api_version", &self.api_version)
+            .finish()
+    }
+}
+
+/// Per-call caps on what a tool returns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Most records per call (default 200). A query's `max_records`
+    /// argument can only lower it.
+    pub max_records: usize,
+    /// About the most bytes of record JSON per call (default 256 KiB);
+    /// a call always returns at least one record when any remain.
+    pub max_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            max_records: 200,
+            max_bytes: 256 * 1024,
+        }
+    }
+}
+
+/// What a tool returns.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ToolOutput {
+    /// JSON matching the tool's `output_schema`.
+    pub structured: Value,
+    /// A compact rendering for the model (bounded to about 16 KiB).
+    pub text: String,
+}
+
+/// Errors of the Salesforce client and tools. `Display` is written for an
+/// AI agent to act on; no variant ever holds an access token.
+///
+/// Source: REST API Developer Guide, "Status Codes and Error Responses"
+/// (errors are a JSON array of `{message, errorCode, fields?}`).
+#[derive(Debug, thiserror::Error)]
+pub enum SfError {
+    /// HTTP 401 `INVALID_SESSION_ID` (or the userinfo endpoint's
+    /// `Bad_OAuth_Token`): the access token expired or was revoked. The
+    /// caller refreshes the token once and retries.
+    #[error(
+        "INVALID_SESSION_ID: the Salesforce session expired or was revoked; reconnect to Salesforce and retry"
+    )]
+    InvalidSession,
+    /// HTTP 403 `REQUEST_LIMIT_EXCEEDED`: the org's daily API limit is
+    /// spent. `usage` is the `Sforce-Limit-Info` value, e.g.
+    /// `api-usage=15000/15000`, when Salesforce sent one.
+    #[error("REQUEST_LIMIT_EXCEEDED: the org's daily API limit is spent ({})", usage.as_deref().unwrap_or("usage unknown"))]
+    RequestLimit {
+        /// `api-usage=<used>/<max>` from `Sforce-Limit-Info`.
+        usage: Option<String>,
+    },
+    /// Any other Salesforce error: the HTTP status, Salesforce's
+    /// `errorCode` and `message` (several errors joined with `; `), and the
+    /// `fields` it names.
+    #[error("Salesforce error {error_code}: {message}{}", fields_suffix(fields))]
+    Api {
+        /// HTTP status, e.g. 400.
+        status: u16,
+        /// Salesforce `errorCode`, e.g. `INVALID_FIELD`.
+        error_code: String,
+        /// Salesforce `message`, verbatim.
+        message: String,
+        /// Salesforce `fields`, e.g. `["StageName", "CloseDate"]`.
+        fields: Vec<String>,
+    },
+    /// A tool argument is wrong (unknown object or field, bad cursor,
+    /// missing value); `field` names the argument.
+    #[error("invalid argument {field}: {message}")]
+    InvalidArgument {
+        /// The argument's name, e.g. `object_name` or `cursor`.
+        field: String,
+        /// What is wrong and how to fix it.
+        message: String,
+    },
+    /// Salesforce could not be reached or answered something that is not
+    /// a Salesforce error (connect failure, timeout, 5xx without an error
+    /// body, non-JSON).
+    #[error("Salesforce request failed: {0}")]
+    Transport(String),
+}
+
+fn fields_suffix(fields: &[String]) -> String {
+    if fields.is_empty() {
+        String::new()
+    } else {
+        format!(" (fields: {})", fields.join(", "))
+    }
+}
+
+impl SfError {
+    /// An [`SfError::InvalidArgument`] for `field`.
+    pub fn invalid(field: &str, message: impl Into<String>) -> Self {
+        Self::InvalidArgument {
+            field: field.to_owned(),
+            message: message.into(),
+        }
+    }
+
+    /// Salesforce's `errorCode` for API errors (`INVALID_SESSION_ID` and
+    /// `REQUEST_LIMIT_EXCEEDED` included); `None` for gateway-side errors.
+    pub fn error_code(&self) -> Option<&str> {
+        match self {
+            Self::InvalidSession => Some("INVALID_SESSION_ID"),
+            Self::RequestLimit { .. } => Some("REQUEST_LIMIT_EXCEEDED"),
+            Self::Api { error_code, .. } => Some(error_code),
+            Self::InvalidArgument { .. } | Self::Transport(_) => None,
+        }
+    }
+}
+
+/// The upstream names of the tools [`call_tool`] runs, in catalog order.
+pub const TOOL_NAMES: [&str; 13] = [
+    "list_objects",
+    "describe_object",
+    "query",
+    "search",
+    "get_record",
+    "list_recent",
+    "get_related_records",
+    "create_record",
+    "update_record",
+    "upsert_record",
+    "delete_record",
+    "get_user_info",
+    "get_limits",
+];
+
+/// Runs catalog tool `name` (the upstream name, e.g. `query`) with
+/// already schema-validated `args` for `session`.
+///
+/// Returns the structured result (the tool's `output_schema`) and a text
+/// rendering. Errors: [`SfError::InvalidArgument`] for an unknown tool
+/// (field `name`) or a bad argument; Salesforce's errors as described on
+/// [`SfError`]. After an `INVALID_FIELD`, `INVALID_TYPE` or `NOT_FOUND`
+/// error the describe entry of the object concerned is dropped from
+/// `cache`.
+pub async fn call_tool(
+    http: &reqwest::Client,
+    session: &Session<'_>,
+    cache: &DescribeCache,
+    limits: &Limits,
+    name: &str,
+    args: &Value,
+) -> Result<ToolOutput, SfError> {
+    let rest = http::Rest::new(http, session)?;
+    let ctx = Ctx {
+        rest: &rest,
+        cache,
+        limits,
+    };
+    let result = match name {
+        "list_objects" => tools_meta::list_objects(&ctx, args).await,
+        "describe_object" => tools_meta::describe_object(&ctx, args).await,
+        "get_user_info" => tools_meta::get_user_info(&ctx).await,
+        "get_limits" => tools_meta::get_limits(&ctx).await,
+        "query" => tools_read::query(&ctx, args).await,
+        "search" => tools_read::search(&ctx, args).await,
+        "get_record" => tools_read::get_record(&ctx, args).await,
+        "list_recent" => tools_read::list_recent(&ctx, args).await,
+        "get_related_records" => tools_read::get_related_records(&ctx, args).await,
+        "create_record" => tools_write::create_record(&ctx, args).await,
+        "update_record" => tools_write::update_record(&ctx, args).await,
+        "upsert_record" => tools_write::upsert_record(&ctx, args).await,
+        "delete_record" => tools_write::delete_record(&ctx, args).await,
+        other => Err(SfError::invalid(
+            "name",
+            format!("no Salesforce tool named '{other}'"),
+        )),
+    };
+    if let Err(SfError::Api {
+        error_code,
+        message,
+        ..
+    }) = &result
+    {
+        forget_after_error(cache, args, error_code, message);
+    }
+    result
+}
+
+/// Drops stale describe entries after Salesforce said an object or field
+/// does not exist: the object named in the arguments, else the one named
+/// in Salesforce's message (`on entity 'X'`, `sObject type 'X'`).
+fn forget_after_error(cache: &DescribeCache, args: &Value, code: &str, message: &str) {
+    if !matches!(code, "INVALID_FIELD" | "INVALID_TYPE" | "NOT_FOUND") {
+        return;
+    }
+    let named = args
+        .get("object_name")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .or_else(|| describe::object_in_message(message));
+    if let Some(object) = named {
+        cache.invalidate(&object);
+    }
+    if code == "INVALID_TYPE" {
+        cache.invalidate_objects_list();
+    }
+}
+
+/// `GET {instance_url}/services/data/` (no authentication): the API
+/// versions the org serves, ascending, e.g. `["64.0", "65.0", "66.0"]`.
+///
+/// Source: REST API Developer Guide, "Versions". Errors:
+/// [`SfError::Transport`] when unreachable or the body is not the versions
+/// array; [`SfError::InvalidArgument`] (field `instance_url`) for a URL
+/// that is not `http(s)://host`.
+pub async fn api_versions(
+    http: &reqwest::Client,
+    instance_url: &str,
+) -> Result<Vec<String>, SfError> {
+    let base = http::instance_base(instance_url)?;
+    let url = http::parse_url(&format!("{base}/services/data/"))?;
+    let reply = http::send_unauthenticated(http, url).await?;
+    let list = reply.body.as_array().ok_or_else(|| {
+        SfError::Transport("GET /services/data/ did not answer a JSON array of versions".into())
+    })?;
+    let mut versions: Vec<String> = list
+        .iter()
+        .filter_map(|v| v.get("version").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
+    versions.sort_by_key(|v| version_key(v));
+    versions.dedup();
+    Ok(versions)
+}
+
+fn version_key(v: &str) -> (u64, u64) {
+    let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
+    (major.parse().unwrap_or(0), minor.parse().unwrap_or(0))
+}
+
+/// What every tool needs: the REST client for this session, the describe
+/// cache and the caps.
+pub(crate) struct Ctx<'a> {
+    pub(crate) rest: &'a http::Rest<'a>,
+    pub(crate) cache: &'a DescribeCache,
+    pub(crate) limits: &'a Limits,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn session_debug_redacts_the_token() {
+        let s = Session {
+            instance_url: "https://x.my.salesforce.com",
+            access_token: "00D!SECRET",
+            api_version: "66.0",
+        };
+        let debug = format!("{s:?}");
+        assert!(!debug.contains("SECRET"), "{debug}");
+        assert!(debug.contains("<redacted>"));
+        assert!(debug.contains("66.0"));
+    }
+
+    #[test]
+    fn error_messages_are_actionable() {
+        let e = SfError::RequestLimit {
+            usage: Some("api-usage=15000/15000".into()),
+        };
+        assert_eq!(
+            e.to_string(),
+            "REQUEST_LIMIT_EXCEEDED: the org's daily API limit is spent (api-usage=15000/15000)"
+        );
+        let e = SfError::Api {
+            status: 400,
+            error_code: "REQUIRED_FIELD_MISSING".into(),
+            message: "Required fields are missing: [StageName, CloseDate]".into(),
+            fields: vec!["StageName".into(), "CloseDate".into()],
+        };
+        assert_eq!(
+            e.to_string(),
+            "Salesforce error REQUIRED_FIELD_MISSING: Required fields are missing: [StageName, CloseDate] (fields: StageName, CloseDate)"
+        );
+        assert_eq!(e.error_code(), Some("REQUIRED_FIELD_MISSING"));
+        assert_eq!(
+            SfError::invalid("cursor", "bad").to_string(),
+            "invalid argument cursor: bad"
+        );
+        assert_eq!(SfError::Transport("x".into()).error_code(), None);
+    }
+
+    #[test]
+    fn call_tool_futures_can_be_spawned() {
+        fn assert_send<T: Send>(_: &T) {}
+        let http = reqwest::Client::new();
+        let session = Session {
+            instance_url: "https://x.my.salesforce.com",
+            access_token: "t",
+            api_version: "66.0",
+        };
+        let cache = DescribeCache::default();
+        let (limits, args) = (Limits::default(), serde_json::json!({}));
+        let future = call_tool(&http, &session, &cache, &limits, "query", &args);
+        assert_send(&future);
+    }
+
+    #[test]
+    fn limits_default_to_200_records_and_256_kib() {
+        let l = Limits::default();
+        assert_eq!((l.max_records, l.max_bytes), (200, 262_144));
+    }
+
+    #[test]
+    fn versions_sort_numerically() {
+        let mut v = vec!["9.0", "66.0", "65.0"];
+        v.sort_by_key(|x| version_key(x));
+        assert_eq!(v, ["9.0", "65.0", "66.0"]);
+    }
+
+    #[test]
+    fn cache_forgets_the_object_named_in_the_error() {
+        let cache = DescribeCache::new(std::time::Duration::from_secs(60));
+        cache.insert_for_tests("Account", serde_json::json!({"name": "Account"}));
+        assert!(cache.contains("Account"));
+        forget_after_error(
+            &cache,
+            &serde_json::json!({"soql": "SELECT Nme FROM Account"}),
+            "INVALID_FIELD",
+            "No such column 'Nme' on entity 'Account'.",
+        );
+        assert!(!cache.contains("Account"));
+        cache.insert_for_tests("Contact", serde_json::json!({"name": "Contact"}));
+        forget_after_error(
+            &cache,
+            &serde_json::json!({"object_name": "Contact"}),
+            "MALFORMED_QUERY",
+            "x",
+        );
+        assert!(cache.contains("Contact"), "other errors keep the entry");
+    }
+}

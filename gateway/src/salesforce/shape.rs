@@ -1,0 +1,326 @@
+//! Salesforce records as tools return them, and their text rendering.
+//!
+//! Owns: dropping each record's `attributes` while keeping its type and
+//! Id (`{"type": "Account", "Id": "001...", "Name": ...}`), for nested
+//! parent records too; child subquery results as `{"total_size", "done",
+//! "records"}` (plus `next_cursor` when Salesforce paged them); and the
+//! compact, size-bounded text lines (`Account 001... Name=Acme,
+//! Industry=Energy`).
+//!
+//! Must not: fetch anything or change field values.
+//!
+//! Source: REST API Developer Guide, "Query" (records carry
+//! `attributes {type, url}`; parents are nested records or null; child
+//! subqueries are nested query results or null).
+
+use serde_json::{Map, Value};
+
+use super::cursor::{self, Cursor};
+
+/// The most characters of text a tool returns (about 16 KiB).
+pub const TEXT_BUDGET: usize = 16 * 1024;
+
+/// The most characters of one record's text line.
+pub const LINE_BUDGET: usize = 600;
+
+/// The most characters of one value in a text line.
+const VALUE_BUDGET: usize = 120;
+
+/// Shapes one record (or any value holding records): `attributes`
+/// dropped, `type` from it kept, `Id` kept (taken from `attributes.url`
+/// when the query did not select it), child subquery results renamed to
+/// snake_case keys.
+pub fn record(value: Value) -> Value {
+    match value {
+        Value::Object(map) if is_query_result(&map) => child_result(map),
+        Value::Object(mut map) => {
+            let mut out = Map::new();
+            if let Some(Value::Object(attributes)) = map.remove("attributes") {
+                if let Some(t) = attributes.get("type") {
+                    out.insert("type".into(), t.clone());
+                }
+                if !map.contains_key("Id")
+                    && let Some(id) = attributes
+                        .get("url")
+                        .and_then(Value::as_str)
+                        .and_then(id_from_url)
+                {
+                    out.insert("Id".into(), Value::String(id));
+                }
+            }
+            for (k, v) in map {
+                out.insert(k, record(v));
+            }
+            Value::Object(out)
+        }
+        Value::Array(list) => Value::Array(list.into_iter().map(record).collect()),
+        other => other,
+    }
+}
+
+fn is_query_result(map: &Map<String, Value>) -> bool {
+    map.get("records").is_some_and(Value::is_array)
+        && map.contains_key("totalSize")
+        && map.contains_key("done")
+}
+
+fn child_result(mut map: Map<String, Value>) -> Value {
+    let mut out = Map::new();
+    out.insert(
+        "total_size".into(),
+        map.remove("totalSize").unwrap_or(Value::Null),
+    );
+    out.insert("done".into(), map.remove("done").unwrap_or(Value::Null));
+    if let Some(next) = map.get("nextRecordsUrl").and_then(Value::as_str)
+        && cursor::check_query_path(next).is_ok()
+    {
+        let c = Cursor {
+            path: next.to_owned(),
+            offset: 0,
+            returned: 0,
+            max_records: None,
+        };
+        out.insert("next_cursor".into(), Value::String(c.encode()));
+    }
+    out.insert(
+        "records".into(),
+        record(map.remove("records").unwrap_or(Value::Null)),
+    );
+    Value::Object(out)
+}
+
+/// The last path segment of a record URL when it looks like an Id.
+fn id_from_url(url: &str) -> Option<String> {
+    let last = url.rsplit('/').next()?;
+    (matches!(last.len(), 15 | 18) && last.bytes().all(|b| b.is_ascii_alphanumeric()))
+        .then(|| last.to_owned())
+}
+
+/// One line for a shaped record: `Type Id Field=value, Parent.Field=value,
+/// Children=[n records]`, at most [`LINE_BUDGET`] characters.
+pub fn record_line(record: &Value) -> String {
+    let Some(map) = record.as_object() else {
+        return clip(&record.to_string(), LINE_BUDGET);
+    };
+    let mut head: Vec<String> = Vec::new();
+    for key in ["type", "Id"] {
+        if let Some(v) = map.get(key).and_then(Value::as_str) {
+            head.push(v.to_owned());
+        }
+    }
+    let mut pairs = Vec::new();
+    flatten("", map, &mut pairs);
+    let line = match (head.is_empty(), pairs.is_empty()) {
+        (true, _) => pairs.join(", "),
+        (false, true) => head.join(" "),
+        (false, false) => format!("{} {}", head.join(" "), pairs.join(", ")),
+    };
+    clip(&line, LINE_BUDGET)
+}
+
+/// `Field=value` pairs of a shaped record (parents flattened as
+/// `Parent.Field=value`, children summarised), without `type` and `Id`.
+pub fn field_pairs(record: &Value) -> Vec<String> {
+    let mut pairs = Vec::new();
+    if let Some(map) = record.as_object() {
+        flatten("", map, &mut pairs);
+    }
+    pairs
+}
+
+fn flatten(prefix: &str, map: &Map<String, Value>, out: &mut Vec<String>) {
+    for (key, value) in map {
+        if key == "type" || (prefix.is_empty() && key == "Id") {
+            continue;
+        }
+        let name = format!("{prefix}{key}");
+        match value {
+            Value::Object(child) if child.contains_key("records") => {
+                let records = child
+                    .get("records")
+                    .and_then(Value::as_array)
+                    .map(Vec::as_slice)
+                    .unwrap_or_default();
+                let total = child
+                    .get("total_size")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(records.len() as u64);
+                let shown: Vec<String> = records.iter().take(3).map(record_line).collect();
+                let more = if records.len() > 3 { "; ..." } else { "" };
+                out.push(format!(
+                    "{name}=[{total} {}: {}{more}]",
+                    plural(total, "record"),
+                    shown.join("; ")
+                ));
+            }
+            Value::Object(child) => flatten(&format!("{name}."), child, out),
+            other => out.push(format!("{name}={}", value_text(other))),
+        }
+    }
+}
+
+/// A value as text: strings unquoted with newlines shown as `\n`, at most
+/// about 120 characters.
+pub fn value_text(value: &Value) -> String {
+    match value {
+        Value::String(s) => clip(&s.replace('\r', "").replace('\n', "\\n"), VALUE_BUDGET),
+        other => clip(&other.to_string(), VALUE_BUDGET),
+    }
+}
+
+/// `text` cut to `max` characters, with `…` when cut.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        return text.to_owned();
+    }
+    let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}
+
+/// `word` or `words` for `n`.
+pub fn plural(n: u64, word: &str) -> String {
+    if n == 1 {
+        word.to_owned()
+    } else {
+        format!("{word}s")
+    }
+}
+
+/// A header line then one line per item, stopping near [`TEXT_BUDGET`]
+/// with a note of how many lines were left out.
+pub fn bounded_lines(header: &str, lines: impl IntoIterator<Item = String>) -> String {
+    let mut text = header.to_owned();
+    let mut lines = lines.into_iter().peekable();
+    while let Some(line) = lines.next() {
+        if text.len() + line.len() + 1 > TEXT_BUDGET {
+            let left = 1 + lines.count();
+            text.push_str(&format!(
+                "\n... {left} more not shown here (they are in the structured result)"
+            ));
+            break;
+        }
+        text.push('\n');
+        text.push_str(&line);
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn relationships_page() -> Value {
+        // The shape of query_relationships.json (REST API, "Query").
+        json!([
+            {
+                "attributes": {"type": "Contact", "url": "/services/data/v66.0/sobjects/Contact/0035g00000K9xYzAAJ"},
+                "Id": "0035g00000K9xYzAAJ",
+                "Name": "Rita Souza",
+                "Account": {
+                    "attributes": {"type": "Account", "url": "/services/data/v66.0/sobjects/Account/0015g00000Q1aACAAZ"},
+                    "Name": "Edge Communications"
+                },
+                "Cases": {
+                    "totalSize": 1, "done": true,
+                    "records": [{
+                        "attributes": {"type": "Case", "url": "/services/data/v66.0/sobjects/Case/5005g00000A1b2cAAB"},
+                        "Id": "5005g00000A1b2cAAB", "Subject": "Router keeps rebooting"
+                    }]
+                }
+            },
+            {
+                "attributes": {"type": "Contact", "url": "/services/data/v66.0/sobjects/Contact/0035g00000K9xZ0AAJ"},
+                "Id": "0035g00000K9xZ0AAJ", "Name": "João Souza", "Account": null, "Cases": null
+            }
+        ])
+    }
+
+    #[test]
+    fn attributes_go_but_type_and_id_stay_at_every_level() {
+        let shaped = record(relationships_page());
+        assert_eq!(
+            shaped,
+            json!([
+                {
+                    "type": "Contact", "Id": "0035g00000K9xYzAAJ", "Name": "Rita Souza",
+                    "Account": {"type": "Account", "Id": "0015g00000Q1aACAAZ", "Name": "Edge Communications"},
+                    "Cases": {"total_size": 1, "done": true, "records": [
+                        {"type": "Case", "Id": "5005g00000A1b2cAAB", "Subject": "Router keeps rebooting"}
+                    ]}
+                },
+                {"type": "Contact", "Id": "0035g00000K9xZ0AAJ", "Name": "João Souza", "Account": null, "Cases": null}
+            ])
+        );
+    }
+
+    #[test]
+    fn aggregate_rows_keep_their_type_without_an_id() {
+        let shaped = record(
+            json!({"attributes": {"type": "AggregateResult"}, "StageName": "Closed Won", "n": 4}),
+        );
+        assert_eq!(
+            shaped,
+            json!({"type": "AggregateResult", "StageName": "Closed Won", "n": 4})
+        );
+        let line = record_line(&shaped);
+        assert!(line.starts_with("AggregateResult "), "{line}");
+        assert!(
+            line.contains("StageName=Closed Won") && line.contains("n=4"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn child_pages_get_a_cursor() {
+        let shaped = record(json!({
+            "attributes": {"type": "Account"}, "Id": "0015g00000Q1aACAAZ",
+            "Contacts": {"totalSize": 300, "done": false, "nextRecordsUrl": "/services/data/v66.0/query/01gX-200", "records": []}
+        }));
+        let next = shaped["Contacts"]["next_cursor"].as_str().unwrap();
+        assert_eq!(
+            Cursor::decode(next).unwrap().path,
+            "/services/data/v66.0/query/01gX-200"
+        );
+    }
+
+    #[test]
+    fn lines_are_compact_and_flatten_parents_and_children() {
+        let shaped = record(relationships_page());
+        // Key order follows serde_json's map (Salesforce's order with
+        // `preserve_order`), so check the parts.
+        let line = record_line(&shaped[0]);
+        assert!(line.starts_with("Contact 0035g00000K9xYzAAJ "), "{line}");
+        for part in [
+            "Name=Rita Souza",
+            "Account.Id=0015g00000Q1aACAAZ",
+            "Account.Name=Edge Communications",
+            "Cases=[1 record: Case 5005g00000A1b2cAAB Subject=Router keeps rebooting]",
+        ] {
+            assert!(line.contains(part), "{part} in {line}");
+        }
+        assert!(!line.contains("type="), "{line}");
+        let line = record_line(&shaped[1]);
+        assert!(line.starts_with("Contact 0035g00000K9xZ0AAJ "), "{line}");
+        assert!(
+            line.contains("Account=null") && line.contains("Cases=null"),
+            "{line}"
+        );
+    }
+
+    #[test]
+    fn long_values_and_long_texts_are_bounded() {
+        let long = json!({"type": "Account", "Id": "0015g00000Q1aACAAZ", "Description": "x\n".repeat(500)});
+        let line = record_line(&long);
+        assert!(line.chars().count() < 200, "{line}");
+        assert!(line.contains("x\\nx"));
+        let text = bounded_lines(
+            "header",
+            (0..5000).map(|i| format!("line {i} {}", "y".repeat(50))),
+        );
+        assert!(text.len() <= TEXT_BUDGET + 100);
+        assert!(text.ends_with("more not shown here (they are in the structured result)"));
+        assert!(text.starts_with("header\nline 0 "));
+    }
+}

@@ -1,0 +1,621 @@
+//! End to end, loopback only: an rmcp client talks to `toolgated` over
+//! streamable HTTP, and toolgated talks to sfsim (a simulated Salesforce org)
+//! under each user's own Salesforce identity. Covers authentication, the
+//! tool list, the first-call connect prompt, the OAuth flow through sfsim's
+//! login page, paging, Salesforce errors, refresh single-flight, rotation,
+//! invalid_grant, revoked grants with tools/list_changed, the kill switch, and
+//! quote/backslash/non-ASCII round trips.
+
+mod common;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use common::{Bearer, Clients};
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
+    ElicitResult, ElicitationAction, ElicitationCapability, UrlElicitationCapability,
+};
+use rmcp::service::{NotificationContext, RequestContext, RunningService};
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tokio::sync::Notify;
+use toolgate_gateway::app::{self, Listeners, Running};
+use toolgate_gateway::config::{Config, LogFormat, Secrets};
+use toolgate_proto::v1;
+
+const ANA_SF: &str = "ana.souza@acme-demo.example";
+const BEN_SF: &str = "ben.okafor@acme-demo.example";
+
+/// An MCP client that counts list-changed notifications and records URL
+/// elicitations.
+#[derive(Clone, Default)]
+struct TestClient {
+    list_changed: Arc<AtomicUsize>,
+    changed: Arc<Notify>,
+    elicited: Arc<std::sync::Mutex<Vec<String>>>,
+    elicit_notify: Arc<Notify>,
+}
+
+impl ClientHandler for TestClient {
+    fn get_info(&self) -> ClientConfig {
+        let mut capabilities = ClientCapabilities::default();
+        capabilities.elicitation =
+            Some(ElicitationCapability::new().with_url(UrlElicitationCapability::default()));
+        let mut info = ClientConfig::default();
+        info.capabilities = capabilities;
+        info
+    }
+
+    async fn on_tool_list_changed(&self, _context: NotificationContext<RoleClient>) {
+        self.list_changed.fetch_add(1, Ordering::SeqCst);
+        self.changed.notify_one();
+    }
+
+    async fn create_elicitation(
+        &self,
+        request: ElicitRequestParams,
+        _context: RequestContext<RoleClient>,
+    ) -> Result<ElicitResult, ErrorData> {
+        if let ElicitRequestParams::UrlElicitationParams { url, .. } = request {
+            self.elicited.lock().unwrap().push(url.to_string());
+            self.elicit_notify.notify_one();
+        }
+        Ok(ElicitResult::new(ElicitationAction::Decline))
+    }
+}
+
+struct World {
+    daemon: Running,
+    sim: sfsim::Running,
+    admin: Clients,
+    mcp_url: String,
+    server_id: String,
+    _dir: tempfile::TempDir,
+}
+
+/// Starts sfsim and toolgated (public URL = its bound HTTP address, so the
+/// connected app's callback URL is known before sfsim starts), registers
+/// the sfsim org as a My Domain server, configures its connected app, and
+/// approves every tool.
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = Config {
+        data_dir: dir.path().join("data"),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        public_url: None,
+        log_level: "warn".into(),
+        log_format: LogFormat::Text,
+        shutdown_timeout: std::time::Duration::from_secs(5),
+    };
+    let listeners = Listeners::bind(&config).await.unwrap();
+    let public = format!("http://{}", listeners.http.local_addr().unwrap());
+    config.public_url = Some(public.clone());
+    let mut sim_config = sfsim::SimConfig::for_tests(&format!("{public}/auth/callback"));
+    sim_config.auto_consent = false;
+    sim_config.seed_accounts = 120;
+    sim_config.query_batch_size = 150;
+    let sim = sfsim::start(sim_config).await.unwrap();
+    let daemon = app::start(&config, &Secrets::default(), listeners)
+        .await
+        .unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
+    let mut admin = Clients::connect(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
+    let server = admin
+        .servers
+        .register_server(v1::RegisterServerRequest {
+            catalog_kind: "salesforce".into(),
+            name: "Acme (sfsim)".into(),
+            tool_prefix: "salesforce".into(),
+            login_host: Some(v1::LoginHost {
+                kind: v1::LoginHostKind::MyDomain.into(),
+                url: sim.login_url.clone(),
+            }),
+            api_version: "66.0".into(),
+            tool_enablement: v1::ToolEnablement::AutoApprove.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap();
+    let app = &sim.sim.config.connected_app;
+    admin
+        .servers
+        .configure_authentication(v1::ConfigureAuthenticationRequest {
+            server_id: server.id.clone(),
+            client_id: app.consumer_key.clone(),
+            client_secret: app.consumer_secret.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    World {
+        daemon,
+        sim,
+        admin,
+        mcp_url: format!("{public}/mcp"),
+        server_id: server.id,
+        _dir: dir,
+    }
+}
+
+impl World {
+    /// A toolgate user granted `toolset_ids` through a new profile; returns
+    /// (user id, profile id, MCP token).
+    async fn user(&mut self, email: &str, toolset: &str) -> (String, String, String) {
+        let user = self
+            .admin
+            .users
+            .create_user(v1::CreateUserRequest {
+                email: email.into(),
+                display_name: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap();
+        let profile = self
+            .admin
+            .profiles
+            .create_access_profile(v1::CreateAccessProfileRequest {
+                name: format!("profile for {email}"),
+                description: String::new(),
+                toolset_ids: vec![toolset.into()],
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .profile
+            .unwrap();
+        self.admin
+            .profiles
+            .grant_user(v1::GrantUserRequest {
+                profile_id: profile.id.clone(),
+                user_id: user.id.clone(),
+                expires_at: None,
+            })
+            .await
+            .unwrap();
+        let token = self
+            .admin
+            .users
+            .issue_token(v1::IssueTokenRequest {
+                user_id: user.id.clone(),
+                name: "e2e".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .secret;
+        (user.id, profile.id, token)
+    }
+
+    async fn toolset(&mut self, kind: v1::ToolsetKind) -> String {
+        self.admin
+            .toolsets
+            .list_toolsets(v1::ListToolsetsRequest {
+                server_id: self.server_id.clone(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .toolsets
+            .into_iter()
+            .find(|t| t.kind == i32::from(kind))
+            .unwrap()
+            .id
+    }
+
+    async fn client(
+        &self,
+        token: &str,
+        handler: TestClient,
+    ) -> RunningService<RoleClient, TestClient> {
+        let transport = StreamableHttpClientTransport::from_config(
+            StreamableHttpClientTransportConfig::with_uri(self.mcp_url.clone()).auth_header(token),
+        );
+        handler.serve(transport).await.unwrap()
+    }
+
+    async fn admin_post(&self, path: &str, body: Value) {
+        reqwest::Client::new()
+            .post(format!("{}/_sfsim/{path}", self.sim.login_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+    }
+
+    /// Follows a connect link through sfsim's login page as `username`.
+    async fn connect(&self, link: &str, username: &str) -> reqwest::Response {
+        let http = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap();
+        let to_login = http.get(link).send().await.unwrap();
+        assert!(to_login.status().is_redirection(), "{}", to_login.status());
+        let authorize = to_login.headers()["location"].to_str().unwrap().to_owned();
+        assert!(authorize.starts_with(&format!(
+            "{}/services/oauth2/authorize?",
+            self.sim.login_url
+        )));
+        let url = url::Url::parse(&authorize).unwrap();
+        let params: Vec<(String, String)> = url
+            .query_pairs()
+            .map(|(k, v)| (k.into(), v.into()))
+            .collect();
+        let get = |name: &str| {
+            params
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(get("code_challenge_method").as_deref(), Some("S256"));
+        assert_eq!(
+            get("scope").as_deref(),
+            Some("api refresh_token offline_access")
+        );
+        let page = http
+            .get(&authorize)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            page.contains(username),
+            "the login page lists the org's users"
+        );
+        let mut form = params.clone();
+        form.push(("username".into(), username.into()));
+        form.push(("action".into(), "allow".into()));
+        let back = http
+            .post(format!("{}/services/oauth2/authorize", self.sim.login_url))
+            .form(&form)
+            .send()
+            .await
+            .unwrap();
+        let callback = back.headers()["location"].to_str().unwrap().to_owned();
+        assert!(callback.contains("/auth/callback?code="));
+        http.get(callback).send().await.unwrap()
+    }
+}
+
+/// Awaits `future`, failing the test (instead of hanging) if it has not
+/// completed after a generous bound. A guard, not synchronisation.
+async fn within<T>(what: &str, future: impl std::future::Future<Output = T>) -> T {
+    tokio::time::timeout(std::time::Duration::from_secs(20), future)
+        .await
+        .unwrap_or_else(|_| panic!("{what} never arrived"))
+}
+
+fn args(value: Value) -> CallToolRequestParams {
+    let mut params = CallToolRequestParams::new("placeholder");
+    params.arguments = value.as_object().cloned();
+    params
+}
+
+async fn call(
+    client: &RunningService<RoleClient, TestClient>,
+    name: &str,
+    arguments: Value,
+) -> CallToolResult {
+    let mut params = args(arguments);
+    params.name = name.to_owned().into();
+    client.call_tool(params).await.unwrap()
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|c| c.as_text().map(|t| t.text.clone()))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn link_in(message: &str) -> String {
+    message
+        .split_whitespace()
+        .find(|w| w.contains("/connect/"))
+        .unwrap()
+        .trim_end_matches([',', '.'])
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_mcp_gateway_end_to_end() {
+    let mut w = world().await;
+    let all = w.toolset(v1::ToolsetKind::AllApproved).await;
+    let read_only = w.toolset(v1::ToolsetKind::ReadOnly).await;
+
+    // Unauthenticated: 401 with a challenge and a body that says what to do.
+    let response = reqwest::Client::new()
+        .post(&w.mcp_url)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"x","version":"1"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 401);
+    assert!(
+        response.headers()["www-authenticate"]
+            .to_str()
+            .unwrap()
+            .starts_with("Bearer realm=\"toolgate\"")
+    );
+    assert!(
+        response
+            .text()
+            .await
+            .unwrap()
+            .contains("Authorization: Bearer")
+    );
+
+    // An entitled user sees exactly the granted tools.
+    let (_ana_id, ana_profile, ana_token) = w.user("ana@example.com", &all).await;
+    let (_ben_id, _, ben_token) = w.user("ben@example.com", &read_only).await;
+    let handler = TestClient::default();
+    let ana = w.client(&ana_token, handler.clone()).await;
+    let listed = ana.list_tools(None).await.unwrap().tools;
+    assert_eq!(listed.len(), 13);
+    let query_tool = listed
+        .iter()
+        .find(|t| t.name == "salesforce_query")
+        .unwrap();
+    assert_eq!(
+        query_tool.annotations.as_ref().unwrap().read_only_hint,
+        Some(true)
+    );
+    assert!(query_tool.output_schema.is_some());
+    let ben = w.client(&ben_token, TestClient::default()).await;
+    let ben_tools: Vec<String> = ben
+        .list_tools(None)
+        .await
+        .unwrap()
+        .tools
+        .into_iter()
+        .map(|t| t.name.into())
+        .collect();
+    assert!(ben_tools.contains(&"salesforce_query".to_string()));
+    assert!(!ben_tools.contains(&"salesforce_create_record".to_string()));
+    let denied = call(
+        &ben,
+        "salesforce_create_record",
+        json!({"object_name": "Account", "fields": {"Name": "x"}}),
+    )
+    .await;
+    assert_eq!(denied.is_error, Some(true));
+    assert_eq!(
+        text(&denied),
+        "tool salesforce_create_record is not in your tool list"
+    );
+
+    // First call: a connect prompt with a link, and a URL elicitation.
+    let first = call(
+        &ana,
+        "salesforce_query",
+        json!({"soql": "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"}),
+    )
+    .await;
+    assert_eq!(first.is_error, Some(true));
+    let prompt = text(&first);
+    assert!(
+        prompt.starts_with("Connect your Salesforce account to use salesforce_query"),
+        "{prompt}"
+    );
+    let link = link_in(&prompt);
+    within("the URL elicitation", handler.elicit_notify.notified()).await;
+    assert!(handler.elicited.lock().unwrap()[0].contains("/connect/"));
+
+    // Bad arguments name the field.
+    let bad = call(
+        &ana,
+        "salesforce_get_record",
+        json!({"object_name": "Account"}),
+    )
+    .await;
+    assert!(text(&bad).contains("record_id"), "{}", text(&bad));
+
+    // The OAuth flow through sfsim's login page; the link is single-use.
+    let done = w.connect(&link, ANA_SF).await;
+    assert_eq!(done.status(), 200);
+    assert!(done.text().await.unwrap().contains("connected"));
+    let reused = reqwest::get(&link).await.unwrap();
+    assert_eq!(reused.status(), 400);
+    let connections = w
+        .admin
+        .connections
+        .list_connections(v1::ListConnectionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .connections;
+    assert_eq!(connections.len(), 1);
+    assert_eq!(connections[0].salesforce_org_id, w.sim.sim.org_id);
+
+    // The retried call returns records.
+    let found = call(
+        &ana,
+        "salesforce_query",
+        json!({"soql": "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"}),
+    )
+    .await;
+    assert_eq!(found.is_error, Some(false), "{}", text(&found));
+    let structured = found.structured_content.unwrap();
+    assert_eq!(structured["records"][0]["Id"], "0015g00000Q1aADAAZ");
+    assert_eq!(structured["records"][0]["type"], "Account");
+    assert!(structured["records"][0].get("attributes").is_none());
+
+    // Paging with a cursor across Salesforce pages.
+    let mut seen = std::collections::HashSet::new();
+    let mut page = call(
+        &ana,
+        "salesforce_query",
+        json!({"soql": "SELECT Id, Name FROM Contact", "max_records": 100}),
+    )
+    .await;
+    let total = page.structured_content.as_ref().unwrap()["total_size"]
+        .as_u64()
+        .unwrap();
+    loop {
+        let s = page.structured_content.clone().unwrap();
+        for r in s["records"].as_array().unwrap() {
+            assert!(seen.insert(r["Id"].as_str().unwrap().to_owned()));
+        }
+        match s["next_cursor"].as_str() {
+            Some(cursor) => page = call(&ana, "salesforce_query", json!({"cursor": cursor})).await,
+            None => break,
+        }
+    }
+    assert_eq!(seen.len() as u64, total);
+    assert!(total > 300);
+
+    // Quote, backslash and non-ASCII round-trip.
+    let name = "O'Brien \\ Ærøskøbing 東京";
+    let created = call(
+        &ana,
+        "salesforce_create_record",
+        json!({"object_name": "Account", "fields": {"Name": name}}),
+    )
+    .await;
+    assert_eq!(created.is_error, Some(false), "{}", text(&created));
+    let id = created.structured_content.unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let literal = name.replace('\\', "\\\\").replace('\'', "\\'");
+    let back = call(
+        &ana,
+        "salesforce_query",
+        json!({"soql": format!("SELECT Id, Name FROM Account WHERE Name = '{literal}'")}),
+    )
+    .await;
+    let back = back.structured_content.unwrap();
+    assert_eq!(back["records"][0]["Id"], id.as_str());
+    assert_eq!(back["records"][0]["Name"], name);
+
+    // A read-only Salesforce user's write returns Salesforce's error.
+    let (_, _, carl_token) = w.user("carl@example.com", &all).await;
+    let carl = w.client(&carl_token, TestClient::default()).await;
+    let prompt = text(&call(&carl, "salesforce_get_limits", json!({})).await);
+    assert_eq!(w.connect(&link_in(&prompt), BEN_SF).await.status(), 200);
+    let refused = call(&carl, "salesforce_update_record", json!({"object_name": "Account", "record_id": "0015g00000Q1aACAAZ", "fields": {"Name": "x"}})).await;
+    assert_eq!(refused.is_error, Some(true));
+    assert!(
+        text(&refused).contains("INSUFFICIENT_ACCESS_OR_READONLY"),
+        "{}",
+        text(&refused)
+    );
+
+    // Token expiry: 50 concurrent calls, exactly one refresh.
+    w.admin_post("expire-access-tokens", json!({})).await;
+    let before = w.sim.counter("token:refresh_token");
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..50 {
+        let peer = ana.peer().clone();
+        tasks.spawn(async move {
+            let mut params = args(json!({}));
+            params.name = "salesforce_get_limits".into();
+            peer.call_tool(params).await.unwrap()
+        });
+    }
+    let results: Vec<CallToolResult> = tasks.join_all().await;
+    assert!(
+        results.iter().all(|r| r.is_error == Some(false)),
+        "{:?}",
+        results.iter().map(text).collect::<Vec<_>>()
+    );
+    assert_eq!(w.sim.counter("token:refresh_token") - before, 1);
+
+    // Rotation keeps the new refresh token.
+    w.admin_post("faults", json!({"refresh_token_rotation": true}))
+        .await;
+    for _ in 0..2 {
+        w.admin_post("expire-access-tokens", json!({})).await;
+        let ok = call(&ana, "salesforce_get_user_info", json!({})).await;
+        assert_eq!(ok.is_error, Some(false), "{}", text(&ok));
+        assert_eq!(
+            ok.structured_content.unwrap()["user_id"]
+                .as_str()
+                .unwrap()
+                .len(),
+            18
+        );
+    }
+
+    // invalid_grant drops the connection and prompts again.
+    w.admin_post("revoke-refresh-tokens", json!({"username": ANA_SF}))
+        .await;
+    w.admin_post("expire-access-tokens", json!({})).await;
+    let again = call(&ana, "salesforce_get_limits", json!({})).await;
+    assert!(
+        text(&again).starts_with("Connect your Salesforce account"),
+        "{}",
+        text(&again)
+    );
+
+    // A revoked grant stops the next call and emits tools/list_changed.
+    let notices = handler.list_changed.load(Ordering::SeqCst);
+    w.admin
+        .profiles
+        .revoke_user(v1::RevokeUserRequest {
+            profile_id: ana_profile.clone(),
+            user_id: _ana_id.clone(),
+        })
+        .await
+        .unwrap();
+    within("tools/list_changed", handler.changed.notified()).await;
+    assert!(handler.list_changed.load(Ordering::SeqCst) > notices);
+    let stopped = call(&ana, "salesforce_get_limits", json!({})).await;
+    assert_eq!(
+        text(&stopped),
+        "tool salesforce_get_limits is not in your tool list"
+    );
+    assert!(ana.list_tools(None).await.unwrap().tools.is_empty());
+
+    // The kill switch blocks every call, and is audited.
+    w.admin
+        .settings
+        .update_settings(v1::UpdateSettingsRequest {
+            mcp_traffic_enabled: Some(false),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let blocked = call(&carl, "salesforce_get_limits", json!({})).await;
+    assert!(
+        text(&blocked).contains("MCP traffic is turned off"),
+        "{}",
+        text(&blocked)
+    );
+    let audit = w
+        .admin
+        .audit
+        .list_events(v1::ListEventsRequest {
+            action_prefix: "tool.call".into(),
+            page_size: 5,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert_eq!(audit[0].outcome, i32::from(v1::Outcome::Denied));
+    assert_eq!(audit[0].actor, "user:carl@example.com");
+    assert!(audit[0].reason.contains("turned off"));
+
+    ana.cancel().await.unwrap();
+    ben.cancel().await.unwrap();
+    carl.cancel().await.unwrap();
+    w.daemon.stop().await.unwrap();
+    w.sim.stop().await;
+}
