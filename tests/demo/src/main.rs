@@ -1,0 +1,269 @@
+//! `toolgate-demo`: runs `toolgated` against sfsim, a simulated Salesforce
+//! org, in one process, and seeds it through the control API like an admin
+//! would: the sfsim org registered as a Salesforce server (My Domain login
+//! host), its connected app's consumer key and secret, every tool approved,
+//! a demo user granted "All approved", and a fresh MCP token. It prints what
+//! an AI client needs. Loopback only; nothing here reaches Salesforce.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Parser;
+use tonic::metadata::MetadataValue;
+use tonic::transport::Channel;
+use toolgate_gateway::app::{self, Listeners};
+use toolgate_gateway::config::{Config, LogFormat, Secrets};
+use toolgate_proto::v1;
+
+/// Flags.
+#[derive(Debug, Parser)]
+#[command(
+    name = "toolgate-demo",
+    version,
+    about = "toolgated + a simulated Salesforce org, seeded and ready for an MCP client"
+)]
+struct Args {
+    /// Data directory of the demo gateway.
+    #[arg(long, default_value = "./toolgate-demo-data")]
+    data_dir: PathBuf,
+    /// Public HTTP listener of the gateway (MCP at /mcp).
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    http_addr: SocketAddr,
+    /// Control API listener.
+    #[arg(long, default_value = "127.0.0.1:50051")]
+    grpc_addr: SocketAddr,
+    /// sfsim login host listener.
+    #[arg(long, default_value = "127.0.0.1:9410")]
+    sim_login_addr: SocketAddr,
+    /// sfsim instance (REST API) listener.
+    #[arg(long, default_value = "127.0.0.1:9411")]
+    sim_instance_addr: SocketAddr,
+    /// Log filter.
+    #[arg(long, default_value = "warn")]
+    log_level: String,
+}
+
+const DEMO_EMAIL: &str = "demo@example.com";
+
+/// Adds the admin token and names the demo seeder in the audit log.
+#[derive(Clone)]
+struct AdminHeader(MetadataValue<tonic::metadata::Ascii>);
+
+impl tonic::service::Interceptor for AdminHeader {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        r.metadata_mut()
+            .insert("x-toolgate-actor", MetadataValue::from_static("demo-seed"));
+        Ok(r)
+    }
+}
+
+async fn seed(
+    grpc: SocketAddr,
+    admin_token: &str,
+    sim: &sfsim::Running,
+) -> anyhow::Result<(String, String)> {
+    let channel = Channel::from_shared(format!("http://{grpc}"))?
+        .connect()
+        .await?;
+    let auth = AdminHeader(format!("Bearer {admin_token}").parse()?);
+    let mut servers = v1::server_service_client::ServerServiceClient::with_interceptor(
+        channel.clone(),
+        auth.clone(),
+    );
+    let mut users =
+        v1::user_service_client::UserServiceClient::with_interceptor(channel.clone(), auth.clone());
+    let mut toolsets = v1::toolset_service_client::ToolsetServiceClient::with_interceptor(
+        channel.clone(),
+        auth.clone(),
+    );
+    let mut profiles =
+        v1::access_profile_service_client::AccessProfileServiceClient::with_interceptor(
+            channel, auth,
+        );
+
+    let existing = servers
+        .list_servers(v1::ListServersRequest {})
+        .await?
+        .into_inner()
+        .servers;
+    let server = match existing.into_iter().find(|s| s.tool_prefix == "salesforce") {
+        Some(server) => {
+            // sfsim may listen elsewhere than last time.
+            servers
+                .update_server(v1::UpdateServerRequest {
+                    id: server.id.clone(),
+                    login_host: Some(v1::LoginHost {
+                        kind: v1::LoginHostKind::MyDomain.into(),
+                        url: sim.login_url.clone(),
+                    }),
+                    ..Default::default()
+                })
+                .await?
+                .into_inner()
+                .server
+                .context("no server")?
+        }
+        None => servers
+            .register_server(v1::RegisterServerRequest {
+                catalog_kind: "salesforce".into(),
+                name: "Acme Demo (sfsim)".into(),
+                tool_prefix: "salesforce".into(),
+                login_host: Some(v1::LoginHost {
+                    kind: v1::LoginHostKind::MyDomain.into(),
+                    url: sim.login_url.clone(),
+                }),
+                api_version: "66.0".into(),
+                tool_enablement: v1::ToolEnablement::AutoApprove.into(),
+            })
+            .await?
+            .into_inner()
+            .server
+            .context("no server")?,
+    };
+    let app = &sim.sim.config.connected_app;
+    servers
+        .configure_authentication(v1::ConfigureAuthenticationRequest {
+            server_id: server.id.clone(),
+            client_id: app.consumer_key.clone(),
+            client_secret: app.consumer_secret.clone(),
+            ..Default::default()
+        })
+        .await?;
+    let all_approved = toolsets
+        .list_toolsets(v1::ListToolsetsRequest {
+            server_id: server.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .toolsets
+        .into_iter()
+        .find(|t| t.kind == i32::from(v1::ToolsetKind::AllApproved))
+        .context("no maintained toolset")?;
+    let user = match users
+        .list_users(v1::ListUsersRequest {})
+        .await?
+        .into_inner()
+        .users
+        .into_iter()
+        .find(|u| u.email == DEMO_EMAIL)
+    {
+        Some(user) => user,
+        None => users
+            .create_user(v1::CreateUserRequest {
+                email: DEMO_EMAIL.into(),
+                display_name: "Demo User".into(),
+            })
+            .await?
+            .into_inner()
+            .user
+            .context("no user")?,
+    };
+    let profile = match profiles
+        .list_access_profiles(v1::ListAccessProfilesRequest::default())
+        .await?
+        .into_inner()
+        .profiles
+        .into_iter()
+        .find(|p| p.name == "Demo")
+    {
+        Some(profile) => profile,
+        None => profiles
+            .create_access_profile(v1::CreateAccessProfileRequest {
+                name: "Demo".into(),
+                description: "Every approved Salesforce tool".into(),
+                toolset_ids: vec![all_approved.id.clone()],
+            })
+            .await?
+            .into_inner()
+            .profile
+            .context("no profile")?,
+    };
+    profiles
+        .grant_user(v1::GrantUserRequest {
+            profile_id: profile.id,
+            user_id: user.id.clone(),
+            expires_at: None,
+        })
+        .await?;
+    let token = users
+        .issue_token(v1::IssueTokenRequest {
+            user_id: user.id,
+            name: "demo".into(),
+            expires_at: None,
+        })
+        .await?
+        .into_inner()
+        .secret;
+    Ok((server.id, token))
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log_level)?)
+        .with_writer(std::io::stderr)
+        .init();
+    let mut config = Config {
+        data_dir: args.data_dir.clone(),
+        http_addr: args.http_addr,
+        grpc_addr: args.grpc_addr,
+        public_url: None,
+        log_level: args.log_level.clone(),
+        log_format: LogFormat::Text,
+        shutdown_timeout: std::time::Duration::from_secs(10),
+    };
+    let secrets = Secrets::from_env();
+    let opened = app::open(&config, &secrets).await?;
+    let listeners = Listeners::bind(&config).await?;
+    let public = format!("http://{}", listeners.http.local_addr()?);
+    config.public_url = Some(public.clone());
+    let mut sim_config = sfsim::SimConfig::demo();
+    sim_config.login_addr = args.sim_login_addr;
+    sim_config.instance_addr = args.sim_instance_addr;
+    sim_config.connected_app.callback_url = format!("{public}/auth/callback");
+    let sim = sfsim::start(sim_config).await?;
+    let running = app::serve(&config, opened, listeners).await?;
+    let admin_token = match &running.admin_token_file {
+        Some(path) => std::fs::read_to_string(path)?.trim().to_owned(),
+        None => secrets.admin_token.clone().unwrap_or_default(),
+    };
+    let (_, token) = seed(running.grpc_addr, &admin_token, &sim).await?;
+
+    println!("toolgate demo ready");
+    println!("  MCP endpoint:    {public}/mcp");
+    println!("  MCP token:       {token}");
+    println!(
+        "  control API:     {} (admin token in {})",
+        running.grpc_addr,
+        config.data_dir.join("admin.token").display()
+    );
+    println!(
+        "  Salesforce org:  sfsim login host {} / instance {}",
+        sim.login_url, sim.instance_url
+    );
+    println!("  Salesforce users (pick one on the login page):");
+    for u in &sim.sim.config.users {
+        println!("    {} ({:?})", u.username, u.profile);
+    }
+    println!("  Try it:");
+    println!(
+        "    claude mcp add --transport http toolgate {public}/mcp --header \"Authorization: Bearer {token}\""
+    );
+    println!(
+        "    npx @modelcontextprotocol/inspector --cli {public}/mcp --transport http --header \"Authorization: Bearer {token}\" --method tools/list"
+    );
+    println!(
+        "  The first tool call answers with a link to connect your (simulated) Salesforce account."
+    );
+    let stop = running.shutdown_token();
+    tokio::select! {
+        () = app::shutdown_signal() => {}
+        () = stop.cancelled() => {}
+    }
+    running.stop().await?;
+    sim.stop().await;
+    Ok(())
+}
