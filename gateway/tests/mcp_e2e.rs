@@ -619,3 +619,68 @@ async fn the_mcp_gateway_end_to_end() {
     w.daemon.stop().await.unwrap();
     w.sim.stop().await;
 }
+
+async fn raw_post(url: &str, token: &str, headers: &[(&str, &str)], body: Value) -> (u16, String) {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream");
+    for (k, v) in headers {
+        request = request.header(*k, *v);
+    }
+    let response = request.body(body.to_string()).send().await.unwrap();
+    (response.status().as_u16(), response.text().await.unwrap())
+}
+
+#[tokio::test]
+async fn protocol_versions_and_host_checks() {
+    let mut w = world().await;
+    let all = w.toolset(v1::ToolsetKind::AllApproved).await;
+    let (_, _, token) = w.user("dora@example.com", &all).await;
+    for version in ["2025-06-18", "2025-11-25"] {
+        let (status, body) = raw_post(
+            &w.mcp_url,
+            &token,
+            &[],
+            json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                "protocolVersion": version, "capabilities": {},
+                "clientInfo": {"name": "raw", "version": "1"}}}),
+        )
+        .await;
+        assert_eq!(status, 200);
+        assert!(
+            body.contains(&format!("\"protocolVersion\":\"{version}\"")),
+            "{body}"
+        );
+    }
+    // The stateless 2026-07-28 protocol: no initialize, metadata per request.
+    let (status, body) = raw_post(
+        &w.mcp_url,
+        &token,
+        &[
+            ("mcp-protocol-version", "2026-07-28"),
+            ("mcp-method", "tools/list"),
+        ],
+        json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list", "params": {"_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "raw", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}}}),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert!(body.contains("salesforce_query"), "{body}");
+    // DNS rebinding: a Host that is not the public URL's is refused.
+    let (status, _) = raw_post(
+        &w.mcp_url,
+        &token,
+        &[("host", "attacker.example.com")],
+        json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}}),
+    )
+    .await;
+    assert_eq!(status, 403);
+    w.daemon.stop().await.unwrap();
+    w.sim.stop().await;
+}

@@ -15,8 +15,8 @@ use crate::catalog;
 use crate::crypto::sha256_hex;
 use crate::discovery::{self, DiscoveryReport, exposed_name};
 use crate::model::{
-    AccessProfile, AuditEvent, AuthConfig, AuthMode, LoginHost, Server, Tool, ToolEnablement,
-    Toolset, ToolsetKind, new_id, now_ms,
+    AccessProfile, AuditEvent, AuthConfig, AuthMode, Connection, LoginHost, Server, Tool,
+    ToolEnablement, Toolset, ToolsetKind, new_id, now_ms,
 };
 use crate::store::{Batch, Store, StoreError};
 
@@ -659,6 +659,17 @@ impl ServerService for Control {
                     }
                 }
                 batch.delete_secret(&server.client_secret_key());
+                // Users' connections to this server go too (their sealed
+                // tokens with them); they are not revoked at Salesforce.
+                let mut deleted_connections = Vec::new();
+                for connection in store.list::<Connection>()? {
+                    if connection.server_id == id {
+                        batch.delete::<Connection>(&connection.id);
+                        batch.delete_secret(&connection.refresh_token_key());
+                        batch.delete_secret(&connection.access_token_key());
+                        deleted_connections.push(connection.id);
+                    }
+                }
                 batch.delete::<Server>(&id);
                 batch.audit(
                     AuditEvent::allowed(&actor, "server.delete", format!("server/{id}"))
@@ -673,6 +684,7 @@ impl ServerService for Control {
                             "deleted_toolset_ids": removed_toolsets,
                             "edited_toolset_ids": edited_toolsets,
                             "edited_profile_ids": edited_profiles,
+                            "deleted_connection_ids": deleted_connections,
                         })),
                 );
                 Ok::<_, ControlError>((batch, ()))
