@@ -246,7 +246,15 @@ pub async fn serve(
         .build_v1alpha()?;
 
     let oauth = Arc::new(crate::oauth::OAuth::new(store.clone(), &public_url));
-    let mcp_state = Arc::new(crate::mcp::McpState::new(store.clone(), oauth.clone()));
+    let limits = crate::salesforce::Limits {
+        max_records: config.max_records_per_call,
+        max_bytes: config.max_result_bytes,
+    };
+    let mcp_state = Arc::new(crate::mcp::McpState::new(
+        store.clone(),
+        oauth.clone(),
+        limits,
+    ));
     let mut tasks = JoinSet::new();
     let grpc_shutdown = shutdown.clone();
     let routes = control.routes_with(

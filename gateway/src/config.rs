@@ -57,6 +57,12 @@ pub struct Args {
     /// Seconds to let in-flight requests finish on SIGINT/SIGTERM [default: 10].
     #[arg(long, env = "TOOLGATE_SHUTDOWN_TIMEOUT_SECS")]
     pub shutdown_timeout_secs: Option<u64>,
+    /// Most records one tool call returns (the rest come with a cursor) [default: 200].
+    #[arg(long, env = "TOOLGATE_MAX_RECORDS_PER_CALL")]
+    pub max_records_per_call: Option<usize>,
+    /// Most KiB of record JSON one tool call returns [default: 256].
+    #[arg(long, env = "TOOLGATE_MAX_RESULT_KIB")]
+    pub max_result_kib: Option<usize>,
 }
 
 /// The config file: every key optional, unknown keys rejected.
@@ -77,6 +83,10 @@ pub struct FileConfig {
     pub log_format: Option<LogFormat>,
     /// See [`Args::shutdown_timeout_secs`].
     pub shutdown_timeout_secs: Option<u64>,
+    /// See [`Args::max_records_per_call`].
+    pub max_records_per_call: Option<usize>,
+    /// See [`Args::max_result_kib`].
+    pub max_result_kib: Option<usize>,
 }
 
 /// The validated configuration.
@@ -97,6 +107,10 @@ pub struct Config {
     pub log_format: LogFormat,
     /// Grace period for in-flight work on shutdown.
     pub shutdown_timeout: Duration,
+    /// Most records one tool call returns.
+    pub max_records_per_call: usize,
+    /// Most bytes of record JSON one tool call returns.
+    pub max_result_bytes: usize,
 }
 
 /// Secrets from the environment.
@@ -227,7 +241,33 @@ impl Config {
                     .or(file.shutdown_timeout_secs)
                     .unwrap_or(10),
             ),
+            max_records_per_call: positive(
+                "max-records-per-call",
+                args.max_records_per_call.or(file.max_records_per_call),
+                200,
+            )?,
+            max_result_bytes: positive(
+                "max-result-kib",
+                args.max_result_kib.or(file.max_result_kib),
+                256,
+            )? * 1024,
         })
+    }
+}
+
+/// A value that must be at least 1, or its default.
+fn positive(
+    field: &'static str,
+    value: Option<usize>,
+    default: usize,
+) -> Result<usize, ConfigError> {
+    match value {
+        Some(0) => Err(ConfigError::Invalid {
+            field,
+            message: "must be at least 1".into(),
+        }),
+        Some(n) => Ok(n),
+        None => Ok(default),
     }
 }
 

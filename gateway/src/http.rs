@@ -8,12 +8,13 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::get;
 use tokio_util::sync::CancellationToken;
 
 use crate::mcp::{self, McpState};
+use crate::model::{Server, User};
 use crate::oauth::ConnectError;
 use crate::store::Store;
 
@@ -21,7 +22,7 @@ use crate::store::Store;
 /// `/readyz` answers 200 when the database answers reads, else 503.
 pub fn router(state: Arc<McpState>, public_url: &str, shutdown: CancellationToken) -> Router {
     let pages = Router::new()
-        .route("/connect/{id}", get(connect))
+        .route("/connect/{id}", get(connect_page).post(connect))
         .route("/auth/callback", get(callback))
         .with_state(state.clone());
     let health = Router::new()
@@ -49,15 +50,34 @@ fn escape(text: &str) -> String {
         .replace('\'', "&#39;")
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// A page with headers that keep it out of caches, frames and referrers
+/// and allow no scripts.
+fn page_html(status: StatusCode, title: &str, body_html: &str) -> Response {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t} | toolgate</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;line-height:1.5}}</style>\
-         </head><body><h1>{t}</h1><p>{b}</p></body></html>",
+         </head><body><h1>{t}</h1>{body_html}</body></html>",
         t = escape(title),
-        b = escape(body),
     );
-    (status, Html(html)).into_response()
+    let mut response = (status, Html(html)).into_response();
+    let headers = response.headers_mut();
+    for (name, value) in [
+        ("cache-control", "no-store"),
+        ("referrer-policy", "no-referrer"),
+        ("x-frame-options", "DENY"),
+        ("x-content-type-options", "nosniff"),
+        (
+            "content-security-policy",
+            "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https: http:; frame-ancestors 'none'",
+        ),
+    ] {
+        headers.insert(name, HeaderValue::from_static(value));
+    }
+    response
+}
+
+fn page(status: StatusCode, title: &str, body: &str) -> Response {
+    page_html(status, title, &format!("<p>{}</p>", escape(body)))
 }
 
 fn error_page(err: &ConnectError) -> Response {
@@ -72,7 +92,43 @@ fn error_page(err: &ConnectError) -> Response {
     page(status, "Salesforce was not connected", &err.to_string())
 }
 
-/// `GET /connect/{id}`: consumes the link and sends the browser to the
+/// `GET /connect/{id}`: says which toolgate user and server the link
+/// connects, with a button; it does not use the link up (link previews and
+/// scanners fetch links), and a user can see that a link sent to them by
+/// someone else would connect *that* person's toolgate account.
+async fn connect_page(State(state): State<Arc<McpState>>, Path(id): Path<String>) -> Response {
+    let (user_id, server_id) = match state.oauth.link_target(&id) {
+        Ok(target) => target,
+        Err(err) => return error_page(&err),
+    };
+    let email = state
+        .store
+        .get::<User>(&user_id)
+        .ok()
+        .flatten()
+        .map_or_else(|| "an unknown user".to_owned(), |u| u.email);
+    let server = state
+        .store
+        .get::<Server>(&server_id)
+        .ok()
+        .flatten()
+        .map_or_else(|| "an unknown server".to_owned(), |s| s.name);
+    page_html(
+        StatusCode::OK,
+        "Connect your Salesforce account",
+        &format!(
+            "<p>This connects the Salesforce account you sign in with next to the toolgate user \
+             <strong>{}</strong>, for the server <strong>{}</strong>. Tools called by that toolgate \
+             user will then run as you in Salesforce.</p><p>Continue only if that is you.</p>\
+             <form method=\"post\" action=\"/connect/{}\"><button type=\"submit\">Continue to Salesforce</button></form>",
+            escape(&email),
+            escape(&server),
+            escape(&id),
+        ),
+    )
+}
+
+/// `POST /connect/{id}`: consumes the link and sends the browser to the
 /// Salesforce login host.
 async fn connect(State(state): State<Arc<McpState>>, Path(id): Path<String>) -> Response {
     match state.oauth.start(&id) {

@@ -31,7 +31,7 @@ use oauth2::{
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use crate::model::{AuditEvent, Connection, Server, now_ms};
+use crate::model::{AuditEvent, Connection, Server, User, UserStatus, now_ms};
 use crate::store::{Batch, Store, StoreError};
 
 /// How long a connect link stays valid.
@@ -94,8 +94,8 @@ pub enum ConnectError {
         "the administrator has not configured this Salesforce server's connected app (client id and secret) yet"
     )]
     NotConfigured,
-    /// The server or user no longer exists.
-    #[error("the server or user of this link no longer exists")]
+    /// The server or user no longer exists, or is disabled.
+    #[error("the server or user of this link no longer exists or is disabled")]
     Gone,
     /// The code exchange failed.
     #[error("Salesforce refused the sign-in: {0}")]
@@ -172,6 +172,10 @@ pub struct OAuth {
     /// session wait for a single refresh. A tokio mutex, since it is held
     /// across the refresh request on purpose.
     refresh_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// The last failed refresh per connection: callers that were waiting
+    /// while it ran share its error instead of each retrying (and each
+    /// timing out); a later call tries again.
+    refresh_failures: Mutex<HashMap<String, (Instant, String)>>,
 }
 
 fn random_id() -> String {
@@ -194,6 +198,14 @@ async fn send(
     Ok(builder
         .body(body)
         .unwrap_or_else(|_| oauth2::http::Response::new(Vec::new())))
+}
+
+/// An `instance_url` from a token response, checked before bearer tokens
+/// are sent to it: https on a Salesforce domain (http only on loopback, for
+/// simulators); returned without a trailing slash.
+pub fn checked_instance_url(url: &str) -> Result<String, String> {
+    crate::control::validate::login_url("instance_url", url)
+        .map_err(|e| format!("Salesforce answered with an unacceptable instance_url ({e})"))
 }
 
 /// `(org id, user id)` from an identity URL `.../id/<org>/<user>`.
@@ -234,6 +246,7 @@ impl OAuth {
             links: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
             refresh_locks: Mutex::new(HashMap::new()),
+            refresh_failures: Mutex::new(HashMap::new()),
         }
     }
 
@@ -277,12 +290,20 @@ impl OAuth {
         Some((client, auth.scopes.clone()))
     }
 
-    /// A new single-use connect link for `user_id` and `server_id`.
+    /// A single-use connect link for `user_id` and `server_id`: the live
+    /// one if there is one (so repeated calls do not pile up links), else a
+    /// new one.
     pub fn connect_link(&self, user_id: &str, server_id: &str) -> String {
-        let id = random_id();
         let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
         let now = Instant::now();
         links.retain(|_, l| l.expires > now);
+        if let Some((id, _)) = links
+            .iter()
+            .find(|(_, l)| l.user_id == user_id && l.server_id == server_id)
+        {
+            return format!("{}/connect/{id}", self.public_url);
+        }
+        let id = random_id();
         links.insert(
             id.clone(),
             ConnectLink {
@@ -292,6 +313,17 @@ impl OAuth {
             },
         );
         format!("{}/connect/{id}", self.public_url)
+    }
+
+    /// The user and server a live connect link is for, without using it up
+    /// (so that link previews and scanners cannot spend it).
+    pub fn link_target(&self, link_id: &str) -> Result<(String, String), ConnectError> {
+        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
+        links
+            .get(link_id)
+            .filter(|l| l.expires > Instant::now())
+            .map(|l| (l.user_id.clone(), l.server_id.clone()))
+            .ok_or(ConnectError::LinkExpired)
     }
 
     /// Consumes a connect link and returns the login host URL to redirect
@@ -356,7 +388,15 @@ impl OAuth {
         let server = self
             .store
             .get::<Server>(&pending.server_id)?
+            .filter(|s| !s.disabled)
             .ok_or(ConnectError::Gone)?;
+        let active = self
+            .store
+            .get::<User>(&pending.user_id)?
+            .is_some_and(|u| u.status == UserStatus::Active);
+        if !active {
+            return Err(ConnectError::Gone);
+        }
         let (client, _) = self.client(&server).ok_or(ConnectError::NotConfigured)?;
         let http = self.http_client();
         let token = client
@@ -367,7 +407,10 @@ impl OAuth {
             .map_err(|e| ConnectError::Exchange(describe_token_error(&e)))?;
         let extra = token.extra_fields();
         let (instance_url, identity_url) = match (&extra.instance_url, &extra.id) {
-            (Some(i), Some(id)) => (i.trim_end_matches('/').to_owned(), id.clone()),
+            (Some(i), Some(id)) => (
+                checked_instance_url(i).map_err(ConnectError::Exchange)?,
+                id.clone(),
+            ),
             _ => {
                 return Err(ConnectError::Exchange(
                     "the token response has no instance_url or id".into(),
@@ -465,7 +508,19 @@ impl OAuth {
     ) -> Result<LiveConnection, RefreshError> {
         let id = Connection::id_for(user_id, server_id);
         let lock = self.refresh_lock(&id);
+        let waited_from = Instant::now();
         let _guard = lock.lock().await;
+        {
+            let failures = self
+                .refresh_failures
+                .lock()
+                .unwrap_or_else(|p| p.into_inner());
+            if let Some((at, message)) = failures.get(&id)
+                && *at >= waited_from
+            {
+                return Err(RefreshError::Failed(message.clone()));
+            }
+        }
         let live = self
             .connection(user_id, server_id)?
             .ok_or(RefreshError::NotConnected)?;
@@ -500,18 +555,35 @@ impl OAuth {
                 .await?;
                 return Err(RefreshError::Revoked);
             }
-            Err(e) => return Err(RefreshError::Failed(describe_token_error(&e))),
+            Err(e) => {
+                let message = describe_token_error(&e);
+                self.refresh_failures
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(id.clone(), (Instant::now(), message.clone()));
+                return Err(RefreshError::Failed(message));
+            }
         };
+        self.refresh_failures
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&id);
         let mut connection = live.connection.clone();
         if let Some(url) = &token.extra_fields().instance_url {
-            connection.instance_url = url.trim_end_matches('/').to_owned();
+            connection.instance_url = checked_instance_url(url).map_err(RefreshError::Failed)?;
         }
         connection.refreshed_at = Some(now_ms());
         let access = token.access_token().secret().clone();
         let rotated = token.refresh_token().map(|t| t.secret().clone());
         let stored = connection.clone();
         self.store
-            .write(|_| {
+            .write(|store| {
+                // A disconnect or server deletion may have won the race:
+                // never bring a deleted connection back.
+                let current = store.get::<Connection>(&stored.id)?;
+                if current.is_none_or(|c| c.connected_at != stored.connected_at) {
+                    return Err(RefreshError::NotConnected);
+                }
                 let mut batch = Batch::default();
                 batch.put(&stored);
                 batch.put_secret(&stored.access_token_key(), access.as_bytes());
@@ -529,7 +601,7 @@ impl OAuth {
                         "instance_url": stored.instance_url,
                     })),
                 );
-                Ok::<_, StoreError>((batch, ()))
+                Ok::<_, RefreshError>((batch, ()))
             })
             .await?;
         Ok(LiveConnection {
@@ -576,6 +648,9 @@ impl OAuth {
         connection: &Connection,
         actor: &str,
     ) -> Result<bool, StoreError> {
+        // No refresh may run (and re-store tokens) while we disconnect.
+        let lock = self.refresh_lock(&connection.id);
+        let _guard = lock.lock().await;
         let server = self.store.get::<Server>(&connection.server_id)?;
         let refresh = self.store.secret(&connection.refresh_token_key())?;
         let mut revoked = false;

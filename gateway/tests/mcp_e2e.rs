@@ -90,6 +90,8 @@ async fn world() -> World {
         log_level: "warn".into(),
         log_format: LogFormat::Text,
         shutdown_timeout: std::time::Duration::from_secs(5),
+        max_records_per_call: 200,
+        max_result_bytes: 256 * 1024,
     };
     let listeners = Listeners::bind(&config).await.unwrap();
     let public = format!("http://{}", listeners.http.local_addr().unwrap());
@@ -238,7 +240,14 @@ impl World {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap();
-        let to_login = http.get(link).send().await.unwrap();
+        // The link's page names the toolgate user and does not use the link up.
+        let page = http.get(link).send().await.unwrap();
+        assert_eq!(page.status(), 200);
+        assert_eq!(page.headers()["x-frame-options"], "DENY");
+        let page = page.text().await.unwrap();
+        assert!(page.contains("Continue to Salesforce"), "{page}");
+        assert!(http.get(link).send().await.unwrap().status().is_success());
+        let to_login = http.post(link).send().await.unwrap();
         assert!(to_login.status().is_redirection(), "{}", to_login.status());
         let authorize = to_login.headers()["location"].to_str().unwrap().to_owned();
         assert!(authorize.starts_with(&format!(
@@ -504,7 +513,7 @@ async fn the_mcp_gateway_end_to_end() {
     assert_eq!(back["records"][0]["Name"], name);
 
     // A read-only Salesforce user's write returns Salesforce's error.
-    let (_, _, carl_token) = w.user("carl@example.com", &all).await;
+    let (carl_id, _, carl_token) = w.user("carl@example.com", &all).await;
     let carl = w.client(&carl_token, TestClient::default()).await;
     let prompt = text(&call(&carl, "salesforce_get_limits", json!({})).await);
     assert_eq!(w.connect(&link_in(&prompt), BEN_SF).await.status(), 200);
@@ -552,6 +561,53 @@ async fn the_mcp_gateway_end_to_end() {
         );
     }
 
+    // REQUEST_LIMIT_EXCEEDED is reported with usage and never re-authenticates.
+    w.admin_post("faults", json!({"api_limit_exhausted": true}))
+        .await;
+    let refreshes = w.sim.counter("token:refresh_token");
+    let limited = call(&ana, "salesforce_get_limits", json!({})).await;
+    assert_eq!(limited.is_error, Some(true));
+    assert!(
+        text(&limited).contains("REQUEST_LIMIT_EXCEEDED"),
+        "{}",
+        text(&limited)
+    );
+    assert!(text(&limited).contains("api-usage="), "{}", text(&limited));
+    assert_eq!(w.sim.counter("token:refresh_token"), refreshes);
+    w.admin_post("faults", json!({"api_limit_exhausted": false}))
+        .await;
+
+    // A rotated consumer secret is used from the next token request on;
+    // existing sessions keep working until then.
+    let app = w.sim.sim.config.connected_app.clone();
+    let set_secret = |secret: String| {
+        let mut servers = w.admin.servers.clone();
+        let request = v1::ConfigureAuthenticationRequest {
+            server_id: w.server_id.clone(),
+            client_id: app.consumer_key.clone(),
+            client_secret: secret,
+            ..Default::default()
+        };
+        async move { servers.configure_authentication(request).await.unwrap() }
+    };
+    set_secret("a-wrong-rotated-secret".into()).await;
+    let still = call(&ana, "salesforce_get_limits", json!({})).await;
+    assert_eq!(
+        still.is_error,
+        Some(false),
+        "existing access token still works"
+    );
+    w.admin_post("expire-access-tokens", json!({})).await;
+    let refused = call(&ana, "salesforce_get_limits", json!({})).await;
+    assert!(
+        text(&refused).contains("invalid_client"),
+        "{}",
+        text(&refused)
+    );
+    set_secret(app.consumer_secret.clone()).await;
+    let back = call(&ana, "salesforce_get_limits", json!({})).await;
+    assert_eq!(back.is_error, Some(false), "{}", text(&back));
+
     // invalid_grant drops the connection and prompts again.
     w.admin_post("revoke-refresh-tokens", json!({"username": ANA_SF}))
         .await;
@@ -581,6 +637,35 @@ async fn the_mcp_gateway_end_to_end() {
         "tool salesforce_get_limits is not in your tool list"
     );
     assert!(ana.list_tools(None).await.unwrap().tools.is_empty());
+
+    // An admin disconnects carl: revoked at Salesforce, and carl is asked to connect again.
+    let revokes = w.sim.counter("revoke");
+    let carls = w
+        .admin
+        .connections
+        .list_connections(v1::ListConnectionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .connections;
+    let carl_connection = carls.iter().find(|c| c.user_id == carl_id).cloned();
+    let deleted = w
+        .admin
+        .connections
+        .delete_connection(v1::DeleteConnectionRequest {
+            id: carl_connection.unwrap().id,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(deleted.revoked_at_salesforce);
+    assert_eq!(w.sim.counter("revoke"), revokes + 1);
+    let again = call(&carl, "salesforce_get_limits", json!({})).await;
+    assert!(
+        text(&again).starts_with("Connect your Salesforce account"),
+        "{}",
+        text(&again)
+    );
 
     // The kill switch blocks every call, and is audited.
     w.admin
@@ -612,6 +697,30 @@ async fn the_mcp_gateway_end_to_end() {
     assert_eq!(audit[0].outcome, i32::from(v1::Outcome::Denied));
     assert_eq!(audit[0].actor, "user:carl@example.com");
     assert!(audit[0].reason.contains("turned off"));
+    // No token of any kind ever reaches the audit log.
+    let everything = w
+        .admin
+        .audit
+        .list_events(v1::ListEventsRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    assert!(everything.len() > 100);
+    let dump = format!("{everything:?}");
+    for marker in [
+        ana_token.as_str(),
+        ben_token.as_str(),
+        carl_token.as_str(),
+        "!AQ0AQ",
+        "5Aep861",
+        &app.consumer_secret,
+    ] {
+        assert!(!dump.contains(marker), "audit log contains {marker}");
+    }
 
     ana.cancel().await.unwrap();
     ben.cancel().await.unwrap();

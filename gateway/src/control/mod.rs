@@ -20,7 +20,7 @@ mod settings;
 mod tools;
 mod toolsets;
 mod users;
-mod validate;
+pub(crate) mod validate;
 
 use std::sync::Arc;
 

@@ -5,13 +5,14 @@ use url::Url;
 
 use super::error::{ControlError, Result};
 
-/// A required id: non-empty, at most 64 characters.
+/// A required id: non-empty, at most 128 characters (connection ids are
+/// two UUIDs).
 pub fn id<'a>(field: &str, value: &'a str) -> Result<&'a str> {
     let value = value.trim();
     if value.is_empty() {
         return Err(ControlError::invalid(field, "is required"));
     }
-    if value.len() > 64 {
+    if value.len() > 128 {
         return Err(ControlError::invalid(field, "is not a valid id"));
     }
     Ok(value)

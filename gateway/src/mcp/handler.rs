@@ -31,6 +31,14 @@ pub struct Gateway {
     state: Arc<McpState>,
 }
 
+/// Longest tool name echoed or audited (names come from the client).
+const MAX_NAME_CHARS: usize = 128;
+
+/// A client-supplied name cut to [`MAX_NAME_CHARS`].
+fn bounded(name: &str) -> String {
+    name.chars().take(MAX_NAME_CHARS).collect()
+}
+
 /// Longest argument string kept in the audit log.
 const AUDIT_STRING_CHARS: usize = 120;
 /// Longest audited argument summary, in bytes of JSON.
@@ -43,7 +51,12 @@ impl Gateway {
     }
 }
 
-fn caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Option<String>), McpError> {
+/// The authenticated caller and session of a request. A session is bound to
+/// the user who opened it: another user's request on it is refused.
+fn caller(
+    state: &McpState,
+    context: &RequestContext<RoleServer>,
+) -> Result<(Caller, Option<String>), McpError> {
     let parts = context
         .extensions
         .get::<Parts>()
@@ -58,6 +71,17 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Option<String
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
+    if let Some(id) = &session
+        && state
+            .sessions
+            .owner(id)
+            .is_some_and(|owner| owner != caller.user.id)
+    {
+        return Err(McpError::invalid_request(
+            "this MCP session belongs to another user",
+            None,
+        ));
+    }
     Ok((caller, session))
 }
 
@@ -90,6 +114,14 @@ fn mcp_tool(tool: &Tool) -> McpTool {
 fn redact_arguments(args: &Value) -> Value {
     fn redact(key: &str, v: &Value) -> Value {
         match v {
+            // Query text keeps its shape, not its literal values.
+            Value::String(s) if key == "soql" || key == "sosl" => {
+                Value::String(cut(&mask_literals(s)))
+            }
+            // Free text and external ids are often personal data.
+            Value::String(s) if key == "text" || key == "external_id" => {
+                Value::String(format!("<{} characters>", s.chars().count()))
+            }
             Value::Object(map) if key == "fields" => {
                 json!({"field_names": map.keys().collect::<Vec<_>>()})
             }
@@ -99,10 +131,7 @@ fn redact_arguments(args: &Value) -> Value {
             Value::Array(items) => {
                 Value::Array(items.iter().take(20).map(|v| redact(key, v)).collect())
             }
-            Value::String(s) if s.chars().count() > AUDIT_STRING_CHARS => {
-                let cut: String = s.chars().take(AUDIT_STRING_CHARS).collect();
-                Value::String(format!("{cut}…"))
-            }
+            Value::String(s) => Value::String(cut(s)),
             other => other.clone(),
         }
     }
@@ -116,6 +145,51 @@ fn redact_arguments(args: &Value) -> Value {
     } else {
         redacted
     }
+}
+
+/// A string cut to [`AUDIT_STRING_CHARS`] characters (with an ellipsis).
+fn cut(s: &str) -> String {
+    if s.chars().count() > AUDIT_STRING_CHARS {
+        let head: String = s.chars().take(AUDIT_STRING_CHARS).collect();
+        format!("{head}…")
+    } else {
+        s.to_owned()
+    }
+}
+
+/// Replaces the contents of quoted literals (`'...'` in SOQL, `{...}` in
+/// SOSL) with `?`, honouring backslash escapes.
+fn mask_literals(query: &str) -> String {
+    let mut out = String::with_capacity(query.len());
+    let mut close = None;
+    let mut escaped = false;
+    for c in query.chars() {
+        match close {
+            Some(end) => {
+                if escaped {
+                    escaped = false;
+                } else if c == '\\' {
+                    escaped = true;
+                } else if c == end {
+                    out.push('?');
+                    out.push(c);
+                    close = None;
+                }
+            }
+            None => {
+                out.push(c);
+                close = match c {
+                    '\'' => Some('\''),
+                    '{' => Some('}'),
+                    _ => None,
+                };
+            }
+        }
+    }
+    if close.is_some() {
+        out.push('?');
+    }
+    out
 }
 
 fn text_error(message: impl Into<String>) -> CallToolResult {
@@ -175,7 +249,8 @@ impl Gateway {
             let elicitation_id = crate::model::new_id();
             let text = format!("Connect your Salesforce account to use {}", tool.name);
             tokio::spawn(async move {
-                if let Err(err) = peer.elicit_url(text, url, elicitation_id).await {
+                let asked = peer.elicit_url(text, url, elicitation_id);
+                if let Ok(Err(err)) = tokio::time::timeout(crate::oauth::LINK_TTL, asked).await {
                     tracing::debug!(error = %err, "URL elicitation not delivered");
                 }
             });
@@ -196,7 +271,9 @@ impl Gateway {
         caller: &Caller,
         context: &RequestContext<RoleServer>,
     ) -> Ending {
-        let cache = self.state.describe_cache(&tool.server_id);
+        // Per connection: describe results reflect the user's own access
+        // (and org), so they are never shared between users.
+        let cache = self.state.describe_cache(&live.connection.id);
         let call = |live: LiveConnection| {
             let cache = cache.clone();
             async move {
@@ -273,12 +350,18 @@ impl Gateway {
                 );
             }
         };
-        let name = request.name.as_ref();
+        if !world.settings.mcp_traffic_enabled {
+            return (
+                None,
+                Ending::denied(crate::governance::Denial::TrafficDisabled.to_string()),
+            );
+        }
+        let name = bounded(request.name.as_ref());
         let not_listed = || Ending::denied(format!("tool {name} is not in your tool list"));
         let Some(tool) = world
             .tools
             .iter()
-            .find(|t| t.name == name && t.state != ToolState::Removed)
+            .find(|t| t.name == request.name.as_ref() && t.state != ToolState::Removed)
             .cloned()
         else {
             return (None, not_listed());
@@ -372,7 +455,7 @@ impl ServerHandler for Gateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let (caller, session) = caller(&context)?;
+        let (caller, session) = caller(&self.state, &context)?;
         let world = self
             .state
             .world()
@@ -409,7 +492,7 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let started = Instant::now();
-        let (caller, _) = caller(&context)?;
+        let (caller, _) = caller(&self.state, &context)?;
         let (tool, ending) = self.call(&request, &caller, &context).await;
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let target = tool.as_ref().map_or_else(
@@ -420,7 +503,7 @@ impl ServerHandler for Gateway {
             AuditEvent::allowed(&format!("user:{}", caller.user.email), "tool.call", target)
                 .with_reason(ending.reason.clone())
                 .with_details(json!({
-                    "tool": request.name,
+                    "tool": bounded(&request.name),
                     "server_id": tool.as_ref().map(|t| t.server_id.clone()),
                     "token_id": caller.token.id,
                     "arguments": redact_arguments(&args),

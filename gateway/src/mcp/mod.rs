@@ -94,8 +94,8 @@ impl World {
 }
 
 impl McpState {
-    /// Builds the shared state.
-    pub fn new(store: Arc<Store>, oauth: Arc<OAuth>) -> Self {
+    /// Builds the shared state; `limits` caps what one call returns.
+    pub fn new(store: Arc<Store>, oauth: Arc<OAuth>, limits: Limits) -> Self {
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(60))
             .redirect(reqwest::redirect::Policy::none())
@@ -105,7 +105,7 @@ impl McpState {
             store,
             oauth,
             http,
-            limits: Limits::default(),
+            limits,
             sessions: notify::Sessions::default(),
             caches: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
@@ -190,7 +190,9 @@ pub fn allowed_origins(public_url: &str) -> Vec<String> {
     let Ok(url) = url::Url::parse(public_url) else {
         return Vec::new();
     };
-    let mut origins = vec![url.origin().ascii_serialization()];
+    // rmcp reads a port-less entry as "any port": always name the port.
+    let port = url.port_or_known_default().unwrap_or(443);
+    let mut origins = vec![format!("{}:{port}", url.origin().ascii_serialization())];
     if allowed_hosts(public_url).iter().any(|h| h == "127.0.0.1") {
         origins.extend(
             ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
@@ -239,7 +241,7 @@ mod tests {
         assert!(local.contains(&"localhost".to_string()));
         assert_eq!(
             allowed_origins("https://toolgate.example.com"),
-            ["https://toolgate.example.com"]
+            ["https://toolgate.example.com:443"]
         );
     }
 }

@@ -28,9 +28,19 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// Records that session `id` of `user_id` was just shown `tools`.
+    /// The user a session belongs to, if it is known.
+    pub fn owner(&self, id: &str) -> Option<String> {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.get(id).map(|e| e.user_id.clone())
+    }
+
+    /// Records that session `id` of `user_id` was just shown `tools`. A
+    /// session keeps the user it was first seen with.
     pub fn seen(&self, id: &str, user_id: &str, peer: Peer<RoleServer>, tools: Vec<String>) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if inner.get(id).is_some_and(|e| e.user_id != user_id) {
+            return;
+        }
         inner.insert(
             id.to_owned(),
             Entry {

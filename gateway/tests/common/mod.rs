@@ -123,6 +123,8 @@ pub fn config(data_dir: &Path) -> Config {
         log_level: "warn".into(),
         log_format: LogFormat::Text,
         shutdown_timeout: std::time::Duration::from_secs(5),
+        max_records_per_call: 200,
+        max_result_bytes: 256 * 1024,
     }
 }
 

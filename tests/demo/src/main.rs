@@ -214,6 +214,8 @@ async fn main() -> anyhow::Result<()> {
         log_level: args.log_level.clone(),
         log_format: LogFormat::Text,
         shutdown_timeout: std::time::Duration::from_secs(10),
+        max_records_per_call: 200,
+        max_result_bytes: 256 * 1024,
     };
     let secrets = Secrets::from_env();
     let opened = app::open(&config, &secrets).await?;
