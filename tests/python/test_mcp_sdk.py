@@ -1,0 +1,192 @@
+"""The MCP gateway driven by an MCP client we did not write: the official
+Python SDK (`mcp` 2.x) over streamable HTTP, against toolgate-demo (toolgated
+with a seeded simulated Salesforce org, sfsim), loopback only.
+
+The core flow a user goes through: no token is refused (HTTP 401); with a
+token, initialize and list the granted tools; the first Salesforce call
+answers with a connect link (and a URL elicitation); the link is followed
+through sfsim's login page like a browser would; the call then returns
+records, pages with next_cursor, and Salesforce errors keep their code."""
+
+import anyio
+import httpx2
+import pytest
+import requests
+from mcp import Client, types
+from mcp.client.streamable_http import streamable_http_client
+
+GENEPOINT = "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"
+GENEPOINT_ID = "0015g00000Q1aADAAZ"
+TOOLS = {
+    "salesforce_list_objects", "salesforce_describe_object", "salesforce_query",
+    "salesforce_search", "salesforce_get_record", "salesforce_list_recent",
+    "salesforce_get_related_records", "salesforce_create_record",
+    "salesforce_update_record", "salesforce_upsert_record",
+    "salesforce_delete_record", "salesforce_get_user_info", "salesforce_get_limits",
+}
+
+
+def http_client(token=None, statuses=None):
+    """The httpx2 client the SDK's transport uses: the bearer header (the
+    SDK's documented way to add headers) and a hook recording each HTTP
+    status the SDK sees."""
+
+    async def record(response):
+        if statuses is not None:
+            statuses.append(response.status_code)
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return httpx2.AsyncClient(
+        headers=headers,
+        timeout=httpx2.Timeout(30, read=60),
+        event_hooks={"response": [record]},
+    )
+
+
+def text(result: types.CallToolResult) -> str:
+    return "\n".join(c.text for c in result.content if isinstance(c, types.TextContent))
+
+
+@pytest.mark.parametrize("token", [None, "tgp_not-a-real-token"])
+def test_no_or_wrong_token_is_refused_with_401(demo, token):
+    statuses = []
+
+    async def scenario():
+        async with http_client(token, statuses) as http:
+            with pytest.raises(Exception):
+                async with Client(streamable_http_client(demo.mcp_url, http_client=http), mode="legacy"):
+                    pass
+        # The same request by hand: a challenge and a body that says what to do.
+        async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"} if token else {}) as raw:
+            refused = await raw.post(
+                demo.mcp_url,
+                headers={"Accept": "application/json, text/event-stream"},
+                json={"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+                    "protocolVersion": "2025-11-25", "capabilities": {},
+                    "clientInfo": {"name": "pytest", "version": "1"}}},
+            )
+        assert refused.status_code == 401
+        assert refused.headers["www-authenticate"].startswith('Bearer realm="toolgate"')
+        assert "Authorization: Bearer" in refused.text
+
+    anyio.run(scenario)
+    assert statuses and set(statuses) == {401}, statuses
+
+
+def test_core_flow_with_the_python_sdk(demo):
+    elicited = []
+    elicitation_arrived = anyio.Event()
+
+    async def on_elicitation(context, params):
+        elicited.append(params)
+        elicitation_arrived.set()
+        return types.ElicitResult(action="decline")
+
+    async def scenario():
+        async with http_client(demo.token) as http, Client(
+            streamable_http_client(demo.mcp_url, http_client=http),
+            mode="legacy",  # the initialize handshake
+            elicitation_callback=on_elicitation,  # declares form and URL elicitation
+            cache=None,
+        ) as client:
+            # initialize
+            assert client.protocol_version in ("2025-11-25", "2025-06-18")
+            assert client.server_info.name == "toolgate"
+            assert client.server_capabilities.tools.list_changed is True
+
+            # tools/list: the demo user is granted every approved tool.
+            listed = await client.list_tools()
+            assert listed.next_cursor is None
+            names = {t.name for t in listed.tools}
+            assert names == TOOLS
+            query = next(t for t in listed.tools if t.name == "salesforce_query")
+            assert query.annotations.read_only_hint is True
+            assert query.output_schema["required"] == ["total_size", "done", "records"]
+            assert "soql" in query.input_schema["properties"]
+
+            # The first Salesforce call: a tool error with a connect link,
+            # and the same link as a URL-mode elicitation.
+            first = await client.call_tool("salesforce_query", {"soql": GENEPOINT})
+            assert first.is_error is True
+            prompt = text(first)
+            assert prompt.startswith("Connect your Salesforce account to use salesforce_query"), prompt
+            link = demo.connect_link(prompt)
+            with anyio.fail_after(20):
+                await elicitation_arrived.wait()
+            assert elicited[0].mode == "url"
+            assert "/connect/" in elicited[0].url
+
+            # Bad arguments are refused by the schema, naming the field.
+            bad = await client.call_tool("salesforce_get_record", {"object_name": "Account"})
+            assert bad.is_error is True
+            assert "record_id" in text(bad), text(bad)
+
+            # The browser side, off the event loop: gateway -> sfsim login -> callback.
+            await anyio.to_thread.run_sync(demo.connect, link)
+            reused = await anyio.to_thread.run_sync(
+                lambda: requests.get(link, allow_redirects=False, timeout=30))
+            assert reused.status_code == 400, "a connect link works once"
+
+            # The retried call returns the record, as structured content.
+            found = await client.call_tool("salesforce_query", {"soql": GENEPOINT})
+            assert found.is_error is False, text(found)
+            records = found.structured_content["records"]
+            assert len(records) == 1
+            assert records[0]["Id"] == GENEPOINT_ID
+            assert records[0]["Name"] == "GenePoint"
+            assert records[0]["type"] == "Account"
+            assert "attributes" not in records[0]
+            assert GENEPOINT_ID in text(found)
+
+            # Paging: next_cursor gives the next page, until there is none.
+            page = await client.call_tool(
+                "salesforce_query", {"soql": "SELECT Id, Name FROM Contact ORDER BY Name", "max_records": 100})
+            assert page.is_error is False, text(page)
+            total = page.structured_content["total_size"]
+            assert total > 100
+            first_page = [r["Id"] for r in page.structured_content["records"]]
+            assert len(first_page) == 100
+            cursor = page.structured_content["next_cursor"]
+            assert cursor
+            seen = list(first_page)
+            for _ in range(total // 100 + 1):
+                page = await client.call_tool("salesforce_query", {"cursor": cursor})
+                assert page.is_error is False, text(page)
+                seen += [r["Id"] for r in page.structured_content["records"]]
+                cursor = page.structured_content.get("next_cursor")
+                if not cursor:
+                    break
+            assert cursor is None
+            assert len(seen) == total
+            assert len(set(seen)) == total, "no record twice across pages"
+            assert not set(first_page) & set(seen[100:]), "the second page is new records"
+
+            # A Salesforce error keeps Salesforce's errorCode and message.
+            wrong = await client.call_tool("salesforce_query", {"soql": "SELECT Id, Nme FROM Account"})
+            assert wrong.is_error is True
+            assert "INVALID_FIELD" in text(wrong), text(wrong)
+            assert "Nme" in text(wrong), text(wrong)
+
+    anyio.run(scenario)
+
+
+def test_stateless_2026_07_28_with_the_python_sdk(demo):
+    """The SDK's default mode probes server/discover and, as the gateway
+    supports it, talks the stateless 2026-07-28 protocol."""
+
+    async def scenario():
+        async with http_client(demo.token) as http, Client(
+            streamable_http_client(demo.mcp_url, http_client=http), cache=None,
+        ) as client:
+            assert client.protocol_version == "2026-07-28"
+            listed = await client.list_tools()
+            assert {t.name for t in listed.tools} == TOOLS
+            first = await client.call_tool("salesforce_get_limits", {})
+            assert first.is_error is True
+            link = demo.connect_link(text(first))
+            await anyio.to_thread.run_sync(demo.connect, link)
+            found = await client.call_tool("salesforce_query", {"soql": GENEPOINT})
+            assert found.is_error is False, text(found)
+            assert found.structured_content["records"][0]["Id"] == GENEPOINT_ID
+
+    anyio.run(scenario)
