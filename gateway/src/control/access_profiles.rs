@@ -9,7 +9,7 @@ use v1::access_profile_service_server::AccessProfileService;
 use super::Control;
 use super::auth::actor;
 use super::convert::{millis, opt_timestamp, timestamp};
-use super::error::{ControlError, Result, require};
+use super::error::{ControlError, Result, require, require_name_free};
 use super::validate;
 use crate::model::{AccessProfile, AuditEvent, Grant, Toolset, User, new_id, now_ms};
 use crate::store::{Batch, Store};
@@ -36,16 +36,7 @@ fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
 }
 
 fn check_name_free(store: &Store, id: &str, name: &str) -> Result<()> {
-    if store
-        .list::<AccessProfile>()?
-        .iter()
-        .any(|p| p.id != id && p.name.eq_ignore_ascii_case(name))
-    {
-        return Err(ControlError::AlreadyExists(format!(
-            "an access profile named {name:?} already exists"
-        )));
-    }
-    Ok(())
+    require_name_free::<AccessProfile>(store, id, name, |r| &r.name)
 }
 
 fn check_toolsets_exist(store: &Store, ids: &[String]) -> Result<()> {

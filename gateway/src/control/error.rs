@@ -81,5 +81,31 @@ pub fn require<E: crate::store::Entity>(store: &crate::store::Store, id: &str) -
         .ok_or_else(|| ControlError::not_found(E::KIND, id))
 }
 
+/// Fails with ALREADY_EXISTS if a record of type `E` other than `id` is
+/// named `name` (case-insensitive); `name_of` reads a record's name.
+pub fn require_name_free<E: crate::store::Entity>(
+    store: &crate::store::Store,
+    id: &str,
+    name: &str,
+    name_of: impl Fn(&E) -> &str,
+) -> Result<()> {
+    let taken = store
+        .list::<E>()?
+        .iter()
+        .any(|e| e.id() != id && name_of(e).eq_ignore_ascii_case(name));
+    if taken {
+        let article = if E::KIND.starts_with(['a', 'e', 'i', 'o', 'u']) {
+            "an"
+        } else {
+            "a"
+        };
+        return Err(ControlError::AlreadyExists(format!(
+            "{article} {} named {name:?} already exists",
+            E::KIND
+        )));
+    }
+    Ok(())
+}
+
 /// Shorthand for control handlers.
 pub type Result<T, E = ControlError> = std::result::Result<T, E>;

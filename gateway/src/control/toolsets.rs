@@ -8,7 +8,7 @@ use v1::toolset_service_server::ToolsetService;
 use super::Control;
 use super::auth::actor;
 use super::convert::timestamp;
-use super::error::{ControlError, Result, require};
+use super::error::{ControlError, Result, require, require_name_free};
 use super::validate;
 use crate::governance::{toolset_contains, toolset_members};
 use crate::model::{
@@ -50,16 +50,7 @@ fn custom_or_refuse(store: &Store, id: &str) -> Result<Toolset> {
 }
 
 fn check_name_free(store: &Store, id: &str, name: &str) -> Result<()> {
-    if store
-        .list::<Toolset>()?
-        .iter()
-        .any(|t| t.id != id && t.name.eq_ignore_ascii_case(name))
-    {
-        return Err(ControlError::AlreadyExists(format!(
-            "a toolset named {name:?} already exists"
-        )));
-    }
-    Ok(())
+    require_name_free::<Toolset>(store, id, name, |r| &r.name)
 }
 
 /// Loads tools to add: each must exist and be APPROVED.

@@ -19,8 +19,8 @@ use serde_json::{Map, Value, json};
 
 use super::McpState;
 use super::auth::Caller;
-use crate::governance::{Subject, decide};
-use crate::model::{AuditEvent, Outcome, Tool, ToolState, now_ms};
+use crate::governance::decide;
+use crate::model::{AuditEvent, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
 
@@ -369,13 +369,7 @@ impl Gateway {
         let Some(server) = world.servers.iter().find(|s| s.id == tool.server_id) else {
             return (Some(tool), not_listed());
         };
-        let subject = Subject {
-            user: &caller.user,
-            token: Some(&caller.token),
-            profiles: &world.profiles,
-            toolsets: &world.toolsets,
-            now: now_ms(),
-        };
+        let subject = world.subject(&caller.user, Some(&caller.token));
         if let Err(denial) = decide(&world.settings, server, &tool, &subject) {
             return (Some(tool), Ending::denied(denial.to_string()));
         }
@@ -460,13 +454,7 @@ impl ServerHandler for Gateway {
             .state
             .world()
             .map_err(|e| McpError::internal_error(format!("cannot read state: {e}"), None))?;
-        let subject = Subject {
-            user: &caller.user,
-            token: Some(&caller.token),
-            profiles: &world.profiles,
-            toolsets: &world.toolsets,
-            now: now_ms(),
-        };
+        let subject = world.subject(&caller.user, Some(&caller.token));
         let mut tools: Vec<&Tool> = crate::governance::allowed_tools(
             &world.settings,
             &world.servers,

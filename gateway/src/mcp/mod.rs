@@ -25,7 +25,7 @@ use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, Stream
 use tokio_util::sync::CancellationToken;
 
 use crate::governance::{Subject, allowed_tools};
-use crate::model::{AccessProfile, Server, Settings, Tool, Toolset, User, now_ms};
+use crate::model::{AccessProfile, Server, Settings, Token, Tool, Toolset, User, now_ms};
 use crate::oauth::OAuth;
 use crate::salesforce::{DescribeCache, Limits};
 use crate::store::{Store, StoreError};
@@ -70,19 +70,25 @@ pub struct World {
 }
 
 impl World {
+    /// The policy subject of `user` (with the request's `token`, if any),
+    /// at the current time.
+    pub fn subject<'a>(&'a self, user: &'a User, token: Option<&'a Token>) -> Subject<'a> {
+        Subject {
+            user,
+            token,
+            profiles: &self.profiles,
+            toolsets: &self.toolsets,
+            now: now_ms(),
+        }
+    }
+
     /// The exposed names of the tools `user_id` may call now (no token
     /// involved), sorted.
     pub fn allowed_names(&self, user_id: &str) -> Vec<String> {
         let Some(user) = self.users.iter().find(|u| u.id == user_id) else {
             return Vec::new();
         };
-        let subject = Subject {
-            user,
-            token: None,
-            profiles: &self.profiles,
-            toolsets: &self.toolsets,
-            now: now_ms(),
-        };
+        let subject = self.subject(user, None);
         let mut names: Vec<String> =
             allowed_tools(&self.settings, &self.servers, &self.tools, &subject)
                 .into_iter()
