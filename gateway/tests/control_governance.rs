@@ -149,6 +149,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
         .into_inner();
     assert!(issued.secret.starts_with("tgp_"));
     assert_eq!(issued.secret.len(), 47);
+    assert_eq!(issued.mcp_url, "https://toolgate.example.com/mcp");
     let listed = c
         .users
         .list_tokens(v1::ListTokensRequest {

@@ -37,6 +37,7 @@ pub mod v1 {
             f.debug_struct("IssueTokenResponse")
                 .field("token", &self.token)
                 .field("secret", &"<redacted>")
+                .field("mcp_url", &self.mcp_url)
                 .finish()
         }
     }
@@ -56,6 +57,7 @@ mod tests {
         let response = v1::IssueTokenResponse {
             token: None,
             secret: "tgp_secret_token".into(),
+            mcp_url: "https://toolgate.example.com/mcp".into(),
         };
         assert!(!format!("{response:?}").contains("tgp_secret_token"));
     }

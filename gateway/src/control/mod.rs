@@ -59,6 +59,11 @@ impl Control {
         format!("{}/auth/callback", self.public_url)
     }
 
+    /// The MCP endpoint AI clients connect to.
+    pub fn mcp_url(&self) -> String {
+        format!("{}/mcp", self.public_url)
+    }
+
     /// Every `toolgate.v1` service, each wrapped in the admin-token
     /// interceptor, as tonic routes.
     pub fn routes(&self, auth: AdminAuth) -> tonic::service::Routes {

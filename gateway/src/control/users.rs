@@ -228,6 +228,7 @@ impl UserService for Control {
         Ok(Response::new(v1::IssueTokenResponse {
             token: Some(token_to_proto(&token)),
             secret,
+            mcp_url: self.mcp_url(),
         }))
     }
 

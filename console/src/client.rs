@@ -1,0 +1,204 @@
+//! The gRPC client of the daemon's control API: one lazily connected channel
+//! shared by a client per `toolgate.v1` service, every request carrying the
+//! admin token (and the console user's name as the audit actor).
+//!
+//! This module owns no state of the console and never touches the terminal.
+
+use std::time::Duration;
+
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Request, Status};
+use toolgate_proto::v1;
+use zeroize::Zeroizing;
+
+/// Adds `authorization: Bearer <admin token>` and `x-toolgate-actor` to
+/// every request. Its `Debug` never shows the token.
+#[derive(Clone)]
+pub struct AdminAuth {
+    authorization: MetadataValue<Ascii>,
+    actor: Option<MetadataValue<Ascii>>,
+}
+
+impl std::fmt::Debug for AdminAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AdminAuth")
+            .field("authorization", &"<redacted>")
+            .field("actor", &self.actor)
+            .finish()
+    }
+}
+
+impl AdminAuth {
+    /// Builds the interceptor. `actor` names the admin in the audit log
+    /// (`admin:<actor>`); characters the daemon does not accept
+    /// (anything but `A-Z a-z 0-9 . _ @ -`) are dropped, and it is cut to
+    /// 64 characters.
+    ///
+    /// Errors: the token holds characters that cannot go in an HTTP header.
+    pub fn new(token: &str, actor: Option<&str>) -> Result<Self, ConnectError> {
+        let bearer = Zeroizing::new(format!("Bearer {}", token.trim()));
+        let mut authorization: MetadataValue<Ascii> =
+            bearer.parse().map_err(|_| ConnectError::BadToken)?;
+        authorization.set_sensitive(true);
+        let actor = actor
+            .map(|a| {
+                a.chars()
+                    .filter(|c| c.is_ascii_alphanumeric() || "._@-".contains(*c))
+                    .take(64)
+                    .collect::<String>()
+            })
+            .filter(|a| !a.is_empty())
+            .and_then(|a| a.parse().ok());
+        Ok(Self {
+            authorization,
+            actor,
+        })
+    }
+}
+
+impl Interceptor for AdminAuth {
+    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
+        let metadata = request.metadata_mut();
+        metadata.insert("authorization", self.authorization.clone());
+        if let Some(actor) = &self.actor {
+            metadata.insert("x-toolgate-actor", actor.clone());
+        }
+        Ok(request)
+    }
+}
+
+/// Why the console cannot build a client.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    /// `--grpc-addr` is not a URL tonic can dial.
+    #[error("--grpc-addr {addr:?} is not a valid address (expected e.g. http://127.0.0.1:50051)")]
+    BadAddress {
+        /// The address as given.
+        addr: String,
+    },
+    /// The token cannot be sent in a header.
+    #[error("the admin token holds characters that cannot be sent in a header")]
+    BadToken,
+}
+
+type Svc = InterceptedService<Channel, AdminAuth>;
+
+/// One client per control service, sharing one channel. Cloning is cheap.
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct Clients {
+    pub settings: v1::settings_service_client::SettingsServiceClient<Svc>,
+    pub catalog: v1::catalog_service_client::CatalogServiceClient<Svc>,
+    pub servers: v1::server_service_client::ServerServiceClient<Svc>,
+    pub tools: v1::tool_service_client::ToolServiceClient<Svc>,
+    pub toolsets: v1::toolset_service_client::ToolsetServiceClient<Svc>,
+    pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<Svc>,
+    pub users: v1::user_service_client::UserServiceClient<Svc>,
+    pub audit: v1::audit_service_client::AuditServiceClient<Svc>,
+    pub connections: v1::connection_service_client::ConnectionServiceClient<Svc>,
+}
+
+impl Clients {
+    /// Builds the clients over a channel that connects on first use and
+    /// reconnects after failures, so a daemon that is down at start (or
+    /// restarts) only fails the requests made meanwhile.
+    ///
+    /// `addr` is `http://host:port`; a bare `host:port` gets `http://`.
+    pub fn new(addr: &str, auth: AdminAuth) -> Result<Self, ConnectError> {
+        let url = if addr.contains("://") {
+            addr.to_owned()
+        } else {
+            format!("http://{addr}")
+        };
+        let endpoint = Endpoint::from_shared(url).map_err(|_| ConnectError::BadAddress {
+            addr: addr.to_owned(),
+        })?;
+        let channel = endpoint
+            .connect_timeout(Duration::from_secs(3))
+            .tcp_nodelay(true)
+            .connect_lazy();
+        let a = || auth.clone();
+        use v1::access_profile_service_client::AccessProfileServiceClient;
+        use v1::audit_service_client::AuditServiceClient;
+        use v1::catalog_service_client::CatalogServiceClient;
+        use v1::connection_service_client::ConnectionServiceClient;
+        use v1::server_service_client::ServerServiceClient;
+        use v1::settings_service_client::SettingsServiceClient;
+        use v1::tool_service_client::ToolServiceClient;
+        use v1::toolset_service_client::ToolsetServiceClient;
+        use v1::user_service_client::UserServiceClient;
+        Ok(Self {
+            settings: SettingsServiceClient::with_interceptor(channel.clone(), a()),
+            catalog: CatalogServiceClient::with_interceptor(channel.clone(), a()),
+            servers: ServerServiceClient::with_interceptor(channel.clone(), a()),
+            tools: ToolServiceClient::with_interceptor(channel.clone(), a()),
+            toolsets: ToolsetServiceClient::with_interceptor(channel.clone(), a()),
+            profiles: AccessProfileServiceClient::with_interceptor(channel.clone(), a()),
+            users: UserServiceClient::with_interceptor(channel.clone(), a()),
+            audit: AuditServiceClient::with_interceptor(channel.clone(), a()),
+            connections: ConnectionServiceClient::with_interceptor(channel, a()),
+        })
+    }
+}
+
+/// A failed control API call, as the console shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    /// The gRPC status code.
+    pub code: Code,
+    /// The daemon's message (field first for INVALID_ARGUMENT), or a
+    /// transport description.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Whether the daemon could not be reached at all (as opposed to
+    /// answering with an error).
+    pub fn is_connection(&self) -> bool {
+        matches!(
+            self.code,
+            Code::Unavailable | Code::Unauthenticated | Code::DeadlineExceeded
+        )
+    }
+}
+
+impl From<Status> for ApiError {
+    fn from(status: Status) -> Self {
+        let message = match status.code() {
+            Code::Unauthenticated => {
+                "the daemon refused the admin token (check --token, TOOLGATE_ADMIN_TOKEN or --data-dir)"
+                    .to_owned()
+            }
+            Code::Unavailable => {
+                let detail = status.message().trim();
+                let source = std::error::Error::source(&status)
+                    .map(|s| s.to_string())
+                    .unwrap_or_default();
+                let reason = [detail, source.as_str()]
+                    .into_iter()
+                    .filter(|s| !s.is_empty())
+                    .collect::<Vec<_>>()
+                    .join(": ");
+                if reason.is_empty() {
+                    "daemon unreachable".to_owned()
+                } else {
+                    format!("daemon unreachable ({reason})")
+                }
+            }
+            _ => status.message().to_owned(),
+        };
+        Self {
+            code: status.code(),
+            message,
+        }
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}

@@ -1,0 +1,1122 @@
+//! The console's model and its update step: [`App`] holds everything the
+//! screens show; [`App::update`] takes one [`Action`] and changes the model,
+//! queueing [`Request`]s for the worker and [`Effect`]s for the terminal.
+//! Nothing here does IO, so tests drive it directly.
+//!
+//! Per-screen state and key handling live in the submodules; this file holds
+//! what they share (screens, loading states, cursors, overlays, reply
+//! routing).
+
+mod audit;
+mod form;
+mod governance;
+mod picker;
+mod servers;
+mod settings;
+mod tools;
+mod users;
+
+use std::collections::HashMap;
+
+use crossterm::event::{
+    Event, KeyCode, KeyEvent, KeyEventKind, KeyModifiers, MouseButton, MouseEvent, MouseEventKind,
+};
+use ratatui::layout::Rect;
+use tui_input::Input;
+use tui_input::backend::crossterm::EventHandler;
+
+pub use audit::{AUDIT_KEEP, AuditState, Tail, outcome_name};
+pub use form::{Field, FieldKind, Form, FormInput, FormKind};
+pub use governance::toolset_kind;
+pub use picker::{PickItem, Picker, PickerKind};
+pub use servers::describe_login_host;
+pub use settings::rows as settings_rows;
+pub use tools::{ToolFilter, ToolsState, ToolsView, action_name, state_name};
+pub use users::is_active;
+
+use crate::action::{
+    Action, Command, Data, Effect, IssuedToken, Reply, Request, Scope, UserDetail,
+};
+use crate::client::ApiError;
+use crate::keymap::{self, Intent};
+use crate::layout::{self, Areas};
+use toolgate_proto::v1;
+
+/// The console's screens, in tab order.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[allow(missing_docs)]
+pub enum Screen {
+    Servers,
+    Tools,
+    Toolsets,
+    Profiles,
+    Users,
+    Audit,
+    Settings,
+}
+
+impl Screen {
+    /// Every screen, in tab order.
+    pub const ALL: [Screen; 7] = [
+        Screen::Servers,
+        Screen::Tools,
+        Screen::Toolsets,
+        Screen::Profiles,
+        Screen::Users,
+        Screen::Audit,
+        Screen::Settings,
+    ];
+
+    /// The name `:` jumps by, lowercase.
+    pub fn name(self) -> &'static str {
+        match self {
+            Screen::Servers => "servers",
+            Screen::Tools => "tools",
+            Screen::Toolsets => "toolsets",
+            Screen::Profiles => "profiles",
+            Screen::Users => "users",
+            Screen::Audit => "audit",
+            Screen::Settings => "settings",
+        }
+    }
+
+    /// The tab title.
+    pub fn title(self) -> &'static str {
+        match self {
+            Screen::Servers => "Servers",
+            Screen::Tools => "Tools",
+            Screen::Toolsets => "Toolsets",
+            Screen::Profiles => "Profiles",
+            Screen::Users => "Users",
+            Screen::Audit => "Audit",
+            Screen::Settings => "Settings",
+        }
+    }
+
+    fn index(self) -> usize {
+        Screen::ALL.iter().position(|s| *s == self).unwrap_or(0)
+    }
+
+    /// The screen whose name starts with `prefix` (case-insensitive), the
+    /// first in tab order when several do; aliases: `queue`, `review`,
+    /// `profile`, `log`.
+    pub fn by_name(prefix: &str) -> Option<Screen> {
+        let p = prefix.trim().to_lowercase();
+        if p.is_empty() {
+            return None;
+        }
+        match p.as_str() {
+            "queue" | "review" => return Some(Screen::Tools),
+            "access" | "access-profiles" => return Some(Screen::Profiles),
+            "log" | "events" => return Some(Screen::Audit),
+            _ => {}
+        }
+        Screen::ALL.into_iter().find(|s| s.name().starts_with(&p))
+    }
+}
+
+/// Data that arrives from the daemon.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Loadable<T> {
+    /// Requested, not arrived yet.
+    Loading,
+    /// Arrived.
+    Ready(T),
+    /// The request failed (the message says why).
+    Failed(String),
+}
+
+impl<T> Loadable<T> {
+    /// The data, when ready.
+    pub fn ready(&self) -> Option<&T> {
+        match self {
+            Loadable::Ready(t) => Some(t),
+            _ => None,
+        }
+    }
+}
+
+/// Selection and scroll position of a list.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Cursor {
+    /// Index of the selected row among the shown rows.
+    pub selected: usize,
+    /// Index of the first visible row.
+    pub offset: usize,
+}
+
+impl Cursor {
+    /// Moves for a navigation intent over `len` rows with `rows` visible.
+    /// Returns false for intents that are not navigation.
+    pub fn navigate(&mut self, intent: Intent, len: usize, rows: usize) -> bool {
+        let last = len.saturating_sub(1);
+        self.selected = match intent {
+            Intent::Up => self.selected.saturating_sub(1),
+            Intent::Down => (self.selected + 1).min(last),
+            Intent::PageUp => self.selected.saturating_sub(rows),
+            Intent::PageDown => (self.selected + rows).min(last),
+            Intent::Top => 0,
+            Intent::Bottom => last,
+            _ => return false,
+        };
+        self.clamp(len, rows);
+        true
+    }
+
+    /// Keeps the selection inside `len` rows and visible in `rows`.
+    pub fn clamp(&mut self, len: usize, rows: usize) {
+        let rows = rows.max(1);
+        self.selected = self.selected.min(len.saturating_sub(1));
+        if self.selected < self.offset {
+            self.offset = self.selected;
+        } else if self.selected >= self.offset + rows {
+            self.offset = self.selected + 1 - rows;
+        }
+        self.offset = self.offset.min(len.saturating_sub(rows));
+    }
+}
+
+/// The daemon connection as last seen.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Link {
+    /// No answer yet.
+    Connecting,
+    /// The last call reached the daemon.
+    Up,
+    /// The last call could not reach the daemon (or the token was refused).
+    Down(String),
+}
+
+/// The status line.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Status {
+    /// The message.
+    pub text: String,
+    /// Whether it reports a failure.
+    pub error: bool,
+}
+
+/// A destructive or bulk action waiting for `y`.
+#[derive(Debug)]
+pub struct Confirm {
+    /// Box title.
+    pub title: String,
+    /// What will happen, line by line.
+    pub lines: Vec<String>,
+    /// What runs on `y`.
+    pub command: Command,
+}
+
+/// An overlay drawn over the screen; it takes the keys while open.
+#[derive(Debug)]
+pub enum Overlay {
+    /// The keymap; the number is the scroll offset.
+    Help(usize),
+    /// `:` — jump to a screen by name.
+    Palette(Input),
+    /// A form.
+    Form(Form),
+    /// A confirmation.
+    Confirm(Confirm),
+    /// A list to choose from (members, bindings, a grant to revoke ...).
+    Picker(Picker),
+    /// A just-issued MCP token, shown once.
+    Token(IssuedToken),
+}
+
+/// What a request in flight is for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Purpose {
+    Load(Load),
+    Tools,
+    Tool,
+    UserDetail,
+    Tail,
+    Form,
+    Change,
+}
+
+/// The lists that load with one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Load {
+    Settings,
+    Catalog,
+    Servers,
+    Toolsets,
+    Profiles,
+    Users,
+}
+
+/// The whole console model.
+#[derive(Debug)]
+pub struct App {
+    /// The daemon address, for messages.
+    pub addr: String,
+    /// The screen shown.
+    pub screen: Screen,
+    /// The terminal size.
+    pub size: Rect,
+    /// Whether the detail pane fills the body.
+    pub zoomed: bool,
+    /// The daemon connection.
+    pub link: Link,
+    /// The status line.
+    pub status: Option<Status>,
+    /// The open overlay.
+    pub overlay: Option<Overlay>,
+    /// Text filter per screen (`/`), and whether it is being typed.
+    pub search: HashMap<Screen, String>,
+    /// The filter being typed, when `/` is active.
+    pub searching: Option<Input>,
+    /// Gateway settings.
+    pub settings: Loadable<v1::Settings>,
+    /// Row on the settings screen.
+    pub settings_cursor: Cursor,
+    /// The catalog (for registration).
+    pub catalog: Loadable<Vec<v1::CatalogEntry>>,
+    /// Registered servers.
+    pub servers: Loadable<Vec<v1::Server>>,
+    /// Row on the servers screen.
+    pub servers_cursor: Cursor,
+    /// The tools screen.
+    pub tools: ToolsState,
+    /// Toolsets.
+    pub toolsets: Loadable<Vec<v1::Toolset>>,
+    /// Row on the toolsets screen.
+    pub toolsets_cursor: Cursor,
+    /// Access profiles.
+    pub profiles: Loadable<Vec<v1::AccessProfile>>,
+    /// Row on the profiles screen.
+    pub profiles_cursor: Cursor,
+    /// Users.
+    pub users: Loadable<Vec<v1::User>>,
+    /// Row on the users screen.
+    pub users_cursor: Cursor,
+    /// The selected user's tokens, connections and tools.
+    pub user_detail: Option<(String, Loadable<UserDetail>)>,
+    /// The audit screen.
+    pub audit: AuditState,
+    /// Set when the console should exit.
+    pub quit: bool,
+    next_id: u64,
+    pending: HashMap<u64, Purpose>,
+    latest: HashMap<Load, u64>,
+    requests: Vec<Request>,
+    effects: Vec<Effect>,
+}
+
+impl App {
+    /// A fresh model for a daemon at `addr` and a terminal of `size`; it
+    /// queues the first loads (take them with [`App::take_requests`]).
+    pub fn new(addr: &str, size: Rect) -> Self {
+        let mut app = Self {
+            addr: addr.to_owned(),
+            screen: Screen::Tools,
+            size,
+            zoomed: false,
+            link: Link::Connecting,
+            status: None,
+            overlay: None,
+            search: HashMap::new(),
+            searching: None,
+            settings: Loadable::Loading,
+            settings_cursor: Cursor::default(),
+            catalog: Loadable::Loading,
+            servers: Loadable::Loading,
+            servers_cursor: Cursor::default(),
+            tools: ToolsState::default(),
+            toolsets: Loadable::Loading,
+            toolsets_cursor: Cursor::default(),
+            profiles: Loadable::Loading,
+            profiles_cursor: Cursor::default(),
+            users: Loadable::Loading,
+            users_cursor: Cursor::default(),
+            user_detail: None,
+            audit: AuditState::default(),
+            quit: false,
+            next_id: 1,
+            pending: HashMap::new(),
+            latest: HashMap::new(),
+            requests: Vec::new(),
+            effects: Vec::new(),
+        };
+        app.reload_all();
+        app
+    }
+
+    /// The requests queued since the last call, for the worker.
+    pub fn take_requests(&mut self) -> Vec<Request> {
+        std::mem::take(&mut self.requests)
+    }
+
+    /// The effects queued since the last call, for the terminal loop.
+    pub fn take_effects(&mut self) -> Vec<Effect> {
+        std::mem::take(&mut self.effects)
+    }
+
+    /// How many requests are in flight, not counting the audit tail (which
+    /// never finishes while it works).
+    pub fn busy(&self) -> usize {
+        self.pending
+            .values()
+            .filter(|p| **p != Purpose::Tail)
+            .count()
+    }
+
+    /// The current geometry.
+    pub fn areas(&self) -> Areas {
+        layout::areas(self.size, self.zoomed)
+    }
+
+    fn send(&mut self, command: Command, purpose: Purpose) -> u64 {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Purpose::Load(load) = purpose {
+            self.latest.insert(load, id);
+        }
+        self.pending.insert(id, purpose);
+        self.requests.push(Request { id, command });
+        id
+    }
+
+    fn load(&mut self, load: Load) {
+        let command = match load {
+            Load::Settings => Command::LoadSettings,
+            Load::Catalog => Command::LoadCatalog,
+            Load::Servers => Command::LoadServers,
+            Load::Toolsets => Command::LoadToolsets,
+            Load::Profiles => Command::LoadProfiles,
+            Load::Users => Command::LoadUsers,
+        };
+        self.send(command, Purpose::Load(load));
+    }
+
+    fn reload_all(&mut self) {
+        for load in [
+            Load::Settings,
+            Load::Catalog,
+            Load::Servers,
+            Load::Toolsets,
+            Load::Profiles,
+            Load::Users,
+        ] {
+            self.load(load);
+        }
+        self.load_tools();
+        if let Some(user_id) = self.user_detail.as_ref().map(|(id, _)| id.clone()) {
+            self.load_user_detail(&user_id);
+        }
+    }
+
+    /// Reloads what a change made stale.
+    fn reload(&mut self, scope: &Scope) {
+        match scope {
+            Scope::Settings => {
+                self.load(Load::Settings);
+                self.load(Load::Catalog);
+                self.refresh_user_detail();
+            }
+            Scope::Servers => {
+                self.load(Load::Servers);
+                self.load_tools();
+                self.load(Load::Toolsets);
+                self.refresh_user_detail();
+            }
+            Scope::Tools => {
+                self.load_tools();
+                self.load(Load::Toolsets);
+                self.refresh_user_detail();
+            }
+            Scope::Toolsets => {
+                self.load(Load::Toolsets);
+                self.load(Load::Profiles);
+                self.refresh_user_detail();
+            }
+            Scope::Profiles => {
+                self.load(Load::Profiles);
+                self.refresh_user_detail();
+            }
+            Scope::Users => {
+                self.load(Load::Users);
+                self.refresh_user_detail();
+            }
+            Scope::User(id) => {
+                let id = id.clone();
+                self.load_user_detail(&id);
+            }
+        }
+    }
+
+    fn refresh_user_detail(&mut self) {
+        if let Some(user_id) = self.user_detail.as_ref().map(|(id, _)| id.clone()) {
+            self.load_user_detail(&user_id);
+        }
+    }
+
+    fn info(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: false,
+        });
+    }
+
+    fn error(&mut self, text: impl Into<String>) {
+        self.status = Some(Status {
+            text: text.into(),
+            error: true,
+        });
+    }
+
+    fn go(&mut self, screen: Screen) {
+        if self.screen != screen {
+            self.screen = screen;
+            self.zoomed = false;
+        }
+        if screen == Screen::Audit && self.audit.tail_id.is_none() {
+            self.start_tail();
+        }
+        if screen == Screen::Users {
+            self.select_user_detail();
+        }
+    }
+
+    /// Applies one action.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Key(key) if key.kind != KeyEventKind::Release => self.key(key),
+            Action::Key(_) => {}
+            Action::Mouse(mouse) => self.mouse(mouse),
+            Action::Paste(text) => match &mut self.overlay {
+                Some(Overlay::Form(form)) => form.paste(&text),
+                Some(Overlay::Picker(picker)) => picker.paste(&text),
+                _ => {}
+            },
+            Action::Resize(w, h) => {
+                self.size = Rect::new(0, 0, w, h);
+                self.clamp_cursors();
+            }
+            Action::Reply(reply) => self.reply(*reply),
+        }
+    }
+
+    fn key(&mut self, key: KeyEvent) {
+        if key.modifiers.contains(KeyModifiers::CONTROL) && key.code == KeyCode::Char('c') {
+            self.quit = true;
+            return;
+        }
+        if self.overlay.is_some() {
+            self.overlay_key(key);
+            return;
+        }
+        if let Some(input) = &mut self.searching {
+            match key.code {
+                KeyCode::Enter => self.searching = None,
+                KeyCode::Esc => {
+                    self.searching = None;
+                    self.search.remove(&self.screen);
+                }
+                _ => {
+                    input.handle_event(&Event::Key(key));
+                    let text = input.value().to_owned();
+                    self.search.insert(self.screen, text);
+                }
+            }
+            self.search_changed();
+            return;
+        }
+        let Some(intent) = keymap::lookup(self.screen, &key) else {
+            if let KeyCode::Char(c @ '1'..='7') = key.code {
+                let index = c as usize - '1' as usize;
+                self.go(Screen::ALL[index]);
+            }
+            return;
+        };
+        self.intent(intent);
+    }
+
+    fn intent(&mut self, intent: Intent) {
+        match intent {
+            Intent::Quit => self.quit = true,
+            Intent::Help => self.overlay = Some(Overlay::Help(0)),
+            Intent::Palette => self.overlay = Some(Overlay::Palette(Input::default())),
+            Intent::Search => {
+                let current = self.search.get(&self.screen).cloned().unwrap_or_default();
+                self.searching = Some(Input::new(current));
+            }
+            Intent::NextScreen => {
+                self.go(Screen::ALL[(self.screen.index() + 1) % Screen::ALL.len()]);
+            }
+            Intent::PrevScreen => {
+                let n = Screen::ALL.len();
+                self.go(Screen::ALL[(self.screen.index() + n - 1) % n]);
+            }
+            Intent::Reload => {
+                self.status = None;
+                self.reload_all();
+                if self.screen == Screen::Audit {
+                    self.start_tail();
+                }
+                self.info("reloading…");
+            }
+            Intent::Back => {
+                if self.zoomed {
+                    self.zoomed = false;
+                } else if self.search.remove(&self.screen).is_some() {
+                    self.search_changed();
+                } else if self.screen == Screen::Tools && !self.tools.marked.is_empty() {
+                    self.tools.marked.clear();
+                } else {
+                    self.status = None;
+                }
+            }
+            Intent::Open => {
+                self.zoomed = !self.zoomed;
+                if self.zoomed && self.screen == Screen::Tools {
+                    self.load_selected_tool();
+                }
+            }
+            _ => {
+                let rows = self.areas().list_rows();
+                match self.screen {
+                    Screen::Servers => self.servers_intent(intent, rows),
+                    Screen::Tools => self.tools_intent(intent, rows),
+                    Screen::Toolsets => self.toolsets_intent(intent, rows),
+                    Screen::Profiles => self.profiles_intent(intent, rows),
+                    Screen::Users => self.users_intent(intent, rows),
+                    Screen::Audit => self.audit_intent(intent, rows),
+                    Screen::Settings => self.settings_intent(intent),
+                }
+            }
+        }
+    }
+
+    fn search_changed(&mut self) {
+        match self.screen {
+            Screen::Tools => self.tools_refilter(),
+            Screen::Users => self.select_user_detail(),
+            _ => {}
+        }
+        self.clamp_cursors();
+    }
+
+    /// The text filter of `screen`, lowercased ("" when none).
+    pub fn filter_text(&self, screen: Screen) -> String {
+        self.search
+            .get(&screen)
+            .map(|s| s.trim().to_lowercase())
+            .unwrap_or_default()
+    }
+
+    fn clamp_cursors(&mut self) {
+        let rows = self.areas().list_rows();
+        let n = self.servers_shown().len();
+        self.servers_cursor.clamp(n, rows);
+        let n = self.tools.shown.len();
+        self.tools.cursor.clamp(n, rows);
+        let n = self.toolsets_shown().len();
+        self.toolsets_cursor.clamp(n, rows);
+        let n = self.profiles_shown().len();
+        self.profiles_cursor.clamp(n, rows);
+        let n = self.users_shown().len();
+        self.users_cursor.clamp(n, rows);
+        let n = self.audit_shown().len();
+        self.audit.cursor.clamp(n, rows);
+    }
+
+    fn overlay_key(&mut self, key: KeyEvent) {
+        let Some(overlay) = self.overlay.take() else {
+            return;
+        };
+        match overlay {
+            Overlay::Help(scroll) => {
+                let scroll = match key.code {
+                    KeyCode::Char('j') | KeyCode::Down => scroll + 1,
+                    KeyCode::Char('k') | KeyCode::Up => scroll.saturating_sub(1),
+                    KeyCode::PageDown => scroll + 10,
+                    KeyCode::PageUp => scroll.saturating_sub(10),
+                    _ => return,
+                };
+                self.overlay = Some(Overlay::Help(scroll));
+            }
+            Overlay::Palette(mut input) => match key.code {
+                KeyCode::Esc => {}
+                KeyCode::Enter => match Screen::by_name(input.value()) {
+                    Some(screen) => self.go(screen),
+                    None => self.error(format!(
+                        "no screen named {:?} (try servers, tools, toolsets, profiles, users, audit, settings)",
+                        input.value()
+                    )),
+                },
+                _ => {
+                    input.handle_event(&Event::Key(key));
+                    self.overlay = Some(Overlay::Palette(input));
+                }
+            },
+            Overlay::Confirm(confirm) => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.info(format!("{}…", confirm.title));
+                    self.send(confirm.command, Purpose::Change);
+                }
+                KeyCode::Char('n') | KeyCode::Esc => self.info("cancelled"),
+                _ => self.overlay = Some(Overlay::Confirm(confirm)),
+            },
+            Overlay::Token(token) => match key.code {
+                KeyCode::Char('y') => {
+                    self.effects.push(Effect::Copy(claude_config_line(&token)));
+                    self.info("copied the claude mcp add line to the clipboard (OSC 52)");
+                    self.overlay = Some(Overlay::Token(token));
+                }
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => {
+                    // Dropping the token wipes it from memory.
+                    self.info("token closed; it cannot be shown again");
+                }
+                _ => self.overlay = Some(Overlay::Token(token)),
+            },
+            Overlay::Form(mut form) => match form.key(key) {
+                FormInput::Cancel => {}
+                FormInput::Handled => {
+                    self.form_changed(&mut form);
+                    self.overlay = Some(Overlay::Form(form));
+                }
+                FormInput::Submit => {
+                    if let Some(command) = self.submit(&mut form) {
+                        form.error = None;
+                        form.busy = Some(self.send(command, Purpose::Form));
+                        self.overlay = Some(Overlay::Form(form));
+                    } else if form.error.is_some() {
+                        self.overlay = Some(Overlay::Form(form));
+                    }
+                }
+            },
+            Overlay::Picker(mut picker) => {
+                match picker.key(key) {
+                    picker::PickerInput::Handled => self.overlay = Some(Overlay::Picker(picker)),
+                    picker::PickerInput::Cancel => {}
+                    picker::PickerInput::Done => self.picked(picker),
+                }
+            }
+        }
+    }
+
+    /// Reacts to a value change inside a form (e.g. enabling the My Domain
+    /// field when that login host is chosen).
+    fn form_changed(&mut self, form: &mut Form) {
+        if form.kind == FormKind::RegisterServer || matches!(form.kind, FormKind::EditServer { .. })
+        {
+            let my_domain = form.choice("login_host") == "my_domain";
+            form.set_enabled("my_domain_url", my_domain);
+        }
+    }
+
+    /// Turns a submitted form into a command, or sets its error and returns
+    /// None. Filter forms apply at once and return None.
+    fn submit(&mut self, form: &mut Form) -> Option<Command> {
+        match form.kind.clone() {
+            FormKind::RegisterServer => self.submit_register(form),
+            FormKind::EditServer { id } => self.submit_edit_server(form, id),
+            FormKind::Credentials { server_id } => submit_credentials(form, server_id),
+            FormKind::NewToolset | FormKind::EditToolset { .. } => submit_toolset(form),
+            FormKind::NewProfile | FormKind::EditProfile { .. } => submit_profile(form),
+            FormKind::Grant => submit_grant(form),
+            FormKind::NewUser => submit_user(form),
+            FormKind::IssueToken { user_id } => submit_token(form, user_id),
+            FormKind::Classify { ids } => tools::submit_classify(form, ids),
+            FormKind::ToolFilter => {
+                self.apply_tool_filter(form);
+                None
+            }
+            FormKind::AuditFilter => {
+                self.apply_audit_filter(form);
+                None
+            }
+        }
+    }
+
+    fn mouse(&mut self, mouse: MouseEvent) {
+        if self.overlay.is_some() {
+            return;
+        }
+        match mouse.kind {
+            MouseEventKind::ScrollDown => self.intent(Intent::Down),
+            MouseEventKind::ScrollUp => self.intent(Intent::Up),
+            MouseEventKind::Down(MouseButton::Left) => {
+                let areas = self.areas();
+                if mouse.row == areas.tabs.y {
+                    if let Some(screen) = tab_at(mouse.column) {
+                        self.go(screen);
+                    }
+                } else if let Some(row) = areas.list_row_at(mouse.column, mouse.row) {
+                    let len = self.shown_len();
+                    let cursor = self.cursor_mut();
+                    cursor.selected = (cursor.offset + row).min(len.saturating_sub(1));
+                    self.clamp_cursors();
+                    self.selection_changed();
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// How many rows the current screen's list shows.
+    fn shown_len(&self) -> usize {
+        match self.screen {
+            Screen::Servers => self.servers_shown().len(),
+            Screen::Tools => self.tools.shown.len(),
+            Screen::Toolsets => self.toolsets_shown().len(),
+            Screen::Profiles => self.profiles_shown().len(),
+            Screen::Users => self.users_shown().len(),
+            Screen::Audit => self.audit_shown().len(),
+            Screen::Settings => settings::ROWS,
+        }
+    }
+
+    /// Moves the current screen's cursor; false when `intent` is not
+    /// navigation.
+    fn navigate(&mut self, intent: Intent, rows: usize) -> bool {
+        let len = self.shown_len();
+        let moved = self.cursor_mut().navigate(intent, len, rows);
+        if moved {
+            self.selection_changed();
+        }
+        moved
+    }
+
+    fn cursor_mut(&mut self) -> &mut Cursor {
+        match self.screen {
+            Screen::Servers => &mut self.servers_cursor,
+            Screen::Tools => &mut self.tools.cursor,
+            Screen::Toolsets => &mut self.toolsets_cursor,
+            Screen::Profiles => &mut self.profiles_cursor,
+            Screen::Users => &mut self.users_cursor,
+            Screen::Audit => &mut self.audit.cursor,
+            Screen::Settings => &mut self.settings_cursor,
+        }
+    }
+
+    fn selection_changed(&mut self) {
+        match self.screen {
+            Screen::Users => self.select_user_detail(),
+            Screen::Audit => self.audit.follow = self.audit.cursor.selected == 0,
+            _ => {}
+        }
+    }
+
+    fn reply(&mut self, reply: Reply) {
+        let purpose = if reply.last {
+            self.pending.remove(&reply.id)
+        } else {
+            self.pending.get(&reply.id).cloned()
+        };
+        // Unknown ids are replies to cancelled requests.
+        let Some(purpose) = purpose else {
+            return;
+        };
+        if let Purpose::Load(load) = purpose
+            && self.latest.get(&load) != Some(&reply.id)
+        {
+            return;
+        }
+        match reply.result {
+            Ok(data) => {
+                self.link = Link::Up;
+                self.data(purpose, reply.id, reply.last, data);
+            }
+            Err(error) => {
+                if error.is_connection() {
+                    self.link = Link::Down(error.message.clone());
+                }
+                self.failed(purpose, reply.id, error);
+            }
+        }
+        self.clamp_cursors();
+    }
+
+    fn data(&mut self, purpose: Purpose, id: u64, last: bool, data: Data) {
+        match data {
+            Data::Settings(settings) => self.settings = Loadable::Ready(settings),
+            Data::Catalog(entries) => self.catalog = Loadable::Ready(entries),
+            Data::Servers(servers) => self.servers = Loadable::Ready(servers),
+            Data::Toolsets(toolsets) => self.toolsets = Loadable::Ready(toolsets),
+            Data::Profiles(profiles) => self.profiles = Loadable::Ready(profiles),
+            Data::Users(users) => {
+                self.users = Loadable::Ready(users);
+                if self.screen == Screen::Users {
+                    self.select_user_detail();
+                }
+            }
+            Data::ToolsPage { tools, total } => self.tools_page(id, last, tools, total),
+            Data::Tool(tool) => self.tools.detail_loaded(tool),
+            Data::UserDetail(detail) => {
+                if let Some((user_id, slot)) = &mut self.user_detail
+                    && *user_id == detail.user_id
+                {
+                    *slot = Loadable::Ready(detail);
+                }
+            }
+            Data::AuditBacklog(events) => self.audit_backlog(id, events),
+            Data::AuditEvent(event) => self.audit_event(id, event),
+            Data::Registered {
+                server,
+                report,
+                credentials,
+            } => self.registered(server, report, credentials),
+            Data::Discovered(report) => {
+                self.info(format!("rediscovered: {}", describe_report(&report)));
+                self.reload(&Scope::Servers);
+            }
+            Data::TokenIssued(token) => {
+                self.close_form(id);
+                self.overlay = Some(Overlay::Token(token));
+                self.reload(&Scope::Users);
+            }
+            Data::Changed { message, scope } => {
+                if purpose == Purpose::Form {
+                    self.close_form(id);
+                }
+                if scope == Scope::Tools {
+                    self.tools.marked.clear();
+                }
+                self.info(message);
+                self.reload(&scope);
+            }
+        }
+    }
+
+    fn close_form(&mut self, id: u64) {
+        if let Some(Overlay::Form(form)) = &self.overlay
+            && form.busy == Some(id)
+        {
+            self.overlay = None;
+        }
+    }
+
+    fn failed(&mut self, purpose: Purpose, id: u64, error: ApiError) {
+        let message = error.message.clone();
+        match purpose {
+            Purpose::Load(load) => {
+                let failed = message.clone();
+                match load {
+                    Load::Settings => self.settings = Loadable::Failed(failed),
+                    Load::Catalog => self.catalog = Loadable::Failed(failed),
+                    Load::Servers => self.servers = Loadable::Failed(failed),
+                    Load::Toolsets => self.toolsets = Loadable::Failed(failed),
+                    Load::Profiles => self.profiles = Loadable::Failed(failed),
+                    Load::Users => self.users = Loadable::Failed(failed),
+                }
+                if !error.is_connection() {
+                    self.error(message);
+                }
+            }
+            Purpose::Tools => {
+                if self.tools.load_id == Some(id) {
+                    self.tools.load_failed(message);
+                }
+            }
+            Purpose::Tool => self.tools.detail_failed(message),
+            Purpose::UserDetail => {
+                if let Some((_, slot)) = &mut self.user_detail {
+                    *slot = Loadable::Failed(message);
+                }
+            }
+            Purpose::Tail => self.tail_failed(id, message),
+            Purpose::Form => {
+                if let Some(Overlay::Form(form)) = &mut self.overlay
+                    && form.busy == Some(id)
+                {
+                    form.fail(message);
+                } else {
+                    self.error(message);
+                }
+            }
+            Purpose::Change => self.error(message),
+        }
+    }
+}
+
+/// The `claude mcp add` line for a just-issued token.
+pub fn claude_config_line(token: &IssuedToken) -> String {
+    format!(
+        "claude mcp add --transport http toolgate {} --header \"Authorization: Bearer {}\"",
+        token.mcp_url,
+        token.secret.as_str()
+    )
+}
+
+/// Tab labels as drawn on the top line, after the product name, with the
+/// columns each covers.
+pub fn tab_labels() -> Vec<(Screen, String, u16, u16)> {
+    let mut x = TABS_START;
+    Screen::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, screen)| {
+            let label = format!(" {} {} ", i + 1, screen.title());
+            let width = label.chars().count() as u16;
+            let start = x;
+            x += width;
+            (*screen, label, start, x)
+        })
+        .collect()
+}
+
+/// Column where the first tab starts (after ` toolgate │`).
+pub const TABS_START: u16 = 11;
+
+fn tab_at(column: u16) -> Option<Screen> {
+    tab_labels()
+        .into_iter()
+        .find(|(_, _, start, end)| column >= *start && column < *end)
+        .map(|(screen, ..)| screen)
+}
+
+/// A discovery report in one line.
+pub fn describe_report(report: &v1::DiscoveryReport) -> String {
+    format!(
+        "{} new, {} changed, {} removed, {} unchanged",
+        report.added.len(),
+        report.drifted.len(),
+        report.removed.len(),
+        report.unchanged
+    )
+}
+
+fn submit_credentials(form: &mut Form, server_id: String) -> Option<Command> {
+    let client_id = form.text("client_id");
+    if client_id.is_empty() {
+        form.fail("consumer key: required (the connected app's consumer key)");
+        return None;
+    }
+    let client_secret = form.take_secret("client_secret");
+    Some(Command::ConfigureAuthentication {
+        server_id,
+        credentials: crate::action::Credentials {
+            client_id,
+            client_secret,
+        },
+    })
+}
+
+fn submit_toolset(form: &mut Form) -> Option<Command> {
+    let name = form.text("name");
+    let description = form.text("description");
+    Some(match &form.kind {
+        FormKind::EditToolset { id } => Command::UpdateToolset(v1::UpdateToolsetRequest {
+            id: id.clone(),
+            name: Some(name),
+            description: Some(description),
+        }),
+        _ => Command::CreateToolset(v1::CreateToolsetRequest {
+            name,
+            description,
+            tool_ids: Vec::new(),
+        }),
+    })
+}
+
+fn submit_profile(form: &mut Form) -> Option<Command> {
+    let name = form.text("name");
+    let description = form.text("description");
+    Some(match &form.kind {
+        FormKind::EditProfile { id } => Command::UpdateProfile(v1::UpdateAccessProfileRequest {
+            id: id.clone(),
+            name: Some(name),
+            description: Some(description),
+        }),
+        _ => Command::CreateProfile(v1::CreateAccessProfileRequest {
+            name,
+            description,
+            toolset_ids: Vec::new(),
+        }),
+    })
+}
+
+fn submit_grant(form: &mut Form) -> Option<Command> {
+    let profile_id = form.choice("profile");
+    let user_id = form.choice("user");
+    if profile_id.is_empty() || user_id.is_empty() {
+        form.fail("create a user and an access profile first");
+        return None;
+    }
+    let expires_at = match parse_expiry(&form.text("expires"), chrono::Utc::now()) {
+        Ok(t) => t,
+        Err(message) => {
+            form.fail(message);
+            return None;
+        }
+    };
+    Some(Command::Grant(v1::GrantUserRequest {
+        profile_id,
+        user_id,
+        expires_at,
+    }))
+}
+
+fn submit_user(form: &mut Form) -> Option<Command> {
+    Some(Command::CreateUser(v1::CreateUserRequest {
+        email: form.text("email"),
+        display_name: form.text("display_name"),
+    }))
+}
+
+fn submit_token(form: &mut Form, user_id: String) -> Option<Command> {
+    let expires_at = match parse_expiry(&form.text("expires"), chrono::Utc::now()) {
+        Ok(t) => t,
+        Err(message) => {
+            form.fail(message);
+            return None;
+        }
+    };
+    Some(Command::IssueToken(v1::IssueTokenRequest {
+        user_id,
+        name: form.text("name"),
+        expires_at,
+    }))
+}
+
+/// Parses an expiry: empty (never), a duration from now (`30d`, `12h`,
+/// `2w`), or a date (`2027-01-31`, end of that day UTC) or RFC 3339 time.
+///
+/// Errors: a message naming the field and the accepted forms.
+pub fn parse_expiry(
+    text: &str,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<prost_types::Timestamp>, String> {
+    let text = text.trim();
+    if text.is_empty() {
+        return Ok(None);
+    }
+    let bad =
+        || format!("expires: {text:?} is not a duration (30d, 12h, 2w) or a date (2027-01-31)");
+    let at = if let Some(n) = text
+        .strip_suffix('d')
+        .or_else(|| text.strip_suffix('h'))
+        .or_else(|| text.strip_suffix('w'))
+    {
+        let n: i64 = n.trim().parse().map_err(|_| bad())?;
+        if n <= 0 {
+            return Err(format!("expires: {text:?} must be in the future"));
+        }
+        let delta = match text.chars().last() {
+            Some('h') => chrono::Duration::hours(n),
+            Some('w') => chrono::Duration::weeks(n),
+            _ => chrono::Duration::days(n),
+        };
+        now + delta
+    } else if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+        date.and_hms_opt(23, 59, 59).ok_or_else(bad)?.and_utc()
+    } else if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
+        time.with_timezone(&chrono::Utc)
+    } else {
+        return Err(bad());
+    };
+    if at <= now {
+        return Err(format!("expires: {text:?} is in the past"));
+    }
+    Ok(Some(prost_types::Timestamp {
+        seconds: at.timestamp(),
+        nanos: 0,
+    }))
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,419 @@
+//! Unit tests of the update step: a fake worker answers requests by hand.
+
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use tonic::Code;
+use toolgate_proto::v1;
+
+use super::*;
+use crate::action::{Command, Data, Reply};
+
+fn key(c: char) -> Action {
+    let modifiers = if c.is_ascii_uppercase() {
+        KeyModifiers::SHIFT
+    } else {
+        KeyModifiers::NONE
+    };
+    Action::Key(KeyEvent::new(KeyCode::Char(c), modifiers))
+}
+
+fn code(code: KeyCode) -> Action {
+    Action::Key(KeyEvent::new(code, KeyModifiers::NONE))
+}
+
+fn ts(seconds: i64) -> Option<prost_types::Timestamp> {
+    Some(prost_types::Timestamp { seconds, nanos: 0 })
+}
+
+fn tool(id: &str, name: &str, state: v1::ToolState, discovered: i64) -> v1::Tool {
+    v1::Tool {
+        id: id.into(),
+        server_id: "s1".into(),
+        name: name.into(),
+        state: state as i32,
+        discovered_at: ts(discovered),
+        ..Default::default()
+    }
+}
+
+/// Answers every queued request: loads with empty data except tools.
+fn answer(app: &mut App, tools: &[v1::Tool]) {
+    for request in app.take_requests() {
+        let result = match request.command {
+            Command::LoadSettings => Ok(Data::Settings(v1::Settings::default())),
+            Command::LoadCatalog => Ok(Data::Catalog(vec![])),
+            Command::LoadServers => Ok(Data::Servers(vec![])),
+            Command::LoadToolsets => Ok(Data::Toolsets(vec![])),
+            Command::LoadProfiles => Ok(Data::Profiles(vec![])),
+            Command::LoadUsers => Ok(Data::Users(vec![])),
+            Command::LoadTools => Ok(Data::ToolsPage {
+                tools: tools.to_vec(),
+                total: tools.len(),
+            }),
+            _ => continue,
+        };
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last: true,
+            result,
+        })));
+    }
+}
+
+fn app_with(tools: &[v1::Tool]) -> App {
+    let mut app = App::new("http://127.0.0.1:50051", Rect::new(0, 0, 80, 24));
+    answer(&mut app, tools);
+    app
+}
+
+#[test]
+fn the_review_queue_is_pending_tools_newest_first() {
+    let app = app_with(&[
+        tool("a", "sf_a", v1::ToolState::PendingReview, 100),
+        tool("b", "sf_b", v1::ToolState::Approved, 300),
+        tool("c", "sf_c", v1::ToolState::PendingReview, 200),
+        tool("d", "sf_d", v1::ToolState::PendingReview, 200),
+    ]);
+    let names: Vec<&str> = app
+        .tools
+        .shown
+        .iter()
+        .map(|i| app.tools.all[*i].name.as_str())
+        .collect();
+    assert_eq!(names, ["sf_c", "sf_d", "sf_a"]);
+    assert_eq!(app.busy(), 0);
+    assert_eq!(app.link, Link::Up);
+}
+
+#[test]
+fn one_tool_is_approved_at_once_and_many_after_confirmation() {
+    let mut app = app_with(&[
+        tool("a", "sf_a", v1::ToolState::PendingReview, 1),
+        tool("b", "sf_b", v1::ToolState::PendingReview, 1),
+        tool("c", "sf_c", v1::ToolState::PendingReview, 1),
+    ]);
+    app.update(key('a'));
+    let requests = app.take_requests();
+    assert!(matches!(
+        &requests[..],
+        [Request { command: Command::SetToolState { ids, state: v1::ToolState::Approved }, .. }]
+            if ids == &["a".to_owned()]
+    ));
+    app.update(key(' '));
+    app.update(key(' '));
+    assert_eq!(app.tools.marked.len(), 2);
+    app.update(key('a'));
+    assert!(app.take_requests().is_empty(), "bulk actions ask first");
+    let Some(Overlay::Confirm(confirm)) = &app.overlay else {
+        panic!("expected a confirmation, got {:?}", app.overlay);
+    };
+    assert_eq!(confirm.title, "Approve 2 tools");
+    app.update(key('y'));
+    let requests = app.take_requests();
+    let [
+        Request {
+            id,
+            command: Command::SetToolState { ids, .. },
+        },
+    ] = &requests[..]
+    else {
+        panic!("{requests:?}");
+    };
+    assert_eq!(ids, &["a".to_owned(), "b".to_owned()]);
+    // The change succeeds: marks clear, the tools reload.
+    app.update(Action::Reply(Box::new(Reply {
+        id: *id,
+        last: true,
+        result: Ok(Data::Changed {
+            message: "2 tools approved".into(),
+            scope: Scope::Tools,
+        }),
+    })));
+    assert!(app.tools.marked.is_empty());
+    assert_eq!(
+        app.status.as_ref().map(|s| s.text.as_str()),
+        Some("2 tools approved")
+    );
+    assert!(
+        app.take_requests()
+            .iter()
+            .any(|r| matches!(r.command, Command::LoadTools))
+    );
+}
+
+#[test]
+fn a_refused_form_keeps_its_values_and_shows_the_daemons_message() {
+    let mut app = app_with(&[]);
+    app.update(key('5'));
+    app.take_requests();
+    app.update(key('n'));
+    for c in "not-an-email".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    let requests = app.take_requests();
+    let [Request { id, .. }] = &requests[..] else {
+        panic!("{requests:?}");
+    };
+    app.update(Action::Reply(Box::new(Reply {
+        id: *id,
+        last: true,
+        result: Err(ApiError {
+            code: Code::InvalidArgument,
+            message: "email: must contain @".into(),
+        }),
+    })));
+    let Some(Overlay::Form(form)) = &app.overlay else {
+        panic!("the form stays open");
+    };
+    assert_eq!(form.error.as_deref(), Some("email: must contain @"));
+    assert_eq!(form.text("email"), "not-an-email");
+    assert!(form.busy.is_none());
+}
+
+#[test]
+fn an_unreachable_daemon_is_a_status_not_a_crash_and_r_retries() {
+    let mut app = App::new("http://127.0.0.1:9", Rect::new(0, 0, 80, 24));
+    for request in app.take_requests() {
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last: true,
+            result: Err(ApiError {
+                code: Code::Unavailable,
+                message: "daemon unreachable (connection refused)".into(),
+            }),
+        })));
+    }
+    assert_eq!(
+        app.link,
+        Link::Down("daemon unreachable (connection refused)".into())
+    );
+    assert!(matches!(app.servers, Loadable::Failed(_)));
+    assert_eq!(app.busy(), 0);
+    app.update(key('r'));
+    assert!(app.take_requests().len() >= 7, "r reloads everything");
+}
+
+#[test]
+fn stale_replies_are_ignored() {
+    let mut app = App::new("x", Rect::new(0, 0, 80, 24));
+    let first: Vec<_> = app.take_requests();
+    app.update(key('r'));
+    let second = app.take_requests();
+    let old = first
+        .iter()
+        .find(|r| matches!(r.command, Command::LoadUsers))
+        .unwrap();
+    let new = second
+        .iter()
+        .find(|r| matches!(r.command, Command::LoadUsers))
+        .unwrap();
+    let user = |email: &str| v1::User {
+        id: email.into(),
+        email: email.into(),
+        ..Default::default()
+    };
+    app.update(Action::Reply(Box::new(Reply {
+        id: new.id,
+        last: true,
+        result: Ok(Data::Users(vec![user("new@example.com")])),
+    })));
+    app.update(Action::Reply(Box::new(Reply {
+        id: old.id,
+        last: true,
+        result: Ok(Data::Users(vec![user("old@example.com")])),
+    })));
+    assert_eq!(
+        app.users.ready().unwrap()[0].email,
+        "new@example.com",
+        "an older reply arriving late must not win"
+    );
+}
+
+#[test]
+fn the_audit_tail_drops_duplicates_and_keeps_the_selection_on_its_event() {
+    let mut app = app_with(&[]);
+    app.update(key('6'));
+    let requests = app.take_requests();
+    let tail = requests
+        .iter()
+        .find(|r| matches!(r.command, Command::TailAudit { .. }))
+        .expect("opening the audit screen starts the tail");
+    let event = |sequence: u64| v1::AuditEvent {
+        sequence,
+        action: format!("a{sequence}"),
+        ..Default::default()
+    };
+    let send = |app: &mut App, data: Data| {
+        app.update(Action::Reply(Box::new(Reply {
+            id: tail.id,
+            last: false,
+            result: Ok(data),
+        })))
+    };
+    send(&mut app, Data::AuditEvent(event(3)));
+    send(
+        &mut app,
+        Data::AuditBacklog(vec![event(3), event(2), event(1)]),
+    );
+    let sequences: Vec<u64> = app.audit.events.iter().map(|e| e.sequence).collect();
+    assert_eq!(
+        sequences,
+        [3],
+        "the backlog overlaps what the tail already sent"
+    );
+    send(&mut app, Data::AuditEvent(event(4)));
+    assert_eq!(
+        app.selected_event().map(|e| e.sequence),
+        Some(4),
+        "following"
+    );
+    app.update(key('j'));
+    assert_eq!(app.selected_event().map(|e| e.sequence), Some(3));
+    send(&mut app, Data::AuditEvent(event(5)));
+    assert_eq!(
+        app.selected_event().map(|e| e.sequence),
+        Some(3),
+        "not following: the selection stays on its event"
+    );
+    assert_eq!(app.tail_state(), &Tail::Live);
+}
+
+#[test]
+fn colon_jumps_to_a_screen_by_name() {
+    let mut app = app_with(&[]);
+    for action in [key(':'), key('p'), key('r'), code(KeyCode::Enter)] {
+        app.update(action);
+    }
+    assert_eq!(app.screen, Screen::Profiles);
+    for action in [key(':'), key('z'), code(KeyCode::Enter)] {
+        app.update(action);
+    }
+    assert_eq!(app.screen, Screen::Profiles);
+    assert!(app.status.as_ref().is_some_and(|s| s.error));
+    assert_eq!(Screen::by_name("queue"), Some(Screen::Tools));
+    assert_eq!(Screen::by_name("to"), Some(Screen::Tools));
+    assert_eq!(Screen::by_name("tools"), Some(Screen::Tools));
+    assert_eq!(Screen::by_name("toolsets"), Some(Screen::Toolsets));
+}
+
+#[test]
+fn slash_filters_and_esc_clears() {
+    let mut app = app_with(&[
+        tool("a", "sf_query", v1::ToolState::PendingReview, 1),
+        tool("b", "sf_search", v1::ToolState::PendingReview, 1),
+    ]);
+    for action in [key('/'), key('q'), key('u')] {
+        app.update(action);
+    }
+    assert_eq!(app.tools.shown.len(), 1);
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.tools.shown.len(), 1, "Enter keeps the filter");
+    app.update(code(KeyCode::Esc));
+    assert_eq!(app.tools.shown.len(), 2, "Esc clears it");
+}
+
+#[test]
+fn cursor_pages_and_stays_visible() {
+    let mut cursor = Cursor::default();
+    cursor.navigate(Intent::PageDown, 100, 10);
+    assert_eq!(
+        cursor,
+        Cursor {
+            selected: 10,
+            offset: 1
+        }
+    );
+    cursor.navigate(Intent::Bottom, 100, 10);
+    assert_eq!(
+        cursor,
+        Cursor {
+            selected: 99,
+            offset: 90
+        }
+    );
+    cursor.navigate(Intent::Top, 100, 10);
+    assert_eq!(
+        cursor,
+        Cursor {
+            selected: 0,
+            offset: 0
+        }
+    );
+    cursor.navigate(Intent::Up, 0, 10);
+    assert_eq!(
+        cursor,
+        Cursor {
+            selected: 0,
+            offset: 0
+        }
+    );
+}
+
+#[test]
+fn expiries_parse_as_durations_or_dates() {
+    let now = chrono::DateTime::from_timestamp(1_800_000_000, 0).unwrap();
+    assert_eq!(parse_expiry("", now), Ok(None));
+    assert_eq!(
+        parse_expiry("30d", now).unwrap().unwrap().seconds,
+        1_800_000_000 + 30 * 86_400
+    );
+    assert_eq!(
+        parse_expiry("12h", now).unwrap().unwrap().seconds,
+        1_800_000_000 + 12 * 3600
+    );
+    assert_eq!(
+        parse_expiry("2030-01-31", now).unwrap().unwrap().seconds,
+        chrono::NaiveDate::from_ymd_opt(2030, 1, 31)
+            .unwrap()
+            .and_hms_opt(23, 59, 59)
+            .unwrap()
+            .and_utc()
+            .timestamp()
+    );
+    assert!(
+        parse_expiry("2020-01-01", now)
+            .unwrap_err()
+            .contains("past")
+    );
+    assert!(
+        parse_expiry("soon", now)
+            .unwrap_err()
+            .starts_with("expires:")
+    );
+    assert!(parse_expiry("0d", now).is_err());
+}
+
+#[test]
+fn the_token_overlay_copies_and_forgets() {
+    let mut app = app_with(&[]);
+    app.overlay = Some(Overlay::Token(IssuedToken {
+        user_id: "u".into(),
+        name: "laptop".into(),
+        secret: zeroize::Zeroizing::new("tgp_secretvalue".into()),
+        mcp_url: "https://gw.example.com/mcp".into(),
+    }));
+    app.update(key('y'));
+    assert_eq!(
+        app.take_effects(),
+        [Effect::Copy(
+            "claude mcp add --transport http toolgate https://gw.example.com/mcp --header \"Authorization: Bearer tgp_secretvalue\"".into()
+        )]
+    );
+    app.update(code(KeyCode::Esc));
+    assert!(app.overlay.is_none());
+    assert!(!format!("{app:?}").contains("tgp_secretvalue"));
+}
+
+#[test]
+fn ctrl_c_quits_even_inside_a_form() {
+    let mut app = app_with(&[]);
+    app.update(key('1'));
+    app.update(key('n'));
+    assert!(matches!(app.overlay, Some(Overlay::Form(_))));
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('c'),
+        KeyModifiers::CONTROL,
+    )));
+    assert!(app.quit);
+}

@@ -1,0 +1,146 @@
+//! The terminal loop: set the terminal up (alternate screen, raw mode,
+//! mouse, bracketed paste), restore it on exit, on Ctrl-C, on SIGTERM and on
+//! panic, and shuttle events between crossterm, the update step, the worker
+//! and the views.
+
+use std::io::Write;
+
+use anyhow::Context;
+use base64::Engine;
+use crossterm::event::{
+    DisableBracketedPaste, DisableMouseCapture, EnableBracketedPaste, EnableMouseCapture, Event,
+    EventStream,
+};
+use crossterm::execute;
+use futures_util::StreamExt;
+use ratatui::DefaultTerminal;
+use ratatui::layout::Rect;
+use tokio::sync::mpsc;
+
+use crate::action::{Action, Effect};
+use crate::cli::{self, Args};
+use crate::client::{AdminAuth, Clients};
+use crate::state::App;
+use crate::ui::{self, Theme};
+use crate::worker::Worker;
+
+/// Replies handled per frame at most, so a flood of audit events cannot
+/// starve the keyboard.
+const BATCH: usize = 256;
+
+/// Runs the console until the user quits.
+///
+/// Errors: no admin token, a malformed `--grpc-addr`, or a terminal that
+/// cannot be set up. A daemon that is down is not an error: the console
+/// shows it and retries on `r`.
+pub async fn run(args: Args) -> anyhow::Result<()> {
+    let token = cli::resolve_token(&args, std::env::var("TOOLGATE_ADMIN_TOKEN").ok())?;
+    let actor = args.actor.clone().or_else(|| std::env::var("USER").ok());
+    let auth = AdminAuth::new(&token, actor.as_deref())?;
+    drop(token);
+    let clients = Clients::new(&args.grpc_addr, auth)?;
+    let theme = Theme::from_env();
+
+    let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;
+    install_panic_hook();
+    let _ = execute!(std::io::stdout(), EnableMouseCapture, EnableBracketedPaste);
+    let result = event_loop(&mut terminal, clients, theme, &args.grpc_addr).await;
+    restore();
+    result
+}
+
+/// Leaves the alternate screen and raw mode and stops mouse capture.
+fn restore() {
+    let _ = execute!(
+        std::io::stdout(),
+        DisableMouseCapture,
+        DisableBracketedPaste
+    );
+    ratatui::restore();
+}
+
+/// Adds mouse and paste cleanup in front of ratatui's panic hook (which
+/// restores the screen and raw mode, then reports the panic).
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let _ = execute!(
+            std::io::stdout(),
+            DisableMouseCapture,
+            DisableBracketedPaste
+        );
+        previous(info);
+    }));
+}
+
+fn to_action(event: Event) -> Option<Action> {
+    match event {
+        Event::Key(key) => Some(Action::Key(key)),
+        Event::Mouse(mouse) => Some(Action::Mouse(mouse)),
+        Event::Paste(text) => Some(Action::Paste(text)),
+        Event::Resize(w, h) => Some(Action::Resize(w, h)),
+        _ => None,
+    }
+}
+
+async fn event_loop(
+    terminal: &mut DefaultTerminal,
+    clients: Clients,
+    theme: Theme,
+    addr: &str,
+) -> anyhow::Result<()> {
+    let (tx, mut rx) = mpsc::channel::<Action>(1024);
+    let worker = Worker::start(clients, tx);
+    let size = terminal.size()?;
+    let mut app = App::new(addr, Rect::new(0, 0, size.width, size.height));
+    let mut events = EventStream::new();
+    let mut terminate = signal(tokio::signal::unix::SignalKind::terminate());
+    let mut hangup = signal(tokio::signal::unix::SignalKind::hangup());
+    loop {
+        for request in app.take_requests() {
+            worker.send(request);
+        }
+        for effect in app.take_effects() {
+            apply(effect);
+        }
+        if app.quit {
+            return Ok(());
+        }
+        terminal.draw(|frame| ui::draw(frame, &app, theme))?;
+        let action = tokio::select! {
+            event = events.next() => match event {
+                Some(Ok(event)) => to_action(event),
+                Some(Err(err)) => return Err(err).context("cannot read terminal input"),
+                None => return Ok(()),
+            },
+            Some(action) = rx.recv() => Some(action),
+            _ = terminate.recv() => return Ok(()),
+            _ = hangup.recv() => return Ok(()),
+        };
+        if let Some(action) = action {
+            app.update(action);
+        }
+        for _ in 0..BATCH {
+            match rx.try_recv() {
+                Ok(action) => app.update(action),
+                Err(_) => break,
+            }
+        }
+    }
+}
+
+fn signal(kind: tokio::signal::unix::SignalKind) -> tokio::signal::unix::Signal {
+    tokio::signal::unix::signal(kind).expect("signal handlers can be installed")
+}
+
+/// Carries out an effect on the real terminal.
+fn apply(effect: Effect) {
+    match effect {
+        Effect::Copy(text) => {
+            let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+            let mut out = std::io::stdout();
+            let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+            let _ = out.flush();
+        }
+    }
+}

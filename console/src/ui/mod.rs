@@ -1,0 +1,296 @@
+//! The views: draw the [`App`] into a ratatui frame. One file per screen;
+//! this file draws what they share (tabs, status line, footer, overlays).
+//! Views read state only: no IO, no mutation.
+
+mod audit;
+mod overlay;
+mod servers;
+mod settings;
+mod tools;
+mod toolsets;
+mod users;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::style::{Color, Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
+
+use crate::keymap;
+use crate::state::{App, Cursor, Link, Loadable, Screen, TABS_START, tab_labels};
+
+/// Colours, or none: with `NO_COLOR` set every style is plain text plus
+/// bold/reverse/dim, and nothing depends on colour (states are also words).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Theme {
+    /// Whether colours are used.
+    pub color: bool,
+}
+
+impl Theme {
+    /// Colours unless the `NO_COLOR` environment variable is set and not
+    /// empty (<https://no-color.org>).
+    pub fn from_env() -> Self {
+        let no_color = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Self { color: !no_color }
+    }
+
+    fn fg(self, color: Color) -> Style {
+        if self.color {
+            Style::default().fg(color)
+        } else {
+            Style::default()
+        }
+    }
+
+    /// The selected row.
+    pub fn selected(self) -> Style {
+        Style::default().add_modifier(Modifier::REVERSED)
+    }
+
+    /// Headings and labels.
+    pub fn heading(self) -> Style {
+        Style::default().add_modifier(Modifier::BOLD)
+    }
+
+    /// Secondary text.
+    pub fn dim(self) -> Style {
+        if self.color {
+            Style::default().fg(Color::DarkGray)
+        } else {
+            Style::default().add_modifier(Modifier::DIM)
+        }
+    }
+
+    /// Errors.
+    pub fn error(self) -> Style {
+        self.fg(Color::Red).add_modifier(Modifier::BOLD)
+    }
+
+    /// Good news.
+    pub fn ok(self) -> Style {
+        self.fg(Color::Green)
+    }
+
+    /// Needs attention.
+    pub fn warn(self) -> Style {
+        self.fg(Color::Yellow)
+    }
+
+    /// Highlighted values (URLs to copy, keys).
+    pub fn accent(self) -> Style {
+        self.fg(Color::Cyan)
+    }
+}
+
+/// Draws the whole console.
+pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
+    let areas = app.areas();
+    draw_tabs(frame, app, theme, areas.tabs);
+    match app.screen {
+        Screen::Servers => servers::draw(frame, app, theme, &areas),
+        Screen::Tools => tools::draw(frame, app, theme, &areas),
+        Screen::Toolsets => toolsets::draw_toolsets(frame, app, theme, &areas),
+        Screen::Profiles => toolsets::draw_profiles(frame, app, theme, &areas),
+        Screen::Users => users::draw(frame, app, theme, &areas),
+        Screen::Audit => audit::draw(frame, app, theme, &areas),
+        Screen::Settings => settings::draw(frame, app, theme, &areas),
+    }
+    draw_status(frame, app, theme, areas.status);
+    draw_footer(frame, app, theme, areas.footer);
+    overlay::draw(frame, app, theme);
+}
+
+fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let mut spans = vec![
+        Span::styled(" toolgate ", theme.heading()),
+        Span::styled("│", theme.dim()),
+    ];
+    debug_assert_eq!(" toolgate │".chars().count() as u16, TABS_START);
+    for (screen, label, _, _) in tab_labels() {
+        let style = if screen == app.screen {
+            theme.selected().add_modifier(Modifier::BOLD)
+        } else {
+            Style::default()
+        };
+        spans.push(Span::styled(label, style));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    let busy = app.busy();
+    let (text, style) = match &app.link {
+        Link::Connecting => (format!("… connecting {} ", app.addr), theme.dim()),
+        Link::Up if busy > 0 => (format!("⟳ working ({busy}) ● connected "), theme.ok()),
+        Link::Up => ("● connected ".to_owned(), theme.ok()),
+        Link::Down(_) => ("✗ daemon unreachable ".to_owned(), theme.error()),
+    };
+    let width = text.chars().count() as u16;
+    let tabs_end = tab_labels().last().map(|t| t.3).unwrap_or(0);
+    if area.width >= tabs_end + width {
+        let right = Rect::new(area.right() - width, area.y, width, 1);
+        frame.render_widget(Paragraph::new(Span::styled(text, style)), right);
+    }
+}
+
+fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let line = if let Some(input) = &app.searching {
+        Line::from(vec![
+            Span::styled("/", theme.accent()),
+            Span::raw(input.value().to_owned()),
+            Span::styled("▏", theme.accent()),
+            Span::styled("  Enter keep · Esc clear", theme.dim()),
+        ])
+    } else if let Some(status) = &app.status {
+        if status.error {
+            Line::from(Span::styled(format!("✗ {}", status.text), theme.error()))
+        } else {
+            Line::from(Span::raw(format!("• {}", status.text)))
+        }
+    } else if let Link::Down(message) = &app.link {
+        Line::from(Span::styled(
+            format!("✗ {} at {} — r to retry", message, app.addr),
+            theme.error(),
+        ))
+    } else if let Some(filter) = app.search.get(&app.screen).filter(|f| !f.is_empty()) {
+        Line::from(Span::styled(
+            format!("filter: /{filter}  (Esc clears)"),
+            theme.dim(),
+        ))
+    } else {
+        Line::default()
+    };
+    frame.render_widget(Paragraph::new(line), area);
+}
+
+fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let hints: Vec<(&str, &str)> = if app.overlay.is_some() {
+        overlay::hints(app)
+    } else if app.searching.is_some() {
+        vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
+    } else {
+        // Help first: a narrow terminal cuts the end of the line.
+        std::iter::once(("?", "help"))
+            .chain(
+                keymap::screen(app.screen)
+                    .iter()
+                    .chain(keymap::GLOBAL)
+                    .filter(|b| b.footer && b.intent != keymap::Intent::Help)
+                    .map(|b| (b.label, b.help)),
+            )
+            .collect()
+    };
+    let mut spans = Vec::new();
+    for (key, help) in hints {
+        spans.push(Span::styled(format!(" {key}"), theme.accent()));
+        spans.push(Span::raw(format!(" {help} ")));
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), area);
+}
+
+/// A time as `YYYY-MM-DD HH:MM` UTC, or `none` when unset.
+pub fn when(time: Option<&prost_types::Timestamp>, none: &str) -> String {
+    time.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
+        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .unwrap_or_else(|| none.to_owned())
+}
+
+/// A bordered block with a title.
+pub fn block(title: impl Into<Line<'static>>) -> Block<'static> {
+    Block::default().borders(Borders::ALL).title(title.into())
+}
+
+/// Draws the list part of a screen: a loading, error or empty message, or
+/// the table rows visible at the cursor. `rows` builds only the visible
+/// rows (from index `offset`, `count` of them), so long lists cost what
+/// the screen shows.
+#[allow(clippy::too_many_arguments)]
+pub fn draw_list<T>(
+    frame: &mut Frame,
+    theme: Theme,
+    area: Rect,
+    title: String,
+    state: &Loadable<T>,
+    len: usize,
+    empty: &str,
+    header: Vec<&'static str>,
+    widths: Vec<Constraint>,
+    cursor: Cursor,
+    rows: impl FnOnce(usize, usize) -> Vec<Row<'static>>,
+) {
+    if area.height == 0 {
+        return;
+    }
+    let block = block(title);
+    match state {
+        Loadable::Loading => message(frame, block, area, "Loading…", theme.dim()),
+        Loadable::Failed(error) => message(
+            frame,
+            block,
+            area,
+            &format!("✗ Could not load: {error}\n\nPress r to retry."),
+            theme.error(),
+        ),
+        Loadable::Ready(_) if len == 0 => message(frame, block, area, empty, theme.dim()),
+        Loadable::Ready(_) => {
+            let visible = usize::from(area.height.saturating_sub(3));
+            let offset = cursor.offset.min(len.saturating_sub(1));
+            let count = visible.min(len - offset);
+            let body: Vec<Row> = rows(offset, count)
+                .into_iter()
+                .enumerate()
+                .map(|(i, row)| {
+                    if offset + i == cursor.selected {
+                        row.style(theme.selected())
+                    } else {
+                        row
+                    }
+                })
+                .collect();
+            let header = Row::new(header.into_iter().map(Cell::from)).style(theme.heading());
+            let table = Table::new(body, widths).header(header).block(block);
+            frame.render_widget(table, area);
+        }
+    }
+}
+
+fn message(frame: &mut Frame, block: Block<'static>, area: Rect, text: &str, style: Style) {
+    frame.render_widget(
+        Paragraph::new(text.to_owned())
+            .style(style)
+            .wrap(Wrap { trim: false })
+            .alignment(Alignment::Left)
+            .block(block),
+        area,
+    );
+}
+
+/// Draws a detail pane of labelled lines.
+pub fn draw_detail(frame: &mut Frame, area: Rect, title: String, lines: Vec<Line<'static>>) {
+    if area.height == 0 {
+        return;
+    }
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(title)),
+        area,
+    );
+}
+
+/// A `label: value` line.
+pub fn field(theme: Theme, label: &str, value: impl Into<String>) -> Line<'static> {
+    Line::from(vec![
+        Span::styled(format!("{label}: "), theme.heading()),
+        Span::raw(value.into()),
+    ])
+}
+
+/// Cuts `text` to `max` characters with an ellipsis.
+pub fn clip(text: &str, max: usize) -> String {
+    if text.chars().count() <= max {
+        text.to_owned()
+    } else {
+        let mut out: String = text.chars().take(max.saturating_sub(1)).collect();
+        out.push('…');
+        out
+    }
+}

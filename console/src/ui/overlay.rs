@@ -1,0 +1,339 @@
+//! Overlays: help (drawn from the keymap), the `:` palette, forms,
+//! confirmations, pickers and the once-shown MCP token.
+
+use ratatui::Frame;
+use ratatui::layout::{Position, Rect};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
+
+use super::{Theme, block};
+use crate::keymap::{self, Binding};
+use crate::state::{App, Confirm, FieldKind, Form, Overlay, Picker, Screen, claude_config_line};
+
+fn centered(area: Rect, width: u16, height: u16) -> Rect {
+    let width = width.min(area.width);
+    let height = height.min(area.height);
+    Rect::new(
+        area.x + (area.width - width) / 2,
+        area.y + (area.height - height) / 2,
+        width,
+        height,
+    )
+}
+
+/// The footer hints while an overlay is open.
+pub(super) fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
+    match &app.overlay {
+        Some(Overlay::Help(_)) => vec![("j/k", "scroll"), ("Esc", "close")],
+        Some(Overlay::Palette(_)) => vec![("Enter", "go"), ("Esc", "cancel")],
+        Some(Overlay::Form(_)) => vec![
+            ("Tab/↓", "next field"),
+            ("←/→", "choose"),
+            ("Enter", "save"),
+            ("Esc", "cancel"),
+        ],
+        Some(Overlay::Confirm(_)) => vec![("y", "confirm"), ("n/Esc", "cancel")],
+        Some(Overlay::Picker(p)) if p.multi => vec![
+            ("type", "filter"),
+            ("↑/↓", "move"),
+            ("Space", "check"),
+            ("Enter", "save"),
+            ("Esc", "cancel"),
+        ],
+        Some(Overlay::Picker(_)) => vec![
+            ("type", "filter"),
+            ("↑/↓", "move"),
+            ("Enter", "choose"),
+            ("Esc", "cancel"),
+        ],
+        Some(Overlay::Token(_)) => vec![("y", "copy config line"), ("Esc", "close")],
+        None => vec![],
+    }
+}
+
+pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme) {
+    let area = frame.area();
+    match &app.overlay {
+        None => {}
+        Some(Overlay::Help(scroll)) => draw_help(frame, app, theme, area, *scroll),
+        Some(Overlay::Palette(input)) => {
+            let rect = Rect::new(area.x, area.bottom().saturating_sub(5), area.width, 3);
+            let matches: Vec<&str> = Screen::ALL
+                .iter()
+                .map(|s| s.name())
+                .filter(|n| n.starts_with(&input.value().to_lowercase()))
+                .collect();
+            frame.render_widget(Clear, rect);
+            frame.render_widget(
+                Paragraph::new(Line::from(vec![
+                    Span::styled(":", theme.accent()),
+                    Span::raw(input.value().to_owned()),
+                    Span::styled(format!("   {}", matches.join("  ")), theme.dim()),
+                ]))
+                .block(block(" Go to screen ")),
+                rect,
+            );
+            let x = rect.x + 2 + input.visual_cursor() as u16;
+            frame.set_cursor_position(Position::new(x.min(rect.right() - 2), rect.y + 1));
+        }
+        Some(Overlay::Form(form)) => draw_form(frame, theme, area, form),
+        Some(Overlay::Confirm(confirm)) => draw_confirm(frame, theme, area, confirm),
+        Some(Overlay::Picker(picker)) => draw_picker(frame, theme, area, picker),
+        Some(Overlay::Token(token)) => {
+            let rect = centered(area, area.width.saturating_sub(4).min(110), 14);
+            let line = claude_config_line(token);
+            let lines = vec![
+                Line::from(Span::styled(
+                    "Copy it now: this token is shown once and cannot be shown again.",
+                    theme.warn(),
+                )),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("Token:   ", theme.heading()),
+                    Span::styled(token.secret.as_str().to_owned(), theme.accent()),
+                ]),
+                Line::from(vec![
+                    Span::styled("MCP URL: ", theme.heading()),
+                    Span::raw(token.mcp_url.clone()),
+                ]),
+                Line::default(),
+                Line::from(Span::styled("Claude Code:", theme.heading())),
+                Line::from(line),
+                Line::default(),
+                Line::from(Span::styled(
+                    "Other clients: streamable HTTP at the MCP URL with the header Authorization: Bearer <token>.",
+                    theme.dim(),
+                )),
+            ];
+            frame.render_widget(Clear, rect);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(block(format!(" MCP token {} ", token.name))),
+                rect,
+            );
+        }
+    }
+}
+
+fn binding_lines(theme: Theme, title: &str, bindings: &[Binding]) -> Vec<Line<'static>> {
+    let mut lines = vec![Line::from(Span::styled(title.to_owned(), theme.heading()))];
+    lines.extend(bindings.iter().map(|b| {
+        Line::from(vec![
+            Span::styled(format!("  {:<12}", b.label), theme.accent()),
+            Span::raw(b.help),
+        ])
+    }));
+    lines.push(Line::default());
+    lines
+}
+
+fn draw_help(frame: &mut Frame, app: &App, theme: Theme, area: Rect, scroll: usize) {
+    let rect = centered(area, 64, area.height.saturating_sub(2));
+    let mut lines = binding_lines(
+        theme,
+        &format!("{} screen", app.screen.title()),
+        keymap::screen(app.screen),
+    );
+    lines.extend(binding_lines(theme, "Everywhere", keymap::GLOBAL));
+    lines.push(Line::from(Span::styled("Also", theme.heading())));
+    for (k, h) in [
+        ("1-7", "go to screen by number"),
+        ("Ctrl-C", "quit at once"),
+        ("mouse", "click a tab or a row; wheel scrolls"),
+        (
+            "forms",
+            "Tab/↓ next field, ←/→ choose, Enter save, Esc cancel",
+        ),
+    ] {
+        lines.push(Line::from(vec![
+            Span::styled(format!("  {k:<12}"), theme.accent()),
+            Span::raw(h),
+        ]));
+    }
+    let scroll = scroll.min(lines.len().saturating_sub(1));
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .scroll((scroll as u16, 0))
+            .block(block(" Keys (Esc closes) ")),
+        rect,
+    );
+}
+
+fn draw_form(frame: &mut Frame, theme: Theme, area: Rect, form: &Form) {
+    let label_width = form
+        .fields
+        .iter()
+        .map(|f| f.label.chars().count())
+        .max()
+        .unwrap_or(0)
+        + 2;
+    let mut lines: Vec<Line> = form
+        .intro
+        .iter()
+        .map(|l| Line::from(Span::styled(l.clone(), theme.accent())))
+        .collect();
+    if !lines.is_empty() {
+        lines.push(Line::default());
+    }
+    let mut cursor = None;
+    for (i, field) in form.fields.iter().enumerate() {
+        let focused = i == form.focus;
+        let marker = if focused { "› " } else { "  " };
+        let label = format!("{marker}{:<label_width$}", field.label);
+        let label_style = if !field.enabled {
+            theme.dim()
+        } else if focused {
+            theme.heading()
+        } else {
+            ratatui::style::Style::default()
+        };
+        let value = match &field.kind {
+            FieldKind::Text(input) => {
+                if focused {
+                    cursor = Some((lines.len(), label.chars().count() + input.visual_cursor()));
+                }
+                input.value().to_owned()
+            }
+            FieldKind::Secret(value) => {
+                let n = value.chars().count();
+                if focused {
+                    cursor = Some((lines.len(), label.chars().count() + n));
+                }
+                if n == 0 {
+                    String::new()
+                } else {
+                    "•".repeat(n)
+                }
+            }
+            FieldKind::Choice { options, selected } => options
+                .get(*selected)
+                .map(|(l, _)| format!("‹ {l} ›"))
+                .unwrap_or_default(),
+            FieldKind::Toggle(on) => if *on { "[x] yes" } else { "[ ] no" }.to_owned(),
+        };
+        let value = if field.enabled {
+            value
+        } else {
+            "(not used)".to_owned()
+        };
+        lines.push(Line::from(vec![
+            Span::styled(label, label_style),
+            Span::raw(value),
+        ]));
+    }
+    lines.push(Line::default());
+    if let Some(field) = form.fields.get(form.focus) {
+        lines.push(Line::from(Span::styled(field.help.clone(), theme.dim())));
+    }
+    if form.busy.is_some() {
+        lines.push(Line::from(Span::styled("Saving…", theme.warn())));
+    } else if let Some(error) = &form.error {
+        lines.push(Line::from(Span::styled(
+            format!("✗ {error}"),
+            theme.error(),
+        )));
+    }
+    let width = area.width.saturating_sub(4).min(96);
+    let height = (lines.len() as u16 + 2).min(area.height);
+    let rect = centered(area, width, height);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(format!(" {} ", form.title))),
+        rect,
+    );
+    if let Some((row, col)) = cursor
+        && form.busy.is_none()
+    {
+        let x = (rect.x + 1 + col as u16).min(rect.right().saturating_sub(2));
+        let y = rect.y + 1 + row as u16;
+        if y < rect.bottom().saturating_sub(1) {
+            frame.set_cursor_position(Position::new(x, y));
+        }
+    }
+}
+
+fn draw_confirm(frame: &mut Frame, theme: Theme, area: Rect, confirm: &Confirm) {
+    let mut lines: Vec<Line> = confirm
+        .lines
+        .iter()
+        .map(|l| Line::from(l.clone()))
+        .collect();
+    lines.push(Line::default());
+    lines.push(Line::from(vec![
+        Span::styled(" y ", theme.selected()),
+        Span::raw(" confirm    "),
+        Span::styled(" n ", theme.selected()),
+        Span::raw(" cancel"),
+    ]));
+    let width = area.width.saturating_sub(4).min(90);
+    let rect = centered(area, width, lines.len() as u16 + 2);
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines)
+            .wrap(Wrap { trim: false })
+            .block(block(Span::styled(
+                format!(" {}? ", confirm.title),
+                theme.warn(),
+            ))),
+        rect,
+    );
+}
+
+fn draw_picker(frame: &mut Frame, theme: Theme, area: Rect, picker: &Picker) {
+    let rect = centered(
+        area,
+        area.width.saturating_sub(4).min(90),
+        area.height.saturating_sub(4),
+    );
+    let shown = picker.shown();
+    let mut lines = vec![
+        Line::from(vec![
+            Span::styled("filter: ", theme.dim()),
+            Span::raw(picker.filter.value().to_owned()),
+            Span::styled("▏", theme.accent()),
+            Span::styled(
+                format!("  {} of {}", shown.len(), picker.items.len()),
+                theme.dim(),
+            ),
+        ]),
+        Line::default(),
+    ];
+    let visible = usize::from(rect.height.saturating_sub(5));
+    let offset = picker.cursor.offset.min(shown.len().saturating_sub(1));
+    for (row, index) in shown.iter().enumerate().skip(offset).take(visible) {
+        let item = &picker.items[*index];
+        let check = if !picker.multi {
+            ""
+        } else if item.checked {
+            "[x] "
+        } else {
+            "[ ] "
+        };
+        let changed = if item.checked != item.original {
+            " *"
+        } else {
+            ""
+        };
+        let style = if row == picker.cursor.selected {
+            theme.selected()
+        } else {
+            ratatui::style::Style::default()
+        };
+        lines.push(Line::from(Span::styled(
+            format!("{check}{}{changed}", item.label),
+            style,
+        )));
+    }
+    if shown.is_empty() {
+        lines.push(Line::from(Span::styled("nothing matches", theme.dim())));
+    }
+    frame.render_widget(Clear, rect);
+    frame.render_widget(
+        Paragraph::new(lines).block(block(format!(" {} ", picker.title))),
+        rect,
+    );
+}

@@ -1,0 +1,171 @@
+//! Shared by the console's integration tests: a real daemon on port 0 in a
+//! temp data directory, and a harness that runs the console's update step
+//! against a real worker until every request has been answered.
+
+#![allow(dead_code, missing_docs)]
+
+use std::path::Path;
+
+use ratatui::Terminal;
+use ratatui::backend::TestBackend;
+use ratatui::layout::Rect;
+use tokio::sync::mpsc;
+use toolgate_console::action::Action;
+use toolgate_console::client::{AdminAuth, Clients};
+use toolgate_console::state::App;
+use toolgate_console::ui::{self, Theme};
+use toolgate_console::worker::Worker;
+use toolgate_gateway::app::{self, Listeners, Running};
+use toolgate_gateway::config::{Config, LogFormat, Secrets};
+
+/// Starts a daemon on 127.0.0.1:0 in `data_dir`; returns it and its admin
+/// token.
+pub async fn start_daemon(data_dir: &Path) -> (Running, String) {
+    let config = Config {
+        data_dir: data_dir.to_owned(),
+        http_addr: "127.0.0.1:0".parse().unwrap(),
+        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+        public_url: Some("https://toolgate.example.com".into()),
+        log_level: "warn".into(),
+        log_format: LogFormat::Text,
+        shutdown_timeout: std::time::Duration::from_secs(5),
+        max_records_per_call: 200,
+        max_result_bytes: 256 * 1024,
+    };
+    let listeners = Listeners::bind(&config).await.unwrap();
+    let running = app::start(&config, &Secrets::default(), listeners)
+        .await
+        .unwrap();
+    let token = std::fs::read_to_string(data_dir.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    (running, token)
+}
+
+/// Console clients for a daemon at `addr` with `token`.
+pub fn clients(addr: std::net::SocketAddr, token: &str) -> Clients {
+    Clients::new(
+        &format!("http://{addr}"),
+        AdminAuth::new(token, Some("console-test")).unwrap(),
+    )
+    .unwrap()
+}
+
+/// The console's model wired to a real worker, driven by hand.
+pub struct Harness {
+    pub app: App,
+    worker: Worker,
+    replies: mpsc::Receiver<Action>,
+}
+
+impl Harness {
+    /// A console of `width` x `height` talking to `clients`; the first
+    /// loads have completed when this returns.
+    pub async fn new(clients: Clients, addr: &str, width: u16, height: u16) -> Self {
+        let (tx, replies) = mpsc::channel(1024);
+        let worker = Worker::start(clients, tx);
+        let app = App::new(addr, Rect::new(0, 0, width, height));
+        let mut harness = Self {
+            app,
+            worker,
+            replies,
+        };
+        harness.settle().await;
+        harness
+    }
+
+    /// Sends queued requests and applies replies until nothing but the
+    /// audit tail is in flight.
+    pub async fn settle(&mut self) {
+        loop {
+            for request in self.app.take_requests() {
+                self.worker.send(request);
+            }
+            if self.app.busy() == 0 {
+                return;
+            }
+            let action =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.replies.recv())
+                    .await
+                    .expect("the daemon answers within 30 s")
+                    .expect("the worker runs");
+            self.app.update(action);
+        }
+    }
+
+    /// Applies one action, then settles.
+    pub async fn act(&mut self, action: Action) {
+        self.app.update(action);
+        self.settle().await;
+    }
+
+    /// Presses keys given as text: each char is a key, except `<Name>`
+    /// sequences (`<Enter>`, `<Esc>`, `<Tab>`, `<BackTab>`, `<Space>`,
+    /// `<Down>`, `<Up>`, `<Left>`, `<Right>`, `<Backspace>`, `<C-c>`).
+    /// Settles after each key.
+    pub async fn keys(&mut self, script: &str) {
+        for key in parse_keys(script) {
+            self.act(Action::Key(key)).await;
+        }
+    }
+
+    /// Draws the console into a test backend and returns the text.
+    pub fn render(&self, theme: Theme) -> String {
+        render(&self.app, theme)
+    }
+}
+
+/// Draws `app` at its size into a `TestBackend` and returns the screen as
+/// lines of text.
+pub fn render(app: &App, theme: Theme) -> String {
+    let backend = TestBackend::new(app.size.width, app.size.height);
+    let mut terminal = Terminal::new(backend).unwrap();
+    terminal.draw(|frame| ui::draw(frame, app, theme)).unwrap();
+    let buffer = terminal.backend().buffer();
+    let mut out = String::new();
+    for y in 0..buffer.area.height {
+        let mut line = String::new();
+        for x in 0..buffer.area.width {
+            line.push_str(buffer[(x, y)].symbol());
+        }
+        out.push_str(line.trim_end());
+        out.push('\n');
+    }
+    out
+}
+
+/// Parses a key script (see [`Harness::keys`]).
+pub fn parse_keys(script: &str) -> Vec<crossterm::event::KeyEvent> {
+    use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+    let mut keys = Vec::new();
+    let mut chars = script.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '<' && chars.peek().is_some_and(|c| c.is_ascii_alphabetic()) {
+            let name: String = chars.by_ref().take_while(|c| *c != '>').collect();
+            let (code, modifiers) = match name.as_str() {
+                "Enter" => (KeyCode::Enter, KeyModifiers::NONE),
+                "Esc" => (KeyCode::Esc, KeyModifiers::NONE),
+                "Tab" => (KeyCode::Tab, KeyModifiers::NONE),
+                "BackTab" => (KeyCode::BackTab, KeyModifiers::SHIFT),
+                "Space" => (KeyCode::Char(' '), KeyModifiers::NONE),
+                "Down" => (KeyCode::Down, KeyModifiers::NONE),
+                "Up" => (KeyCode::Up, KeyModifiers::NONE),
+                "Left" => (KeyCode::Left, KeyModifiers::NONE),
+                "Right" => (KeyCode::Right, KeyModifiers::NONE),
+                "Backspace" => (KeyCode::Backspace, KeyModifiers::NONE),
+                "C-c" => (KeyCode::Char('c'), KeyModifiers::CONTROL),
+                other => panic!("unknown key <{other}>"),
+            };
+            keys.push(KeyEvent::new(code, modifiers));
+        } else {
+            let modifiers = if c.is_ascii_uppercase() {
+                KeyModifiers::SHIFT
+            } else {
+                KeyModifiers::NONE
+            };
+            keys.push(KeyEvent::new(KeyCode::Char(c), modifiers));
+        }
+    }
+    keys
+}
