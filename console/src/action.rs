@@ -10,6 +10,9 @@ use zeroize::Zeroizing;
 
 use crate::client::ApiError;
 
+/// How often the terminal loop sends [`Action::Tick`].
+pub const RETRY_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Everything the update step reacts to.
 #[derive(Debug)]
 pub enum Action {
@@ -21,6 +24,9 @@ pub enum Action {
     Paste(String),
     /// The terminal was resized to (columns, rows).
     Resize(u16, u16),
+    /// A periodic tick (every [`RETRY_EVERY`]): retries when the daemon
+    /// was unreachable.
+    Tick,
     /// A reply from the worker (boxed: replies are much larger than keys).
     Reply(Box<Reply>),
 }

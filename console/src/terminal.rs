@@ -96,6 +96,9 @@ async fn event_loop(
     let mut events = EventStream::new();
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate());
     let mut hangup = signal(tokio::signal::unix::SignalKind::hangup());
+    let mut retry = tokio::time::interval(crate::action::RETRY_EVERY);
+    retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    retry.tick().await;
     loop {
         for request in app.take_requests() {
             worker.send(request);
@@ -114,6 +117,7 @@ async fn event_loop(
                 None => return Ok(()),
             },
             Some(action) = rx.recv() => Some(action),
+            _ = retry.tick() => Some(Action::Tick),
             _ = terminate.recv() => return Ok(()),
             _ = hangup.recv() => return Ok(()),
         };

@@ -496,6 +496,16 @@ impl App {
                 self.clamp_cursors();
             }
             Action::Reply(reply) => self.reply(*reply),
+            Action::Tick => {
+                // Retry quietly while the daemon is unreachable; one round
+                // at a time.
+                if matches!(self.link, Link::Down(_)) && self.busy() == 0 {
+                    self.reload_all();
+                    if self.screen == Screen::Audit && self.audit.tail_id.is_none() {
+                        self.start_tail();
+                    }
+                }
+            }
         }
     }
 
@@ -742,7 +752,7 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) => {
                 let areas = self.areas();
                 if mouse.row == areas.tabs.y {
-                    if let Some(screen) = tab_at(mouse.column) {
+                    if let Some(screen) = tab_at(self.size.width, mouse.column) {
                         self.go(screen);
                     }
                 } else if let Some(row) = areas.list_row_at(mouse.column, mouse.row) {
@@ -942,28 +952,41 @@ pub fn claude_config_line(token: &IssuedToken) -> String {
     )
 }
 
-/// Tab labels as drawn on the top line, after the product name, with the
-/// columns each covers.
-pub fn tab_labels() -> Vec<(Screen, String, u16, u16)> {
-    let mut x = TABS_START;
+/// Tab labels as drawn on the top line of a terminal `width` columns wide,
+/// with the columns each covers. Narrow terminals (under [`WIDE_TABS`])
+/// leave out the product name so every tab fits in 80 columns.
+pub fn tab_labels(width: u16) -> Vec<(Screen, String, u16, u16)> {
+    let mut x = tabs_start(width);
     Screen::ALL
         .iter()
         .enumerate()
         .map(|(i, screen)| {
             let label = format!(" {} {} ", i + 1, screen.title());
-            let width = label.chars().count() as u16;
+            let w = label.chars().count() as u16;
             let start = x;
-            x += width;
+            x += w;
             (*screen, label, start, x)
         })
         .collect()
 }
 
-/// Column where the first tab starts (after ` toolgate │`).
-pub const TABS_START: u16 = 11;
+/// Terminals at least this wide show the product name before the tabs.
+pub const WIDE_TABS: u16 = 100;
 
-fn tab_at(column: u16) -> Option<Screen> {
-    tab_labels()
+/// The product name drawn before the tabs on wide terminals.
+pub const PRODUCT_LABEL: &str = " toolgate │";
+
+/// Column where the first tab starts.
+pub fn tabs_start(width: u16) -> u16 {
+    if width >= WIDE_TABS {
+        PRODUCT_LABEL.chars().count() as u16
+    } else {
+        0
+    }
+}
+
+fn tab_at(width: u16, column: u16) -> Option<Screen> {
+    tab_labels(width)
         .into_iter()
         .find(|(_, _, start, end)| column >= *start && column < *end)
         .map(|(screen, ..)| screen)

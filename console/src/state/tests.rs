@@ -190,6 +190,30 @@ fn an_unreachable_daemon_is_a_status_not_a_crash_and_r_retries() {
     );
     assert!(matches!(app.servers, Loadable::Failed(_)));
     assert_eq!(app.busy(), 0);
+    app.update(Action::Tick);
+    let retried = app.take_requests();
+    assert!(
+        retried.len() >= 7,
+        "a tick retries while the daemon is down"
+    );
+    app.update(Action::Tick);
+    assert!(app.take_requests().is_empty(), "one round at a time");
+    for request in retried {
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last: true,
+            result: Ok(match request.command {
+                Command::LoadTools => Data::ToolsPage {
+                    tools: vec![],
+                    total: 0,
+                },
+                _ => Data::Users(vec![]),
+            }),
+        })));
+    }
+    assert_eq!(app.link, Link::Up);
+    app.update(Action::Tick);
+    assert!(app.take_requests().is_empty(), "no retries once it answers");
     app.update(key('r'));
     assert!(app.take_requests().len() >= 7, "r reloads everything");
 }

@@ -58,7 +58,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         vec![
             Constraint::Length(16),
             Constraint::Length(22),
-            Constraint::Length(18),
+            Constraint::Length(24),
             Constraint::Min(14),
             Constraint::Length(8),
         ],

@@ -17,7 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::keymap;
-use crate::state::{App, Cursor, Link, Loadable, Screen, TABS_START, tab_labels};
+use crate::state::{App, Cursor, Link, Loadable, Screen, WIDE_TABS, tab_labels, tabs_start};
 
 /// Colours, or none: with `NO_COLOR` set every style is plain text plus
 /// bold/reverse/dim, and nothing depends on colour (states are also words).
@@ -102,12 +102,14 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
 }
 
 fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
-    let mut spans = vec![
-        Span::styled(" toolgate ", theme.heading()),
-        Span::styled("│", theme.dim()),
-    ];
-    debug_assert_eq!(" toolgate │".chars().count() as u16, TABS_START);
-    for (screen, label, _, _) in tab_labels() {
+    let mut spans = Vec::new();
+    if tabs_start(area.width) > 0 {
+        spans.push(Span::styled(" toolgate ", theme.heading()));
+        spans.push(Span::styled("│", theme.dim()));
+    }
+    let tabs = tab_labels(area.width);
+    let tabs_end = tabs.last().map(|t| t.3).unwrap_or(0);
+    for (screen, label, _, _) in tabs {
         let style = if screen == app.screen {
             theme.selected().add_modifier(Modifier::BOLD)
         } else {
@@ -117,14 +119,18 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
     let busy = app.busy();
-    let (text, style) = match &app.link {
-        Link::Connecting => (format!("… connecting {} ", app.addr), theme.dim()),
-        Link::Up if busy > 0 => (format!("⟳ working ({busy}) ● connected "), theme.ok()),
-        Link::Up => ("● connected ".to_owned(), theme.ok()),
-        Link::Down(_) => ("✗ daemon unreachable ".to_owned(), theme.error()),
+    let wide = area.width >= WIDE_TABS;
+    let (text, style) = match (&app.link, wide) {
+        (Link::Connecting, true) => (format!("… connecting {} ", app.addr), theme.dim()),
+        (Link::Up, true) if busy > 0 => (format!("⟳ working ({busy}) ● connected "), theme.ok()),
+        (Link::Up, true) => ("● connected ".to_owned(), theme.ok()),
+        (Link::Down(_), true) => ("✗ daemon unreachable ".to_owned(), theme.error()),
+        (Link::Connecting, false) => ("… ".to_owned(), theme.dim()),
+        (Link::Up, false) if busy > 0 => ("⟳ ".to_owned(), theme.ok()),
+        (Link::Up, false) => ("● ".to_owned(), theme.ok()),
+        (Link::Down(_), false) => ("✗ ".to_owned(), theme.error()),
     };
     let width = text.chars().count() as u16;
-    let tabs_end = tab_labels().last().map(|t| t.3).unwrap_or(0);
     if area.width >= tabs_end + width {
         let right = Rect::new(area.right() - width, area.y, width, 1);
         frame.render_widget(Paragraph::new(Span::styled(text, style)), right);

@@ -18,6 +18,15 @@ fn credentials(server: &v1::Server) -> &'static str {
     }
 }
 
+fn login_kind(host: Option<&v1::LoginHost>) -> &'static str {
+    match host.map(|h| v1::LoginHostKind::try_from(h.kind).unwrap_or_default()) {
+        Some(v1::LoginHostKind::Production) => "production",
+        Some(v1::LoginHostKind::Sandbox) => "sandbox",
+        Some(v1::LoginHostKind::MyDomain) => "My Domain",
+        _ => "-",
+    }
+}
+
 pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     let shown = app.servers_shown();
     let title = format!(" Servers: {} ", shown.len());
@@ -43,8 +52,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
             shown[offset..offset + count]
                 .iter()
                 .map(|s| {
-                    let login = describe_login_host(s.login_host.as_ref());
-                    let login = login.split(' ').next().unwrap_or("-").to_owned();
+                    let login = login_kind(s.login_host.as_ref());
                     let creds = credentials(s);
                     Row::new(vec![
                         Cell::from(s.name.clone()),
@@ -74,13 +82,13 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     );
     let Some(server) = app.selected_server() else {
         let callback = app.callback_url();
-        let mut lines = vec![Line::from(
-            "Register Salesforce with n. In Salesforce, create a connected app with OAuth enabled,",
-        )];
-        lines.push(Line::from(
-            "scopes api and refresh_token offline_access, and this callback URL:",
-        ));
-        lines.push(Line::from(Span::styled(callback, theme.accent())));
+        let lines = vec![
+            Line::from(
+                "Register Salesforce with n. In Salesforce, create a connected app with OAuth \
+                 enabled, the scopes api and refresh_token offline_access, and this callback URL:",
+            ),
+            Line::from(Span::styled(callback, theme.accent())),
+        ];
         draw_detail(frame, areas.detail, " Getting started ".into(), lines);
         return;
     };

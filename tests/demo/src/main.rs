@@ -258,6 +258,11 @@ async fn main() -> anyhow::Result<()> {
         "    npx @modelcontextprotocol/inspector --cli {public}/mcp --transport http --header \"Authorization: Bearer {token}\" --method tools/list"
     );
     println!(
+        "    cargo run -p toolgate-console -- --grpc-addr http://{} --data-dir {}",
+        running.grpc_addr,
+        config.data_dir.display()
+    );
+    println!(
         "  The first tool call answers with a link to connect your (simulated) Salesforce account."
     );
     let stop = running.shutdown_token();

@@ -1,0 +1,541 @@
+//! Snapshot tests of every screen (insta, ratatui `TestBackend`): loading,
+//! empty, error and populated states at 80x24 and at a wide 160x45, and the
+//! overlays. Requests are answered by hand with fixed data, so no daemon
+//! runs here; ids and times are scrubbed anyway.
+
+mod common;
+
+use common::{parse_keys, render};
+use crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::layout::Rect;
+use tonic::Code;
+use toolgate_console::action::{Action, Command, Data, Reply, Request, UserDetail};
+use toolgate_console::client::ApiError;
+use toolgate_console::state::{App, Screen};
+use toolgate_console::ui::Theme;
+use toolgate_proto::v1;
+
+const SIZES: [(u16, u16); 2] = [(80, 24), (160, 45)];
+
+fn ts(day: u32, hour: u32) -> Option<prost_types::Timestamp> {
+    let t = chrono::NaiveDate::from_ymd_opt(2026, 11, day)
+        .unwrap()
+        .and_hms_opt(hour, 15, 0)
+        .unwrap()
+        .and_utc();
+    Some(prost_types::Timestamp {
+        seconds: t.timestamp(),
+        nanos: 0,
+    })
+}
+
+fn id(n: u32) -> String {
+    format!("019ad3c2-0000-7000-8000-{n:012}")
+}
+
+fn servers() -> Vec<v1::Server> {
+    vec![
+        v1::Server {
+            id: id(1),
+            name: "Salesforce production".into(),
+            catalog_kind: "salesforce".into(),
+            tool_prefix: "salesforce".into(),
+            login_host: Some(v1::LoginHost {
+                kind: v1::LoginHostKind::Production as i32,
+                url: "https://login.salesforce.com".into(),
+            }),
+            api_version: "66.0".into(),
+            tool_enablement: v1::ToolEnablement::Inherit as i32,
+            disabled: false,
+            auth: Some(v1::AuthConfig {
+                mode: v1::AuthMode::PerUserOauth as i32,
+                client_id: "3MVG9.example.consumer.key".into(),
+                client_secret_set: true,
+                client_secret_set_at: ts(20, 9),
+                client_secret_fingerprint: "bf496b76".into(),
+                scopes: vec!["api".into(), "refresh_token".into()],
+            }),
+            created_at: ts(20, 9),
+            updated_at: ts(20, 9),
+            callback_url: "https://toolgate.example.com/auth/callback".into(),
+        },
+        v1::Server {
+            id: id(2),
+            name: "Salesforce sandbox".into(),
+            catalog_kind: "salesforce".into(),
+            tool_prefix: "sandbox".into(),
+            login_host: Some(v1::LoginHost {
+                kind: v1::LoginHostKind::Sandbox as i32,
+                url: "https://test.salesforce.com".into(),
+            }),
+            api_version: "66.0".into(),
+            disabled: true,
+            auth: None,
+            created_at: ts(21, 10),
+            updated_at: ts(21, 10),
+            callback_url: "https://toolgate.example.com/auth/callback".into(),
+            ..Default::default()
+        },
+    ]
+}
+
+#[allow(clippy::too_many_arguments)]
+fn tool(
+    n: u32,
+    server: u32,
+    name: &str,
+    state: v1::ToolState,
+    action: v1::ToolAction,
+    sensitive: bool,
+    dangerous: bool,
+    day: u32,
+) -> v1::Tool {
+    v1::Tool {
+        id: id(100 + n),
+        server_id: id(server),
+        upstream_name: name.rsplit_once('_').map_or(name, |p| p.1).into(),
+        name: name.into(),
+        title: format!("Title of {name}"),
+        description: format!(
+            "What {name} does, in the words AI clients see. It explains the arguments and the result."
+        ),
+        annotations: Some(v1::ToolAnnotations {
+            title: String::new(),
+            read_only_hint: action == v1::ToolAction::Read,
+            destructive_hint: action == v1::ToolAction::Delete,
+            idempotent_hint: action == v1::ToolAction::Read,
+            open_world_hint: true,
+        }),
+        state: state as i32,
+        classification: Some(v1::Classification {
+            action: action as i32,
+            sensitive,
+            dangerous,
+        }),
+        discovered_at: ts(day, 9),
+        updated_at: ts(day, 11),
+        updated_by: "admin:ana".into(),
+        ..Default::default()
+    }
+}
+
+fn tools() -> Vec<v1::Tool> {
+    use v1::ToolAction::{Delete, Read, Write};
+    use v1::ToolState::{Approved, Disabled, PendingReview, Removed};
+    let mut drifted = tool(
+        5,
+        1,
+        "salesforce_update_record",
+        PendingReview,
+        Write,
+        false,
+        false,
+        20,
+    );
+    drifted.drift = vec!["description".into(), "input_schema".into()];
+    vec![
+        tool(1, 1, "salesforce_query", Approved, Read, false, false, 20),
+        tool(2, 1, "salesforce_search", Approved, Read, false, false, 20),
+        tool(
+            3,
+            1,
+            "salesforce_create_record",
+            PendingReview,
+            Write,
+            false,
+            false,
+            22,
+        ),
+        tool(
+            4,
+            1,
+            "salesforce_delete_record",
+            PendingReview,
+            Delete,
+            false,
+            true,
+            22,
+        ),
+        drifted,
+        tool(6, 2, "sandbox_query", Disabled, Read, true, false, 21),
+        tool(
+            7,
+            1,
+            "salesforce_get_limits",
+            Removed,
+            Read,
+            false,
+            false,
+            20,
+        ),
+    ]
+}
+
+fn toolsets() -> Vec<v1::Toolset> {
+    vec![
+        v1::Toolset {
+            id: id(201),
+            name: "Sales read-only".into(),
+            description: "Reads for the sales team".into(),
+            kind: v1::ToolsetKind::Custom as i32,
+            tool_ids: vec![id(101), id(102)],
+            ..Default::default()
+        },
+        v1::Toolset {
+            id: id(202),
+            name: "Salesforce production: all approved".into(),
+            kind: v1::ToolsetKind::AllApproved as i32,
+            server_id: id(1),
+            tool_ids: vec![id(101), id(102)],
+            ..Default::default()
+        },
+        v1::Toolset {
+            id: id(203),
+            name: "Salesforce production: read only".into(),
+            kind: v1::ToolsetKind::ReadOnly as i32,
+            server_id: id(1),
+            tool_ids: vec![id(101), id(102)],
+            ..Default::default()
+        },
+    ]
+}
+
+fn profiles() -> Vec<v1::AccessProfile> {
+    vec![v1::AccessProfile {
+        id: id(301),
+        name: "Sales".into(),
+        description: "The sales team".into(),
+        toolset_ids: vec![id(201)],
+        grants: vec![
+            v1::Grant {
+                user_id: id(401),
+                granted_at: ts(22, 12),
+                expires_at: ts(30, 23),
+                granted_by: "admin:ana".into(),
+            },
+            v1::Grant {
+                user_id: id(402),
+                granted_at: ts(22, 12),
+                expires_at: None,
+                granted_by: "admin".into(),
+            },
+        ],
+        ..Default::default()
+    }]
+}
+
+fn users() -> Vec<v1::User> {
+    vec![
+        v1::User {
+            id: id(401),
+            email: "ana@example.com".into(),
+            display_name: "Ana Lima".into(),
+            status: v1::UserStatus::Active as i32,
+            ..Default::default()
+        },
+        v1::User {
+            id: id(402),
+            email: "bo@example.com".into(),
+            display_name: "Bo Chen".into(),
+            status: v1::UserStatus::Disabled as i32,
+            ..Default::default()
+        },
+    ]
+}
+
+fn user_detail(user_id: &str) -> UserDetail {
+    UserDetail {
+        user_id: user_id.into(),
+        tokens: vec![v1::Token {
+            id: id(501),
+            user_id: user_id.into(),
+            name: "laptop".into(),
+            prefix: "tgp_AbCd".into(),
+            created_at: ts(22, 12),
+            expires_at: ts(28, 12),
+            last_used_at: ts(23, 8),
+            revoked_at: None,
+        }],
+        connections: vec![v1::Connection {
+            id: id(601),
+            user_id: user_id.into(),
+            server_id: id(1),
+            instance_url: "https://acme.my.salesforce.com".into(),
+            salesforce_user_id: "005000000000001AAA".into(),
+            salesforce_org_id: "00D000000000001EAA".into(),
+            scopes: "api refresh_token".into(),
+            connected_at: ts(23, 8),
+            refreshed_at: ts(23, 9),
+        }],
+        tools: vec!["salesforce_query".into(), "salesforce_search".into()],
+    }
+}
+
+fn events() -> Vec<v1::AuditEvent> {
+    vec![
+        v1::AuditEvent {
+            sequence: 42,
+            time: ts(23, 9),
+            actor: "user:ana@example.com".into(),
+            action: "tools/call".into(),
+            target: "salesforce_query".into(),
+            outcome: v1::Outcome::Allowed as i32,
+            latency_ms: 84,
+            details_json: r#"{"arguments":{"soql":"SELECT Id FROM Account"},"records":3}"#.into(),
+            ..Default::default()
+        },
+        v1::AuditEvent {
+            sequence: 41,
+            time: ts(23, 8),
+            actor: "user:bo@example.com".into(),
+            action: "tools/call".into(),
+            target: "salesforce_delete_record".into(),
+            outcome: v1::Outcome::Denied as i32,
+            reason: "tool is not approved".into(),
+            ..Default::default()
+        },
+        v1::AuditEvent {
+            sequence: 40,
+            time: ts(22, 12),
+            actor: "admin:ana".into(),
+            action: "tool.update".into(),
+            target: "salesforce_query".into(),
+            outcome: v1::Outcome::Allowed as i32,
+            ..Default::default()
+        },
+    ]
+}
+
+fn settings() -> v1::Settings {
+    v1::Settings {
+        mcp_traffic_enabled: true,
+        require_tool_approval: true,
+        default_classification: Some(v1::Classification {
+            action: v1::ToolAction::Read as i32,
+            sensitive: false,
+            dangerous: false,
+        }),
+    }
+}
+
+fn catalog() -> Vec<v1::CatalogEntry> {
+    vec![v1::CatalogEntry {
+        kind: "salesforce".into(),
+        display_name: "Salesforce".into(),
+        callback_url: "https://toolgate.example.com/auth/callback".into(),
+        default_tool_prefix: "salesforce".into(),
+        default_api_version: "66.0".into(),
+        ..Default::default()
+    }]
+}
+
+/// How the fake worker answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Answer {
+    /// Never: everything stays loading.
+    Nothing,
+    /// Empty lists.
+    Empty,
+    /// The daemon is unreachable.
+    Unreachable,
+    /// The fixtures above.
+    Data,
+}
+
+fn pick<T>(full: bool, all: Vec<T>) -> Vec<T> {
+    if full { all } else { Vec::new() }
+}
+
+fn data_for(command: &Command, answer: Answer) -> Option<Result<Data, ApiError>> {
+    if answer == Answer::Nothing {
+        return None;
+    }
+    if answer == Answer::Unreachable {
+        return Some(Err(ApiError {
+            code: Code::Unavailable,
+            message: "daemon unreachable (tcp connect error: Connection refused)".into(),
+        }));
+    }
+    let full = answer == Answer::Data;
+    Some(Ok(match command {
+        Command::LoadSettings => Data::Settings(settings()),
+        Command::LoadCatalog => Data::Catalog(catalog()),
+        Command::LoadServers => Data::Servers(pick(full, servers())),
+        Command::LoadTools => {
+            let tools = pick(full, tools());
+            Data::ToolsPage {
+                total: tools.len(),
+                tools,
+            }
+        }
+        Command::LoadTool { id } => {
+            let mut tool = tools().into_iter().find(|t| t.id == *id)?;
+            tool.input_schema_json =
+                r#"{"type":"object","properties":{"soql":{"type":"string","description":"The SOQL query"}},"required":["soql"]}"#.into();
+            Data::Tool(tool)
+        }
+        Command::LoadToolsets => Data::Toolsets(pick(full, toolsets())),
+        Command::LoadProfiles => Data::Profiles(pick(full, profiles())),
+        Command::LoadUsers => Data::Users(pick(full, users())),
+        Command::LoadUserDetail { user_id } => Data::UserDetail(user_detail(user_id)),
+        Command::TailAudit { .. } => Data::AuditBacklog(pick(full, events())),
+        _ => return None,
+    }))
+}
+
+/// Answers every queued request the way `answer` says; returns those it
+/// cannot answer (changes).
+fn serve(app: &mut App, answer: Answer) -> Vec<Request> {
+    let mut unanswered = Vec::new();
+    loop {
+        let requests = app.take_requests();
+        if requests.is_empty() {
+            return unanswered;
+        }
+        for request in requests {
+            let tail = matches!(request.command, Command::TailAudit { .. });
+            if let Some(result) = data_for(&request.command, answer) {
+                let last = !(tail && result.is_ok());
+                app.update(Action::Reply(Box::new(Reply {
+                    id: request.id,
+                    last,
+                    result,
+                })));
+            } else if answer != Answer::Nothing {
+                unanswered.push(request);
+            }
+        }
+    }
+}
+
+/// Presses keys, answering loads; returns the requests left unanswered.
+fn press(app: &mut App, answer: Answer, script: &str) -> Vec<Request> {
+    let mut unanswered = Vec::new();
+    for key in parse_keys(script) {
+        app.update(Action::Key(key));
+        unanswered.extend(serve(app, answer));
+    }
+    unanswered
+}
+
+fn console(size: (u16, u16), answer: Answer, screen: Screen) -> App {
+    let mut app = App::new("http://127.0.0.1:50051", Rect::new(0, 0, size.0, size.1));
+    serve(&mut app, answer);
+    let index = Screen::ALL.iter().position(|s| *s == screen).unwrap() + 1;
+    press(&mut app, answer, &index.to_string());
+    app
+}
+
+fn snapshot(name: &str, app: &App) {
+    let text = render(app, Theme { color: false });
+    insta::with_settings!({
+        snapshot_path => "snapshots",
+        prepend_module_to_snapshot => false,
+        filters => vec![
+            (r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}", "[id]"),
+            (r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}", "[time]"),
+        ],
+    }, {
+        insta::assert_snapshot!(name, text);
+    });
+}
+
+#[test]
+fn every_screen_in_every_state_at_two_sizes() {
+    for screen in Screen::ALL {
+        for size in SIZES {
+            for (state, answer) in [
+                ("loading", Answer::Nothing),
+                ("empty", Answer::Empty),
+                ("error", Answer::Unreachable),
+                ("data", Answer::Data),
+            ] {
+                let app = console(size, answer, screen);
+                let name = format!("{}_{state}_{}x{}", screen.name(), size.0, size.1);
+                snapshot(&name, &app);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_tool_list_views_and_the_detail_pane() {
+    for size in SIZES {
+        let suffix = format!("{}x{}", size.0, size.1);
+        let mut app = console(size, Answer::Data, Screen::Tools);
+        press(&mut app, Answer::Data, "v");
+        snapshot(&format!("tools_all_{suffix}"), &app);
+        press(&mut app, Answer::Data, "jj<Space>j<Space>");
+        snapshot(&format!("tools_marked_{suffix}"), &app);
+        press(&mut app, Answer::Data, "<Enter>");
+        snapshot(&format!("tools_detail_zoomed_{suffix}"), &app);
+    }
+}
+
+#[test]
+fn overlays() {
+    let cases: [(&str, Screen, &str); 10] = [
+        ("help", Screen::Tools, "?"),
+        ("palette", Screen::Tools, ":pro"),
+        ("register_form", Screen::Servers, "n"),
+        ("credentials_form", Screen::Servers, "cs3cr3t"),
+        ("bulk_confirm", Screen::Tools, "<Space><Space>a"),
+        ("tool_filter_form", Screen::Tools, "f"),
+        ("classify_form", Screen::Tools, "c"),
+        ("members_picker", Screen::Toolsets, "m"),
+        ("grant_form", Screen::Users, "u"),
+        ("kill_switch_confirm", Screen::Settings, "<Space>"),
+    ];
+    for (name, screen, script) in cases {
+        for size in SIZES {
+            let mut app = console(size, Answer::Data, screen);
+            press(&mut app, Answer::Data, script);
+            assert!(app.overlay.is_some(), "{name}: no overlay");
+            snapshot(&format!("overlay_{name}_{}x{}", size.0, size.1), &app);
+        }
+    }
+}
+
+#[test]
+fn the_issued_token_is_shown_once_with_the_config_line() {
+    for size in SIZES {
+        let mut app = console(size, Answer::Data, Screen::Users);
+        let request = press(&mut app, Answer::Data, "i<Enter>");
+        let [issue] = &request[..] else {
+            panic!("{request:?}");
+        };
+        assert!(matches!(issue.command, Command::IssueToken(_)));
+        app.update(Action::Reply(Box::new(Reply {
+            id: issue.id,
+            last: true,
+            result: Ok(Data::TokenIssued(toolgate_console::action::IssuedToken {
+                user_id: id(401),
+                name: "laptop".into(),
+                secret: "tgp_0123456789abcdefghijklmnopqrstuvwxyzABCDEFG"
+                    .to_owned()
+                    .into(),
+                mcp_url: "https://toolgate.example.com/mcp".into(),
+            })),
+        })));
+        serve(&mut app, Answer::Data);
+        snapshot(&format!("overlay_token_{}x{}", size.0, size.1), &app);
+        app.update(Action::Key(KeyEvent::new(KeyCode::Esc, KeyModifiers::NONE)));
+        let after = render(&app, Theme { color: false });
+        assert!(!after.contains("tgp_0123456789"), "{after}");
+    }
+}
+
+#[test]
+fn a_refused_form_shows_the_daemons_message_and_keeps_the_values() {
+    let mut app = console((80, 24), Answer::Data, Screen::Users);
+    let requests = press(&mut app, Answer::Data, "nnot-an-email<Enter>");
+    app.update(Action::Reply(Box::new(Reply {
+        id: requests[0].id,
+        last: true,
+        result: Err(ApiError {
+            code: Code::InvalidArgument,
+            message: "email: \"not-an-email\" is not an email address".into(),
+        }),
+    })));
+    snapshot("overlay_form_error_80x24", &app);
+}
