@@ -6,7 +6,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 use toolgate_proto::v1;
 
-use super::{Theme, draw_detail, draw_list, field, when};
+use super::{Theme, count_title, draw_detail, draw_list, field, when};
 use crate::layout::Areas;
 use crate::state::{App, Loadable, Tail, outcome_name};
 
@@ -50,7 +50,10 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         frame,
         theme,
         areas.list,
-        format!(" Audit: {} events · {tail}{filters} ", shown.len()),
+        format!(
+            "{}· {tail}{filters} ",
+            count_title(app, "Audit", shown.len(), app.audit.events.len())
+        ),
         &state,
         shown.len(),
         "No events match yet. They appear here as they happen.",

@@ -192,6 +192,15 @@ fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
+/// A list title: ` Name: 12 ` or, while a `/` filter hides rows,
+/// ` Name: 3 of 12 · /text `.
+pub fn count_title(app: &App, name: &str, shown: usize, total: usize) -> String {
+    match app.search.get(&app.screen).filter(|s| !s.trim().is_empty()) {
+        Some(text) => format!(" {name}: {shown} of {total} · /{text} "),
+        None => format!(" {name}: {total} "),
+    }
+}
+
 /// A time as `YYYY-MM-DD HH:MM` UTC, or `none` when unset.
 pub fn when(time: Option<&prost_types::Timestamp>, none: &str) -> String {
     time.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))

@@ -7,7 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 use toolgate_proto::v1;
 
-use super::{Theme, clip, draw_detail, draw_list, field, when};
+use super::{Theme, clip, count_title, draw_detail, draw_list, field, when};
 use crate::layout::Areas;
 use crate::state::{App, describe_login_host};
 
@@ -29,7 +29,8 @@ fn login_kind(host: Option<&v1::LoginHost>) -> &'static str {
 
 pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     let shown = app.servers_shown();
-    let title = format!(" Servers: {} ", shown.len());
+    let total = app.servers.ready().map_or(0, Vec::len);
+    let title = count_title(app, "Servers", shown.len(), total);
     draw_list(
         frame,
         theme,

@@ -46,18 +46,29 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     } else {
         format!(" · {} marked", t.marked.len())
     };
+    let search = app
+        .search
+        .get(&app.screen)
+        .filter(|s| !s.trim().is_empty())
+        .map(|s| format!(" · /{s}"))
+        .unwrap_or_default();
+    let narrowed = t.filter.is_set() || !search.is_empty();
     let filters = if t.filter.is_set() {
         " · filtered"
     } else {
         ""
     };
+    let pending = t.pending();
     let title = match t.view {
-        ToolsView::Queue => format!(
-            " Review queue: {} pending, newest first{filters}{marked}{loading} ",
+        ToolsView::Queue if narrowed => format!(
+            " Review queue: {} of {pending} pending, newest first{filters}{search}{marked}{loading} ",
             t.shown.len()
         ),
+        ToolsView::Queue => {
+            format!(" Review queue: {pending} pending, newest first{marked}{loading} ")
+        }
         ToolsView::All => format!(
-            " Tools: {} of {}{filters}{marked}{loading} ",
+            " Tools: {} of {}{filters}{search}{marked}{loading} ",
             t.shown.len(),
             t.total.max(t.all.len())
         ),
@@ -71,6 +82,9 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     let empty = match t.view {
         ToolsView::Queue if t.all.is_empty() => {
             "No tools yet. Register a Salesforce server first: :servers, then n."
+        }
+        ToolsView::Queue if pending > 0 => {
+            "No pending tool matches. Esc clears the search; f changes the filters."
         }
         ToolsView::Queue => "Nothing waits for review. v shows every tool.",
         ToolsView::All => "No tool matches. f changes the filters, Esc clears the search.",
@@ -188,15 +202,17 @@ fn draw_tool_detail(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         Line::from(vec![
             Span::styled("State: ", theme.heading()),
             Span::styled(state_name(tool.state), state_style(theme, tool.state)),
-            Span::raw(format!(
-                "  (by {}, {})",
-                if tool.updated_by.is_empty() {
-                    "-"
+            Span::raw(
+                if tool.updated_at == tool.discovered_at || tool.updated_by.is_empty() {
+                    String::new()
                 } else {
-                    &tool.updated_by
+                    format!(
+                        "  (last changed by {}, {})",
+                        tool.updated_by,
+                        when(tool.updated_at.as_ref(), "-")
+                    )
                 },
-                when(tool.updated_at.as_ref(), "-")
-            )),
+            ),
         ]),
     ];
     if !tool.drift.is_empty() {

@@ -5,7 +5,7 @@ use ratatui::layout::Constraint;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
-use super::{Theme, draw_detail, draw_list, field, when};
+use super::{Theme, count_title, draw_detail, draw_list, field, when};
 use crate::layout::Areas;
 use crate::state::{App, toolset_kind};
 
@@ -15,7 +15,12 @@ pub(super) fn draw_toolsets(frame: &mut Frame, app: &App, theme: Theme, areas: &
         frame,
         theme,
         areas.list,
-        format!(" Toolsets: {} ", shown.len()),
+        count_title(
+            app,
+            "Toolsets",
+            shown.len(),
+            app.toolsets.ready().map_or(0, Vec::len),
+        ),
         &app.toolsets,
         shown.len(),
         "No toolsets yet. Registering a server creates its maintained ones; n creates a custom one.",
@@ -96,7 +101,12 @@ pub(super) fn draw_profiles(frame: &mut Frame, app: &App, theme: Theme, areas: &
         frame,
         theme,
         areas.list,
-        format!(" Access profiles: {} ", shown.len()),
+        count_title(
+            app,
+            "Access profiles",
+            shown.len(),
+            app.profiles.ready().map_or(0, Vec::len),
+        ),
         &app.profiles,
         shown.len(),
         "No access profiles yet. Press n to create one, then b to bind toolsets and u to grant users.",

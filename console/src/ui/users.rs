@@ -6,7 +6,7 @@ use ratatui::layout::Constraint;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
-use super::{Theme, clip, draw_detail, draw_list, field, when};
+use super::{Theme, clip, count_title, draw_detail, draw_list, field, when};
 use crate::layout::Areas;
 use crate::state::{App, Loadable, is_active};
 
@@ -16,7 +16,12 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         frame,
         theme,
         areas.list,
-        format!(" Users: {} ", shown.len()),
+        count_title(
+            app,
+            "Users",
+            shown.len(),
+            app.users.ready().map_or(0, Vec::len),
+        ),
         &app.users,
         shown.len(),
         "No users yet. Press n to create one.",
