@@ -21,7 +21,7 @@ pub enum Action {
     /// A mouse event (wheel, click).
     Mouse(MouseEvent),
     /// Text pasted into the terminal (bracketed paste).
-    Paste(String),
+    Paste(Pasted),
     /// The terminal was resized to (columns, rows).
     Resize(u16, u16),
     /// A periodic tick (every [`RETRY_EVERY`]): retries when the daemon
@@ -29,6 +29,16 @@ pub enum Action {
     Tick,
     /// A reply from the worker (boxed: replies are much larger than keys).
     Reply(Box<Reply>),
+}
+
+/// Pasted text: often a secret (the consumer secret), so it is wiped from
+/// memory when dropped and `Debug` never shows it.
+pub struct Pasted(pub Zeroizing<String>);
+
+impl std::fmt::Debug for Pasted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Pasted(<{} chars>)", self.0.chars().count())
+    }
 }
 
 /// A request to the worker, tagged with an id the reply carries back.
@@ -40,96 +50,164 @@ pub struct Request {
     pub command: Command,
 }
 
-/// One call (or a short sequence of calls) to the control API.
+/// One call (or a short sequence of calls) to the control API. Each
+/// variant names the `toolgate.v1` RPCs it makes; their errors (documented
+/// in `proto/toolgate/v1/*.proto`) come back as the reply's [`ApiError`],
+/// and any call fails with DEADLINE_EXCEEDED after
+/// [`crate::worker::CALL_TIMEOUT`] (not the audit tail).
 #[derive(Debug)]
-#[allow(missing_docs)]
 pub enum Command {
+    /// `SettingsService.GetSettings` → [`Data::Settings`].
     LoadSettings,
+    /// `CatalogService.ListCatalogEntries` → [`Data::Catalog`].
     LoadCatalog,
+    /// `ServerService.ListServers` → [`Data::Servers`].
     LoadServers,
-    /// Every tool (without schemas), page by page: one `ToolsPage` reply per
-    /// page, the last with `done`.
+    /// `ToolService.ListTools` without schemas, 1000 a page: one
+    /// [`Data::ToolsPage`] reply per page, the last one marked `last`.
     LoadTools,
+    /// `ToolService.GetTool` (with schemas) → [`Data::Tool`].
     LoadTool {
+        /// Tool id.
         id: String,
     },
+    /// `ToolsetService.ListToolsets` → [`Data::Toolsets`].
     LoadToolsets,
+    /// `AccessProfileService.ListAccessProfiles` → [`Data::Profiles`].
     LoadProfiles,
+    /// `UserService.ListUsers` → [`Data::Users`].
     LoadUsers,
-    /// Tokens, Salesforce connections and callable tools of one user.
+    /// `UserService.ListTokens`, `ConnectionService.ListConnections` and
+    /// `UserService.ListUserTools`, together → [`Data::UserDetail`].
     LoadUserDetail {
+        /// User id.
         user_id: String,
     },
-    /// The newest events (backlog), then a live tail; replies until it ends.
+    /// `AuditService.StreamEvents` (subscribed first), then
+    /// `AuditService.ListEvents` for the backlog → one
+    /// [`Data::AuditBacklog`], then a [`Data::AuditEvent`] per event until
+    /// the stream ends (an error reply) or the request is cancelled.
     TailAudit {
+        /// Server-side filters.
         filter: AuditFilter,
     },
+    /// `SettingsService.UpdateSettings` → [`Data::Changed`].
     UpdateSettings(v1::UpdateSettingsRequest),
-    /// Registers a server, then (when a consumer key is given) stores its
-    /// credentials.
+    /// `ServerService.RegisterServer`, then (when given)
+    /// `ServerService.ConfigureAuthentication` → [`Data::Registered`].
     RegisterServer {
+        /// The registration.
         request: v1::RegisterServerRequest,
+        /// The consumer key and secret, if entered with the registration.
         credentials: Option<Credentials>,
     },
+    /// `ServerService.UpdateServer` → [`Data::Changed`].
     UpdateServer(v1::UpdateServerRequest),
+    /// `ServerService.ConfigureAuthentication` (sets or rotates the
+    /// consumer key and secret) → [`Data::Changed`].
     ConfigureAuthentication {
+        /// Server id.
         server_id: String,
+        /// Consumer key and secret.
         credentials: Credentials,
     },
+    /// `ServerService.DeleteServer` → [`Data::Changed`].
     DeleteServer {
+        /// Server id.
         id: String,
     },
+    /// `ServerService.DiscoverTools` → [`Data::Discovered`].
     DiscoverTools {
+        /// Server id.
         server_id: String,
     },
+    /// `ToolService.UpdateTool` for one id, `BatchUpdateTools` (atomic) for
+    /// several → [`Data::Changed`].
     SetToolState {
+        /// Tool ids.
         ids: Vec<String>,
+        /// The new state.
         state: v1::ToolState,
     },
+    /// `ToolService.UpdateTool` per tool (not atomic; a failure says how
+    /// many were saved) → [`Data::Changed`].
     SetClassification {
+        /// Tool ids.
         ids: Vec<String>,
+        /// The new classification.
         classification: v1::Classification,
     },
+    /// `ToolsetService.CreateToolset` → [`Data::Changed`].
     CreateToolset(v1::CreateToolsetRequest),
+    /// `ToolsetService.UpdateToolset` → [`Data::Changed`].
     UpdateToolset(v1::UpdateToolsetRequest),
+    /// `ToolsetService.DeleteToolset` → [`Data::Changed`].
     DeleteToolset {
+        /// Toolset id.
         id: String,
     },
-    /// Adds then removes members of a custom toolset.
+    /// `ToolsetService.AddToolsetTools` then `RemoveToolsetTools` (each
+    /// only when non-empty) → [`Data::Changed`].
     EditToolsetTools {
+        /// Toolset id.
         toolset_id: String,
+        /// Tool ids to add.
         add: Vec<String>,
+        /// Tool ids to remove.
         remove: Vec<String>,
     },
+    /// `AccessProfileService.CreateAccessProfile` → [`Data::Changed`].
     CreateProfile(v1::CreateAccessProfileRequest),
+    /// `AccessProfileService.UpdateAccessProfile` → [`Data::Changed`].
     UpdateProfile(v1::UpdateAccessProfileRequest),
+    /// `AccessProfileService.DeleteAccessProfile` → [`Data::Changed`].
     DeleteProfile {
+        /// Profile id.
         id: String,
     },
-    /// Binds then unbinds toolsets of a profile.
+    /// `AccessProfileService.BindToolsets` then `UnbindToolsets` (each only
+    /// when non-empty) → [`Data::Changed`].
     EditBindings {
+        /// Profile id.
         profile_id: String,
+        /// Toolset ids to bind.
         bind: Vec<String>,
+        /// Toolset ids to unbind.
         unbind: Vec<String>,
     },
+    /// `AccessProfileService.GrantUser` → [`Data::Changed`].
     Grant(v1::GrantUserRequest),
+    /// `AccessProfileService.RevokeUser` → [`Data::Changed`].
     Revoke(v1::RevokeUserRequest),
+    /// `UserService.CreateUser` → [`Data::Changed`].
     CreateUser(v1::CreateUserRequest),
+    /// `UserService.EnableUser` or `DisableUser` → [`Data::Changed`].
     SetUserEnabled {
+        /// User id.
         id: String,
+        /// Enable (true) or disable.
         enabled: bool,
     },
+    /// `UserService.IssueToken` → [`Data::TokenIssued`].
     IssueToken(v1::IssueTokenRequest),
+    /// `UserService.RevokeToken` → [`Data::Changed`].
     RevokeToken {
+        /// Token id.
         id: String,
+        /// Its user (to reload their detail).
         user_id: String,
     },
+    /// `ConnectionService.DeleteConnection` (revokes at Salesforce) →
+    /// [`Data::Changed`].
     DeleteConnection {
+        /// Connection id.
         id: String,
+        /// Its user (to reload their detail).
         user_id: String,
     },
     /// Stops the long-running request `id` (the audit tail); no reply.
     Cancel {
+        /// The request to stop.
         id: u64,
     },
 }
@@ -262,9 +340,19 @@ pub enum Scope {
 }
 
 /// Something the terminal loop does for the update step.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub enum Effect {
     /// Put text on the system clipboard with an OSC 52 escape (works in
     /// most terminals, also over SSH and inside tmux with `set-clipboard`).
-    Copy(String),
+    /// The text may hold a token: it is wiped when dropped and `Debug`
+    /// does not show it.
+    Copy(Zeroizing<String>),
+}
+
+impl std::fmt::Debug for Effect {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effect::Copy(text) => write!(f, "Copy(<{} chars>)", text.chars().count()),
+        }
+    }
 }

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use zeroize::Zeroizing;
 
 /// `toolgate`: the admin console of a toolgated daemon.
-#[derive(Debug, Clone, clap::Parser)]
+#[derive(Clone, clap::Parser)]
 #[command(name = "toolgate", version, about, long_about = None)]
 pub struct Args {
     /// The daemon's control API (gRPC) address.
@@ -26,6 +26,17 @@ pub struct Args {
     /// Your name in the audit log (`admin:<name>`) [default: $USER].
     #[arg(long, env = "TOOLGATE_ACTOR")]
     pub actor: Option<String>,
+}
+
+impl std::fmt::Debug for Args {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Args")
+            .field("grpc_addr", &self.grpc_addr)
+            .field("token", &self.token.as_ref().map(|_| "<redacted>"))
+            .field("data_dir", &self.data_dir)
+            .field("actor", &self.actor)
+            .finish()
+    }
 }
 
 /// Why no admin token could be found.
@@ -49,24 +60,22 @@ pub enum TokenError {
     },
 }
 
-/// The admin token: `--token`, else `env_token` (TOOLGATE_ADMIN_TOKEN),
-/// else the first line of `<data dir>/admin.token`.
+/// The admin token: `flag` (`--token`), else `env` (TOOLGATE_ADMIN_TOKEN),
+/// else the first line of `<data_dir>/admin.token` (default data directory
+/// `./toolgate-data`, as the daemon's).
 ///
 /// Errors: [`TokenError`] naming the file tried.
 pub fn resolve_token(
-    args: &Args,
-    env_token: Option<String>,
+    flag: Option<Zeroizing<String>>,
+    env: Option<Zeroizing<String>>,
+    data_dir: Option<&Path>,
 ) -> Result<Zeroizing<String>, TokenError> {
-    if let Some(token) = args.token.as_ref().filter(|t| !t.trim().is_empty()) {
-        return Ok(Zeroizing::new(token.trim().to_owned()));
+    for token in [flag, env].into_iter().flatten() {
+        if !token.trim().is_empty() {
+            return Ok(Zeroizing::new(token.trim().to_owned()));
+        }
     }
-    if let Some(token) = env_token.filter(|t| !t.trim().is_empty()) {
-        return Ok(Zeroizing::new(token.trim().to_owned()));
-    }
-    let dir = args
-        .data_dir
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("./toolgate-data"));
+    let dir = data_dir.unwrap_or(Path::new("./toolgate-data"));
     read_token_file(&dir.join("admin.token"))
 }
 
@@ -91,41 +100,49 @@ mod tests {
     use super::*;
     use clap::Parser;
 
+    fn z(s: &str) -> Option<Zeroizing<String>> {
+        Some(Zeroizing::new(s.to_owned()))
+    }
+
     #[test]
     fn flag_beats_environment_beats_data_dir() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("admin.token"), "tga_from_file\n").unwrap();
-        let dir_arg = dir.path().to_str().unwrap();
-        let args = Args::parse_from(["toolgate", "--data-dir", dir_arg, "--token", "tga_flag"]);
-        assert_eq!(
-            resolve_token(&args, Some("tga_env".into()))
+        let args = Args::parse_from([
+            "toolgate",
+            "--data-dir",
+            dir.path().to_str().unwrap(),
+            "--token",
+            "tga_flag",
+        ]);
+        assert_eq!(args.data_dir.as_deref(), Some(dir.path()));
+        assert!(!format!("{args:?}").contains("tga_flag"));
+        let data_dir = Some(dir.path());
+        let got = |flag, env| {
+            resolve_token(flag, env, data_dir)
                 .unwrap()
-                .as_str(),
-            "tga_flag"
-        );
-        let args = Args::parse_from(["toolgate", "--data-dir", dir_arg]);
-        assert_eq!(
-            resolve_token(&args, Some("tga_env".into()))
-                .unwrap()
-                .as_str(),
-            "tga_env"
-        );
-        assert_eq!(
-            resolve_token(&args, None).unwrap().as_str(),
-            "tga_from_file"
-        );
+                .as_str()
+                .to_owned()
+        };
+        assert_eq!(got(z("tga_flag"), z("tga_env")), "tga_flag");
+        assert_eq!(got(None, z("tga_env")), "tga_env");
+        assert_eq!(got(z("  "), None), "tga_from_file");
+        assert_eq!(got(None, None), "tga_from_file");
     }
 
     #[test]
     fn a_missing_token_names_the_file_and_the_options() {
         let dir = tempfile::tempdir().unwrap();
-        let args = Args::parse_from(["toolgate", "--data-dir", dir.path().to_str().unwrap()]);
-        let message = resolve_token(&args, None).unwrap_err().to_string();
+        let message = resolve_token(None, None, Some(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("--token"), "{message}");
         assert!(message.contains("TOOLGATE_ADMIN_TOKEN"), "{message}");
         assert!(message.contains("admin.token"), "{message}");
         std::fs::write(dir.path().join("admin.token"), "\n").unwrap();
-        let message = resolve_token(&args, None).unwrap_err().to_string();
+        let message = resolve_token(None, None, Some(dir.path()))
+            .unwrap_err()
+            .to_string();
         assert!(message.contains("is empty"), "{message}");
     }
 }

@@ -4,6 +4,8 @@
 
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
+use crate::state::Screen;
+
 /// Terminals at least this wide show the detail pane beside the list.
 pub const WIDE: u16 = 120;
 
@@ -74,6 +76,47 @@ pub fn areas(size: Rect, zoomed: bool) -> Areas {
         status: rows[2],
         footer: rows[3],
     }
+}
+
+/// Tab labels as drawn on the top line of a terminal `width` columns wide,
+/// with the columns each covers. Narrow terminals (under [`WIDE_TABS`])
+/// leave out the product name so every tab fits in 80 columns.
+pub fn tab_labels(width: u16) -> Vec<(Screen, String, u16, u16)> {
+    let mut x = tabs_start(width);
+    Screen::ALL
+        .iter()
+        .enumerate()
+        .map(|(i, screen)| {
+            let label = format!(" {} {} ", i + 1, screen.title());
+            let w = label.chars().count() as u16;
+            let start = x;
+            x += w;
+            (*screen, label, start, x)
+        })
+        .collect()
+}
+
+/// Terminals at least this wide show the product name before the tabs.
+pub const WIDE_TABS: u16 = 100;
+
+/// The product name drawn before the tabs on wide terminals.
+pub const PRODUCT_LABEL: &str = " toolgate │";
+
+/// Column where the first tab starts on a terminal `width` columns wide.
+pub fn tabs_start(width: u16) -> u16 {
+    if width >= WIDE_TABS {
+        PRODUCT_LABEL.chars().count() as u16
+    } else {
+        0
+    }
+}
+
+/// The screen whose tab covers `column`.
+pub fn tab_at(width: u16, column: u16) -> Option<Screen> {
+    tab_labels(width)
+        .into_iter()
+        .find(|(_, _, start, end)| column >= *start && column < *end)
+        .map(|(screen, ..)| screen)
 }
 
 #[cfg(test)]

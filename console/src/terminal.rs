@@ -16,8 +16,9 @@ use futures_util::StreamExt;
 use ratatui::DefaultTerminal;
 use ratatui::layout::Rect;
 use tokio::sync::mpsc;
+use zeroize::Zeroizing;
 
-use crate::action::{Action, Effect};
+use crate::action::{Action, Effect, Pasted};
 use crate::cli::{self, Args};
 use crate::client::{AdminAuth, Clients};
 use crate::state::App;
@@ -33,8 +34,14 @@ const BATCH: usize = 256;
 /// Errors: no admin token, a malformed `--grpc-addr`, or a terminal that
 /// cannot be set up. A daemon that is down is not an error: the console
 /// shows it and retries on `r`.
-pub async fn run(args: Args) -> anyhow::Result<()> {
-    let token = cli::resolve_token(&args, std::env::var("TOOLGATE_ADMIN_TOKEN").ok())?;
+pub async fn run(mut args: Args) -> anyhow::Result<()> {
+    let token = cli::resolve_token(
+        args.token.take().map(Zeroizing::new),
+        std::env::var("TOOLGATE_ADMIN_TOKEN")
+            .ok()
+            .map(Zeroizing::new),
+        args.data_dir.as_deref(),
+    )?;
     let actor = args.actor.clone().or_else(|| std::env::var("USER").ok());
     let auth = AdminAuth::new(&token, actor.as_deref())?;
     drop(token);
@@ -77,7 +84,7 @@ fn to_action(event: Event) -> Option<Action> {
     match event {
         Event::Key(key) => Some(Action::Key(key)),
         Event::Mouse(mouse) => Some(Action::Mouse(mouse)),
-        Event::Paste(text) => Some(Action::Paste(text)),
+        Event::Paste(text) => Some(Action::Paste(Pasted(text.into()))),
         Event::Resize(w, h) => Some(Action::Resize(w, h)),
         _ => None,
     }
@@ -96,6 +103,8 @@ async fn event_loop(
     let mut events = EventStream::new();
     let mut terminate = signal(tokio::signal::unix::SignalKind::terminate());
     let mut hangup = signal(tokio::signal::unix::SignalKind::hangup());
+    // Ctrl-C arrives as a key in raw mode; SIGINT from `kill -INT` does not.
+    let mut interrupt = signal(tokio::signal::unix::SignalKind::interrupt());
     let mut retry = tokio::time::interval(crate::action::RETRY_EVERY);
     retry.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     retry.tick().await;
@@ -120,6 +129,7 @@ async fn event_loop(
             _ = retry.tick() => Some(Action::Tick),
             _ = terminate.recv() => return Ok(()),
             _ = hangup.recv() => return Ok(()),
+            _ = interrupt.recv() => return Ok(()),
         };
         if let Some(action) = action {
             app.update(action);
@@ -141,9 +151,11 @@ fn signal(kind: tokio::signal::unix::SignalKind) -> tokio::signal::unix::Signal 
 fn apply(effect: Effect) {
     match effect {
         Effect::Copy(text) => {
-            let encoded = base64::engine::general_purpose::STANDARD.encode(text.as_bytes());
+            let encoded = zeroize::Zeroizing::new(
+                base64::engine::general_purpose::STANDARD.encode(text.as_bytes()),
+            );
             let mut out = std::io::stdout();
-            let _ = write!(out, "\x1b]52;c;{encoded}\x07");
+            let _ = write!(out, "\x1b]52;c;{}\x07", encoded.as_str());
             let _ = out.flush();
         }
     }

@@ -18,6 +18,27 @@ use crate::client::{ApiError, Clients};
 pub const AUDIT_BACKLOG: u32 = 200;
 /// Tools per `ListTools` page when loading the tool list.
 pub const TOOLS_PAGE: u32 = 1000;
+/// How long one call (or one page) may take before it fails with
+/// DEADLINE_EXCEEDED, so a daemon that accepts but never answers cannot
+/// leave the console waiting for ever. Not applied to the audit tail.
+pub const CALL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
+
+/// Runs `call`, failing it after [`CALL_TIMEOUT`].
+async fn deadline<T>(
+    call: impl std::future::Future<Output = Result<T, ApiError>>,
+) -> Result<T, ApiError> {
+    tokio::time::timeout(CALL_TIMEOUT, call)
+        .await
+        .unwrap_or_else(|_| {
+            Err(ApiError {
+                code: Code::DeadlineExceeded,
+                message: format!(
+                    "the daemon did not answer within {} s",
+                    CALL_TIMEOUT.as_secs()
+                ),
+            })
+        })
+}
 
 /// Handle to the worker: send requests with [`Worker::send`]. Dropping it
 /// stops the worker (its tasks end with their next reply).
@@ -102,7 +123,7 @@ async fn run(clients: Clients, request: Request, tx: mpsc::Sender<Action>) {
         Command::LoadTools => load_tools(clients, &out).await,
         Command::TailAudit { filter } => tail_audit(clients, filter, &out).await,
         command => {
-            let result = call(clients, command).await;
+            let result = deadline(call(clients, command)).await;
             out.send(true, result).await;
         }
     }
@@ -276,24 +297,34 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
                 v1::ToolState::Disabled => "disabled",
                 _ => "sent back to review",
             };
-            changed(
-                format!("{n} tool{} {verb}", if n == 1 { "" } else { "s" }),
-                Scope::Tools,
-            )
+            changed(format!("{n} tool{} {verb}", plural(n)), Scope::Tools)
         }
         Command::SetClassification {
             ids,
             classification,
         } => {
+            // One call per tool (UpdateTool); a failure part-way says how
+            // many were saved.
             let n = ids.len();
-            for id in ids {
-                c.tools
+            for (done, id) in ids.into_iter().enumerate() {
+                let result = c
+                    .tools
                     .update_tool(v1::UpdateToolRequest {
                         id,
                         state: None,
                         classification: Some(classification),
                     })
-                    .await?;
+                    .await;
+                if let Err(status) = result {
+                    let mut error = ApiError::from(status);
+                    if n > 1 {
+                        error.message = format!(
+                            "classification saved for {done} of {n} tools: {}",
+                            error.message
+                        );
+                    }
+                    return Err(error);
+                }
             }
             changed(
                 format!("classification of {n} tool{} saved", plural(n)),
@@ -460,7 +491,9 @@ async fn configure(
     server_id: String,
     credentials: Credentials,
 ) -> Result<v1::Server, ApiError> {
-    let mut request = v1::ConfigureAuthenticationRequest {
+    // The generated request holds a plain String: that copy lives until
+    // tonic has encoded and sent it, and is freed (not wiped) then.
+    let request = v1::ConfigureAuthenticationRequest {
         server_id,
         mode: v1::AuthMode::PerUserOauth as i32,
         client_id: credentials.client_id.clone(),
@@ -468,28 +501,23 @@ async fn configure(
         scopes: Vec::new(),
     };
     drop(credentials);
-    let result = c
-        .servers
-        .configure_authentication(tonic::Request::new(std::mem::take(&mut request)))
-        .await;
-    Ok(result?.into_inner().server.unwrap_or_default())
+    let response = c.servers.configure_authentication(request).await?;
+    Ok(response.into_inner().server.unwrap_or_default())
 }
 
 async fn load_tools(mut c: Clients, out: &Out) {
     let mut page_token = String::new();
     loop {
-        let page = c
-            .tools
-            .list_tools(v1::ListToolsRequest {
-                page_size: TOOLS_PAGE,
-                page_token: std::mem::take(&mut page_token),
-                omit_schemas: true,
-                ..Default::default()
-            })
-            .await;
+        let request = v1::ListToolsRequest {
+            page_size: TOOLS_PAGE,
+            page_token: std::mem::take(&mut page_token),
+            omit_schemas: true,
+            ..Default::default()
+        };
+        let page = deadline(async { Ok(c.tools.list_tools(request).await?) }).await;
         match page {
-            Err(status) => {
-                out.send(true, Err(status.into())).await;
+            Err(error) => {
+                out.send(true, Err(error)).await;
                 return;
             }
             Ok(page) => {

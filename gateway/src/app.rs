@@ -10,7 +10,6 @@ use std::sync::Arc;
 use anyhow::Context;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
-use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use toolgate_proto::v1;
 
@@ -267,14 +266,20 @@ pub async fn serve(
             .add_service(health_service)
             .add_service(reflection_v1)
             .add_service(reflection_v1alpha)
-            .serve_with_incoming_shutdown(TcpListenerStream::new(listeners.grpc), async move {
-                grpc_shutdown.cancelled().await;
-                for name in control::SERVICE_NAMES {
-                    health
-                        .set_service_status(name, tonic_health::ServingStatus::NotServing)
-                        .await;
-                }
-            })
+            // No Nagle delay: small replies (one tool, one page) otherwise
+            // wait for the peer's delayed ACK (~40 ms).
+            .serve_with_incoming_shutdown(
+                tonic::transport::server::TcpIncoming::from(listeners.grpc)
+                    .with_nodelay(Some(true)),
+                async move {
+                    grpc_shutdown.cancelled().await;
+                    for name in control::SERVICE_NAMES {
+                        health
+                            .set_service_status(name, tonic_health::ServingStatus::NotServing)
+                            .await;
+                    }
+                },
+            )
             .await
             .context("gRPC server failed")
     });

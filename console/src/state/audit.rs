@@ -58,6 +58,16 @@ impl Default for AuditState {
     }
 }
 
+/// Whether an event matches the `/` text (lowercase; empty matches all):
+/// actor, action, target or reason contain it.
+fn matches_text(e: &v1::AuditEvent, needle: &str) -> bool {
+    needle.is_empty()
+        || e.actor.to_lowercase().contains(needle)
+        || e.action.to_lowercase().contains(needle)
+        || e.target.to_lowercase().contains(needle)
+        || e.reason.to_lowercase().contains(needle)
+}
+
 /// An outcome in words.
 pub fn outcome_name(outcome: i32) -> &'static str {
     match v1::Outcome::try_from(outcome).unwrap_or_default() {
@@ -76,24 +86,13 @@ impl App {
         self.audit
             .events
             .iter()
-            .filter(|e| {
-                needle.is_empty()
-                    || e.actor.to_lowercase().contains(&needle)
-                    || e.action.to_lowercase().contains(&needle)
-                    || e.target.to_lowercase().contains(&needle)
-                    || e.reason.to_lowercase().contains(&needle)
-            })
+            .filter(|e| matches_text(e, &needle))
             .collect()
     }
 
     /// The selected event.
     pub fn selected_event(&self) -> Option<&v1::AuditEvent> {
         self.audit_shown().get(self.audit.cursor.selected).copied()
-    }
-
-    /// The state of the live tail.
-    pub fn tail_state(&self) -> &Tail {
-        &self.audit.tail
     }
 
     pub(super) fn start_tail(&mut self) {
@@ -152,11 +151,13 @@ impl App {
         if newest.is_some_and(|n| event.sequence <= n) {
             return;
         }
+        let shown = matches_text(&event, &self.filter_text(Screen::Audit));
         self.audit.events.push_front(event);
         if self.audit.events.len() > AUDIT_KEEP {
             self.audit.events.pop_back();
         }
-        if !self.audit.follow {
+        // Keep the selection on its event: a new row above it moves it down.
+        if shown && !self.audit.follow {
             self.audit.cursor.selected += 1;
             self.audit.cursor.offset += 1;
         }

@@ -193,7 +193,7 @@ impl App {
     }
 
     pub(super) fn open_picker(&mut self, mut picker: Picker) {
-        picker.rows = usize::from(self.size.height.saturating_sub(9)).max(3);
+        picker.rows = super::picker_rows(self.size);
         self.overlay = Some(Overlay::Picker(picker));
     }
 

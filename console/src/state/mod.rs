@@ -11,8 +11,10 @@ mod audit;
 mod form;
 mod governance;
 mod picker;
+mod reply;
 mod servers;
 mod settings;
+mod submit;
 mod tools;
 mod users;
 
@@ -24,6 +26,7 @@ use crossterm::event::{
 use ratatui::layout::Rect;
 use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
+use zeroize::Zeroizing;
 
 pub use audit::{AUDIT_KEEP, AuditState, Tail, outcome_name};
 pub use form::{Field, FieldKind, Form, FormInput, FormKind};
@@ -31,13 +34,11 @@ pub use governance::toolset_kind;
 pub use picker::{PickItem, Picker, PickerKind};
 pub use servers::describe_login_host;
 pub use settings::rows as settings_rows;
+pub use submit::parse_expiry;
 pub use tools::{ToolFilter, ToolsState, ToolsView, action_name, state_name};
 pub use users::is_active;
 
-use crate::action::{
-    Action, Command, Data, Effect, IssuedToken, Reply, Request, Scope, UserDetail,
-};
-use crate::client::ApiError;
+use crate::action::{Action, Command, Effect, IssuedToken, Request, Scope, UserDetail};
 use crate::keymap::{self, Intent};
 use crate::layout::{self, Areas};
 use toolgate_proto::v1;
@@ -183,8 +184,12 @@ pub enum Link {
     Connecting,
     /// The last call reached the daemon.
     Up,
-    /// The last call could not reach the daemon (or the token was refused).
+    /// The last call could not reach the daemon (retried every
+    /// [`crate::action::RETRY_EVERY`]).
     Down(String),
+    /// The daemon refused the admin token (not retried: restart the
+    /// console with the right token).
+    Refused(String),
 }
 
 /// The status line.
@@ -229,8 +234,10 @@ pub enum Overlay {
 enum Purpose {
     Load(Load),
     Tools,
-    Tool,
-    UserDetail,
+    /// The full definition of the tool with this id.
+    Tool(String),
+    /// The detail of the user with this id.
+    UserDetail(String),
     Tail,
     Form,
     Change,
@@ -487,13 +494,16 @@ impl App {
             Action::Key(_) => {}
             Action::Mouse(mouse) => self.mouse(mouse),
             Action::Paste(text) => match &mut self.overlay {
-                Some(Overlay::Form(form)) => form.paste(&text),
-                Some(Overlay::Picker(picker)) => picker.paste(&text),
+                Some(Overlay::Form(form)) => form.paste(&text.0),
+                Some(Overlay::Picker(picker)) => picker.paste(&text.0),
                 _ => {}
             },
             Action::Resize(w, h) => {
                 self.size = Rect::new(0, 0, w, h);
                 self.clamp_cursors();
+                if let Some(Overlay::Picker(picker)) = &mut self.overlay {
+                    picker.rows = picker_rows(self.size);
+                }
             }
             Action::Reply(reply) => self.reply(*reply),
             Action::Tick => {
@@ -566,7 +576,6 @@ impl App {
                 if self.screen == Screen::Audit {
                     self.start_tail();
                 }
-                self.info("reloading…");
             }
             Intent::Back => {
                 if self.zoomed {
@@ -673,7 +682,7 @@ impl App {
             Overlay::Token(token) => match key.code {
                 KeyCode::Char('y') => {
                     self.effects.push(Effect::Copy(claude_config_line(&token)));
-                    self.info("copied the claude mcp add line to the clipboard (OSC 52)");
+                    self.info(COPIED);
                     self.overlay = Some(Overlay::Token(token));
                 }
                 KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => {
@@ -724,12 +733,14 @@ impl App {
         match form.kind.clone() {
             FormKind::RegisterServer => self.submit_register(form),
             FormKind::EditServer { id } => self.submit_edit_server(form, id),
-            FormKind::Credentials { server_id } => submit_credentials(form, server_id),
-            FormKind::NewToolset | FormKind::EditToolset { .. } => submit_toolset(form),
-            FormKind::NewProfile | FormKind::EditProfile { .. } => submit_profile(form),
-            FormKind::Grant => submit_grant(form),
-            FormKind::NewUser => submit_user(form),
-            FormKind::IssueToken { user_id } => submit_token(form, user_id),
+            FormKind::Credentials { server_id } => submit::submit_credentials(form, server_id),
+            FormKind::NewToolset
+            | FormKind::EditToolset { .. }
+            | FormKind::NewProfile
+            | FormKind::EditProfile { .. } => submit::submit_named(form),
+            FormKind::Grant => submit::submit_grant(form),
+            FormKind::NewUser => submit::submit_user(form),
+            FormKind::IssueToken { user_id } => submit::submit_token(form, user_id),
             FormKind::Classify { ids } => tools::submit_classify(form, ids),
             FormKind::ToolFilter => {
                 self.apply_tool_filter(form);
@@ -752,7 +763,7 @@ impl App {
             MouseEventKind::Down(MouseButton::Left) => {
                 let areas = self.areas();
                 if mouse.row == areas.tabs.y {
-                    if let Some(screen) = tab_at(self.size.width, mouse.column) {
+                    if let Some(screen) = layout::tab_at(self.size.width, mouse.column) {
                         self.go(screen);
                     }
                 } else if let Some(row) = areas.list_row_at(mouse.column, mouse.row) {
@@ -810,186 +821,26 @@ impl App {
             _ => {}
         }
     }
-
-    fn reply(&mut self, reply: Reply) {
-        let purpose = if reply.last {
-            self.pending.remove(&reply.id)
-        } else {
-            self.pending.get(&reply.id).cloned()
-        };
-        // Unknown ids are replies to cancelled requests.
-        let Some(purpose) = purpose else {
-            return;
-        };
-        if let Purpose::Load(load) = purpose
-            && self.latest.get(&load) != Some(&reply.id)
-        {
-            return;
-        }
-        match reply.result {
-            Ok(data) => {
-                self.link = Link::Up;
-                self.data(purpose, reply.id, reply.last, data);
-            }
-            Err(error) => {
-                if error.is_connection() {
-                    self.link = Link::Down(error.message.clone());
-                }
-                self.failed(purpose, reply.id, error);
-            }
-        }
-        self.clamp_cursors();
-    }
-
-    fn data(&mut self, purpose: Purpose, id: u64, last: bool, data: Data) {
-        match data {
-            Data::Settings(settings) => self.settings = Loadable::Ready(settings),
-            Data::Catalog(entries) => self.catalog = Loadable::Ready(entries),
-            Data::Servers(servers) => self.servers = Loadable::Ready(servers),
-            Data::Toolsets(toolsets) => self.toolsets = Loadable::Ready(toolsets),
-            Data::Profiles(profiles) => self.profiles = Loadable::Ready(profiles),
-            Data::Users(users) => {
-                self.users = Loadable::Ready(users);
-                if self.screen == Screen::Users {
-                    self.select_user_detail();
-                }
-            }
-            Data::ToolsPage { tools, total } => self.tools_page(id, last, tools, total),
-            Data::Tool(tool) => self.tools.detail_loaded(tool),
-            Data::UserDetail(detail) => {
-                if let Some((user_id, slot)) = &mut self.user_detail
-                    && *user_id == detail.user_id
-                {
-                    *slot = Loadable::Ready(detail);
-                }
-            }
-            Data::AuditBacklog(events) => self.audit_backlog(id, events),
-            Data::AuditEvent(event) => self.audit_event(id, event),
-            Data::Registered {
-                server,
-                report,
-                credentials,
-            } => self.registered(server, report, credentials),
-            Data::Discovered(report) => {
-                self.info(format!("rediscovered: {}", describe_report(&report)));
-                self.reload(&Scope::Servers);
-            }
-            Data::TokenIssued(token) => {
-                self.close_form(id);
-                self.overlay = Some(Overlay::Token(token));
-                self.reload(&Scope::Users);
-            }
-            Data::Changed { message, scope } => {
-                if purpose == Purpose::Form {
-                    self.close_form(id);
-                }
-                if scope == Scope::Tools {
-                    self.tools.marked.clear();
-                }
-                self.info(message);
-                self.reload(&scope);
-            }
-        }
-    }
-
-    fn close_form(&mut self, id: u64) {
-        if let Some(Overlay::Form(form)) = &self.overlay
-            && form.busy == Some(id)
-        {
-            self.overlay = None;
-        }
-    }
-
-    fn failed(&mut self, purpose: Purpose, id: u64, error: ApiError) {
-        let message = error.message.clone();
-        match purpose {
-            Purpose::Load(load) => {
-                let failed = message.clone();
-                match load {
-                    Load::Settings => self.settings = Loadable::Failed(failed),
-                    Load::Catalog => self.catalog = Loadable::Failed(failed),
-                    Load::Servers => self.servers = Loadable::Failed(failed),
-                    Load::Toolsets => self.toolsets = Loadable::Failed(failed),
-                    Load::Profiles => self.profiles = Loadable::Failed(failed),
-                    Load::Users => self.users = Loadable::Failed(failed),
-                }
-                if !error.is_connection() {
-                    self.error(message);
-                }
-            }
-            Purpose::Tools => {
-                if self.tools.load_id == Some(id) {
-                    self.tools.load_failed(message);
-                }
-            }
-            Purpose::Tool => self.tools.detail_failed(message),
-            Purpose::UserDetail => {
-                if let Some((_, slot)) = &mut self.user_detail {
-                    *slot = Loadable::Failed(message);
-                }
-            }
-            Purpose::Tail => self.tail_failed(id, message),
-            Purpose::Form => {
-                if let Some(Overlay::Form(form)) = &mut self.overlay
-                    && form.busy == Some(id)
-                {
-                    form.fail(message);
-                } else {
-                    self.error(message);
-                }
-            }
-            Purpose::Change => self.error(message),
-        }
-    }
 }
 
-/// The `claude mcp add` line for a just-issued token.
-pub fn claude_config_line(token: &IssuedToken) -> String {
-    format!(
+/// The `claude mcp add` line for a just-issued token (wiped from memory
+/// when dropped: it holds the token).
+pub fn claude_config_line(token: &IssuedToken) -> Zeroizing<String> {
+    Zeroizing::new(format!(
         "claude mcp add --transport http toolgate {} --header \"Authorization: Bearer {}\"",
         token.mcp_url,
         token.secret.as_str()
-    )
+    ))
 }
 
-/// Tab labels as drawn on the top line of a terminal `width` columns wide,
-/// with the columns each covers. Narrow terminals (under [`WIDE_TABS`])
-/// leave out the product name so every tab fits in 80 columns.
-pub fn tab_labels(width: u16) -> Vec<(Screen, String, u16, u16)> {
-    let mut x = tabs_start(width);
-    Screen::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, screen)| {
-            let label = format!(" {} {} ", i + 1, screen.title());
-            let w = label.chars().count() as u16;
-            let start = x;
-            x += w;
-            (*screen, label, start, x)
-        })
-        .collect()
-}
+/// What the status line says after a copy: the console cannot know whether
+/// the terminal honoured OSC 52.
+pub const COPIED: &str =
+    "sent to the clipboard (if your terminal supports OSC 52; Shift-drag selects text)";
 
-/// Terminals at least this wide show the product name before the tabs.
-pub const WIDE_TABS: u16 = 100;
-
-/// The product name drawn before the tabs on wide terminals.
-pub const PRODUCT_LABEL: &str = " toolgate │";
-
-/// Column where the first tab starts.
-pub fn tabs_start(width: u16) -> u16 {
-    if width >= WIDE_TABS {
-        PRODUCT_LABEL.chars().count() as u16
-    } else {
-        0
-    }
-}
-
-fn tab_at(width: u16, column: u16) -> Option<Screen> {
-    tab_labels(width)
-        .into_iter()
-        .find(|(_, _, start, end)| column >= *start && column < *end)
-        .map(|(screen, ..)| screen)
+/// Visible rows of a picker on a terminal of `size`.
+pub fn picker_rows(size: Rect) -> usize {
+    usize::from(size.height.saturating_sub(9)).max(3)
 }
 
 /// A discovery report in one line.
@@ -1001,144 +852,6 @@ pub fn describe_report(report: &v1::DiscoveryReport) -> String {
         report.removed.len(),
         report.unchanged
     )
-}
-
-fn submit_credentials(form: &mut Form, server_id: String) -> Option<Command> {
-    let client_id = form.text("client_id");
-    if client_id.is_empty() {
-        form.fail("consumer key: required (the connected app's consumer key)");
-        return None;
-    }
-    let client_secret = form.take_secret("client_secret");
-    Some(Command::ConfigureAuthentication {
-        server_id,
-        credentials: crate::action::Credentials {
-            client_id,
-            client_secret,
-        },
-    })
-}
-
-fn submit_toolset(form: &mut Form) -> Option<Command> {
-    let name = form.text("name");
-    let description = form.text("description");
-    Some(match &form.kind {
-        FormKind::EditToolset { id } => Command::UpdateToolset(v1::UpdateToolsetRequest {
-            id: id.clone(),
-            name: Some(name),
-            description: Some(description),
-        }),
-        _ => Command::CreateToolset(v1::CreateToolsetRequest {
-            name,
-            description,
-            tool_ids: Vec::new(),
-        }),
-    })
-}
-
-fn submit_profile(form: &mut Form) -> Option<Command> {
-    let name = form.text("name");
-    let description = form.text("description");
-    Some(match &form.kind {
-        FormKind::EditProfile { id } => Command::UpdateProfile(v1::UpdateAccessProfileRequest {
-            id: id.clone(),
-            name: Some(name),
-            description: Some(description),
-        }),
-        _ => Command::CreateProfile(v1::CreateAccessProfileRequest {
-            name,
-            description,
-            toolset_ids: Vec::new(),
-        }),
-    })
-}
-
-fn submit_grant(form: &mut Form) -> Option<Command> {
-    let profile_id = form.choice("profile");
-    let user_id = form.choice("user");
-    if profile_id.is_empty() || user_id.is_empty() {
-        form.fail("create a user and an access profile first");
-        return None;
-    }
-    let expires_at = match parse_expiry(&form.text("expires"), chrono::Utc::now()) {
-        Ok(t) => t,
-        Err(message) => {
-            form.fail(message);
-            return None;
-        }
-    };
-    Some(Command::Grant(v1::GrantUserRequest {
-        profile_id,
-        user_id,
-        expires_at,
-    }))
-}
-
-fn submit_user(form: &mut Form) -> Option<Command> {
-    Some(Command::CreateUser(v1::CreateUserRequest {
-        email: form.text("email"),
-        display_name: form.text("display_name"),
-    }))
-}
-
-fn submit_token(form: &mut Form, user_id: String) -> Option<Command> {
-    let expires_at = match parse_expiry(&form.text("expires"), chrono::Utc::now()) {
-        Ok(t) => t,
-        Err(message) => {
-            form.fail(message);
-            return None;
-        }
-    };
-    Some(Command::IssueToken(v1::IssueTokenRequest {
-        user_id,
-        name: form.text("name"),
-        expires_at,
-    }))
-}
-
-/// Parses an expiry: empty (never), a duration from now (`30d`, `12h`,
-/// `2w`), or a date (`2027-01-31`, end of that day UTC) or RFC 3339 time.
-///
-/// Errors: a message naming the field and the accepted forms.
-pub fn parse_expiry(
-    text: &str,
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Option<prost_types::Timestamp>, String> {
-    let text = text.trim();
-    if text.is_empty() {
-        return Ok(None);
-    }
-    let bad =
-        || format!("expires: {text:?} is not a duration (30d, 12h, 2w) or a date (2027-01-31)");
-    let at = if let Some(n) = text
-        .strip_suffix('d')
-        .or_else(|| text.strip_suffix('h'))
-        .or_else(|| text.strip_suffix('w'))
-    {
-        let n: i64 = n.trim().parse().map_err(|_| bad())?;
-        if n <= 0 {
-            return Err(format!("expires: {text:?} must be in the future"));
-        }
-        let delta = match text.chars().last() {
-            Some('h') => chrono::Duration::hours(n),
-            Some('w') => chrono::Duration::weeks(n),
-            _ => chrono::Duration::days(n),
-        };
-        now + delta
-    } else if let Ok(date) = chrono::NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-        date.and_hms_opt(23, 59, 59).ok_or_else(bad)?.and_utc()
-    } else if let Ok(time) = chrono::DateTime::parse_from_rfc3339(text) {
-        time.with_timezone(&chrono::Utc)
-    } else {
-        return Err(bad());
-    };
-    if at <= now {
-        return Err(format!("expires: {text:?} is in the past"));
-    }
-    Ok(Some(prost_types::Timestamp {
-        seconds: at.timestamp(),
-        nanos: 0,
-    }))
 }
 
 #[cfg(test)]

@@ -135,8 +135,8 @@ impl App {
             (Intent::Copy, _) => {
                 let url = self.callback_url();
                 if !url.is_empty() {
-                    self.effects.push(crate::action::Effect::Copy(url.clone()));
-                    self.info(format!("copied {url} (OSC 52)"));
+                    self.effects.push(crate::action::Effect::Copy(url.into()));
+                    self.info(super::COPIED);
                 }
             }
             (_, None) => self.info("no server selected: press n to register one"),
@@ -427,15 +427,15 @@ impl App {
         let found = describe_report(&report);
         match credentials {
             Some(Err(error)) => self.error(format!(
-                "registered {} ({found}), but the credentials were not saved: {error} — press c to enter them",
+                "press c: credentials not saved ({error}); {} registered, tools: {found}",
                 server.name
             )),
             Some(Ok(())) => self.info(format!(
-                "registered {} with its credentials; tools: {found}; callback URL {}",
-                server.name, server.callback_url
+                "{} registered with its credentials; tools: {found}",
+                server.name
             )),
             None => self.info(format!(
-                "registered {} (tools: {found}); press c to enter the consumer key and secret",
+                "press c to enter the consumer key and secret; {} registered, tools: {found}",
                 server.name
             )),
         }

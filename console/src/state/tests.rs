@@ -7,6 +7,7 @@ use toolgate_proto::v1;
 
 use super::*;
 use crate::action::{Command, Data, Reply};
+use crate::client::ApiError;
 
 fn key(c: char) -> Action {
     let modifiers = if c.is_ascii_uppercase() {
@@ -300,7 +301,7 @@ fn the_audit_tail_drops_duplicates_and_keeps_the_selection_on_its_event() {
         Some(3),
         "not following: the selection stays on its event"
     );
-    assert_eq!(app.tail_state(), &Tail::Live);
+    assert_eq!(app.audit.tail, Tail::Live);
 }
 
 #[test]
@@ -406,6 +407,12 @@ fn expiries_parse_as_durations_or_dates() {
             .starts_with("expires:")
     );
     assert!(parse_expiry("0d", now).is_err());
+    for huge in ["99999999999999d", "1000000000d", "9223372036854775807h"] {
+        assert!(
+            parse_expiry(huge, now).unwrap_err().contains("too far"),
+            "{huge}"
+        );
+    }
 }
 
 #[test]
@@ -420,9 +427,9 @@ fn the_token_overlay_copies_and_forgets() {
     app.update(key('y'));
     assert_eq!(
         app.take_effects(),
-        [Effect::Copy(
+        [Effect::Copy(zeroize::Zeroizing::new(
             "claude mcp add --transport http toolgate https://gw.example.com/mcp --header \"Authorization: Bearer tgp_secretvalue\"".into()
-        )]
+        ))]
     );
     app.update(code(KeyCode::Esc));
     assert!(app.overlay.is_none());
@@ -440,4 +447,156 @@ fn ctrl_c_quits_even_inside_a_form() {
         KeyModifiers::CONTROL,
     )));
     assert!(app.quit);
+}
+
+/// Answers the one queued tools load with `tools`.
+fn reload_tools(app: &mut App, tools: &[v1::Tool]) {
+    app.update(key('r'));
+    answer(app, tools);
+}
+
+#[test]
+fn the_selection_stays_on_its_tool_when_the_list_reloads() {
+    let mut app = app_with(&[
+        tool("a", "sf_a", v1::ToolState::PendingReview, 1),
+        tool("b", "sf_b", v1::ToolState::PendingReview, 1),
+        tool("c", "sf_c", v1::ToolState::PendingReview, 1),
+    ]);
+    app.update(key('j'));
+    app.update(key('j'));
+    assert_eq!(app.tools.selected().map(|t| t.id.as_str()), Some("c"));
+    reload_tools(
+        &mut app,
+        &[
+            tool("0", "sf_0", v1::ToolState::PendingReview, 1),
+            tool("a", "sf_a", v1::ToolState::PendingReview, 1),
+            tool("b", "sf_b", v1::ToolState::PendingReview, 1),
+            tool("c", "sf_c", v1::ToolState::PendingReview, 1),
+        ],
+    );
+    assert_eq!(app.tools.selected().map(|t| t.id.as_str()), Some("c"));
+}
+
+#[test]
+fn a_first_load_that_restarts_does_not_list_tools_twice() {
+    let mut app = App::new("x", Rect::new(0, 0, 80, 24));
+    let first = app.take_requests();
+    let load = first
+        .iter()
+        .find(|r| matches!(r.command, Command::LoadTools))
+        .unwrap();
+    app.update(Action::Reply(Box::new(Reply {
+        id: load.id,
+        last: false,
+        result: Ok(Data::ToolsPage {
+            tools: vec![tool("a", "sf_a", v1::ToolState::PendingReview, 1)],
+            total: 2,
+        }),
+    })));
+    assert_eq!(app.tools.all.len(), 1, "the first page shows at once");
+    reload_tools(
+        &mut app,
+        &[
+            tool("a", "sf_a", v1::ToolState::PendingReview, 1),
+            tool("b", "sf_b", v1::ToolState::PendingReview, 1),
+        ],
+    );
+    let ids: Vec<&str> = app.tools.all.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["a", "b"]);
+}
+
+#[test]
+fn a_late_failure_for_another_user_leaves_the_shown_detail_alone() {
+    let mut app = app_with(&[]);
+    let user = |id: &str| v1::User {
+        id: id.into(),
+        email: format!("{id}@example.com"),
+        ..Default::default()
+    };
+    app.users = Loadable::Ready(vec![user("a"), user("b")]);
+    app.update(key('5'));
+    let for_a = app.take_requests();
+    app.update(key('j'));
+    let for_b = app.take_requests();
+    let detail = |user_id: &str| UserDetail {
+        user_id: user_id.into(),
+        tokens: vec![],
+        connections: vec![],
+        tools: vec!["sf_query".into()],
+    };
+    app.update(Action::Reply(Box::new(Reply {
+        id: for_b[0].id,
+        last: true,
+        result: Ok(Data::UserDetail(detail("b"))),
+    })));
+    app.update(Action::Reply(Box::new(Reply {
+        id: for_a[0].id,
+        last: true,
+        result: Err(ApiError {
+            code: Code::Internal,
+            message: "boom".into(),
+        }),
+    })));
+    assert!(matches!(&app.user_detail, Some((id, Loadable::Ready(_))) if id == "b"));
+}
+
+#[test]
+fn hidden_audit_events_do_not_move_the_selection() {
+    let mut app = app_with(&[]);
+    app.update(key('6'));
+    let tail = app.take_requests().into_iter().next().unwrap();
+    let event = |sequence: u64, action: &str| v1::AuditEvent {
+        sequence,
+        action: action.into(),
+        ..Default::default()
+    };
+    let send = |app: &mut App, data: Data| {
+        app.update(Action::Reply(Box::new(Reply {
+            id: tail.id,
+            last: false,
+            result: Ok(data),
+        })))
+    };
+    send(
+        &mut app,
+        Data::AuditBacklog(vec![
+            event(3, "tool.update"),
+            event(2, "tool.update"),
+            event(1, "x"),
+        ]),
+    );
+    for action in [
+        key('/'),
+        key('t'),
+        key('o'),
+        key('o'),
+        key('l'),
+        code(KeyCode::Enter),
+    ] {
+        app.update(action);
+    }
+    app.update(key('j'));
+    assert_eq!(app.selected_event().map(|e| e.sequence), Some(2));
+    send(&mut app, Data::AuditEvent(event(4, "tokens/list")));
+    assert_eq!(app.selected_event().map(|e| e.sequence), Some(2));
+    send(&mut app, Data::AuditEvent(event(5, "tool.update")));
+    assert_eq!(app.selected_event().map(|e| e.sequence), Some(2));
+}
+
+#[test]
+fn a_refused_token_is_not_retried() {
+    let mut app = App::new("x", Rect::new(0, 0, 80, 24));
+    for request in app.take_requests() {
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last: true,
+            result: Err(ApiError {
+                code: Code::Unauthenticated,
+                message: "the daemon refused the admin token".into(),
+            }),
+        })));
+    }
+    assert!(matches!(app.link, Link::Refused(_)));
+    app.update(Action::Tick);
+    assert!(app.take_requests().is_empty());
 }

@@ -106,8 +106,10 @@ impl ToolsState {
         }
     }
 
-    pub(super) fn detail_failed(&mut self, message: String) {
-        if let Some((_, slot)) = &mut self.detail {
+    pub(super) fn detail_failed(&mut self, tool_id: &str, message: String) {
+        if let Some((id, slot)) = &mut self.detail
+            && id == tool_id
+        {
             *slot = Loadable::Failed(message);
         }
     }
@@ -120,9 +122,8 @@ impl ToolsState {
     }
 
     /// Recomputes `shown` for the view, filters and search text, keeping
-    /// the selected tool selected when it is still shown.
-    fn refilter(&mut self, needle: &str) {
-        let keep = self.selected().map(|t| t.id.clone());
+    /// the tool `keep` selected when it is still shown.
+    fn refilter(&mut self, needle: &str, keep: Option<String>) {
         let pending = v1::ToolState::PendingReview as i32;
         let mut shown: Vec<usize> = self
             .all
@@ -147,12 +148,19 @@ impl ToolsState {
             .map(|(i, _)| i)
             .collect();
         if self.view == ToolsView::Queue {
+            // Newest first by when the tool entered review: a drifted tool
+            // sent back to review sorts with the newest.
             let all = &self.all;
+            let entered = |t: &v1::Tool| {
+                t.updated_at
+                    .or(t.discovered_at)
+                    .map(|t| (t.seconds, t.nanos))
+            };
             shown.sort_by(|a, b| {
                 let (a, b) = (&all[*a], &all[*b]);
-                let at = a.discovered_at.map(|t| (t.seconds, t.nanos));
-                let bt = b.discovered_at.map(|t| (t.seconds, t.nanos));
-                bt.cmp(&at).then_with(|| a.name.cmp(&b.name))
+                entered(b)
+                    .cmp(&entered(a))
+                    .then_with(|| a.name.cmp(&b.name))
             });
         }
         self.shown = shown;
@@ -226,6 +234,10 @@ impl App {
             self.pending.remove(&old);
         }
         self.tools.incoming.clear();
+        if !self.tools.loaded {
+            // A first load that restarts (retry, reload) starts over.
+            self.tools.all.clear();
+        }
         self.tools.loading = true;
         let id = self.send(Command::LoadTools, Purpose::Tools);
         self.tools.load_id = Some(id);
@@ -238,6 +250,7 @@ impl App {
         if self.tools.load_id != Some(id) {
             return;
         }
+        let keep = self.tools.selected().map(|t| t.id.clone());
         self.tools.total = total;
         if self.tools.loaded {
             self.tools.incoming.extend(tools);
@@ -256,13 +269,22 @@ impl App {
             self.tools.marked.retain(|id| ids.contains(id.as_str()));
         }
         if !self.tools.loaded || last {
-            self.tools_refilter();
+            self.refilter_keeping(keep);
+        }
+        if last && self.tools.detail.take().is_some() && self.zoomed {
+            // The definition may have changed (rediscovery): fetch it again.
+            self.load_selected_tool();
         }
     }
 
     pub(super) fn tools_refilter(&mut self) {
+        let keep = self.tools.selected().map(|t| t.id.clone());
+        self.refilter_keeping(keep);
+    }
+
+    fn refilter_keeping(&mut self, keep: Option<String>) {
         let needle = self.filter_text(Screen::Tools);
-        self.tools.refilter(&needle);
+        self.tools.refilter(&needle, keep);
         let rows = self.areas().list_rows();
         let len = self.tools.shown.len();
         self.tools.cursor.clamp(len, rows);
@@ -276,7 +298,7 @@ impl App {
             return;
         }
         self.tools.detail = Some((id.clone(), Loadable::Loading));
-        self.send(Command::LoadTool { id }, Purpose::Tool);
+        self.send(Command::LoadTool { id: id.clone() }, Purpose::Tool(id));
     }
 
     /// The tools an action applies to: the marked ones, else the selected.

@@ -63,7 +63,7 @@ impl App {
             Command::LoadUserDetail {
                 user_id: user_id.to_owned(),
             },
-            Purpose::UserDetail,
+            Purpose::UserDetail(user_id.to_owned()),
         );
     }
 
@@ -134,6 +134,9 @@ impl App {
             }
             (Intent::Grant, Some(user)) => self.open_grant_form(None, Some(&user.id)),
             (Intent::RevokeToken, Some(user)) => {
+                if !self.detail_ready(&user.id) {
+                    return;
+                }
                 let tokens = self.detail_of(&user.id).map(|d| d.tokens.clone());
                 let items: Vec<PickItem> = tokens
                     .unwrap_or_default()
@@ -165,6 +168,9 @@ impl App {
                 ));
             }
             (Intent::Disconnect, Some(user)) => {
+                if !self.detail_ready(&user.id) {
+                    return;
+                }
                 let connections = self.detail_of(&user.id).map(|d| d.connections.clone());
                 let items: Vec<PickItem> = connections
                     .unwrap_or_default()
@@ -213,6 +219,24 @@ impl App {
                 }
             }
             _ => {}
+        }
+    }
+
+    /// Whether the user's detail is loaded; says why not on the status
+    /// line otherwise.
+    fn detail_ready(&mut self, user_id: &str) -> bool {
+        match &self.user_detail {
+            Some((id, Loadable::Ready(_))) if id == user_id => true,
+            Some((id, Loadable::Failed(e))) if id == user_id => {
+                let message =
+                    format!("the user's tokens and connections did not load: {e} (r retries)");
+                self.error(message);
+                false
+            }
+            _ => {
+                self.info("the user's tokens and connections are still loading");
+                false
+            }
         }
     }
 

@@ -17,7 +17,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::keymap;
-use crate::state::{App, Cursor, Link, Loadable, Screen, WIDE_TABS, tab_labels, tabs_start};
+use crate::layout::{WIDE_TABS, tab_labels, tabs_start};
+use crate::state::{App, Cursor, Link, Loadable, Screen};
 
 /// Colours, or none: with `NO_COLOR` set every style is plain text plus
 /// bold/reverse/dim, and nothing depends on colour (states are also words).
@@ -125,10 +126,11 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         (Link::Up, true) if busy > 0 => (format!("⟳ working ({busy}) ● connected "), theme.ok()),
         (Link::Up, true) => ("● connected ".to_owned(), theme.ok()),
         (Link::Down(_), true) => ("✗ daemon unreachable ".to_owned(), theme.error()),
+        (Link::Refused(_), true) => ("✗ admin token refused ".to_owned(), theme.error()),
         (Link::Connecting, false) => ("… ".to_owned(), theme.dim()),
         (Link::Up, false) if busy > 0 => ("⟳ ".to_owned(), theme.ok()),
         (Link::Up, false) => ("● ".to_owned(), theme.ok()),
-        (Link::Down(_), false) => ("✗ ".to_owned(), theme.error()),
+        (Link::Down(_) | Link::Refused(_), false) => ("✗ ".to_owned(), theme.error()),
     };
     let width = text.chars().count() as u16;
     if area.width >= tabs_end + width {
@@ -138,6 +140,14 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 }
 
 fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    // An unreachable daemon outranks any message but an error.
+    let link = match &app.link {
+        Link::Down(message) => Some(format!("✗ {message} at {} — r to retry", app.addr)),
+        Link::Refused(message) => Some(format!(
+            "✗ {message}; restart the console with the right token"
+        )),
+        _ => None,
+    };
     let line = if let Some(input) = &app.searching {
         Line::from(vec![
             Span::styled("/", theme.accent()),
@@ -145,17 +155,12 @@ fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             Span::styled("▏", theme.accent()),
             Span::styled("  Enter keep · Esc clear", theme.dim()),
         ])
+    } else if let Some(status) = app.status.as_ref().filter(|s| s.error) {
+        Line::from(Span::styled(format!("✗ {}", status.text), theme.error()))
+    } else if let Some(text) = link {
+        Line::from(Span::styled(text, theme.error()))
     } else if let Some(status) = &app.status {
-        if status.error {
-            Line::from(Span::styled(format!("✗ {}", status.text), theme.error()))
-        } else {
-            Line::from(Span::raw(format!("• {}", status.text)))
-        }
-    } else if let Link::Down(message) = &app.link {
-        Line::from(Span::styled(
-            format!("✗ {} at {} — r to retry", message, app.addr),
-            theme.error(),
-        ))
+        Line::from(Span::raw(format!("• {}", status.text)))
     } else if let Some(filter) = app.search.get(&app.screen).filter(|f| !f.is_empty()) {
         Line::from(Span::styled(
             format!("filter: /{filter}  (Esc clears)"),

@@ -46,7 +46,7 @@ pub(super) fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("Enter", "choose"),
             ("Esc", "cancel"),
         ],
-        Some(Overlay::Token(_)) => vec![("y", "copy config line"), ("Esc", "close")],
+        Some(Overlay::Token(_)) => vec![("y", "copy the claude line"), ("Esc", "close")],
         None => vec![],
     }
 }
@@ -74,13 +74,17 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme) {
                 rect,
             );
             let x = rect.x + 2 + input.visual_cursor() as u16;
-            frame.set_cursor_position(Position::new(x.min(rect.right() - 2), rect.y + 1));
+            frame.set_cursor_position(Position::new(
+                x.min(rect.right().saturating_sub(2)),
+                rect.y + 1,
+            ));
         }
         Some(Overlay::Form(form)) => draw_form(frame, theme, area, form),
         Some(Overlay::Confirm(confirm)) => draw_confirm(frame, theme, area, confirm),
         Some(Overlay::Picker(picker)) => draw_picker(frame, theme, area, picker),
         Some(Overlay::Token(token)) => {
             let rect = centered(area, area.width.saturating_sub(4).min(110), 14);
+            // Borrowed, not copied: the token stays in its wiped buffers.
             let line = claude_config_line(token);
             let lines = vec![
                 Line::from(Span::styled(
@@ -90,15 +94,15 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme) {
                 Line::default(),
                 Line::from(vec![
                     Span::styled("Token:   ", theme.heading()),
-                    Span::styled(token.secret.as_str().to_owned(), theme.accent()),
+                    Span::styled(token.secret.as_str(), theme.accent()),
                 ]),
                 Line::from(vec![
                     Span::styled("MCP URL: ", theme.heading()),
-                    Span::raw(token.mcp_url.clone()),
+                    Span::raw(token.mcp_url.as_str()),
                 ]),
                 Line::default(),
                 Line::from(Span::styled("Claude Code:", theme.heading())),
-                Line::from(line),
+                Line::from(line.as_str()),
                 Line::default(),
                 Line::from(Span::styled(
                     "Other clients: streamable HTTP at the MCP URL with the header Authorization: Bearer <token>.",

@@ -174,13 +174,11 @@ fn draw_tool_detail(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         draw_detail(frame, areas.detail, " Detail ".into(), vec![]);
         return;
     };
+    // Everything but the schema comes from the list row, which every
+    // change reloads; the full definition is fetched for its schema only.
     let full = match &app.tools.detail {
         Some((id, loaded)) if *id == tool.id => Some(loaded),
         _ => None,
-    };
-    let tool = match full {
-        Some(Loadable::Ready(full)) => full,
-        _ => tool,
     };
     let class = tool.classification.unwrap_or_default();
     let notes = tool.annotations.clone().unwrap_or_default();

@@ -1,0 +1,145 @@
+//! Routing worker replies into the model: which request a reply answers,
+//! stale and cancelled replies dropped, data stored, failures shown where
+//! the admin looks (the form that asked, the list that failed, the status
+//! line), and what a change makes stale reloaded.
+
+use super::{App, Link, Load, Loadable, Overlay, Purpose, Screen, describe_report};
+use crate::action::{Data, Reply, Scope};
+use crate::client::ApiError;
+
+impl App {
+    pub(super) fn reply(&mut self, reply: Reply) {
+        let purpose = if reply.last {
+            self.pending.remove(&reply.id)
+        } else {
+            self.pending.get(&reply.id).cloned()
+        };
+        // Unknown ids are replies to cancelled requests.
+        let Some(purpose) = purpose else {
+            return;
+        };
+        if let Purpose::Load(load) = purpose
+            && self.latest.get(&load) != Some(&reply.id)
+        {
+            return;
+        }
+        match reply.result {
+            Ok(data) => {
+                self.link = Link::Up;
+                self.data(purpose, reply.id, reply.last, data);
+            }
+            Err(error) => {
+                if error.code == tonic::Code::Unauthenticated {
+                    self.link = Link::Refused(error.message.clone());
+                } else if error.is_connection() {
+                    self.link = Link::Down(error.message.clone());
+                }
+                self.failed(purpose, reply.id, error);
+            }
+        }
+        self.clamp_cursors();
+    }
+
+    fn data(&mut self, purpose: Purpose, id: u64, last: bool, data: Data) {
+        match data {
+            Data::Settings(settings) => self.settings = Loadable::Ready(settings),
+            Data::Catalog(entries) => self.catalog = Loadable::Ready(entries),
+            Data::Servers(servers) => self.servers = Loadable::Ready(servers),
+            Data::Toolsets(toolsets) => self.toolsets = Loadable::Ready(toolsets),
+            Data::Profiles(profiles) => self.profiles = Loadable::Ready(profiles),
+            Data::Users(users) => {
+                self.users = Loadable::Ready(users);
+                if self.screen == Screen::Users {
+                    self.select_user_detail();
+                }
+            }
+            Data::ToolsPage { tools, total } => self.tools_page(id, last, tools, total),
+            Data::Tool(tool) => self.tools.detail_loaded(tool),
+            Data::UserDetail(detail) => {
+                if let Some((user_id, slot)) = &mut self.user_detail
+                    && *user_id == detail.user_id
+                {
+                    *slot = Loadable::Ready(detail);
+                }
+            }
+            Data::AuditBacklog(events) => self.audit_backlog(id, events),
+            Data::AuditEvent(event) => self.audit_event(id, event),
+            Data::Registered {
+                server,
+                report,
+                credentials,
+            } => self.registered(server, report, credentials),
+            Data::Discovered(report) => {
+                self.info(format!("rediscovered: {}", describe_report(&report)));
+                self.reload(&Scope::Servers);
+            }
+            Data::TokenIssued(token) => {
+                self.close_form(id);
+                self.overlay = Some(Overlay::Token(token));
+                self.reload(&Scope::Users);
+            }
+            Data::Changed { message, scope } => {
+                if purpose == Purpose::Form {
+                    self.close_form(id);
+                }
+                if scope == Scope::Tools {
+                    self.tools.marked.clear();
+                }
+                self.info(message);
+                self.reload(&scope);
+            }
+        }
+    }
+
+    fn close_form(&mut self, id: u64) {
+        if let Some(Overlay::Form(form)) = &self.overlay
+            && form.busy == Some(id)
+        {
+            self.overlay = None;
+        }
+    }
+
+    fn failed(&mut self, purpose: Purpose, id: u64, error: ApiError) {
+        let message = error.message.clone();
+        match purpose {
+            Purpose::Load(load) => {
+                let failed = message.clone();
+                match load {
+                    Load::Settings => self.settings = Loadable::Failed(failed),
+                    Load::Catalog => self.catalog = Loadable::Failed(failed),
+                    Load::Servers => self.servers = Loadable::Failed(failed),
+                    Load::Toolsets => self.toolsets = Loadable::Failed(failed),
+                    Load::Profiles => self.profiles = Loadable::Failed(failed),
+                    Load::Users => self.users = Loadable::Failed(failed),
+                }
+                if !error.is_connection() {
+                    self.error(message);
+                }
+            }
+            Purpose::Tools => {
+                if self.tools.load_id == Some(id) {
+                    self.tools.load_failed(message);
+                }
+            }
+            Purpose::Tool(tool_id) => self.tools.detail_failed(&tool_id, message),
+            Purpose::UserDetail(user_id) => {
+                if let Some((id, slot)) = &mut self.user_detail
+                    && *id == user_id
+                {
+                    *slot = Loadable::Failed(message);
+                }
+            }
+            Purpose::Tail => self.tail_failed(id, message),
+            Purpose::Form => {
+                if let Some(Overlay::Form(form)) = &mut self.overlay
+                    && form.busy == Some(id)
+                {
+                    form.fail(message);
+                } else {
+                    self.error(message);
+                }
+            }
+            Purpose::Change => self.error(message),
+        }
+    }
+}
