@@ -612,7 +612,12 @@ async fn tail_audit(mut c: Clients, filter: AuditFilter, out: &Out) {
                 }
             }
             Err(status) => {
-                out.send(true, Err(status.into())).await;
+                let mut error = ApiError::from(status);
+                if error.code == Code::Unavailable {
+                    error.message =
+                        "the daemon closed the audit tail (it stopped or restarted)".into();
+                }
+                out.send(true, Err(error)).await;
                 return;
             }
         }

@@ -136,12 +136,14 @@ impl App {
                 )));
             }
             (Intent::Members, Some(t)) => {
-                let removed = v1::ToolState::Removed as i32;
+                // Only approved tools can be added; members stay listed
+                // whatever their state, so they can be removed.
+                let approved = v1::ToolState::Approved as i32;
                 let items = self
                     .tools
                     .all
                     .iter()
-                    .filter(|tool| tool.state != removed || t.tool_ids.contains(&tool.id))
+                    .filter(|tool| tool.state == approved || t.tool_ids.contains(&tool.id))
                     .map(|tool| {
                         let member = t.tool_ids.contains(&tool.id);
                         PickItem {
@@ -160,7 +162,7 @@ impl App {
                     PickerKind::ToolsetMembers {
                         toolset_id: t.id.clone(),
                     },
-                    &format!("Tools of {} (only Approved tools are callable)", t.name),
+                    &format!("Tools of {} (approved tools and current members)", t.name),
                     items,
                     true,
                 ));

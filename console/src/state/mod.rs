@@ -116,6 +116,11 @@ impl Screen {
     }
 }
 
+/// The names `:` knows, as shown under the prompt.
+pub const PALETTE_NAMES: [&str; 8] = [
+    "servers", "queue", "tools", "toolsets", "profiles", "users", "audit", "settings",
+];
+
 /// Data that arrives from the daemon.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Loadable<T> {
@@ -305,6 +310,9 @@ pub struct App {
     pub audit: AuditState,
     /// Set when the console should exit.
     pub quit: bool,
+    /// A just-created item to select once its list reloads: (screen,
+    /// name or email).
+    select_after: Option<(Screen, String)>,
     next_id: u64,
     pending: HashMap<u64, Purpose>,
     latest: HashMap<Load, u64>,
@@ -341,6 +349,7 @@ impl App {
             user_detail: None,
             audit: AuditState::default(),
             quit: false,
+            select_after: None,
             next_id: 1,
             pending: HashMap::new(),
             latest: HashMap::new(),
@@ -660,10 +669,27 @@ impl App {
             Overlay::Palette(mut input) => match key.code {
                 KeyCode::Esc => {}
                 KeyCode::Enter => match Screen::by_name(input.value()) {
-                    Some(screen) => self.go(screen),
+                    Some(screen) => {
+                        self.go(screen);
+                        // `:queue` opens the review queue, `:tools` every tool.
+                        let name = input.value().trim().to_lowercase();
+                        let view = if ["queue", "review"].contains(&name.as_str()) {
+                            Some(ToolsView::Queue)
+                        } else if screen == Screen::Tools && "tools".starts_with(&name) {
+                            Some(ToolsView::All)
+                        } else {
+                            None
+                        };
+                        if let Some(view) = view.filter(|v| *v != self.tools.view) {
+                            self.tools.view = view;
+                            self.tools.cursor = Cursor::default();
+                            self.tools_refilter();
+                        }
+                    }
                     None => self.error(format!(
-                        "no screen named {:?} (try servers, tools, toolsets, profiles, users, audit, settings)",
-                        input.value()
+                        "no screen named {:?} (try {})",
+                        input.value(),
+                        PALETTE_NAMES.join(", ")
                     )),
                 },
                 _ => {
@@ -694,6 +720,10 @@ impl App {
             Overlay::Form(mut form) => match form.key(key) {
                 FormInput::Cancel => {}
                 FormInput::Handled => {
+                    if key.code != KeyCode::Tab && key.code != KeyCode::BackTab {
+                        // The admin is fixing something: the old error goes.
+                        form.error = None;
+                    }
                     self.form_changed(&mut form);
                     self.overlay = Some(Overlay::Form(form));
                 }
@@ -707,13 +737,11 @@ impl App {
                     }
                 }
             },
-            Overlay::Picker(mut picker) => {
-                match picker.key(key) {
-                    picker::PickerInput::Handled => self.overlay = Some(Overlay::Picker(picker)),
-                    picker::PickerInput::Cancel => {}
-                    picker::PickerInput::Done => self.picked(picker),
-                }
-            }
+            Overlay::Picker(mut picker) => match picker.key(key) {
+                picker::PickerInput::Handled => self.overlay = Some(Overlay::Picker(picker)),
+                picker::PickerInput::Cancel => {}
+                picker::PickerInput::Done => self.picked(picker),
+            },
         }
     }
 
@@ -728,8 +756,59 @@ impl App {
     }
 
     /// Turns a submitted form into a command, or sets its error and returns
-    /// None. Filter forms apply at once and return None.
+    /// None. Filter forms apply at once and return None. A created item is
+    /// selected once its list reloads.
     fn submit(&mut self, form: &mut Form) -> Option<Command> {
+        let command = self.form_command(form)?;
+        self.select_after = match &command {
+            Command::RegisterServer { request, .. } => {
+                Some((Screen::Servers, request.name.clone()))
+            }
+            Command::CreateToolset(r) => Some((Screen::Toolsets, r.name.clone())),
+            Command::CreateProfile(r) => Some((Screen::Profiles, r.name.clone())),
+            Command::CreateUser(r) => Some((Screen::Users, r.email.clone())),
+            _ => self.select_after.take(),
+        };
+        Some(command)
+    }
+
+    /// Selects the item named in `select_after` once `screen`'s list holds
+    /// it.
+    fn select_created(&mut self, screen: Screen) {
+        let Some((on, name)) = self.select_after.clone() else {
+            return;
+        };
+        if on != screen {
+            return;
+        }
+        let position = match screen {
+            Screen::Servers => self.servers_shown().iter().position(|s| s.name == name),
+            Screen::Toolsets => self.toolsets_shown().iter().position(|t| t.name == name),
+            Screen::Profiles => self.profiles_shown().iter().position(|p| p.name == name),
+            Screen::Users => self.users_shown().iter().position(|u| u.email == name),
+            _ => None,
+        };
+        if let Some(position) = position {
+            self.select_after = None;
+            let rows = self.areas().list_rows();
+            let len = match screen {
+                Screen::Servers => self.servers_shown().len(),
+                Screen::Toolsets => self.toolsets_shown().len(),
+                Screen::Profiles => self.profiles_shown().len(),
+                _ => self.users_shown().len(),
+            };
+            let cursor = match screen {
+                Screen::Servers => &mut self.servers_cursor,
+                Screen::Toolsets => &mut self.toolsets_cursor,
+                Screen::Profiles => &mut self.profiles_cursor,
+                _ => &mut self.users_cursor,
+            };
+            cursor.selected = position;
+            cursor.clamp(len, rows);
+        }
+    }
+
+    fn form_command(&mut self, form: &mut Form) -> Option<Command> {
         match form.kind.clone() {
             FormKind::RegisterServer => self.submit_register(form),
             FormKind::EditServer { id } => self.submit_edit_server(form, id),

@@ -139,7 +139,10 @@ impl Picker {
             }
             return PickerInput::Handled;
         }
-        self.filter.handle_event(&Event::Key(key));
+        if self.filter.handle_event(&Event::Key(key)).is_some() {
+            // A new filter: start from its first match.
+            self.cursor = Cursor::default();
+        }
         let len = self.shown().len();
         self.cursor.clamp(len, rows);
         PickerInput::Handled

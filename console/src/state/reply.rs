@@ -44,11 +44,21 @@ impl App {
         match data {
             Data::Settings(settings) => self.settings = Loadable::Ready(settings),
             Data::Catalog(entries) => self.catalog = Loadable::Ready(entries),
-            Data::Servers(servers) => self.servers = Loadable::Ready(servers),
-            Data::Toolsets(toolsets) => self.toolsets = Loadable::Ready(toolsets),
-            Data::Profiles(profiles) => self.profiles = Loadable::Ready(profiles),
+            Data::Servers(servers) => {
+                self.servers = Loadable::Ready(servers);
+                self.select_created(Screen::Servers);
+            }
+            Data::Toolsets(toolsets) => {
+                self.toolsets = Loadable::Ready(toolsets);
+                self.select_created(Screen::Toolsets);
+            }
+            Data::Profiles(profiles) => {
+                self.profiles = Loadable::Ready(profiles);
+                self.select_created(Screen::Profiles);
+            }
             Data::Users(users) => {
                 self.users = Loadable::Ready(users);
+                self.select_created(Screen::Users);
                 if self.screen == Screen::Users {
                     self.select_user_detail();
                 }
@@ -103,14 +113,18 @@ impl App {
         let message = error.message.clone();
         match purpose {
             Purpose::Load(load) => {
+                // Data already shown stays while the daemon is unreachable
+                // (the header and status line say so); an empty list in its
+                // place would read as real.
+                let keep = error.is_connection();
                 let failed = message.clone();
                 match load {
-                    Load::Settings => self.settings = Loadable::Failed(failed),
-                    Load::Catalog => self.catalog = Loadable::Failed(failed),
-                    Load::Servers => self.servers = Loadable::Failed(failed),
-                    Load::Toolsets => self.toolsets = Loadable::Failed(failed),
-                    Load::Profiles => self.profiles = Loadable::Failed(failed),
-                    Load::Users => self.users = Loadable::Failed(failed),
+                    Load::Settings => fail(&mut self.settings, keep, failed),
+                    Load::Catalog => fail(&mut self.catalog, keep, failed),
+                    Load::Servers => fail(&mut self.servers, keep, failed),
+                    Load::Toolsets => fail(&mut self.toolsets, keep, failed),
+                    Load::Profiles => fail(&mut self.profiles, keep, failed),
+                    Load::Users => fail(&mut self.users, keep, failed),
                 }
                 if !error.is_connection() {
                     self.error(message);
@@ -139,7 +153,18 @@ impl App {
                     self.error(message);
                 }
             }
-            Purpose::Change => self.error(message),
+            Purpose::Change => {
+                self.error(message);
+                // Undo what the screens showed ahead of the daemon.
+                self.reload(&Scope::Settings);
+            }
         }
+    }
+}
+
+/// Marks a load as failed, unless `keep` and data is already shown.
+fn fail<T>(slot: &mut Loadable<T>, keep: bool, message: String) {
+    if !(keep && matches!(slot, Loadable::Ready(_))) {
+        *slot = Loadable::Failed(message);
     }
 }

@@ -95,6 +95,19 @@ impl App {
                 request.default_classification = Some(class);
             }
         }
+        // Show the new value at once, so a second press works from it (the
+        // reload after the change confirms it; a failure reloads too).
+        let mut shown = settings;
+        if let Some(v) = request.mcp_traffic_enabled {
+            shown.mcp_traffic_enabled = v;
+        }
+        if let Some(v) = request.require_tool_approval {
+            shown.require_tool_approval = v;
+        }
+        if let Some(v) = request.default_classification {
+            shown.default_classification = Some(v);
+        }
+        self.settings = super::Loadable::Ready(shown);
         self.send(Command::UpdateSettings(request), Purpose::Change);
     }
 }

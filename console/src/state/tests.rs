@@ -600,3 +600,97 @@ fn a_refused_token_is_not_retried() {
     app.update(Action::Tick);
     assert!(app.take_requests().is_empty());
 }
+
+#[test]
+fn quick_presses_on_a_setting_each_take_effect() {
+    let mut app = app_with(&[]);
+    app.update(key('7'));
+    app.update(key('j'));
+    app.update(key(' '));
+    app.update(key(' '));
+    let sent: Vec<Option<bool>> = app
+        .take_requests()
+        .into_iter()
+        .filter_map(|r| match r.command {
+            Command::UpdateSettings(u) => Some(u.require_tool_approval),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(
+        sent,
+        [Some(true), Some(false)],
+        "the second press undoes the first"
+    );
+}
+
+#[test]
+fn colon_queue_and_colon_tools_pick_the_view() {
+    let mut app = app_with(&[]);
+    for action in [key(':'), key('t'), key('o'), key('o'), key('l'), key('s')] {
+        app.update(action);
+    }
+    app.update(code(KeyCode::Enter));
+    assert_eq!(
+        (app.screen, app.tools.view),
+        (Screen::Tools, ToolsView::All)
+    );
+    for action in [key(':'), key('q'), key('u'), key('e'), key('u'), key('e')] {
+        app.update(action);
+    }
+    app.update(code(KeyCode::Enter));
+    assert_eq!(app.tools.view, ToolsView::Queue);
+}
+
+#[test]
+fn a_created_item_is_selected_and_unreachable_keeps_the_last_list() {
+    let mut app = app_with(&[]);
+    let toolset = |name: &str| v1::Toolset {
+        id: name.into(),
+        name: name.into(),
+        ..Default::default()
+    };
+    app.toolsets = Loadable::Ready(vec![toolset("A"), toolset("C")]);
+    app.update(key('3'));
+    app.update(key('n'));
+    for c in "B".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    let create = app.take_requests();
+    app.update(Action::Reply(Box::new(Reply {
+        id: create[0].id,
+        last: true,
+        result: Ok(Data::Changed {
+            message: "toolset B created".into(),
+            scope: Scope::Toolsets,
+        }),
+    })));
+    let reload = app.take_requests();
+    let load = reload
+        .iter()
+        .find(|r| matches!(r.command, Command::LoadToolsets))
+        .unwrap();
+    app.update(Action::Reply(Box::new(Reply {
+        id: load.id,
+        last: true,
+        result: Ok(Data::Toolsets(vec![
+            toolset("A"),
+            toolset("B"),
+            toolset("C"),
+        ])),
+    })));
+    assert_eq!(app.selected_toolset().map(|t| t.name.as_str()), Some("B"));
+    app.update(key('r'));
+    for request in app.take_requests() {
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last: true,
+            result: Err(ApiError {
+                code: Code::Unavailable,
+                message: "daemon unreachable".into(),
+            }),
+        })));
+    }
+    assert_eq!(app.toolsets.ready().map(Vec::len), Some(3));
+    assert!(matches!(app.link, Link::Down(_)));
+}

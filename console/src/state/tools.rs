@@ -385,15 +385,37 @@ impl App {
             self.send(Command::SetToolState { ids, state }, Purpose::Change);
             return;
         }
-        let mut lines: Vec<String> = targets
-            .iter()
-            .take(8)
-            .map(|t| format!("  {}  ({})", t.name, state_name(t.state)))
-            .collect();
+        let describe = |t: &v1::Tool| {
+            let class = t.classification.unwrap_or_default();
+            let mut words = vec![state_name(t.state), action_name(class.action)];
+            if class.sensitive {
+                words.push("sensitive");
+            }
+            if class.dangerous {
+                words.push("DANGEROUS");
+            }
+            format!("  {}  ({})", t.name, words.join(", "))
+        };
+        let mut lines: Vec<String> = targets.iter().take(8).map(|t| describe(t)).collect();
         if targets.len() > 8 {
             lines.push(format!("  … and {} more", targets.len() - 8));
         }
+        let risky = |flag: fn(&v1::Classification) -> bool| {
+            targets
+                .iter()
+                .filter(|t| flag(&t.classification.unwrap_or_default()))
+                .count()
+        };
+        let (dangerous, deleting) = (
+            risky(|c| c.dangerous),
+            risky(|c| c.action == v1::ToolAction::Delete as i32),
+        );
         lines.push(String::new());
+        if dangerous + deleting > 0 && state == v1::ToolState::Approved {
+            lines.push(format!(
+                "Among them: {dangerous} marked dangerous, {deleting} that delete data."
+            ));
+        }
         lines.push("All change together or none does.".into());
         self.overlay = Some(Overlay::Confirm(Confirm {
             title: format!("{verb} {} tools", ids.len()),

@@ -52,7 +52,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         areas.list,
         format!(
             "{}· {tail}{filters} ",
-            count_title(app, "Audit", shown.len(), app.audit.events.len())
+            count_title(app, "Audit", shown.len(), Some(app.audit.events.len()))
         ),
         &state,
         shown.len(),

@@ -17,7 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::keymap;
-use crate::layout::{WIDE_TABS, tab_labels, tabs_start};
+use crate::layout::{tab_labels, tabs_start};
 use crate::state::{App, Cursor, Link, Loadable, Screen};
 
 /// Colours, or none: with `NO_COLOR` set every style is plain text plus
@@ -119,30 +119,63 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
         spans.push(Span::styled(label, style));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
+    // Right-aligned: the kill switch when it is on (it stops every AI
+    // client, so it shows on every screen), then the connection; long
+    // words when they fit, glyphs when not.
     let busy = app.busy();
-    let wide = area.width >= WIDE_TABS;
-    let (text, style) = match (&app.link, wide) {
-        (Link::Connecting, true) => (format!("… connecting {} ", app.addr), theme.dim()),
-        (Link::Up, true) if busy > 0 => (format!("⟳ working ({busy}) ● connected "), theme.ok()),
-        (Link::Up, true) => ("● connected ".to_owned(), theme.ok()),
-        (Link::Down(_), true) => ("✗ daemon unreachable ".to_owned(), theme.error()),
-        (Link::Refused(_), true) => ("✗ admin token refused ".to_owned(), theme.error()),
-        (Link::Connecting, false) => ("… ".to_owned(), theme.dim()),
-        (Link::Up, false) if busy > 0 => ("⟳ ".to_owned(), theme.ok()),
-        (Link::Up, false) => ("● ".to_owned(), theme.ok()),
-        (Link::Down(_) | Link::Refused(_), false) => ("✗ ".to_owned(), theme.error()),
+    let traffic_off = app.settings.ready().is_some_and(|s| !s.mcp_traffic_enabled);
+    let (long, short, style) = match &app.link {
+        Link::Connecting => (
+            format!("… connecting {} ", app.addr),
+            "… ".to_owned(),
+            theme.dim(),
+        ),
+        Link::Up if busy > 0 => (
+            format!("⟳ working ({busy}) ● connected "),
+            "⟳ ".to_owned(),
+            theme.ok(),
+        ),
+        Link::Up => ("● connected ".to_owned(), "● ".to_owned(), theme.ok()),
+        Link::Down(_) => (
+            "✗ daemon unreachable ".to_owned(),
+            "✗ ".to_owned(),
+            theme.error(),
+        ),
+        Link::Refused(_) => (
+            "✗ admin token refused ".to_owned(),
+            "✗ ".to_owned(),
+            theme.error(),
+        ),
     };
-    let width = text.chars().count() as u16;
-    if area.width >= tabs_end + width {
-        let right = Rect::new(area.right() - width, area.y, width, 1);
-        frame.render_widget(Paragraph::new(Span::styled(text, style)), right);
+    let (off_long, off_short) = if traffic_off {
+        ("MCP TRAFFIC OFF ", "OFF ")
+    } else {
+        ("", "")
+    };
+    let room = area.width.saturating_sub(tabs_end);
+    let width = |a: &str, b: &str| (a.chars().count() + b.chars().count()) as u16;
+    let (off, link) = if width(off_long, &long) <= room {
+        (off_long, long)
+    } else if width(off_long, &short) <= room {
+        (off_long, short)
+    } else {
+        (off_short, short)
+    };
+    let total = width(off, &link);
+    if total <= room {
+        let right = Rect::new(area.right() - total, area.y, total, 1);
+        let spans = vec![
+            Span::styled(off, theme.error().add_modifier(Modifier::REVERSED)),
+            Span::styled(link, style),
+        ];
+        frame.render_widget(Paragraph::new(Line::from(spans)), right);
     }
 }
 
 fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     // An unreachable daemon outranks any message but an error.
     let link = match &app.link {
-        Link::Down(message) => Some(format!("✗ {message} at {} — r to retry", app.addr)),
+        Link::Down(message) => Some(format!("✗ r to retry · {message} at {}", app.addr)),
         Link::Refused(message) => Some(format!(
             "✗ {message}; restart the console with the right token"
         )),
@@ -198,8 +231,12 @@ fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 }
 
 /// A list title: ` Name: 12 ` or, while a `/` filter hides rows,
-/// ` Name: 3 of 12 · /text `.
-pub fn count_title(app: &App, name: &str, shown: usize, total: usize) -> String {
+/// ` Name: 3 of 12 · /text `; just ` Name ` until the list has loaded
+/// (`total` None), so a failed load never reads as an empty list.
+pub fn count_title(app: &App, name: &str, shown: usize, total: Option<usize>) -> String {
+    let Some(total) = total else {
+        return format!(" {name} ");
+    };
     match app.search.get(&app.screen).filter(|s| !s.trim().is_empty()) {
         Some(text) => format!(" {name}: {shown} of {total} · /{text} "),
         None => format!(" {name}: {total} "),

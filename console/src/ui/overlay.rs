@@ -8,7 +8,9 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use super::{Theme, block};
 use crate::keymap::{self, Binding};
-use crate::state::{App, Confirm, FieldKind, Form, Overlay, Picker, Screen, claude_config_line};
+use crate::state::{
+    App, Confirm, FieldKind, Form, Overlay, PALETTE_NAMES, Picker, claude_config_line,
+};
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
     let width = width.min(area.width);
@@ -58,10 +60,10 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         Some(Overlay::Help(scroll)) => draw_help(frame, app, theme, area, *scroll),
         Some(Overlay::Palette(input)) => {
             let rect = Rect::new(area.x, area.bottom().saturating_sub(5), area.width, 3);
-            let matches: Vec<&str> = Screen::ALL
-                .iter()
-                .map(|s| s.name())
-                .filter(|n| n.starts_with(&input.value().to_lowercase()))
+            let typed = input.value().trim().to_lowercase();
+            let matches: Vec<&str> = PALETTE_NAMES
+                .into_iter()
+                .filter(|n| n.starts_with(&typed))
                 .collect();
             frame.render_widget(Clear, rect);
             frame.render_widget(
@@ -240,7 +242,10 @@ fn draw_form(frame: &mut Frame, theme: Theme, area: Rect, form: &Form) {
         )));
     }
     let width = area.width.saturating_sub(4).min(96);
-    let height = (lines.len() as u16 + 2).min(area.height);
+    // Room for wrapped lines too (a long error must not be cut off).
+    let inner = usize::from(width.saturating_sub(2)).max(1);
+    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
+    let height = (rows as u16 + 2).min(area.height);
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(

@@ -29,7 +29,7 @@ fn login_kind(host: Option<&v1::LoginHost>) -> &'static str {
 
 pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     let shown = app.servers_shown();
-    let total = app.servers.ready().map_or(0, Vec::len);
+    let total = app.servers.ready().map(Vec::len);
     let title = count_title(app, "Servers", shown.len(), total);
     draw_list(
         frame,

@@ -60,6 +60,8 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     };
     let pending = t.pending();
     let title = match t.view {
+        ToolsView::Queue if !t.loaded && t.all.is_empty() => " Review queue ".to_owned(),
+        ToolsView::All if !t.loaded && t.all.is_empty() => " Tools ".to_owned(),
         ToolsView::Queue if narrowed => format!(
             " Review queue: {} of {pending} pending, newest first{filters}{search}{marked}{loading} ",
             t.shown.len()

@@ -16,12 +16,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         frame,
         theme,
         areas.list,
-        count_title(
-            app,
-            "Users",
-            shown.len(),
-            app.users.ready().map_or(0, Vec::len),
-        ),
+        count_title(app, "Users", shown.len(), app.users.ready().map(Vec::len)),
         &app.users,
         shown.len(),
         "No users yet. Press n to create one.",
