@@ -39,7 +39,8 @@ def test_inspector_cli_lists_tools_and_calls_salesforce(node_env, demo):
     code, out, run = inspector(node_env, demo, "--method", "tools/list")
     assert code == 0, run.stderr
     tools = {t["name"]: t for t in out["result"]["tools"]}
-    assert len(tools) == 13
+    assert len(tools) == 9, "the demo grants the read tools only"
+    assert "salesforce_delete_record" not in tools
     assert all(name.startswith("salesforce_") for name in tools)
     assert "salesforce_query" in tools
     assert tools["salesforce_query"]["annotations"]["readOnlyHint"] is True

@@ -1,9 +1,13 @@
 //! `toolgate-demo`: runs `toolgated` against sfsim, a simulated Salesforce
 //! org, in one process, and seeds it through the control API like an admin
 //! would: the sfsim org registered as a Salesforce server (My Domain login
-//! host), its connected app's consumer key and secret, every tool approved,
-//! a demo user granted "All approved", and a fresh MCP token. It prints what
-//! an AI client needs. Loopback only; nothing here reaches Salesforce.
+//! host) with its connected app's consumer key and secret, the read tools
+//! approved (writes and deletes left pending review), a "Sales read-only"
+//! toolset and access profile, a demo user granted it, and a fresh MCP
+//! token. It prints what an AI client, an admin and sfsim's login page
+//! need. Running it again on the same data directory re-seeds what is
+//! missing and replaces the demo token. Loopback only; nothing here reaches
+//! Salesforce.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -45,6 +49,10 @@ struct Args {
 }
 
 const DEMO_EMAIL: &str = "demo@example.com";
+/// The demo toolset and access profile.
+const SALES_READ_ONLY: &str = "Sales read-only";
+/// The name of the demo user's MCP token.
+const DEMO_TOKEN: &str = "demo";
 
 /// Adds the admin token and names the demo seeder in the audit log.
 #[derive(Clone)]
@@ -59,11 +67,7 @@ impl tonic::service::Interceptor for AdminHeader {
     }
 }
 
-async fn seed(
-    grpc: SocketAddr,
-    admin_token: &str,
-    sim: &sfsim::Running,
-) -> anyhow::Result<(String, String)> {
+async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyhow::Result<Seeded> {
     let channel = Channel::from_shared(format!("http://{grpc}"))?
         .connect()
         .await?;
@@ -80,7 +84,8 @@ async fn seed(
     );
     let mut profiles =
         v1::access_profile_service_client::AccessProfileServiceClient::with_interceptor(
-            channel, auth,
+            channel.clone(),
+            auth.clone(),
         );
 
     let existing = servers
@@ -115,7 +120,7 @@ async fn seed(
                     url: sim.login_url.clone(),
                 }),
                 api_version: "66.0".into(),
-                tool_enablement: v1::ToolEnablement::AutoApprove.into(),
+                tool_enablement: v1::ToolEnablement::RequireApproval.into(),
             })
             .await?
             .into_inner()
@@ -131,16 +136,94 @@ async fn seed(
             ..Default::default()
         })
         .await?;
-    let all_approved = toolsets
-        .list_toolsets(v1::ListToolsetsRequest {
+    // Approve the read tools; writes and deletes wait for an admin's review.
+    let mut tools =
+        v1::tool_service_client::ToolServiceClient::with_interceptor(channel.clone(), auth.clone());
+    let pending_reads: Vec<String> = tools
+        .list_tools(v1::ListToolsRequest {
             server_id: server.id.clone(),
+            state: v1::ToolState::PendingReview.into(),
+            action: v1::ToolAction::Read.into(),
+            page_size: 1000,
+            omit_schemas: true,
+            ..Default::default()
         })
+        .await?
+        .into_inner()
+        .tools
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+    if !pending_reads.is_empty() {
+        tools
+            .batch_update_tools(v1::BatchUpdateToolsRequest {
+                ids: pending_reads,
+                state: v1::ToolState::Approved.into(),
+            })
+            .await?;
+    }
+    let pending = tools
+        .list_tools(v1::ListToolsRequest {
+            server_id: server.id.clone(),
+            state: v1::ToolState::PendingReview.into(),
+            page_size: 1,
+            omit_schemas: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .total_size;
+    let approved_reads: Vec<String> = tools
+        .list_tools(v1::ListToolsRequest {
+            server_id: server.id.clone(),
+            state: v1::ToolState::Approved.into(),
+            action: v1::ToolAction::Read.into(),
+            page_size: 1000,
+            omit_schemas: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .tools
+        .into_iter()
+        .map(|t| t.id)
+        .collect();
+
+    // A "Sales read-only" toolset holding them, bound to a profile of the
+    // same name.
+    let toolset = match toolsets
+        .list_toolsets(v1::ListToolsetsRequest::default())
         .await?
         .into_inner()
         .toolsets
         .into_iter()
-        .find(|t| t.kind == i32::from(v1::ToolsetKind::AllApproved))
-        .context("no maintained toolset")?;
+        .find(|t| t.name == SALES_READ_ONLY)
+    {
+        Some(toolset) => toolset,
+        None => toolsets
+            .create_toolset(v1::CreateToolsetRequest {
+                name: SALES_READ_ONLY.into(),
+                description: "The demo org's read tools".into(),
+                tool_ids: Vec::new(),
+            })
+            .await?
+            .into_inner()
+            .toolset
+            .context("no toolset")?,
+    };
+    let approved = approved_reads.len();
+    let missing: Vec<String> = approved_reads
+        .into_iter()
+        .filter(|id| !toolset.tool_ids.contains(id))
+        .collect();
+    if !missing.is_empty() {
+        toolsets
+            .add_toolset_tools(v1::AddToolsetToolsRequest {
+                toolset_id: toolset.id.clone(),
+                tool_ids: missing,
+            })
+            .await?;
+    }
     let user = match users
         .list_users(v1::ListUsersRequest {})
         .await?
@@ -166,20 +249,28 @@ async fn seed(
         .into_inner()
         .profiles
         .into_iter()
-        .find(|p| p.name == "Demo")
+        .find(|p| p.name == SALES_READ_ONLY)
     {
         Some(profile) => profile,
         None => profiles
             .create_access_profile(v1::CreateAccessProfileRequest {
-                name: "Demo".into(),
-                description: "Every approved Salesforce tool".into(),
-                toolset_ids: vec![all_approved.id.clone()],
+                name: SALES_READ_ONLY.into(),
+                description: "Read Salesforce data; no writes".into(),
+                toolset_ids: vec![toolset.id.clone()],
             })
             .await?
             .into_inner()
             .profile
             .context("no profile")?,
     };
+    if !profile.toolset_ids.contains(&toolset.id) {
+        profiles
+            .bind_toolsets(v1::BindToolsetsRequest {
+                profile_id: profile.id.clone(),
+                toolset_ids: vec![toolset.id.clone()],
+            })
+            .await?;
+    }
     profiles
         .grant_user(v1::GrantUserRequest {
             profile_id: profile.id,
@@ -187,16 +278,47 @@ async fn seed(
             expires_at: None,
         })
         .await?;
+
+    // One live demo token: the one printed now (a second run revokes the
+    // first run's).
+    for old in users
+        .list_tokens(v1::ListTokensRequest {
+            user_id: user.id.clone(),
+        })
+        .await?
+        .into_inner()
+        .tokens
+        .into_iter()
+        .filter(|t| t.name == DEMO_TOKEN && t.revoked_at.is_none())
+    {
+        users
+            .revoke_token(v1::RevokeTokenRequest { id: old.id })
+            .await?;
+    }
     let token = users
         .issue_token(v1::IssueTokenRequest {
             user_id: user.id,
-            name: "demo".into(),
+            name: DEMO_TOKEN.into(),
             expires_at: None,
         })
         .await?
         .into_inner()
         .secret;
-    Ok((server.id, token))
+    Ok(Seeded {
+        token,
+        approved,
+        pending,
+    })
+}
+
+/// What the seeding left for the printout.
+struct Seeded {
+    /// The demo user's MCP token.
+    token: String,
+    /// Read tools approved (and in the demo toolset).
+    approved: usize,
+    /// Tools waiting for review.
+    pending: u32,
 }
 
 #[tokio::main]
@@ -232,7 +354,8 @@ async fn main() -> anyhow::Result<()> {
         Some(path) => std::fs::read_to_string(path)?.trim().to_owned(),
         None => secrets.admin_token.clone().unwrap_or_default(),
     };
-    let (_, token) = seed(running.grpc_addr, &admin_token, &sim).await?;
+    let seeded = seed(running.grpc_addr, &admin_token, &sim).await?;
+    let token = &seeded.token;
 
     println!("toolgate demo ready");
     println!("  MCP endpoint:    {public}/mcp");
@@ -250,21 +373,25 @@ async fn main() -> anyhow::Result<()> {
     for u in &sim.sim.config.users {
         println!("    {} ({:?})", u.username, u.profile);
     }
-    println!("  Try it:");
     println!(
-        "    claude mcp add --transport http toolgate {public}/mcp --header \"Authorization: Bearer {token}\""
+        "  Governance:      {} read tools approved for {DEMO_EMAIL} (profile \"{SALES_READ_ONLY}\"); {} write and delete tools wait for review",
+        seeded.approved, seeded.pending
     );
     println!(
-        "    npx @modelcontextprotocol/inspector --cli {public}/mcp --transport http --header \"Authorization: Bearer {token}\" --method tools/list"
+        "  Claude Code:     claude mcp add --transport http toolgate {public}/mcp --header \"Authorization: Bearer {token}\""
     );
     println!(
-        "    cargo run -p toolgate-console -- --grpc-addr http://{} --data-dir {}",
+        "  MCP Inspector:   npx @modelcontextprotocol/inspector --cli {public}/mcp --transport http --header \"Authorization: Bearer {token}\" --method tools/list"
+    );
+    println!(
+        "  Admin console:   cargo run -p toolgate-console -- --grpc-addr http://{} --data-dir {}",
         running.grpc_addr,
         config.data_dir.display()
     );
     println!(
         "  The first tool call answers with a link to connect your (simulated) Salesforce account."
     );
+    println!("  Ctrl-C stops the demo.");
     let stop = running.shutdown_token();
     tokio::select! {
         () = app::shutdown_signal() => {}
