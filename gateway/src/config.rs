@@ -63,6 +63,11 @@ pub struct Args {
     /// Most KiB of record JSON one tool call returns [default: 256].
     #[arg(long, env = "TOOLGATE_MAX_RESULT_KIB")]
     pub max_result_kib: Option<usize>,
+    /// Do not run the daemon: GET /healthz on the configured HTTP address
+    /// (0.0.0.0 and :: mean loopback), print one line, and exit 0 if it
+    /// answered `ok`, else 1. For container health checks.
+    #[arg(long)]
+    pub health_check: bool,
 }
 
 /// The config file: every key optional, unknown keys rejected.

@@ -5,6 +5,7 @@
 //! - [`config`]: flags, environment and TOML file merged into a validated config.
 //! - [`telemetry`]: logging setup.
 //! - [`app`]: wiring, listeners, graceful shutdown.
+//! - [`healthcheck`]: `toolgated --health-check`, the probe container health checks run.
 //! - [`store`]: the embedded sled database (the only module naming sled).
 //! - [`crypto`]: the master key, sealing secrets at rest, bearer tokens.
 //! - [`model`]: domain types (servers, tools, toolsets, profiles, users, audit).
@@ -24,6 +25,7 @@ pub mod control;
 pub mod crypto;
 pub mod discovery;
 pub mod governance;
+pub mod healthcheck;
 pub mod http;
 pub mod mcp;
 pub mod model;
