@@ -390,13 +390,11 @@ impl OAuth {
             .get::<Server>(&pending.server_id)?
             .filter(|s| !s.disabled)
             .ok_or(ConnectError::Gone)?;
-        let active = self
+        let toolgate_user = self
             .store
             .get::<User>(&pending.user_id)?
-            .is_some_and(|u| u.status == UserStatus::Active);
-        if !active {
-            return Err(ConnectError::Gone);
-        }
+            .filter(|u| u.status == UserStatus::Active)
+            .ok_or(ConnectError::Gone)?;
         let (client, _) = self.client(&server).ok_or(ConnectError::NotConfigured)?;
         let http = self.http_client();
         let token = client
@@ -454,7 +452,8 @@ impl OAuth {
                 batch.put_secret(&stored.access_token_key(), access.as_bytes());
                 batch.audit(
                     AuditEvent::allowed(
-                        &format!("user:{}", stored.user_id),
+                        // Named as tool calls name users (audit.proto).
+                        &format!("user:{}", toolgate_user.email),
                         "connection.create",
                         format!("connection/{}", stored.id),
                     )

@@ -710,6 +710,14 @@ async fn the_mcp_gateway_end_to_end() {
         .into_inner()
         .events;
     assert!(everything.len() > 100);
+    // Connecting is recorded under the user's email, as tool calls are.
+    let connected: Vec<&str> = everything
+        .iter()
+        .filter(|e| e.action == "connection.create")
+        .map(|e| e.actor.as_str())
+        .collect();
+    assert!(connected.contains(&"user:ana@example.com"), "{connected:?}");
+    assert!(connected.iter().all(|a| a.contains('@')), "{connected:?}");
     let dump = format!("{everything:?}");
     for marker in [
         ana_token.as_str(),
