@@ -47,6 +47,14 @@ pub enum CryptoError {
     /// tampered data.
     #[error("a sealed value could not be opened (wrong master key, or the data was altered)")]
     Open,
+    /// The data directory holds a database but its master key is missing.
+    #[error(
+        "{path} is missing but the data directory already holds a database: restore the master key (or set TOOLGATE_MASTER_KEY); a new key could not open its sealed secrets"
+    )]
+    KeyMissing {
+        /// The key file expected.
+        path: String,
+    },
     /// The operating system's random source failed.
     #[error("the system random number generator failed: {0}")]
     Random(String),
@@ -87,8 +95,13 @@ impl MasterKey {
     }
 
     /// Loads the key: `env_value` (from `TOOLGATE_MASTER_KEY`) wins; else
-    /// `<data_dir>/master.key` is read, or created with mode 0600 holding a
-    /// new random key as hex.
+    /// `<data_dir>/master.key` is read, or, for a data directory without a
+    /// database yet (`<data_dir>/db`), created with mode 0600 holding a new
+    /// random key as hex.
+    ///
+    /// Errors: [`CryptoError::KeyMissing`] when the database exists but the
+    /// key file does not (nothing is written: a new key could not open the
+    /// existing secrets, and a stray file would hide the real problem).
     pub fn load_or_create(env_value: Option<&str>, data_dir: &Path) -> Result<Self, CryptoError> {
         if let Some(value) = env_value {
             return Self::parse(value, "TOOLGATE_MASTER_KEY");
@@ -98,6 +111,9 @@ impl MasterKey {
         match fs::read_to_string(&path) {
             Ok(text) => Self::parse(&text, &path_name),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                if data_dir.join("db").exists() {
+                    return Err(CryptoError::KeyMissing { path: path_name });
+                }
                 let key = Self::generate()?;
                 write_private_file(&path, hex::encode(key.0).as_bytes()).map_err(|source| {
                     CryptoError::KeyFile {
@@ -257,6 +273,12 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let first = MasterKey::load_or_create(None, dir.path()).unwrap();
         let second = MasterKey::load_or_create(None, dir.path()).unwrap();
+        // A database without its key is refused, and no new key appears.
+        let restored = tempfile::tempdir().unwrap();
+        std::fs::create_dir(restored.path().join("db")).unwrap();
+        let err = MasterKey::load_or_create(None, restored.path()).unwrap_err();
+        assert!(matches!(err, CryptoError::KeyMissing { .. }), "{err}");
+        assert!(!restored.path().join("master.key").exists());
         assert_eq!(first.0, second.0);
         #[cfg(unix)]
         {

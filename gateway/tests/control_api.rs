@@ -503,6 +503,20 @@ async fn a_different_master_key_is_refused_at_start() {
         .await
         .unwrap_err();
     assert!(
+        format!("{err:#}")
+            .contains("master.key is missing but the data directory already holds a database"),
+        "{err:#}"
+    );
+    assert!(
+        !dir.path().join("master.key").exists(),
+        "a lost key is not replaced by a new one"
+    );
+    // A wrong key file is refused too.
+    std::fs::write(dir.path().join("master.key"), "cd".repeat(32)).unwrap();
+    let err = toolgate_gateway::app::open(&config, &Default::default())
+        .await
+        .unwrap_err();
+    assert!(
         err.to_string().contains("master key does not match"),
         "{err:#}"
     );
