@@ -5,6 +5,7 @@ through the connect link and sfsim's login page, and lists accounts.
 Ctrl-C stops the demo cleanly; running it again on the same data directory
 works, and only the newest printed token is live."""
 
+import importlib.util
 import os
 import pathlib
 import re
@@ -16,7 +17,14 @@ import anyio
 import httpx2
 import pytest
 
-from conftest import REPO, Demo
+# This directory's conftest, by path: pytest runs tests/python and
+# tests/mcp-clients together, and both have a module named `conftest`.
+_spec = importlib.util.spec_from_file_location(
+    "toolgate_python_conftest", pathlib.Path(__file__).with_name("conftest.py")
+)
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+REPO, Demo = _conftest.REPO, _conftest.Demo
 from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
 

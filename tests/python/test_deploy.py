@@ -9,7 +9,9 @@ deploy/toolgate.example.toml is checked by gateway/tests/deploy_files.rs
 with the daemon's own config loader."""
 
 import json
+import importlib.util
 import os
+import pathlib
 import re
 import secrets
 import shlex
@@ -23,7 +25,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from conftest import REPO, toolgated_binary
+# This directory's conftest, by path: pytest runs tests/python and
+# tests/mcp-clients together, and both have a module named `conftest`.
+_spec = importlib.util.spec_from_file_location(
+    "toolgate_python_conftest", pathlib.Path(__file__).with_name("conftest.py")
+)
+_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(_conftest)
+REPO, toolgated_binary = _conftest.REPO, _conftest.toolgated_binary
 
 DEPLOY = REPO / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
