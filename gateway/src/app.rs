@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
+use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -295,7 +296,15 @@ pub async fn serve(
     let http_shutdown = shutdown.clone();
     let router = crate::http::router(mcp_state, &public_url, shutdown.child_token());
     tasks.spawn(async move {
-        axum::serve(listeners.http, router)
+        // TCP_NODELAY: an MCP answer is written as several small SSE
+        // chunks; with Nagle on, each waits for the client's delayed ACK
+        // (about 40 ms on Linux).
+        let http = listeners.http.tap_io(|tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
+            }
+        });
+        axum::serve(http, router)
             .with_graceful_shutdown(http_shutdown.cancelled_owned())
             .await
             .context("HTTP server failed")

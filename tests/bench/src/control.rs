@@ -1,0 +1,298 @@
+//! Seeding through the control API (as an admin would) and connecting
+//! users through sfsim's OAuth login page (as a browser would), plus the
+//! direct path's Salesforce access tokens from sfsim's token endpoint.
+
+use anyhow::{Context, bail};
+use tonic::metadata::{Ascii, MetadataValue};
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use toolgate_proto::v1;
+
+/// Adds the admin token to every control API call.
+#[derive(Clone)]
+pub struct AdminHeader(MetadataValue<Ascii>);
+
+impl tonic::service::Interceptor for AdminHeader {
+    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
+        r.metadata_mut().insert("authorization", self.0.clone());
+        Ok(r)
+    }
+}
+
+type Svc = InterceptedService<Channel, AdminHeader>;
+
+/// The control API clients the benchmark uses.
+#[derive(Clone)]
+pub struct Admin {
+    /// Servers.
+    pub servers: v1::server_service_client::ServerServiceClient<Svc>,
+    /// Tools.
+    pub tools: v1::tool_service_client::ToolServiceClient<Svc>,
+    /// Toolsets.
+    pub toolsets: v1::toolset_service_client::ToolsetServiceClient<Svc>,
+    /// Access profiles.
+    pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<Svc>,
+    /// Users and tokens.
+    pub users: v1::user_service_client::UserServiceClient<Svc>,
+}
+
+impl Admin {
+    /// Connects to the control API at `grpc` (`host:port`).
+    pub async fn connect(grpc: &str, admin_token: &str) -> anyhow::Result<Self> {
+        let channel = Channel::from_shared(format!("http://{grpc}"))?
+            .connect()
+            .await?;
+        let auth = AdminHeader(format!("Bearer {admin_token}").parse()?);
+        let with = |c: Channel| InterceptedService::new(c, auth.clone());
+        Ok(Self {
+            servers: v1::server_service_client::ServerServiceClient::new(with(channel.clone())),
+            tools: v1::tool_service_client::ToolServiceClient::new(with(channel.clone())),
+            toolsets: v1::toolset_service_client::ToolsetServiceClient::new(with(channel.clone())),
+            profiles: v1::access_profile_service_client::AccessProfileServiceClient::new(with(
+                channel.clone(),
+            )),
+            users: v1::user_service_client::UserServiceClient::new(with(channel)),
+        })
+    }
+
+    /// Registers the sfsim org as a My Domain Salesforce server with prefix
+    /// `prefix`, every tool auto-approved; with `app`, also configures the
+    /// connected app. Returns the server id.
+    pub async fn register(
+        &mut self,
+        prefix: &str,
+        login_url: &str,
+        app: Option<&sfsim::config::ConnectedAppConfig>,
+    ) -> anyhow::Result<String> {
+        let server = self
+            .servers
+            .register_server(v1::RegisterServerRequest {
+                catalog_kind: "salesforce".into(),
+                name: format!("bench {prefix}"),
+                tool_prefix: prefix.into(),
+                login_host: Some(v1::LoginHost {
+                    kind: v1::LoginHostKind::MyDomain.into(),
+                    url: login_url.into(),
+                }),
+                api_version: "66.0".into(),
+                tool_enablement: v1::ToolEnablement::AutoApprove.into(),
+            })
+            .await?
+            .into_inner()
+            .server
+            .context("no server")?;
+        if let Some(app) = app {
+            self.servers
+                .configure_authentication(v1::ConfigureAuthenticationRequest {
+                    server_id: server.id.clone(),
+                    client_id: app.consumer_key.clone(),
+                    client_secret: app.consumer_secret.clone(),
+                    ..Default::default()
+                })
+                .await?;
+        }
+        Ok(server.id)
+    }
+
+    /// Every stored tool as (id, name), paged 1,000 at a time.
+    pub async fn all_tools(&mut self) -> anyhow::Result<Vec<(String, String)>> {
+        let mut out = Vec::new();
+        let mut page_token = String::new();
+        loop {
+            let page = self
+                .tools
+                .list_tools(v1::ListToolsRequest {
+                    page_size: 1000,
+                    page_token: page_token.clone(),
+                    omit_schemas: true,
+                    ..Default::default()
+                })
+                .await?
+                .into_inner();
+            out.extend(page.tools.into_iter().map(|t| (t.id, t.name)));
+            if page.next_page_token.is_empty() {
+                return Ok(out);
+            }
+            page_token = page.next_page_token;
+        }
+    }
+
+    /// A user granted exactly `tool_ids` (through a new toolset and access
+    /// profile named `name`); returns an MCP token for it.
+    pub async fn user_with_tools(
+        &mut self,
+        name: &str,
+        tool_ids: Vec<String>,
+    ) -> anyhow::Result<String> {
+        let toolset = self
+            .toolsets
+            .create_toolset(v1::CreateToolsetRequest {
+                name: name.into(),
+                description: String::new(),
+                tool_ids,
+            })
+            .await?
+            .into_inner()
+            .toolset
+            .context("no toolset")?;
+        self.user_with_toolset(name, &toolset.id).await
+    }
+
+    /// A user granted toolset `toolset_id` through a new profile; returns
+    /// an MCP token for it.
+    pub async fn user_with_toolset(
+        &mut self,
+        name: &str,
+        toolset_id: &str,
+    ) -> anyhow::Result<String> {
+        let user = self
+            .users
+            .create_user(v1::CreateUserRequest {
+                email: format!("{name}@bench.example"),
+                display_name: name.into(),
+            })
+            .await?
+            .into_inner()
+            .user
+            .context("no user")?;
+        let profile = self
+            .profiles
+            .create_access_profile(v1::CreateAccessProfileRequest {
+                name: format!("profile {name}"),
+                description: String::new(),
+                toolset_ids: vec![toolset_id.into()],
+            })
+            .await?
+            .into_inner()
+            .profile
+            .context("no profile")?;
+        self.profiles
+            .grant_user(v1::GrantUserRequest {
+                profile_id: profile.id,
+                user_id: user.id.clone(),
+                expires_at: None,
+            })
+            .await?;
+        Ok(self
+            .users
+            .issue_token(v1::IssueTokenRequest {
+                user_id: user.id,
+                name: "bench".into(),
+                expires_at: None,
+            })
+            .await?
+            .into_inner()
+            .secret)
+    }
+
+    /// The id of `server_id`'s toolset of `kind`.
+    pub async fn toolset_of(
+        &mut self,
+        server_id: &str,
+        kind: v1::ToolsetKind,
+    ) -> anyhow::Result<String> {
+        self.toolsets
+            .list_toolsets(v1::ListToolsetsRequest {
+                server_id: server_id.into(),
+            })
+            .await?
+            .into_inner()
+            .toolsets
+            .into_iter()
+            .find(|t| t.kind == i32::from(kind))
+            .map(|t| t.id)
+            .context("no such toolset")
+    }
+}
+
+fn location(response: &reqwest::Response) -> anyhow::Result<String> {
+    Ok(response
+        .headers()
+        .get("location")
+        .with_context(|| format!("no redirect ({})", response.status()))?
+        .to_str()?
+        .to_owned())
+}
+
+/// Follows a gateway connect link through sfsim's login page as
+/// `username` (allow), ending at the gateway's `/auth/callback`.
+///
+/// Errors: any step answers something else than the flow expects.
+pub async fn connect(link: &str, login_url: &str, username: &str) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let to_login = http.post(link).send().await?;
+    let authorize = location(&to_login)?;
+    let url = url::Url::parse(&authorize)?;
+    let mut form: Vec<(String, String)> = url
+        .query_pairs()
+        .map(|(k, v)| (k.into(), v.into()))
+        .collect();
+    form.push(("username".into(), username.into()));
+    form.push(("action".into(), "allow".into()));
+    let back = http
+        .post(format!("{login_url}/services/oauth2/authorize"))
+        .form(&form)
+        .send()
+        .await?;
+    let callback = location(&back)?;
+    let done = http.get(callback).send().await?;
+    if !done.status().is_success() {
+        bail!("callback: {} {}", done.status(), done.text().await?);
+    }
+    Ok(())
+}
+
+/// A Salesforce access token and instance URL for `username`, through
+/// sfsim's web-server flow (no PKCE) and token endpoint: what the direct
+/// path calls with.
+pub async fn direct_token(
+    sim: &sfsim::Running,
+    username: &str,
+) -> anyhow::Result<(String, String)> {
+    let app = &sim.sim.config.connected_app;
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()?;
+    let back = http
+        .post(format!("{}/services/oauth2/authorize", sim.login_url))
+        .form(&[
+            ("response_type", "code"),
+            ("client_id", &app.consumer_key),
+            ("redirect_uri", &app.callback_url),
+            ("username", username),
+            ("action", "allow"),
+        ])
+        .send()
+        .await?;
+    let callback = url::Url::parse(&location(&back)?)?;
+    let code = callback
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .map(|(_, v)| v.into_owned())
+        .context("no code")?;
+    let token: serde_json::Value = http
+        .post(format!("{}/services/oauth2/token", sim.login_url))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", &app.consumer_key),
+            ("client_secret", &app.consumer_secret),
+            ("redirect_uri", &app.callback_url),
+        ])
+        .send()
+        .await?
+        .json()
+        .await?;
+    Ok((
+        token["access_token"]
+            .as_str()
+            .context("no access_token")?
+            .into(),
+        token["instance_url"]
+            .as_str()
+            .context("no instance_url")?
+            .into(),
+    ))
+}

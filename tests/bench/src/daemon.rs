@@ -1,0 +1,138 @@
+//! The gateway under test as a child process: the real `toolgated` binary
+//! on loopback, with its own data directory, so `/proc/<pid>` measures the
+//! gateway alone. Its ready line gives the addresses; its stderr goes to a
+//! file in the data directory's parent, shown if it fails to start.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+/// A running `toolgated`.
+#[derive(Debug)]
+pub struct Daemon {
+    child: Child,
+    /// Process id, for `/proc`.
+    pub pid: u32,
+    /// Control API address (`host:port`).
+    pub grpc: String,
+    /// Public base URL (`http://127.0.0.1:<port>`); MCP is at `/mcp`.
+    pub public_url: String,
+    /// The admin token for the control API.
+    pub admin_token: String,
+    /// From spawn to the ready line.
+    pub startup: Duration,
+}
+
+/// Finds `toolgated`: `explicit` if given, else next to this binary (same
+/// target directory and profile).
+///
+/// Errors: it does not exist (build it with `cargo build --release -p
+/// toolgate-gateway`).
+pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let path = match explicit {
+        Some(p) => p.to_owned(),
+        None => std::env::current_exe()?
+            .parent()
+            .context("no parent directory")?
+            .join("toolgated"),
+    };
+    if !path.exists() {
+        bail!(
+            "{} not found: build it with `cargo build --release -p toolgate-gateway -p toolgate-bench` or pass --toolgated",
+            path.display()
+        );
+    }
+    Ok(path)
+}
+
+impl Daemon {
+    /// Starts `bin` on `data_dir` with HTTP on `http_port` (fixed so the
+    /// connected app's callback URL is known in advance) and the control
+    /// API on port 0, and waits (at most 120 s) for its ready line.
+    ///
+    /// Errors: it exits or prints something else first.
+    pub async fn spawn(bin: &Path, data_dir: &Path, http_port: u16) -> anyhow::Result<Self> {
+        let log = data_dir.with_extension("stderr.log");
+        let stderr = std::fs::File::options()
+            .create(true)
+            .append(true)
+            .open(&log)?;
+        let mut command = Command::new(bin);
+        command
+            .arg("--data-dir")
+            .arg(data_dir)
+            .args(["--grpc-addr", "127.0.0.1:0"])
+            .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
+            .args(["--public-url", &format!("http://127.0.0.1:{http_port}")])
+            .args(["--log-level", "warn"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(stderr)
+            .kill_on_drop(true);
+        for (key, _) in std::env::vars() {
+            if key.starts_with("TOOLGATE_") {
+                command.env_remove(key);
+            }
+        }
+        let started = Instant::now();
+        let mut child = command.spawn().with_context(|| bin.display().to_string())?;
+        let pid = child.id().context("no pid")?;
+        let stdout = child.stdout.take().context("no stdout")?;
+        let mut lines = BufReader::new(stdout).lines();
+        let line = tokio::time::timeout(Duration::from_secs(120), lines.next_line())
+            .await
+            .context("toolgated did not get ready within 120 s")??
+            .unwrap_or_default();
+        let startup = started.elapsed();
+        if !line.starts_with("toolgated ready:") {
+            let log = std::fs::read_to_string(&log).unwrap_or_default();
+            bail!("toolgated did not start: {line}\n{log}");
+        }
+        // Keep draining stdout so the child never blocks on a full pipe.
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        let field = |name: &str| {
+            line.split_whitespace()
+                .find_map(|w| w.strip_prefix(&format!("{name}=")))
+                .map(str::to_owned)
+                .with_context(|| format!("no {name}= in {line}"))
+        };
+        let admin_token = std::fs::read_to_string(field("admin_token")?)?
+            .trim()
+            .to_owned();
+        Ok(Self {
+            child,
+            pid,
+            grpc: field("grpc")?,
+            public_url: field("public_url")?,
+            admin_token,
+            startup,
+        })
+    }
+
+    /// Sends SIGTERM (through `kill`, as this crate has no unsafe code)
+    /// and waits up to 30 s for a graceful exit, then kills it.
+    pub async fn stop(mut self) -> anyhow::Result<()> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.pid.to_string()])
+            .status()
+            .await;
+        if tokio::time::timeout(Duration::from_secs(30), self.child.wait())
+            .await
+            .is_err()
+        {
+            self.child.kill().await?;
+        }
+        Ok(())
+    }
+}
+
+/// A free loopback TCP port (bound, read, released).
+pub fn free_port() -> anyhow::Result<u16> {
+    Ok(std::net::TcpListener::bind("127.0.0.1:0")?
+        .local_addr()?
+        .port())
+}

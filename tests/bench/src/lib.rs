@@ -1,0 +1,102 @@
+//! `toolgate-bench`: what toolgated adds to each tool call over calling
+//! Salesforce (sfsim) directly, and how it behaves as users, sessions and
+//! tools grow. Prints figures; asserts nothing about speed.
+//!
+//! Module map:
+//! - [`daemon`]: the real `toolgated` as a child process (ready line, stop).
+//! - [`procfs`]: the child's CPU time and memory from `/proc`.
+//! - [`control`]: seeding through the control API; connecting users
+//!   through sfsim's OAuth login page; direct Salesforce tokens.
+//! - [`mcp`]: a minimal streamable-HTTP MCP client (raw JSON-RPC).
+//! - [`load`]: open-loop and closed-loop load, HDR histograms.
+//! - [`report`]: the printed tables.
+//! - [`sections`]: the benchmark sections, run in order by [`run`].
+
+pub mod control;
+pub mod daemon;
+pub mod load;
+pub mod mcp;
+pub mod procfs;
+pub mod report;
+pub mod sections;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use sections::run;
+
+/// What to run and how big. [`Options::full`] is the documented run (under
+/// 5 minutes on 2 cores); [`Options::quick`] is CI's smoke run.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// The `toolgated` binary (default: next to this binary).
+    pub toolgated: Option<PathBuf>,
+    /// Open-loop rates, tool calls per second.
+    pub rates: Vec<u32>,
+    /// How long each open-loop rate runs, per path.
+    pub rate_duration: Duration,
+    /// Closed-loop workers (concurrent callers) for saturation.
+    pub workers: usize,
+    /// How long the closed loop runs, per path.
+    pub closed_duration: Duration,
+    /// toolgate users, each with its own Salesforce user and connection.
+    pub users: usize,
+    /// MCP sessions per user carrying the load.
+    pub sessions_per_user: usize,
+    /// Idle MCP session counts to measure memory at (cumulative).
+    pub idle_sessions: Vec<usize>,
+    /// Tools stored for the tools/list and start-up sections.
+    pub stored_tools: usize,
+    /// Entitled tool counts for tools/list.
+    pub entitled: Vec<usize>,
+    /// tools/list requests per entitled count.
+    pub list_requests: usize,
+    /// Tools in the BatchUpdateTools request.
+    pub batch_tools: usize,
+    /// Audit events stored for the start-up measurement.
+    pub audit_events: usize,
+    /// Concurrent RegisterServer calls while filling the tool store.
+    pub register_concurrency: usize,
+}
+
+impl Options {
+    /// The full run.
+    pub fn full() -> Self {
+        Self {
+            toolgated: None,
+            rates: vec![500, 1000, 2000],
+            rate_duration: Duration::from_secs(8),
+            workers: 32,
+            closed_duration: Duration::from_secs(8),
+            users: 20,
+            sessions_per_user: 5,
+            idle_sessions: vec![1_000, 10_000],
+            stored_tools: 10_000,
+            entitled: vec![10, 100, 1_000],
+            list_requests: 50,
+            batch_tools: 1_000,
+            audit_events: 100_000,
+            register_concurrency: 8,
+        }
+    }
+
+    /// The smoke run: every section, tiny numbers.
+    pub fn quick() -> Self {
+        Self {
+            toolgated: None,
+            rates: vec![200, 500],
+            rate_duration: Duration::from_secs(1),
+            workers: 8,
+            closed_duration: Duration::from_secs(1),
+            users: 3,
+            sessions_per_user: 2,
+            idle_sessions: vec![100],
+            stored_tools: 200,
+            entitled: vec![10, 100],
+            list_requests: 20,
+            batch_tools: 100,
+            audit_events: 5_000,
+            register_concurrency: 4,
+        }
+    }
+}

@@ -1,0 +1,596 @@
+//! The benchmark sections, in the order [`run`] runs them:
+//! 1. set-up: sfsim in-process, `toolgated` as a child, users connected;
+//! 2. tools/call latency, open loop at fixed rates, gateway then direct;
+//! 3. saturation, closed loop, gateway then direct;
+//! 4. memory with idle MCP sessions;
+//! 5. a second daemon filled with many tools: tools/list by entitlement,
+//!    tools/call with that store, BatchUpdateTools;
+//! 6. start-up with many audit events and tools stored.
+//!
+//! Each section prints as soon as it is done, so a partial run still says
+//! something.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use futures_util::{StreamExt, TryStreamExt, stream};
+use hdrhistogram::Histogram;
+use serde_json::json;
+use toolgate_proto::v1;
+
+use crate::Options;
+use crate::control::{self, Admin};
+use crate::daemon::{self, Daemon};
+use crate::load::{self, Target};
+use crate::mcp::{self, Session};
+use crate::procfs::{self, Sample};
+use crate::report::{self, header, mib, ms, row};
+
+/// The logical call both paths make.
+const SOQL: &str = "SELECT Id, Name FROM Account ORDER BY Name LIMIT 5";
+/// The tool that makes it through the gateway.
+const TOOL: &str = "salesforce_query";
+
+/// What a run produced: the sections that printed figures.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Names of the sections that completed.
+    pub sections: Vec<&'static str>,
+}
+
+/// The Salesforce usernames of the benchmark org.
+fn sf_user(i: usize) -> String {
+    format!("bench{i}@acme-bench.example")
+}
+
+/// Starts sfsim in-process with `users` users (plus the defaults), a
+/// callback on `port`, no daily API limit to speak of, and a small seed.
+async fn start_sim(users: usize, port: u16) -> anyhow::Result<sfsim::Running> {
+    let mut config = sfsim::SimConfig::for_tests(&format!("http://127.0.0.1:{port}/auth/callback"));
+    config.auto_consent = false;
+    config.daily_api_limit = u64::MAX / 4;
+    config.seed_accounts = 60;
+    config
+        .users
+        .extend((0..users).map(|i| sfsim::config::UserConfig {
+            username: sf_user(i),
+            display_name: format!("Bench User {i}"),
+            email: None,
+            profile: sfsim::config::UserProfile::Standard,
+        }));
+    sfsim::start(config).await
+}
+
+/// A tool-call target through the gateway: one connected session per user
+/// (the connect prompt followed through sfsim's login page), plus more
+/// sessions per user.
+async fn connected_sessions(
+    http: &reqwest::Client,
+    mcp_url: &str,
+    tokens: &[String],
+    per_user: usize,
+    sim: &sfsim::Running,
+) -> anyhow::Result<Vec<Session>> {
+    let args = json!({"soql": SOQL});
+    let mut sessions = Vec::new();
+    for (i, token) in tokens.iter().enumerate() {
+        let first = Session::open(http, mcp_url, token).await?;
+        let prompt = first.call_tool(TOOL, &args).await?;
+        let text = mcp::result_text(&prompt);
+        let link = text
+            .split_whitespace()
+            .find(|w| w.contains("/connect/"))
+            .with_context(|| format!("no connect link in {text}"))?
+            .trim_end_matches([',', '.']);
+        control::connect(link, &sim.login_url, &sf_user(i)).await?;
+        let ok = first.call_tool(TOOL, &args).await?;
+        if mcp::is_error(&ok) {
+            bail!(
+                "tool call after connecting failed: {}",
+                mcp::result_text(&ok)
+            );
+        }
+        sessions.push(first);
+        for _ in 1..per_user {
+            sessions.push(Session::open(http, mcp_url, token).await?);
+        }
+    }
+    Ok(sessions)
+}
+
+/// A loopback client that keeps plenty of idle connections.
+fn client() -> anyhow::Result<reqwest::Client> {
+    Ok(reqwest::Client::builder()
+        .pool_max_idle_per_host(1024)
+        .tcp_nodelay(true)
+        .build()?)
+}
+
+fn cpu_per_call(before: Sample, after: Sample, calls: u64) -> f64 {
+    (after.cpu - before.cpu).as_micros() as f64 / calls.max(1) as f64
+}
+
+/// Runs every section and prints as it goes.
+///
+/// Errors: a daemon that does not start, a seeding step or a connect flow
+/// that fails. Slow answers are figures, never errors.
+pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
+    let wall = Instant::now();
+    let mut summary = Summary::default();
+    let bin = daemon::locate(opts.toolgated.as_deref())?;
+    let ticks = procfs::clock_ticks();
+    let dir = tempfile::tempdir()?;
+    let port = daemon::free_port()?;
+    let sim = start_sim(opts.users, port).await?;
+    println!("toolgate-bench: toolgated {}", bin.display());
+    println!(
+        "  sfsim in-process (shares this process's CPU); gateway child process; loopback; {} clock ticks/s",
+        ticks
+    );
+
+    // 1. Set-up.
+    let setup = Instant::now();
+    let gw = Daemon::spawn(&bin, &dir.path().join("a"), port).await?;
+    let idle_empty = procfs::sample(gw.pid, ticks)?;
+    println!("\n== set-up");
+    println!(
+        "  toolgated start-up, empty store: {} ms; RSS {} MiB",
+        gw.startup.as_millis(),
+        mib(idle_empty.rss_kib)
+    );
+    let mut admin = Admin::connect(&gw.grpc, &gw.admin_token).await?;
+    let server = admin
+        .register(
+            "salesforce",
+            &sim.login_url,
+            Some(&sim.sim.config.connected_app),
+        )
+        .await?;
+    let all = admin
+        .toolset_of(&server, v1::ToolsetKind::AllApproved)
+        .await?;
+    let mut tokens = Vec::new();
+    for i in 0..opts.users {
+        tokens.push(admin.user_with_toolset(&format!("user{i}"), &all).await?);
+    }
+    let http = client()?;
+    let mcp_url = format!("{}/mcp", gw.public_url);
+    let sessions =
+        connected_sessions(&http, &mcp_url, &tokens, opts.sessions_per_user, &sim).await?;
+    let mut auths = Vec::new();
+    let mut instance = String::new();
+    for i in 0..opts.users {
+        let (token, url) = control::direct_token(&sim, &sf_user(i)).await?;
+        auths.push(format!("Bearer {token}"));
+        instance = url;
+    }
+    let mut direct_url = url::Url::parse(&format!("{instance}/services/data/v66.0/query"))?;
+    direct_url.query_pairs_mut().append_pair("q", SOQL);
+    let gateway = Target::Gateway {
+        sessions: Arc::new(sessions),
+        body: mcp::call_body(TOOL, &json!({"soql": SOQL})).into(),
+    };
+    let direct = Target::Direct {
+        http: http.clone(),
+        url: direct_url.as_str().into(),
+        auths: Arc::new(auths),
+    };
+    let seeded = procfs::sample(gw.pid, ticks)?;
+    println!(
+        "  {} users, each connected to its own Salesforce user, {} MCP sessions; set-up {:.1} s; RSS {} MiB",
+        opts.users,
+        opts.users * opts.sessions_per_user,
+        setup.elapsed().as_secs_f64(),
+        mib(seeded.rss_kib)
+    );
+    println!(
+        "  call: tools/call {TOOL} {{soql: {SOQL:?}}}  vs  GET /services/data/v66.0/query?q=..."
+    );
+    // Warm both paths (connections, caches, validators).
+    load::closed_loop(&gateway, 4, Duration::from_millis(500)).await;
+    load::closed_loop(&direct, 4, Duration::from_millis(500)).await;
+    summary.sections.push("setup");
+
+    // 2. Open loop.
+    println!(
+        "\n== tools/call latency, open loop ({} s per rate and path)",
+        opts.rate_duration.as_secs_f64()
+    );
+    println!(
+        "{}",
+        header("rate / path", "ok    err  send-lag p99 ms  gw CPU µs/call")
+    );
+    let mut fixed = Vec::new();
+    for &rate in &opts.rates {
+        let before = procfs::sample(gw.pid, ticks)?;
+        let g = load::open_loop(&gateway, rate, opts.rate_duration).await;
+        let after = procfs::sample(gw.pid, ticks)?;
+        let d = load::open_loop(&direct, rate, opts.rate_duration).await;
+        let cpu = cpu_per_call(before, after, g.calls);
+        let extra = |r: &load::Run, cpu: &str| {
+            format!(
+                "{:<5} {:>4}  {:>15}  {cpu}",
+                r.calls - r.errors,
+                r.errors,
+                ms(r.lag.value_at_percentile(99.0))
+            )
+        };
+        println!(
+            "{}",
+            row(
+                &format!("{rate}/s gateway"),
+                &g.latency,
+                &extra(&g, &format!("{cpu:.1}"))
+            )
+        );
+        println!(
+            "{}",
+            row(&format!("{rate}/s direct"), &d.latency, &extra(&d, ""))
+        );
+        println!(
+            "{}",
+            report::added_row(&format!("{rate}/s added"), &g.latency, &d.latency)
+        );
+        fixed.push((rate, g, d, cpu));
+    }
+    summary.sections.push("open-loop");
+
+    // 3. Closed loop.
+    println!(
+        "\n== saturation, closed loop ({} workers, {} s per path)",
+        opts.workers,
+        opts.closed_duration.as_secs_f64()
+    );
+    println!("{}", header("path", "calls/s   err  gw CPU µs/call"));
+    let before = procfs::sample(gw.pid, ticks)?;
+    let g = load::closed_loop(&gateway, opts.workers, opts.closed_duration).await;
+    let after = procfs::sample(gw.pid, ticks)?;
+    let d = load::closed_loop(&direct, opts.workers, opts.closed_duration).await;
+    let sat_cpu = cpu_per_call(before, after, g.calls);
+    println!(
+        "{}",
+        row(
+            "gateway",
+            &g.latency,
+            &format!("{:>7.0} {:>5}  {sat_cpu:.1}", g.throughput(), g.errors)
+        )
+    );
+    println!(
+        "{}",
+        row(
+            "direct",
+            &d.latency,
+            &format!("{:>7.0} {:>5}", d.throughput(), d.errors)
+        )
+    );
+    println!(
+        "  gateway CPU during saturation: {:.0}% of one core",
+        (after.cpu - before.cpu).as_secs_f64() / g.elapsed.as_secs_f64() * 100.0
+    );
+    summary.sections.push("closed-loop");
+    let loaded = procfs::sample(gw.pid, ticks)?;
+    println!("  gateway RSS after load {} MiB", mib(loaded.rss_kib));
+
+    let peak = procfs::sample(gw.pid, ticks)?;
+    println!(
+        "  gateway peak RSS (VmHWM) over sections 1-3: {} MiB",
+        mib(peak.hwm_kib)
+    );
+    gw.stop().await?;
+
+    // 4. Idle sessions, on a fresh daemon so the load above does not count.
+    idle_sessions(opts, &bin, ticks, &dir.path().join("c"), port, &sim, &http).await?;
+    summary.sections.push("idle-sessions");
+
+    // 5. Many tools.
+    tools_sections(
+        opts,
+        &bin,
+        ticks,
+        &dir.path().join("b"),
+        port,
+        &sim,
+        &http,
+        &mut summary,
+    )
+    .await?;
+
+    println!("\ntotal wall time {:.1} s", wall.elapsed().as_secs_f64());
+    sim.stop().await;
+    Ok(summary)
+}
+
+/// Section 4: memory of a fresh daemon (one server, one user) as idle MCP
+/// sessions pile up.
+async fn idle_sessions(
+    opts: &Options,
+    bin: &Path,
+    ticks: u64,
+    data_dir: &Path,
+    port: u16,
+    sim: &sfsim::Running,
+    http: &reqwest::Client,
+) -> anyhow::Result<()> {
+    println!(
+        "\n== memory with idle MCP sessions (fresh daemon; initialize + initialized, then idle)"
+    );
+    let gw = Daemon::spawn(bin, data_dir, port).await?;
+    let mut admin = Admin::connect(&gw.grpc, &gw.admin_token).await?;
+    let server = admin
+        .register(
+            "salesforce",
+            &sim.login_url,
+            Some(&sim.sim.config.connected_app),
+        )
+        .await?;
+    let all = admin
+        .toolset_of(&server, v1::ToolsetKind::AllApproved)
+        .await?;
+    let token = admin.user_with_toolset("idle", &all).await?;
+    let mcp_url = format!("{}/mcp", gw.public_url);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let base = procfs::sample(gw.pid, ticks)?;
+    println!("  {:>8} sessions  RSS {:>7} MiB", 0, mib(base.rss_kib));
+    let mut opened: Vec<Session> = Vec::new();
+    for &n in &opts.idle_sessions {
+        let t = Instant::now();
+        let more = n.saturating_sub(opened.len());
+        let new: Vec<Session> = stream::iter(0..more)
+            .map(|_| Session::open(http, &mcp_url, &token))
+            .buffer_unordered(16)
+            .try_collect()
+            .await?;
+        opened.extend(new);
+        let took = t.elapsed();
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let s = procfs::sample(gw.pid, ticks)?;
+        println!(
+            "  {:>8} sessions  RSS {:>7} MiB  (+{:.1} KiB per session; opened {} in {:.1} s)",
+            n,
+            mib(s.rss_kib),
+            (s.rss_kib as f64 - base.rss_kib as f64) / n.max(1) as f64,
+            more,
+            took.as_secs_f64()
+        );
+    }
+    let peak = procfs::sample(gw.pid, ticks)?;
+    println!("  peak RSS (VmHWM) {} MiB", mib(peak.hwm_kib));
+    drop(opened);
+    gw.stop().await
+}
+
+/// Sections 5 and 6 on a second daemon whose store holds
+/// `opts.stored_tools` tools.
+#[allow(clippy::too_many_arguments)]
+async fn tools_sections(
+    opts: &Options,
+    bin: &Path,
+    ticks: u64,
+    data_dir: &Path,
+    port: u16,
+    sim: &sfsim::Running,
+    http: &reqwest::Client,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    println!(
+        "\n== tools/list by entitlement, {} tools stored",
+        opts.stored_tools
+    );
+    let gw = Daemon::spawn(bin, data_dir, port).await?;
+    let mut admin = Admin::connect(&gw.grpc, &gw.admin_token).await?;
+    let fill = Instant::now();
+    // The first server can connect users (tools/call below); the others
+    // only add tools.
+    admin
+        .register(
+            "salesforce",
+            &sim.login_url,
+            Some(&sim.sim.config.connected_app),
+        )
+        .await?;
+    let per_server = admin.all_tools().await?.len().max(1);
+    let servers = opts.stored_tools.div_ceil(per_server);
+    stream::iter(1..servers)
+        .map(|i| {
+            let mut admin = admin.clone();
+            let login = sim.login_url.clone();
+            async move { admin.register(&format!("sf{i}"), &login, None).await }
+        })
+        .buffer_unordered(opts.register_concurrency)
+        .try_collect::<Vec<_>>()
+        .await?;
+    let tools = admin.all_tools().await?;
+    println!(
+        "  filled: {} servers x {} tools = {} tools via RegisterServer (concurrency {}) in {:.1} s",
+        servers,
+        per_server,
+        tools.len(),
+        opts.register_concurrency,
+        fill.elapsed().as_secs_f64()
+    );
+    // Entitlement sets: the query tool of the connected server first.
+    let mut ordered: Vec<&(String, String)> = tools.iter().filter(|t| t.1 == TOOL).collect();
+    ordered.extend(tools.iter().filter(|t| t.1 != TOOL));
+    println!("{}", header("entitled tools", "listed  bytes/tool"));
+    let mut biggest = None;
+    for &k in &opts.entitled {
+        let k = k.min(ordered.len());
+        let ids = ordered[..k].iter().map(|t| t.0.clone()).collect();
+        let token = admin.user_with_tools(&format!("list{k}"), ids).await?;
+        let session = Session::open(http, &format!("{}/mcp", gw.public_url), &token).await?;
+        let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
+        let mut listed = 0;
+        for i in 0..opts.list_requests + 3 {
+            let t = Instant::now();
+            listed = session.list_tools().await?;
+            if i >= 3 {
+                h.saturating_record(t.elapsed().as_micros().max(1) as u64);
+            }
+        }
+        let bytes = list_bytes(&session).await?;
+        println!(
+            "{}",
+            row(
+                &format!("{k}"),
+                &h,
+                &format!("{listed:>6}  {}", bytes / listed.max(1))
+            )
+        );
+        biggest = Some((token, session));
+    }
+    summary.sections.push("tools-list");
+
+    // tools/call against the big store.
+    if let Some((_, session)) = &biggest {
+        let args = json!({"soql": SOQL});
+        let prompt = session.call_tool(TOOL, &args).await?;
+        let text = mcp::result_text(&prompt);
+        if let Some(link) = text.split_whitespace().find(|w| w.contains("/connect/")) {
+            control::connect(
+                link.trim_end_matches([',', '.']),
+                &sim.login_url,
+                &sf_user(0),
+            )
+            .await?;
+        }
+        let target = Target::Gateway {
+            sessions: Arc::new(vec![session.clone()]),
+            body: mcp::call_body(TOOL, &args).into(),
+        };
+        load::closed_loop(&target, 1, Duration::from_millis(200)).await;
+        let before = procfs::sample(gw.pid, ticks)?;
+        let r = load::closed_loop(&target, 1, opts.rate_duration / 2).await;
+        let after = procfs::sample(gw.pid, ticks)?;
+        println!(
+            "\n== tools/call with {} tools stored (1 caller, sequential)",
+            tools.len()
+        );
+        println!("{}", header("path", "calls  err  gw CPU µs/call"));
+        println!(
+            "{}",
+            row(
+                "gateway",
+                &r.latency,
+                &format!(
+                    "{:>5} {:>4}  {:.1}",
+                    r.calls,
+                    r.errors,
+                    cpu_per_call(before, after, r.calls)
+                )
+            )
+        );
+        summary.sections.push("tools-call-big-store");
+    }
+
+    // BatchUpdateTools.
+    let k = opts.batch_tools.min(tools.len());
+    let ids: Vec<String> = ordered[ordered.len() - k..]
+        .iter()
+        .map(|t| t.0.clone())
+        .collect();
+    let mut h = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+    for i in 0..6 {
+        let state = if i % 2 == 0 {
+            v1::ToolState::Disabled
+        } else {
+            v1::ToolState::Approved
+        };
+        let t = Instant::now();
+        admin
+            .tools
+            .batch_update_tools(v1::BatchUpdateToolsRequest {
+                ids: ids.clone(),
+                state: state.into(),
+            })
+            .await?;
+        h.saturating_record(t.elapsed().as_micros().max(1) as u64);
+    }
+    println!(
+        "\n== control API BatchUpdateTools, {k} tools ({} tools stored, 6 calls alternating DISABLED/APPROVED)",
+        tools.len()
+    );
+    println!("{}", header("request", ""));
+    println!("{}", row(&format!("{k} tools"), &h, ""));
+    summary.sections.push("batch-update");
+    let idle = procfs::sample(gw.pid, ticks)?;
+    println!(
+        "  gateway RSS with {} tools stored: {} MiB (peak {} MiB)",
+        tools.len(),
+        mib(idle.rss_kib),
+        mib(idle.hwm_kib)
+    );
+    drop(biggest);
+    gw.stop().await?;
+
+    // 6. Start-up.
+    let t = Instant::now();
+    let stored = append_audit(data_dir, opts.audit_events).await?;
+    println!(
+        "\n== start-up with {} audit events and {} tools stored",
+        stored,
+        tools.len()
+    );
+    println!(
+        "  (audit events written offline through the gateway's store in {:.1} s)",
+        t.elapsed().as_secs_f64()
+    );
+    let mut startups = Vec::new();
+    for _ in 0..3 {
+        let gw = Daemon::spawn(bin, data_dir, port).await?;
+        let s = procfs::sample(gw.pid, ticks)?;
+        startups.push((gw.startup, s.rss_kib));
+        gw.stop().await?;
+    }
+    for (i, (startup, rss)) in startups.iter().enumerate() {
+        println!(
+            "  start {}: ready line after {} ms; RSS at ready {} MiB",
+            i + 1,
+            startup.as_millis(),
+            mib(*rss)
+        );
+    }
+    summary.sections.push("startup");
+    Ok(())
+}
+
+/// The size in bytes of one `tools/list` answer on `session`.
+async fn list_bytes(session: &Session) -> anyhow::Result<usize> {
+    let v = session
+        .request(&format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":"tools/list","params":{{}}}}"#,
+            mcp::next_id()
+        ))
+        .await?;
+    Ok(v.to_string().len())
+}
+
+/// Appends audit events to the (stopped) daemon's store until it holds
+/// at least `target`, through the gateway's own store code, 1,000 per
+/// batch. Returns how many it holds.
+async fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
+    use toolgate_gateway::crypto::MasterKey;
+    use toolgate_gateway::model::AuditEvent;
+    use toolgate_gateway::store::{DirLock, Store};
+    let lock = DirLock::acquire(data_dir)?;
+    let key = MasterKey::load_or_create(None, data_dir)?;
+    let store = Store::open(data_dir, key, lock)?;
+    let mut written = 0;
+    while written < target {
+        let n = (target - written).min(1000);
+        let events = (0..n)
+            .map(|i| {
+                AuditEvent::allowed(
+                    "user:bench@bench.example",
+                    "tool.call",
+                    format!("tool/bench-{}", (written + i) % 97),
+                )
+                .with_details(json!({"tool": TOOL, "arguments": {"soql": SOQL}}))
+            })
+            .collect();
+        store.append_audit(events).await?;
+        written += n;
+    }
+    Ok(written)
+}

@@ -1,0 +1,53 @@
+//! Smoke test: every benchmark section runs and prints figures, with tiny
+//! numbers, against the debug `toolgated` from this target directory.
+//! Nothing here looks at speed (figures belong in BENCHMARKS.md).
+
+use std::time::Duration;
+
+use toolgate_bench::Options;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_section_produces_figures() {
+    // target/<profile>/deps/smoke-<hash> -> target/<profile>/toolgated
+    let exe = std::env::current_exe().unwrap();
+    let toolgated = exe
+        .parent()
+        .and_then(|deps| deps.parent())
+        .unwrap()
+        .join("toolgated");
+    assert!(
+        toolgated.exists(),
+        "{} not found: run `cargo build -p toolgate-gateway` first",
+        toolgated.display()
+    );
+    let opts = Options {
+        toolgated: Some(toolgated),
+        rates: vec![50],
+        rate_duration: Duration::from_millis(500),
+        workers: 2,
+        closed_duration: Duration::from_millis(500),
+        users: 2,
+        sessions_per_user: 2,
+        idle_sessions: vec![20],
+        stored_tools: 30,
+        entitled: vec![5, 20],
+        list_requests: 3,
+        batch_tools: 10,
+        audit_events: 500,
+        register_concurrency: 2,
+    };
+    let summary = toolgate_bench::run(&opts).await.unwrap();
+    assert_eq!(
+        summary.sections,
+        [
+            "setup",
+            "open-loop",
+            "closed-loop",
+            "idle-sessions",
+            "tools-list",
+            "tools-call-big-store",
+            "batch-update",
+            "startup"
+        ]
+    );
+}
