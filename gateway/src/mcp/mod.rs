@@ -50,6 +50,11 @@ pub struct McpState {
     pub sessions: notify::Sessions,
     caches: Mutex<HashMap<String, Arc<DescribeCache>>>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
+    /// The last policy state read, with the store generation it was read
+    /// at: every tools/list and tools/call needs it, and decoding every
+    /// record each time cost ~1 ms per call with 13 tools stored and
+    /// ~250 ms with 10,000 (BENCHMARKS.md).
+    world: Mutex<Option<(u64, Arc<World>)>>,
 }
 
 /// A consistent read of what policy needs.
@@ -115,19 +120,32 @@ impl McpState {
             sessions: notify::Sessions::default(),
             caches: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
+            world: Mutex::new(None),
         }
     }
 
     /// Reads settings, servers, tools, profiles, toolsets and users.
-    pub fn world(&self) -> Result<World, StoreError> {
-        Ok(World {
+    ///
+    /// Served from a cache while the store's generation is unchanged (no
+    /// record written since); the generation is read before the records,
+    /// so a write that lands mid-read makes the next call read again.
+    pub fn world(&self) -> Result<Arc<World>, StoreError> {
+        let generation = self.store.generation();
+        if let Some((cached, world)) = &*self.world.lock().unwrap_or_else(|p| p.into_inner())
+            && *cached == generation
+        {
+            return Ok(world.clone());
+        }
+        let world = Arc::new(World {
             settings: self.store.settings()?,
             servers: self.store.list()?,
             tools: self.store.list()?,
             profiles: self.store.list()?,
             toolsets: self.store.list()?,
             users: self.store.list()?,
-        })
+        });
+        *self.world.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, world.clone()));
+        Ok(world)
     }
 
     /// The describe cache of a server.

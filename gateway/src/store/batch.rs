@@ -21,6 +21,13 @@ pub struct Batch {
     events: Vec<AuditEvent>,
 }
 
+impl Batch {
+    /// Whether it writes records (not just audit events).
+    pub fn writes_records(&self) -> bool {
+        !self.ops.is_empty()
+    }
+}
+
 impl std::fmt::Debug for Batch {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Batch")

@@ -166,6 +166,9 @@ pub struct Store {
     /// up to it can be read back.
     committed_seq: AtomicU64,
     events: broadcast::Sender<AuditEvent>,
+    /// Bumped after every commit that writes records (not after lone audit
+    /// appends), so readers can cache what they derive from records.
+    generation: AtomicU64,
     /// Held for the store's lifetime; dropping it releases the OS lock.
     _lock: DirLock,
 }
@@ -199,6 +202,7 @@ impl Store {
             audit_seq: AtomicU64::new(last_seq),
             committed_seq: AtomicU64::new(last_seq),
             events,
+            generation: AtomicU64::new(0),
             _lock: lock,
         })
     }
@@ -250,10 +254,14 @@ impl Store {
             .commit_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let writes_records = batch.writes_records();
         let (sled_batch, events) = batch.into_sled(&self.key, || {
             self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1
         })?;
         self.db.apply_batch(sled_batch)?;
+        if writes_records {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
         if let Some(last) = events.last() {
             self.committed_seq.store(last.sequence, Ordering::SeqCst);
         }
@@ -262,6 +270,14 @@ impl Store {
             let _ = self.events.send(event);
         }
         Ok(())
+    }
+
+    /// A number that changes after every commit that writes records (admin
+    /// changes, connections, token use), and not after lone audit appends.
+    /// Something read from records while it stays the same is still
+    /// current.
+    pub fn generation(&self) -> u64 {
+        self.generation.load(Ordering::SeqCst)
     }
 
     /// Waits until everything written so far is on disk.

@@ -138,3 +138,41 @@ async fn secrets_are_sealed_with_their_key_and_never_stored_plain() {
         .unwrap();
     assert!(store.secret("server/s2/client_secret").is_err());
 }
+
+#[tokio::test]
+async fn the_generation_moves_with_record_writes_not_with_audit_appends() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = open(dir.path());
+    let start = store.generation();
+    store
+        .append_audit(vec![AuditEvent::allowed(
+            "user:a@example.com",
+            "tool.call",
+            "t",
+        )])
+        .await
+        .unwrap();
+    assert_eq!(
+        store.generation(),
+        start,
+        "tool-call audit keeps caches valid"
+    );
+    store
+        .write(|_| {
+            let mut batch = Batch::default();
+            batch.put(&user("u1", "a@example.com"));
+            Ok::<_, StoreError>((batch, ()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.generation(), start + 1);
+    let refused = store
+        .write(|_| Err::<(Batch, ()), _>(StoreError::WrongKey))
+        .await;
+    assert!(refused.is_err());
+    assert_eq!(
+        store.generation(),
+        start + 1,
+        "a refused change writes nothing"
+    );
+}
