@@ -204,19 +204,43 @@ fn grant_for(tool: &Tool, subject: &Subject<'_>) -> GrantCheck {
 }
 
 /// The tools `subject` may call among `tools`, by [`decide`].
+///
+/// Same answers as calling [`decide`] per tool, but [`decide`] runs against
+/// a subject narrowed once to the profiles the user holds a grant in and
+/// the toolsets those bind (the only ones [`decide`] consults), with servers
+/// looked up by id: with 10,000 tools and 1,500 toolsets stored, a
+/// tools/list no longer walks every toolset for every tool.
 pub fn allowed_tools<'t>(
     settings: &Settings,
     servers: &[Server],
     tools: &'t [Tool],
     subject: &Subject<'_>,
 ) -> Vec<&'t Tool> {
+    let held: Vec<AccessProfile> = subject
+        .profiles
+        .iter()
+        .filter(|p| p.grants.iter().any(|g| g.user_id == subject.user.id))
+        .cloned()
+        .collect();
+    let bound: Vec<Toolset> = subject
+        .toolsets
+        .iter()
+        .filter(|ts| held.iter().any(|p| p.toolset_ids.contains(&ts.id)))
+        .cloned()
+        .collect();
+    let narrowed = Subject {
+        profiles: &held,
+        toolsets: &bound,
+        ..*subject
+    };
+    let by_id: std::collections::HashMap<&str, &Server> =
+        servers.iter().map(|s| (s.id.as_str(), s)).collect();
     tools
         .iter()
         .filter(|tool| {
-            servers
-                .iter()
-                .find(|s| s.id == tool.server_id)
-                .is_some_and(|server| decide(settings, server, tool, subject).is_ok())
+            by_id
+                .get(tool.server_id.as_str())
+                .is_some_and(|server| decide(settings, server, tool, &narrowed).is_ok())
         })
         .collect()
 }

@@ -335,3 +335,55 @@ fn maintained_membership_is_computed_and_custom_is_as_curated() {
     let names: Vec<&str> = allowed.iter().map(|t| t.id.as_str()).collect();
     assert_eq!(names, ["query", "create_record"]);
 }
+
+#[test]
+fn allowed_tools_answers_as_decide_does_tool_by_tool() {
+    let tools = vec![
+        tool("query", ToolState::Approved, ToolAction::Read),
+        tool("search", ToolState::Approved, ToolAction::Read),
+        tool("create_record", ToolState::Approved, ToolAction::Write),
+        tool(
+            "delete_record",
+            ToolState::PendingReview,
+            ToolAction::Delete,
+        ),
+        tool("get_limits", ToolState::Disabled, ToolAction::Read),
+    ];
+    let toolsets = vec![
+        toolset("custom", ToolsetKind::Custom, &["query", "delete_record"]),
+        toolset("ro", ToolsetKind::ReadOnly, &[]),
+        toolset("all", ToolsetKind::AllApproved, &[]),
+        toolset("unbound", ToolsetKind::Custom, &["create_record"]),
+    ];
+    let mut live = profile(&["custom"], Some(None));
+    live.id = "live".into();
+    let mut expired = profile(&["ro"], Some(Some(NOW - 1)));
+    expired.id = "expired".into();
+    let mut someone_else = profile(&["all"], Some(None));
+    someone_else.id = "bob".into();
+    someone_else.grants[0].user_id = "bob".into();
+    let mut ungranted = profile(&["all"], None);
+    ungranted.id = "none".into();
+    let profiles = vec![live, expired, someone_else, ungranted];
+    let user = user(UserStatus::Active);
+    let token = token(false, None);
+    let subject = Subject {
+        user: &user,
+        token: Some(&token),
+        profiles: &profiles,
+        toolsets: &toolsets,
+        now: NOW,
+    };
+    let servers = [server(false)];
+    let expected: Vec<&str> = tools
+        .iter()
+        .filter(|t| decide(&Settings::default(), &servers[0], t, &subject).is_ok())
+        .map(|t| t.id.as_str())
+        .collect();
+    let allowed: Vec<&str> = allowed_tools(&Settings::default(), &servers, &tools, &subject)
+        .iter()
+        .map(|t| t.id.as_str())
+        .collect();
+    assert_eq!(allowed, expected);
+    assert_eq!(allowed, ["query"], "only the live grant's approved tool");
+}
