@@ -139,21 +139,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
     // Approve the read tools; writes and deletes wait for an admin's review.
     let mut tools =
         v1::tool_service_client::ToolServiceClient::with_interceptor(channel.clone(), auth.clone());
-    let pending_reads: Vec<String> = tools
-        .list_tools(v1::ListToolsRequest {
-            server_id: server.id.clone(),
-            state: v1::ToolState::PendingReview.into(),
-            action: v1::ToolAction::Read.into(),
-            page_size: 1000,
-            omit_schemas: true,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .tools
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
+    let pending_reads = read_tool_ids(&mut tools, &server.id, v1::ToolState::PendingReview).await?;
     if !pending_reads.is_empty() {
         tools
             .batch_update_tools(v1::BatchUpdateToolsRequest {
@@ -173,21 +159,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
         .await?
         .into_inner()
         .total_size;
-    let approved_reads: Vec<String> = tools
-        .list_tools(v1::ListToolsRequest {
-            server_id: server.id.clone(),
-            state: v1::ToolState::Approved.into(),
-            action: v1::ToolAction::Read.into(),
-            page_size: 1000,
-            omit_schemas: true,
-            ..Default::default()
-        })
-        .await?
-        .into_inner()
-        .tools
-        .into_iter()
-        .map(|t| t.id)
-        .collect();
+    let approved_reads = read_tool_ids(&mut tools, &server.id, v1::ToolState::Approved).await?;
 
     // A "Sales read-only" toolset holding them, bound to a profile of the
     // same name.
@@ -309,6 +281,32 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
         approved,
         pending,
     })
+}
+
+/// The ids of `server_id`'s read tools in `state` (one page: a server has
+/// 13 tools).
+async fn read_tool_ids(
+    tools: &mut v1::tool_service_client::ToolServiceClient<
+        tonic::service::interceptor::InterceptedService<Channel, AdminHeader>,
+    >,
+    server_id: &str,
+    state: v1::ToolState,
+) -> anyhow::Result<Vec<String>> {
+    Ok(tools
+        .list_tools(v1::ListToolsRequest {
+            server_id: server_id.to_owned(),
+            state: state.into(),
+            action: v1::ToolAction::Read.into(),
+            page_size: 1000,
+            omit_schemas: true,
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .tools
+        .into_iter()
+        .map(|t| t.id)
+        .collect())
 }
 
 /// What the seeding left for the printout.
