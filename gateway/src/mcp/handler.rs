@@ -498,7 +498,7 @@ impl ServerHandler for Gateway {
                 }));
         event.outcome = ending.outcome;
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if let Err(err) = self.state.store.append_audit(vec![event]).await {
+        if let Err(err) = self.state.store.append_audit(vec![event]) {
             tracing::error!(error = %err, "cannot write the audit event of a tool call");
         }
         Ok(ending.result.into())

@@ -140,6 +140,36 @@ async fn secrets_are_sealed_with_their_key_and_never_stored_plain() {
 }
 
 #[tokio::test]
+async fn lone_audit_appends_are_readable_at_once_and_survive_closing() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = open(dir.path());
+        let mut rx = store.subscribe();
+        for i in 0..3 {
+            store
+                .append_audit(vec![AuditEvent::allowed(
+                    "user:a@example.com",
+                    "tool.call",
+                    format!("tool/t{i}"),
+                )])
+                .unwrap();
+        }
+        assert_eq!(rx.recv().await.unwrap().target, "tool/t0");
+        let (page, _) = store.audit_page(None, 10, |_| true).unwrap();
+        assert_eq!(page.len(), 3, "readable before any flush");
+        // Closing the store flushes what the background flusher has not.
+    }
+    let store = open(dir.path());
+    assert_eq!(store.last_audit_sequence(), 3);
+    let (page, more) = store.audit_page(None, 10, |_| true).unwrap();
+    assert_eq!(
+        page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
+        ["tool/t2", "tool/t1", "tool/t0"]
+    );
+    assert!(!more);
+}
+
+#[tokio::test]
 async fn the_generation_moves_with_record_writes_not_with_audit_appends() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
@@ -150,7 +180,6 @@ async fn the_generation_moves_with_record_writes_not_with_audit_appends() {
             "tool.call",
             "t",
         )])
-        .await
         .unwrap();
     assert_eq!(
         store.generation(),

@@ -57,9 +57,28 @@ pub struct Options {
     pub audit_events: usize,
     /// Concurrent RegisterServer calls while filling the tool store.
     pub register_concurrency: usize,
+    /// Run only this part (for profiling one part); `None` runs all.
+    pub only: Option<Part>,
+}
+
+/// The parts of a run, each on its own daemon.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Part {
+    /// Set-up, open loop and closed loop (sections 1-3).
+    Calls,
+    /// Memory with idle MCP sessions (section 4).
+    Sessions,
+    /// 10,000 tools: tools/list, tools/call, BatchUpdateTools, start-up
+    /// (section 5).
+    Tools,
 }
 
 impl Options {
+    /// Whether `part` runs.
+    pub fn runs(&self, part: Part) -> bool {
+        self.only.is_none_or(|only| only == part)
+    }
+
     /// The full run.
     pub fn full() -> Self {
         Self {
@@ -77,6 +96,7 @@ impl Options {
             batch_tools: 1_000,
             audit_events: 100_000,
             register_concurrency: 8,
+            only: None,
         }
     }
 
@@ -97,6 +117,7 @@ impl Options {
             batch_tools: 100,
             audit_events: 5_000,
             register_concurrency: 4,
+            only: None,
         }
     }
 }

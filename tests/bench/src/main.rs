@@ -5,7 +5,7 @@
 use std::path::PathBuf;
 
 use clap::Parser;
-use toolgate_bench::Options;
+use toolgate_bench::{Options, Part};
 
 /// Flags.
 #[derive(Debug, Parser)]
@@ -20,6 +20,9 @@ struct Args {
     /// The toolgated binary (default: next to this one).
     #[arg(long)]
     toolgated: Option<PathBuf>,
+    /// Run only one part (each part starts its own daemon).
+    #[arg(long, value_enum)]
+    only: Option<Part>,
 }
 
 #[tokio::main]
@@ -31,6 +34,7 @@ async fn main() -> anyhow::Result<()> {
         Options::full()
     };
     opts.toolgated = args.toolgated;
+    opts.only = args.only;
     toolgate_bench::run(&opts).await?;
     Ok(())
 }

@@ -20,13 +20,13 @@ use hdrhistogram::Histogram;
 use serde_json::json;
 use toolgate_proto::v1;
 
-use crate::Options;
 use crate::control::{self, Admin};
 use crate::daemon::{self, Daemon};
 use crate::load::{self, Target};
 use crate::mcp::{self, Session};
 use crate::procfs::{self, Sample};
 use crate::report::{self, header, mib, ms, row};
+use crate::{Options, Part};
 
 /// The logical call both paths make.
 const SOQL: &str = "SELECT Id, Name FROM Account ORDER BY Name LIMIT 5";
@@ -129,10 +129,59 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
         "  sfsim in-process (shares this process's CPU); gateway child process; loopback; {} clock ticks/s",
         ticks
     );
+    let http = client()?;
+    if opts.runs(Part::Calls) {
+        calls(
+            opts,
+            &bin,
+            ticks,
+            &dir.path().join("a"),
+            port,
+            &sim,
+            &http,
+            &mut summary,
+        )
+        .await?;
+    }
+    if opts.runs(Part::Sessions) {
+        // 4. Idle sessions, on a fresh daemon so the load above does not count.
+        idle_sessions(opts, &bin, ticks, &dir.path().join("c"), port, &sim, &http).await?;
+        summary.sections.push("idle-sessions");
+    }
+    if opts.runs(Part::Tools) {
+        // 5. Many tools.
+        tools_sections(
+            opts,
+            &bin,
+            ticks,
+            &dir.path().join("b"),
+            port,
+            &sim,
+            &http,
+            &mut summary,
+        )
+        .await?;
+    }
+    println!("\ntotal wall time {:.1} s", wall.elapsed().as_secs_f64());
+    sim.stop().await;
+    Ok(summary)
+}
 
+/// Sections 1-3: set-up, open loop and closed loop on one daemon.
+#[allow(clippy::too_many_arguments)]
+async fn calls(
+    opts: &Options,
+    bin: &Path,
+    ticks: u64,
+    data_dir: &Path,
+    port: u16,
+    sim: &sfsim::Running,
+    http: &reqwest::Client,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
     // 1. Set-up.
     let setup = Instant::now();
-    let gw = Daemon::spawn(&bin, &dir.path().join("a"), port).await?;
+    let gw = Daemon::spawn(bin, data_dir, port).await?;
     let idle_empty = procfs::sample(gw.pid, ticks)?;
     println!("\n== set-up");
     println!(
@@ -155,14 +204,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     for i in 0..opts.users {
         tokens.push(admin.user_with_toolset(&format!("user{i}"), &all).await?);
     }
-    let http = client()?;
     let mcp_url = format!("{}/mcp", gw.public_url);
-    let sessions =
-        connected_sessions(&http, &mcp_url, &tokens, opts.sessions_per_user, &sim).await?;
+    let sessions = connected_sessions(http, &mcp_url, &tokens, opts.sessions_per_user, sim).await?;
     let mut auths = Vec::new();
     let mut instance = String::new();
     for i in 0..opts.users {
-        let (token, url) = control::direct_token(&sim, &sf_user(i)).await?;
+        let (token, url) = control::direct_token(sim, &sf_user(i)).await?;
         auths.push(format!("Bearer {token}"));
         instance = url;
     }
@@ -279,27 +326,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
         mib(peak.hwm_kib)
     );
     gw.stop().await?;
-
-    // 4. Idle sessions, on a fresh daemon so the load above does not count.
-    idle_sessions(opts, &bin, ticks, &dir.path().join("c"), port, &sim, &http).await?;
-    summary.sections.push("idle-sessions");
-
-    // 5. Many tools.
-    tools_sections(
-        opts,
-        &bin,
-        ticks,
-        &dir.path().join("b"),
-        port,
-        &sim,
-        &http,
-        &mut summary,
-    )
-    .await?;
-
-    println!("\ntotal wall time {:.1} s", wall.elapsed().as_secs_f64());
-    sim.stop().await;
-    Ok(summary)
+    Ok(())
 }
 
 /// Section 4: memory of a fresh daemon (one server, one user) as idle MCP
@@ -589,7 +616,7 @@ async fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
                 .with_details(json!({"tool": TOOL, "arguments": {"soql": SOQL}}))
             })
             .collect();
-        store.append_audit(events).await?;
+        store.append_audit(events)?;
         written += n;
     }
     Ok(written)
