@@ -163,20 +163,21 @@ fn maintained_names(server_name: &str) -> [(ToolsetKind, String, &'static str); 
     ]
 }
 
-/// Runs discovery for `server` against its catalog entry and adds the
-/// changed tools and audit events to `batch`.
+/// Runs discovery for `server`, which owns the stored tools `known`,
+/// against its catalog entry and adds the changed tools and audit events
+/// to `batch`.
 fn discover_into(
     store: &Store,
     server: &Server,
+    known: &[Tool],
     actor: &str,
     batch: &mut Batch,
 ) -> Result<DiscoveryReport, StoreError> {
     let offered = catalog::entry(&server.catalog_kind)
         .map(|e| e.tools.to_vec())
         .unwrap_or_default();
-    let known = tools_of(store, &server.id)?;
     let settings = store.settings()?;
-    let reconciled = discovery::reconcile(server, &known, &offered, &settings, actor, now_ms());
+    let reconciled = discovery::reconcile(server, known, &offered, &settings, actor, now_ms());
     for tool in &reconciled.tools {
         batch.put(tool);
     }
@@ -211,7 +212,8 @@ pub async fn rediscover_after_upgrade(store: &Store) -> Result<usize, StoreError
                 }
                 for server in store.list::<Server>()? {
                     if server.catalog_kind == entry.kind {
-                        discover_into(store, &server, "system", &mut batch)?;
+                        let known = tools_of(store, &server.id)?;
+                        discover_into(store, &server, &known, "system", &mut batch)?;
                         count += 1;
                     }
                 }
@@ -299,7 +301,8 @@ impl ServerService for Control {
                         updated_at: now,
                     });
                 }
-                let report = discover_into(store, &server, &actor, &mut batch)?;
+                // A new server owns no tools yet: no need to scan them.
+                let report = discover_into(store, &server, &[], &actor, &mut batch)?;
                 batch.put_meta(
                     &format!("catalog_digest/{}", entry.kind),
                     &catalog_digest(entry.kind),
@@ -704,7 +707,8 @@ impl ServerService for Control {
             .write(|store| {
                 let server = require::<Server>(store, &id)?;
                 let mut batch = Batch::default();
-                let report = discover_into(store, &server, &actor, &mut batch)?;
+                let known = tools_of(store, &id)?;
+                let report = discover_into(store, &server, &known, &actor, &mut batch)?;
                 batch.audit(
                     AuditEvent::allowed(&actor, "server.discover", format!("server/{id}"))
                         .with_reason(format!(

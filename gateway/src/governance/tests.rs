@@ -387,3 +387,107 @@ fn allowed_tools_answers_as_decide_does_tool_by_tool() {
     assert_eq!(allowed, expected);
     assert_eq!(allowed, ["query"], "only the live grant's approved tool");
 }
+
+/// Every combination of two profiles' bindings (over four toolsets on two
+/// servers, one disabled, including a custom toolset naming a missing and
+/// a foreign tool) and grant states: the indexed list equals [`decide`]
+/// tool by tool, in stored order.
+#[test]
+fn the_indexed_list_answers_as_decide_for_every_binding() {
+    let mut other = server(false);
+    other.id = "srv2".into();
+    let servers_variants = [[server(false), other.clone()], [server(true), other]];
+    let mut tools = vec![
+        tool("query", ToolState::Approved, ToolAction::Read),
+        tool("search", ToolState::Approved, ToolAction::Read),
+        tool("create_record", ToolState::Approved, ToolAction::Write),
+        tool(
+            "delete_record",
+            ToolState::PendingReview,
+            ToolAction::Delete,
+        ),
+        tool("get_limits", ToolState::Disabled, ToolAction::Read),
+    ];
+    for (id, state, action) in [
+        ("b_query", ToolState::Approved, ToolAction::Read),
+        ("b_update", ToolState::Approved, ToolAction::Write),
+        ("b_removed", ToolState::Removed, ToolAction::Read),
+    ] {
+        let mut t = tool(id, state, action);
+        t.server_id = "srv2".into();
+        tools.push(t);
+    }
+    let mut ro2 = toolset("ro2", ToolsetKind::ReadOnly, &[]);
+    ro2.server_id = Some("srv2".into());
+    let toolsets = vec![
+        toolset(
+            "custom",
+            ToolsetKind::Custom,
+            &["query", "delete_record", "missing", "b_update", "query"],
+        ),
+        toolset("ro", ToolsetKind::ReadOnly, &[]),
+        toolset("all", ToolsetKind::AllApproved, &[]),
+        ro2,
+    ];
+    let grants = [None, Some(None), Some(Some(NOW - 1)), Some(Some(NOW + 1))];
+    let index = ToolIndex::new(&tools);
+    let user = user(UserStatus::Active);
+    let mut checked = 0;
+    for servers in &servers_variants {
+        for first_mask in 0..16u32 {
+            for second_mask in [0u32, 0b0100, 0b1010] {
+                for first_grant in grants {
+                    for second_grant in [None, Some(Some(NOW - 1)), Some(None)] {
+                        let bind = |mask: u32| -> Vec<&str> {
+                            toolsets
+                                .iter()
+                                .enumerate()
+                                .filter(|(i, _)| mask & (1 << i) != 0)
+                                .map(|(_, ts)| ts.id.as_str())
+                                .collect()
+                        };
+                        let mut first = profile(&bind(first_mask), first_grant);
+                        first.id = "p1".into();
+                        let mut second = profile(&bind(second_mask), second_grant);
+                        second.id = "p2".into();
+                        let profiles = [first, second];
+                        let subject = Subject {
+                            user: &user,
+                            token: None,
+                            profiles: &profiles,
+                            toolsets: &toolsets,
+                            now: NOW,
+                        };
+                        let expected: Vec<&str> = tools
+                            .iter()
+                            .filter(|t| {
+                                let server = servers.iter().find(|s| s.id == t.server_id).unwrap();
+                                decide(&Settings::default(), server, t, &subject).is_ok()
+                            })
+                            .map(|t| t.id.as_str())
+                            .collect();
+                        let got: Vec<&str> = allowed_positions(
+                            &Settings::default(),
+                            servers,
+                            &tools,
+                            &index,
+                            &subject,
+                        )
+                        .iter()
+                        .map(|&i| tools[i].id.as_str())
+                        .collect();
+                        assert_eq!(
+                            got, expected,
+                            "bindings {first_mask:04b}/{second_mask:04b}, grants {first_grant:?}/{second_grant:?}"
+                        );
+                        checked += usize::from(!expected.is_empty());
+                    }
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 100,
+        "most combinations allow something: {checked}"
+    );
+}

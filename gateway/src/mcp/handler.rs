@@ -90,7 +90,7 @@ fn json_object(value: &Value) -> Arc<Map<String, Value>> {
 }
 
 /// The MCP view of a tool (MCP specification 2025-11-25, "Tools").
-fn mcp_tool(tool: &Tool) -> McpTool {
+pub(super) fn mcp_tool(tool: &Tool) -> McpTool {
     let def = &tool.definition;
     let mut out = McpTool::new(
         tool.name.clone(),
@@ -331,25 +331,13 @@ impl Gateway {
         }
     }
 
-    async fn call(
+    async fn call<'w>(
         &self,
         request: &CallToolRequestParams,
         caller: &Caller,
         context: &RequestContext<RoleServer>,
-    ) -> (Option<Tool>, Ending) {
-        let world = match self.state.world() {
-            Ok(world) => world,
-            Err(err) => {
-                tracing::error!(error = %err, "cannot read policy state");
-                return (
-                    None,
-                    Ending::error(
-                        "storage error",
-                        "toolgate could not read its state; try again",
-                    ),
-                );
-            }
-        };
+        world: &'w super::World,
+    ) -> (Option<&'w Tool>, Ending) {
         if !world.settings.mcp_traffic_enabled {
             return (
                 None,
@@ -359,10 +347,11 @@ impl Gateway {
         let name = bounded(request.name.as_ref());
         let not_listed = || Ending::denied(format!("tool {name} is not in your tool list"));
         let Some(tool) = world
-            .tools
+            .index
+            .named(request.name.as_ref())
             .iter()
-            .find(|t| t.name == request.name.as_ref() && t.state != ToolState::Removed)
-            .cloned()
+            .map(|&i| &world.tools[i])
+            .find(|t| t.state != ToolState::Removed)
         else {
             return (None, not_listed());
         };
@@ -370,11 +359,11 @@ impl Gateway {
             return (Some(tool), not_listed());
         };
         let subject = world.subject(&caller.user, Some(&caller.token));
-        if let Err(denial) = decide(&world.settings, server, &tool, &subject) {
+        if let Err(denial) = decide(&world.settings, server, tool, &subject) {
             return (Some(tool), Ending::denied(denial.to_string()));
         }
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
-        if let Some(validator) = self.state.validator(&tool) {
+        if let Some(validator) = self.state.validator(tool) {
             let problems: Vec<String> = validator
                 .iter_errors(&args)
                 .take(5)
@@ -406,8 +395,8 @@ impl Gateway {
             Ok(Some(live)) => live,
             Ok(None) => {
                 return (
-                    Some(tool.clone()),
-                    self.connect_prompt(&tool, &caller.user.id, context),
+                    Some(tool),
+                    self.connect_prompt(tool, &caller.user.id, context),
                 );
             }
             Err(err) => {
@@ -423,7 +412,7 @@ impl Gateway {
         };
         let api_version = server.api_version.clone();
         let ending = self
-            .run(&tool, &api_version, live, &args, caller, context)
+            .run(tool, &api_version, live, &args, caller, context)
             .await;
         (Some(tool), ending)
     }
@@ -455,21 +444,22 @@ impl ServerHandler for Gateway {
             .world()
             .map_err(|e| McpError::internal_error(format!("cannot read state: {e}"), None))?;
         let subject = world.subject(&caller.user, Some(&caller.token));
-        let mut tools: Vec<&Tool> = crate::governance::allowed_tools(
-            &world.settings,
-            &world.servers,
-            &world.tools,
-            &subject,
-        );
-        tools.sort_by(|a, b| a.name.cmp(&b.name));
+        let mut allowed = world.allowed(&subject);
+        allowed.sort_by(|&a, &b| world.tools[a].name.cmp(&world.tools[b].name));
         if let Some(session) = session {
-            let names = tools.iter().map(|t| t.name.clone()).collect();
+            let names = allowed
+                .iter()
+                .map(|&i| world.tools[i].name.clone())
+                .collect();
             self.state
                 .sessions
                 .seen(&session, &caller.user.id, context.peer.clone(), names);
         }
         Ok(ListToolsResult {
-            tools: tools.into_iter().map(mcp_tool).collect(),
+            tools: allowed
+                .into_iter()
+                .map(|i| world.listed(i).clone())
+                .collect(),
             ..Default::default()
         })
     }
@@ -481,18 +471,31 @@ impl ServerHandler for Gateway {
     ) -> Result<CallToolResponse, McpError> {
         let started = Instant::now();
         let (caller, _) = caller(&self.state, &context)?;
-        let (tool, ending) = self.call(&request, &caller, &context).await;
+        let (tool, ending) = match self.state.world() {
+            Ok(world) => {
+                let (tool, ending) = self.call(&request, &caller, &context, &world).await;
+                (tool.map(|t| (t.id.clone(), t.server_id.clone())), ending)
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read policy state");
+                let ending = Ending::error(
+                    "storage error",
+                    "toolgate could not read its state; try again",
+                );
+                (None, ending)
+            }
+        };
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let target = tool.as_ref().map_or_else(
-            || format!("tool/{}", request.name),
-            |t| format!("tool/{}", t.id),
+            || format!("tool/{}", bounded(&request.name)),
+            |(id, _)| format!("tool/{id}"),
         );
         let mut event =
             AuditEvent::allowed(&format!("user:{}", caller.user.email), "tool.call", target)
                 .with_reason(ending.reason.clone())
                 .with_details(json!({
                     "tool": bounded(&request.name),
-                    "server_id": tool.as_ref().map(|t| t.server_id.clone()),
+                    "server_id": tool.as_ref().map(|(_, server_id)| server_id),
                     "token_id": caller.token.id,
                     "arguments": redact_arguments(&args),
                 }));

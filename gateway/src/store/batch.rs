@@ -104,16 +104,16 @@ impl Batch {
         self,
         key: &MasterKey,
         mut next_seq: impl FnMut() -> u64,
-    ) -> Result<(sled::Batch, Vec<AuditEvent>), StoreError> {
-        let mut batch = sled::Batch::default();
+    ) -> Result<(Writes, Vec<AuditEvent>), StoreError> {
+        let mut batch = Writes::default();
         for op in self.ops {
             match op {
-                Op::Put(k, v) => batch.insert(k.as_bytes(), v),
-                Op::Remove(k) => batch.remove(k.as_bytes()),
+                Op::Put(k, v) => batch.insert(k.into_bytes(), v),
+                Op::Remove(k) => batch.remove(k.into_bytes()),
                 Op::PutSecret(record_key, plaintext) => {
                     let mut value = vec![super::FORMAT_VERSION];
                     value.extend(key.seal(record_key.as_bytes(), &plaintext)?);
-                    batch.insert(format!("{SECRET_PREFIX}{record_key}").as_bytes(), value);
+                    batch.insert(format!("{SECRET_PREFIX}{record_key}"), value);
                 }
             }
         }
@@ -127,5 +127,46 @@ impl Batch {
             batch.insert(audit_key(event.sequence), encode(&*event));
         }
         Ok((batch, events))
+    }
+}
+
+/// The key writes of a [`Batch`], ready to apply.
+#[derive(Default)]
+pub(super) struct Writes {
+    /// Key, and the new value (`None` removes the key).
+    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
+}
+
+impl Writes {
+    fn insert(&mut self, key: impl Into<Vec<u8>>, value: Vec<u8>) {
+        self.ops.push((key.into(), Some(value)));
+    }
+
+    fn remove(&mut self, key: impl Into<Vec<u8>>) {
+        self.ops.push((key.into(), None));
+    }
+
+    /// Applies the writes atomically. A single write goes straight to the
+    /// tree (atomic on its own): a sled batch writes its log buffer out
+    /// each time (`pin_log` rolls the buffer before and after), which made
+    /// every tool call's lone audit event cost a disk write.
+    pub(super) fn apply(self, db: &sled::Db) -> Result<(), sled::Error> {
+        let mut ops = self.ops;
+        if ops.len() == 1 {
+            let (key, value) = ops.remove(0);
+            match value {
+                Some(value) => db.insert(key, value)?,
+                None => db.remove(key)?,
+            };
+            return Ok(());
+        }
+        let mut batch = sled::Batch::default();
+        for (key, value) in ops {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        db.apply_batch(batch)
     }
 }

@@ -320,7 +320,7 @@ impl Store {
         let (sled_batch, events) = batch.into_sled(&self.key, || {
             self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1
         })?;
-        self.db.apply_batch(sled_batch)?;
+        sled_batch.apply(&self.db)?;
         if writes_records {
             self.generation.fetch_add(1, Ordering::SeqCst);
         }

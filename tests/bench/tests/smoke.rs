@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use toolgate_bench::Options;
+use toolgate_bench::{Options, Part};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_section_produces_figures() {
@@ -35,7 +35,14 @@ async fn every_section_produces_figures() {
         batch_tools: 10,
         audit_events: 500,
         register_concurrency: 2,
+        only: None,
     };
+    let only = Options {
+        only: Some(Part::Sessions),
+        ..opts.clone()
+    };
+    let summary = toolgate_bench::run(&only).await.unwrap();
+    assert_eq!(summary.sections, ["idle-sessions"], "--only runs one part");
     let summary = toolgate_bench::run(&opts).await.unwrap();
     assert_eq!(
         summary.sections,
