@@ -22,9 +22,16 @@ pub struct Batch {
 }
 
 impl Batch {
-    /// Whether it writes records (not just audit events).
-    pub fn writes_records(&self) -> bool {
-        !self.ops.is_empty()
+    /// Whether it writes or removes a key starting with one of `prefixes`.
+    pub fn writes_under(&self, prefixes: &[&str]) -> bool {
+        self.ops.iter().any(|op| {
+            let key = match op {
+                Op::Put(key, _) | Op::Remove(key) => key.as_str(),
+                // Stored under `secret/<record key>`: never a policy record.
+                Op::PutSecret(..) => return false,
+            };
+            prefixes.iter().any(|prefix| key.starts_with(prefix))
+        })
     }
 }
 

@@ -38,6 +38,20 @@ const AUDIT_PREFIX: &[u8] = b"audit/";
 const SECRET_PREFIX: &str = "secret/";
 const TOKEN_HASH_PREFIX: &str = "tokenhash/";
 const META_PREFIX: &str = "meta/";
+/// sled's page cache, bytes. sled's default (1 GiB) let a daemon holding
+/// 10,000 tools grow to ~700 MiB; policy reads are served from the MCP
+/// gateway's own cache, so a small page cache costs little.
+const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// Key prefixes of the records policy decisions read; a write under one
+/// moves [`Store::generation`].
+pub const POLICY_PREFIXES: &[&str] = &[
+    SETTINGS_KEY,
+    "server/",
+    "tool/",
+    "toolset/",
+    "profile/",
+    "user/",
+];
 /// How many audit events a slow live subscriber may fall behind.
 const AUDIT_CHANNEL_CAPACITY: usize = 4096;
 /// The shortest time between two background flushes of lone audit
@@ -172,8 +186,9 @@ pub struct Store {
     /// up to it can be read back.
     committed_seq: AtomicU64,
     events: broadcast::Sender<AuditEvent>,
-    /// Bumped after every commit that writes records (not after lone audit
-    /// appends), so readers can cache what they derive from records.
+    /// Bumped after every commit that writes a policy record (see
+    /// [`Store::generation`]), so readers can cache what they derive from
+    /// them.
     generation: AtomicU64,
     /// Wakes the background audit flusher; `None` once the store is
     /// dropped.
@@ -237,6 +252,7 @@ impl Store {
     pub fn open(data_dir: &Path, key: MasterKey, lock: DirLock) -> Result<Self, StoreError> {
         let db = sled::Config::new()
             .path(data_dir.join("db"))
+            .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(500))
             .open()?;
         let last_seq = match db.scan_prefix(AUDIT_PREFIX).next_back() {
@@ -316,12 +332,12 @@ impl Store {
             .commit_lock
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let writes_records = batch.writes_records();
+        let writes_policy = batch.writes_under(POLICY_PREFIXES);
         let (sled_batch, events) = batch.into_sled(&self.key, || {
             self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1
         })?;
         sled_batch.apply(&self.db)?;
-        if writes_records {
+        if writes_policy {
             self.generation.fetch_add(1, Ordering::SeqCst);
         }
         if let Some(last) = events.last() {
@@ -334,10 +350,12 @@ impl Store {
         Ok(())
     }
 
-    /// A number that changes after every commit that writes records (admin
-    /// changes, connections, token use), and not after lone audit appends.
-    /// Something read from records while it stays the same is still
-    /// current.
+    /// A number that changes after every commit that writes a policy
+    /// record: settings, servers, tools, toolsets, access profiles or users
+    /// ([`POLICY_PREFIXES`]). Token use, connections, secrets and audit
+    /// events leave it alone, so a token's `last_used_at` write does not
+    /// make the MCP gateway re-read 10,000 tools. Anything derived from
+    /// policy records while it stays the same is still current.
     pub fn generation(&self) -> u64 {
         self.generation.load(Ordering::SeqCst)
     }

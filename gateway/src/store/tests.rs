@@ -170,7 +170,7 @@ async fn lone_audit_appends_are_readable_at_once_and_survive_closing() {
 }
 
 #[tokio::test]
-async fn the_generation_moves_with_record_writes_not_with_audit_appends() {
+async fn the_generation_moves_with_policy_writes_not_with_token_use_or_audit() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let start = store.generation();
@@ -186,6 +186,26 @@ async fn the_generation_moves_with_record_writes_not_with_audit_appends() {
         start,
         "tool-call audit keeps caches valid"
     );
+    let token = crate::model::Token {
+        id: "t1".into(),
+        user_id: "u1".into(),
+        name: "laptop".into(),
+        prefix: "tgp_abcd".into(),
+        hash: "00".repeat(32),
+        created_at: 1,
+        expires_at: None,
+        last_used_at: Some(2),
+        revoked_at: None,
+    };
+    store
+        .write(|_| {
+            let mut batch = Batch::default();
+            batch.put(&token);
+            Ok::<_, StoreError>((batch, ()))
+        })
+        .await
+        .unwrap();
+    assert_eq!(store.generation(), start, "token use keeps caches valid");
     store
         .write(|_| {
             let mut batch = Batch::default();

@@ -440,7 +440,10 @@ async fn tools_sections(
     // Entitlement sets: the query tool of the connected server first.
     let mut ordered: Vec<&(String, String)> = tools.iter().filter(|t| t.1 == TOOL).collect();
     ordered.extend(tools.iter().filter(|t| t.1 != TOOL));
-    println!("{}", header("entitled tools", "listed  bytes/tool"));
+    println!(
+        "{}",
+        header("entitled tools", "listed  bytes/tool  gw CPU µs/list")
+    );
     let mut biggest = None;
     for &k in &opts.entitled {
         let k = k.min(ordered.len());
@@ -449,20 +452,26 @@ async fn tools_sections(
         let session = Session::open(http, &format!("{}/mcp", gw.public_url), &token).await?;
         let mut h = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)?;
         let mut listed = 0;
+        let mut before = procfs::sample(gw.pid, ticks)?;
         for i in 0..opts.list_requests + 3 {
+            if i == 3 {
+                before = procfs::sample(gw.pid, ticks)?;
+            }
             let t = Instant::now();
             listed = session.list_tools().await?;
             if i >= 3 {
                 h.saturating_record(t.elapsed().as_micros().max(1) as u64);
             }
         }
+        let after = procfs::sample(gw.pid, ticks)?;
+        let cpu = cpu_per_call(before, after, opts.list_requests as u64);
         let bytes = list_bytes(&session).await?;
         println!(
             "{}",
             row(
                 &format!("{k}"),
                 &h,
-                &format!("{listed:>6}  {}", bytes / listed.max(1))
+                &format!("{listed:>6}  {:>10}  {cpu:>14.1}", bytes / listed.max(1))
             )
         );
         biggest = Some((token, session));
