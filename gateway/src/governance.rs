@@ -220,7 +220,7 @@ fn grant_for(
     }
 }
 
-/// Where each tool sits in a tool list: by id and by server. Built once
+/// Where each tool sits in a tool list: by id, by server and by name. Built once
 /// per list (the MCP gateway keeps one per policy-state read) so that
 /// [`allowed_positions`] looks up the tools a user's toolsets name
 /// instead of testing every stored tool.
@@ -331,6 +331,11 @@ pub fn allowed_positions(
     }
     candidates.sort_unstable();
     candidates.dedup();
+    debug_assert_eq!(
+        index.by_id.len(),
+        tools.len(),
+        "index built from other tools"
+    );
     let contains = |toolset: &Toolset, tool: &Tool| match toolset.kind {
         ToolsetKind::Custom => members.contains(&(toolset.id.as_str(), tool.id.as_str())),
         _ => toolset_contains(toolset, tool),

@@ -34,8 +34,10 @@ pub use handler::Gateway;
 
 /// How long describe results are cached per server.
 const DESCRIBE_TTL: Duration = Duration::from_secs(10 * 60);
-/// An MCP session with no request for this long is closed (its client gets
+/// An MCP session with no traffic for this long is closed (its client gets
 /// 404 and initializes a new one, MCP 2025-11-25 "Session Management").
+/// rmcp's default today; set here so the README's promise does not move
+/// with an rmcp upgrade.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 /// How long the answer stream of a finished request stays replayable for a
 /// client that lost the connection and resumes with `Last-Event-ID`. Longer
@@ -80,10 +82,10 @@ pub struct World {
     pub toolsets: Vec<Toolset>,
     /// Users.
     pub users: Vec<User>,
-    /// Where each of `tools` sits, by id and by server.
+    /// Where each of `tools` sits, by id, server and name.
     pub index: ToolIndex,
     /// The MCP view of each of `tools` (same positions), made on first
-    /// listing and shared by every tools/list until the next write.
+    /// listing and shared by every tools/list until the next policy write.
     listed: Vec<OnceLock<rmcp::model::Tool>>,
 }
 
@@ -157,7 +159,7 @@ impl McpState {
     /// Reads settings, servers, tools, profiles, toolsets and users.
     ///
     /// Served from a cache while the store's generation is unchanged (no
-    /// record written since); the generation is read before the records,
+    /// policy record written since, see [`Store::generation`]); the generation is read before the records,
     /// so a write that lands mid-read makes the next call read again.
     pub fn world(&self) -> Result<Arc<World>, StoreError> {
         let generation = self.store.generation();

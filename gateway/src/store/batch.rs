@@ -1,4 +1,5 @@
-//! A set of record writes applied as one atomic sled batch.
+//! A set of record writes applied atomically: as one sled batch, or as a
+//! single key write when there is only one.
 
 use super::{
     AUDIT_PREFIX, Entity, META_PREFIX, SECRET_PREFIX, SETTINGS_KEY, StoreError, TOKEN_HASH_PREFIX,

@@ -8,6 +8,9 @@
 //! records of a change applied as one atomic sled batch, flushed to disk
 //! before the caller is answered. Audit events are appended in the same batch
 //! as the change they describe and then published to live subscribers.
+//! Lone audit appends (tool calls) are in the database when
+//! [`Store::append_audit`] returns and reach the disk in a shared
+//! background flush ([`AUDIT_FLUSH_INTERVAL`]).
 //!
 //! A `LOCK` file in the data directory, held with an exclusive OS lock for
 //! the store's lifetime, makes a second daemon on the same directory fail at
@@ -46,19 +49,19 @@ const CACHE_BYTES: u64 = 64 * 1024 * 1024;
 /// moves [`Store::generation`].
 pub const POLICY_PREFIXES: &[&str] = &[
     SETTINGS_KEY,
-    "server/",
-    "tool/",
-    "toolset/",
-    "profile/",
-    "user/",
+    Server::PREFIX,
+    Tool::PREFIX,
+    Toolset::PREFIX,
+    AccessProfile::PREFIX,
+    User::PREFIX,
 ];
 /// How many audit events a slow live subscriber may fall behind.
 const AUDIT_CHANNEL_CAPACITY: usize = 4096;
 /// The shortest time between two background flushes of lone audit
 /// appends: under load many tool calls share one fsync instead of paying
 /// one each (an fsync per call was the largest cost of a tool call,
-/// BENCHMARKS.md). An event is on disk at most this long plus one flush
-/// after it was appended.
+/// BENCHMARKS.md). An event is on disk at most this long plus two flush
+/// times after it was appended (one flush may be under way without it).
 pub const AUDIT_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Errors of the store. Messages name keys and files, never values.
@@ -309,18 +312,22 @@ impl Store {
     /// Appends audit events on their own (tool calls, denied requests),
     /// without taking the admin write lock, and publishes them. When this
     /// returns the events are in the database and readable; they reach the
-    /// disk in the background within about [`AUDIT_FLUSH_INTERVAL`] plus
-    /// one flush, shared with every other event appended meanwhile. Call
-    /// [`Store::flush`] to wait for that.
+    /// disk in the background within [`AUDIT_FLUSH_INTERVAL`] plus up to
+    /// two flush times, sharing flushes with every other event appended
+    /// meanwhile. Call [`Store::flush`] to wait for that.
     pub fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         for event in events {
             batch.audit(event);
         }
         self.commit(batch)?;
-        if let Some(flusher) = &self.flusher {
+        if let Some(flusher) = &self.flusher
+            && let Err(std::sync::mpsc::TrySendError::Disconnected(())) = flusher.wake.try_send(())
+        {
             // Full means a wake-up is already pending: this batch rides it.
-            let _ = flusher.wake.try_send(());
+            // Disconnected means the flusher died: flush here instead.
+            tracing::error!("the audit flusher stopped; flushing in the request");
+            self.db.flush()?;
         }
         Ok(())
     }

@@ -168,7 +168,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
 }
 
 /// Sections 1-3: set-up, open loop and closed loop on one daemon.
-#[allow(clippy::too_many_arguments)]
+#[allow(clippy::too_many_arguments)] // The run's shared pieces, as the other sections take them.
 async fn calls(
     opts: &Options,
     bin: &Path,
@@ -562,7 +562,7 @@ async fn tools_sections(
 
     // 6. Start-up.
     let t = Instant::now();
-    let stored = append_audit(data_dir, opts.audit_events).await?;
+    let stored = append_audit(data_dir, opts.audit_events)?;
     println!(
         "\n== start-up with {} audit events and {} tools stored",
         stored,
@@ -605,7 +605,7 @@ async fn list_bytes(session: &Session) -> anyhow::Result<usize> {
 /// Appends audit events to the (stopped) daemon's store until it holds
 /// at least `target`, through the gateway's own store code, 1,000 per
 /// batch. Returns how many it holds.
-async fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
+fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
     use toolgate_gateway::crypto::MasterKey;
     use toolgate_gateway::model::AuditEvent;
     use toolgate_gateway::store::{DirLock, Store};
