@@ -220,8 +220,8 @@ fn grant_for(
     }
 }
 
-/// Where each tool sits in a tool list: by id, by server and by name. Built once
-/// per list (the MCP gateway keeps one per policy-state read) so that
+/// Where each tool sits in a tool list: by id, by server and by name.
+/// Built once per list (the MCP gateway keeps one per policy-state read) so
 /// [`allowed_positions`] looks up the tools a user's toolsets name
 /// instead of testing every stored tool.
 #[derive(Debug, Default)]

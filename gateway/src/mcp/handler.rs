@@ -334,6 +334,7 @@ impl Gateway {
     async fn call<'w>(
         &self,
         request: &CallToolRequestParams,
+        args: &Value,
         caller: &Caller,
         context: &RequestContext<RoleServer>,
         world: &'w super::World,
@@ -362,10 +363,9 @@ impl Gateway {
         if let Err(denial) = decide(&world.settings, server, tool, &subject) {
             return (Some(tool), Ending::denied(denial.to_string()));
         }
-        let args = Value::Object(request.arguments.clone().unwrap_or_default());
         if let Some(validator) = self.state.validator(tool) {
             let problems: Vec<String> = validator
-                .iter_errors(&args)
+                .iter_errors(args)
                 .take(5)
                 .map(|e| {
                     let path = e.instance_path().to_string();
@@ -412,7 +412,7 @@ impl Gateway {
         };
         let api_version = server.api_version.clone();
         let ending = self
-            .run(tool, &api_version, live, &args, caller, context)
+            .run(tool, &api_version, live, args, caller, context)
             .await;
         (Some(tool), ending)
     }
@@ -444,8 +444,7 @@ impl ServerHandler for Gateway {
             .world()
             .map_err(|e| McpError::internal_error(format!("cannot read state: {e}"), None))?;
         let subject = world.subject(&caller.user, Some(&caller.token));
-        let mut allowed = world.allowed(&subject);
-        allowed.sort_by(|&a, &b| world.tools[a].name.cmp(&world.tools[b].name));
+        let allowed = world.allowed(&subject);
         if let Some(session) = session {
             let names = allowed
                 .iter()
@@ -471,9 +470,10 @@ impl ServerHandler for Gateway {
     ) -> Result<CallToolResponse, McpError> {
         let started = Instant::now();
         let (caller, _) = caller(&self.state, &context)?;
+        let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let (tool, ending) = match self.state.world() {
             Ok(world) => {
-                let (tool, ending) = self.call(&request, &caller, &context, &world).await;
+                let (tool, ending) = self.call(&request, &args, &caller, &context, &world).await;
                 (tool.map(|t| (t.id.clone(), t.server_id.clone())), ending)
             }
             Err(err) => {
@@ -485,7 +485,6 @@ impl ServerHandler for Gateway {
                 (None, ending)
             }
         };
-        let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let target = tool.as_ref().map_or_else(
             || format!("tool/{}", bounded(&request.name)),
             |(id, _)| format!("tool/{id}"),

@@ -109,13 +109,10 @@ impl World {
             return Vec::new();
         };
         let subject = self.subject(user, None);
-        let mut names: Vec<String> = self
-            .allowed(&subject)
+        self.allowed(&subject)
             .into_iter()
             .map(|i| self.tools[i].name.clone())
-            .collect();
-        names.sort();
-        names
+            .collect()
     }
 
     /// The MCP view of `tools[position]`, made once per policy-state read.
@@ -124,15 +121,18 @@ impl World {
     }
 
     /// Positions in `tools` of the tools `subject` may call, by
-    /// [`crate::governance::decide`], ascending.
+    /// [`crate::governance::decide`], in name order (as tools/list shows
+    /// them).
     pub fn allowed(&self, subject: &Subject<'_>) -> Vec<usize> {
-        allowed_positions(
+        let mut allowed = allowed_positions(
             &self.settings,
             &self.servers,
             &self.tools,
             &self.index,
             subject,
-        )
+        );
+        allowed.sort_by(|&a, &b| self.tools[a].name.cmp(&self.tools[b].name));
+        allowed
     }
 }
 
@@ -159,8 +159,9 @@ impl McpState {
     /// Reads settings, servers, tools, profiles, toolsets and users.
     ///
     /// Served from a cache while the store's generation is unchanged (no
-    /// policy record written since, see [`Store::generation`]); the generation is read before the records,
-    /// so a write that lands mid-read makes the next call read again.
+    /// policy record written since, see [`Store::generation`]); the
+    /// generation is read before the records, so a write that lands
+    /// mid-read makes the next call read again.
     pub fn world(&self) -> Result<Arc<World>, StoreError> {
         let generation = self.store.generation();
         if let Some((cached, world)) = &*self.world.lock().unwrap_or_else(|p| p.into_inner())
