@@ -11,7 +11,6 @@ use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Request, Status};
-use toolgate_proto::v1;
 use zeroize::Zeroizing;
 
 /// Adds `authorization: Bearer <admin token>` and `x-toolgate-actor` to
@@ -87,61 +86,27 @@ pub enum ConnectError {
 type Svc = InterceptedService<Channel, AdminAuth>;
 
 /// One client per control service, sharing one channel. Cloning is cheap.
-#[derive(Debug, Clone)]
-#[allow(missing_docs)]
-pub struct Clients {
-    pub settings: v1::settings_service_client::SettingsServiceClient<Svc>,
-    pub catalog: v1::catalog_service_client::CatalogServiceClient<Svc>,
-    pub servers: v1::server_service_client::ServerServiceClient<Svc>,
-    pub tools: v1::tool_service_client::ToolServiceClient<Svc>,
-    pub toolsets: v1::toolset_service_client::ToolsetServiceClient<Svc>,
-    pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<Svc>,
-    pub users: v1::user_service_client::UserServiceClient<Svc>,
-    pub audit: v1::audit_service_client::AuditServiceClient<Svc>,
-    pub connections: v1::connection_service_client::ConnectionServiceClient<Svc>,
-}
+pub type Clients = toolgate_proto::Clients<Svc>;
 
-impl Clients {
-    /// Builds the clients over a channel that connects on first use and
-    /// reconnects after failures, so a daemon that is down at start (or
-    /// restarts) only fails the requests made meanwhile.
-    ///
-    /// `addr` is `http://host:port`; a bare `host:port` gets `http://`.
-    pub fn new(addr: &str, auth: AdminAuth) -> Result<Self, ConnectError> {
-        let url = if addr.contains("://") {
-            addr.to_owned()
-        } else {
-            format!("http://{addr}")
-        };
-        let endpoint = Endpoint::from_shared(url).map_err(|_| ConnectError::BadAddress {
-            addr: addr.to_owned(),
-        })?;
-        let channel = endpoint
-            .connect_timeout(Duration::from_secs(3))
-            .tcp_nodelay(true)
-            .connect_lazy();
-        let a = || auth.clone();
-        use v1::access_profile_service_client::AccessProfileServiceClient;
-        use v1::audit_service_client::AuditServiceClient;
-        use v1::catalog_service_client::CatalogServiceClient;
-        use v1::connection_service_client::ConnectionServiceClient;
-        use v1::server_service_client::ServerServiceClient;
-        use v1::settings_service_client::SettingsServiceClient;
-        use v1::tool_service_client::ToolServiceClient;
-        use v1::toolset_service_client::ToolsetServiceClient;
-        use v1::user_service_client::UserServiceClient;
-        Ok(Self {
-            settings: SettingsServiceClient::with_interceptor(channel.clone(), a()),
-            catalog: CatalogServiceClient::with_interceptor(channel.clone(), a()),
-            servers: ServerServiceClient::with_interceptor(channel.clone(), a()),
-            tools: ToolServiceClient::with_interceptor(channel.clone(), a()),
-            toolsets: ToolsetServiceClient::with_interceptor(channel.clone(), a()),
-            profiles: AccessProfileServiceClient::with_interceptor(channel.clone(), a()),
-            users: UserServiceClient::with_interceptor(channel.clone(), a()),
-            audit: AuditServiceClient::with_interceptor(channel.clone(), a()),
-            connections: ConnectionServiceClient::with_interceptor(channel, a()),
-        })
-    }
+/// Builds the clients over a channel that connects on first use and
+/// reconnects after failures, so a daemon that is down at start (or
+/// restarts) only fails the requests made meanwhile.
+///
+/// `addr` is `http://host:port`; a bare `host:port` gets `http://`.
+pub fn connect(addr: &str, auth: AdminAuth) -> Result<Clients, ConnectError> {
+    let url = if addr.contains("://") {
+        addr.to_owned()
+    } else {
+        format!("http://{addr}")
+    };
+    let endpoint = Endpoint::from_shared(url).map_err(|_| ConnectError::BadAddress {
+        addr: addr.to_owned(),
+    })?;
+    let channel = endpoint
+        .connect_timeout(Duration::from_secs(3))
+        .tcp_nodelay(true)
+        .connect_lazy();
+    Ok(Clients::new(InterceptedService::new(channel, auth)))
 }
 
 /// A failed control API call, as the console shows it.

@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::action::{Action, Effect, Pasted};
 use crate::cli::{self, Args};
-use crate::client::{AdminAuth, Clients};
+use crate::client::{self, AdminAuth, Clients};
 use crate::state::App;
 use crate::ui::{self, Theme};
 use crate::worker::Worker;
@@ -45,7 +45,7 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
     let actor = args.actor.clone().or_else(|| std::env::var("USER").ok());
     let auth = AdminAuth::new(&token, actor.as_deref())?;
     drop(token);
-    let clients = Clients::new(&args.grpc_addr, auth)?;
+    let clients = client::connect(&args.grpc_addr, auth)?;
     let theme = Theme::from_env();
 
     let mut terminal = ratatui::try_init().context("cannot set up the terminal")?;

@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{Bearer, Clients, any_file_contains, register, start};
+use common::{Bearer, any_file_contains, clients, register, start};
 use tonic::Code;
 use toolgate_proto::v1;
 
@@ -23,7 +23,7 @@ async fn missing_or_wrong_admin_token_is_unauthenticated_and_reveals_nothing() {
         Bearer::new(None),
         Bearer::new(Some("tga_wrong-token-value-000000")),
     ] {
-        let mut clients = Clients::connect(daemon.grpc_addr, bearer).await;
+        let mut clients = clients(daemon.grpc_addr, bearer).await;
         let err = clients
             .servers
             .list_servers(v1::ListServersRequest {})
@@ -39,7 +39,7 @@ async fn missing_or_wrong_admin_token_is_unauthenticated_and_reveals_nothing() {
         assert_eq!(err.code(), Code::Unauthenticated);
     }
     // A malformed actor name is refused, not silently replaced.
-    let mut named = Clients::connect(
+    let mut named = clients(
         daemon.grpc_addr,
         Bearer::new(Some(&token)).with_actor("bad actor!"),
     )
@@ -77,7 +77,7 @@ async fn missing_or_wrong_admin_token_is_unauthenticated_and_reveals_nothing() {
 async fn register_configure_discover_and_review_tools() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    let mut c = Clients::connect(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
 
     let catalog = c
         .catalog
@@ -534,7 +534,7 @@ async fn a_different_master_key_is_refused_at_start() {
 async fn a_restart_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    let mut c = Clients::connect(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
     let server = register(&mut c, "Salesforce", "").await.server.unwrap();
     c.servers
         .configure_authentication(v1::ConfigureAuthenticationRequest {
@@ -567,7 +567,7 @@ async fn a_restart_keeps_everything() {
 
     let (daemon, token_again) = start(dir.path()).await;
     assert_eq!(token, token_again);
-    let mut c = Clients::connect(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
     let server_after = c
         .servers
         .get_server(v1::GetServerRequest {

@@ -43,6 +43,58 @@ pub mod v1 {
     }
 }
 
+use tonic::codegen::{Body, Bytes, StdError};
+
+/// One client per `toolgate.v1` service, all over one transport `S` (a
+/// tonic `Channel`, usually wrapped in an interceptor that adds the admin
+/// token as `authorization: Bearer ...`). Cloning is cheap when cloning
+/// `S` is (a `Channel` is a handle).
+#[derive(Debug, Clone)]
+#[allow(missing_docs)]
+pub struct Clients<S> {
+    pub settings: v1::settings_service_client::SettingsServiceClient<S>,
+    pub catalog: v1::catalog_service_client::CatalogServiceClient<S>,
+    pub servers: v1::server_service_client::ServerServiceClient<S>,
+    pub tools: v1::tool_service_client::ToolServiceClient<S>,
+    pub toolsets: v1::toolset_service_client::ToolsetServiceClient<S>,
+    pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<S>,
+    pub users: v1::user_service_client::UserServiceClient<S>,
+    pub audit: v1::audit_service_client::AuditServiceClient<S>,
+    pub connections: v1::connection_service_client::ConnectionServiceClient<S>,
+}
+
+impl<S> Clients<S>
+where
+    S: tonic::client::GrpcService<tonic::body::Body> + Clone,
+    S::Error: Into<StdError>,
+    S::ResponseBody: Body<Data = Bytes> + Send + 'static,
+    <S::ResponseBody as Body>::Error: Into<StdError> + Send,
+{
+    /// Every service's client over clones of `service`.
+    pub fn new(service: S) -> Self {
+        use v1::access_profile_service_client::AccessProfileServiceClient;
+        use v1::audit_service_client::AuditServiceClient;
+        use v1::catalog_service_client::CatalogServiceClient;
+        use v1::connection_service_client::ConnectionServiceClient;
+        use v1::server_service_client::ServerServiceClient;
+        use v1::settings_service_client::SettingsServiceClient;
+        use v1::tool_service_client::ToolServiceClient;
+        use v1::toolset_service_client::ToolsetServiceClient;
+        use v1::user_service_client::UserServiceClient;
+        Self {
+            settings: SettingsServiceClient::new(service.clone()),
+            catalog: CatalogServiceClient::new(service.clone()),
+            servers: ServerServiceClient::new(service.clone()),
+            tools: ToolServiceClient::new(service.clone()),
+            toolsets: ToolsetServiceClient::new(service.clone()),
+            profiles: AccessProfileServiceClient::new(service.clone()),
+            users: UserServiceClient::new(service.clone()),
+            audit: AuditServiceClient::new(service.clone()),
+            connections: ConnectionServiceClient::new(service),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::v1;

@@ -45,7 +45,7 @@ pub async fn start_daemon(data_dir: &Path) -> (Running, String) {
 
 /// Console clients for a daemon at `addr` with `token`.
 pub fn clients(addr: std::net::SocketAddr, token: &str) -> Clients {
-    Clients::new(
+    toolgate_console::client::connect(
         &format!("http://{addr}"),
         AdminAuth::new(token, Some("console-test")).unwrap(),
     )

@@ -51,67 +51,16 @@ impl Interceptor for Bearer {
 pub type Svc = InterceptedService<Channel, Bearer>;
 
 /// One client per service, sharing a channel.
-#[derive(Clone)]
-pub struct Clients {
-    pub settings: v1::settings_service_client::SettingsServiceClient<Svc>,
-    pub catalog: v1::catalog_service_client::CatalogServiceClient<Svc>,
-    pub servers: v1::server_service_client::ServerServiceClient<Svc>,
-    pub tools: v1::tool_service_client::ToolServiceClient<Svc>,
-    pub toolsets: v1::toolset_service_client::ToolsetServiceClient<Svc>,
-    pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<Svc>,
-    pub users: v1::user_service_client::UserServiceClient<Svc>,
-    pub audit: v1::audit_service_client::AuditServiceClient<Svc>,
-    pub connections: v1::connection_service_client::ConnectionServiceClient<Svc>,
-}
+pub type Clients = toolgate_proto::Clients<Svc>;
 
-impl Clients {
-    pub async fn connect(addr: std::net::SocketAddr, bearer: Bearer) -> Self {
-        let channel = Channel::from_shared(format!("http://{addr}"))
-            .unwrap()
-            .connect()
-            .await
-            .unwrap();
-        let b = || bearer.clone();
-        Self {
-            settings: v1::settings_service_client::SettingsServiceClient::with_interceptor(
-                channel.clone(),
-                b(),
-            ),
-            catalog: v1::catalog_service_client::CatalogServiceClient::with_interceptor(
-                channel.clone(),
-                b(),
-            ),
-            servers: v1::server_service_client::ServerServiceClient::with_interceptor(
-                channel.clone(),
-                b(),
-            ),
-            tools: v1::tool_service_client::ToolServiceClient::with_interceptor(
-                channel.clone(),
-                b(),
-            ),
-            toolsets: v1::toolset_service_client::ToolsetServiceClient::with_interceptor(
-                channel.clone(),
-                b(),
-            ),
-            profiles:
-                v1::access_profile_service_client::AccessProfileServiceClient::with_interceptor(
-                    channel.clone(),
-                    b(),
-                ),
-            users: v1::user_service_client::UserServiceClient::with_interceptor(
-                channel.clone(),
-                b(),
-            ),
-            audit: v1::audit_service_client::AuditServiceClient::with_interceptor(
-                channel.clone(),
-                b(),
-            ),
-            connections: v1::connection_service_client::ConnectionServiceClient::with_interceptor(
-                channel,
-                b(),
-            ),
-        }
-    }
+/// Connects to the control API at `addr`, every request carrying `bearer`.
+pub async fn clients(addr: std::net::SocketAddr, bearer: Bearer) -> Clients {
+    let channel = Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    Clients::new(InterceptedService::new(channel, bearer))
 }
 
 pub fn config(data_dir: &Path) -> Config {

@@ -24,16 +24,8 @@ type Svc = InterceptedService<Channel, AdminHeader>;
 /// The control API clients the benchmark uses.
 #[derive(Clone)]
 pub struct Admin {
-    /// Servers.
-    pub servers: v1::server_service_client::ServerServiceClient<Svc>,
-    /// Tools.
-    pub tools: v1::tool_service_client::ToolServiceClient<Svc>,
-    /// Toolsets.
-    pub toolsets: v1::toolset_service_client::ToolsetServiceClient<Svc>,
-    /// Access profiles.
-    pub profiles: v1::access_profile_service_client::AccessProfileServiceClient<Svc>,
-    /// Users and tokens.
-    pub users: v1::user_service_client::UserServiceClient<Svc>,
+    /// One client per service.
+    pub api: toolgate_proto::Clients<Svc>,
 }
 
 impl Admin {
@@ -43,15 +35,8 @@ impl Admin {
             .connect()
             .await?;
         let auth = AdminHeader(format!("Bearer {admin_token}").parse()?);
-        let with = |c: Channel| InterceptedService::new(c, auth.clone());
         Ok(Self {
-            servers: v1::server_service_client::ServerServiceClient::new(with(channel.clone())),
-            tools: v1::tool_service_client::ToolServiceClient::new(with(channel.clone())),
-            toolsets: v1::toolset_service_client::ToolsetServiceClient::new(with(channel.clone())),
-            profiles: v1::access_profile_service_client::AccessProfileServiceClient::new(with(
-                channel.clone(),
-            )),
-            users: v1::user_service_client::UserServiceClient::new(with(channel)),
+            api: toolgate_proto::Clients::new(InterceptedService::new(channel, auth)),
         })
     }
 
@@ -65,6 +50,7 @@ impl Admin {
         app: Option<&sfsim::config::ConnectedAppConfig>,
     ) -> anyhow::Result<String> {
         let server = self
+            .api
             .servers
             .register_server(v1::RegisterServerRequest {
                 catalog_kind: "salesforce".into(),
@@ -82,7 +68,8 @@ impl Admin {
             .server
             .context("no server")?;
         if let Some(app) = app {
-            self.servers
+            self.api
+                .servers
                 .configure_authentication(v1::ConfigureAuthenticationRequest {
                     server_id: server.id.clone(),
                     client_id: app.consumer_key.clone(),
@@ -100,6 +87,7 @@ impl Admin {
         let mut page_token = String::new();
         loop {
             let page = self
+                .api
                 .tools
                 .list_tools(v1::ListToolsRequest {
                     page_size: 1000,
@@ -125,6 +113,7 @@ impl Admin {
         tool_ids: Vec<String>,
     ) -> anyhow::Result<String> {
         let toolset = self
+            .api
             .toolsets
             .create_toolset(v1::CreateToolsetRequest {
                 name: name.into(),
@@ -146,6 +135,7 @@ impl Admin {
         toolset_id: &str,
     ) -> anyhow::Result<String> {
         let user = self
+            .api
             .users
             .create_user(v1::CreateUserRequest {
                 email: format!("{name}@bench.example"),
@@ -156,6 +146,7 @@ impl Admin {
             .user
             .context("no user")?;
         let profile = self
+            .api
             .profiles
             .create_access_profile(v1::CreateAccessProfileRequest {
                 name: format!("profile {name}"),
@@ -166,7 +157,8 @@ impl Admin {
             .into_inner()
             .profile
             .context("no profile")?;
-        self.profiles
+        self.api
+            .profiles
             .grant_user(v1::GrantUserRequest {
                 profile_id: profile.id,
                 user_id: user.id.clone(),
@@ -174,6 +166,7 @@ impl Admin {
             })
             .await?;
         Ok(self
+            .api
             .users
             .issue_token(v1::IssueTokenRequest {
                 user_id: user.id,
@@ -191,7 +184,8 @@ impl Admin {
         server_id: &str,
         kind: v1::ToolsetKind,
     ) -> anyhow::Result<String> {
-        self.toolsets
+        self.api
+            .toolsets
             .list_toolsets(v1::ListToolsetsRequest {
                 server_id: server_id.into(),
             })

@@ -535,6 +535,7 @@ async fn tools_sections(
         };
         let t = Instant::now();
         admin
+            .api
             .tools
             .batch_update_tools(v1::BatchUpdateToolsRequest {
                 ids: ids.clone(),

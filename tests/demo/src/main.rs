@@ -15,6 +15,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Parser;
 use tonic::metadata::MetadataValue;
+use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use toolgate_gateway::app::{self, Listeners};
 use toolgate_gateway::config::{Config, LogFormat, Secrets};
@@ -72,21 +73,14 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
         .connect()
         .await?;
     let auth = AdminHeader(format!("Bearer {admin_token}").parse()?);
-    let mut servers = v1::server_service_client::ServerServiceClient::with_interceptor(
-        channel.clone(),
-        auth.clone(),
-    );
-    let mut users =
-        v1::user_service_client::UserServiceClient::with_interceptor(channel.clone(), auth.clone());
-    let mut toolsets = v1::toolset_service_client::ToolsetServiceClient::with_interceptor(
-        channel.clone(),
-        auth.clone(),
-    );
-    let mut profiles =
-        v1::access_profile_service_client::AccessProfileServiceClient::with_interceptor(
-            channel.clone(),
-            auth.clone(),
-        );
+    let toolgate_proto::Clients {
+        mut servers,
+        mut users,
+        mut toolsets,
+        mut profiles,
+        mut tools,
+        ..
+    } = toolgate_proto::Clients::new(InterceptedService::new(channel, auth));
 
     let existing = servers
         .list_servers(v1::ListServersRequest {})
@@ -137,8 +131,6 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
         })
         .await?;
     // Approve the read tools; writes and deletes wait for an admin's review.
-    let mut tools =
-        v1::tool_service_client::ToolServiceClient::with_interceptor(channel.clone(), auth.clone());
     let pending_reads = read_tool_ids(&mut tools, &server.id, v1::ToolState::PendingReview).await?;
     if !pending_reads.is_empty() {
         tools
@@ -287,7 +279,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
 /// 13 tools).
 async fn read_tool_ids(
     tools: &mut v1::tool_service_client::ToolServiceClient<
-        tonic::service::interceptor::InterceptedService<Channel, AdminHeader>,
+        InterceptedService<Channel, AdminHeader>,
     >,
     server_id: &str,
     state: v1::ToolState,
