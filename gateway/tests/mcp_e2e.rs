@@ -23,7 +23,7 @@ use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
 use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::{Config, LogFormat, Secrets};
+use toolgate_gateway::config::Secrets;
 use toolgate_proto::v1;
 
 const ANA_SF: &str = "ana.souza@acme-demo.example";
@@ -82,17 +82,7 @@ struct World {
 /// approves every tool.
 async fn world() -> World {
     let dir = tempfile::tempdir().unwrap();
-    let mut config = Config {
-        data_dir: dir.path().join("data"),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
-        public_url: None,
-        log_level: "warn".into(),
-        log_format: LogFormat::Text,
-        shutdown_timeout: std::time::Duration::from_secs(5),
-        max_records_per_call: 200,
-        max_result_bytes: 256 * 1024,
-    };
+    let mut config = common::config(&dir.path().join("data"));
     let listeners = Listeners::bind(&config).await.unwrap();
     let public = format!("http://{}", listeners.http.local_addr().unwrap());
     config.public_url = Some(public.clone());

@@ -16,22 +16,21 @@ use toolgate_console::state::App;
 use toolgate_console::ui::{self, Theme};
 use toolgate_console::worker::Worker;
 use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::{Config, LogFormat, Secrets};
+use toolgate_gateway::config::{Args, Config, Secrets};
 
 /// Starts a daemon on 127.0.0.1:0 in `data_dir`; returns it and its admin
 /// token.
 pub async fn start_daemon(data_dir: &Path) -> (Running, String) {
-    let config = Config {
-        data_dir: data_dir.to_owned(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+    let config = Config::resolve(Args {
+        data_dir: Some(data_dir.to_owned()),
+        http_addr: Some("127.0.0.1:0".parse().unwrap()),
+        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
         public_url: Some("https://toolgate.example.com".into()),
-        log_level: "warn".into(),
-        log_format: LogFormat::Text,
-        shutdown_timeout: std::time::Duration::from_secs(5),
-        max_records_per_call: 200,
-        max_result_bytes: 256 * 1024,
-    };
+        log_level: Some("warn".into()),
+        shutdown_timeout_secs: Some(5),
+        ..Args::default()
+    })
+    .unwrap();
     let listeners = Listeners::bind(&config).await.unwrap();
     let running = app::start(&config, &Secrets::default(), listeners)
         .await

@@ -12,7 +12,7 @@ use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
 use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::{Config, LogFormat, Secrets};
+use toolgate_gateway::config::{Args, Config, Secrets};
 use toolgate_proto::v1;
 
 /// Adds `authorization: Bearer <token>` (and optionally an actor name).
@@ -63,18 +63,19 @@ pub async fn clients(addr: std::net::SocketAddr, bearer: Bearer) -> Clients {
     Clients::new(InterceptedService::new(channel, bearer))
 }
 
+/// The daemon's defaults, on loopback port 0 in `data_dir`, with a public
+/// URL of https://toolgate.example.com.
 pub fn config(data_dir: &Path) -> Config {
-    Config {
-        data_dir: data_dir.to_owned(),
-        http_addr: "127.0.0.1:0".parse().unwrap(),
-        grpc_addr: "127.0.0.1:0".parse().unwrap(),
+    Config::resolve(Args {
+        data_dir: Some(data_dir.to_owned()),
+        http_addr: Some("127.0.0.1:0".parse().unwrap()),
+        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
         public_url: Some("https://toolgate.example.com".into()),
-        log_level: "warn".into(),
-        log_format: LogFormat::Text,
-        shutdown_timeout: std::time::Duration::from_secs(5),
-        max_records_per_call: 200,
-        max_result_bytes: 256 * 1024,
-    }
+        log_level: Some("warn".into()),
+        shutdown_timeout_secs: Some(5),
+        ..Args::default()
+    })
+    .unwrap()
 }
 
 /// Starts a daemon on port 0 in `data_dir`; returns it and its admin token.

@@ -18,7 +18,7 @@ use tonic::metadata::MetadataValue;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use toolgate_gateway::app::{self, Listeners};
-use toolgate_gateway::config::{Config, LogFormat, Secrets};
+use toolgate_gateway::config::{Config, Secrets};
 use toolgate_proto::v1;
 
 /// Flags.
@@ -318,17 +318,14 @@ async fn main() -> anyhow::Result<()> {
         .with_env_filter(tracing_subscriber::EnvFilter::try_new(&args.log_level)?)
         .with_writer(std::io::stderr)
         .init();
-    let mut config = Config {
-        data_dir: args.data_dir.clone(),
-        http_addr: args.http_addr,
-        grpc_addr: args.grpc_addr,
-        public_url: None,
-        log_level: args.log_level.clone(),
-        log_format: LogFormat::Text,
-        shutdown_timeout: std::time::Duration::from_secs(10),
-        max_records_per_call: 200,
-        max_result_bytes: 256 * 1024,
-    };
+    // toolgated's own defaults for everything the demo does not set.
+    let mut config = Config::resolve(toolgate_gateway::config::Args {
+        data_dir: Some(args.data_dir.clone()),
+        http_addr: Some(args.http_addr),
+        grpc_addr: Some(args.grpc_addr),
+        log_level: Some(args.log_level.clone()),
+        ..Default::default()
+    })?;
     let secrets = Secrets::from_env();
     let opened = app::open(&config, &secrets).await?;
     let listeners = Listeners::bind(&config).await?;
