@@ -39,11 +39,6 @@ const DESCRIBE_TTL: Duration = Duration::from_secs(10 * 60);
 /// rmcp's default today; set here so the README's promise does not move
 /// with an rmcp upgrade.
 pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
-/// How long the answer stream of a finished request stays replayable for a
-/// client that lost the connection and resumes with `Last-Event-ID`. Longer
-/// than the 3 s SSE retry hint; rmcp's default of 60 s held about 450 MiB
-/// of finished answers at 1,000 calls/s (BENCHMARKS.md).
-const FINISHED_STREAM_TTL: Duration = Duration::from_secs(10);
 
 /// Everything the MCP handlers share.
 #[derive(Debug)]
@@ -261,11 +256,10 @@ pub fn allowed_origins(public_url: &str) -> Vec<String> {
     origins
 }
 
-/// rmcp's in-memory session manager with toolgate's timeouts.
+/// rmcp's in-memory session manager with toolgate's idle timeout.
 fn session_manager() -> LocalSessionManager {
     let mut manager = LocalSessionManager::default();
     manager.session_config.keep_alive = Some(SESSION_IDLE_TIMEOUT);
-    manager.session_config.completed_cache_ttl = FINISHED_STREAM_TTL;
     manager
 }
 
