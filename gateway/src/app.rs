@@ -228,7 +228,8 @@ pub async fn serve(
         .clone()
         .unwrap_or_else(|| default_public_url(http_addr));
     let shutdown = CancellationToken::new();
-    let control = Control::new(store.clone(), &public_url, shutdown.clone());
+    let control = Control::new(store.clone(), &public_url, shutdown.clone())
+        .with_salesforce_domains(config.salesforce_domains.clone());
 
     let (health, health_service) = tonic_health::server::health_reporter();
     for name in control::SERVICE_NAMES {
@@ -245,10 +246,14 @@ pub async fn serve(
         .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
         .build_v1alpha()?;
 
-    let oauth = Arc::new(crate::oauth::OAuth::new(store.clone(), &public_url));
+    let oauth = Arc::new(
+        crate::oauth::OAuth::new(store.clone(), &public_url)
+            .with_upstream(config.upstream_timeout, config.salesforce_domains.clone()),
+    );
     let limits = crate::salesforce::Limits {
         max_records: config.max_records_per_call,
         max_bytes: config.max_result_bytes,
+        upstream_timeout: config.upstream_timeout,
     };
     let mcp_state = Arc::new(crate::mcp::McpState::new(
         store.clone(),

@@ -63,6 +63,19 @@ pub struct Args {
     /// Most KiB of record JSON one tool call returns [default: 256].
     #[arg(long, env = "TOOLGATE_MAX_RESULT_KIB")]
     pub max_result_kib: Option<usize>,
+    /// Seconds to wait for Salesforce (REST API and login host) before a
+    /// call fails as timed out [default: 60].
+    #[arg(long, env = "TOOLGATE_UPSTREAM_TIMEOUT_SECS")]
+    pub upstream_timeout_secs: Option<u64>,
+    /// More domains accepted for login hosts and instance URLs, besides
+    /// Salesforce's own (comma-separated, e.g. `sfcrmproducts.cn`); a
+    /// host must be a subdomain of one [default: none].
+    #[arg(
+        long,
+        env = "TOOLGATE_ALLOWED_SALESFORCE_DOMAINS",
+        value_delimiter = ','
+    )]
+    pub allowed_salesforce_domains: Option<Vec<String>>,
     /// Do not run the daemon: GET /healthz on the configured HTTP address
     /// (0.0.0.0 and :: mean loopback), print one line, and exit 0 if it
     /// answered `ok`, else 1. For container health checks.
@@ -92,6 +105,10 @@ pub struct FileConfig {
     pub max_records_per_call: Option<usize>,
     /// See [`Args::max_result_kib`].
     pub max_result_kib: Option<usize>,
+    /// See [`Args::upstream_timeout_secs`].
+    pub upstream_timeout_secs: Option<u64>,
+    /// See [`Args::allowed_salesforce_domains`].
+    pub allowed_salesforce_domains: Option<Vec<String>>,
 }
 
 /// The validated configuration.
@@ -116,6 +133,12 @@ pub struct Config {
     pub max_records_per_call: usize,
     /// Most bytes of record JSON one tool call returns.
     pub max_result_bytes: usize,
+    /// How long to wait for one Salesforce request (REST API or login
+    /// host), 1 s to 1 h.
+    pub upstream_timeout: Duration,
+    /// The Salesforce domains login hosts and instance URLs may be under:
+    /// Salesforce's own plus `allowed_salesforce_domains`.
+    pub salesforce_domains: crate::salesforce::domains::SalesforceDomains,
 }
 
 /// Secrets from the environment.
@@ -256,7 +279,32 @@ impl Config {
                 args.max_result_kib.or(file.max_result_kib),
                 256,
             )? * 1024,
+            upstream_timeout: upstream_timeout(
+                args.upstream_timeout_secs.or(file.upstream_timeout_secs),
+            )?,
+            salesforce_domains: crate::salesforce::domains::SalesforceDomains::with_extra(
+                args.allowed_salesforce_domains
+                    .or(file.allowed_salesforce_domains)
+                    .unwrap_or_default(),
+            )
+            .map_err(|message| ConfigError::Invalid {
+                field: "allowed-salesforce-domains",
+                message,
+            })?,
         })
+    }
+}
+
+/// The upstream timeout: 1 to 3600 seconds, default
+/// [`crate::salesforce::DEFAULT_UPSTREAM_TIMEOUT`].
+fn upstream_timeout(value: Option<u64>) -> Result<Duration, ConfigError> {
+    match value {
+        None => Ok(crate::salesforce::DEFAULT_UPSTREAM_TIMEOUT),
+        Some(n @ 1..=3600) => Ok(Duration::from_secs(n)),
+        Some(_) => Err(ConfigError::Invalid {
+            field: "upstream-timeout-secs",
+            message: "must be from 1 to 3600 seconds".into(),
+        }),
     }
 }
 
@@ -339,6 +387,57 @@ mod tests {
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.grpc_addr, "127.0.0.1:50051".parse().unwrap());
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
+        assert_eq!(config.upstream_timeout, Duration::from_secs(60));
+        assert!(config.salesforce_domains.extra().is_empty());
+    }
+
+    #[test]
+    fn upstream_timeout_and_extra_domains_come_from_file_flag_or_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("toolgate.toml");
+        std::fs::write(
+            &path,
+            "upstream_timeout_secs = 15\nallowed_salesforce_domains = [\"sfcrmproducts.cn\"]\n",
+        )
+        .unwrap();
+        let file_only =
+            Args::try_parse_from(["toolgated", "--config", path.to_str().unwrap()]).unwrap();
+        let config = Config::resolve(file_only).unwrap();
+        assert_eq!(config.upstream_timeout, Duration::from_secs(15));
+        assert_eq!(config.salesforce_domains.extra(), ["sfcrmproducts.cn"]);
+        let flags = Args::try_parse_from([
+            "toolgated",
+            "--config",
+            path.to_str().unwrap(),
+            "--upstream-timeout-secs",
+            "90",
+            "--allowed-salesforce-domains",
+            "*.Example.cn,corp-proxy.example",
+        ])
+        .unwrap();
+        let config = Config::resolve(flags).unwrap();
+        assert_eq!(config.upstream_timeout, Duration::from_secs(90));
+        assert_eq!(
+            config.salesforce_domains.extra(),
+            ["example.cn", "corp-proxy.example"]
+        );
+        for (flag, value, field) in [
+            ("--upstream-timeout-secs", "0", "upstream-timeout-secs"),
+            (
+                "--allowed-salesforce-domains",
+                "https://x.example/",
+                "allowed-salesforce-domains",
+            ),
+            (
+                "--allowed-salesforce-domains",
+                "com",
+                "allowed-salesforce-domains",
+            ),
+        ] {
+            let args = Args::try_parse_from(["toolgated", flag, value]).unwrap();
+            let err = Config::resolve(args).unwrap_err().to_string();
+            assert!(err.starts_with(&format!("{field}:")), "{err}");
+        }
     }
 
     #[test]

@@ -153,6 +153,18 @@ impl MasterKey {
         Ok(out)
     }
 
+    /// A 32-byte key for one `purpose` (e.g. `query-cursor-mac`), derived
+    /// from the master key with HKDF-SHA256 (RFC 5869, no salt, `info` =
+    /// `toolgate/<purpose>`). Different purposes give independent keys, so
+    /// a key handed to one subsystem never opens or signs another's data.
+    pub fn derive(&self, purpose: &str) -> [u8; KEY_LEN] {
+        let hk = hkdf::Hkdf::<Sha256>::new(None, &self.0);
+        let mut out = [0u8; KEY_LEN];
+        // 32 bytes is far below HKDF-SHA256's limit of 255 * 32.
+        let _ = hk.expand(format!("toolgate/{purpose}").as_bytes(), &mut out);
+        out
+    }
+
     /// Opens a value sealed by [`MasterKey::seal`] under the same record key.
     pub fn open(&self, record_key: &[u8], sealed: &[u8]) -> Result<Vec<u8>, CryptoError> {
         if sealed.len() < 1 + NONCE_LEN || sealed[0] != SEAL_VERSION {
@@ -236,6 +248,16 @@ pub fn write_private_file(path: &Path, contents: &[u8]) -> std::io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_keys_differ_by_purpose_and_master_key() {
+        let a = MasterKey::parse(&"11".repeat(32), "test").unwrap();
+        let b = MasterKey::parse(&"22".repeat(32), "test").unwrap();
+        assert_eq!(a.derive("query-cursor-mac"), a.derive("query-cursor-mac"));
+        assert_ne!(a.derive("query-cursor-mac"), a.derive("other"));
+        assert_ne!(a.derive("query-cursor-mac"), b.derive("query-cursor-mac"));
+        assert_ne!(a.derive("query-cursor-mac"), a.0);
+    }
 
     #[test]
     fn seal_round_trips_and_binds_the_record_key() {

@@ -11,10 +11,19 @@
 //! `<public URL>/auth/callback` checks the state, exchanges the code with the
 //! client secret and verifier, and stores the connection.
 //!
-//! This module never logs or returns a token or a secret; links and states
-//! live in memory only (a restart simply asks users to click a new link).
+//! Every request to the login host waits at most the upstream timeout
+//! (`upstream_timeout_secs`, default 60 s); its errors say what happened:
+//! no answer in time, no connection, or the HTTP status and what Salesforce
+//! said. `instance_url`s from token responses pass
+//! [`SalesforceDomains::check`] before any bearer token is sent there.
+//!
+//! This module never logs or returns a token or a secret (answers quoted
+//! in errors have every secret of the request blanked out); links and
+//! states live in memory only (a restart simply asks users to click a new
+//! link).
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU16, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -32,6 +41,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::model::{AuditEvent, Connection, Server, User, UserStatus, now_ms};
+use crate::salesforce::domains::SalesforceDomains;
+use crate::salesforce::{DEFAULT_UPSTREAM_TIMEOUT, seconds};
 use crate::store::{Batch, Store, StoreError};
 
 /// How long a connect link stays valid.
@@ -97,11 +108,16 @@ pub enum ConnectError {
     /// The server or user no longer exists, or is disabled.
     #[error("the server or user of this link no longer exists or is disabled")]
     Gone,
-    /// The code exchange failed.
-    #[error("Salesforce refused the sign-in: {0}")]
+    /// The code exchange failed: Salesforce refused it (its error and
+    /// HTTP status), did not answer in time, could not be reached, or
+    /// answered something unusable.
+    #[error("signing in to Salesforce failed: {0}")]
     Exchange(String),
-    /// Storage failed.
-    #[error("storage error")]
+    /// Storage failed, or the master key does not open the consumer
+    /// secret.
+    #[error(
+        "toolgate could not read its database or open the consumer secret (a storage or master key problem); ask your administrator to check toolgated's log"
+    )]
     Store(#[from] StoreError),
 }
 
@@ -118,12 +134,51 @@ pub enum RefreshError {
     /// The server is not configured.
     #[error("the server's connected app is not configured")]
     NotConfigured,
-    /// Salesforce could not be reached or answered oddly.
+    /// Salesforce did not answer in time, could not be reached, or answered
+    /// with an error (its HTTP status and message) other than
+    /// `invalid_grant`.
     #[error("refreshing the Salesforce session failed: {0}")]
     Failed(String),
-    /// Storage failed.
-    #[error("storage error")]
+    /// Storage failed, or the master key does not open the consumer
+    /// secret or the refresh token.
+    #[error(
+        "toolgate could not read its database or open a sealed secret (a storage or master key problem); ask your administrator to check toolgated's log"
+    )]
     Store(#[from] StoreError),
+}
+
+/// Why the OAuth client of a server cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No consumer key, or no consumer secret stored.
+    #[error("the server's connected app (consumer key and secret) is not configured")]
+    NotConfigured,
+    /// The consumer secret could not be read or opened.
+    #[error("the consumer secret could not be read")]
+    Secret(#[source] StoreError),
+    /// The stored secret or the login host URL is unusable.
+    #[error("{0}")]
+    Invalid(String),
+}
+
+impl From<ClientError> for ConnectError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::NotConfigured => Self::NotConfigured,
+            ClientError::Secret(e) => Self::Store(e),
+            ClientError::Invalid(m) => Self::Exchange(m),
+        }
+    }
+}
+
+impl From<ClientError> for RefreshError {
+    fn from(e: ClientError) -> Self {
+        match e {
+            ClientError::NotConfigured => Self::NotConfigured,
+            ClientError::Secret(e) => Self::Store(e),
+            ClientError::Invalid(m) => Self::Failed(m),
+        }
+    }
 }
 
 #[derive(Debug)]
@@ -163,8 +218,13 @@ impl std::fmt::Debug for LiveConnection {
 #[derive(Debug)]
 pub struct OAuth {
     store: Arc<Store>,
-    /// For token requests: never follows redirects (RFC 6749 10.6 advice).
+    /// For token requests: never follows redirects (RFC 6749 10.6 advice);
+    /// times out after `timeout`.
     http: reqwest::Client,
+    /// The upstream timeout, for messages.
+    timeout: Duration,
+    /// Where `instance_url`s may point.
+    domains: SalesforceDomains,
     public_url: String,
     links: Mutex<HashMap<String, ConnectLink>>,
     pending: Mutex<HashMap<String, PendingAuth>>,
@@ -182,30 +242,90 @@ fn random_id() -> String {
     crate::crypto::random_token("").unwrap_or_else(|_| crate::model::new_id())
 }
 
+/// What the login host's HTTP exchange can fail with, before oauth2
+/// reads the answer.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginHostError {
+    /// Sending or reading failed (timeout, connect, reset).
+    #[error(transparent)]
+    Http(#[from] reqwest::Error),
+    /// A non-200 answer that is not an OAuth 2.0 error object (RFC 6749
+    /// 5.2), e.g. a 503 page: its status and a short, secret-free excerpt.
+    #[error("HTTP {status}: {excerpt}")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// Up to 200 characters of the body, tags and secrets removed.
+        excerpt: String,
+    },
+}
+
 /// The OAuth 2.0 HTTP client adapter: oauth2 5 speaks `http` types; this
-/// sends them with reqwest 0.13.
+/// sends them with reqwest 0.13, notes the answer's status in `status`,
+/// and turns a non-200 answer that is not an OAuth error object into
+/// [`LoginHostError::Status`] (oauth2 alone would report it as "unexpected
+/// token response"). `secrets` are blanked out of quoted bodies.
 async fn send(
     http: &reqwest::Client,
     request: oauth2::HttpRequest,
-) -> Result<oauth2::HttpResponse, reqwest::Error> {
+    status: &AtomicU16,
+    secrets: &[String],
+) -> Result<oauth2::HttpResponse, LoginHostError> {
     let request = reqwest::Request::try_from(request)?;
     let response = http.execute(request).await?;
-    let mut builder = oauth2::http::Response::builder().status(response.status());
+    let code = response.status();
+    status.store(code.as_u16(), Ordering::Relaxed);
+    let mut builder = oauth2::http::Response::builder().status(code);
     for (name, value) in response.headers() {
         builder = builder.header(name, value);
     }
     let body = response.bytes().await?.to_vec();
+    if code != reqwest::StatusCode::OK
+        && serde_json::from_slice::<BasicErrorResponse>(&body).is_err()
+    {
+        return Err(LoginHostError::Status {
+            status: code.as_u16(),
+            excerpt: excerpt(&body, secrets),
+        });
+    }
     Ok(builder
         .body(body)
         .unwrap_or_else(|_| oauth2::http::Response::new(Vec::new())))
 }
 
-/// An `instance_url` from a token response, checked before bearer tokens
-/// are sent to it: https on a Salesforce domain (http only on loopback, for
-/// simulators); returned without a trailing slash.
-pub fn checked_instance_url(url: &str) -> Result<String, String> {
-    crate::control::validate::login_url("instance_url", url)
-        .map_err(|e| format!("Salesforce answered with an unacceptable instance_url ({e})"))
+/// Up to 200 characters of `body` for an error message: every one of
+/// `secrets` (raw or form-encoded) blanked out first, then markup tags
+/// dropped and whitespace collapsed; `(empty body)` when nothing is left.
+fn excerpt(body: &[u8], secrets: &[String]) -> String {
+    let mut text = String::from_utf8_lossy(body).into_owned();
+    for secret in secrets.iter().filter(|s| !s.is_empty()) {
+        let encoded: String = url::form_urlencoded::byte_serialize(secret.as_bytes()).collect();
+        text = text.replace(secret.as_str(), "[redacted]");
+        text = text.replace(&encoded, "[redacted]");
+    }
+    let mut plain = String::with_capacity(text.len());
+    let mut in_tag = false;
+    for c in text.chars() {
+        match c {
+            '<' => in_tag = true,
+            '>' if in_tag => {
+                in_tag = false;
+                plain.push(' ');
+            }
+            _ if in_tag => {}
+            c if c.is_control() => plain.push(' '),
+            c => plain.push(c),
+        }
+    }
+    let plain = plain.split_whitespace().collect::<Vec<_>>().join(" ");
+    let cut: String = plain.chars().take(200).collect();
+    if cut.is_empty() {
+        "(empty body)".into()
+    } else if plain.chars().count() > 200 {
+        format!("{cut}…")
+    } else {
+        cut
+    }
 }
 
 /// `(org id, user id)` from an identity URL `.../id/<org>/<user>`.
@@ -217,31 +337,74 @@ pub fn parse_identity_url(id: &str) -> Option<(String, String)> {
         .then(|| (org.to_owned(), user.to_owned()))
 }
 
-fn describe_token_error<RE: std::error::Error + 'static>(
-    err: &RequestTokenError<RE, BasicErrorResponse>,
+/// What went wrong with a token request, for the user: the login host's
+/// HTTP status and what it said, or that it did not answer within
+/// `timeout`, or could not be reached. Never contains a secret: bodies are
+/// quoted only for non-200 answers, with the request's secrets blanked.
+fn describe_token_error(
+    err: &RequestTokenError<LoginHostError, BasicErrorResponse>,
+    status: u16,
+    timeout: Duration,
 ) -> String {
+    let status = match status {
+        0 => String::new(),
+        s => format!("HTTP {s} "),
+    };
     match err {
-        RequestTokenError::ServerResponse(r) => match r.error_description() {
-            Some(d) => format!("{} ({d})", r.error().as_ref()),
-            None => r.error().as_ref().to_owned(),
-        },
-        RequestTokenError::Request(e) => format!("cannot reach the login host: {e}"),
-        RequestTokenError::Parse(e, _) => format!("unexpected token response: {e}"),
-        RequestTokenError::Other(e) => e.clone(),
+        RequestTokenError::ServerResponse(r) => {
+            let said = match r.error_description() {
+                Some(d) => format!("{} ({d})", r.error().as_ref()),
+                None => r.error().as_ref().to_owned(),
+            };
+            format!("the login host answered {status}{said}")
+        }
+        RequestTokenError::Request(LoginHostError::Http(e)) if e.is_timeout() => {
+            format!(
+                "Salesforce's login host did not answer within {}",
+                seconds(timeout)
+            )
+        }
+        RequestTokenError::Request(LoginHostError::Http(e)) if e.is_connect() => {
+            format!("cannot reach the login host ({e})")
+        }
+        RequestTokenError::Request(LoginHostError::Http(e)) => {
+            format!("the connection to the login host broke before its answer arrived ({e})")
+        }
+        RequestTokenError::Request(LoginHostError::Status { status, excerpt }) => {
+            let reason = reqwest::StatusCode::from_u16(*status)
+                .ok()
+                .and_then(|s| s.canonical_reason())
+                .map_or(String::new(), |r| format!(" {r}"));
+            format!("the login host answered HTTP {status}{reason}: {excerpt}")
+        }
+        // A 200 answer that is not a token response; its body may hold
+        // tokens, so only the parser's message (a field path) is shown.
+        RequestTokenError::Parse(e, _) => {
+            format!("the login host answered {status}with an unreadable token response ({e})")
+        }
+        RequestTokenError::Other(e) => format!("the login host answered {status}{e}"),
     }
 }
 
+/// The reqwest client for the login host: no redirects, `timeout` per
+/// request.
+fn token_http(timeout: Duration) -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(timeout)
+        .build()
+        .unwrap_or_default()
+}
+
 impl OAuth {
-    /// Builds the OAuth service for a gateway reachable at `public_url`.
+    /// Builds the OAuth service for a gateway reachable at `public_url`,
+    /// with the default upstream timeout and Salesforce's own domains.
     pub fn new(store: Arc<Store>, public_url: &str) -> Self {
-        let http = reqwest::Client::builder()
-            .redirect(reqwest::redirect::Policy::none())
-            .timeout(Duration::from_secs(30))
-            .build()
-            .unwrap_or_default();
         Self {
             store,
-            http,
+            http: token_http(DEFAULT_UPSTREAM_TIMEOUT),
+            timeout: DEFAULT_UPSTREAM_TIMEOUT,
+            domains: SalesforceDomains::default(),
             public_url: public_url.trim_end_matches('/').to_owned(),
             links: Mutex::new(HashMap::new()),
             pending: Mutex::new(HashMap::new()),
@@ -250,19 +413,46 @@ impl OAuth {
         }
     }
 
+    /// Waits at most `timeout` for the login host (`upstream_timeout_secs`)
+    /// and accepts `instance_url`s under `domains`.
+    pub fn with_upstream(mut self, timeout: Duration, domains: SalesforceDomains) -> Self {
+        self.http = token_http(timeout);
+        self.timeout = timeout;
+        self.domains = domains;
+        self
+    }
+
+    /// An `instance_url` from a token response, checked before bearer
+    /// tokens are sent to it ([`SalesforceDomains::check`], the check the
+    /// login host passed at registration); returned without a trailing
+    /// slash.
+    pub fn checked_instance_url(&self, url: &str) -> Result<String, String> {
+        self.domains.check(url).map_err(|e| {
+            format!("Salesforce answered with an unacceptable instance_url {url}: it {e}")
+        })
+    }
+
     /// The HTTP client oauth2 calls; each request owns a handle on the
     /// shared reqwest client, so the futures are `Send` and `'static`.
+    /// The answer's status lands in `status`; `secrets` are blanked out
+    /// of quoted answers.
+    #[allow(clippy::type_complexity)]
     fn http_client(
         &self,
+        status: Arc<AtomicU16>,
+        secrets: Vec<String>,
     ) -> impl Fn(
         oauth2::HttpRequest,
     ) -> std::pin::Pin<
-        Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, reqwest::Error>> + Send>,
+        Box<dyn std::future::Future<Output = Result<oauth2::HttpResponse, LoginHostError>> + Send>,
     > {
         let http = self.http.clone();
+        let secrets = Arc::new(secrets);
         move |request| {
             let http = http.clone();
-            Box::pin(async move { send(&http, request).await })
+            let status = status.clone();
+            let secrets = secrets.clone();
+            Box::pin(async move { send(&http, request, &status, &secrets).await })
         }
     }
 
@@ -271,23 +461,41 @@ impl OAuth {
         format!("{}/auth/callback", self.public_url)
     }
 
-    fn client(&self, server: &Server) -> Option<(OAuthClient, Vec<String>)> {
-        let auth = server.auth.as_ref()?;
-        let secret = self
-            .store
-            .secret(&server.client_secret_key())
-            .ok()
-            .flatten()?;
-        let secret = String::from_utf8(secret).ok()?;
+    /// The OAuth client of `server`, its scopes, and the consumer secret
+    /// (to blank it out of quoted answers). Errors:
+    /// [`ClientError::NotConfigured`] without a consumer key or secret;
+    /// [`ClientError::Secret`] when the store cannot read, or the master
+    /// key cannot open, the secret (logged here with its cause).
+    fn client(&self, server: &Server) -> Result<(OAuthClient, Vec<String>, String), ClientError> {
+        let auth = server.auth.as_ref().ok_or(ClientError::NotConfigured)?;
+        let secret = match self.store.secret(&server.client_secret_key()) {
+            Ok(Some(secret)) => secret,
+            Ok(None) => return Err(ClientError::NotConfigured),
+            Err(e) => {
+                tracing::error!(server_id = %server.id, error = %e, "cannot read the consumer secret");
+                return Err(ClientError::Secret(e));
+            }
+        };
+        let secret = String::from_utf8(secret).map_err(|_| {
+            ClientError::Invalid(
+                "the stored consumer secret is not text; the administrator must set it again"
+                    .into(),
+            )
+        })?;
         let base = server.login_host.url();
+        let bad_url = |e: url::ParseError| {
+            ClientError::Invalid(format!("the login host {base} is not a usable URL ({e})"))
+        };
         let client = Client::new(ClientId::new(auth.client_id.clone()))
-            .set_client_secret(ClientSecret::new(secret))
-            .set_auth_uri(AuthUrl::new(format!("{base}/services/oauth2/authorize")).ok()?)
-            .set_token_uri(TokenUrl::new(format!("{base}/services/oauth2/token")).ok()?)
-            .set_redirect_uri(RedirectUrl::new(self.callback_url()).ok()?)
+            .set_client_secret(ClientSecret::new(secret.clone()))
+            .set_auth_uri(
+                AuthUrl::new(format!("{base}/services/oauth2/authorize")).map_err(bad_url)?,
+            )
+            .set_token_uri(TokenUrl::new(format!("{base}/services/oauth2/token")).map_err(bad_url)?)
+            .set_redirect_uri(RedirectUrl::new(self.callback_url()).map_err(bad_url)?)
             // Salesforce takes client_id and client_secret in the body.
             .set_auth_type(AuthType::RequestBody);
-        Some((client, auth.scopes.clone()))
+        Ok((client, auth.scopes.clone(), secret))
     }
 
     /// A single-use connect link for `user_id` and `server_id`: the live
@@ -339,7 +547,7 @@ impl OAuth {
             .store
             .get::<Server>(&link.server_id)?
             .ok_or(ConnectError::Gone)?;
-        let (client, scopes) = self.client(&server).ok_or(ConnectError::NotConfigured)?;
+        let (client, scopes, _) = self.client(&server)?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
             .authorize_url(CsrfToken::new_random)
@@ -395,18 +603,29 @@ impl OAuth {
             .get::<User>(&pending.user_id)?
             .filter(|u| u.status == UserStatus::Active)
             .ok_or(ConnectError::Gone)?;
-        let (client, _) = self.client(&server).ok_or(ConnectError::NotConfigured)?;
-        let http = self.http_client();
+        let (client, _, secret) = self.client(&server)?;
+        let status = Arc::new(AtomicU16::new(0));
+        let http = self.http_client(
+            status.clone(),
+            vec![secret, code.clone(), pending.verifier.clone()],
+        );
         let token = client
             .exchange_code(AuthorizationCode::new(code.clone()))
             .set_pkce_verifier(PkceCodeVerifier::new(pending.verifier.clone()))
             .request_async(&http)
             .await
-            .map_err(|e| ConnectError::Exchange(describe_token_error(&e)))?;
+            .map_err(|e| {
+                ConnectError::Exchange(describe_token_error(
+                    &e,
+                    status.load(Ordering::Relaxed),
+                    self.timeout,
+                ))
+            })?;
         let extra = token.extra_fields();
         let (instance_url, identity_url) = match (&extra.instance_url, &extra.id) {
             (Some(i), Some(id)) => (
-                checked_instance_url(i).map_err(ConnectError::Exchange)?,
+                self.checked_instance_url(i)
+                    .map_err(ConnectError::Exchange)?,
                 id.clone(),
             ),
             _ => {
@@ -530,13 +749,14 @@ impl OAuth {
             .store
             .get::<Server>(server_id)?
             .ok_or(RefreshError::NotConnected)?;
-        let (client, _) = self.client(&server).ok_or(RefreshError::NotConfigured)?;
+        let (client, _, secret) = self.client(&server)?;
         let refresh = self
             .store
             .secret(&live.connection.refresh_token_key())?
             .ok_or(RefreshError::NotConnected)?;
         let refresh = String::from_utf8_lossy(&refresh).into_owned();
-        let http = self.http_client();
+        let status = Arc::new(AtomicU16::new(0));
+        let http = self.http_client(status.clone(), vec![secret, refresh.clone()]);
         let result = client
             .exchange_refresh_token(&RefreshToken::new(refresh))
             .request_async(&http)
@@ -555,7 +775,8 @@ impl OAuth {
                 return Err(RefreshError::Revoked);
             }
             Err(e) => {
-                let message = describe_token_error(&e);
+                let message =
+                    describe_token_error(&e, status.load(Ordering::Relaxed), self.timeout);
                 self.refresh_failures
                     .lock()
                     .unwrap_or_else(|p| p.into_inner())
@@ -569,7 +790,9 @@ impl OAuth {
             .remove(&id);
         let mut connection = live.connection.clone();
         if let Some(url) = &token.extra_fields().instance_url {
-            connection.instance_url = checked_instance_url(url).map_err(RefreshError::Failed)?;
+            connection.instance_url = self
+                .checked_instance_url(url)
+                .map_err(RefreshError::Failed)?;
         }
         connection.refreshed_at = Some(now_ms());
         let access = token.access_token().secret().clone();

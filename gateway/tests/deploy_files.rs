@@ -55,6 +55,8 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         shutdown_timeout_secs,
         max_records_per_call,
         max_result_kib,
+        upstream_timeout_secs,
+        allowed_salesforce_domains,
     } = FileConfig::load(&example()).unwrap();
 
     // ... and reaches the validated config.
@@ -72,6 +74,14 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
     assert_eq!(
         Some(config.max_result_bytes),
         max_result_kib.map(|kib| kib * 1024)
+    );
+    assert_eq!(
+        Some(config.upstream_timeout),
+        upstream_timeout_secs.map(Duration::from_secs)
+    );
+    assert_eq!(
+        Some(config.salesforce_domains.extra().to_vec()),
+        allowed_salesforce_domains
     );
     assert!(config.public_url.is_some_and(|u| u.starts_with("https://")));
     assert!(matches!(

@@ -1,9 +1,10 @@
 //! The 13 Salesforce tools against an in-process sfsim org (loopback
 //! only): real values from the seeded org, paging across calls and
 //! Salesforce pages, Salesforce errors kept intact, session expiry, the
-//! API limit, forged cursors and the describe cache. The write tools'
-//! tests (escaping and non-ASCII round trips, upsert, write errors) are in
-//! `sf_common/write_tools.rs`.
+//! API limit and the describe cache. The write tools' tests (escaping and
+//! non-ASCII round trips, upsert, write errors) are in
+//! `sf_common/write_tools.rs`; cursors (consistency, binding, forgery) in
+//! `salesforce_cursors.rs`.
 
 mod sf_common;
 #[path = "sf_common/write_tools.rs"]
@@ -12,8 +13,6 @@ mod write_tools;
 use std::collections::HashSet;
 use std::time::Duration;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::{Value, json};
 use sf_common::{EDGE, EDGE_OPPORTUNITY, Org, RITA, api_error, ids, invalid_field};
 use toolgate_gateway::salesforce::{self, DescribeCache, Limits, SfError};
@@ -271,6 +270,7 @@ async fn paging_spans_calls_and_salesforce_pages() {
             &Limits {
                 max_records: 2000,
                 max_bytes: 1 << 24,
+                ..Limits::default()
             },
             "query",
             json!({"soql": soql}),
@@ -326,6 +326,7 @@ async fn paging_spans_calls_and_salesforce_pages() {
     let tiny = Limits {
         max_records: 200,
         max_bytes: 1,
+        ..Limits::default()
     };
     let first = org
         .call_with(&org.cache, &tiny, "query", json!({"soql": soql}))
@@ -342,38 +343,6 @@ async fn paging_spans_calls_and_salesforce_pages() {
         second.text.starts_with(&format!("records 2-2 of {total} ")),
         "{}",
         second.text
-    );
-}
-
-#[tokio::test]
-async fn forged_cursors_are_rejected_without_a_request() {
-    let org = Org::start().await;
-    let forge = |path: &str| URL_SAFE_NO_PAD.encode(json!({"p": path, "o": 0}).to_string());
-    let other_host = format!("{}/services/data/v66.0/query/01g-1", org.sim.login_url);
-    for path in [
-        other_host.as_str(),
-        "//127.0.0.1:1/services/data/v66.0/query/01g-1",
-        "/services/data/v66.0/sobjects/Account/0015g00000Q1aACAAZ",
-        "/services/data/v66.0/query/../sobjects/Account",
-        "/services/oauth2/userinfo",
-    ] {
-        let (field, _) = invalid_field(org.call("query", json!({"cursor": forge(path)})).await);
-        assert_eq!(field, "cursor", "{path}");
-    }
-    let (field, message) = invalid_field(org.call("query", json!({"cursor": "garbage!"})).await);
-    assert_eq!(field, "cursor");
-    assert!(message.contains("next_cursor"), "{message}");
-    let (field, _) = invalid_field(
-        org.call(
-            "query",
-            json!({"soql": "SELECT Id FROM Account", "cursor": "x"}),
-        )
-        .await,
-    );
-    assert_eq!(field, "cursor");
-    assert_eq!(
-        org.counter("record_get") + org.counter("query_more") + org.counter("userinfo"),
-        0
     );
 }
 
@@ -685,6 +654,7 @@ async fn expired_sessions_limits_and_outages_map_to_their_errors() {
         &org.http,
         &session,
         &org.cache,
+        &org.cursors,
         &org.limits,
         "get_limits",
         &json!({}),
@@ -708,6 +678,7 @@ async fn concurrent_calls_share_one_cache() {
                 &org.http,
                 &session,
                 &org.cache,
+                &org.cursors,
                 &org.limits,
                 "describe_object",
                 &json!({"object_name": object}),

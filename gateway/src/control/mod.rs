@@ -42,6 +42,8 @@ pub struct Control {
     public_url: Arc<str>,
     /// Ends long-lived streams on shutdown.
     shutdown: CancellationToken,
+    /// The domains a My Domain login host may be under.
+    salesforce_domains: Arc<crate::salesforce::domains::SalesforceDomains>,
 }
 
 impl Control {
@@ -51,7 +53,19 @@ impl Control {
             store,
             public_url: public_url.trim_end_matches('/').into(),
             shutdown,
+            salesforce_domains: Arc::default(),
         }
+    }
+
+    /// Accepts My Domain login hosts under `domains` (Salesforce's own
+    /// families plus the admin's `allowed_salesforce_domains`) instead of
+    /// Salesforce's own only.
+    pub fn with_salesforce_domains(
+        mut self,
+        domains: crate::salesforce::domains::SalesforceDomains,
+    ) -> Self {
+        self.salesforce_domains = Arc::new(domains);
+        self
     }
 
     /// The OAuth callback URL users' browsers return to.

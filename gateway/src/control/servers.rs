@@ -18,6 +18,7 @@ use crate::model::{
     AccessProfile, AuditEvent, AuthConfig, AuthMode, Connection, LoginHost, Server, Tool,
     ToolEnablement, Toolset, ToolsetKind, new_id, now_ms,
 };
+use crate::salesforce::domains::SalesforceDomains;
 use crate::store::{Batch, Store, StoreError};
 
 /// The proto kind of a login host.
@@ -29,7 +30,10 @@ pub(super) fn login_host_kind(host: &LoginHost) -> v1::LoginHostKind {
     }
 }
 
-fn login_host_from_proto(host: Option<&v1::LoginHost>) -> Result<LoginHost> {
+fn login_host_from_proto(
+    host: Option<&v1::LoginHost>,
+    domains: &SalesforceDomains,
+) -> Result<LoginHost> {
     let Some(host) = host else {
         return Ok(LoginHost::Production);
     };
@@ -41,6 +45,7 @@ fn login_host_from_proto(host: Option<&v1::LoginHost>) -> Result<LoginHost> {
         Ok(v1::LoginHostKind::MyDomain) => Ok(LoginHost::MyDomain(validate::login_url(
             "login_host.url",
             &host.url,
+            domains,
         )?)),
         Err(_) => Err(ControlError::invalid(
             "login_host.kind",
@@ -246,7 +251,7 @@ impl ServerService for Control {
         } else {
             validate::tool_prefix("tool_prefix", &req.tool_prefix)?
         };
-        let login_host = login_host_from_proto(req.login_host.as_ref())?;
+        let login_host = login_host_from_proto(req.login_host.as_ref(), &self.salesforce_domains)?;
         let api_version = if req.api_version.is_empty() {
             entry.default_api_version.to_owned()
         } else {
@@ -360,7 +365,7 @@ impl ServerService for Control {
         let login_host = req
             .login_host
             .as_ref()
-            .map(|h| login_host_from_proto(Some(h)))
+            .map(|h| login_host_from_proto(Some(h), &self.salesforce_domains))
             .transpose()?;
         let api_version = req
             .api_version

@@ -1,9 +1,8 @@
 //! Field validation shared by the services. Each check names the field in
 //! its error.
 
-use url::Url;
-
 use super::error::{ControlError, Result};
+use crate::salesforce::domains::{SalesforceDomains, UrlError};
 
 /// A required id: non-empty, at most 128 characters (connection ids are
 /// two UUIDs).
@@ -98,64 +97,19 @@ pub fn api_version(field: &str, value: &str) -> Result<String> {
     Ok(bare.to_owned())
 }
 
-/// Domains a My Domain login host may be under (Salesforce Help, "My
-/// Domain URL Formats"): production and sandbox My Domains, government and
-/// legacy instances.
-pub const SALESFORCE_DOMAINS: [&str; 5] = [
-    "salesforce.com",
-    "force.com",
-    "salesforce.mil",
-    "cloudforce.com",
-    "database.com",
-];
-
-/// A login host URL (My Domain): https on a Salesforce domain (see
-/// [`SALESFORCE_DOMAINS`]); http on a loopback host is also accepted, for
-/// local simulators. No path, query or credentials. Returned without a
-/// trailing slash.
-pub fn login_url(field: &str, value: &str) -> Result<String> {
-    if value.trim().is_empty() {
-        return Err(ControlError::invalid(
+/// A login host URL (My Domain): checked by
+/// [`SalesforceDomains::check`], the one check every caller uses (https on
+/// a Salesforce domain family or an admin-allowed domain; http only on a
+/// loopback host, for local simulators). Returned without a trailing
+/// slash. Errors: [`ControlError`] naming `field`.
+pub fn login_url(field: &str, value: &str, domains: &SalesforceDomains) -> Result<String> {
+    domains.check(value).map_err(|e| match e {
+        UrlError::Empty => ControlError::invalid(
             field,
             "is required for a My Domain login host, e.g. https://acme.my.salesforce.com",
-        ));
-    }
-    let url = Url::parse(value.trim()).map_err(|e| {
-        ControlError::invalid(
-            field,
-            format!("{e}; expected a URL such as https://acme.my.salesforce.com"),
-        )
-    })?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(domain)) => domain == "localhost",
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    let salesforce = url.host_str().is_some_and(|host| {
-        let host = host.to_ascii_lowercase();
-        SALESFORCE_DOMAINS
-            .iter()
-            .any(|d| host.ends_with(&format!(".{d}")))
-    });
-    let ok = (url.scheme() == "https" && (salesforce || loopback))
-        || (url.scheme() == "http" && loopback);
-    if !ok {
-        return Err(ControlError::invalid(
-            field,
-            "must be an https URL on a Salesforce domain such as https://acme.my.salesforce.com (http is accepted only for loopback hosts)",
-        ));
-    }
-    if url.path() != "/" || url.query().is_some() || url.fragment().is_some() {
-        return Err(ControlError::invalid(
-            field,
-            "must be the host's base URL, without a path, query or fragment",
-        ));
-    }
-    if !url.username().is_empty() || url.password().is_some() {
-        return Err(ControlError::invalid(field, "must not contain credentials"));
-    }
-    Ok(url.as_str().trim_end_matches('/').to_owned())
+        ),
+        other => ControlError::invalid(field, other.to_string()),
+    })
 }
 
 /// An email address: one `@`, non-empty parts, no spaces, at most 254
@@ -202,26 +156,28 @@ mod tests {
         for bad in ["", "SF", "2sf", "sf-prod", &"a".repeat(33)] {
             assert!(tool_prefix("tool_prefix", bad).is_err(), "{bad}");
         }
+        let d = SalesforceDomains::default();
         assert_eq!(
-            login_url("u", "https://acme.my.salesforce.com/").unwrap(),
+            login_url("u", "https://acme.my.salesforce.com/", &d).unwrap(),
             "https://acme.my.salesforce.com"
         );
         assert_eq!(
-            login_url("u", "http://127.0.0.1:9000").unwrap(),
+            login_url("u", "http://127.0.0.1:9000", &d).unwrap(),
             "http://127.0.0.1:9000"
         );
-        assert!(login_url("u", "http://acme.my.salesforce.com").is_err());
-        assert!(login_url("u", "https://evil.example.com").is_err());
-        assert!(login_url("u", "https://my.salesforce.com.evil.example").is_err());
-        assert!(login_url("u", "https://acme--dev.sandbox.my.salesforce.com").is_ok());
+        assert!(login_url("u", "http://acme.my.salesforce.com", &d).is_err());
+        assert!(login_url("u", "https://evil.example.com", &d).is_err());
+        assert!(login_url("u", "https://my.salesforce.com.evil.example", &d).is_err());
+        assert!(login_url("u", "https://acme--dev.sandbox.my.salesforce.com", &d).is_ok());
+        assert!(login_url("u", "https://acme.my.site.com", &d).is_ok());
         assert!(
-            login_url("login_host.url", "")
+            login_url("login_host.url", "", &d)
                 .unwrap_err()
                 .to_string()
                 .contains("is required")
         );
-        assert!(login_url("u", "https://acme.my.salesforce.com/path").is_err());
-        let err = login_url("login_host.url", "not a url")
+        assert!(login_url("u", "https://acme.my.salesforce.com/path", &d).is_err());
+        let err = login_url("login_host.url", "not a url", &d)
             .unwrap_err()
             .to_string();
         assert!(err.starts_with("login_host.url:"), "{err}");

@@ -278,6 +278,7 @@ impl Gateway {
             let cache = cache.clone();
             async move {
                 let session = Session {
+                    connection_id: &live.connection.id,
                     instance_url: &live.connection.instance_url,
                     access_token: &live.access_token,
                     api_version,
@@ -286,6 +287,7 @@ impl Gateway {
                     &self.state.http,
                     &session,
                     &cache,
+                    &self.state.cursors,
                     &self.state.limits,
                     &tool.definition.name,
                     args,

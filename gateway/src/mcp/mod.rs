@@ -27,7 +27,7 @@ use tokio_util::sync::CancellationToken;
 use crate::governance::{Subject, ToolIndex, allowed_positions};
 use crate::model::{AccessProfile, Server, Settings, Token, Tool, Toolset, User, now_ms};
 use crate::oauth::OAuth;
-use crate::salesforce::{DescribeCache, Limits};
+use crate::salesforce::{Cursors, DescribeCache, Limits};
 use crate::store::{Store, StoreError};
 
 pub use handler::Gateway;
@@ -51,6 +51,8 @@ pub struct McpState {
     pub http: reqwest::Client,
     /// Per-call record and size caps.
     pub limits: Limits,
+    /// Signs and checks paging cursors (key derived from the master key).
+    pub cursors: Cursors,
     /// Live sessions, for list-changed notifications.
     pub sessions: notify::Sessions,
     caches: Mutex<HashMap<String, Arc<DescribeCache>>>,
@@ -135,15 +137,18 @@ impl McpState {
     /// Builds the shared state; `limits` caps what one call returns.
     pub fn new(store: Arc<Store>, oauth: Arc<OAuth>, limits: Limits) -> Self {
         let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(60))
+            .timeout(limits.upstream_timeout)
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .unwrap_or_default();
+        let cursors =
+            Cursors::new(store.derived_key(crate::salesforce::cursor::CURSOR_KEY_PURPOSE));
         Self {
             store,
             oauth,
             http,
             limits,
+            cursors,
             sessions: notify::Sessions::default(),
             caches: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),

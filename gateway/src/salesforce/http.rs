@@ -15,10 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-use super::{Session, SfError};
-
-/// Per-request timeout: connect, send and read the whole body.
-pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+use super::{DEFAULT_UPSTREAM_TIMEOUT, Session, SfError};
 
 /// The most response body read (bytes); a larger body is a transport
 /// error rather than an unbounded allocation.
@@ -42,6 +39,7 @@ pub struct Rest<'a> {
     base: String,
     version: String,
     token: &'a str,
+    timeout: Duration,
 }
 
 impl std::fmt::Debug for Rest<'_> {
@@ -55,9 +53,14 @@ impl std::fmt::Debug for Rest<'_> {
 
 impl<'a> Rest<'a> {
     /// Checks `session.instance_url` (`http(s)://host[:port]`, no path
-    /// beyond `/`) and `session.api_version` (`NN.N`). Errors:
+    /// beyond `/`) and `session.api_version` (`NN.N`); each request waits
+    /// at most `timeout` for its whole answer. Errors:
     /// [`SfError::InvalidArgument`] naming `instance_url` or `api_version`.
-    pub fn new(http: &'a reqwest::Client, session: &Session<'a>) -> Result<Self, SfError> {
+    pub fn new(
+        http: &'a reqwest::Client,
+        session: &Session<'a>,
+        timeout: Duration,
+    ) -> Result<Self, SfError> {
         let base = instance_base(session.instance_url)?;
         let version = session.api_version.trim_start_matches('v');
         if !is_api_version(version) {
@@ -71,6 +74,7 @@ impl<'a> Rest<'a> {
             base,
             version: version.to_owned(),
             token: session.access_token,
+            timeout,
         })
     }
 
@@ -119,12 +123,38 @@ impl<'a> Rest<'a> {
     }
 
     /// Sends `method url` with the bearer token, `Accept: application/json`
-    /// and `body` as JSON, within [`REQUEST_TIMEOUT`].
+    /// and `body` as JSON, within the session's timeout. Errors: as
+    /// [`interpret`]; [`SfError::Timeout`] without an answer in time,
+    /// [`SfError::Interrupted`] when the connection broke after sending.
     pub async fn send(
         &self,
         method: Method,
         url: Url,
         body: Option<&Value>,
+    ) -> Result<Reply, SfError> {
+        self.send_with(method, url, body, None).await
+    }
+
+    /// `GET url` of a query resource with `Sforce-Query-Options:
+    /// batchSize=<batch>` (REST API Developer Guide, "Query Options
+    /// Header"; Salesforce takes 200 to 2,000 and may send fewer).
+    pub async fn get_query(&self, url: Url, batch: usize) -> Result<Reply, SfError> {
+        let value = format!("batchSize={batch}");
+        self.send_with(
+            Method::GET,
+            url,
+            None,
+            Some(("sforce-query-options", &value)),
+        )
+        .await
+    }
+
+    async fn send_with(
+        &self,
+        method: Method,
+        url: Url,
+        body: Option<&Value>,
+        header: Option<(&str, &str)>,
     ) -> Result<Reply, SfError> {
         let path = url.path().to_owned();
         let mut request = self
@@ -132,11 +162,14 @@ impl<'a> Rest<'a> {
             .request(method.clone(), url)
             .bearer_auth(self.token)
             .header(reqwest::header::ACCEPT, "application/json")
-            .timeout(REQUEST_TIMEOUT);
+            .timeout(self.timeout);
+        if let Some((name, value)) = header {
+            request = request.header(name, value);
+        }
         if let Some(body) = body {
             request = request.json(body);
         }
-        let result = read(request.send().await).await;
+        let result = read(request.send().await, self.timeout).await;
         match &result {
             Ok(reply) => {
                 tracing::debug!(%method, %path, status = reply.status, usage = ?reply.usage, "salesforce call")
@@ -157,11 +190,15 @@ pub async fn send_unauthenticated(http: &reqwest::Client, url: Url) -> Result<Re
     let request = http
         .get(url)
         .header(reqwest::header::ACCEPT, "application/json")
-        .timeout(REQUEST_TIMEOUT);
-    read(request.send().await).await
+        .timeout(DEFAULT_UPSTREAM_TIMEOUT);
+    read(request.send().await, DEFAULT_UPSTREAM_TIMEOUT).await
 }
 
-async fn read(sent: Result<reqwest::Response, reqwest::Error>) -> Result<Reply, SfError> {
+async fn read(
+    sent: Result<reqwest::Response, reqwest::Error>,
+    timeout: Duration,
+) -> Result<Reply, SfError> {
+    let transport = |e: reqwest::Error| transport(e, timeout);
     let response = sent.map_err(transport)?;
     let status = response.status();
     let usage = response
@@ -186,15 +223,21 @@ async fn read(sent: Result<reqwest::Response, reqwest::Error>) -> Result<Reply, 
     interpret(status, &bytes, usage)
 }
 
-fn transport(e: reqwest::Error) -> SfError {
-    let what = if e.is_timeout() {
-        format!("no answer within {} s", REQUEST_TIMEOUT.as_secs())
+/// A reqwest failure as an [`SfError`]: a timeout as
+/// [`SfError::Timeout`]; a failure to connect (nothing was sent) as
+/// [`SfError::Transport`]; anything else (reset or closed after sending,
+/// a body cut short) as [`SfError::Interrupted`].
+fn transport(e: reqwest::Error, timeout: Duration) -> SfError {
+    if e.is_timeout() {
+        SfError::Timeout(timeout)
     } else if e.is_connect() {
-        "cannot connect to the Salesforce instance".to_owned()
+        SfError::Transport(format!(
+            "cannot connect to the Salesforce instance ({})",
+            e.without_url()
+        ))
     } else {
-        "the connection failed".to_owned()
-    };
-    SfError::Transport(format!("{what} ({})", e.without_url()))
+        SfError::Interrupted(e.without_url().to_string())
+    }
 }
 
 /// Turns a status and body into a [`Reply`] or the matching [`SfError`].
@@ -490,11 +533,12 @@ mod tests {
     fn rest_urls_stay_on_the_instance_and_reject_dot_segments() {
         let http = reqwest::Client::new();
         let session = Session {
+            connection_id: "u.s",
             instance_url: "https://acme.my.salesforce.com/",
             access_token: "t",
             api_version: "66.0",
         };
-        let rest = Rest::new(&http, &session).unwrap();
+        let rest = Rest::new(&http, &session, DEFAULT_UPSTREAM_TIMEOUT).unwrap();
         let url = rest
             .data_url(&[("object_name", "Invoice__c"), ("external_id", "ERP/1 x")])
             .unwrap();
@@ -512,19 +556,24 @@ mod tests {
                 instance_url: bad,
                 ..session
             };
-            assert!(Rest::new(&http, &s).is_err(), "{bad}");
+            assert!(
+                Rest::new(&http, &s, DEFAULT_UPSTREAM_TIMEOUT).is_err(),
+                "{bad}"
+            );
         }
         let s = Session {
             api_version: "66",
             ..session
         };
-        assert!(Rest::new(&http, &s).is_err());
+        assert!(Rest::new(&http, &s, DEFAULT_UPSTREAM_TIMEOUT).is_err());
         let s = Session {
             api_version: "v66.0",
             ..session
         };
         assert_eq!(
-            Rest::new(&http, &s).unwrap().data_path(),
+            Rest::new(&http, &s, DEFAULT_UPSTREAM_TIMEOUT)
+                .unwrap()
+                .data_path(),
             "/services/data/v66.0"
         );
     }

@@ -16,9 +16,14 @@
 //! - [`http`]: requests, the `Sforce-Limit-Info` header, error bodies.
 //! - [`describe`]: [`DescribeCache`] and name checks against describe.
 //! - [`soql`]: SOQL string literals and the gateway's own `SELECT`s.
-//! - [`cursor`]: opaque paging cursors and the query-path check.
+//! - [`cursor`]: signed paging cursors bound to their connection, and the
+//!   query-path check.
+//! - [`domains`]: which URLs are Salesforce login hosts and instance URLs.
+//! - [`held`]: the rest of a first page kept for a cursor.
 //! - [`shape`]: records without `attributes`, and the text rendering.
-//! - [`paging`]: running a query across Salesforce pages within the caps.
+//! - [`paging`]: running a query across Salesforce pages within the caps,
+//!   never twice.
+//! - [`ids`]: record Id key prefixes checked against describe.
 //! - `tools_meta`, `tools_read`, `tools_write`: the 13 tools.
 //!
 //! Salesforce documentation followed: REST API Developer Guide (Resources;
@@ -28,7 +33,10 @@
 mod args;
 pub mod cursor;
 pub mod describe;
+pub mod domains;
+pub mod held;
 pub mod http;
+mod ids;
 pub mod paging;
 pub mod shape;
 pub mod soql;
@@ -40,6 +48,7 @@ use std::fmt;
 
 use serde_json::Value;
 
+pub use cursor::Cursors;
 pub use describe::DescribeCache;
 
 /// Where and as whom to call: from the latest token response.
@@ -47,9 +56,14 @@ pub use describe::DescribeCache;
 /// `instance_url` is the token response's `instance_url` (e.g.
 /// `https://acme.my.salesforce.com`, no trailing slash needed);
 /// `api_version` is the server's API version without the `v` (e.g.
-/// `66.0`). The access token never appears in `Debug` output.
+/// `66.0`). `connection_id` is toolgate's id of the Salesforce connection
+/// (`<user id>.<server id>`); paging cursors are bound to it. The access
+/// token never appears in `Debug` output.
 #[derive(Clone, Copy)]
 pub struct Session<'a> {
+    /// The connection the call runs for (names the toolgate user and the
+    /// server); cursors issued in this call work only for it.
+    pub connection_id: &'a str,
     /// The org's instance URL, `http(s)://host[:port]`.
     pub instance_url: &'a str,
     /// The OAuth access token, sent as `Authorization: Bearer`.
@@ -61,6 +75,7 @@ pub struct Session<'a> {
 impl fmt::Debug for Session<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Session")
+            .field("connection_id", &self.connection_id)
             .field("instance_url", &self.instance_url)
             .field("access_token", &"<redacted>")
             .field("api_version", &self.api_version)
@@ -68,7 +83,12 @@ impl fmt::Debug for Session<'_> {
     }
 }
 
-/// Per-call caps on what a tool returns.
+/// How long toolgate waits for Salesforce by default (seconds): the REST
+/// API and the login host (`upstream_timeout_secs`).
+pub const DEFAULT_UPSTREAM_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// Per-call caps on what a tool returns, and how long a Salesforce
+/// request may take.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     /// Most records per call (default 200). A query's `max_records`
@@ -77,6 +97,9 @@ pub struct Limits {
     /// About the most bytes of record JSON per call (default 256 KiB);
     /// a call always returns at least one record when any remain.
     pub max_bytes: usize,
+    /// Longest wait for one Salesforce request: connect, send and read the
+    /// whole answer (default [`DEFAULT_UPSTREAM_TIMEOUT`]).
+    pub upstream_timeout: std::time::Duration,
 }
 
 impl Default for Limits {
@@ -84,7 +107,17 @@ impl Default for Limits {
         Self {
             max_records: 200,
             max_bytes: 256 * 1024,
+            upstream_timeout: DEFAULT_UPSTREAM_TIMEOUT,
         }
+    }
+}
+
+/// `3 s`, `60 s` or `250 ms`: a timeout as users read it.
+pub fn seconds(d: std::time::Duration) -> String {
+    if d.subsec_millis() == 0 && d.as_secs() > 0 {
+        format!("{} s", d.as_secs())
+    } else {
+        format!("{} ms", d.as_millis())
     }
 }
 
@@ -143,10 +176,35 @@ pub enum SfError {
         message: String,
     },
     /// Salesforce could not be reached or answered something that is not
-    /// a Salesforce error (connect failure, timeout, 5xx without an error
-    /// body, non-JSON).
+    /// a Salesforce error (connect failure, 5xx without an error body,
+    /// non-JSON).
     #[error("Salesforce request failed: {0}")]
     Transport(String),
+    /// No answer within the upstream timeout (`upstream_timeout_secs`).
+    /// The request may have reached Salesforce.
+    #[error("Salesforce did not answer within {}", seconds(*.0))]
+    Timeout(std::time::Duration),
+    /// The connection broke after the request was sent, before the whole
+    /// answer arrived (reset, closed): the request may have reached
+    /// Salesforce.
+    #[error("the connection to Salesforce broke before its answer arrived ({0})")]
+    Interrupted(String),
+    /// A create or upsert whose answer was lost ([`SfError::Timeout`] or
+    /// [`SfError::Interrupted`]): Salesforce may have committed it, so the
+    /// record may exist. Retrying blindly may create a duplicate.
+    #[error(
+        "the outcome of this {operation} is unknown: {cause}. Salesforce may have saved it, so the record may exist; search for it (e.g. query {object} by a field you set) before retrying, or a retry may create a duplicate"
+    )]
+    OutcomeUnknown {
+        /// `create` or `upsert`.
+        operation: &'static str,
+        /// The object, e.g. `Account`.
+        object: String,
+        /// Why the answer was lost ([`SfError::Timeout`] or
+        /// [`SfError::Interrupted`]).
+        #[source]
+        cause: Box<SfError>,
+    },
 }
 
 fn fields_suffix(fields: &[String]) -> String {
@@ -173,8 +231,18 @@ impl SfError {
             Self::InvalidSession => Some("INVALID_SESSION_ID"),
             Self::RequestLimit { .. } => Some("REQUEST_LIMIT_EXCEEDED"),
             Self::Api { error_code, .. } => Some(error_code),
-            Self::InvalidArgument { .. } | Self::Transport(_) => None,
+            Self::InvalidArgument { .. }
+            | Self::Transport(_)
+            | Self::Timeout(_)
+            | Self::Interrupted(_)
+            | Self::OutcomeUnknown { .. } => None,
         }
+    }
+
+    /// Whether the request may have reached Salesforce although no answer
+    /// came back ([`SfError::Timeout`], [`SfError::Interrupted`]).
+    pub fn answer_lost(&self) -> bool {
+        matches!(self, Self::Timeout(_) | Self::Interrupted(_))
     }
 }
 
@@ -202,21 +270,25 @@ pub const TOOL_NAMES: [&str; 13] = [
 /// rendering. Errors: [`SfError::InvalidArgument`] for an unknown tool
 /// (field `name`) or a bad argument; Salesforce's errors as described on
 /// [`SfError`]. After an `INVALID_FIELD`, `INVALID_TYPE` or `NOT_FOUND`
-/// error the describe entry of the object concerned is dropped from
-/// `cache`.
+/// error the describe entry of the object Salesforce names is dropped
+/// from `cache`. Cursors are signed and checked with `cursors` for
+/// `session.connection_id`.
 pub async fn call_tool(
     http: &reqwest::Client,
     session: &Session<'_>,
     cache: &DescribeCache,
+    cursors: &Cursors,
     limits: &Limits,
     name: &str,
     args: &Value,
 ) -> Result<ToolOutput, SfError> {
-    let rest = http::Rest::new(http, session)?;
+    let rest = http::Rest::new(http, session, limits.upstream_timeout)?;
     let ctx = Ctx {
         rest: &rest,
         cache,
         limits,
+        cursors,
+        owner: session.connection_id,
     };
     let result = match name {
         "list_objects" => tools_meta::list_objects(&ctx, args).await,
@@ -249,17 +321,19 @@ pub async fn call_tool(
 }
 
 /// Drops stale describe entries after Salesforce said an object or field
-/// does not exist: the object named in the arguments, else the one named
-/// in Salesforce's message (`on entity 'X'`, `sObject type 'X'`).
+/// does not exist: the object Salesforce's message names (`on entity
+/// 'X'`, `sObject type 'X'`; in `get_related_records` that is the child
+/// object, not the `object_name` argument), else, when the message names
+/// none, the `object_name` argument.
 fn forget_after_error(cache: &DescribeCache, args: &Value, code: &str, message: &str) {
     if !matches!(code, "INVALID_FIELD" | "INVALID_TYPE" | "NOT_FOUND") {
         return;
     }
-    let named = args
-        .get("object_name")
-        .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| describe::object_in_message(message));
+    let named = describe::object_in_message(message).or_else(|| {
+        args.get("object_name")
+            .and_then(Value::as_str)
+            .map(str::to_owned)
+    });
     if let Some(object) = named {
         cache.invalidate(&object);
     }
@@ -306,6 +380,9 @@ pub(crate) struct Ctx<'a> {
     pub(crate) rest: &'a http::Rest<'a>,
     pub(crate) cache: &'a DescribeCache,
     pub(crate) limits: &'a Limits,
+    pub(crate) cursors: &'a Cursors,
+    /// The connection id cursors are bound to.
+    pub(crate) owner: &'a str,
 }
 
 #[cfg(test)]
@@ -315,6 +392,7 @@ mod tests {
     #[test]
     fn session_debug_redacts_the_token() {
         let s = Session {
+            connection_id: "u.s",
             instance_url: "https://x.my.salesforce.com",
             access_token: "00D!SECRET",
             api_version: "66.0",
@@ -357,13 +435,15 @@ mod tests {
         fn assert_send<T: Send>(_: &T) {}
         let http = reqwest::Client::new();
         let session = Session {
+            connection_id: "u.s",
             instance_url: "https://x.my.salesforce.com",
             access_token: "t",
             api_version: "66.0",
         };
         let cache = DescribeCache::default();
+        let cursors = Cursors::new([0; 32]);
         let (limits, args) = (Limits::default(), serde_json::json!({}));
-        let future = call_tool(&http, &session, &cache, &limits, "query", &args);
+        let future = call_tool(&http, &session, &cache, &cursors, &limits, "query", &args);
         assert_send(&future);
     }
 
@@ -371,6 +451,9 @@ mod tests {
     fn limits_default_to_200_records_and_256_kib() {
         let l = Limits::default();
         assert_eq!((l.max_records, l.max_bytes), (200, 262_144));
+        assert_eq!(l.upstream_timeout, std::time::Duration::from_secs(60));
+        assert_eq!(seconds(l.upstream_timeout), "60 s");
+        assert_eq!(seconds(std::time::Duration::from_millis(250)), "250 ms");
     }
 
     #[test]
@@ -400,5 +483,30 @@ mod tests {
             "x",
         );
         assert!(cache.contains("Contact"), "other errors keep the entry");
+    }
+
+    #[test]
+    fn the_child_object_named_by_salesforce_is_forgotten_not_the_argument() {
+        // get_related_records on Account ran a query on Contact, and
+        // Salesforce says a Contact field is gone.
+        let cache = DescribeCache::new(std::time::Duration::from_secs(60));
+        cache.insert_for_tests("Account", serde_json::json!({"name": "Account"}));
+        cache.insert_for_tests("Contact", serde_json::json!({"name": "Contact"}));
+        forget_after_error(
+            &cache,
+            &serde_json::json!({"object_name": "Account", "relationship_name": "Contacts"}),
+            "INVALID_FIELD",
+            "No such column 'Legacy__c' on entity 'Contact'. If you are attempting to use a custom field, be sure to append the '__c' after the custom field name.",
+        );
+        assert!(!cache.contains("Contact"), "the object Salesforce named");
+        assert!(cache.contains("Account"), "the argument's object stays");
+        // A NOT_FOUND without an object in the message: the argument's.
+        forget_after_error(
+            &cache,
+            &serde_json::json!({"object_name": "Account"}),
+            "NOT_FOUND",
+            "The requested resource does not exist",
+        );
+        assert!(!cache.contains("Account"));
     }
 }

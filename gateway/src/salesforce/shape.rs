@@ -3,7 +3,8 @@
 //! Owns: dropping each record's `attributes` while keeping its type and
 //! Id (`{"type": "Account", "Id": "001...", "Name": ...}`), for nested
 //! parent records too; child subquery results as `{"total_size", "done",
-//! "records"}` (plus `next_cursor` when Salesforce paged them); and the
+//! "records"}` (plus `next_cursor` when Salesforce paged them and the
+//! caller can sign one, see [`record_with`]); and the
 //! compact, size-bounded text lines (`Account 001... Name=Acme,
 //! Industry=Energy`).
 //!
@@ -15,7 +16,7 @@
 
 use serde_json::{Map, Value};
 
-use super::cursor::{self, Cursor};
+use super::cursor;
 
 /// The most characters of text a tool returns (about 16 KiB).
 pub const TEXT_BUDGET: usize = 16 * 1024;
@@ -29,10 +30,18 @@ const VALUE_BUDGET: usize = 120;
 /// Shapes one record (or any value holding records): `attributes`
 /// dropped, `type` from it kept, `Id` kept (taken from `attributes.url`
 /// when the query did not select it), child subquery results renamed to
-/// snake_case keys.
+/// snake_case keys. Child pages get no `next_cursor` (see
+/// [`record_with`]).
 pub fn record(value: Value) -> Value {
+    record_with(value, &|_| None)
+}
+
+/// As [`record`], with `sign` turning a child subquery's
+/// `nextRecordsUrl` (already checked by [`cursor::check_query_path`])
+/// into the `next_cursor` the agent continues it with.
+pub fn record_with(value: Value, sign: &dyn Fn(&str) -> Option<String>) -> Value {
     match value {
-        Value::Object(map) if is_query_result(&map) => child_result(map),
+        Value::Object(map) if is_query_result(&map) => child_result(map, sign),
         Value::Object(mut map) => {
             let mut out = Map::new();
             if let Some(Value::Object(attributes)) = map.remove("attributes") {
@@ -49,11 +58,13 @@ pub fn record(value: Value) -> Value {
                 }
             }
             for (k, v) in map {
-                out.insert(k, record(v));
+                out.insert(k, record_with(v, sign));
             }
             Value::Object(out)
         }
-        Value::Array(list) => Value::Array(list.into_iter().map(record).collect()),
+        Value::Array(list) => {
+            Value::Array(list.into_iter().map(|v| record_with(v, sign)).collect())
+        }
         other => other,
     }
 }
@@ -64,7 +75,7 @@ fn is_query_result(map: &Map<String, Value>) -> bool {
         && map.contains_key("done")
 }
 
-fn child_result(mut map: Map<String, Value>) -> Value {
+fn child_result(mut map: Map<String, Value>, sign: &dyn Fn(&str) -> Option<String>) -> Value {
     let mut out = Map::new();
     out.insert(
         "total_size".into(),
@@ -73,18 +84,13 @@ fn child_result(mut map: Map<String, Value>) -> Value {
     out.insert("done".into(), map.remove("done").unwrap_or(Value::Null));
     if let Some(next) = map.get("nextRecordsUrl").and_then(Value::as_str)
         && cursor::check_query_path(next).is_ok()
+        && let Some(signed) = sign(next)
     {
-        let c = Cursor {
-            path: next.to_owned(),
-            offset: 0,
-            returned: 0,
-            max_records: None,
-        };
-        out.insert("next_cursor".into(), Value::String(c.encode()));
+        out.insert("next_cursor".into(), Value::String(signed));
     }
     out.insert(
         "records".into(),
-        record(map.remove("records").unwrap_or(Value::Null)),
+        record_with(map.remove("records").unwrap_or(Value::Null), sign),
     );
     Value::Object(out)
 }
@@ -273,16 +279,22 @@ mod tests {
     }
 
     #[test]
-    fn child_pages_get_a_cursor() {
-        let shaped = record(json!({
+    fn child_pages_get_a_cursor_from_the_signer() {
+        let raw = json!({
             "attributes": {"type": "Account"}, "Id": "0015g00000Q1aACAAZ",
-            "Contacts": {"totalSize": 300, "done": false, "nextRecordsUrl": "/services/data/v66.0/query/01gX-200", "records": []}
-        }));
-        let next = shaped["Contacts"]["next_cursor"].as_str().unwrap();
+            "Contacts": {"totalSize": 300, "done": false, "nextRecordsUrl": "/services/data/v66.0/query/01gX-200", "records": []},
+            "Cases": {"totalSize": 3, "done": false, "nextRecordsUrl": "https://evil.example/x", "records": []}
+        });
+        let shaped = record_with(raw.clone(), &|next| Some(format!("signed:{next}")));
         assert_eq!(
-            Cursor::decode(next).unwrap().path,
-            "/services/data/v66.0/query/01gX-200"
+            shaped["Contacts"]["next_cursor"],
+            "signed:/services/data/v66.0/query/01gX-200"
         );
+        assert!(
+            shaped["Cases"].get("next_cursor").is_none(),
+            "not a query path"
+        );
+        assert!(record(raw)["Contacts"].get("next_cursor").is_none());
     }
 
     #[test]

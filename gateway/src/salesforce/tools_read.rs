@@ -10,12 +10,11 @@
 
 use serde_json::{Map, Value, json};
 
-use super::cursor::Cursor;
 use super::describe::{self, Described, Name};
-use super::paging::{self, Caps, Page};
+use super::paging::{self, Caps, Page, Start};
 use super::shape::{self, bounded_lines, plural};
 use super::soql::Select;
-use super::{Ctx, SfError, ToolOutput, args};
+use super::{Ctx, SfError, ToolOutput, args, ids};
 
 /// Longest SOQL or SOSL statement accepted (characters; the catalog's
 /// `maxLength`).
@@ -33,7 +32,7 @@ fn caps(ctx: &Ctx<'_>, wanted: Option<usize>) -> Caps {
 fn page_output(page: Page, header: String) -> ToolOutput {
     let lines: Vec<String> = page.records.iter().map(shape::record_line).collect();
     let text = bounded_lines(&header, lines);
-    let next = page.next.as_ref().map(Cursor::encode);
+    let next = page.next;
     ToolOutput {
         structured: json!({
             "total_size": page.total_size,
@@ -47,16 +46,18 @@ fn page_output(page: Page, header: String) -> ToolOutput {
 
 /// `query {soql | cursor, include_deleted?, max_records?}` ->
 /// `{total_size, done, records, next_cursor}`. The SOQL goes to `/query`
-/// (or `/queryAll`) verbatim; a cursor continues where the last call
-/// stopped, with the same `max_records` unless the call gives another.
-/// Errors: [`SfError::InvalidArgument`] for neither or both of `soql` and
-/// `cursor`, or a cursor that is not one of ours.
+/// (or `/queryAll`) verbatim, once; a cursor continues where the last call
+/// stopped (Salesforce's locator, or the rest of the first page), with the
+/// same `max_records` unless the call gives another. Errors:
+/// [`SfError::InvalidArgument`] for neither or both of `soql` and
+/// `cursor`, a cursor that is not one of ours, was altered, belongs to
+/// another user or connection, or expired.
 pub async fn query(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let soql = args::opt_str(args, "soql")?;
     let cursor = args::opt_str(args, "cursor")?;
     let include_deleted = args::opt_bool(args, "include_deleted", false)?;
     let wanted = args::opt_count(args, "max_records", 1, 2000)?;
-    let mut start = match (soql, cursor) {
+    let start = match (soql, cursor) {
         (Some(soql), None) => {
             if soql.trim().is_empty() || soql.len() > MAX_STATEMENT {
                 return Err(SfError::invalid(
@@ -64,9 +65,18 @@ pub async fn query(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
                     "must be a SOQL statement of 1 to 100000 characters",
                 ));
             }
-            paging::first_page(ctx.rest, soql, include_deleted)
+            Start::Query {
+                soql,
+                include_deleted,
+                max_records: wanted,
+            }
         }
-        (None, Some(cursor)) => Cursor::decode(cursor)?,
+        (None, Some(cursor)) => {
+            let mut cursor = ctx.cursors.decode(ctx.owner, cursor)?;
+            // A continuation keeps the page size the query started with.
+            cursor.max_records = wanted.or(cursor.max_records);
+            Start::Cursor(cursor)
+        }
         (Some(_), Some(_)) => {
             return Err(SfError::invalid(
                 "cursor",
@@ -80,10 +90,11 @@ pub async fn query(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
             ));
         }
     };
-    // A continuation keeps the page size the query started with.
-    let wanted = wanted.or(start.max_records);
-    start.max_records = wanted;
-    let page = paging::run(ctx.rest, start, caps(ctx, wanted)).await?;
+    let wanted = match &start {
+        Start::Query { max_records, .. } => *max_records,
+        Start::Cursor(c) => c.max_records,
+    };
+    let page = paging::run(ctx, start, caps(ctx, wanted)).await?;
     let header = paging::header(&page);
     Ok(page_output(page, header))
 }
@@ -243,6 +254,7 @@ pub async fn get_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfErr
             None,
         ),
     };
+    ids::check_prefix(ctx, "record_id", id, &object).await?;
     let mut url = ctx.rest.data_url(&[
         ("object_name", "sobjects"),
         ("object_name", object.as_str()),
@@ -308,17 +320,7 @@ pub async fn get_related_records(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutp
     let wanted = args::opt_str_list(args, "fields")?.filter(|f| !f.is_empty());
     let limit = args::opt_count(args, "limit", 1, 2000)?.unwrap_or(200);
     let mut parent = describe::described_object(ctx, "object_name", object).await?;
-    if let Some(prefix) = parent.describe.get("keyPrefix").and_then(Value::as_str)
-        && !id.starts_with(prefix)
-    {
-        return Err(SfError::invalid(
-            "record_id",
-            format!(
-                "{id} is not a {} Id ({} Ids start with {prefix})",
-                parent.name, parent.name
-            ),
-        ));
-    }
+    ids::check_prefix(ctx, "record_id", id, &parent.name).await?;
     let (relationship, child, child_field) =
         describe::child_relationship(ctx, &mut parent, "relationship_name", relationship).await?;
     let mut child = describe::describe(ctx, &child, false).await?;
@@ -333,9 +335,13 @@ pub async fn get_related_records(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutp
     if let Some(id_field) = order.into_iter().next() {
         select = select.order_by(id_field);
     }
-    let mut start = paging::first_page(ctx.rest, &select.to_soql(), false);
-    start.max_records = Some(limit);
-    let page = paging::run(ctx.rest, start, caps(ctx, Some(limit))).await?;
+    let soql = select.to_soql();
+    let start = Start::Query {
+        soql: &soql,
+        include_deleted: false,
+        max_records: Some(limit),
+    };
+    let page = paging::run(ctx, start, caps(ctx, Some(limit))).await?;
     let mut header = format!(
         "{relationship} of {} {id}: {} of {} {}",
         parent.name,
@@ -344,10 +350,7 @@ pub async fn get_related_records(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutp
         plural(page.total_size, "record")
     );
     if let Some(next) = &page.next {
-        header.push_str(&format!(
-            " (more: call query with cursor \"{}\")",
-            next.encode()
-        ));
+        header.push_str(&format!(" (more: call query with cursor \"{next}\")"));
     }
     let mut out = page_output(page, header);
     if let Some(map) = out.structured.as_object_mut() {

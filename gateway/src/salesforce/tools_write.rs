@@ -2,7 +2,9 @@
 //! `delete_record`.
 //!
 //! Must not: retry a write (a write is not known to be idempotent at this
-//! layer), or check field values itself: Salesforce's own errors
+//! layer), report a create or upsert whose answer was lost as a plain
+//! failure (it says the outcome is unknown and the record may exist, so
+//! that an agent searches before it retries), or check field values itself: Salesforce's own errors
 //! (`REQUIRED_FIELD_MISSING`, `INVALID_FIELD`,
 //! `INSUFFICIENT_ACCESS_OR_READONLY`, ...) go back to the agent intact.
 //! Object and external-Id field names in paths are checked against
@@ -15,10 +17,26 @@
 use serde_json::{Value, json};
 
 use super::describe::{self, Name};
-use super::{Ctx, SfError, ToolOutput, args};
+use super::{Ctx, SfError, ToolOutput, args, ids};
 
 fn id_in(body: &Value) -> Option<String> {
     body.get("id").and_then(Value::as_str).map(str::to_owned)
+}
+
+/// A write error as the agent must read it: when the answer was lost after
+/// the request may have reached Salesforce ([`SfError::answer_lost`]),
+/// [`SfError::OutcomeUnknown`] (the record may exist); any other error
+/// as it is.
+fn lost_answer(err: SfError, operation: &'static str, object: &Name) -> SfError {
+    if err.answer_lost() {
+        SfError::OutcomeUnknown {
+            operation,
+            object: object.to_string(),
+            cause: Box::new(err),
+        }
+    } else {
+        err
+    }
 }
 
 /// The field names, sorted (map order depends on serde_json features).
@@ -42,7 +60,8 @@ pub async fn create_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
     let reply = ctx
         .rest
         .send(reqwest::Method::POST, url, Some(&body))
-        .await?;
+        .await
+        .map_err(|e| lost_answer(e, "create", &object))?;
     let id = id_in(&reply.body)
         .ok_or_else(|| SfError::Transport("the create answer has no id".into()))?;
     Ok(ToolOutput {
@@ -58,6 +77,7 @@ pub async fn update_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
     let id = args::req_id(args, "record_id")?;
     let fields = args::req_fields(args, "fields")?;
     let object = describe::object_name(ctx, "object_name", object).await?;
+    ids::check_prefix(ctx, "record_id", id, &object).await?;
     let url = ctx.rest.data_url(&[
         ("object_name", "sobjects"),
         ("object_name", object.as_str()),
@@ -113,7 +133,8 @@ pub async fn upsert_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
     let reply = ctx
         .rest
         .send(reqwest::Method::PATCH, url, Some(&body))
-        .await?;
+        .await
+        .map_err(|e| lost_answer(e, "upsert", &d.name))?;
     let created = reply.status == 201
         || reply
             .body
@@ -183,6 +204,7 @@ pub async fn delete_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
     let object = args::req_name(args, "object_name")?;
     let id = args::req_id(args, "record_id")?;
     let object = describe::object_name(ctx, "object_name", object).await?;
+    ids::check_prefix(ctx, "record_id", id, &object).await?;
     let url = ctx.rest.data_url(&[
         ("object_name", "sobjects"),
         ("object_name", object.as_str()),

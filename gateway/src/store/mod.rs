@@ -409,6 +409,12 @@ impl Store {
         self.get_value(&format!("{TOKEN_HASH_PREFIX}{hash}"))
     }
 
+    /// A key for `purpose` derived from the master key
+    /// ([`MasterKey::derive`]); e.g. the MAC key of query cursors.
+    pub fn derived_key(&self, purpose: &str) -> [u8; crate::crypto::KEY_LEN] {
+        self.key.derive(purpose)
+    }
+
     /// Opens the secret sealed under `record_key`; `None` if none is stored.
     pub fn secret(&self, record_key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let key = format!("{SECRET_PREFIX}{record_key}");

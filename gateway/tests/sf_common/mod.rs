@@ -11,12 +11,16 @@ use serde_json::Value;
 use sfsim::{Running, SimConfig};
 use sha2::{Digest, Sha256};
 use toolgate_gateway::catalog;
-use toolgate_gateway::salesforce::{self, DescribeCache, Limits, Session, SfError, ToolOutput};
+use toolgate_gateway::salesforce::{
+    self, Cursors, DescribeCache, Limits, Session, SfError, ToolOutput,
+};
 
 pub const CALLBACK: &str = "http://127.0.0.1:9/auth/callback";
 pub const ANA: &str = "ana.souza@acme-demo.example";
 pub const BEN_READ_ONLY: &str = "ben.okafor@acme-demo.example";
 pub const API_VERSION: &str = "66.0";
+/// The connection id cursors of [`Org`] are bound to.
+pub const CONNECTION: &str = "user-ana.server-sf";
 
 /// Reference records of the seeded org (`../shared/salesforce/`).
 pub const EDGE: &str = "0015g00000Q1aACAAZ";
@@ -41,6 +45,9 @@ pub struct Org {
     pub token: String,
     pub cache: DescribeCache,
     pub limits: Limits,
+    pub cursors: Cursors,
+    /// The connection id of this org's calls.
+    pub connection_id: String,
 }
 
 fn no_redirects() -> reqwest::Client {
@@ -69,11 +76,14 @@ impl Org {
             token,
             cache: DescribeCache::default(),
             limits: Limits::default(),
+            cursors: Cursors::new([42; 32]),
+            connection_id: CONNECTION.to_owned(),
         }
     }
 
     pub fn session(&self) -> Session<'_> {
         Session {
+            connection_id: &self.connection_id,
             instance_url: &self.sim.instance_url,
             access_token: &self.token,
             api_version: API_VERSION,
@@ -93,8 +103,16 @@ impl Org {
         name: &str,
         args: Value,
     ) -> Result<ToolOutput, SfError> {
-        let out =
-            salesforce::call_tool(&self.http, &self.session(), cache, limits, name, &args).await?;
+        let out = salesforce::call_tool(
+            &self.http,
+            &self.session(),
+            cache,
+            &self.cursors,
+            limits,
+            name,
+            &args,
+        )
+        .await?;
         check_output_schema(name, &out.structured);
         Ok(out)
     }

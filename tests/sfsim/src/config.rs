@@ -81,7 +81,8 @@ pub struct SimConfig {
     /// Skip the login page when `login_hint` names a user (headless tests).
     #[serde(default)]
     pub auto_consent: bool,
-    /// Records per query page (Salesforce's default is 2000).
+    /// Records per query page (Salesforce's default is 2000), and the most
+    /// a page holds even when `Sforce-Query-Options: batchSize` asks more.
     #[serde(default = "default_batch_size")]
     pub query_batch_size: usize,
     /// Make page sizes vary from page to page, as Salesforce may.

@@ -101,7 +101,9 @@ impl SimState {
 }
 
 /// The page size for this request: `Sforce-Query-Options: batchSize=N`
-/// (Salesforce clamps it to 200..=2000), else the configured size.
+/// (Salesforce clamps it to 200..=2000), else the configured size. As in
+/// Salesforce, which does not guarantee the requested size, the org may
+/// send fewer: `query_batch_size` is the most it sends.
 fn batch_size(sim: &Sim, headers: &HeaderMap) -> usize {
     headers
         .get("sforce-query-options")
@@ -111,7 +113,7 @@ fn batch_size(sim: &Sim, headers: &HeaderMap) -> usize {
                 .find_map(|kv| kv.trim().strip_prefix("batchSize="))
                 .and_then(|n| n.trim().parse::<usize>().ok())
         })
-        .map(|n| n.clamp(200, 2000))
+        .map(|n| n.clamp(200, 2000).min(sim.config.query_batch_size))
         .unwrap_or(sim.config.query_batch_size)
         .max(1)
 }

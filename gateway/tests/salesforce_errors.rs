@@ -1,0 +1,175 @@
+//! Errors the Salesforce tools must get right, against an in-process sfsim
+//! org: a record Id of another object is refused before Salesforce
+//! answers a bare `NOT_FOUND`; a timeout reads as a timeout; a create or
+//! upsert whose answer was lost says the record may exist.
+
+mod sf_common;
+
+use std::time::Duration;
+
+use serde_json::json;
+use sf_common::{EDGE, EDGE_OPPORTUNITY, Org, RITA, invalid_field};
+use toolgate_gateway::salesforce::{Limits, SfError};
+
+#[tokio::test]
+async fn every_tool_that_takes_a_record_id_names_the_expected_prefix() {
+    let org = Org::start().await;
+    let contact_for_account = json!({"object_name": "Account", "record_id": RITA});
+    let cases = [
+        ("get_record", contact_for_account.clone()),
+        (
+            "get_related_records",
+            json!({"object_name": "Account", "record_id": RITA, "relationship_name": "Contacts"}),
+        ),
+        (
+            "update_record",
+            json!({"object_name": "Account", "record_id": RITA, "fields": {"Name": "x"}}),
+        ),
+        ("delete_record", contact_for_account.clone()),
+    ];
+    for (tool, args) in cases {
+        let (field, message) = invalid_field(org.call(tool, args).await);
+        assert_eq!(field, "record_id", "{tool}");
+        assert_eq!(
+            message,
+            format!(
+                "{RITA} is a Contact Id, not an Account Id (Account Ids start with 001); pass an Id of the object you name, or name the object this Id belongs to"
+            ),
+            "{tool}"
+        );
+    }
+    let (field, message) = invalid_field(
+        org.call(
+            "get_record",
+            json!({"object_name": "Contact", "record_id": EDGE_OPPORTUNITY, "fields": ["Name"]}),
+        )
+        .await,
+    );
+    assert_eq!(field, "record_id");
+    assert!(
+        message.starts_with(&format!(
+            "{EDGE_OPPORTUNITY} is an Opportunity Id, not a Contact Id (Contact Ids start with 003)"
+        )),
+        "{message}"
+    );
+    assert_eq!(
+        org.counter("record_get") + org.counter("record_update") + org.counter("record_delete"),
+        0,
+        "refused before any record request"
+    );
+    // The Id of the named object still works.
+    let edge = org
+        .ok(
+            "get_record",
+            json!({"object_name": "Account", "record_id": EDGE}),
+        )
+        .await;
+    assert_eq!(edge.structured["record"]["Id"], EDGE);
+}
+
+/// An org whose every REST answer takes 5 s, called with a 300 ms
+/// timeout, with the sObject list already cached.
+async fn slow_org() -> Org {
+    let mut org = Org::start().await;
+    org.limits = Limits {
+        upstream_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    org.ok("list_objects", json!({})).await;
+    org.ok("describe_object", json!({"object_name": "Account"}))
+        .await;
+    org.admin("faults", json!({"latency_ms": 5000, "latency_every": 1}))
+        .await;
+    org
+}
+
+#[tokio::test]
+async fn a_timeout_reads_as_a_timeout() {
+    let org = slow_org().await;
+    let err = org
+        .call("query", json!({"soql": "SELECT Id FROM Account"}))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SfError::Timeout(_)), "{err:?}");
+    assert_eq!(err.to_string(), "Salesforce did not answer within 300 ms");
+}
+
+#[tokio::test]
+async fn a_create_or_upsert_whose_answer_was_lost_says_the_record_may_exist() {
+    let org = slow_org().await;
+    let err = org
+        .call(
+            "create_record",
+            json!({"object_name": "Account", "fields": {"Name": "Lost answer Ltd"}}),
+        )
+        .await
+        .unwrap_err();
+    match &err {
+        SfError::OutcomeUnknown {
+            operation,
+            object,
+            cause,
+        } => {
+            assert_eq!((*operation, object.as_str()), ("create", "Account"));
+            assert!(matches!(**cause, SfError::Timeout(_)), "{cause:?}");
+        }
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(
+        err.to_string(),
+        "the outcome of this create is unknown: Salesforce did not answer within 300 ms. Salesforce may have saved it, so the record may exist; search for it (e.g. query Account by a field you set) before retrying, or a retry may create a duplicate"
+    );
+    assert!(
+        std::error::Error::source(&err).is_some(),
+        "the cause is kept"
+    );
+
+    let err = org
+        .call(
+            "upsert_record",
+            json!({"object_name": "Opportunity", "external_id_field": "Legacy_Key__c",
+                "external_id": "LOST-1", "fields": {"Name": "x", "StageName": "Prospecting", "CloseDate": "2026-12-31"}}),
+        )
+        .await
+        .unwrap_err();
+    // The Opportunity describe was not cached: that request timed out
+    // before any write was sent, so it is a plain timeout.
+    assert!(matches!(err, SfError::Timeout(_)), "{err:?}");
+
+    // A read that times out is a timeout, never an unknown outcome.
+    let err = org
+        .call(
+            "get_record",
+            json!({"object_name": "Account", "record_id": EDGE}),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, SfError::Timeout(_)), "{err:?}");
+}
+
+#[tokio::test]
+async fn an_upsert_whose_answer_was_lost_says_the_record_may_exist() {
+    let mut org = Org::start().await;
+    org.ok("list_objects", json!({})).await;
+    org.ok("describe_object", json!({"object_name": "Opportunity"}))
+        .await;
+    org.limits = Limits {
+        upstream_timeout: Duration::from_millis(300),
+        ..Limits::default()
+    };
+    org.admin("faults", json!({"latency_ms": 5000, "latency_every": 1}))
+        .await;
+    let err = org
+        .call(
+            "upsert_record",
+            json!({"object_name": "Opportunity", "external_id_field": "Legacy_Key__c",
+                "external_id": "LOST-1", "fields": {"Name": "x", "StageName": "Prospecting", "CloseDate": "2026-12-31"}}),
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, SfError::OutcomeUnknown { operation: "upsert", object, .. } if object == "Opportunity"),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("the record may exist"), "{err}");
+}
