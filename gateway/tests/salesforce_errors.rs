@@ -52,8 +52,24 @@ async fn every_tool_that_takes_a_record_id_names_the_expected_prefix() {
         )),
         "{message}"
     );
+    // Upsert by Id: the external Id is a record Id.
+    let (field, message) = invalid_field(
+        org.call(
+            "upsert_record",
+            json!({"object_name": "Account", "external_id_field": "Id", "external_id": RITA, "fields": {"Name": "x"}}),
+        )
+        .await,
+    );
+    assert_eq!(field, "external_id");
+    assert!(
+        message.starts_with(&format!("{RITA} is a Contact Id, not an Account Id")),
+        "{message}"
+    );
     assert_eq!(
-        org.counter("record_get") + org.counter("record_update") + org.counter("record_delete"),
+        org.counter("record_get")
+            + org.counter("record_update")
+            + org.counter("record_delete")
+            + org.counter("record_upsert"),
         0,
         "refused before any record request"
     );

@@ -111,6 +111,10 @@ pub async fn upsert_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
     }
     let mut d = describe::described_object(ctx, "object_name", object).await?;
     let field = external_id_field(ctx, &mut d, field).await?;
+    if field.as_str() == "Id" {
+        // Upsert by Id: the value is a record Id of this object.
+        ids::check_prefix(ctx, "external_id", value, &d.name).await?;
+    }
     if fields
         .keys()
         .any(|k| k.eq_ignore_ascii_case(field.as_str()))
