@@ -189,3 +189,104 @@ async fn an_upsert_whose_answer_was_lost_says_the_record_may_exist() {
     );
     assert!(err.to_string().contains("the record may exist"), "{err}");
 }
+
+/// A one-route Salesforce stand-in on loopback: answers describe global
+/// (`GET .../sobjects`) with Account, and reads a `POST` whole, then
+/// closes the connection without answering (the answer is lost after the
+/// request reached it).
+async fn org_that_drops_writes() -> (String, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", listener.local_addr().unwrap());
+    let posts = Arc::new(AtomicUsize::new(0));
+    let seen = posts.clone();
+    tokio::spawn(async move {
+        loop {
+            let (mut socket, _) = listener.accept().await.unwrap();
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 4096];
+                // Read the head and, for a POST, its body (Content-Length).
+                loop {
+                    let n = socket.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    request.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&request).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if request.len() >= end + 4 + length {
+                            break;
+                        }
+                    }
+                }
+                if request.starts_with(b"POST") {
+                    seen.fetch_add(1, Ordering::SeqCst);
+                    return; // Drop the connection: no answer.
+                }
+                let body =
+                    r#"{"sobjects":[{"name":"Account","keyPrefix":"001","label":"Account"}]}"#;
+                let answer = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            });
+        }
+    });
+    (url, posts)
+}
+
+#[tokio::test]
+async fn a_create_whose_connection_breaks_after_sending_says_the_record_may_exist() {
+    use toolgate_gateway::salesforce::{self, Cursors, DescribeCache, Session};
+    let (url, posts) = org_that_drops_writes().await;
+    let session = Session {
+        connection_id: "u.s",
+        instance_url: &url,
+        access_token: "00D!token",
+        api_version: "66.0",
+    };
+    let err = salesforce::call_tool(
+        &reqwest::Client::new(),
+        &session,
+        &DescribeCache::default(),
+        &Cursors::new([0; 32]),
+        &Limits::default(),
+        "create_record",
+        &json!({"object_name": "Account", "fields": {"Name": "Reset Ltd"}}),
+    )
+    .await
+    .unwrap_err();
+    assert_eq!(
+        posts.load(std::sync::atomic::Ordering::SeqCst),
+        1,
+        "the create reached the org"
+    );
+    match &err {
+        SfError::OutcomeUnknown { cause, .. } => {
+            assert!(matches!(**cause, SfError::Interrupted(_)), "{cause:?}")
+        }
+        other => panic!("{other:?}"),
+    }
+    let text = err.to_string();
+    assert!(
+        text.starts_with("the outcome of this create is unknown: the connection to Salesforce broke before its answer arrived"),
+        "{text}"
+    );
+    assert!(
+        text.contains("the record may exist") && !text.contains("00D!token"),
+        "{text}"
+    );
+}
