@@ -105,6 +105,29 @@ pub enum ConnectError {
     Store(#[from] StoreError),
 }
 
+/// How long reading the identity URL at connect time may take.
+const IDENTITY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the Salesforce username could not be read at connect time (the
+/// connection is made anyway, without it). `Display` is written into the
+/// audit event and never contains a token.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The identity URL is not on a Salesforce (or loopback) host, so the
+    /// access token is not sent to it.
+    #[error("its username was not read: the identity URL is not on a Salesforce host")]
+    Unacceptable,
+    /// The identity URL could not be reached.
+    #[error("its username could not be read: the identity URL could not be reached ({0})")]
+    Unreachable(String),
+    /// The identity URL answered with an HTTP error status.
+    #[error("its username could not be read: the identity URL answered HTTP {0}")]
+    Status(u16),
+    /// The identity URL's answer had no `username`.
+    #[error("its username could not be read: unexpected identity response ({0})")]
+    Unreadable(String),
+}
+
 /// Why a refresh failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -430,6 +453,10 @@ impl OAuth {
             .scopes()
             .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" "))
             .unwrap_or_default();
+        let access = token.access_token().secret().clone();
+        // Only for people to read: a failed read leaves it empty and is
+        // said in the audit event, never failing the connection.
+        let username = self.identity_username(&identity_url, &access).await;
         let connection = Connection {
             id: Connection::id_for(&pending.user_id, &pending.server_id),
             user_id: pending.user_id.clone(),
@@ -438,11 +465,15 @@ impl OAuth {
             identity_url,
             salesforce_user_id: user,
             salesforce_org_id: org,
+            salesforce_username: username.as_deref().unwrap_or_default().to_owned(),
             scopes,
             connected_at: now_ms(),
             refreshed_at: None,
         };
-        let access = token.access_token().secret().clone();
+        let reason = match &username {
+            Ok(_) => "connected a Salesforce account".to_owned(),
+            Err(err) => format!("connected a Salesforce account; {err}"),
+        };
         let stored = connection.clone();
         self.store
             .write(|_| {
@@ -457,11 +488,12 @@ impl OAuth {
                         "connection.create",
                         format!("connection/{}", stored.id),
                     )
-                    .with_reason("connected a Salesforce account")
+                    .with_reason(reason.clone())
                     .with_details(json!({
                         "server_id": stored.server_id,
                         "salesforce_user_id": stored.salesforce_user_id,
                         "salesforce_org_id": stored.salesforce_org_id,
+                        "salesforce_username": stored.salesforce_username,
                         "instance_url": stored.instance_url,
                     })),
                 );
@@ -469,6 +501,44 @@ impl OAuth {
             })
             .await?;
         Ok(connection)
+    }
+
+    /// The username of the Salesforce user behind `access_token`: `GET` on
+    /// the identity URL from the token response, with the access token as
+    /// a bearer token, answers JSON with `username` (Salesforce Help,
+    /// "Identity URLs"). The URL is checked like an instance URL first, so
+    /// the token only goes to a Salesforce (or loopback) host. Errors say
+    /// why in words, without the token.
+    async fn identity_username(
+        &self,
+        identity_url: &str,
+        access_token: &str,
+    ) -> Result<String, IdentityError> {
+        let url = url::Url::parse(identity_url).map_err(|_| IdentityError::Unacceptable)?;
+        checked_instance_url(&url.origin().ascii_serialization())
+            .map_err(|_| IdentityError::Unacceptable)?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .header("accept", "application/json")
+            .timeout(IDENTITY_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| IdentityError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(IdentityError::Status(status.as_u16()));
+        }
+        #[derive(Deserialize)]
+        struct Identity {
+            username: String,
+        }
+        let identity: Identity = response
+            .json()
+            .await
+            .map_err(|e| IdentityError::Unreadable(e.without_url().to_string()))?;
+        Ok(identity.username)
     }
 
     /// The user's connection to a server with its access token, if any.
