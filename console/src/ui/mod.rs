@@ -177,7 +177,7 @@ fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     } else if app.searching.is_some() {
         vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
     } else {
-        // Help first: a narrow terminal cuts the end of the line.
+        // Help first: a narrow terminal drops hints from the end.
         std::iter::once(("?", "help"))
             .chain(
                 keymap::screen(app.screen)
@@ -188,10 +188,20 @@ fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             )
             .collect()
     };
+    // Whole hints only: one that does not fit is left out, not cut in two
+    // (`?` lists them all).
     let mut spans = Vec::new();
+    let mut used = 0;
     for (key, help) in hints {
-        spans.push(Span::styled(format!(" {key}"), theme.accent()));
-        spans.push(Span::raw(format!(" {help} ")));
+        let key = format!(" {key}");
+        let help = format!(" {help} ");
+        let width = key.chars().count() + help.chars().count();
+        if used + width > usize::from(area.width) + 1 {
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(key, theme.accent()));
+        spans.push(Span::raw(help));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
