@@ -752,6 +752,28 @@ impl OAuth {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn the_access_token_goes_only_to_an_identity_url_on_a_salesforce_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = crate::store::DirLock::acquire(dir.path()).unwrap();
+        let key = crate::crypto::MasterKey::parse(&"11".repeat(32), "test").unwrap();
+        let store = Arc::new(Store::open(dir.path(), key, lock).unwrap());
+        let oauth = OAuth::new(store, "https://toolgate.example.com");
+        // Refused before any request: a request would fail to resolve the
+        // host and answer `Unreachable` instead.
+        for url in [
+            "http://evil.example.com/id/00D5g000004AbCdEAK/0055g00000F1a2bAAB",
+            "https://login.salesforce.com.evil.example/id/00D/005",
+            "not a url",
+        ] {
+            let answer = oauth.identity_username(url, "00Dtoken").await;
+            assert!(
+                matches!(answer, Err(IdentityError::Unacceptable)),
+                "{url}: {answer:?}"
+            );
+        }
+    }
+
     #[test]
     fn identity_urls_parse() {
         assert_eq!(
