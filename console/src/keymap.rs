@@ -49,6 +49,8 @@ pub enum Intent {
     Toggle,
     Copy,
     Follow,
+    DetailDown,
+    DetailUp,
 }
 
 /// One binding: the keys (any of them), a label for the footer and help,
@@ -109,6 +111,20 @@ pub const GLOBAL: &[Binding] = &[
         false,
     ),
     b(&[Enter], "Enter", "open", Intent::Open, false),
+    b(
+        &[Char('J')],
+        "J",
+        "scroll the detail down",
+        Intent::DetailDown,
+        false,
+    ),
+    b(
+        &[Char('K')],
+        "K",
+        "scroll the detail up",
+        Intent::DetailUp,
+        false,
+    ),
     b(&[Esc], "Esc", "back / close / clear", Intent::Back, false),
     b(&[Char('/')], "/", "filter by text", Intent::Search, false),
     b(

@@ -6,6 +6,9 @@ use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
 use crate::state::Screen;
 
+/// The most rows a long status message takes (it wraps onto them).
+pub const MAX_STATUS_ROWS: u16 = 3;
+
 /// Terminals at least this wide show the detail pane beside the list.
 pub const WIDE: u16 = 120;
 
@@ -41,15 +44,17 @@ impl Areas {
     }
 }
 
-/// Splits a terminal of `size`. With `zoomed`, the detail pane takes the
-/// whole body and the list is empty.
-pub fn areas(size: Rect, zoomed: bool) -> Areas {
+/// Splits a terminal of `size`, with `status_rows` rows for the status
+/// line (a long message wraps instead of being cut; at most
+/// [`MAX_STATUS_ROWS`]). With `zoomed`, the detail pane takes the whole body
+/// and the list is empty.
+pub fn areas(size: Rect, zoomed: bool, status_rows: u16) -> Areas {
     let rows = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
             Constraint::Length(1),
             Constraint::Min(3),
-            Constraint::Length(1),
+            Constraint::Length(status_rows.clamp(1, MAX_STATUS_ROWS)),
             Constraint::Length(1),
         ])
         .split(size);
@@ -78,46 +83,77 @@ pub fn areas(size: Rect, zoomed: bool) -> Areas {
     }
 }
 
-/// Tab labels as drawn on the top line of a terminal `width` columns wide,
-/// with the columns each covers. Narrow terminals (under [`WIDE_TABS`])
-/// leave out the product name so every tab fits in 80 columns.
-pub fn tab_labels(width: u16) -> Vec<(Screen, String, u16, u16)> {
-    let mut x = tabs_start(width);
-    Screen::ALL
-        .iter()
-        .enumerate()
-        .map(|(i, screen)| {
-            let label = format!(" {} {} ", i + 1, screen.title());
-            let w = label.chars().count() as u16;
-            let start = x;
-            x += w;
-            (*screen, label, start, x)
-        })
-        .collect()
+/// The tabs as drawn on the top line of a terminal `width` columns wide
+/// that must keep `reserve` columns at its right end free (for the kill
+/// switch and connection state, which must be read in full): each tab with
+/// the columns it covers, and whether the product name comes first.
+///
+/// The widest form that leaves `reserve` free wins: the product name and
+/// every tab's title (from [`WIDE_TABS`] columns), every title, then only
+/// the current screen's title with the other tabs by number (`1`-`7` still
+/// jump to them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tabs {
+    /// Whether [`PRODUCT_LABEL`] is drawn before the tabs.
+    pub product: bool,
+    /// Each tab: screen, label, first column, column after it.
+    pub tabs: Vec<(Screen, String, u16, u16)>,
 }
 
-/// Terminals at least this wide show the product name before the tabs.
+impl Tabs {
+    /// The column after the last tab.
+    pub fn end(&self) -> u16 {
+        self.tabs.last().map_or(0, |t| t.3)
+    }
+
+    /// The screen whose tab covers `column`.
+    pub fn at(&self, column: u16) -> Option<Screen> {
+        self.tabs
+            .iter()
+            .find(|(_, _, start, end)| column >= *start && column < *end)
+            .map(|(screen, ..)| *screen)
+    }
+}
+
+/// Lays out the tabs (see [`Tabs`]).
+pub fn tabs(width: u16, current: Screen, reserve: u16) -> Tabs {
+    let build = |product: bool, full: bool| {
+        let mut x = if product {
+            PRODUCT_LABEL.chars().count() as u16
+        } else {
+            0
+        };
+        let tabs = Screen::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, screen)| {
+                let label = if full || *screen == current {
+                    format!(" {} {} ", i + 1, screen.title())
+                } else {
+                    format!(" {} ", i + 1)
+                };
+                let w = label.chars().count() as u16;
+                let start = x;
+                x += w;
+                (*screen, label, start, x)
+            })
+            .collect();
+        Tabs { product, tabs }
+    };
+    let forms = [(true, true), (false, true), (false, false)];
+    forms
+        .iter()
+        .filter(|(product, _)| !product || width >= WIDE_TABS)
+        .map(|&(product, full)| build(product, full))
+        .find(|t| t.end().saturating_add(reserve) <= width)
+        .unwrap_or_else(|| build(false, false))
+}
+
+/// Terminals at least this wide may show the product name before the tabs.
 pub const WIDE_TABS: u16 = 100;
 
 /// The product name drawn before the tabs on wide terminals.
 pub const PRODUCT_LABEL: &str = " toolgate │";
-
-/// Column where the first tab starts on a terminal `width` columns wide.
-pub fn tabs_start(width: u16) -> u16 {
-    if width >= WIDE_TABS {
-        PRODUCT_LABEL.chars().count() as u16
-    } else {
-        0
-    }
-}
-
-/// The screen whose tab covers `column`.
-pub fn tab_at(width: u16, column: u16) -> Option<Screen> {
-    tab_labels(width)
-        .into_iter()
-        .find(|(_, _, start, end)| column >= *start && column < *end)
-        .map(|(screen, ..)| screen)
-}
 
 #[cfg(test)]
 mod tests {
@@ -125,24 +161,54 @@ mod tests {
 
     #[test]
     fn small_terminals_stack_and_wide_ones_split_side_by_side() {
-        let narrow = areas(Rect::new(0, 0, 80, 24), false);
+        let narrow = areas(Rect::new(0, 0, 80, 24), false, 1);
         assert_eq!(narrow.tabs.height, 1);
         assert_eq!(narrow.list.width, 80);
         assert_eq!(narrow.list.height + narrow.detail.height, 21);
         assert_eq!(narrow.footer.y, 23);
-        let wide = areas(Rect::new(0, 0, 200, 50), false);
+        let wide = areas(Rect::new(0, 0, 200, 50), false, 1);
         assert_eq!(wide.list.height, 47);
         assert_eq!(wide.list.width + wide.detail.width, 200);
-        let zoomed = areas(Rect::new(0, 0, 80, 24), true);
+        let zoomed = areas(Rect::new(0, 0, 80, 24), true, 1);
         assert_eq!(zoomed.detail.height, 21);
         assert_eq!(zoomed.list.height, 0);
     }
 
     #[test]
     fn clicks_map_to_data_rows() {
-        let a = areas(Rect::new(0, 0, 80, 24), false);
+        let a = areas(Rect::new(0, 0, 80, 24), false, 1);
         assert_eq!(a.list_row_at(5, a.list.y + 2), Some(0));
         assert_eq!(a.list_row_at(5, a.list.y + 1), None);
         assert_eq!(a.list_row_at(0, a.list.y + 3), None);
+    }
+
+    #[test]
+    fn a_long_status_takes_rows_from_the_body() {
+        let two = areas(Rect::new(0, 0, 80, 24), false, 2);
+        assert_eq!(two.status.height, 2);
+        assert_eq!(two.list.height + two.detail.height, 20);
+        assert_eq!(areas(Rect::new(0, 0, 80, 24), false, 9).status.height, 3);
+    }
+
+    #[test]
+    fn tabs_give_way_to_the_state_on_the_right() {
+        let width = |t: &Tabs| t.end();
+        // Wide: product name and every title.
+        let wide = tabs(160, Screen::Users, 16);
+        assert!(wide.product);
+        assert_eq!(width(&wide), 85);
+        // 80 columns with a short state: every title.
+        let plain = tabs(80, Screen::Users, 2);
+        assert!(!plain.product);
+        assert_eq!(plain.tabs[0].1, " 1 Servers ");
+        assert_eq!(width(&plain), 74);
+        // 80 columns with `MCP TRAFFIC OFF ✗ daemon unreachable `: only the
+        // current title, and it all fits.
+        let compact = tabs(80, Screen::Users, 37);
+        assert_eq!(compact.tabs[0].1, " 1 ");
+        assert_eq!(compact.tabs[4].1, " 5 Users ");
+        assert!(width(&compact) + 37 <= 80);
+        assert_eq!(compact.at(1), Some(Screen::Servers));
+        assert_eq!(compact.at(width(&compact)), None);
     }
 }

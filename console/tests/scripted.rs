@@ -5,8 +5,10 @@
 
 mod common;
 
-use common::{Harness, clients, render, start_daemon};
-use toolgate_console::state::{Overlay, Screen, claude_config_line};
+use common::{Harness, clients, mcp_tool_call, render, start_daemon};
+use toolgate_console::state::{
+    ACTION_EXAMPLES, Overlay, Screen, TARGET_EXAMPLE, Tail, claude_config_line,
+};
 use toolgate_console::ui::Theme;
 use toolgate_proto::v1;
 
@@ -234,6 +236,112 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
         assert!(!screen.contains(SECRET), "{screen}");
         assert!(!screen.contains(&secret), "{screen}");
     }
+    drop(console);
+    daemon.stop().await.unwrap();
+}
+
+/// The audit filter's hints are real: each action prefix it offers finds
+/// events a daemon wrote (an MCP tool call among them), and the target
+/// example finds that tool's calls, named as tool calls are audited.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_audit_filter_hints_find_events() {
+    let dir = tempfile::tempdir().unwrap();
+    let (daemon, token) = start_daemon(dir.path()).await;
+    let addr = format!("http://{}", daemon.grpc_addr);
+    let mut api = clients(daemon.grpc_addr, &token);
+    api.servers
+        .register_server(v1::RegisterServerRequest {
+            catalog_kind: "salesforce".into(),
+            name: "Salesforce production".into(),
+            tool_prefix: "salesforce".into(),
+            login_host: Some(v1::LoginHost {
+                kind: v1::LoginHostKind::Production.into(),
+                url: String::new(),
+            }),
+            api_version: "66.0".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let user = api
+        .users
+        .create_user(v1::CreateUserRequest {
+            email: "ana@example.com".into(),
+            display_name: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let secret = api
+        .users
+        .issue_token(v1::IssueTokenRequest {
+            user_id: user.id,
+            name: "laptop".into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    // Ana holds no profile: the call is refused, and audited.
+    let answer = mcp_tool_call(daemon.http_addr, &secret, "salesforce_query").await;
+    assert!(answer.contains("not in your tool list"), "{answer}");
+
+    let mut console = Harness::new(clients(daemon.grpc_addr, &token), &addr, 160, 45).await;
+    let theme = Theme { color: false };
+    console.keys("6").await;
+    console.until(|app| app.audit.tail == Tail::Live).await;
+    console.keys("f<Tab>").await;
+    let form = render(&console.app, theme);
+    for example in ACTION_EXAMPLES {
+        assert!(form.contains(example), "the hint offers {example}:\n{form}");
+    }
+    console.keys("<Esc>").await;
+    for example in ACTION_EXAMPLES {
+        console.keys("f<Tab>").await;
+        console.keys(example).await;
+        console.keys("<Enter>").await;
+        console.until(|app| app.audit.tail == Tail::Live).await;
+        let actions: Vec<&str> = console
+            .app
+            .audit
+            .events
+            .iter()
+            .map(|e| e.action.as_str())
+            .collect();
+        assert!(!actions.is_empty(), "{example} finds nothing");
+        assert!(
+            actions.iter().all(|a| a.starts_with(example)),
+            "{example}: {actions:?}"
+        );
+        // Clear the field again for the next example.
+        console.keys("f<Tab>").await;
+        for _ in 0..example.len() {
+            console.keys("<Backspace>").await;
+        }
+        console.keys("<Enter>").await;
+        console.until(|app| app.audit.tail == Tail::Live).await;
+    }
+    console.keys("f<Tab><Tab>").await;
+    console.keys(TARGET_EXAMPLE).await;
+    console.keys("<Enter>").await;
+    console.until(|app| app.audit.tail == Tail::Live).await;
+    let targets: Vec<(&str, &str)> = console
+        .app
+        .audit
+        .events
+        .iter()
+        .map(|e| (e.action.as_str(), e.target.as_str()))
+        .collect();
+    assert_eq!(
+        targets,
+        [(
+            "tool.call",
+            "tool/salesforce_query on Salesforce production"
+        )]
+    );
     drop(console);
     daemon.stop().await.unwrap();
 }

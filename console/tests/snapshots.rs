@@ -29,6 +29,14 @@ fn ts(day: u32, hour: u32) -> Option<prost_types::Timestamp> {
     })
 }
 
+/// A time on a November 2026 day, to the second.
+fn at(day: u32, hour: u32, second: u32) -> Option<prost_types::Timestamp> {
+    ts(day, hour).map(|mut t| {
+        t.seconds += i64::from(second);
+        t
+    })
+}
+
 fn id(n: u32) -> String {
     format!("019ad3c2-0000-7000-8000-{n:012}")
 }
@@ -243,6 +251,30 @@ fn users() -> Vec<v1::User> {
     ]
 }
 
+/// The 19 tools a user of the demo may call: more than 400 characters in
+/// one line (the list was once cut there).
+const CALLABLE: [&str; 19] = [
+    "salesforce_create_record",
+    "salesforce_delete_record",
+    "salesforce_describe_object",
+    "salesforce_get_limits",
+    "salesforce_get_record",
+    "salesforce_get_related_records",
+    "salesforce_get_user_info",
+    "salesforce_list_objects",
+    "salesforce_query",
+    "salesforce_search",
+    "salesforce_update_record",
+    "salesforce_upsert_record",
+    "sandbox_describe_object",
+    "sandbox_get_limits",
+    "sandbox_get_record",
+    "sandbox_list_objects",
+    "sandbox_query",
+    "sandbox_search",
+    "sandbox_get_user_info",
+];
+
 fn user_detail(user_id: &str) -> UserDetail {
     UserDetail {
         user_id: user_id.into(),
@@ -256,18 +288,34 @@ fn user_detail(user_id: &str) -> UserDetail {
             last_used_at: ts(23, 8),
             revoked_at: None,
         }],
-        connections: vec![v1::Connection {
-            id: id(601),
-            user_id: user_id.into(),
-            server_id: id(1),
-            instance_url: "https://acme.my.salesforce.com".into(),
-            salesforce_user_id: "005000000000001AAA".into(),
-            salesforce_org_id: "00D000000000001EAA".into(),
-            scopes: "api refresh_token".into(),
-            connected_at: ts(23, 8),
-            refreshed_at: ts(23, 9),
-        }],
-        tools: vec!["salesforce_query".into(), "salesforce_search".into()],
+        connections: vec![
+            v1::Connection {
+                id: id(601),
+                user_id: user_id.into(),
+                server_id: id(1),
+                instance_url: "https://acme.my.salesforce.com".into(),
+                salesforce_user_id: "005000000000001AAA".into(),
+                salesforce_org_id: "00D000000000001EAA".into(),
+                salesforce_username: "ana.lima@acme.example".into(),
+                scopes: "api refresh_token".into(),
+                connected_at: ts(23, 8),
+                refreshed_at: ts(23, 9),
+            },
+            // Connected while Salesforce's identity URL could not answer.
+            v1::Connection {
+                id: id(602),
+                user_id: user_id.into(),
+                server_id: id(2),
+                instance_url: "https://acme--dev.sandbox.my.salesforce.com".into(),
+                salesforce_user_id: "005000000000002AAA".into(),
+                salesforce_org_id: "00D000000000002EAA".into(),
+                salesforce_username: String::new(),
+                scopes: "api refresh_token".into(),
+                connected_at: ts(23, 9),
+                refreshed_at: None,
+            },
+        ],
+        tools: CALLABLE.iter().map(|t| (*t).to_owned()).collect(),
     }
 }
 
@@ -275,10 +323,10 @@ fn events() -> Vec<v1::AuditEvent> {
     vec![
         v1::AuditEvent {
             sequence: 42,
-            time: ts(23, 9),
+            time: at(23, 9, 7),
             actor: "user:ana@example.com".into(),
-            action: "tools/call".into(),
-            target: "salesforce_query".into(),
+            action: "tool.call".into(),
+            target: "tool/salesforce_query on Salesforce production".into(),
             outcome: v1::Outcome::Allowed as i32,
             latency_ms: 84,
             details_json: r#"{"arguments":{"soql":"SELECT Id FROM Account"},"records":3}"#.into(),
@@ -286,10 +334,10 @@ fn events() -> Vec<v1::AuditEvent> {
         },
         v1::AuditEvent {
             sequence: 41,
-            time: ts(23, 8),
+            time: at(23, 9, 5),
             actor: "user:bo@example.com".into(),
-            action: "tools/call".into(),
-            target: "salesforce_delete_record".into(),
+            action: "tool.call".into(),
+            target: "tool/salesforce_delete_record on Salesforce production".into(),
             outcome: v1::Outcome::Denied as i32,
             reason: "tool is not approved".into(),
             ..Default::default()
@@ -299,7 +347,7 @@ fn events() -> Vec<v1::AuditEvent> {
             time: ts(22, 12),
             actor: "admin:ana".into(),
             action: "tool.update".into(),
-            target: "salesforce_query".into(),
+            target: format!("tool/{}", id(101)),
             outcome: v1::Outcome::Allowed as i32,
             ..Default::default()
         },
@@ -474,7 +522,7 @@ fn the_tool_list_views_and_the_detail_pane() {
 
 #[test]
 fn overlays() {
-    let cases: [(&str, Screen, &str); 10] = [
+    let cases: [(&str, Screen, &str); 11] = [
         ("help", Screen::Tools, "?"),
         ("palette", Screen::Tools, ":pro"),
         ("register_form", Screen::Servers, "n"),
@@ -485,6 +533,7 @@ fn overlays() {
         ("members_picker", Screen::Toolsets, "m"),
         ("grant_form", Screen::Users, "u"),
         ("kill_switch_confirm", Screen::Settings, "<Space>"),
+        ("enable_confirm", Screen::Servers, "jt"),
     ];
     for (name, screen, script) in cases {
         for size in SIZES {
@@ -538,4 +587,112 @@ fn a_refused_form_shows_the_daemons_message_and_keeps_the_values() {
         }),
     })));
     snapshot("overlay_form_error_80x24", &app);
+}
+
+/// The first line of a rendered screen.
+fn top_line(app: &App) -> String {
+    render(app, Theme { color: false })
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[test]
+fn the_top_line_at_80x24_writes_out_the_kill_switch_and_an_unreachable_daemon() {
+    let mut app = console((80, 24), Answer::Data, Screen::Users);
+    assert!(top_line(&app).contains(" 5 Users "), "{}", top_line(&app));
+    // The kill switch goes on.
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Char('r'),
+        KeyModifiers::NONE,
+    )));
+    for request in app.take_requests() {
+        let result = match &request.command {
+            Command::LoadSettings => Ok(Data::Settings(v1::Settings {
+                mcp_traffic_enabled: false,
+                ..settings()
+            })),
+            other => match data_for(other, Answer::Data) {
+                Some(result) => result,
+                None => continue,
+            },
+        };
+        let last = !matches!(request.command, Command::TailAudit { .. });
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last,
+            result,
+        })));
+    }
+    let line = top_line(&app);
+    assert!(line.ends_with("MCP TRAFFIC OFF ● connected"), "{line}");
+    assert!(line.contains(" 5 Users "), "{line}");
+    // Then the daemon goes away: both are written out in full.
+    press(&mut app, Answer::Unreachable, "r");
+    let line = top_line(&app);
+    assert!(
+        line.ends_with("MCP TRAFFIC OFF ✗ daemon unreachable"),
+        "{line}"
+    );
+    assert!(line.contains(" 5 Users "), "{line}");
+    snapshot("top_line_off_unreachable_80x24", &app);
+    // The status line wraps instead of cutting the address off.
+    let text = render(&app, Theme { color: false });
+    assert!(text.contains("http://127.0.0.1:50051"), "{text}");
+}
+
+#[test]
+fn the_help_overlay_fits_80x24() {
+    for screen in Screen::ALL {
+        let mut app = console((80, 24), Answer::Data, screen);
+        press(&mut app, Answer::Data, "?");
+        let text = render(&app, Theme { color: false });
+        assert!(
+            !text.contains("j/k scroll,"),
+            "{screen:?} needs scrolling:\n{text}"
+        );
+        for binding in toolgate_console::keymap::screen(screen)
+            .iter()
+            .chain(toolgate_console::keymap::GLOBAL)
+        {
+            assert!(
+                text.contains(binding.help),
+                "{screen:?}: {:?} is not shown:\n{text}",
+                binding.help
+            );
+        }
+    }
+}
+
+#[test]
+fn the_users_screen_shows_every_callable_tool_and_each_connections_username() {
+    // Wide: all 19 at once, with the usernames.
+    let app = console((160, 45), Answer::Data, Screen::Users);
+    let text = render(&app, Theme { color: false });
+    for tool in CALLABLE {
+        assert!(text.contains(tool), "{tool} is missing:\n{text}");
+    }
+    assert!(
+        text.contains("Salesforce production: ana.lima@acme.example"),
+        "{text}"
+    );
+    assert!(
+        text.contains("org 00D000000000001EAA · user 005000000000001AAA"),
+        "{text}"
+    );
+    assert!(text.contains("username unknown"), "{text}");
+    // 80x24: the detail pane scrolls (J) through all of them.
+    let mut app = console((80, 24), Answer::Data, Screen::Users);
+    let mut seen = render(&app, Theme { color: false });
+    assert!(seen.contains("J/K scroll"), "{seen}");
+    for _ in 0..40 {
+        press(&mut app, Answer::Data, "J");
+        seen.push_str(&render(&app, Theme { color: false }));
+    }
+    for tool in CALLABLE {
+        assert!(seen.contains(tool), "{tool} never shown");
+    }
+    assert!(app.detail_scroll > 0);
+    snapshot("users_detail_scrolled_80x24", &app);
 }

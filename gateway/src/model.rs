@@ -476,6 +476,11 @@ pub struct Connection {
     pub salesforce_user_id: String,
     /// The Salesforce org Id, from the identity URL.
     pub salesforce_org_id: String,
+    /// The Salesforce username (`ana@acme.example`), read from the identity
+    /// URL when the user connected; empty when that read failed, and in
+    /// connections stored before toolgate read it.
+    #[serde(default)]
+    pub salesforce_username: String,
     /// Granted scopes, space-separated.
     pub scopes: String,
     /// When the user connected.

@@ -727,6 +727,143 @@ async fn the_mcp_gateway_end_to_end() {
     w.sim.stop().await;
 }
 
+/// Every tool-call audit event names its tool and server the same way,
+/// whatever the outcome, and a connection records the Salesforce username
+/// (or says why it could not).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tool_call_events_name_the_tool_and_server_and_connections_the_username() {
+    let mut w = world().await;
+    let all = w.toolset(v1::ToolsetKind::AllApproved).await;
+    let read_only = w.toolset(v1::ToolsetKind::ReadOnly).await;
+    let (_, _, ana_token) = w.user("ana@example.com", &all).await;
+    let (_, _, ben_token) = w.user("ben@example.com", &read_only).await;
+    let ana = w.client(&ana_token, TestClient::default()).await;
+    let ben = w.client(&ben_token, TestClient::default()).await;
+    let on = |tool: &str| format!("tool/{tool} on Acme (sfsim)");
+
+    // Denied by policy, unknown, connect prompt, bad arguments, allowed,
+    // and refused by the kill switch before any lookup.
+    let mut expected = Vec::new();
+    call(&ben, "salesforce_create_record", json!({})).await;
+    expected.push((on("salesforce_create_record"), v1::Outcome::Denied));
+    call(&ana, "salesforce_no_such_tool", json!({})).await;
+    expected.push((
+        "tool/salesforce_no_such_tool".to_owned(),
+        v1::Outcome::Denied,
+    ));
+    let prompt = text(&call(&ana, "salesforce_get_user_info", json!({})).await);
+    expected.push((on("salesforce_get_user_info"), v1::Outcome::Denied));
+    call(
+        &ana,
+        "salesforce_get_record",
+        json!({"object_name": "Account"}),
+    )
+    .await;
+    expected.push((on("salesforce_get_record"), v1::Outcome::Error));
+    assert_eq!(w.connect(&link_in(&prompt), ANA_SF).await.status(), 200);
+    let ok = call(&ana, "salesforce_get_user_info", json!({})).await;
+    assert_eq!(ok.is_error, Some(false), "{}", text(&ok));
+    expected.push((on("salesforce_get_user_info"), v1::Outcome::Allowed));
+
+    // The username comes from the identity URL; when Salesforce cannot
+    // answer it, the connection is made without it and the audit says so.
+    w.admin_post("faults", json!({"identity_unavailable": true}))
+        .await;
+    let prompt = text(&call(&ben, "salesforce_get_user_info", json!({})).await);
+    expected.push((on("salesforce_get_user_info"), v1::Outcome::Denied));
+    assert_eq!(w.connect(&link_in(&prompt), BEN_SF).await.status(), 200);
+    let ok = call(&ben, "salesforce_get_user_info", json!({})).await;
+    assert_eq!(ok.is_error, Some(false), "{}", text(&ok));
+    expected.push((on("salesforce_get_user_info"), v1::Outcome::Allowed));
+    let connections = w
+        .admin
+        .connections
+        .list_connections(v1::ListConnectionsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .connections;
+    let mut usernames: Vec<(String, String)> = connections
+        .iter()
+        .map(|c| (c.salesforce_username.clone(), c.salesforce_org_id.clone()))
+        .collect();
+    usernames.sort();
+    assert_eq!(
+        usernames,
+        [
+            (String::new(), w.sim.sim.org_id.clone()),
+            (ANA_SF.to_owned(), w.sim.sim.org_id.clone()),
+        ]
+    );
+
+    w.admin
+        .settings
+        .update_settings(v1::UpdateSettingsRequest {
+            mcp_traffic_enabled: Some(false),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    call(
+        &ana,
+        "salesforce_query",
+        json!({"soql": "SELECT Id FROM Account"}),
+    )
+    .await;
+    expected.push((on("salesforce_query"), v1::Outcome::Denied));
+
+    let list = |action_prefix: &str, target_prefix: &str| {
+        let mut audit = w.admin.audit.clone();
+        let request = v1::ListEventsRequest {
+            action_prefix: action_prefix.into(),
+            target_prefix: target_prefix.into(),
+            page_size: 100,
+            ..Default::default()
+        };
+        async move {
+            audit
+                .list_events(request)
+                .await
+                .unwrap()
+                .into_inner()
+                .events
+        }
+    };
+    let mut calls: Vec<(String, v1::Outcome)> = list("tool.call", "")
+        .await
+        .into_iter()
+        .map(|e| (e.target, v1::Outcome::try_from(e.outcome).unwrap()))
+        .collect();
+    calls.reverse();
+    assert_eq!(calls, expected);
+    // A target filter finds a tool's calls whatever their outcome.
+    let user_info = list("", "tool/salesforce_get_user_info").await;
+    assert_eq!(user_info.len(), 4, "{user_info:?}");
+    let created: Vec<(String, String)> = list("connection.create", "")
+        .await
+        .into_iter()
+        .map(|e| (e.actor, e.reason))
+        .collect();
+    assert_eq!(
+        created,
+        [
+            (
+                "user:ben@example.com".to_owned(),
+                "connected a Salesforce account; its username could not be read: the identity URL answered HTTP 503".to_owned()
+            ),
+            (
+                "user:ana@example.com".to_owned(),
+                "connected a Salesforce account".to_owned()
+            ),
+        ]
+    );
+
+    ana.cancel().await.unwrap();
+    ben.cancel().await.unwrap();
+    w.daemon.stop().await.unwrap();
+    w.sim.stop().await;
+}
+
 async fn raw_post(url: &str, token: &str, headers: &[(&str, &str)], body: Value) -> (u16, String) {
     let mut request = reqwest::Client::new()
         .post(url)

@@ -11,6 +11,17 @@ use super::{App, Cursor, Field, Form, FormKind, Overlay, Purpose, Screen};
 use crate::action::{AuditFilter, Command};
 use crate::keymap::Intent;
 
+/// The action prefixes the filter form offers as examples. The daemon
+/// keeps the events whose action starts with the prefix (gateway
+/// `control/audit.rs`); actions are dotted (`tool.call` is an MCP tool
+/// call, `tool.update` an admin's change to a tool, `server.register` ...),
+/// and a test checks that each example finds events a real daemon wrote.
+pub const ACTION_EXAMPLES: [&str; 3] = ["tool.call", "tool.", "server."];
+
+/// The target prefix the filter form offers as an example: tool calls are
+/// audited as `tool/<exposed name> on <server name>`.
+pub const TARGET_EXAMPLE: &str = "tool/salesforce_query";
+
 /// How many events the console keeps in memory.
 pub const AUDIT_KEEP: usize = 5000;
 
@@ -189,13 +200,16 @@ impl App {
                                 "action_prefix",
                                 "Action starts with",
                                 &f.action_prefix,
-                                "e.g. tool. or tools/call",
+                                &format!(
+                                    "e.g. {} (MCP tool calls), {} or {}",
+                                    ACTION_EXAMPLES[0], ACTION_EXAMPLES[1], ACTION_EXAMPLES[2]
+                                ),
                             ),
                             Field::text(
                                 "target_prefix",
                                 "Target starts with",
                                 &f.target_prefix,
-                                "e.g. a tool name",
+                                &format!("e.g. {TARGET_EXAMPLE} (every call of that tool)"),
                             ),
                         ],
                     )

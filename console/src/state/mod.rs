@@ -8,6 +8,7 @@
 //! routing).
 
 mod audit;
+mod chrome;
 mod form;
 mod governance;
 mod picker;
@@ -18,6 +19,7 @@ mod submit;
 mod tools;
 mod users;
 
+use std::cell::Cell;
 use std::collections::HashMap;
 
 use crossterm::event::{
@@ -28,11 +30,12 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 use zeroize::Zeroizing;
 
-pub use audit::{AUDIT_KEEP, AuditState, Tail, outcome_name};
+pub use audit::{ACTION_EXAMPLES, AUDIT_KEEP, AuditState, TARGET_EXAMPLE, Tail, outcome_name};
+pub use chrome::StatusKind;
 pub use form::{Field, FieldKind, Form, FormInput, FormKind};
 pub use governance::toolset_kind;
 pub use picker::{PickItem, Picker, PickerKind};
-pub use servers::describe_login_host;
+pub use servers::{describe_login_host, free_name_and_prefix};
 pub use settings::rows as settings_rows;
 pub use submit::parse_expiry;
 pub use tools::{ToolFilter, ToolsState, ToolsView, action_name, state_name};
@@ -270,6 +273,13 @@ pub struct App {
     pub size: Rect,
     /// Whether the detail pane fills the body.
     pub zoomed: bool,
+    /// How many rows the detail pane is scrolled down (`J`/`K`); back to
+    /// the top when the selection or the screen changes.
+    pub detail_scroll: usize,
+    /// How far the detail pane can scroll, as measured by the last draw
+    /// (like ratatui's stateful widgets, the view records what it laid
+    /// out; nothing else writes it).
+    pub detail_max: Cell<usize>,
     /// The daemon connection.
     pub link: Link,
     /// The status line.
@@ -329,6 +339,8 @@ impl App {
             screen: Screen::Tools,
             size,
             zoomed: false,
+            detail_scroll: 0,
+            detail_max: Cell::new(0),
             link: Link::Connecting,
             status: None,
             overlay: None,
@@ -381,7 +393,14 @@ impl App {
 
     /// The current geometry.
     pub fn areas(&self) -> Areas {
-        layout::areas(self.size, self.zoomed)
+        let rows = match (&self.searching, self.status_line()) {
+            (None, Some((text, _))) => {
+                let width = usize::from(self.size.width.max(1));
+                u16::try_from(text.chars().count().div_ceil(width)).unwrap_or(u16::MAX)
+            }
+            _ => 1,
+        };
+        layout::areas(self.size, self.zoomed, rows)
     }
 
     fn send(&mut self, command: Command, purpose: Purpose) -> u64 {
@@ -487,6 +506,9 @@ impl App {
         if self.screen != screen {
             self.screen = screen;
             self.zoomed = false;
+            self.detail_scroll = 0;
+            // A message was about the screen it was said on.
+            self.status = None;
         }
         if screen == Screen::Audit && self.audit.tail_id.is_none() {
             self.start_tail();
@@ -597,8 +619,17 @@ impl App {
                     self.status = None;
                 }
             }
+            Intent::DetailDown => {
+                let max = self.detail_max.get();
+                self.detail_scroll = (self.detail_scroll + 1).min(max);
+            }
+            Intent::DetailUp => {
+                let max = self.detail_max.get();
+                self.detail_scroll = self.detail_scroll.min(max).saturating_sub(1);
+            }
             Intent::Open => {
                 self.zoomed = !self.zoomed;
+                self.detail_scroll = 0;
                 if self.zoomed && self.screen == Screen::Tools {
                     self.load_selected_tool();
                 }
@@ -837,12 +868,24 @@ impl App {
             return;
         }
         match mouse.kind {
-            MouseEventKind::ScrollDown => self.intent(Intent::Down),
-            MouseEventKind::ScrollUp => self.intent(Intent::Up),
+            MouseEventKind::ScrollDown | MouseEventKind::ScrollUp => {
+                let over_detail = self
+                    .areas()
+                    .detail
+                    .contains(ratatui::layout::Position::new(mouse.column, mouse.row));
+                let down = mouse.kind == MouseEventKind::ScrollDown;
+                let intent = match (over_detail, down) {
+                    (true, true) => Intent::DetailDown,
+                    (true, false) => Intent::DetailUp,
+                    (false, true) => Intent::Down,
+                    (false, false) => Intent::Up,
+                };
+                self.intent(intent);
+            }
             MouseEventKind::Down(MouseButton::Left) => {
                 let areas = self.areas();
                 if mouse.row == areas.tabs.y {
-                    if let Some(screen) = layout::tab_at(self.size.width, mouse.column) {
+                    if let Some(screen) = self.tabs().at(mouse.column) {
                         self.go(screen);
                     }
                 } else if let Some(row) = areas.list_row_at(mouse.column, mouse.row) {
@@ -894,6 +937,7 @@ impl App {
     }
 
     fn selection_changed(&mut self) {
+        self.detail_scroll = 0;
         match self.screen {
             Screen::Users => self.select_user_detail(),
             Screen::Audit => self.audit.follow = self.audit.cursor.selected == 0,
@@ -935,3 +979,5 @@ pub fn describe_report(report: &v1::DiscoveryReport) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_screens;

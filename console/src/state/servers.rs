@@ -86,6 +86,33 @@ pub fn describe_login_host(host: Option<&v1::LoginHost>) -> String {
     }
 }
 
+/// The first free server name and tool prefix among `servers`: `base`
+/// and `prefix` themselves, else `base 2` and `prefix2`, `base 3` and
+/// `prefix3` ... (one number for both, so they read as a pair). Names are
+/// unique ignoring ASCII case and prefixes exactly, as the daemon checks
+/// (gateway `control/servers.rs`); a digit suffix keeps a prefix valid
+/// (`control/validate.rs`: a lowercase letter, then up to 31 of a-z 0-9 _).
+pub fn free_name_and_prefix(servers: &[v1::Server], base: &str, prefix: &str) -> (String, String) {
+    let taken = |name: &str, prefix: &str| {
+        servers
+            .iter()
+            .any(|s| s.name.eq_ignore_ascii_case(name) || s.tool_prefix == prefix)
+    };
+    (1..)
+        .map(|n| {
+            if n == 1 {
+                (base.to_owned(), prefix.to_owned())
+            } else {
+                let suffix = n.to_string();
+                let room = 32usize.saturating_sub(suffix.len());
+                let stem: String = prefix.chars().take(room).collect();
+                (format!("{base} {n}"), format!("{stem}{suffix}"))
+            }
+        })
+        .find(|(name, prefix)| !taken(name, prefix))
+        .unwrap_or_default()
+}
+
 impl App {
     /// The servers shown (after the `/` filter), in daemon order (by name).
     pub fn servers_shown(&self) -> Vec<&v1::Server> {
@@ -158,21 +185,41 @@ impl App {
                     disabled: Some(disable),
                     ..Default::default()
                 });
-                if disable {
-                    self.overlay = Some(Overlay::Confirm(Confirm {
-                        title: format!("Disable {}", server.name),
-                        lines: vec![
+                let (title, lines) = if disable {
+                    (
+                        format!("Disable {}", server.name),
+                        vec![
                             format!(
                                 "No tool of {} can be listed or called until you enable it again.",
                                 server.name
                             ),
                             "Live MCP sessions are told their tool list changed.".into(),
                         ],
-                        command,
-                    }));
+                    )
                 } else {
-                    self.send(command, Purpose::Change);
-                }
+                    let approved = self
+                        .tools
+                        .all
+                        .iter()
+                        .filter(|t| {
+                            t.server_id == server.id && t.state == v1::ToolState::Approved as i32
+                        })
+                        .count();
+                    (
+                        format!("Enable {}", server.name),
+                        vec![
+                            format!(
+                                "Its {approved} approved tools can be listed and called again by the users whose access profiles include them."
+                            ),
+                            "Live MCP sessions are told their tool list changed.".into(),
+                        ],
+                    )
+                };
+                self.overlay = Some(Overlay::Confirm(Confirm {
+                    title,
+                    lines,
+                    command,
+                }));
             }
             (Intent::Delete, Some(server)) => {
                 let tools = self
@@ -204,6 +251,17 @@ impl App {
             .and_then(|c| c.iter().find(|e| e.kind == "salesforce"))
             .cloned()
             .unwrap_or_default();
+        let base_prefix = if entry.default_tool_prefix.is_empty() {
+            "salesforce"
+        } else {
+            &entry.default_tool_prefix
+        };
+        // Prefill only what is free (nothing while the servers are unknown).
+        let (name, prefix) = self
+            .servers
+            .ready()
+            .map(|servers| free_name_and_prefix(servers, "Salesforce", base_prefix))
+            .unwrap_or_default();
         let callback = if entry.callback_url.is_empty() {
             "(loading…)".to_owned()
         } else {
@@ -213,20 +271,11 @@ impl App {
             FormKind::RegisterServer,
             "Register Salesforce",
             vec![
-                Field::text(
-                    "name",
-                    "Name",
-                    "Salesforce",
-                    "unique, e.g. Salesforce production",
-                ),
+                Field::text("name", "Name", &name, "unique, e.g. Salesforce production"),
                 Field::text(
                     "tool_prefix",
                     "Tool prefix",
-                    if entry.default_tool_prefix.is_empty() {
-                        "salesforce"
-                    } else {
-                        &entry.default_tool_prefix
-                    },
+                    &prefix,
                     "tools are exposed as <prefix>_<tool>; lowercase, digits, _",
                 ),
                 Field::choice(
@@ -259,7 +308,7 @@ impl App {
                     "client_id",
                     "Consumer key",
                     "",
-                    "from the connected app (optional now; c later)",
+                    "from the connected app or External Client App (optional now; c later)",
                 ),
                 Field::secret(
                     "client_secret",
@@ -269,7 +318,7 @@ impl App {
             ],
         )
         .with_intro(vec![
-            "Callback URL to paste into the connected app (y copies on the list):".into(),
+            "Callback URL to paste into the connected app or External Client App (y copies on the list):".into(),
             callback,
         ]);
         form.set_enabled("my_domain_url", false);
@@ -317,7 +366,7 @@ impl App {
             ],
         )
         .with_intro(vec![
-            "Callback URL for the connected app:".into(),
+            "Callback URL for the connected app or External Client App:".into(),
             server.callback_url.clone(),
         ]);
         form.set_enabled("my_domain_url", host == "my_domain");
@@ -344,7 +393,7 @@ impl App {
                     "client_id",
                     "Consumer key",
                     &auth.client_id,
-                    "the connected app's consumer key (OAuth client id)",
+                    "the consumer key (OAuth client id) of the connected app or External Client App",
                 ),
                 Field::secret(
                     "client_secret",

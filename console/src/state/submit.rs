@@ -10,7 +10,7 @@ use crate::action::{Command, Credentials};
 pub(super) fn submit_credentials(form: &mut Form, server_id: String) -> Option<Command> {
     let client_id = form.text("client_id");
     if client_id.is_empty() {
-        form.fail("consumer key: required (the connected app's consumer key)");
+        form.fail("consumer key: required (from the connected app or External Client App)");
         return None;
     }
     let client_secret = form.take_secret("client_secret");

@@ -179,7 +179,11 @@ impl App {
                         label: format!(
                             "{} as {} ({})",
                             self.server_name(&c.server_id),
-                            c.salesforce_user_id,
+                            if c.salesforce_username.is_empty() {
+                                &c.salesforce_user_id
+                            } else {
+                                &c.salesforce_username
+                            },
                             c.instance_url
                         ),
                         id: c.id,

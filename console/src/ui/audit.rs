@@ -6,9 +6,12 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 use toolgate_proto::v1;
 
-use super::{Theme, count_title, draw_detail, draw_list, field, when};
+use super::{Theme, count_title, draw_detail, draw_list, field, when_as};
 use crate::layout::Areas;
 use crate::state::{App, Loadable, Tail, outcome_name};
+
+/// An event's time with seconds, UTC.
+const SECONDS: &str = "%Y-%m-%d %H:%M:%S";
 
 fn outcome_style(theme: Theme, outcome: i32) -> ratatui::style::Style {
     match v1::Outcome::try_from(outcome).unwrap_or_default() {
@@ -19,6 +22,10 @@ fn outcome_style(theme: Theme, outcome: i32) -> ratatui::style::Style {
 
 pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     let shown = app.audit_shown();
+    // Seconds always (events of one minute must be told apart); the year
+    // only where there is room.
+    let wide = areas.list.width >= 90;
+    let time_format = if wide { SECONDS } else { "%m-%d %H:%M:%S" };
     let tail = match &app.audit.tail {
         Tail::Idle | Tail::Connecting => "connecting…".to_owned(),
         Tail::Live if app.audit.follow => "live, following".to_owned(),
@@ -57,13 +64,13 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         &state,
         shown.len(),
         "No events match yet. They appear here as they happen.",
-        vec!["Time", "Actor", "Action", "Target", "Outcome"],
+        vec!["Time (UTC)", "Actor", "Action", "Target", "Outcome"],
         vec![
-            Constraint::Length(16),
-            Constraint::Length(22),
-            Constraint::Length(24),
+            Constraint::Length(if wide { 19 } else { 14 }),
+            Constraint::Length(if wide { 20 } else { 18 }),
+            Constraint::Length(if wide { 18 } else { 12 }),
             Constraint::Min(14),
-            Constraint::Length(8),
+            Constraint::Length(7),
         ],
         app.audit.cursor,
         |offset, count| {
@@ -71,7 +78,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
                 .iter()
                 .map(|e| {
                     Row::new(vec![
-                        Cell::from(when(e.time.as_ref(), "-")),
+                        Cell::from(when_as(e.time.as_ref(), time_format, "-")),
                         Cell::from(e.actor.clone()),
                         Cell::from(e.action.clone()),
                         Cell::from(e.target.clone()),
@@ -92,11 +99,11 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
             ))],
             _ => vec![],
         };
-        draw_detail(frame, areas.detail, " Event ".into(), lines);
+        draw_detail(frame, app, theme, areas.detail, " Event ".into(), lines);
         return;
     };
     let mut lines = vec![
-        field(theme, "Time", when(e.time.as_ref(), "-")),
+        field(theme, "Time", when_as(e.time.as_ref(), SECONDS, "-")),
         field(theme, "Actor", e.actor.clone()),
         field(theme, "Action", e.action.clone()),
         field(theme, "Target", e.target.clone()),
@@ -120,6 +127,8 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     }
     draw_detail(
         frame,
+        app,
+        theme,
         areas.detail,
         format!(" Event #{} ", e.sequence),
         lines,

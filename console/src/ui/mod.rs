@@ -17,8 +17,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use crate::keymap;
-use crate::layout::{tab_labels, tabs_start};
-use crate::state::{App, Cursor, Link, Loadable, Screen};
+use crate::state::{App, Cursor, Link, Loadable, Screen, StatusKind};
 
 /// Colours, or none: with `NO_COLOR` set every style is plain text plus
 /// bold/reverse/dim, and nothing depends on colour (states are also words).
@@ -103,14 +102,14 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
 }
 
 fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
+    let tabs = app.tabs();
     let mut spans = Vec::new();
-    if tabs_start(area.width) > 0 {
+    if tabs.product {
         spans.push(Span::styled(" toolgate ", theme.heading()));
         spans.push(Span::styled("│", theme.dim()));
     }
-    let tabs = tab_labels(area.width);
-    let tabs_end = tabs.last().map(|t| t.3).unwrap_or(0);
-    for (screen, label, _, _) in tabs {
+    let tabs_end = tabs.end();
+    for (screen, label, _, _) in tabs.tabs {
         let style = if screen == app.screen {
             theme.selected().add_modifier(Modifier::BOLD)
         } else {
@@ -120,46 +119,26 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
     // Right-aligned: the kill switch when it is on (it stops every AI
-    // client, so it shows on every screen), then the connection; long
-    // words when they fit, glyphs when not.
-    let busy = app.busy();
-    let traffic_off = app.settings.ready().is_some_and(|s| !s.mcp_traffic_enabled);
-    let (long, short, style) = match &app.link {
-        Link::Connecting => (
-            format!("… connecting {} ", app.addr),
-            "… ".to_owned(),
-            theme.dim(),
-        ),
-        Link::Up if busy > 0 => (
-            format!("⟳ working ({busy}) ● connected "),
-            "⟳ ".to_owned(),
-            theme.ok(),
-        ),
-        Link::Up => ("● connected ".to_owned(), "● ".to_owned(), theme.ok()),
-        Link::Down(_) => (
-            "✗ daemon unreachable ".to_owned(),
-            "✗ ".to_owned(),
-            theme.error(),
-        ),
-        Link::Refused(_) => (
-            "✗ admin token refused ".to_owned(),
-            "✗ ".to_owned(),
-            theme.error(),
-        ),
+    // client, so it shows on every screen), then the connection; the tabs
+    // shrink first so both are read in full (README: "MCP TRAFFIC OFF",
+    // "✗ daemon unreachable"); a healthy link shrinks to its glyph.
+    let style = match &app.link {
+        Link::Connecting => theme.dim(),
+        Link::Up => theme.ok(),
+        Link::Down(_) | Link::Refused(_) => theme.error(),
     };
-    let (off_long, off_short) = if traffic_off {
-        ("MCP TRAFFIC OFF ", "OFF ")
+    let off = if app.traffic_off() {
+        App::TRAFFIC_OFF
     } else {
-        ("", "")
+        ""
     };
+    let (short, long) = app.link_labels();
     let room = area.width.saturating_sub(tabs_end);
     let width = |a: &str, b: &str| (a.chars().count() + b.chars().count()) as u16;
-    let (off, link) = if width(off_long, &long) <= room {
-        (off_long, long)
-    } else if width(off_long, &short) <= room {
-        (off_long, short)
+    let link = if width(off, &long) <= room {
+        long
     } else {
-        (off_short, short)
+        short
     };
     let total = width(off, &link);
     if total <= room {
@@ -173,14 +152,6 @@ fn draw_tabs(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
 }
 
 fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
-    // An unreachable daemon outranks any message but an error.
-    let link = match &app.link {
-        Link::Down(message) => Some(format!("✗ r to retry · {message} at {}", app.addr)),
-        Link::Refused(message) => Some(format!(
-            "✗ {message}; restart the console with the right token"
-        )),
-        _ => None,
-    };
     let line = if let Some(input) = &app.searching {
         Line::from(vec![
             Span::styled("/", theme.accent()),
@@ -188,21 +159,16 @@ fn draw_status(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             Span::styled("▏", theme.accent()),
             Span::styled("  Enter keep · Esc clear", theme.dim()),
         ])
-    } else if let Some(status) = app.status.as_ref().filter(|s| s.error) {
-        Line::from(Span::styled(format!("✗ {}", status.text), theme.error()))
-    } else if let Some(text) = link {
-        Line::from(Span::styled(text, theme.error()))
-    } else if let Some(status) = &app.status {
-        Line::from(Span::raw(format!("• {}", status.text)))
-    } else if let Some(filter) = app.search.get(&app.screen).filter(|f| !f.is_empty()) {
-        Line::from(Span::styled(
-            format!("filter: /{filter}  (Esc clears)"),
-            theme.dim(),
-        ))
     } else {
-        Line::default()
+        match app.status_line() {
+            Some((text, StatusKind::Error)) => Line::from(Span::styled(text, theme.error())),
+            Some((text, StatusKind::Info)) => Line::from(Span::raw(text)),
+            Some((text, StatusKind::Hint)) => Line::from(Span::styled(text, theme.dim())),
+            None => Line::default(),
+        }
     };
-    frame.render_widget(Paragraph::new(line), area);
+    // A long message wraps onto the rows the layout gave it.
+    frame.render_widget(Paragraph::new(line).wrap(Wrap { trim: false }), area);
 }
 
 fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
@@ -211,7 +177,7 @@ fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
     } else if app.searching.is_some() {
         vec![("type", "filter"), ("Enter", "keep"), ("Esc", "clear")]
     } else {
-        // Help first: a narrow terminal cuts the end of the line.
+        // Help first: a narrow terminal drops hints from the end.
         std::iter::once(("?", "help"))
             .chain(
                 keymap::screen(app.screen)
@@ -222,10 +188,20 @@ fn draw_footer(frame: &mut Frame, app: &App, theme: Theme, area: Rect) {
             )
             .collect()
     };
+    // Whole hints only: one that does not fit is left out, not cut in two
+    // (`?` lists them all).
     let mut spans = Vec::new();
+    let mut used = 0;
     for (key, help) in hints {
-        spans.push(Span::styled(format!(" {key}"), theme.accent()));
-        spans.push(Span::raw(format!(" {help} ")));
+        let key = format!(" {key}");
+        let help = format!(" {help} ");
+        let width = key.chars().count() + help.chars().count();
+        if used + width > usize::from(area.width) + 1 {
+            break;
+        }
+        used += width;
+        spans.push(Span::styled(key, theme.accent()));
+        spans.push(Span::raw(help));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -245,8 +221,13 @@ pub fn count_title(app: &App, name: &str, shown: usize, total: Option<usize>) ->
 
 /// A time as `YYYY-MM-DD HH:MM` UTC, or `none` when unset.
 pub fn when(time: Option<&prost_types::Timestamp>, none: &str) -> String {
+    when_as(time, "%Y-%m-%d %H:%M", none)
+}
+
+/// A time in a chrono `format` (UTC), or `none` when unset.
+pub fn when_as(time: Option<&prost_types::Timestamp>, format: &str, none: &str) -> String {
     time.and_then(|t| chrono::DateTime::from_timestamp(t.seconds, t.nanos.max(0) as u32))
-        .map(|t| t.format("%Y-%m-%d %H:%M").to_string())
+        .map(|t| t.format(format).to_string())
         .unwrap_or_else(|| none.to_owned())
 }
 
@@ -320,15 +301,45 @@ fn message(frame: &mut Frame, block: Block<'static>, area: Rect, text: &str, sty
     );
 }
 
-/// Draws a detail pane of labelled lines.
-pub fn draw_detail(frame: &mut Frame, area: Rect, title: String, lines: Vec<Line<'static>>) {
+/// Draws a detail pane of labelled lines, wrapped, scrolled down by
+/// `app.detail_scroll` rows (`J`/`K`, or the wheel over it). When the lines
+/// do not fit, the bottom border says which rows show and how to scroll;
+/// the draw records how far the pane can scroll in `app.detail_max`.
+pub fn draw_detail(
+    frame: &mut Frame,
+    app: &App,
+    theme: Theme,
+    area: Rect,
+    title: String,
+    lines: Vec<Line<'static>>,
+) {
     if area.height == 0 {
         return;
     }
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    let inner = usize::from(area.height.saturating_sub(2));
+    let total = paragraph.line_count(area.width.saturating_sub(2));
+    let max = total.saturating_sub(inner);
+    app.detail_max.set(max);
+    let scroll = app.detail_scroll.min(max);
+    let mut block = block(title);
+    if max > 0 {
+        block = block.title_bottom(
+            Line::from(Span::styled(
+                format!(
+                    " rows {}-{} of {total} · J/K scroll ",
+                    scroll + 1,
+                    (scroll + inner).min(total)
+                ),
+                theme.dim(),
+            ))
+            .right_aligned(),
+        );
+    }
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(title)),
+        paragraph
+            .scroll((u16::try_from(scroll).unwrap_or(u16::MAX), 0))
+            .block(block),
         area,
     );
 }

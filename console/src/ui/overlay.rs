@@ -122,49 +122,96 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme) {
     }
 }
 
+/// Width of the key column in the help overlay.
+const KEY_WIDTH: usize = 9;
+
 fn binding_lines(theme: Theme, title: &str, bindings: &[Binding]) -> Vec<Line<'static>> {
     let mut lines = vec![Line::from(Span::styled(title.to_owned(), theme.heading()))];
     lines.extend(bindings.iter().map(|b| {
         Line::from(vec![
-            Span::styled(format!("  {:<12}", b.label), theme.accent()),
+            Span::styled(
+                format!("  {:<w$}", b.label, w = KEY_WIDTH - 2),
+                theme.accent(),
+            ),
             Span::raw(b.help),
         ])
     }));
-    lines.push(Line::default());
     lines
 }
 
+/// The help overlay: the current screen's keys, the global ones and a few
+/// more. Side by side in two columns when one column would not fit (so
+/// 80x24 shows everything), else one column; `j`/`k` scroll what still
+/// does not fit, and the title says so.
 fn draw_help(frame: &mut Frame, app: &App, theme: Theme, area: Rect, scroll: usize) {
-    let rect = centered(area, 64, area.height.saturating_sub(2));
-    let mut lines = binding_lines(
+    let mut left = binding_lines(
         theme,
         &format!("{} screen", app.screen.title()),
         keymap::screen(app.screen),
     );
-    lines.extend(binding_lines(theme, "Everywhere", keymap::GLOBAL));
-    lines.push(Line::from(Span::styled("Also", theme.heading())));
+    left.push(Line::default());
+    left.push(Line::from(Span::styled("Also", theme.heading())));
     for (k, h) in [
         ("1-7", "go to screen by number"),
         ("Ctrl-C", "quit at once"),
-        ("mouse", "click a tab or a row; wheel scrolls"),
-        (
-            "forms",
-            "Tab/↓ next field, ←/→ choose, Enter save, Esc cancel",
-        ),
+        ("mouse", "click a tab or row; wheel"),
+        ("forms", "Tab/↓ next, ←/→ choose,"),
+        ("", "Enter saves, Esc cancels"),
     ] {
-        lines.push(Line::from(vec![
-            Span::styled(format!("  {k:<12}"), theme.accent()),
+        left.push(Line::from(vec![
+            Span::styled(format!("  {k:<w$}", w = KEY_WIDTH - 2), theme.accent()),
             Span::raw(h),
         ]));
     }
-    let scroll = scroll.min(lines.len().saturating_sub(1));
-    frame.render_widget(Clear, rect);
-    frame.render_widget(
-        Paragraph::new(lines)
-            .scroll((scroll as u16, 0))
-            .block(block(" Keys (Esc closes) ")),
-        rect,
+    let right = binding_lines(theme, "Everywhere", keymap::GLOBAL);
+    let inner_rows = usize::from(area.height.saturating_sub(4));
+    let widest = |lines: &[Line]| lines.iter().map(Line::width).max().unwrap_or(0);
+    let (left_w, right_w) = (widest(&left), widest(&right));
+    let one_column = left.len() + 1 + right.len();
+    let two_columns = one_column > inner_rows
+        && usize::from(area.width.saturating_sub(4)) >= left_w + 2 + right_w;
+    let (width, rows) = if two_columns {
+        (left_w + 2 + right_w + 2, left.len().max(right.len()))
+    } else {
+        (left_w.max(right_w).max(60) + 2, one_column)
+    };
+    let height = (rows + 2).min(usize::from(area.height.saturating_sub(2)));
+    let rect = centered(
+        area,
+        u16::try_from(width).unwrap_or(u16::MAX),
+        u16::try_from(height).unwrap_or(u16::MAX),
     );
+    let visible = height.saturating_sub(2);
+    let scroll = scroll.min(rows.saturating_sub(visible));
+    let title = if rows > visible {
+        " Keys (j/k scroll, Esc closes) "
+    } else {
+        " Keys (Esc closes) "
+    };
+    frame.render_widget(Clear, rect);
+    let outer = block(title);
+    let inner = outer.inner(rect);
+    frame.render_widget(outer, rect);
+    let offset = (u16::try_from(scroll).unwrap_or(u16::MAX), 0);
+    if two_columns {
+        let left_w = u16::try_from(left_w + 2)
+            .unwrap_or(u16::MAX)
+            .min(inner.width);
+        let left_rect = Rect::new(inner.x, inner.y, left_w, inner.height);
+        let right_rect = Rect::new(
+            inner.x + left_w,
+            inner.y,
+            inner.width.saturating_sub(left_w),
+            inner.height,
+        );
+        frame.render_widget(Paragraph::new(left).scroll(offset), left_rect);
+        frame.render_widget(Paragraph::new(right).scroll(offset), right_rect);
+    } else {
+        let mut lines = left;
+        lines.push(Line::default());
+        lines.extend(right);
+        frame.render_widget(Paragraph::new(lines).scroll(offset), inner);
+    }
 }
 
 fn draw_form(frame: &mut Frame, theme: Theme, area: Rect, form: &Form) {
@@ -279,7 +326,10 @@ fn draw_confirm(frame: &mut Frame, theme: Theme, area: Rect, confirm: &Confirm) 
         Span::raw(" cancel"),
     ]));
     let width = area.width.saturating_sub(4).min(90);
-    let rect = centered(area, width, lines.len() as u16 + 2);
+    // Room for wrapped lines: a confirmation is never cut.
+    let paragraph = Paragraph::new(lines.clone()).wrap(Wrap { trim: false });
+    let rows = paragraph.line_count(width.saturating_sub(2));
+    let rect = centered(area, width, u16::try_from(rows).unwrap_or(u16::MAX) + 2);
     frame.render_widget(Clear, rect);
     frame.render_widget(
         Paragraph::new(lines)

@@ -85,12 +85,20 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         let callback = app.callback_url();
         let lines = vec![
             Line::from(
-                "Register Salesforce with n. In Salesforce, create a connected app with OAuth \
-                 enabled, the scopes api and refresh_token offline_access, and this callback URL:",
+                "Register Salesforce with n. In Salesforce, create an External Client App (or \
+                 use an existing connected app) with OAuth enabled, the scopes api and \
+                 refresh_token offline_access, and this callback URL:",
             ),
             Line::from(Span::styled(callback, theme.accent())),
         ];
-        draw_detail(frame, areas.detail, " Getting started ".into(), lines);
+        draw_detail(
+            frame,
+            app,
+            theme,
+            areas.detail,
+            " Getting started ".into(),
+            lines,
+        );
         return;
     };
     let auth = server.auth.clone().unwrap_or_default();
@@ -150,5 +158,12 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         field(theme, "Registered", when(server.created_at.as_ref(), "-")),
         field(theme, "Id", server.id.clone()),
     ];
-    draw_detail(frame, areas.detail, format!(" {} ", server.name), lines);
+    draw_detail(
+        frame,
+        app,
+        theme,
+        areas.detail,
+        format!(" {} ", server.name),
+        lines,
+    );
 }

@@ -48,6 +48,8 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         .unwrap_or("");
     draw_detail(
         frame,
+        app,
+        theme,
         areas.detail,
         " About this setting ".into(),
         vec![

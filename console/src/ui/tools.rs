@@ -173,7 +173,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
 
 fn draw_tool_detail(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     let Some(tool) = app.tools.selected() else {
-        draw_detail(frame, areas.detail, " Detail ".into(), vec![]);
+        draw_detail(frame, app, theme, areas.detail, " Detail ".into(), vec![]);
         return;
     };
     // Everything but the schema comes from the list row, which every
@@ -278,5 +278,12 @@ fn draw_tool_detail(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
             theme.dim(),
         ))),
     }
-    draw_detail(frame, areas.detail, format!(" {} ", tool.name), lines);
+    draw_detail(
+        frame,
+        app,
+        theme,
+        areas.detail,
+        format!(" {} ", tool.name),
+        lines,
+    );
 }

@@ -51,7 +51,7 @@ pub(super) fn draw_toolsets(frame: &mut Frame, app: &App, theme: Theme, areas: &
         },
     );
     let Some(t) = app.selected_toolset() else {
-        draw_detail(frame, areas.detail, " Toolset ".into(), vec![]);
+        draw_detail(frame, app, theme, areas.detail, " Toolset ".into(), vec![]);
         return;
     };
     let bound: Vec<String> = app
@@ -92,7 +92,14 @@ pub(super) fn draw_toolsets(frame: &mut Frame, app: &App, theme: Theme, areas: &
     let mut names: Vec<String> = t.tool_ids.iter().map(|id| app.tool_name(id)).collect();
     names.sort();
     lines.extend(names.into_iter().map(|n| Line::from(format!("  {n}"))));
-    draw_detail(frame, areas.detail, format!(" {} ", t.name), lines);
+    draw_detail(
+        frame,
+        app,
+        theme,
+        areas.detail,
+        format!(" {} ", t.name),
+        lines,
+    );
 }
 
 pub(super) fn draw_profiles(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
@@ -131,7 +138,14 @@ pub(super) fn draw_profiles(frame: &mut Frame, app: &App, theme: Theme, areas: &
         },
     );
     let Some(p) = app.selected_profile() else {
-        draw_detail(frame, areas.detail, " Access profile ".into(), vec![]);
+        draw_detail(
+            frame,
+            app,
+            theme,
+            areas.detail,
+            " Access profile ".into(),
+            vec![],
+        );
         return;
     };
     let mut lines = vec![field(
@@ -164,5 +178,12 @@ pub(super) fn draw_profiles(frame: &mut Frame, app: &App, theme: Theme, areas: &
             g.granted_by
         ))
     }));
-    draw_detail(frame, areas.detail, format!(" {} ", p.name), lines);
+    draw_detail(
+        frame,
+        app,
+        theme,
+        areas.detail,
+        format!(" {} ", p.name),
+        lines,
+    );
 }

@@ -6,7 +6,7 @@ use ratatui::layout::Constraint;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Row};
 
-use super::{Theme, clip, count_title, draw_detail, draw_list, field, when};
+use super::{Theme, clip, count_title, draw_detail, draw_list, when};
 use crate::layout::Areas;
 use crate::state::{App, Loadable, is_active};
 
@@ -47,7 +47,7 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         },
     );
     let Some(user) = app.selected_user() else {
-        draw_detail(frame, areas.detail, " User ".into(), vec![]);
+        draw_detail(frame, app, theme, areas.detail, " User ".into(), vec![]);
         return;
     };
     let mut lines = Vec::new();
@@ -86,19 +86,44 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
                 theme.heading(),
             )));
             for c in &d.connections {
+                let who = if c.salesforce_username.is_empty() {
+                    Span::styled(
+                        "username unknown (it could not be read at connect time)",
+                        theme.dim(),
+                    )
+                } else {
+                    Span::raw(c.salesforce_username.clone())
+                };
+                lines.push(Line::from(vec![
+                    Span::raw(format!("  {}: ", app.server_name(&c.server_id))),
+                    who,
+                ]));
                 lines.push(Line::from(format!(
-                    "  {}: {} as {}  since {}",
-                    app.server_name(&c.server_id),
-                    c.instance_url,
-                    c.salesforce_user_id,
-                    when(c.connected_at.as_ref(), "-")
+                    "    org {} · user {}",
+                    c.salesforce_org_id, c.salesforce_user_id
+                )));
+                lines.push(Line::from(Span::styled(
+                    format!(
+                        "    {} · since {}",
+                        c.instance_url,
+                        when(c.connected_at.as_ref(), "-")
+                    ),
+                    theme.dim(),
                 )));
             }
-            lines.push(field(
-                theme,
-                &format!("Callable tools ({})", d.tools.len()),
-                clip(&d.tools.join(", "), 400),
-            ));
+            // Every tool, however many: the pane wraps and scrolls (J/K).
+            lines.push(Line::from(Span::styled(
+                format!("Callable tools ({})", d.tools.len()),
+                theme.heading(),
+            )));
+            if d.tools.is_empty() {
+                lines.push(Line::from(Span::styled(
+                    "  none: grant an access profile with u",
+                    theme.dim(),
+                )));
+            } else {
+                lines.push(Line::from(d.tools.join(", ")));
+            }
         }
         Some((id, Loadable::Failed(e))) if *id == user.id => {
             lines.push(Line::from(Span::styled(
@@ -116,5 +141,5 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
     } else {
         format!(" {} <{}> ", user.display_name, user.email)
     };
-    draw_detail(frame, areas.detail, title, lines);
+    draw_detail(frame, app, theme, areas.detail, title, lines);
 }

@@ -93,6 +93,19 @@ impl Harness {
         }
     }
 
+    /// Applies replies (settling after each) until `done` holds; the audit
+    /// tail's backlog, for one, arrives after [`Harness::settle`] returns.
+    pub async fn until(&mut self, done: impl Fn(&App) -> bool) {
+        while !done(&self.app) {
+            let action =
+                tokio::time::timeout(std::time::Duration::from_secs(30), self.replies.recv())
+                    .await
+                    .expect("the daemon answers within 30 s")
+                    .expect("the worker runs");
+            self.act(action).await;
+        }
+    }
+
     /// Applies one action, then settles.
     pub async fn act(&mut self, action: Action) {
         self.app.update(action);
@@ -113,6 +126,64 @@ impl Harness {
     pub fn render(&self, theme: Theme) -> String {
         render(&self.app, theme)
     }
+}
+
+/// Calls `tool` once through the daemon's MCP endpoint at `http_addr` as the
+/// holder of `token` (streamable HTTP, MCP 2025-06-18: initialize, the
+/// initialized notification, tools/call), so the daemon audits a real tool
+/// call. Returns the tools/call response body.
+pub async fn mcp_tool_call(http_addr: std::net::SocketAddr, token: &str, tool: &str) -> String {
+    let http = reqwest::Client::new();
+    let url = format!("http://{http_addr}/mcp");
+    let post = |body: serde_json::Value, session: Option<&str>| {
+        let mut request = http
+            .post(&url)
+            .bearer_auth(token)
+            // The daemon's public URL is https://toolgate.example.com.
+            .header("host", "toolgate.example.com")
+            .header("accept", "application/json, text/event-stream")
+            .header("content-type", "application/json")
+            .header("mcp-protocol-version", "2025-06-18")
+            .body(body.to_string());
+        if let Some(session) = session {
+            request = request.header("mcp-session-id", session);
+        }
+        request.send()
+    };
+    let init = post(
+        serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "console-test", "version": "1"}}}),
+        None,
+    )
+    .await
+    .unwrap();
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    init.text().await.unwrap();
+    let initialized = post(
+        serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert!(
+        initialized.status().is_success(),
+        "{}",
+        initialized.status()
+    );
+    let called = post(
+        serde_json::json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+            "params": {"name": tool, "arguments": {}}}),
+        Some(&session),
+    )
+    .await
+    .unwrap();
+    assert_eq!(called.status(), 200);
+    called.text().await.unwrap()
 }
 
 /// Draws `app` at its size into a `TestBackend` and returns the screen as

@@ -36,6 +36,7 @@ fn to_proto(c: &Connection) -> v1::Connection {
         instance_url: c.instance_url.clone(),
         salesforce_user_id: c.salesforce_user_id.clone(),
         salesforce_org_id: c.salesforce_org_id.clone(),
+        salesforce_username: c.salesforce_username.clone(),
         scopes: c.scopes.clone(),
         connected_at: Some(timestamp(c.connected_at)),
         refreshed_at: opt_timestamp(c.refreshed_at),

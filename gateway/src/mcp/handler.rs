@@ -473,10 +473,10 @@ impl ServerHandler for Gateway {
         let started = Instant::now();
         let (caller, _) = caller(&self.state, &context)?;
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
-        let (tool, ending) = match self.state.world() {
+        let (target, ending) = match self.state.world() {
             Ok(world) => {
                 let (tool, ending) = self.call(&request, &args, &caller, &context, &world).await;
-                (tool.map(|t| (t.id.clone(), t.server_id.clone())), ending)
+                (call_target(&world, tool, &request.name), ending)
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot read policy state");
@@ -484,28 +484,88 @@ impl ServerHandler for Gateway {
                     "storage error",
                     "toolgate could not read its state; try again",
                 );
-                (None, ending)
+                (CallTarget::unknown(&request.name), ending)
             }
         };
-        let target = tool.as_ref().map_or_else(
-            || format!("tool/{}", bounded(&request.name)),
-            |(id, _)| format!("tool/{id}"),
-        );
-        let mut event =
-            AuditEvent::allowed(&format!("user:{}", caller.user.email), "tool.call", target)
-                .with_reason(ending.reason.clone())
-                .with_details(json!({
-                    "tool": bounded(&request.name),
-                    "server_id": tool.as_ref().map(|(_, server_id)| server_id),
-                    "token_id": caller.token.id,
-                    "arguments": redact_arguments(&args),
-                }));
+        let mut event = AuditEvent::allowed(
+            &format!("user:{}", caller.user.email),
+            "tool.call",
+            target.describe(),
+        )
+        .with_reason(ending.reason.clone())
+        .with_details(json!({
+            "tool": target.tool,
+            "tool_id": target.tool_id,
+            "server": target.server,
+            "server_id": target.server_id,
+            "token_id": caller.token.id,
+            "arguments": redact_arguments(&args),
+        }));
         event.outcome = ending.outcome;
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if let Err(err) = self.state.store.append_audit(vec![event]) {
             tracing::error!(error = %err, "cannot write the audit event of a tool call");
         }
         Ok(ending.result.into())
+    }
+}
+
+/// What a tool call was aimed at, by name, for its audit event. Every
+/// outcome names it the same way, so a target filter finds a tool's allowed
+/// and denied calls alike (ids of tools discovered in the same second look
+/// alike, names do not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CallTarget {
+    /// The tool's exposed name, or the name as sent (bounded) when no tool
+    /// has it.
+    tool: String,
+    tool_id: Option<String>,
+    /// The server's name, when the tool is known.
+    server: Option<String>,
+    server_id: Option<String>,
+}
+
+impl CallTarget {
+    fn unknown(requested: &str) -> Self {
+        Self {
+            tool: bounded(requested),
+            tool_id: None,
+            server: None,
+            server_id: None,
+        }
+    }
+
+    /// The audit target: `tool/<exposed name> on <server name>`, or
+    /// `tool/<name as sent>` when no tool has that name.
+    fn describe(&self) -> String {
+        match &self.server {
+            Some(server) => format!("tool/{} on {server}", self.tool),
+            None => format!("tool/{}", self.tool),
+        }
+    }
+}
+
+/// The target of a call to `requested`: the tool the call reached, else the
+/// tool listed under that name (a call refused before the lookup, e.g. by
+/// the kill switch, names it too), else the name as sent.
+fn call_target(world: &super::World, reached: Option<&Tool>, requested: &str) -> CallTarget {
+    let tool = reached.or_else(|| {
+        world
+            .index
+            .named(requested)
+            .iter()
+            .map(|&i| &world.tools[i])
+            .find(|t| t.state != ToolState::Removed)
+    });
+    let Some(tool) = tool else {
+        return CallTarget::unknown(requested);
+    };
+    let server = world.servers.iter().find(|s| s.id == tool.server_id);
+    CallTarget {
+        tool: tool.name.clone(),
+        tool_id: Some(tool.id.clone()),
+        server: server.map(|s| s.name.clone()),
+        server_id: Some(tool.server_id.clone()),
     }
 }
 

@@ -126,6 +126,29 @@ pub enum ConnectError {
     Store(#[from] StoreError),
 }
 
+/// How long reading the identity URL at connect time may take.
+const IDENTITY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Why the Salesforce username could not be read at connect time (the
+/// connection is made anyway, without it). `Display` is written into the
+/// audit event and never contains a token.
+#[derive(Debug, thiserror::Error)]
+pub enum IdentityError {
+    /// The identity URL is not on a Salesforce (or loopback) host, so the
+    /// access token is not sent to it.
+    #[error("its username was not read: the identity URL is not on a Salesforce host")]
+    Unacceptable,
+    /// The identity URL could not be reached.
+    #[error("its username could not be read: the identity URL could not be reached ({0})")]
+    Unreachable(String),
+    /// The identity URL answered with an HTTP error status.
+    #[error("its username could not be read: the identity URL answered HTTP {0}")]
+    Status(u16),
+    /// The identity URL's answer had no `username`.
+    #[error("its username could not be read: unexpected identity response ({0})")]
+    Unreadable(String),
+}
+
 /// Why a refresh failed.
 #[derive(Debug, thiserror::Error)]
 pub enum RefreshError {
@@ -509,6 +532,10 @@ impl OAuth {
             .scopes()
             .map(|s| s.iter().map(|x| x.as_str()).collect::<Vec<_>>().join(" "))
             .unwrap_or_default();
+        let access = token.access_token().secret().clone();
+        // Only for people to read: a failed read leaves it empty and is
+        // said in the audit event, never failing the connection.
+        let username = self.identity_username(&identity_url, &access).await;
         let connection = Connection {
             id: Connection::id_for(&pending.user_id, &pending.server_id),
             user_id: pending.user_id.clone(),
@@ -517,11 +544,15 @@ impl OAuth {
             identity_url,
             salesforce_user_id: user,
             salesforce_org_id: org,
+            salesforce_username: username.as_deref().unwrap_or_default().to_owned(),
             scopes,
             connected_at: now_ms(),
             refreshed_at: None,
         };
-        let access = token.access_token().secret().clone();
+        let reason = match &username {
+            Ok(_) => "connected a Salesforce account".to_owned(),
+            Err(err) => format!("connected a Salesforce account; {err}"),
+        };
         let stored = connection.clone();
         self.store
             .write(|_| {
@@ -536,11 +567,12 @@ impl OAuth {
                         "connection.create",
                         format!("connection/{}", stored.id),
                     )
-                    .with_reason("connected a Salesforce account")
+                    .with_reason(reason.clone())
                     .with_details(json!({
                         "server_id": stored.server_id,
                         "salesforce_user_id": stored.salesforce_user_id,
                         "salesforce_org_id": stored.salesforce_org_id,
+                        "salesforce_username": stored.salesforce_username,
                         "instance_url": stored.instance_url,
                     })),
                 );
@@ -548,6 +580,44 @@ impl OAuth {
             })
             .await?;
         Ok(connection)
+    }
+
+    /// The username of the Salesforce user behind `access_token`: `GET` on
+    /// the identity URL from the token response, with the access token as
+    /// a bearer token, answers JSON with `username` (Salesforce Help,
+    /// "Identity URLs"). The URL is checked like an instance URL first, so
+    /// the token only goes to a Salesforce (or loopback) host. Errors say
+    /// why in words, without the token.
+    async fn identity_username(
+        &self,
+        identity_url: &str,
+        access_token: &str,
+    ) -> Result<String, IdentityError> {
+        let url = url::Url::parse(identity_url).map_err(|_| IdentityError::Unacceptable)?;
+        checked_instance_url(&url.origin().ascii_serialization())
+            .map_err(|_| IdentityError::Unacceptable)?;
+        let response = self
+            .http
+            .get(url)
+            .bearer_auth(access_token)
+            .header("accept", "application/json")
+            .timeout(IDENTITY_TIMEOUT)
+            .send()
+            .await
+            .map_err(|e| IdentityError::Unreachable(e.without_url().to_string()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(IdentityError::Status(status.as_u16()));
+        }
+        #[derive(Deserialize)]
+        struct Identity {
+            username: String,
+        }
+        let identity: Identity = response
+            .json()
+            .await
+            .map_err(|e| IdentityError::Unreadable(e.without_url().to_string()))?;
+        Ok(identity.username)
     }
 
     /// The user's connection to a server with its access token, if any.
@@ -764,6 +834,28 @@ impl OAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn the_access_token_goes_only_to_an_identity_url_on_a_salesforce_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = crate::store::DirLock::acquire(dir.path()).unwrap();
+        let key = crate::crypto::MasterKey::parse(&"11".repeat(32), "test").unwrap();
+        let store = Arc::new(Store::open(dir.path(), key, lock).unwrap());
+        let oauth = OAuth::new(store, "https://toolgate.example.com");
+        // Refused before any request: a request would fail to resolve the
+        // host and answer `Unreachable` instead.
+        for url in [
+            "http://evil.example.com/id/00D5g000004AbCdEAK/0055g00000F1a2bAAB",
+            "https://login.salesforce.com.evil.example/id/00D/005",
+            "not a url",
+        ] {
+            let answer = oauth.identity_username(url, "00Dtoken").await;
+            assert!(
+                matches!(answer, Err(IdentityError::Unacceptable)),
+                "{url}: {answer:?}"
+            );
+        }
+    }
 
     #[test]
     fn identity_urls_parse() {

@@ -591,7 +591,18 @@ pub async fn identity(
     Path((org, user_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
-    sim.lock().count("identity");
+    let unavailable = {
+        let mut s = sim.lock();
+        s.count("identity");
+        s.faults.identity_unavailable
+    };
+    if unavailable {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "identity service unavailable",
+        )
+            .into_response();
+    }
     let Some(user) = bearer_user(&sim, &headers) else {
         return unauthorized_identity();
     };

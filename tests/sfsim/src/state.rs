@@ -76,6 +76,9 @@ pub struct Faults {
     /// The next token response carries the alternate instance URL
     /// (`localhost` instead of `127.0.0.1`); it stays in effect after.
     pub change_instance_url: bool,
+    /// The identity URL (`/id/{org}/{user}`) answers 503, as during a
+    /// Salesforce incident.
+    pub identity_unavailable: bool,
 }
 
 /// Everything mutable.
