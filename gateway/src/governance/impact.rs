@@ -174,8 +174,16 @@ impl Policy {
                 }
             }
             Change::SetToolStates { ids, state } => {
+                // Up to 10,000 ids: find each by index, not by a scan.
+                let at: HashMap<String, usize> = self
+                    .tools
+                    .iter()
+                    .enumerate()
+                    .map(|(i, t)| (t.id.clone(), i))
+                    .collect();
                 for id in ids {
-                    edit::set_state(self.tool_mut(id)?, *state, actor, now)?;
+                    let i = *at.get(id).ok_or_else(|| EditError::not_found("tool", id))?;
+                    edit::set_state(&mut self.tools[i], *state, actor, now)?;
                 }
             }
             Change::AddToolsetTools {
@@ -249,19 +257,42 @@ impl Policy {
     ///
     /// The MCP traffic kill switch is read as on: a preview says what a
     /// change grants, not what an emergency stop hides for the moment.
+    ///
+    /// Each user's subject holds only the profiles they hold a grant of,
+    /// each with only their own grants: [`super::decide`] reads nothing
+    /// else of the profiles (as [`allowed_positions`] itself narrows), and
+    /// without it a profile granted to 1,000 users made every user's answer
+    /// scan 1,000 grants per tool (the `counts_hold_at_scale` test took
+    /// 14 s in a debug build; 2.3 s with this).
     fn allowed_by_user(&self, now: Millis) -> HashMap<&str, BTreeSet<&str>> {
         let settings = Settings {
             mcp_traffic_enabled: true,
             ..self.settings.clone()
         };
         let index = ToolIndex::new(&self.tools);
+        let mut held: HashMap<&str, Vec<AccessProfile>> = HashMap::new();
+        for profile in &self.profiles {
+            for grant in &profile.grants {
+                let own = held.entry(grant.user_id.as_str()).or_default();
+                match own.last_mut() {
+                    Some(last) if last.id == profile.id => last.grants.push(grant.clone()),
+                    _ => own.push(AccessProfile {
+                        grants: vec![grant.clone()],
+                        ..without_grants(profile)
+                    }),
+                }
+            }
+        }
         self.users
             .iter()
             .map(|user| {
+                let Some(profiles) = held.get(user.id.as_str()) else {
+                    return (user.id.as_str(), BTreeSet::new());
+                };
                 let subject = Subject {
                     user,
                     token: None,
-                    profiles: &self.profiles,
+                    profiles,
                     toolsets: &self.toolsets,
                     now,
                 };
@@ -274,26 +305,66 @@ impl Policy {
             })
             .collect()
     }
+}
 
-    /// The profiles that give `user_id` the tool `tool_id` at `now`: a live
-    /// grant, and a bound toolset containing the tool.
-    fn givers<'p>(&'p self, user_id: &str, tool_id: &str, now: Millis) -> Vec<&'p AccessProfile> {
-        let Some(tool) = self.tools.iter().find(|t| t.id == tool_id) else {
+/// `profile` with no grants (cheap to copy when it has many).
+fn without_grants(profile: &AccessProfile) -> AccessProfile {
+    AccessProfile {
+        id: profile.id.clone(),
+        name: profile.name.clone(),
+        description: String::new(),
+        toolset_ids: profile.toolset_ids.clone(),
+        grants: Vec::new(),
+        created_at: profile.created_at,
+        updated_at: profile.updated_at,
+    }
+}
+
+/// Who gives whom what in one policy state: for a user's tool, the
+/// profiles that give it to them (a live grant, and a bound toolset that
+/// contains the tool), as [`super::decide`]'s grant check reads them.
+/// Indexed once, so attributing N gained tools costs N lookups, not N scans
+/// of every tool and profile.
+struct Givers<'p> {
+    tools: HashMap<&'p str, &'p Tool>,
+    /// User id -> each profile they hold a live grant of, with its bound
+    /// toolsets.
+    held: HashMap<&'p str, Vec<(&'p AccessProfile, Vec<&'p Toolset>)>>,
+}
+
+impl<'p> Givers<'p> {
+    fn new(policy: &'p Policy, now: Millis) -> Self {
+        let toolsets: HashMap<&str, &Toolset> =
+            policy.toolsets.iter().map(|t| (t.id.as_str(), t)).collect();
+        let mut held: HashMap<&str, Vec<(&AccessProfile, Vec<&Toolset>)>> = HashMap::new();
+        for profile in &policy.profiles {
+            let bound: Vec<&Toolset> = profile
+                .toolset_ids
+                .iter()
+                .filter_map(|id| toolsets.get(id.as_str()).copied())
+                .collect();
+            for grant in &profile.grants {
+                if grant.expires_at.is_none_or(|end| end > now) {
+                    held.entry(grant.user_id.as_str())
+                        .or_default()
+                        .push((profile, bound.clone()));
+                }
+            }
+        }
+        Self {
+            tools: policy.tools.iter().map(|t| (t.id.as_str(), t)).collect(),
+            held,
+        }
+    }
+
+    /// The profiles that give `user_id` the tool `tool_id`.
+    fn of(&self, user_id: &str, tool_id: &str) -> Vec<&'p AccessProfile> {
+        let (Some(tool), Some(held)) = (self.tools.get(tool_id), self.held.get(user_id)) else {
             return Vec::new();
         };
-        self.profiles
-            .iter()
-            .filter(|p| {
-                p.grants
-                    .iter()
-                    .any(|g| g.user_id == user_id && g.expires_at.is_none_or(|end| end > now))
-            })
-            .filter(|p| {
-                self.toolsets
-                    .iter()
-                    .filter(|ts| p.toolset_ids.contains(&ts.id))
-                    .any(|ts| toolset_contains(ts, tool))
-            })
+        held.iter()
+            .filter(|(_, bound)| bound.iter().any(|ts| toolset_contains(ts, tool)))
+            .map(|(profile, _)| *profile)
             .collect()
     }
 }
@@ -327,6 +398,7 @@ pub fn preview(
     let empty = BTreeSet::new();
     let mut gains: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
     let mut losses: BTreeMap<&str, Tally<'_>> = BTreeMap::new();
+    let (givers_before, givers_after) = (Givers::new(policy, now), Givers::new(&after, now));
     let mut impact = Impact::default();
     for user in &policy.users {
         let id = user.id.as_str();
@@ -336,10 +408,12 @@ pub fn preview(
         let lost: Vec<&str> = before.difference(now_allowed).copied().collect();
         impact.users_gaining += usize::from(!gained.is_empty());
         impact.users_losing += usize::from(!lost.is_empty());
-        for (tools, state, tallies) in [(&gained, &after, &mut gains), (&lost, policy, &mut losses)]
-        {
+        for (tools, givers, tallies) in [
+            (&gained, &givers_after, &mut gains),
+            (&lost, &givers_before, &mut losses),
+        ] {
             for tool_id in tools {
-                for profile in state.givers(id, tool_id, now) {
+                for profile in givers.of(id, tool_id) {
                     let tally = tallies.entry(profile.id.as_str()).or_default();
                     tally.name = &profile.name;
                     *tally.tools.entry(tool_id).or_default() += 1;
@@ -349,10 +423,9 @@ pub fn preview(
         }
     }
     let name_of = |tool_id: &str| {
-        after
+        givers_after
             .tools
-            .iter()
-            .find(|t| t.id == tool_id)
+            .get(tool_id)
             .map(|t| t.name.clone())
             .unwrap_or_default()
     };

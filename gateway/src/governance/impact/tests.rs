@@ -501,3 +501,48 @@ fn preview_writes_nothing_and_names_profiles_by_id() {
     assert_eq!(impact.profiles[0].profile_id, "sales read-only");
     assert_eq!(impact.profiles[0].gained[0].tool_id, "update");
 }
+
+#[test]
+fn counts_hold_at_scale() {
+    // 1,000 users hold "Admins" (All approved); approving 200 pending tools
+    // gives each of them all 200: 200,000 gains to attribute.
+    let mut policy = world();
+    policy.profiles = vec![profile("Admins", &["all"], &[])];
+    policy.users.clear();
+    for n in 0..1000 {
+        let id = format!("user{n:04}");
+        policy.profiles[0].grants.push(Grant {
+            user_id: id.clone(),
+            granted_at: 0,
+            expires_at: None,
+            granted_by: "admin".into(),
+        });
+        policy.users.push(user(&id, UserStatus::Active));
+    }
+    let pending: Vec<String> = (0..200).map(|n| format!("new{n:03}")).collect();
+    policy.tools.extend(
+        pending
+            .iter()
+            .map(|id| tool(id, ToolState::PendingReview, ToolAction::Write)),
+    );
+    let started = std::time::Instant::now();
+    let impact = preview(
+        &policy,
+        &[Change::SetToolStates {
+            ids: pending.clone(),
+            state: ToolState::Approved,
+        }],
+        "admin",
+        NOW,
+    )
+    .unwrap();
+    eprintln!("preview of 200,000 gains: {:?}", started.elapsed());
+    assert_eq!(impact.users_gaining, 1000);
+    assert_eq!(impact.users_losing, 0);
+    let [admins] = &impact.profiles[..] else {
+        panic!("{:?}", impact.profiles.len());
+    };
+    assert_eq!(admins.users_gaining, 1000);
+    assert_eq!(admins.gained.len(), 200);
+    assert!(admins.gained.iter().all(|c| c.users == 1000));
+}
