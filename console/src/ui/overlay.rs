@@ -310,18 +310,16 @@ fn draw_confirm(
         Span::raw(" cancel"),
     ]));
     let width = area.width.saturating_sub(4).min(90);
-    // Long lines wrap: count the rows they take inside the borders.
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    let rows: usize = lines.iter().map(|l| l.width().div_ceil(inner).max(1)).sum();
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Long lines wrap: the box is as tall as the wrapped text.
+    let rows = paragraph.line_count(width.saturating_sub(2));
     let rect = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX));
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(Span::styled(
-                format!(" {}? ", confirm.title),
-                theme.warn(),
-            ))),
+        paragraph.block(block(Span::styled(
+            format!(" {}? ", confirm.title),
+            theme.warn(),
+        ))),
         rect,
     );
 }
