@@ -205,6 +205,10 @@ pub enum Command {
         /// Its user (to reload their detail).
         user_id: String,
     },
+    /// `AccessProfileService.PreviewAccessChange` (writes nothing) →
+    /// [`Data::AccessPreview`]: who would gain or lose which tools if the
+    /// change waiting for confirmation were made.
+    PreviewAccess(v1::PreviewAccessChangeRequest),
     /// Stops the long-running request `id` (the audit tail); no reply.
     Cancel {
         /// The request to stop.
@@ -282,6 +286,8 @@ pub enum Data {
     },
     Discovered(v1::DiscoveryReport),
     TokenIssued(IssuedToken),
+    /// Who would gain or lose which tools through which profiles.
+    AccessPreview(v1::PreviewAccessChangeResponse),
     /// A change went through; `message` says what, `scope` what to reload.
     Changed {
         message: String,

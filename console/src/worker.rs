@@ -274,6 +274,12 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
                 .report
                 .unwrap_or_default(),
         ),
+        Command::PreviewAccess(request) => Data::AccessPreview(
+            c.profiles
+                .preview_access_change(request)
+                .await?
+                .into_inner(),
+        ),
         Command::SetToolState { ids, state } => {
             let n = ids.len();
             if n == 1 {

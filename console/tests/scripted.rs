@@ -73,6 +73,8 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
     console.keys("<Space><Space>a").await;
     let confirm = render(&console.app, theme);
     assert!(confirm.contains("Approve 2 tools?"), "{confirm}");
+    // The daemon's access preview: no profile holds these tools yet.
+    assert!(confirm.contains("No one gains access."), "{confirm}");
     console.keys("y").await;
     screens.push(render(&console.app, theme));
     let tools = api
@@ -107,6 +109,13 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
         }
     }
     console.keys("<Enter>").await;
+    let confirm = render(&console.app, theme);
+    assert!(
+        confirm.contains("Change the tools of Sales read-only?"),
+        "{confirm}"
+    );
+    assert!(confirm.contains("No one gains access."), "{confirm}");
+    console.keys("y").await;
     screens.push(render(&console.app, theme));
 
     // An access profile bound to it.
@@ -116,6 +125,12 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
     assert_eq!(profile.name, "Sales");
     console.keys("b").await;
     console.keys("Sales read-only<Space><Enter>").await;
+    let confirm = render(&console.app, theme);
+    assert!(
+        confirm.contains("Change the toolsets bound to Sales?"),
+        "{confirm}"
+    );
+    console.keys("y").await;
 
     // A user, granted the profile for 30 days, with a token.
     console.keys("5n").await;
@@ -214,6 +229,40 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
         "ana may call exactly the two approved tools"
     );
     assert!(config_line.ends_with(&format!("\"Authorization: Bearer {secret}\"")));
+
+    // Binding the server's "Read only" toolset gives Ana nothing new (she
+    // has both approved read tools); approving another read tool then
+    // reaches her through it, and the approval says so before it is sent.
+    console.keys("4b").await;
+    // Typing filters (Space would check a row): "(read" is the kind of
+    // the maintained "Read only" toolset.
+    console.keys("(read<Space><Enter>").await;
+    let confirm = render(&console.app, theme);
+    assert!(confirm.contains("Add: Salesforce: Read only"), "{confirm}");
+    assert!(confirm.contains("No one gains access."), "{confirm}");
+    console.keys("y").await;
+    console.keys("2<Esc>/query<Enter>a").await;
+    let confirm = render(&console.app, theme);
+    assert!(confirm.contains("Approve salesforce_query?"), "{confirm}");
+    assert!(
+        confirm.contains("Profile Sales: 1 user gains salesforce_query"),
+        "{confirm}"
+    );
+    console.keys("y").await;
+    screens.push(render(&console.app, theme));
+    let callable = api
+        .users
+        .list_user_tools(v1::ListUserToolsRequest {
+            user_id: ana.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tool_names;
+    assert!(
+        callable.contains(&"salesforce_query".to_owned()),
+        "{callable:?}"
+    );
 
     // The audit log names the console's admin.
     let events = api

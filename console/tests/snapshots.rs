@@ -427,8 +427,61 @@ fn data_for(command: &Command, answer: Answer) -> Option<Result<Data, ApiError>>
         Command::LoadUsers => Data::Users(pick(full, users())),
         Command::LoadUserDetail { user_id } => Data::UserDetail(user_detail(user_id)),
         Command::TailAudit { .. } => Data::AuditBacklog(pick(full, events())),
+        Command::PreviewAccess(request) => Data::AccessPreview(preview(request)),
         _ => return None,
     }))
+}
+
+/// The daemon's access preview: the profile "Sales" (2 users) gains the
+/// tools the change names (a bound toolset's: query and search) and loses
+/// those it removes; "Support" (1 user) gains them too when several tools
+/// are named.
+fn preview(request: &v1::PreviewAccessChangeRequest) -> v1::PreviewAccessChangeResponse {
+    use v1::access_change::Change;
+    let (mut ids, mut lost): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
+    for change in request.changes.iter().filter_map(|c| c.change.as_ref()) {
+        match change {
+            Change::UpdateTool(r) => ids.push(r.id.clone()),
+            Change::BatchUpdateTools(r) => ids.extend(r.ids.iter().cloned()),
+            Change::AddToolsetTools(r) => ids.extend(r.tool_ids.iter().cloned()),
+            Change::BindToolsets(_) => ids.extend([id(101), id(102)]),
+            Change::RemoveToolsetTools(r) => lost.extend(r.tool_ids.iter().cloned()),
+            _ => {}
+        }
+    }
+    let counts = |ids: &[String], users: u32| {
+        tools()
+            .into_iter()
+            .filter(|t| ids.contains(&t.id))
+            .map(|t| v1::ToolAccessCount {
+                tool_id: t.id,
+                tool_name: t.name,
+                users,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut profiles = vec![v1::ProfileAccessChange {
+        profile_id: id(301),
+        profile_name: "Sales".into(),
+        gained: counts(&ids, 2),
+        lost: counts(&lost, 2),
+        users_gaining: if ids.is_empty() { 0 } else { 2 },
+        users_losing: if lost.is_empty() { 0 } else { 2 },
+    }];
+    if ids.len() > 1 {
+        profiles.push(v1::ProfileAccessChange {
+            profile_id: id(302),
+            profile_name: "Support".into(),
+            gained: counts(&ids, 1),
+            users_gaining: 1,
+            ..Default::default()
+        });
+    }
+    v1::PreviewAccessChangeResponse {
+        users_gaining: profiles.iter().map(|p| p.users_gaining).sum(),
+        users_losing: profiles.iter().map(|p| p.users_losing).sum(),
+        profiles,
+    }
 }
 
 /// Answers every queued request the way `answer` says; returns those it
@@ -522,7 +575,7 @@ fn the_tool_list_views_and_the_detail_pane() {
 
 #[test]
 fn overlays() {
-    let cases: [(&str, Screen, &str); 11] = [
+    let cases: [(&str, Screen, &str); 15] = [
         ("help", Screen::Tools, "?"),
         ("palette", Screen::Tools, ":pro"),
         ("register_form", Screen::Servers, "n"),
@@ -534,6 +587,19 @@ fn overlays() {
         ("grant_form", Screen::Users, "u"),
         ("kill_switch_confirm", Screen::Settings, "<Space>"),
         ("enable_confirm", Screen::Servers, "jt"),
+        // Changes that can give access say who gains it before `y`.
+        ("approve_write_confirm", Screen::Tools, "a"),
+        ("classify_confirm", Screen::Tools, "c<Left><Enter>"),
+        (
+            "bindings_confirm",
+            Screen::Profiles,
+            "b<Down><Space><Enter>",
+        ),
+        (
+            "members_confirm",
+            Screen::Toolsets,
+            "m<Down><Down><Space><Enter>",
+        ),
     ];
     for (name, screen, script) in cases {
         for size in SIZES {

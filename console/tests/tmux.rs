@@ -270,7 +270,8 @@ async fn the_console_in_tmux_shows_the_review_queue_and_approves_tools() {
         .await;
     assert!(screen.contains(" 2 Tools "), "{screen}");
 
-    // `/` narrows the queue to one tool; `a` approves it without asking.
+    // `/` narrows the queue to one tool; `a` approves it without asking
+    // (a read tool no one would gain).
     tmux.keys(&["/"]).await;
     tmux.type_text("get_limits").await;
     tmux.wait_for("the search text", |s| s.contains("/get_limits"))
@@ -328,7 +329,10 @@ async fn the_console_in_tmux_shows_the_review_queue_and_approves_tools() {
     assert_eq!(marked.len(), 2, "two rows show ✓:\n{screen}");
     tmux.keys(&["a"]).await;
     let screen = tmux
-        .wait_for("the confirmation", |s| s.contains("Approve 2 tools?"))
+        .wait_for("the confirmation with its access preview", |s| {
+            // `y` waits for the daemon's preview, so wait for it too.
+            s.contains("Approve 2 tools?") && s.contains("No one gains access.")
+        })
         .await;
     for name in &marked {
         assert!(

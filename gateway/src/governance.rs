@@ -4,8 +4,15 @@
 //! tool now?"; the MCP gateway uses it for both `tools/list` and
 //! `tools/call`, and the control API for `ListUserTools`. It does no I/O and
 //! reads no clock: callers pass everything in, including `now`.
+//!
+//! [`edit`] holds the admin edits that change access (shared by the control
+//! API's writes and the preview); [`impact`] previews what a proposed change
+//! would do to every user's tools.
 
 use std::collections::{HashMap, HashSet};
+
+pub mod edit;
+pub mod impact;
 use std::fmt;
 
 use crate::model::{

@@ -63,7 +63,10 @@ pub enum ToolAction {
     Delete,
 }
 
-/// A tool's classification: metadata for admins, never enforcement.
+/// A tool's classification. It never changes a tool's state, but its
+/// action decides membership of the maintained "Read only" toolsets
+/// ([`crate::governance::toolset_contains`]), so it can change who may call
+/// an approved tool.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Classification {
     /// What the tool does.

@@ -5,7 +5,7 @@
 use toolgate_proto::v1;
 
 use super::picker::{PickItem, Picker, PickerKind};
-use super::{App, Confirm, Field, Form, FormKind, Overlay, Purpose, Screen};
+use super::{App, Confirm, Field, Form, FormKind, Overlay, Screen};
 use crate::action::Command;
 use crate::keymap::Intent;
 
@@ -344,6 +344,25 @@ impl App {
         )));
     }
 
+    /// "Add: a, b" / "Remove: c" lines of a picker's changes, ids named by
+    /// `name`, then a blank line before the access preview.
+    fn change_lines(
+        &self,
+        add: &[String],
+        remove: &[String],
+        name: impl Fn(&Self, &str) -> String,
+    ) -> Vec<String> {
+        let mut lines = Vec::new();
+        for (verb, ids) in [("Add", add), ("Remove", remove)] {
+            if !ids.is_empty() {
+                let names: Vec<String> = ids.iter().map(|id| name(self, id)).collect();
+                lines.push(format!("{verb}: {}", names.join(", ")));
+            }
+        }
+        lines.push(String::new());
+        lines
+    }
+
     /// A picker finished with Enter.
     pub(super) fn picked(&mut self, picker: Picker) {
         match picker.kind.clone() {
@@ -353,13 +372,19 @@ impl App {
                     self.info("no change");
                     return;
                 }
-                self.send(
-                    Command::EditToolsetTools {
-                        toolset_id,
-                        add,
-                        remove,
+                let name = self.toolset_name(&toolset_id);
+                let lines = self.change_lines(&add, &remove, |app, id| app.tool_name(id));
+                self.confirm_access(
+                    Confirm {
+                        title: format!("Change the tools of {name}"),
+                        lines,
+                        command: Command::EditToolsetTools {
+                            toolset_id,
+                            add,
+                            remove,
+                        },
                     },
-                    Purpose::Change,
+                    false,
                 );
             }
             PickerKind::Bindings { profile_id } => {
@@ -368,13 +393,23 @@ impl App {
                     self.info("no change");
                     return;
                 }
-                self.send(
-                    Command::EditBindings {
-                        profile_id,
-                        bind,
-                        unbind,
+                let name = self
+                    .profiles
+                    .ready()
+                    .and_then(|all| all.iter().find(|p| p.id == profile_id))
+                    .map_or_else(|| profile_id.clone(), |p| p.name.clone());
+                let lines = self.change_lines(&bind, &unbind, |app, id| app.toolset_name(id));
+                self.confirm_access(
+                    Confirm {
+                        title: format!("Change the toolsets bound to {name}"),
+                        lines,
+                        command: Command::EditBindings {
+                            profile_id,
+                            bind,
+                            unbind,
+                        },
                     },
-                    Purpose::Change,
+                    false,
                 );
             }
             PickerKind::RevokeGrant { profile_id } => {

@@ -11,6 +11,7 @@ mod audit;
 mod chrome;
 mod form;
 mod governance;
+mod impact;
 mod picker;
 mod reply;
 mod servers;
@@ -34,6 +35,7 @@ pub use audit::{ACTION_EXAMPLES, AUDIT_KEEP, AuditState, TARGET_EXAMPLE, Tail, o
 pub use chrome::StatusKind;
 pub use form::{Field, FieldKind, Form, FormInput, FormKind};
 pub use governance::toolset_kind;
+pub use impact::{AccessPreview, describe as describe_access, preview_request};
 pub use picker::{PickItem, Picker, PickerKind};
 pub use servers::{describe_login_host, free_name_and_prefix};
 pub use settings::rows as settings_rows;
@@ -249,6 +251,8 @@ enum Purpose {
     Tail,
     Form,
     Change,
+    /// The access preview of the open confirmation.
+    Preview,
 }
 
 /// The lists that load with one call.
@@ -286,6 +290,9 @@ pub struct App {
     pub status: Option<Status>,
     /// The open overlay.
     pub overlay: Option<Overlay>,
+    /// Who would gain or lose access by the open confirmation's change
+    /// (None when its change does not touch access).
+    pub preview: Option<AccessPreview>,
     /// Text filter per screen (`/`), and whether it is being typed.
     pub search: HashMap<Screen, String>,
     /// The filter being typed, when `/` is active.
@@ -344,6 +351,7 @@ impl App {
             link: Link::Connecting,
             status: None,
             overlay: None,
+            preview: None,
             search: HashMap::new(),
             searching: None,
             settings: Loadable::Loading,
@@ -729,11 +737,19 @@ impl App {
                 }
             },
             Overlay::Confirm(confirm) => match key.code {
+                KeyCode::Char('y') | KeyCode::Char('Y') if self.preview_pending() => {
+                    self.info("checking who gains access; y works once it shows");
+                    self.overlay = Some(Overlay::Confirm(confirm));
+                }
                 KeyCode::Char('y') | KeyCode::Char('Y') => {
+                    self.preview = None;
                     self.info(format!("{}…", confirm.title));
                     self.send(confirm.command, Purpose::Change);
                 }
-                KeyCode::Char('n') | KeyCode::Esc => self.info("cancelled"),
+                KeyCode::Char('n') | KeyCode::Esc => {
+                    self.preview = None;
+                    self.info("cancelled");
+                }
                 _ => self.overlay = Some(Overlay::Confirm(confirm)),
             },
             Overlay::Token(token) => match key.code {
@@ -851,7 +867,10 @@ impl App {
             FormKind::Grant => submit::submit_grant(form),
             FormKind::NewUser => submit::submit_user(form),
             FormKind::IssueToken { user_id } => submit::submit_token(form, user_id),
-            FormKind::Classify { ids } => tools::submit_classify(form, ids),
+            FormKind::Classify { ids } => {
+                self.submit_classify(form, ids);
+                None
+            }
             FormKind::ToolFilter => {
                 self.apply_tool_filter(form);
                 None

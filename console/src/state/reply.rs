@@ -88,6 +88,7 @@ impl App {
                 self.overlay = Some(Overlay::Token(token));
                 self.reload(&Scope::Users);
             }
+            Data::AccessPreview(preview) => self.preview_arrived(id, preview),
             Data::Changed { message, scope } => {
                 if purpose == Purpose::Form {
                     self.close_form(id);
@@ -153,6 +154,7 @@ impl App {
                     self.error(message);
                 }
             }
+            Purpose::Preview => self.preview_failed(id, message),
             Purpose::Change => {
                 self.error(message);
                 // Undo what the screens showed ahead of the daemon.

@@ -86,14 +86,98 @@ fn the_review_queue_is_pending_tools_newest_first() {
     assert_eq!(app.link, Link::Up);
 }
 
+/// Takes the queued requests, which must be one access preview, and
+/// answers it with `preview`; returns what was asked.
+fn answer_preview(
+    app: &mut App,
+    preview: v1::PreviewAccessChangeResponse,
+) -> Vec<v1::access_change::Change> {
+    let requests = app.take_requests();
+    let [
+        Request {
+            id,
+            command: Command::PreviewAccess(request),
+        },
+    ] = &requests[..]
+    else {
+        panic!("expected one access preview, got {requests:?}");
+    };
+    app.update(Action::Reply(Box::new(Reply {
+        id: *id,
+        last: true,
+        result: Ok(Data::AccessPreview(preview)),
+    })));
+    request
+        .changes
+        .iter()
+        .map(|c| c.change.clone().unwrap())
+        .collect()
+}
+
+/// A preview answer: one profile whose `users` users gain `tools`.
+fn gains(profile: &str, users: u32, tools: &[&str]) -> v1::PreviewAccessChangeResponse {
+    v1::PreviewAccessChangeResponse {
+        profiles: vec![v1::ProfileAccessChange {
+            profile_id: "p1".into(),
+            profile_name: profile.into(),
+            gained: tools
+                .iter()
+                .map(|t| v1::ToolAccessCount {
+                    tool_id: format!("id-{t}"),
+                    tool_name: (*t).into(),
+                    users,
+                })
+                .collect(),
+            lost: vec![],
+            users_gaining: users,
+            users_losing: 0,
+        }],
+        users_gaining: users,
+        users_losing: 0,
+    }
+}
+
+fn classified(mut t: v1::Tool, action: v1::ToolAction, dangerous: bool) -> v1::Tool {
+    t.classification = Some(v1::Classification {
+        action: action as i32,
+        sensitive: false,
+        dangerous,
+    });
+    t
+}
+
+fn confirm_lines(app: &App) -> Vec<String> {
+    let Some(Overlay::Confirm(confirm)) = &app.overlay else {
+        panic!("expected a confirmation, got {:?}", app.overlay);
+    };
+    let mut lines = vec![confirm.title.clone()];
+    lines.extend(confirm.lines.iter().cloned());
+    if let Some(Loadable::Ready(shown)) = app.preview.as_ref().map(|p| &p.lines) {
+        lines.extend(shown.iter().cloned());
+    }
+    lines
+}
+
 #[test]
-fn one_tool_is_approved_at_once_and_many_after_confirmation() {
+fn a_read_tool_no_one_gains_is_approved_at_once_and_many_after_confirmation() {
     let mut app = app_with(&[
-        tool("a", "sf_a", v1::ToolState::PendingReview, 1),
+        classified(
+            tool("a", "sf_a", v1::ToolState::PendingReview, 1),
+            v1::ToolAction::Read,
+            false,
+        ),
         tool("b", "sf_b", v1::ToolState::PendingReview, 1),
         tool("c", "sf_c", v1::ToolState::PendingReview, 1),
     ]);
     app.update(key('a'));
+    // The daemon is asked first; no one gains, so it is sent at once.
+    let asked = answer_preview(&mut app, v1::PreviewAccessChangeResponse::default());
+    assert!(matches!(
+        &asked[..],
+        [v1::access_change::Change::UpdateTool(v1::UpdateToolRequest { id, state: Some(2), classification: None })]
+            if id == "a"
+    ));
+    assert!(app.overlay.is_none());
     let requests = app.take_requests();
     assert!(matches!(
         &requests[..],
@@ -104,12 +188,19 @@ fn one_tool_is_approved_at_once_and_many_after_confirmation() {
     app.update(key(' '));
     assert_eq!(app.tools.marked.len(), 2);
     app.update(key('a'));
+    let asked = answer_preview(&mut app, v1::PreviewAccessChangeResponse::default());
+    assert!(matches!(
+        &asked[..],
+        [v1::access_change::Change::BatchUpdateTools(v1::BatchUpdateToolsRequest { ids, state: 2 })]
+            if ids == &["a".to_owned(), "b".to_owned()]
+    ));
+    // Bulk actions ask even when no one gains, and say so.
     assert!(app.take_requests().is_empty(), "bulk actions ask first");
-    let Some(Overlay::Confirm(confirm)) = &app.overlay else {
-        panic!("expected a confirmation, got {:?}", app.overlay);
-    };
-    assert_eq!(confirm.title, "Approve 2 tools");
+    let lines = confirm_lines(&app);
+    assert_eq!(lines[0], "Approve 2 tools");
+    assert_eq!(lines.last().unwrap(), "No one gains access.");
     app.update(key('y'));
+    assert!(app.preview.is_none());
     let requests = app.take_requests();
     let [
         Request {
@@ -140,6 +231,339 @@ fn one_tool_is_approved_at_once_and_many_after_confirmation() {
             .iter()
             .any(|r| matches!(r.command, Command::LoadTools))
     );
+}
+
+#[test]
+fn approving_a_tool_someone_gains_says_who_before_it_is_sent() {
+    let mut app = app_with(&[classified(
+        tool("a", "salesforce_search", v1::ToolState::PendingReview, 1),
+        v1::ToolAction::Read,
+        false,
+    )]);
+    app.update(key('a'));
+    // While the preview is on its way, y waits.
+    app.update(key('y'));
+    assert!(matches!(app.overlay, Some(Overlay::Confirm(_))));
+    answer_preview(
+        &mut app,
+        gains("Sales read-only", 12, &["salesforce_search"]),
+    );
+    assert_eq!(
+        confirm_lines(&app),
+        [
+            "Approve salesforce_search",
+            "  salesforce_search  (Pending review, read)",
+            "Profile Sales read-only: 12 users gain salesforce_search",
+        ]
+    );
+    app.update(key('y'));
+    let requests = app.take_requests();
+    assert!(matches!(
+        &requests[..],
+        [Request { command: Command::SetToolState { ids, state: v1::ToolState::Approved }, .. }]
+            if ids == &["a".to_owned()]
+    ));
+}
+
+#[test]
+fn approving_one_write_delete_or_dangerous_tool_always_asks() {
+    for (action, dangerous) in [
+        (v1::ToolAction::Write, false),
+        (v1::ToolAction::Delete, false),
+        (v1::ToolAction::Read, true),
+    ] {
+        let mut app = app_with(&[classified(
+            tool(
+                "a",
+                "salesforce_update_record",
+                v1::ToolState::PendingReview,
+                1,
+            ),
+            action,
+            dangerous,
+        )]);
+        app.update(key('a'));
+        answer_preview(&mut app, v1::PreviewAccessChangeResponse::default());
+        assert!(app.take_requests().is_empty(), "{action:?} asks first");
+        let lines = confirm_lines(&app);
+        assert_eq!(lines[0], "Approve salesforce_update_record");
+        assert!(
+            lines
+                .contains(&"It changes or deletes Salesforce data, or is marked dangerous.".into()),
+            "{lines:?}"
+        );
+        assert_eq!(lines.last().unwrap(), "No one gains access.");
+        app.update(key('n'));
+        assert!(app.take_requests().is_empty());
+        assert!(app.overlay.is_none() && app.preview.is_none());
+    }
+}
+
+#[test]
+fn a_failed_preview_is_shown_and_y_still_sends() {
+    let mut app = app_with(&[classified(
+        tool("a", "sf_a", v1::ToolState::PendingReview, 1),
+        v1::ToolAction::Read,
+        false,
+    )]);
+    app.update(key('a'));
+    let requests = app.take_requests();
+    app.update(Action::Reply(Box::new(Reply {
+        id: requests[0].id,
+        last: true,
+        result: Err(ApiError {
+            code: Code::Unimplemented,
+            message: "unknown method".into(),
+        }),
+    })));
+    assert_eq!(
+        app.preview.as_ref().map(|p| &p.lines),
+        Some(&Loadable::Failed(
+            "Could not preview who gains access: unknown method".into()
+        ))
+    );
+    app.update(key('y'));
+    assert!(matches!(
+        &app.take_requests()[..],
+        [Request {
+            command: Command::SetToolState { .. },
+            ..
+        }]
+    ));
+}
+
+#[test]
+fn classifying_confirms_with_who_gains_and_the_form_no_longer_says_metadata() {
+    let mut app = app_with(&[classified(
+        tool("u", "salesforce_update_record", v1::ToolState::Approved, 1),
+        v1::ToolAction::Write,
+        false,
+    )]);
+    app.update(key('v'));
+    app.update(key('c'));
+    let Some(Overlay::Form(form)) = &app.overlay else {
+        panic!("expected the classification form, got {:?}", app.overlay);
+    };
+    assert!(
+        !format!("{:?}", form).contains("never changes a tool's state"),
+        "the wrong sentence is gone"
+    );
+    // Action: write -> read.
+    app.update(code(KeyCode::Left));
+    app.update(code(KeyCode::Enter));
+    let asked = answer_preview(
+        &mut app,
+        gains("Sales read-only", 12, &["salesforce_update_record"]),
+    );
+    assert!(matches!(
+        &asked[..],
+        [v1::access_change::Change::UpdateTool(v1::UpdateToolRequest {
+            id,
+            state: None,
+            classification: Some(v1::Classification { action: 1, sensitive: false, dangerous: false }),
+        })] if id == "u"
+    ));
+    assert_eq!(
+        confirm_lines(&app),
+        [
+            "Classify salesforce_update_record",
+            "  salesforce_update_record",
+            "Action read, sensitive no, dangerous no.",
+            "",
+            "Profile Sales read-only: 12 users gain salesforce_update_record",
+        ]
+    );
+    app.update(key('y'));
+    assert!(matches!(
+        &app.take_requests()[..],
+        [Request {
+            command: Command::SetClassification { ids, classification: v1::Classification { action: 1, .. } },
+            ..
+        }] if ids == &["u".to_owned()]
+    ));
+}
+
+#[test]
+fn preview_lines_name_profiles_users_and_tools() {
+    let profile = |name: &str, gained: &[(&str, u32)], lost: &[(&str, u32)]| {
+        let counts = |c: &[(&str, u32)]| {
+            c.iter()
+                .map(|(t, n)| v1::ToolAccessCount {
+                    tool_id: String::new(),
+                    tool_name: (*t).into(),
+                    users: *n,
+                })
+                .collect()
+        };
+        v1::ProfileAccessChange {
+            profile_id: name.to_lowercase(),
+            profile_name: name.into(),
+            gained: counts(gained),
+            lost: counts(lost),
+            users_gaining: 0,
+            users_losing: 0,
+        }
+    };
+    let preview = v1::PreviewAccessChangeResponse {
+        profiles: vec![
+            profile(
+                "Admins",
+                &[("t_a", 1), ("t_b", 1), ("t_c", 1), ("t_d", 1), ("t_e", 1)],
+                &[],
+            ),
+            profile("Sales", &[("t_x", 12), ("t_y", 3)], &[("t_z", 2)]),
+        ],
+        users_gaining: 14,
+        users_losing: 2,
+    };
+    assert_eq!(
+        describe_access(&preview),
+        [
+            "Profile Admins: 1 user gains t_a, t_b, t_c, t_d and 1 more",
+            "Profile Sales: 12 users gain t_x",
+            "Profile Sales: 3 users gain t_y",
+            "In all 14 users gain access.",
+            "Profile Sales: 2 users lose t_z",
+        ]
+    );
+    assert_eq!(
+        describe_access(&v1::PreviewAccessChangeResponse::default()),
+        ["No one gains access."]
+    );
+}
+
+#[test]
+fn the_preview_asks_for_the_same_calls_the_worker_makes() {
+    use v1::access_change::Change;
+    let ids = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
+    let kinds = |command: Command| {
+        preview_request(&command).map(|r| {
+            r.changes
+                .into_iter()
+                .map(|c| match c.change.unwrap() {
+                    Change::UpdateTool(_) => "update_tool",
+                    Change::BatchUpdateTools(_) => "batch_update_tools",
+                    Change::AddToolsetTools(_) => "add_toolset_tools",
+                    Change::RemoveToolsetTools(_) => "remove_toolset_tools",
+                    Change::BindToolsets(_) => "bind_toolsets",
+                    Change::UnbindToolsets(_) => "unbind_toolsets",
+                    Change::GrantUser(_) => "grant_user",
+                    Change::RevokeUser(_) => "revoke_user",
+                })
+                .collect::<Vec<_>>()
+        })
+    };
+    let state = v1::ToolState::Approved;
+    assert_eq!(
+        kinds(Command::SetToolState {
+            ids: ids(&["a"]),
+            state
+        }),
+        Some(vec!["update_tool"])
+    );
+    assert_eq!(
+        kinds(Command::SetToolState {
+            ids: ids(&["a", "b"]),
+            state
+        }),
+        Some(vec!["batch_update_tools"])
+    );
+    assert_eq!(
+        kinds(Command::SetClassification {
+            ids: ids(&["a", "b"]),
+            classification: v1::Classification::default(),
+        }),
+        Some(vec!["update_tool", "update_tool"])
+    );
+    assert_eq!(
+        kinds(Command::EditToolsetTools {
+            toolset_id: "t".into(),
+            add: ids(&["a"]),
+            remove: ids(&["b"]),
+        }),
+        Some(vec!["add_toolset_tools", "remove_toolset_tools"])
+    );
+    assert_eq!(
+        kinds(Command::EditBindings {
+            profile_id: "p".into(),
+            bind: vec![],
+            unbind: ids(&["t"]),
+        }),
+        Some(vec!["unbind_toolsets"])
+    );
+    assert_eq!(kinds(Command::DeleteToolset { id: "t".into() }), None);
+}
+
+#[test]
+fn binding_a_toolset_confirms_with_who_gains() {
+    let mut app = app_with(&[]);
+    for (load, data) in [
+        (
+            Load::Toolsets,
+            Data::Toolsets(vec![v1::Toolset {
+                id: "ts1".into(),
+                name: "Salesforce: All approved".into(),
+                kind: v1::ToolsetKind::AllApproved as i32,
+                ..Default::default()
+            }]),
+        ),
+        (
+            Load::Profiles,
+            Data::Profiles(vec![v1::AccessProfile {
+                id: "p1".into(),
+                name: "Sales".into(),
+                ..Default::default()
+            }]),
+        ),
+    ] {
+        app.load(load);
+        let request = app.take_requests().pop().unwrap();
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last: true,
+            result: Ok(data),
+        })));
+    }
+    app.update(key(':'));
+    for c in "profiles".chars() {
+        app.update(key(c));
+    }
+    app.update(code(KeyCode::Enter));
+    app.update(key('b'));
+    assert!(
+        matches!(app.overlay, Some(Overlay::Picker(_))),
+        "{:?}",
+        app.overlay
+    );
+    app.update(key(' '));
+    app.update(code(KeyCode::Enter));
+    let asked = answer_preview(
+        &mut app,
+        gains(
+            "Sales",
+            3,
+            &["salesforce_create_record", "salesforce_query"],
+        ),
+    );
+    assert!(matches!(
+        &asked[..],
+        [v1::access_change::Change::BindToolsets(v1::BindToolsetsRequest { profile_id, toolset_ids })]
+            if profile_id == "p1" && toolset_ids == &["ts1".to_owned()]
+    ));
+    assert_eq!(
+        confirm_lines(&app),
+        [
+            "Change the toolsets bound to Sales",
+            "Add: Salesforce: All approved",
+            "",
+            "Profile Sales: 3 users gain salesforce_create_record, salesforce_query",
+        ]
+    );
+    app.update(key('y'));
+    assert!(matches!(
+        &app.take_requests()[..],
+        [Request { command: Command::EditBindings { bind, .. }, .. }] if bind == &["ts1".to_owned()]
+    ));
 }
 
 #[test]

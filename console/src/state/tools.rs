@@ -216,17 +216,30 @@ fn tri_options() -> Vec<(String, String)> {
         .collect()
 }
 
-pub(super) fn submit_classify(form: &mut Form, ids: Vec<String>) -> Option<Command> {
-    let action: i32 = form.choice("action").parse().unwrap_or(0);
-    Some(Command::SetClassification {
-        ids,
-        classification: v1::Classification {
-            action,
-            sensitive: form.toggle("sensitive"),
-            dangerous: form.toggle("dangerous"),
-        },
-    })
+/// Whether approving `tool` always asks first: it writes or deletes, or is
+/// marked dangerous.
+fn is_risky(tool: &v1::Tool) -> bool {
+    let class = tool.classification.unwrap_or_default();
+    class.dangerous
+        || class.action == v1::ToolAction::Write as i32
+        || class.action == v1::ToolAction::Delete as i32
 }
+
+/// A tool in a confirmation: name, state and classification.
+fn describe_tool(t: &v1::Tool) -> String {
+    let class = t.classification.unwrap_or_default();
+    let mut words = vec![state_name(t.state), action_name(class.action)];
+    if class.sensitive {
+        words.push("sensitive");
+    }
+    if class.dangerous {
+        words.push("DANGEROUS");
+    }
+    format!("  {}  ({})", t.name, words.join(", "))
+}
+
+/// The classification form's intro: what the action decides.
+pub const CLASSIFY_INTRO: &str = "The action decides which tools the maintained \"Read only\" toolsets hold, so reclassifying an approved tool can change who may call it. You see who gains or loses access before it is saved.";
 
 impl App {
     pub(super) fn load_tools(&mut self) {
@@ -380,23 +393,35 @@ impl App {
             v1::ToolState::Disabled => "Disable",
             _ => "Send back to review",
         };
+        let approving = state == v1::ToolState::Approved;
         if ids.len() == 1 {
-            self.info(format!("{verb}: {}…", targets[0].name));
-            self.send(Command::SetToolState { ids, state }, Purpose::Change);
+            let tool = targets[0];
+            let command = Command::SetToolState { ids, state };
+            if !approving {
+                self.info(format!("{verb}: {}…", tool.name));
+                self.send(command, Purpose::Change);
+                return;
+            }
+            // Approving reaches users at once (through "All approved" and,
+            // for a read tool, "Read only"): a risky tool always asks; any
+            // tool asks when someone would gain it.
+            let risky = is_risky(tool);
+            let mut lines = vec![describe_tool(tool)];
+            if risky {
+                lines.push(String::new());
+                lines.push("It changes or deletes Salesforce data, or is marked dangerous.".into());
+            }
+            self.confirm_access(
+                Confirm {
+                    title: format!("{verb} {}", tool.name),
+                    lines,
+                    command,
+                },
+                !risky,
+            );
             return;
         }
-        let describe = |t: &v1::Tool| {
-            let class = t.classification.unwrap_or_default();
-            let mut words = vec![state_name(t.state), action_name(class.action)];
-            if class.sensitive {
-                words.push("sensitive");
-            }
-            if class.dangerous {
-                words.push("DANGEROUS");
-            }
-            format!("  {}  ({})", t.name, words.join(", "))
-        };
-        let mut lines: Vec<String> = targets.iter().take(8).map(|t| describe(t)).collect();
+        let mut lines: Vec<String> = targets.iter().take(8).map(|t| describe_tool(t)).collect();
         if targets.len() > 8 {
             lines.push(format!("  … and {} more", targets.len() - 8));
         }
@@ -411,17 +436,20 @@ impl App {
             risky(|c| c.action == v1::ToolAction::Delete as i32),
         );
         lines.push(String::new());
-        if dangerous + deleting > 0 && state == v1::ToolState::Approved {
+        if dangerous + deleting > 0 && approving {
             lines.push(format!(
                 "Among them: {dangerous} marked dangerous, {deleting} that delete data."
             ));
         }
         lines.push("All change together or none does.".into());
-        self.overlay = Some(Overlay::Confirm(Confirm {
-            title: format!("{verb} {} tools", ids.len()),
-            lines,
-            command: Command::SetToolState { ids, state },
-        }));
+        self.confirm_access(
+            Confirm {
+                title: format!("{verb} {} tools", ids.len()),
+                lines,
+                command: Command::SetToolState { ids, state },
+            },
+            false,
+        );
     }
 
     fn open_classify_form(&mut self) {
@@ -473,9 +501,7 @@ impl App {
                 ),
             ],
         )
-        .with_intro(vec![
-            "Classification is metadata for admins; it never changes a tool's state.".into(),
-        ]);
+        .with_intro(vec![CLASSIFY_INTRO.into()]);
         self.overlay = Some(Overlay::Form(form));
     }
 
@@ -551,6 +577,46 @@ impl App {
             "Enter applies; / searches names. Esc in the list clears the search.".into(),
         ]);
         self.overlay = Some(Overlay::Form(form));
+    }
+
+    /// The classification form was submitted: close it and confirm with
+    /// the access preview (the action can move a tool into or out of the
+    /// "Read only" toolsets).
+    pub(super) fn submit_classify(&mut self, form: &Form, ids: Vec<String>) {
+        let action: i32 = form.choice("action").parse().unwrap_or(0);
+        let classification = v1::Classification {
+            action,
+            sensitive: form.toggle("sensitive"),
+            dangerous: form.toggle("dangerous"),
+        };
+        let yes_no = |b: bool| if b { "yes" } else { "no" };
+        let names: Vec<String> = ids.iter().map(|id| self.tool_name(id)).collect();
+        let title = match &names[..] {
+            [one] => format!("Classify {one}"),
+            _ => format!("Classify {} tools", names.len()),
+        };
+        let mut lines: Vec<String> = names.iter().take(8).map(|n| format!("  {n}")).collect();
+        if names.len() > 8 {
+            lines.push(format!("  … and {} more", names.len() - 8));
+        }
+        lines.push(format!(
+            "Action {}, sensitive {}, dangerous {}.",
+            action_name(action),
+            yes_no(classification.sensitive),
+            yes_no(classification.dangerous)
+        ));
+        lines.push(String::new());
+        self.confirm_access(
+            Confirm {
+                title,
+                lines,
+                command: Command::SetClassification {
+                    ids,
+                    classification,
+                },
+            },
+            false,
+        );
     }
 
     pub(super) fn apply_tool_filter(&mut self, form: &Form) {

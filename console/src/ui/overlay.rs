@@ -9,7 +9,8 @@ use ratatui::widgets::{Clear, Paragraph, Wrap};
 use super::{Theme, block};
 use crate::keymap::{self, Binding};
 use crate::state::{
-    App, Confirm, FieldKind, Form, Overlay, PALETTE_NAMES, Picker, claude_config_line,
+    AccessPreview, App, Confirm, FieldKind, Form, Loadable, Overlay, PALETTE_NAMES, Picker,
+    claude_config_line,
 };
 
 fn centered(area: Rect, width: u16, height: u16) -> Rect {
@@ -82,7 +83,9 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme) {
             ));
         }
         Some(Overlay::Form(form)) => draw_form(frame, theme, area, form),
-        Some(Overlay::Confirm(confirm)) => draw_confirm(frame, theme, area, confirm),
+        Some(Overlay::Confirm(confirm)) => {
+            draw_confirm(frame, theme, area, confirm, app.preview.as_ref());
+        }
         Some(Overlay::Picker(picker)) => draw_picker(frame, theme, area, picker),
         Some(Overlay::Token(token)) => {
             let rect = centered(area, area.width.saturating_sub(4).min(110), 14);
@@ -312,12 +315,40 @@ fn draw_form(frame: &mut Frame, theme: Theme, area: Rect, form: &Form) {
     }
 }
 
-fn draw_confirm(frame: &mut Frame, theme: Theme, area: Rect, confirm: &Confirm) {
+/// A confirmation, with the access preview of its change when there is
+/// one (who gains or loses which tools, asked of the daemon).
+fn draw_confirm(
+    frame: &mut Frame,
+    theme: Theme,
+    area: Rect,
+    confirm: &Confirm,
+    preview: Option<&AccessPreview>,
+) {
     let mut lines: Vec<Line> = confirm
         .lines
         .iter()
         .map(|l| Line::from(l.clone()))
         .collect();
+    if preview.is_some() && confirm.lines.last().is_some_and(|l| !l.is_empty()) {
+        lines.push(Line::default());
+    }
+    match preview.map(|p| &p.lines) {
+        None => {}
+        Some(Loadable::Loading) => lines.push(Line::from(Span::styled(
+            "Checking who gains access…",
+            theme.dim(),
+        ))),
+        Some(Loadable::Ready(shown)) => lines.extend(shown.iter().map(|l| {
+            if l.starts_with("Profile ") && l.contains(" gain") {
+                Line::from(Span::styled(l.clone(), theme.warn()))
+            } else {
+                Line::from(l.clone())
+            }
+        })),
+        Some(Loadable::Failed(message)) => {
+            lines.push(Line::from(Span::styled(message.clone(), theme.warn())));
+        }
+    }
     lines.push(Line::default());
     lines.push(Line::from(vec![
         Span::styled(" y ", theme.selected()),
@@ -326,18 +357,16 @@ fn draw_confirm(frame: &mut Frame, theme: Theme, area: Rect, confirm: &Confirm) 
         Span::raw(" cancel"),
     ]));
     let width = area.width.saturating_sub(4).min(90);
-    // Room for wrapped lines: a confirmation is never cut.
-    let paragraph = Paragraph::new(lines.clone()).wrap(Wrap { trim: false });
+    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
+    // Long lines wrap: the box is as tall as the wrapped text.
     let rows = paragraph.line_count(width.saturating_sub(2));
-    let rect = centered(area, width, u16::try_from(rows).unwrap_or(u16::MAX) + 2);
+    let rect = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX));
     frame.render_widget(Clear, rect);
     frame.render_widget(
-        Paragraph::new(lines)
-            .wrap(Wrap { trim: false })
-            .block(block(Span::styled(
-                format!(" {}? ", confirm.title),
-                theme.warn(),
-            ))),
+        paragraph.block(block(Span::styled(
+            format!(" {}? ", confirm.title),
+            theme.warn(),
+        ))),
         rect,
     );
 }

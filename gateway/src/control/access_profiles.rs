@@ -11,7 +11,8 @@ use super::auth::actor;
 use super::convert::{millis, opt_timestamp, timestamp};
 use super::error::{ControlError, Result, require, require_name_free};
 use super::validate;
-use crate::model::{AccessProfile, AuditEvent, Grant, Toolset, User, new_id, now_ms};
+use crate::governance::edit;
+use crate::model::{AccessProfile, AuditEvent, Grant, Millis, Toolset, User, new_id, now_ms};
 use crate::store::{Batch, Store};
 
 fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
@@ -46,6 +47,51 @@ fn check_toolsets_exist(store: &Store, ids: &[String]) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The profile id and toolset ids of a `BindToolsets` or `UnbindToolsets`
+/// request, validated; `prefix` goes before field names in errors (the
+/// preview names its nested requests).
+pub(super) fn profile_toolsets(
+    profile_id: &str,
+    toolset_ids: &[String],
+    prefix: &str,
+) -> Result<(String, Vec<String>)> {
+    let id = validate::id(&format!("{prefix}profile_id"), profile_id)?.to_owned();
+    let ids = validate::ids(&format!("{prefix}toolset_ids"), toolset_ids, true, 1000)?;
+    Ok((id, ids))
+}
+
+/// Profile id, user id and expiry of a `GrantUser` request, validated
+/// against `now`; `prefix` as for [`profile_toolsets`].
+pub(super) fn grant_request(
+    req: &v1::GrantUserRequest,
+    prefix: &str,
+    now: Millis,
+) -> Result<(String, String, Option<Millis>)> {
+    let id = validate::id(&format!("{prefix}profile_id"), &req.profile_id)?.to_owned();
+    let user_id = validate::id(&format!("{prefix}user_id"), &req.user_id)?.to_owned();
+    let field = format!("{prefix}expires_at");
+    let expires_at = req
+        .expires_at
+        .as_ref()
+        .map(|ts| millis(ts, &field))
+        .transpose()?;
+    if expires_at.is_some_and(|end| end <= now) {
+        return Err(ControlError::invalid(field, "must be in the future"));
+    }
+    Ok((id, user_id, expires_at))
+}
+
+/// Profile id and user id of a `RevokeUser` request, validated; `prefix` as
+/// for [`profile_toolsets`].
+pub(super) fn revoke_request(
+    req: &v1::RevokeUserRequest,
+    prefix: &str,
+) -> Result<(String, String)> {
+    let id = validate::id(&format!("{prefix}profile_id"), &req.profile_id)?.to_owned();
+    let user_id = validate::id(&format!("{prefix}user_id"), &req.user_id)?.to_owned();
+    Ok((id, user_id))
 }
 
 impl Control {
@@ -226,17 +272,11 @@ impl AccessProfileService for Control {
     ) -> Result<Response<v1::BindToolsetsResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
-        let ids = validate::ids("toolset_ids", &req.toolset_ids, true, 1000)?;
+        let (id, ids) = profile_toolsets(&req.profile_id, &req.toolset_ids, "")?;
         let profile = self
             .edit_profile(actor, &id, "profile.bind_toolsets", |store, profile| {
                 check_toolsets_exist(store, &ids)?;
-                for ts in &ids {
-                    if !profile.toolset_ids.contains(ts) {
-                        profile.toolset_ids.push(ts.clone());
-                    }
-                }
-                profile.toolset_ids.sort();
+                edit::bind_toolsets(profile, &ids);
                 Ok((
                     format!("bound toolsets {}", ids.join(", ")),
                     json!({"toolset_ids": ids}),
@@ -254,11 +294,10 @@ impl AccessProfileService for Control {
     ) -> Result<Response<v1::UnbindToolsetsResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
-        let ids = validate::ids("toolset_ids", &req.toolset_ids, true, 1000)?;
+        let (id, ids) = profile_toolsets(&req.profile_id, &req.toolset_ids, "")?;
         let profile = self
             .edit_profile(actor, &id, "profile.unbind_toolsets", |_, profile| {
-                profile.toolset_ids.retain(|t| !ids.contains(t));
+                edit::unbind_toolsets(profile, &ids);
                 Ok((
                     format!("unbound toolsets {}", ids.join(", ")),
                     json!({"toolset_ids": ids}),
@@ -276,31 +315,23 @@ impl AccessProfileService for Control {
     ) -> Result<Response<v1::GrantUserResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
-        let user_id = validate::id("user_id", &req.user_id)?.to_owned();
-        let expires_at = req
-            .expires_at
-            .as_ref()
-            .map(|ts| millis(ts, "expires_at"))
-            .transpose()?;
         let now = now_ms();
-        if expires_at.is_some_and(|end| end <= now) {
-            return Err(ControlError::invalid("expires_at", "must be in the future").into());
-        }
+        let (id, user_id, expires_at) = grant_request(&req, "", now)?;
         let granted_by = actor.clone();
         let profile = self
             .edit_profile(actor, &id, "profile.grant", |store, profile| {
                 let user = store
                     .get::<User>(&user_id)?
                     .ok_or_else(|| ControlError::not_found("user", &user_id))?;
-                profile.grants.retain(|g| g.user_id != user_id);
-                profile.grants.push(Grant {
-                    user_id: user_id.clone(),
-                    granted_at: now,
-                    expires_at,
-                    granted_by,
-                });
-                profile.grants.sort_by(|a, b| a.user_id.cmp(&b.user_id));
+                edit::grant(
+                    profile,
+                    Grant {
+                        user_id: user_id.clone(),
+                        granted_at: now,
+                        expires_at,
+                        granted_by,
+                    },
+                );
                 Ok((
                     format!("granted {:?} to {}", profile.name, user.email),
                     json!({"user_id": user_id, "email": user.email, "expires_at": expires_at}),
@@ -318,15 +349,10 @@ impl AccessProfileService for Control {
     ) -> Result<Response<v1::RevokeUserResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let id = validate::id("profile_id", &req.profile_id)?.to_owned();
-        let user_id = validate::id("user_id", &req.user_id)?.to_owned();
+        let (id, user_id) = revoke_request(&req, "")?;
         let profile = self
             .edit_profile(actor, &id, "profile.revoke", |_, profile| {
-                let before = profile.grants.len();
-                profile.grants.retain(|g| g.user_id != user_id);
-                if profile.grants.len() == before {
-                    return Err(ControlError::not_found("grant for user", &user_id));
-                }
+                edit::revoke(profile, &user_id)?;
                 Ok((
                     format!("revoked {:?} from user {user_id}", profile.name),
                     json!({"user_id": user_id}),
@@ -336,5 +362,14 @@ impl AccessProfileService for Control {
         Ok(Response::new(v1::RevokeUserResponse {
             profile: Some(profile),
         }))
+    }
+
+    async fn preview_access_change(
+        &self,
+        request: Request<v1::PreviewAccessChangeRequest>,
+    ) -> Result<Response<v1::PreviewAccessChangeResponse>, Status> {
+        let actor = actor(&request);
+        let preview = self.preview_access(&actor, request.get_ref())?;
+        Ok(Response::new(preview))
     }
 }

@@ -2,6 +2,7 @@
 
 use tonic::Status;
 
+use crate::governance::edit::EditError;
 use crate::store::StoreError;
 
 /// Why a control request failed. The message is shown to the admin as is.
@@ -51,6 +52,15 @@ impl ControlError {
         Self::NotFound {
             kind,
             id: id.into(),
+        }
+    }
+}
+
+impl From<EditError> for ControlError {
+    fn from(err: EditError) -> Self {
+        match err {
+            EditError::NotFound { kind, id } => Self::NotFound { kind, id },
+            EditError::Refused(message) => Self::FailedPrecondition(message),
         }
     }
 }

@@ -15,6 +15,7 @@ mod catalog;
 mod connections;
 mod convert;
 mod error;
+mod preview;
 mod servers;
 mod settings;
 mod tools;

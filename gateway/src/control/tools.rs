@@ -15,7 +15,8 @@ use super::catalog::annotations_to_proto;
 use super::convert::{action_from_proto, classification_to_proto, timestamp};
 use super::error::{ControlError, Result, require};
 use super::validate;
-use crate::model::{AuditEvent, Millis, Tool, ToolState, now_ms};
+use crate::governance::edit::{self, ClassificationEdit, ToolEdit};
+use crate::model::{AuditEvent, Tool, ToolState, now_ms};
 use crate::store::Batch;
 
 const MAX_BATCH: usize = 10_000;
@@ -86,28 +87,50 @@ fn settable_state(value: i32, field: &str) -> Result<ToolState> {
     }
 }
 
-/// Applies a state change to `tool`, enforcing that REMOVED tools stay
-/// removed. Returns whether anything changed.
-fn set_state(tool: &mut Tool, state: ToolState, actor: &str, now: Millis) -> Result<bool> {
-    if tool.state == ToolState::Removed {
-        return Err(ControlError::FailedPrecondition(format!(
-            "tool {} was removed by its server and cannot be set to {}",
-            tool.name,
-            state.as_str()
-        )));
+/// The change an `UpdateTool` request asks for, validated; `prefix` goes
+/// before field names in errors (the preview names its nested requests).
+pub(super) fn tool_edit(req: &v1::UpdateToolRequest, prefix: &str) -> Result<ToolEdit> {
+    let id = validate::id(&format!("{prefix}id"), &req.id)?.to_owned();
+    let state = req
+        .state
+        .map(|s| settable_state(s, &format!("{prefix}state")))
+        .transpose()?;
+    // The action may be left UNSPECIFIED to keep the current one.
+    let classification = req
+        .classification
+        .as_ref()
+        .map(|c| {
+            Ok::<_, ControlError>(ClassificationEdit {
+                action: action_from_proto(c.action, &format!("{prefix}classification.action"))?,
+                sensitive: c.sensitive,
+                dangerous: c.dangerous,
+            })
+        })
+        .transpose()?;
+    Ok(ToolEdit {
+        id,
+        state,
+        classification,
+    })
+}
+
+/// The ids and state a `BatchUpdateTools` request asks for, validated (no
+/// duplicates); `prefix` as for [`tool_edit`].
+pub(super) fn batch_states(
+    req: &v1::BatchUpdateToolsRequest,
+    prefix: &str,
+) -> Result<(Vec<String>, ToolState)> {
+    let field = format!("{prefix}ids");
+    let ids = validate::ids(&field, &req.ids, true, MAX_BATCH)?;
+    let mut seen = HashSet::new();
+    if let Some(dup) = ids.iter().find(|id| !seen.insert(id.as_str())) {
+        return Err(ControlError::invalid(
+            field,
+            format!("{dup} is listed twice"),
+        ));
     }
-    if tool.state == state {
-        return Ok(false);
-    }
-    tool.state = state;
-    if state == ToolState::Approved {
-        tool.approved_hash = Some(tool.definition_hash.clone());
-        tool.approved_definition = Some(tool.definition.clone());
-        tool.drift.clear();
-    }
-    tool.updated_at = now;
-    tool.updated_by = actor.to_owned();
-    Ok(true)
+    let state = settable_state(req.state, &format!("{prefix}state"))?;
+    Ok((ids, state))
 }
 
 fn state_event(actor: &str, tool: &Tool, from: ToolState) -> AuditEvent {
@@ -205,20 +228,11 @@ impl ToolService for Control {
     ) -> Result<Response<v1::UpdateToolResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let id = validate::id("id", &req.id)?.to_owned();
-        let state = req.state.map(|s| settable_state(s, "state")).transpose()?;
-        // The action may be left UNSPECIFIED to keep the current one.
-        let classification = req
-            .classification
-            .as_ref()
-            .map(|c| {
-                Ok::<_, ControlError>((
-                    action_from_proto(c.action, "classification.action")?,
-                    c.sensitive,
-                    c.dangerous,
-                ))
-            })
-            .transpose()?;
+        let ToolEdit {
+            id,
+            state,
+            classification,
+        } = tool_edit(&req, "")?;
         let tool = self
             .store
             .write(|store| {
@@ -227,28 +241,19 @@ impl ToolService for Control {
                 let mut batch = Batch::default();
                 if let Some(state) = state {
                     let from = tool.state;
-                    if set_state(&mut tool, state, &actor, now)? {
+                    if edit::set_state(&mut tool, state, &actor, now)? {
                         batch.audit(state_event(&actor, &tool, from));
                     }
                 }
-                let classification = classification.map(|(action, sensitive, dangerous)| {
-                    crate::model::Classification {
-                        action: action.unwrap_or(tool.classification.action),
-                        sensitive,
-                        dangerous,
-                    }
-                });
                 if let Some(c) = classification
-                    && c != tool.classification
+                    && let Some(from) = edit::classify(&mut tool, c, &actor, now)
                 {
-                    let from = tool.classification;
-                    tool.classification = c;
-                    tool.updated_at = now;
-                    tool.updated_by = actor.clone();
                     batch.audit(
                         AuditEvent::allowed(&actor, "tool.classify", format!("tool/{}", tool.id))
                             .with_reason(format!("{}: classification changed", tool.name))
-                            .with_details(json!({"tool": tool.name, "from": from, "to": c})),
+                            .with_details(
+                                json!({"tool": tool.name, "from": from, "to": tool.classification}),
+                            ),
                     );
                 }
                 if !batch.is_empty() {
@@ -268,12 +273,7 @@ impl ToolService for Control {
     ) -> Result<Response<v1::BatchUpdateToolsResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let ids = validate::ids("ids", &req.ids, true, MAX_BATCH)?;
-        let mut seen = HashSet::new();
-        if let Some(dup) = ids.iter().find(|id| !seen.insert(id.as_str())) {
-            return Err(ControlError::invalid("ids", format!("{dup} is listed twice")).into());
-        }
-        let state = settable_state(req.state, "state")?;
+        let (ids, state) = batch_states(&req, "")?;
         let tools = self
             .store
             .write(|store| {
@@ -283,7 +283,7 @@ impl ToolService for Control {
                 for id in &ids {
                     let mut tool = require::<Tool>(store, id)?;
                     let from = tool.state;
-                    if set_state(&mut tool, state, &actor, now)? {
+                    if edit::set_state(&mut tool, state, &actor, now)? {
                         batch.audit(state_event(&actor, &tool, from));
                         batch.put(&tool);
                     }

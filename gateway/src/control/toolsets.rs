@@ -10,10 +10,9 @@ use super::auth::actor;
 use super::convert::timestamp;
 use super::error::{ControlError, Result, require, require_name_free};
 use super::validate;
+use crate::governance::edit;
 use crate::governance::{toolset_contains, toolset_members};
-use crate::model::{
-    AccessProfile, AuditEvent, Tool, ToolState, Toolset, ToolsetKind, new_id, now_ms,
-};
+use crate::model::{AccessProfile, AuditEvent, Tool, Toolset, ToolsetKind, new_id, now_ms};
 use crate::store::{Batch, Store};
 
 fn kind_to_proto(kind: ToolsetKind) -> v1::ToolsetKind {
@@ -40,12 +39,7 @@ fn to_proto(t: &Toolset, tools: &[Tool]) -> v1::Toolset {
 
 fn custom_or_refuse(store: &Store, id: &str) -> Result<Toolset> {
     let toolset = require::<Toolset>(store, id)?;
-    if toolset.kind != ToolsetKind::Custom {
-        return Err(ControlError::FailedPrecondition(format!(
-            "toolset {:?} is maintained by toolgate and cannot be edited; create a custom toolset instead",
-            toolset.name
-        )));
-    }
+    edit::require_custom(&toolset)?;
     Ok(toolset)
 }
 
@@ -60,16 +54,23 @@ fn approved_tools(store: &Store, ids: &[String]) -> Result<Vec<Tool>> {
             let tool = store
                 .get::<Tool>(id)?
                 .ok_or_else(|| ControlError::not_found("tool", id))?;
-            if tool.state != ToolState::Approved {
-                return Err(ControlError::FailedPrecondition(format!(
-                    "tool {} is {}; only APPROVED tools can be added to a toolset",
-                    tool.name,
-                    tool.state.as_str()
-                )));
-            }
+            edit::require_addable(&tool)?;
             Ok(tool)
         })
         .collect()
+}
+
+/// The toolset id and tool ids of an `AddToolsetTools` or
+/// `RemoveToolsetTools` request, validated; `prefix` goes before field names
+/// in errors (the preview names its nested requests).
+pub(super) fn toolset_tools(
+    toolset_id: &str,
+    tool_ids: &[String],
+    prefix: &str,
+) -> Result<(String, Vec<String>)> {
+    let id = validate::id(&format!("{prefix}toolset_id"), toolset_id)?.to_owned();
+    let tool_ids = validate::ids(&format!("{prefix}tool_ids"), tool_ids, true, 10_000)?;
+    Ok((id, tool_ids))
 }
 
 fn event(actor: &str, action: &str, toolset: &Toolset, reason: String) -> AuditEvent {
@@ -274,18 +275,11 @@ impl ToolsetService for Control {
     ) -> Result<Response<v1::AddToolsetToolsResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let id = validate::id("toolset_id", &req.toolset_id)?.to_owned();
-        let tool_ids = validate::ids("tool_ids", &req.tool_ids, true, 10_000)?;
+        let (id, tool_ids) = toolset_tools(&req.toolset_id, &req.tool_ids, "")?;
         let toolset = self
             .edit_toolset(actor, &id, "toolset.add_tools", |store, toolset| {
                 let tools = approved_tools(store, &tool_ids)?;
-                let mut added = Vec::new();
-                for tool in tools {
-                    if !toolset.tool_ids.contains(&tool.id) {
-                        toolset.tool_ids.push(tool.id);
-                        added.push(tool.name);
-                    }
-                }
+                let added = edit::add_tools(toolset, &tools);
                 Ok(format!("added {}", added.join(", ")))
             })
             .await?;
@@ -300,11 +294,10 @@ impl ToolsetService for Control {
     ) -> Result<Response<v1::RemoveToolsetToolsResponse>, Status> {
         let actor = actor(&request);
         let req = request.into_inner();
-        let id = validate::id("toolset_id", &req.toolset_id)?.to_owned();
-        let tool_ids = validate::ids("tool_ids", &req.tool_ids, true, 10_000)?;
+        let (id, tool_ids) = toolset_tools(&req.toolset_id, &req.tool_ids, "")?;
         let toolset = self
             .edit_toolset(actor, &id, "toolset.remove_tools", |_, toolset| {
-                toolset.tool_ids.retain(|t| !tool_ids.contains(t));
+                edit::remove_tools(toolset, &tool_ids);
                 Ok(format!("removed {}", tool_ids.join(", ")))
             })
             .await?;
