@@ -105,6 +105,7 @@ fn connection() -> Connection {
             .into(),
         salesforce_user_id: "005000000000001AAA".into(),
         salesforce_org_id: "00D000000000001AAA".into(),
+        salesforce_username: "ada@acme.example".into(),
         scopes: "api refresh_token".into(),
         connected_at: 1,
         refreshed_at: None,

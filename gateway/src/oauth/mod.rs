@@ -594,7 +594,7 @@ impl OAuth {
         access_token: &str,
     ) -> Result<String, IdentityError> {
         let url = url::Url::parse(identity_url).map_err(|_| IdentityError::Unacceptable)?;
-        checked_instance_url(&url.origin().ascii_serialization())
+        self.checked_instance_url(&url.origin().ascii_serialization())
             .map_err(|_| IdentityError::Unacceptable)?;
         let response = self
             .http
