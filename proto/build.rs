@@ -32,7 +32,10 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ".toolgate.v1.IssueTokenResponse",
     ]);
 
+    // Decode errors answer INVALID_ARGUMENT, not tonic-prost's INTERNAL
+    // (see src/codec.rs).
     tonic_prost_build::configure()
+        .codec_path("crate::codec::InvalidArgumentCodec")
         .file_descriptor_set_path(out_dir.join("toolgate_v1_descriptor.bin"))
         .compile_with_config(config, &protos, &includes)?;
     for proto in protos {

@@ -1,7 +1,11 @@
 //! The `toolgate.v1` control API: messages and tonic clients and servers
 //! generated from `proto/toolgate/v1/*.proto`. Generated code is never edited
 //! by hand; the daemon converts to and from its domain types in
-//! `toolgate_gateway::control`.
+//! `toolgate_gateway::control`. Every generated service and client uses
+//! [`codec::InvalidArgumentCodec`], so a request that does not decode
+//! answers `INVALID_ARGUMENT`.
+
+pub mod codec;
 
 /// Package `toolgate.v1`. See the `.proto` files for field meanings and errors.
 #[allow(missing_docs, clippy::all)]

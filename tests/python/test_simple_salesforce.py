@@ -4,7 +4,8 @@ runs a query across several pages, and creates, updates and deletes a record.
 
 simple-salesforce always builds https:// URLs; sfsim serves plain HTTP on
 loopback, so the requests session maps https://<sfsim> to http://<sfsim>.
-Everything else is the library's own code."""
+Everything else is the library's own code, including its default API
+version (59.0), which sfsim serves as a real org does."""
 
 import base64
 import hashlib
@@ -104,10 +105,13 @@ def test_simple_salesforce_queries_pages_and_writes(sfsim):
     instance = urllib.parse.urlparse(token["instance_url"])
     session = requests.Session()
     session.mount(f"https://{instance.netloc}", LoopbackHttp())
-    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], version="66.0", session=session)
+    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], session=session)
+    assert sf.sf_version == "59.0", "the library's own default, no pin"
 
     first = sf.query("SELECT Id, Name, Email FROM Contact ORDER BY Name")
     assert first["done"] is False
+    assert first["nextRecordsUrl"].startswith("/services/data/v59.0/query/")
+    assert first["records"][0]["attributes"]["url"].startswith("/services/data/v59.0/sobjects/Contact/")
     assert len(first["records"]) <= 250
     everything = sf.query_all("SELECT Id, Name, Email FROM Contact ORDER BY Name")
     assert everything["totalSize"] == 200 * 3 + 2
@@ -137,7 +141,7 @@ def test_simple_salesforce_reports_salesforce_errors(sfsim):
     instance = urllib.parse.urlparse(token["instance_url"])
     session = requests.Session()
     session.mount(f"https://{instance.netloc}", LoopbackHttp())
-    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], version="66.0", session=session)
+    sf = Salesforce(instance_url=token["instance_url"], session_id=token["access_token"], session=session)
     from simple_salesforce.exceptions import SalesforceMalformedRequest
     with pytest.raises(SalesforceMalformedRequest) as read_only:
         sf.Account.create({"Name": "Not allowed"})

@@ -10,13 +10,14 @@
 //! as the change they describe and then published to live subscribers.
 //! Lone audit appends (tool calls) are in the database when
 //! [`Store::append_audit`] returns and reach the disk in a shared
-//! background flush ([`AUDIT_FLUSH_INTERVAL`]).
+//! background flush ([`AUDIT_FLUSH_INTERVAL`], `flusher`).
 //!
 //! A `LOCK` file in the data directory, held with an exclusive OS lock for
 //! the store's lifetime, makes a second daemon on the same directory fail at
 //! once.
 
 mod batch;
+mod flusher;
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -28,6 +29,7 @@ use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
 pub use batch::Batch;
+pub use flusher::AuditFlushStats;
 
 use crate::crypto::{CryptoError, MasterKey};
 use crate::model::{
@@ -57,11 +59,12 @@ pub const POLICY_PREFIXES: &[&str] = &[
 ];
 /// How many audit events a slow live subscriber may fall behind.
 const AUDIT_CHANNEL_CAPACITY: usize = 4096;
-/// The shortest time between two background flushes of lone audit
-/// appends: under load many tool calls share one fsync instead of paying
-/// one each (an fsync per call was the largest cost of a tool call,
-/// BENCHMARKS.md). An event is on disk at most this long plus two flush
-/// times after it was appended (one flush may be under way without it).
+/// The shortest time between the starts of two background flushes of
+/// lone audit appends: under load many tool calls share one fsync instead
+/// of paying one each (an fsync per call was the largest cost of a tool
+/// call, BENCHMARKS.md). An event is on disk at most the longer of this and
+/// one flush time (a flush may be under way without it), plus one flush
+/// time, after it was appended; see `flusher` and docs/security.md.
 pub const AUDIT_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Errors of the store. Messages name keys and files, never values.
@@ -200,30 +203,34 @@ pub struct Store {
     _lock: DirLock,
 }
 
-/// The background thread that flushes lone audit appends, at most once per
-/// [`AUDIT_FLUSH_INTERVAL`].
+/// The background thread that flushes lone audit appends (see `flusher`).
 struct Flusher {
     /// A pending wake-up (capacity one: wake-ups while a flush runs merge).
     wake: std::sync::mpsc::SyncSender<()>,
+    /// When events wait, and what the thread has done.
+    shared: std::sync::Arc<flusher::FlushShared>,
     thread: std::thread::JoinHandle<()>,
 }
 
 impl Flusher {
     fn start(db: sled::Db) -> std::io::Result<Self> {
         let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
+        let shared = flusher::FlushShared::new();
+        let thread_shared = shared.clone();
         let thread = std::thread::Builder::new()
             .name("audit-flush".into())
             .spawn(move || {
                 // Ends when the store drops the sender; the store flushes
                 // once more itself when it is dropped.
-                while woken.recv().is_ok() {
-                    if let Err(err) = db.flush() {
-                        tracing::error!(error = %err, "cannot flush audit events to disk");
-                    }
-                    std::thread::sleep(AUDIT_FLUSH_INTERVAL);
-                }
+                flusher::run(&woken, &thread_shared, &flusher::SystemClock, || {
+                    db.flush().map(drop)
+                });
             })?;
-        Ok(Self { wake, thread })
+        Ok(Self {
+            wake,
+            shared,
+            thread,
+        })
     }
 }
 
@@ -231,7 +238,7 @@ impl Drop for Store {
     /// Stops the audit flusher and flushes what is left, before the
     /// directory lock is released.
     fn drop(&mut self) {
-        if let Some(Flusher { wake, thread }) = self.flusher.take() {
+        if let Some(Flusher { wake, thread, .. }) = self.flusher.take() {
             drop(wake);
             let _ = thread.join();
         }
@@ -312,15 +319,19 @@ impl Store {
     /// Appends audit events on their own (tool calls, denied requests),
     /// without taking the admin write lock, and publishes them. When this
     /// returns the events are in the database and readable; they reach the
-    /// disk in the background within [`AUDIT_FLUSH_INTERVAL`] plus up to
-    /// two flush times, sharing flushes with every other event appended
-    /// meanwhile. Call [`Store::flush`] to wait for that.
+    /// disk in the background within the longer of [`AUDIT_FLUSH_INTERVAL`]
+    /// and one flush time, plus one flush time, sharing flushes with every
+    /// other event appended meanwhile. Call [`Store::flush`] to wait for
+    /// that.
     pub fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
         let mut batch = Batch::default();
         for event in events {
             batch.audit(event);
         }
         self.commit(batch)?;
+        if let Some(flusher) = &self.flusher {
+            flusher.shared.mark_pending(std::time::Instant::now());
+        }
         if let Some(flusher) = &self.flusher
             && let Err(std::sync::mpsc::TrySendError::Disconnected(())) = flusher.wake.try_send(())
         {
@@ -355,6 +366,16 @@ impl Store {
             let _ = self.events.send(event);
         }
         Ok(())
+    }
+
+    /// What the background audit flusher has done since the store opened:
+    /// flushes run, the longest one, and the longest an appended event
+    /// waited for the disk (the durability bound as measured).
+    pub fn audit_flush_stats(&self) -> AuditFlushStats {
+        self.flusher
+            .as_ref()
+            .map(|f| f.shared.stats())
+            .unwrap_or_default()
     }
 
     /// A number that changes after every commit that writes a policy

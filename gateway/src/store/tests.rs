@@ -225,3 +225,51 @@ async fn the_generation_moves_with_policy_writes_not_with_token_use_or_audit() {
         "a refused change writes nothing"
     );
 }
+
+#[test]
+fn the_audit_flusher_keeps_flushing_while_writers_saturate_the_store() {
+    // Four writers append tool-call events as fast as they can until the
+    // background flusher has completed five flushes after they started:
+    // a flusher starved by the writers (or waiting on them) never gets
+    // there and the writers stop at their cap instead.
+    const CAP: usize = 200_000;
+    let dir = tempfile::tempdir().unwrap();
+    let store = std::sync::Arc::new(open(dir.path()));
+    let before = store.audit_flush_stats().flushes;
+    let appended = std::sync::atomic::AtomicUsize::new(0);
+    std::thread::scope(|scope| {
+        for w in 0..4 {
+            let (store, appended) = (&store, &appended);
+            scope.spawn(move || {
+                for i in 0..CAP {
+                    if store.audit_flush_stats().flushes >= before + 5 {
+                        return;
+                    }
+                    store
+                        .append_audit(vec![AuditEvent::allowed(
+                            "user:a@example.com",
+                            "tool.call",
+                            format!("tool/w{w}-{i}"),
+                        )])
+                        .unwrap();
+                    appended.fetch_add(1, Ordering::Relaxed);
+                }
+            });
+        }
+    });
+    let stats = store.audit_flush_stats();
+    assert!(
+        stats.flushes >= before + 5,
+        "only {} flushes during {} appends",
+        stats.flushes - before,
+        appended.load(Ordering::Relaxed)
+    );
+    // Every flush measured how long its oldest event had waited.
+    assert!(stats.max_lag_us >= stats.max_flush_us, "{stats:?}");
+    assert!(stats.max_flush_us > 0, "{stats:?}");
+    assert_eq!(
+        store.last_audit_sequence(),
+        appended.load(Ordering::Relaxed) as u64,
+        "every append got its sequence number"
+    );
+}

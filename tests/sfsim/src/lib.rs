@@ -11,6 +11,7 @@
 //! - [`state`]: the mutable org: records, tokens, cursors, faults, counters.
 //! - [`oauth`]: the login host (authorize, token, revoke, userinfo, identity).
 //! - [`rest`]: the REST API on the instance URL.
+//! - [`versions`]: the API versions served (31.0 through the current one).
 //! - [`paging`]: the query endpoints and their cursors.
 //! - [`writes`]: record create, update, delete and upsert with validation.
 //! - [`admin`]: the `/_sfsim/` test-control endpoints.
@@ -31,6 +32,7 @@ pub mod server;
 pub mod soql;
 pub mod sosl;
 pub mod state;
+pub mod versions;
 pub mod writes;
 
 pub use config::SimConfig;

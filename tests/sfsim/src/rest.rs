@@ -26,13 +26,6 @@ use crate::sosl;
 use crate::state::{Sim, State as SimState};
 use crate::writes;
 
-/// API versions this org serves (`GET /services/data/`).
-pub const VERSIONS: [(&str, &str); 3] = [
-    ("Summer '25", "64.0"),
-    ("Winter '26", "65.0"),
-    ("Spring '26", "66.0"),
-];
-
 type Params = HashMap<String, String>;
 type RestResult = Result<Response, RestError>;
 
@@ -75,11 +68,7 @@ pub(crate) async fn begin(
     let caller = {
         let mut state = sim.lock();
         state.count(endpoint);
-        let version = version
-            .strip_prefix('v')
-            .filter(|v| VERSIONS.iter().any(|(_, known)| known == v))
-            .ok_or_else(RestError::not_found)?
-            .to_owned();
+        let version = crate::versions::check(version)?;
         let user = crate::oauth::bearer_token(headers)
             .and_then(|token| state.access_tokens.get(token))
             .map(|a| a.user)
@@ -133,12 +122,12 @@ pub async fn limit_header(State(sim): State<Arc<Sim>>, request: Request, next: N
     response
 }
 
-/// `GET /services/data/`: the API versions.
+/// `GET /services/data/`: every served API version, oldest first (see
+/// [`crate::versions`]); no authentication needed, as on a real org.
 pub async fn versions(State(sim): State<Arc<Sim>>) -> Response {
     sim.lock().count("versions");
     Json(
-        VERSIONS
-            .iter()
+        crate::versions::served()
             .map(|(label, v)| json!({"label": label, "url": format!("/services/data/v{v}"), "version": v}))
             .collect::<Vec<_>>(),
     )
@@ -344,7 +333,10 @@ pub async fn update_or_delete(
 }
 
 /// `PATCH .../sobjects/{Name}/{Field}/{value}`: upsert by external Id
-/// (201 created, 200 updated); `GET` of the same shape follows a
+/// (201 created, 200 updated; before API version 46.0 an update is 204
+/// with no body and a creation's body has no `created`, as the REST API
+/// Developer Guide's "Insert or Update (Upsert) a Record Using an External
+/// ID" describes for each version); `GET` of the same shape follows a
 /// relationship (`.../sobjects/Account/{id}/Contacts`).
 pub async fn upsert_or_relationship(
     State(sim): State<Arc<Sim>>,
@@ -366,6 +358,17 @@ pub async fn upsert_or_relationship(
     let mut state = sim.lock();
     let (id, created) = writes::upsert(&mut state, &sim, c.user, &object, &a, &b, fields)?;
     state.touch(c.user, &id);
+    if major_version(&c.version) < 46 {
+        return Ok(if created {
+            (
+                StatusCode::CREATED,
+                Json(json!({"id": id, "success": true, "errors": []})),
+            )
+                .into_response()
+        } else {
+            StatusCode::NO_CONTENT.into_response()
+        });
+    }
     let status = if created {
         StatusCode::CREATED
     } else {
@@ -376,6 +379,15 @@ pub async fn upsert_or_relationship(
         Json(json!({"id": id, "success": true, "errors": [], "created": created})),
     )
         .into_response())
+}
+
+/// `66` for `66.0` (a version [`crate::versions::check`] accepted).
+fn major_version(version: &str) -> u32 {
+    version
+        .split('.')
+        .next()
+        .and_then(|m| m.parse().ok())
+        .unwrap_or(crate::versions::LATEST)
 }
 
 fn relationship(

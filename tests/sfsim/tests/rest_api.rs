@@ -268,7 +268,7 @@ async fn validation_errors_and_read_only_users() {
         "/services/data/v12.0/limits",
     ))
     .await;
-    assert_eq!(status, 404);
+    assert_eq!(status, 410, "a retired API version");
 }
 
 #[tokio::test]
