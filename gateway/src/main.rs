@@ -2,7 +2,7 @@
 //! SIGTERM. With `--health-check`, probe a running daemon instead.
 
 use clap::Parser;
-use toolgate_gateway::{app, config, healthcheck, telemetry};
+use toolgate_gateway::{app, config, healthcheck, listener, telemetry};
 
 #[tokio::main]
 async fn main() -> std::process::ExitCode {
@@ -31,6 +31,24 @@ async fn main() -> std::process::ExitCode {
     if let Err(err) = telemetry::init(&config.log_level, config.log_format) {
         eprintln!("toolgated: {err:#}");
         return std::process::ExitCode::from(2);
+    }
+    // Before any listener: a cap of http_max_connections needs that many
+    // descriptors, and the default soft limit is often 1024.
+    match listener::raise_open_files_limit() {
+        Ok(limit)
+            if limit
+                < u64::try_from(config.http_max_connections)
+                    .unwrap_or(u64::MAX)
+                    .saturating_add(listener::RESERVED_DESCRIPTORS) =>
+        {
+            tracing::warn!(
+                open_files_limit = limit,
+                http_max_connections = config.http_max_connections,
+                "the open-files limit leaves too few descriptors for http_max_connections; raise LimitNOFILE (or ulimit -n) or lower http_max_connections"
+            );
+        }
+        Ok(limit) => tracing::debug!(open_files_limit = limit, "open-files limit"),
+        Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
     }
     match app::run(config, config::Secrets::from_env(), app::shutdown_signal()).await {
         Ok(()) => std::process::ExitCode::SUCCESS,
