@@ -290,16 +290,16 @@ fn unreadable(bytes: &[u8]) -> Response {
 /// Inside authentication on `/mcp`: checks POST bodies, binds sessions to
 /// their caller and enforces the session limits (see the module docs).
 pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
-    let Some(caller) = request.extensions().get::<Caller>().cloned() else {
-        // Authentication runs first and always sets the caller.
-        return next.run(request).await;
-    };
     let (mut parts, body) = request.into_parts();
+    let Some(caller) = parts.extensions.get::<Caller>() else {
+        // Authentication runs first and always sets the caller.
+        return next.run(Request::from_parts(parts, body)).await;
+    };
     let has_session = match parts.headers.get(SESSION_HEADER) {
         Some(value) => {
             let owned = value
                 .to_str()
-                .is_ok_and(|id| gate.registry.owned_by(id, &caller));
+                .is_ok_and(|id| gate.registry.owned_by(id, caller));
             if !owned {
                 parts.headers.insert(SESSION_HEADER, NO_SESSION);
             }
@@ -320,7 +320,7 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         match Envelope::parse(&bytes) {
             Ok(envelope) => {
                 if !has_session && envelope.method.as_deref() == Some("initialize") {
-                    match gate.registry.reserve(&caller) {
+                    match gate.registry.reserve(caller) {
                         Ok(slot) => reservation = Some(slot),
                         Err(refusal) => return refused(refusal, envelope.id()),
                     }

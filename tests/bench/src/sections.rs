@@ -412,7 +412,23 @@ async fn idle_sessions(
             "the last session was still open after its idle timeout"
         );
     }
+    // As many again: memory that was kept is reused, not added to (a leak
+    // would add as much as the first time).
+    let again = opened.len();
     drop(opened);
+    let reopened: Vec<Session> = stream::iter(0..again)
+        .map(|_| Session::open(http, &mcp_url, &token))
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    let s = procfs::sample(gw.pid, ticks)?;
+    println!(
+        "  {} sessions opened again: RSS {:>7} MiB ({:+.1} MiB over the idled-out daemon)",
+        reopened.len(),
+        mib(s.rss_kib),
+        (s.rss_kib as f64 - after.rss_kib as f64) / 1024.0
+    );
+    drop(reopened);
     gw.stop().await
 }
 
