@@ -383,6 +383,16 @@ async fn bad_methods_and_bodies_get_their_http_and_json_rpc_codes() {
     // Bad params for a known method are invalid params, not an unknown
     // method; an unknown method stays -32601.
     let session = open(&url, &token).await;
+    // The same on a session, where rmcp reads the body first.
+    for (body, code) in [
+        ("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ", -32700),
+        ("[]", -32600),
+        (r#"{"hello":"world"}"#, -32600),
+    ] {
+        let answer = send(post(&url, &token, Some(&session), body)).await;
+        assert_eq!(answer.status, 400, "{body:?}: {}", answer.body);
+        assert_eq!(answer.error_code(), code, "{body:?}: {}", answer.body);
+    }
     for (params, code) in [
         (r#""params":5"#, -32602),
         (r#""params":{"arguments":{}}"#, -32602),
