@@ -8,7 +8,6 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context;
-use axum::serve::ListenerExt;
 use tokio::net::TcpListener;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
@@ -299,18 +298,19 @@ pub async fn serve(
         }
     });
     let http_shutdown = shutdown.clone();
-    let router = crate::http::router(mcp_state, &public_url, shutdown.child_token());
+    let sessions = crate::mcp::sessions::SessionLimits {
+        idle_timeout: config.mcp_session_idle_timeout,
+        per_user: config.mcp_max_sessions_per_user,
+        total: config.mcp_max_sessions,
+    };
+    let router = crate::http::router(mcp_state, &public_url, shutdown.child_token(), sessions);
+    let limits = crate::listener::ListenerLimits {
+        header_read_timeout: config.http_header_read_timeout,
+        idle_timeout: config.http_idle_timeout,
+        max_connections: config.http_max_connections,
+    };
     tasks.spawn(async move {
-        // TCP_NODELAY: an MCP answer is written as several small SSE
-        // chunks; with Nagle on, each waits for the client's delayed ACK
-        // (about 40 ms on Linux).
-        let http = listeners.http.tap_io(|tcp| {
-            if let Err(err) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %err, "cannot set TCP_NODELAY");
-            }
-        });
-        axum::serve(http, router)
-            .with_graceful_shutdown(http_shutdown.cancelled_owned())
+        crate::listener::serve(listeners.http, router, limits, http_shutdown)
             .await
             .context("HTTP server failed")
     });

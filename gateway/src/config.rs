@@ -76,6 +76,28 @@ pub struct Args {
         value_delimiter = ','
     )]
     pub allowed_salesforce_domains: Option<Vec<String>>,
+    /// Seconds an MCP session may go without traffic before it is closed [default: 300].
+    #[arg(long, env = "TOOLGATE_MCP_SESSION_IDLE_SECS")]
+    pub mcp_session_idle_secs: Option<u64>,
+    /// Most open MCP sessions per user [default: 50].
+    #[arg(long, env = "TOOLGATE_MCP_MAX_SESSIONS_PER_USER")]
+    pub mcp_max_sessions_per_user: Option<usize>,
+    /// Most open MCP sessions in total [default: 5000].
+    #[arg(long, env = "TOOLGATE_MCP_MAX_SESSIONS")]
+    pub mcp_max_sessions: Option<usize>,
+    /// Seconds a client gets to send a request's headers on the public
+    /// listener, counted from the connection's start or the end of its
+    /// previous response [default: 10].
+    #[arg(long, env = "TOOLGATE_HTTP_HEADER_READ_TIMEOUT_SECS")]
+    pub http_header_read_timeout_secs: Option<u64>,
+    /// Seconds a public connection may move no bytes either way before it
+    /// is closed [default: 60].
+    #[arg(long, env = "TOOLGATE_HTTP_IDLE_TIMEOUT_SECS")]
+    pub http_idle_timeout_secs: Option<u64>,
+    /// Most open connections on the public listener; more wait in the
+    /// kernel's accept queue [default: 1024].
+    #[arg(long, env = "TOOLGATE_HTTP_MAX_CONNECTIONS")]
+    pub http_max_connections: Option<usize>,
     /// Do not run the daemon: GET /healthz on the configured HTTP address
     /// (0.0.0.0 and :: mean loopback), print one line, and exit 0 if it
     /// answered `ok`, else 1. For container health checks.
@@ -109,6 +131,18 @@ pub struct FileConfig {
     pub upstream_timeout_secs: Option<u64>,
     /// See [`Args::allowed_salesforce_domains`].
     pub allowed_salesforce_domains: Option<Vec<String>>,
+    /// See [`Args::mcp_session_idle_secs`].
+    pub mcp_session_idle_secs: Option<u64>,
+    /// See [`Args::mcp_max_sessions_per_user`].
+    pub mcp_max_sessions_per_user: Option<usize>,
+    /// See [`Args::mcp_max_sessions`].
+    pub mcp_max_sessions: Option<usize>,
+    /// See [`Args::http_header_read_timeout_secs`].
+    pub http_header_read_timeout_secs: Option<u64>,
+    /// See [`Args::http_idle_timeout_secs`].
+    pub http_idle_timeout_secs: Option<u64>,
+    /// See [`Args::http_max_connections`].
+    pub http_max_connections: Option<usize>,
 }
 
 /// The validated configuration.
@@ -139,6 +173,21 @@ pub struct Config {
     /// The Salesforce domains login hosts and instance URLs may be under:
     /// Salesforce's own plus `allowed_salesforce_domains`.
     pub salesforce_domains: crate::salesforce::domains::SalesforceDomains,
+    /// An MCP session with no traffic for this long is closed.
+    pub mcp_session_idle_timeout: Duration,
+    /// Most open MCP sessions one user may hold.
+    pub mcp_max_sessions_per_user: usize,
+    /// Most open MCP sessions in total.
+    pub mcp_max_sessions: usize,
+    /// Time a client gets to send a request's headers on the public
+    /// listener (also how long an idle keep-alive connection waits for its
+    /// next request).
+    pub http_header_read_timeout: Duration,
+    /// A public connection that moves no bytes either way for this long is
+    /// closed.
+    pub http_idle_timeout: Duration,
+    /// Most open connections on the public listener.
+    pub http_max_connections: usize,
 }
 
 /// Secrets from the environment.
@@ -291,6 +340,38 @@ impl Config {
                 field: "allowed-salesforce-domains",
                 message,
             })?,
+            mcp_session_idle_timeout: Duration::from_secs(positive_secs(
+                "mcp-session-idle-secs",
+                args.mcp_session_idle_secs.or(file.mcp_session_idle_secs),
+                300,
+            )?),
+            mcp_max_sessions_per_user: positive(
+                "mcp-max-sessions-per-user",
+                args.mcp_max_sessions_per_user
+                    .or(file.mcp_max_sessions_per_user),
+                50,
+            )?,
+            mcp_max_sessions: positive(
+                "mcp-max-sessions",
+                args.mcp_max_sessions.or(file.mcp_max_sessions),
+                5000,
+            )?,
+            http_header_read_timeout: Duration::from_secs(positive_secs(
+                "http-header-read-timeout-secs",
+                args.http_header_read_timeout_secs
+                    .or(file.http_header_read_timeout_secs),
+                10,
+            )?),
+            http_idle_timeout: Duration::from_secs(positive_secs(
+                "http-idle-timeout-secs",
+                args.http_idle_timeout_secs.or(file.http_idle_timeout_secs),
+                60,
+            )?),
+            http_max_connections: positive(
+                "http-max-connections",
+                args.http_max_connections.or(file.http_max_connections),
+                1024,
+            )?,
         })
     }
 }
@@ -318,6 +399,22 @@ fn positive(
         Some(0) => Err(ConfigError::Invalid {
             field,
             message: "must be at least 1".into(),
+        }),
+        Some(n) => Ok(n),
+        None => Ok(default),
+    }
+}
+
+/// A number of seconds that must be at least 1, or its default.
+fn positive_secs(
+    field: &'static str,
+    value: Option<u64>,
+    default: u64,
+) -> Result<u64, ConfigError> {
+    match value {
+        Some(0) => Err(ConfigError::Invalid {
+            field,
+            message: "must be at least 1 (seconds)".into(),
         }),
         Some(n) => Ok(n),
         None => Ok(default),

@@ -20,7 +20,12 @@ use crate::store::Store;
 
 /// Builds the router. `/healthz` answers 200 while the process runs;
 /// `/readyz` answers 200 when the database answers reads, else 503.
-pub fn router(state: Arc<McpState>, public_url: &str, shutdown: CancellationToken) -> Router {
+pub fn router(
+    state: Arc<McpState>,
+    public_url: &str,
+    shutdown: CancellationToken,
+    sessions: mcp::sessions::SessionLimits,
+) -> Router {
     let pages = Router::new()
         .route("/connect/{id}", get(connect_page).post(connect))
         .route("/auth/callback", get(callback))
@@ -29,7 +34,7 @@ pub fn router(state: Arc<McpState>, public_url: &str, shutdown: CancellationToke
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(readyz))
         .with_state(state.store.clone());
-    mcp::router(state, public_url, shutdown)
+    mcp::router(state, public_url, shutdown, sessions)
         .merge(pages)
         .merge(health)
 }

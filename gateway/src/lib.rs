@@ -15,6 +15,7 @@
 //! - [`control`]: the `toolgate.v1` gRPC services and admin authentication.
 //! - [`salesforce`]: the Salesforce REST client and the hosted Salesforce tools.
 //! - [`http`]: the public HTTP router: MCP, the OAuth connect and callback pages, health.
+//! - [`listener`]: the public listener's accept loop: connection cap, header-read and idle timeouts.
 //! - [`mcp`]: the MCP server at `/mcp`: authentication, tools/list, tools/call, notifications.
 //! - [`oauth`]: per-user Salesforce OAuth: connect links, callback, connections, refresh.
 
@@ -27,6 +28,7 @@ pub mod discovery;
 pub mod governance;
 pub mod healthcheck;
 pub mod http;
+pub mod listener;
 pub mod mcp;
 pub mod model;
 pub mod oauth;

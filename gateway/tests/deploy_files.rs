@@ -57,6 +57,12 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         max_result_kib,
         upstream_timeout_secs,
         allowed_salesforce_domains,
+        mcp_session_idle_secs,
+        mcp_max_sessions_per_user,
+        mcp_max_sessions,
+        http_header_read_timeout_secs,
+        http_idle_timeout_secs,
+        http_max_connections,
     } = FileConfig::load(&example()).unwrap();
 
     // ... and reaches the validated config.
@@ -83,6 +89,24 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         Some(config.salesforce_domains.extra().to_vec()),
         allowed_salesforce_domains
     );
+    assert_eq!(
+        Some(config.mcp_session_idle_timeout),
+        mcp_session_idle_secs.map(Duration::from_secs)
+    );
+    assert_eq!(
+        Some(config.mcp_max_sessions_per_user),
+        mcp_max_sessions_per_user
+    );
+    assert_eq!(Some(config.mcp_max_sessions), mcp_max_sessions);
+    assert_eq!(
+        Some(config.http_header_read_timeout),
+        http_header_read_timeout_secs.map(Duration::from_secs)
+    );
+    assert_eq!(
+        Some(config.http_idle_timeout),
+        http_idle_timeout_secs.map(Duration::from_secs)
+    );
+    assert_eq!(Some(config.http_max_connections), http_max_connections);
     assert!(config.public_url.is_some_and(|u| u.starts_with("https://")));
     assert!(matches!(
         config.log_format,

@@ -421,6 +421,30 @@ impl Gateway {
 }
 
 impl ServerHandler for Gateway {
+    /// rmcp hands a request for an MCP method whose `params` do not fit
+    /// its schema (and any unknown method) to this hook.
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        let method = bounded(&request.method);
+        if super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
+            Err(McpError::invalid_params(
+                format!(
+                    "invalid params for {method}: they do not match the MCP schema of {method}"
+                ),
+                None,
+            ))
+        } else {
+            Err(McpError::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                format!("method not found: {method}"),
+                None,
+            ))
+        }
+    }
+
     fn get_info(&self) -> ServerConfig {
         ServerConfig::new(
             ServerCapabilities::builder()

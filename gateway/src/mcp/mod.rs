@@ -9,18 +9,23 @@
 //! on an expired session, and audits the call. Sessions hear
 //! `notifications/tools/list_changed` when their list changes ([`notify`]).
 //! `Host` and `Origin` checks follow the public URL (DNS-rebinding
-//! protection without locking a public deployment to loopback).
+//! protection without locking a public deployment to loopback). Sessions
+//! are bound to the user and token that opened them, bounded per user and
+//! in total, and closed after an idle timeout ([`sessions`]); bad methods
+//! and bodies get their HTTP and JSON-RPC codes before rmcp sees them
+//! ([`transport`]).
 
 pub mod auth;
 mod handler;
 pub mod notify;
+pub mod sessions;
+pub mod transport;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
 use axum::Router;
-use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::{StreamableHttpServerConfig, StreamableHttpService};
 use tokio_util::sync::CancellationToken;
 
@@ -34,11 +39,6 @@ pub use handler::Gateway;
 
 /// How long describe results are cached per server.
 const DESCRIBE_TTL: Duration = Duration::from_secs(10 * 60);
-/// An MCP session with no traffic for this long is closed (its client gets
-/// 404 and initializes a new one, MCP 2025-11-25 "Session Management").
-/// rmcp's default today; set here so the README's promise does not move
-/// with an rmcp upgrade.
-pub const SESSION_IDLE_TIMEOUT: Duration = Duration::from_secs(5 * 60);
 
 /// Everything the MCP handlers share.
 #[derive(Debug)]
@@ -251,8 +251,13 @@ pub fn allowed_origins(public_url: &str) -> Vec<String> {
         return Vec::new();
     };
     // rmcp reads a port-less entry as "any port": always name the port.
-    let port = url.port_or_known_default().unwrap_or(443);
-    let mut origins = vec![format!("{}:{port}", url.origin().ascii_serialization())];
+    // The URL's origin names a non-default port already (`url` drops a
+    // scheme's default one), so only add the default.
+    let origin = url.origin().ascii_serialization();
+    let mut origins = vec![match url.port() {
+        Some(_) => origin,
+        None => format!("{origin}:{}", url.port_or_known_default().unwrap_or(443)),
+    }];
     if allowed_hosts(public_url).iter().any(|h| h == "127.0.0.1") {
         origins.extend(
             ["http://localhost:*", "http://127.0.0.1:*", "http://[::1]:*"].map(String::from),
@@ -261,32 +266,40 @@ pub fn allowed_origins(public_url: &str) -> Vec<String> {
     origins
 }
 
-/// rmcp's in-memory session manager with toolgate's idle timeout.
-fn session_manager() -> LocalSessionManager {
-    let mut manager = LocalSessionManager::default();
-    manager.session_config.keep_alive = Some(SESSION_IDLE_TIMEOUT);
-    manager
-}
-
-/// The `/mcp` router: token authentication in front of the rmcp service.
-pub fn router(state: Arc<McpState>, public_url: &str, shutdown: CancellationToken) -> Router {
+/// The `/mcp` router, outermost first: the method check, token
+/// authentication, the transport gate (bodies, session binding and
+/// limits), and the rmcp service. A session with no traffic for
+/// `limits.idle_timeout` is closed (its client gets 404 and initializes a
+/// new one, MCP 2025-11-25 "Session Management").
+pub fn router(
+    state: Arc<McpState>,
+    public_url: &str,
+    shutdown: CancellationToken,
+    limits: sessions::SessionLimits,
+) -> Router {
     let config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(public_url))
         .with_allowed_origins(allowed_origins(public_url))
+        .with_max_request_body_bytes(transport::MAX_BODY_BYTES)
         .with_cancellation_token(shutdown);
+    let registry = Arc::new(sessions::Registry::new(limits, state.store.clone()));
+    let manager = Arc::new(sessions::GatedSessionManager::new(registry, state.clone()));
     let factory_state = state.clone();
     let service = StreamableHttpService::new(
         move || Ok(Gateway::new(factory_state.clone())),
-        Arc::new(session_manager()),
+        manager.clone(),
         config,
     );
     let authenticator = Arc::new(auth::Authenticator::new(state.store.clone()));
+    let gate = Arc::new(transport::Gate::new(manager));
     Router::new()
         .nest_service("/mcp", service)
+        .layer(axum::middleware::from_fn_with_state(gate, transport::gate))
         .layer(axum::middleware::from_fn_with_state(
             authenticator,
             auth::require_token,
         ))
+        .layer(axum::middleware::from_fn(transport::allow_methods))
 }
 
 #[cfg(test)]
@@ -309,6 +322,21 @@ mod tests {
         assert_eq!(
             allowed_origins("https://toolgate.example.com"),
             ["https://toolgate.example.com:443"]
+        );
+        // An explicit port is named once (it was doubled: `:8443:8443`).
+        assert_eq!(
+            allowed_origins("https://gw.example.com:8443/base"),
+            ["https://gw.example.com:8443"]
+        );
+        assert_eq!(
+            allowed_origins("http://gw.example.com:8080"),
+            ["http://gw.example.com:8080"]
+        );
+        // A default port written out is dropped by the URL parser and
+        // named again here.
+        assert_eq!(
+            allowed_origins("https://gw.example.com:443"),
+            ["https://gw.example.com:443"]
         );
     }
 }

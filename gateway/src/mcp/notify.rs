@@ -51,6 +51,12 @@ impl Sessions {
         );
     }
 
+    /// Forgets session `id` (it closed).
+    pub fn remove(&self, id: &str) {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner.remove(id);
+    }
+
     /// How many sessions are tracked.
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).len()
@@ -118,7 +124,9 @@ pub async fn watch(state: Arc<McpState>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
             received = events.recv() => match received {
-                Ok(event) if event.action.starts_with("tool.call") || event.action.starts_with("connection.") => continue,
+                Ok(event) if event.action.starts_with("tool.call")
+                    || event.action.starts_with("connection.")
+                    || event.action.starts_with("mcp.") => continue,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     // Take what else is queued, then check once.
                     while events.try_recv().is_ok() {}

@@ -56,6 +56,18 @@ impl Daemon {
     ///
     /// Errors: it exits or prints something else first.
     pub async fn spawn(bin: &Path, data_dir: &Path, http_port: u16) -> anyhow::Result<Self> {
+        Self::spawn_with(bin, data_dir, http_port, &[]).await
+    }
+
+    /// [`Daemon::spawn`] with `extra` flags.
+    ///
+    /// Errors: as [`Daemon::spawn`].
+    pub async fn spawn_with(
+        bin: &Path,
+        data_dir: &Path,
+        http_port: u16,
+        extra: &[String],
+    ) -> anyhow::Result<Self> {
         let log = data_dir.with_extension("stderr.log");
         let stderr = std::fs::File::options()
             .create(true)
@@ -69,6 +81,7 @@ impl Daemon {
             .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
             .args(["--public-url", &format!("http://127.0.0.1:{http_port}")])
             .args(["--log-level", "warn"])
+            .args(extra)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)

@@ -45,6 +45,9 @@ pub struct Options {
     pub sessions_per_user: usize,
     /// Idle MCP session counts to measure memory at (cumulative).
     pub idle_sessions: Vec<usize>,
+    /// The daemon's MCP session idle timeout in the idle-sessions section:
+    /// memory is measured again after it closed them.
+    pub session_idle: Duration,
     /// Tools stored for the tools/list and start-up sections.
     pub stored_tools: usize,
     /// Entitled tool counts for tools/list.
@@ -90,6 +93,7 @@ impl Options {
             users: 20,
             sessions_per_user: 5,
             idle_sessions: vec![1_000, 10_000],
+            session_idle: Duration::from_secs(60),
             stored_tools: 10_000,
             entitled: vec![10, 100, 1_000],
             list_requests: 50,
@@ -111,6 +115,7 @@ impl Options {
             users: 3,
             sessions_per_user: 2,
             idle_sessions: vec![100],
+            session_idle: Duration::from_secs(3),
             stored_tools: 200,
             entitled: vec![10, 100],
             list_requests: 20,

@@ -23,6 +23,12 @@ struct Args {
     /// Run only one part (each part starts its own daemon).
     #[arg(long, value_enum)]
     only: Option<Part>,
+    /// Idle MCP session counts to measure memory at, e.g. `5000,20000`.
+    #[arg(long, value_delimiter = ',')]
+    idle_sessions: Option<Vec<usize>>,
+    /// The session idle timeout in the idle-sessions section, in seconds.
+    #[arg(long)]
+    session_idle_secs: Option<u64>,
 }
 
 #[tokio::main]
@@ -35,6 +41,12 @@ async fn main() -> anyhow::Result<()> {
     };
     opts.toolgated = args.toolgated;
     opts.only = args.only;
+    if let Some(counts) = args.idle_sessions {
+        opts.idle_sessions = counts;
+    }
+    if let Some(secs) = args.session_idle_secs {
+        opts.session_idle = std::time::Duration::from_secs(secs);
+    }
     toolgate_bench::run(&opts).await?;
     Ok(())
 }

@@ -341,9 +341,20 @@ async fn idle_sessions(
     http: &reqwest::Client,
 ) -> anyhow::Result<()> {
     println!(
-        "\n== memory with idle MCP sessions (fresh daemon; initialize + initialized, then idle)"
+        "\n== memory with idle MCP sessions (fresh daemon; initialize + initialized, then idle; session idle timeout {} s)",
+        opts.session_idle.as_secs()
     );
-    let gw = Daemon::spawn(bin, data_dir, port).await?;
+    // One user holds them all: lift the session limits to the count.
+    let most = opts.idle_sessions.iter().copied().max().unwrap_or(1).max(1);
+    let extra = [
+        "--mcp-max-sessions-per-user".to_owned(),
+        most.to_string(),
+        "--mcp-max-sessions".to_owned(),
+        most.to_string(),
+        "--mcp-session-idle-secs".to_owned(),
+        opts.session_idle.as_secs().max(1).to_string(),
+    ];
+    let gw = Daemon::spawn_with(bin, data_dir, port, &extra).await?;
     let mut admin = Admin::connect(&gw.grpc, &gw.admin_token).await?;
     let server = admin
         .register(
@@ -384,7 +395,40 @@ async fn idle_sessions(
     }
     let peak = procfs::sample(gw.pid, ticks)?;
     println!("  peak RSS (VmHWM) {} MiB", mib(peak.hwm_kib));
+    // Let the idle timeout close them all (no request in between: each one
+    // would keep its session alive), then measure what came back.
+    let t = Instant::now();
+    tokio::time::sleep(opts.session_idle + Duration::from_secs(3)).await;
+    let after = procfs::sample(gw.pid, ticks)?;
+    println!(
+        "  after idle-out ({:.1} s): RSS {:>7} MiB ({:+.1} MiB over the empty daemon)",
+        t.elapsed().as_secs_f64(),
+        mib(after.rss_kib),
+        (after.rss_kib as f64 - base.rss_kib as f64) / 1024.0
+    );
+    if let Some(last) = opened.last() {
+        anyhow::ensure!(
+            last.list_tools().await.is_err(),
+            "the last session was still open after its idle timeout"
+        );
+    }
+    // As many again: memory that was kept is reused, not added to (a leak
+    // would add as much as the first time).
+    let again = opened.len();
     drop(opened);
+    let reopened: Vec<Session> = stream::iter(0..again)
+        .map(|_| Session::open(http, &mcp_url, &token))
+        .buffer_unordered(16)
+        .try_collect()
+        .await?;
+    let s = procfs::sample(gw.pid, ticks)?;
+    println!(
+        "  {} sessions opened again: RSS {:>7} MiB ({:+.1} MiB over the idled-out daemon)",
+        reopened.len(),
+        mib(s.rss_kib),
+        (s.rss_kib as f64 - after.rss_kib as f64) / 1024.0
+    );
+    drop(reopened);
     gw.stop().await
 }
 

@@ -29,6 +29,7 @@ async fn every_section_produces_figures() {
         users: 2,
         sessions_per_user: 2,
         idle_sessions: vec![20],
+        session_idle: Duration::from_secs(2),
         stored_tools: 30,
         entitled: vec![5, 20],
         list_requests: 3,

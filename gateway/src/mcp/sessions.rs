@@ -1,0 +1,514 @@
+//! MCP sessions at the transport (MCP 2025-11-25, "Transports", "Session
+//! Management"): which user and token own each session, how many each user
+//! and the gateway may hold, and what happens to a request that reuses a
+//! JSON-RPC id still in flight.
+//!
+//! A session is bound to the user *and* the token whose `initialize`
+//! created it. [`Registry`] records that binding when the `mcp-session-id`
+//! response header of a successful `initialize` passes through
+//! [`super::transport`]; every later POST, GET and DELETE that carries the
+//! header is checked there, and another credential's request is answered
+//! exactly as for an unknown session (404), so a session id learned from
+//! elsewhere reveals nothing and reaches nothing.
+//!
+//! [`GatedSessionManager`] wraps rmcp's in-memory [`LocalSessionManager`]:
+//! a session closed by `DELETE`, by its idle timeout or by its worker
+//! ending leaves the registry (and the list-changed registry,
+//! [`super::notify`]) at once, and a request whose JSON-RPC id is already
+//! in flight on its session is refused with `-32600` instead of being
+//! routed to (and answered with) the other request's result.
+//!
+//! This module must not decide tool policy or write tool-call audit events
+//! ([`super::handler`] does); it only audits refused sessions.
+
+use std::collections::{HashMap, HashSet};
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use rmcp::model::{
+    CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, ErrorData, Notification,
+    RequestId, ServerJsonRpcMessage,
+};
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::streamable_http_server::session::{
+    RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
+};
+use serde_json::json;
+use tokio_stream::Stream;
+
+use super::auth::Caller;
+use crate::model::{AuditEvent, Outcome, now_ms};
+use crate::store::Store;
+
+/// Session limits and lifetime, from [`crate::config::Config`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SessionLimits {
+    /// A session with no traffic for this long is closed.
+    pub idle_timeout: Duration,
+    /// Most open sessions per user.
+    pub per_user: usize,
+    /// Most open sessions in total.
+    pub total: usize,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        Self {
+            idle_timeout: Duration::from_secs(300),
+            per_user: 50,
+            total: 5000,
+        }
+    }
+}
+
+/// Who opened a session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Owner {
+    user_id: String,
+    token_id: String,
+}
+
+impl Owner {
+    fn of(caller: &Caller) -> Self {
+        Self {
+            user_id: caller.user.id.clone(),
+            token_id: caller.token.id.clone(),
+        }
+    }
+}
+
+/// Why a new session was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// The user holds `limit` sessions already.
+    #[error(
+        "you have {limit} open MCP sessions, the most one user may hold; close sessions you no longer use (HTTP DELETE /mcp with their mcp-session-id) or wait until idle ones expire"
+    )]
+    User {
+        /// The per-user limit.
+        limit: usize,
+    },
+    /// The gateway holds `limit` sessions already.
+    #[error("toolgate holds {limit} open MCP sessions, its limit; try again later")]
+    Total {
+        /// The gateway-wide limit.
+        limit: usize,
+    },
+}
+
+/// How often a refused session is audited at most, per user (and once for
+/// the gateway-wide limit): a client retrying in a loop must not flood the
+/// audit log. Refusals in between are counted in the next event.
+const REFUSAL_AUDIT_EVERY_MS: i64 = 60_000;
+
+#[derive(Debug, Default)]
+struct Inner {
+    owners: HashMap<SessionId, Owner>,
+    /// Open plus reserved sessions per user id.
+    per_user: HashMap<String, usize>,
+    /// Open plus reserved sessions.
+    total: usize,
+    /// user id (or `*` for the total limit) -> (last audited, refused since).
+    refusals: HashMap<String, (i64, u64)>,
+}
+
+/// The owners and counts of open MCP sessions.
+#[derive(Debug)]
+pub struct Registry {
+    limits: SessionLimits,
+    store: Arc<Store>,
+    // A std mutex: every critical section is a few map operations, never
+    // held across an await.
+    inner: Mutex<Inner>,
+}
+
+/// A session slot taken by an `initialize` in flight; released on drop
+/// unless [`Reservation::commit`]ted.
+#[derive(Debug)]
+pub struct Reservation {
+    registry: Arc<Registry>,
+    owner: Option<Owner>,
+}
+
+impl Reservation {
+    /// Binds the new session `id` to the reserving caller.
+    pub fn commit(mut self, id: SessionId) {
+        if let Some(owner) = self.owner.take() {
+            let mut inner = self.registry.lock();
+            inner.owners.insert(id, owner);
+        }
+    }
+}
+
+impl Drop for Reservation {
+    fn drop(&mut self) {
+        if let Some(owner) = self.owner.take() {
+            self.registry.lock().release(&owner.user_id);
+        }
+    }
+}
+
+impl Inner {
+    fn release(&mut self, user_id: &str) {
+        self.total = self.total.saturating_sub(1);
+        if let Some(n) = self.per_user.get_mut(user_id) {
+            *n = n.saturating_sub(1);
+            if *n == 0 {
+                self.per_user.remove(user_id);
+            }
+        }
+    }
+}
+
+impl Registry {
+    /// An empty registry enforcing `limits`; refusals are audited in `store`.
+    pub fn new(limits: SessionLimits, store: Arc<Store>) -> Self {
+        Self {
+            limits,
+            store,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// The limits in force.
+    pub fn limits(&self) -> SessionLimits {
+        self.limits
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Takes a session slot for `caller`, or says which limit is reached
+    /// (and audits the refusal, at most once a minute per user).
+    pub fn reserve(self: &Arc<Self>, caller: &Caller) -> Result<Reservation, Refusal> {
+        let owner = Owner::of(caller);
+        let refusal = {
+            let mut inner = self.lock();
+            let mine = inner.per_user.get(&owner.user_id).copied().unwrap_or(0);
+            if mine >= self.limits.per_user {
+                Some(Refusal::User {
+                    limit: self.limits.per_user,
+                })
+            } else if inner.total >= self.limits.total {
+                Some(Refusal::Total {
+                    limit: self.limits.total,
+                })
+            } else {
+                inner.total += 1;
+                *inner.per_user.entry(owner.user_id.clone()).or_insert(0) += 1;
+                None
+            }
+        };
+        match refusal {
+            None => Ok(Reservation {
+                registry: self.clone(),
+                owner: Some(owner),
+            }),
+            Some(refusal) => {
+                self.audit_refusal(caller, refusal);
+                Err(refusal)
+            }
+        }
+    }
+
+    fn audit_refusal(&self, caller: &Caller, refusal: Refusal) {
+        let (key, scope, limit) = match refusal {
+            Refusal::User { limit } => (caller.user.id.clone(), "user", limit),
+            Refusal::Total { limit } => ("*".to_owned(), "gateway", limit),
+        };
+        let now = now_ms();
+        let refused = {
+            let mut inner = self.lock();
+            let entry = inner.refusals.entry(key).or_insert((i64::MIN, 0));
+            entry.1 += 1;
+            if now.saturating_sub(entry.0) < REFUSAL_AUDIT_EVERY_MS {
+                return;
+            }
+            let refused = entry.1;
+            *entry = (now, 0);
+            refused
+        };
+        let mut event = AuditEvent::allowed(
+            &format!("user:{}", caller.user.email),
+            "mcp.session.open",
+            format!("user/{}", caller.user.email),
+        )
+        .with_reason(refusal.to_string())
+        .with_details(json!({
+            "limit": limit,
+            "scope": scope,
+            "token_id": caller.token.id,
+            "refused": refused,
+        }));
+        event.outcome = Outcome::Denied;
+        if let Err(err) = self.store.append_audit(vec![event]) {
+            tracing::error!(error = %err, "cannot audit a refused MCP session");
+        }
+    }
+
+    /// Whether session `id` is open and belongs to `caller` (same user and
+    /// token).
+    pub fn owned_by(&self, id: &str, caller: &Caller) -> bool {
+        let inner = self.lock();
+        inner
+            .owners
+            .get(id)
+            .is_some_and(|o| o.user_id == caller.user.id && o.token_id == caller.token.id)
+    }
+
+    /// Forgets session `id` (closed); a no-op for an unknown id.
+    pub fn remove(&self, id: &str) {
+        let mut inner = self.lock();
+        if let Some(owner) = inner.owners.remove(id) {
+            inner.release(&owner.user_id);
+        }
+    }
+
+    /// Open sessions in total and of `user_id`.
+    pub fn counts(&self, user_id: &str) -> (usize, usize) {
+        let inner = self.lock();
+        (
+            inner.owners.len(),
+            inner
+                .owners
+                .values()
+                .filter(|o| o.user_id == user_id)
+                .count(),
+        )
+    }
+}
+
+/// Request ids in flight, per session.
+type InFlight = Arc<Mutex<HashMap<SessionId, HashSet<RequestId>>>>;
+
+/// rmcp's [`LocalSessionManager`] with toolgate's bookkeeping: closing a
+/// session removes it from the [`Registry`] and the list-changed
+/// registry; a JSON-RPC id already in flight on a session is refused.
+#[derive(Debug)]
+pub struct GatedSessionManager {
+    inner: Arc<LocalSessionManager>,
+    registry: Arc<Registry>,
+    /// For the list-changed registry, [`super::McpState::sessions`].
+    state: Arc<super::McpState>,
+    in_flight: InFlight,
+}
+
+impl GatedSessionManager {
+    /// Wraps a new [`LocalSessionManager`] whose sessions close after
+    /// `registry`'s idle timeout.
+    pub fn new(registry: Arc<Registry>, state: Arc<super::McpState>) -> Self {
+        let mut inner = LocalSessionManager::default();
+        inner.session_config.keep_alive = Some(registry.limits().idle_timeout);
+        Self {
+            inner: Arc::new(inner),
+            registry,
+            state,
+            in_flight: Arc::default(),
+        }
+    }
+
+    /// The registry this manager keeps.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
+    }
+}
+
+/// A request's answer stream: either a single `-32600` refusal, or rmcp's
+/// stream with a guard that frees the request id once its answer passed.
+struct RequestStream {
+    inner: Pin<Box<dyn Stream<Item = ServerSseMessage> + Send + Sync>>,
+    guard: Option<InFlightGuard>,
+}
+
+impl Stream for RequestStream {
+    type Item = ServerSseMessage;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        let polled = self.inner.as_mut().poll_next(cx);
+        let answered = match (&polled, &self.guard) {
+            (Poll::Ready(Some(sse)), Some(guard)) => {
+                sse.message.as_deref().is_some_and(|m| match m {
+                    ServerJsonRpcMessage::Response(r) => r.id == guard.request,
+                    ServerJsonRpcMessage::Error(e) => e.id.as_ref() == Some(&guard.request),
+                    _ => false,
+                })
+            }
+            _ => false,
+        };
+        if answered && let Some(mut guard) = self.guard.take() {
+            // Dropped here: the id is free before the answer is passed on,
+            // so a client that reuses it right after never sees a refusal.
+            guard.answered = true;
+        }
+        polled
+    }
+}
+
+/// Frees a request id when dropped. If the answer never passed (the client
+/// went away), the request is cancelled in its session first, so a later
+/// request reusing the id cannot receive this one's answer.
+struct InFlightGuard {
+    in_flight: InFlight,
+    manager: Arc<LocalSessionManager>,
+    session: SessionId,
+    request: RequestId,
+    answered: bool,
+}
+
+fn forget(in_flight: &InFlight, session: &SessionId, request: &RequestId) {
+    let mut map = in_flight.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(ids) = map.get_mut(session) {
+        ids.remove(request);
+        if ids.is_empty() {
+            map.remove(session);
+        }
+    }
+}
+
+impl Drop for InFlightGuard {
+    fn drop(&mut self) {
+        if self.answered {
+            forget(&self.in_flight, &self.session, &self.request);
+            return;
+        }
+        let in_flight = self.in_flight.clone();
+        let manager = self.manager.clone();
+        let session = self.session.clone();
+        let request = self.request.clone();
+        let Ok(runtime) = tokio::runtime::Handle::try_current() else {
+            forget(&in_flight, &session, &request);
+            return;
+        };
+        runtime.spawn(async move {
+            let cancel =
+                ClientJsonRpcMessage::notification(ClientNotification::CancelledNotification(
+                    Notification::new(CancelledNotificationParam::new(
+                        Some(request.clone()),
+                        Some("the client closed the request's stream".into()),
+                    )),
+                ));
+            // A closed session has nothing left to route; either way the id
+            // is free afterwards.
+            let _ = manager.accept_message(&session, cancel).await;
+            forget(&in_flight, &session, &request);
+        });
+    }
+}
+
+impl SessionManager for GatedSessionManager {
+    type Error = <LocalSessionManager as SessionManager>::Error;
+    type Transport = <LocalSessionManager as SessionManager>::Transport;
+
+    async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
+        self.inner.create_session().await
+    }
+
+    async fn initialize_session(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<ServerJsonRpcMessage, Self::Error> {
+        self.inner.initialize_session(id, message).await
+    }
+
+    async fn has_session(&self, id: &SessionId) -> Result<bool, Self::Error> {
+        self.inner.has_session(id).await
+    }
+
+    async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
+        self.registry.remove(id);
+        self.state.sessions.remove(id);
+        self.in_flight
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
+        self.inner.close_session(id).await
+    }
+
+    async fn create_stream(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        let request = match &message {
+            ClientJsonRpcMessage::Request(r) => Some(r.id.clone()),
+            _ => None,
+        };
+        let guard = match request {
+            None => None,
+            Some(request) => {
+                let fresh = self
+                    .in_flight
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .entry(id.clone())
+                    .or_default()
+                    .insert(request.clone());
+                if !fresh {
+                    let refusal = ServerJsonRpcMessage::error(
+                        ErrorData::invalid_request(
+                            format!(
+                                "request id {request} is already in use by a request in flight on this session; use a new id"
+                            ),
+                            None,
+                        ),
+                        Some(request),
+                    );
+                    return Ok(RequestStream {
+                        inner: Box::pin(tokio_stream::once(ServerSseMessage::from_message(
+                            refusal,
+                        ))),
+                        guard: None,
+                    });
+                }
+                Some(InFlightGuard {
+                    in_flight: self.in_flight.clone(),
+                    manager: self.inner.clone(),
+                    session: id.clone(),
+                    request,
+                    answered: false,
+                })
+            }
+        };
+        // On error the guard drops here and frees the id.
+        let stream = self.inner.create_stream(id, message).await?;
+        Ok(RequestStream {
+            inner: Box::pin(stream),
+            guard,
+        })
+    }
+
+    async fn accept_message(
+        &self,
+        id: &SessionId,
+        message: ClientJsonRpcMessage,
+    ) -> Result<(), Self::Error> {
+        self.inner.accept_message(id, message).await
+    }
+
+    async fn create_standalone_stream(
+        &self,
+        id: &SessionId,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.create_standalone_stream(id).await
+    }
+
+    async fn resume(
+        &self,
+        id: &SessionId,
+        last_event_id: String,
+    ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
+        self.inner.resume(id, last_event_id).await
+    }
+
+    async fn restore_session(
+        &self,
+        _id: SessionId,
+    ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
+        // Sessions live in this process only: an unknown id stays unknown.
+        Ok(RestoreOutcome::NotSupported)
+    }
+}

@@ -1,0 +1,283 @@
+//! Two requests in flight on one MCP session with the same JSON-RPC id:
+//! the second is refused with `-32600` and the first gets its own result
+//! (rmcp routes answers by id, so the second used to receive the first's).
+//! toolgated calls a slow sfsim so the first call is still in flight.
+
+mod common;
+
+use common::{Bearer, clients};
+use serde_json::{Value, json};
+use toolgate_gateway::app::{self, Listeners};
+use toolgate_gateway::config::Secrets;
+use toolgate_proto::v1;
+
+fn post(url: &str, token: &str, session: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_string());
+    if let Some(id) = session {
+        request = request
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    request
+}
+
+/// The JSON-RPC messages of an SSE body.
+fn messages(body: &str) -> Vec<Value> {
+    body.lines()
+        .filter_map(|l| l.strip_prefix("data:"))
+        .filter_map(|d| serde_json::from_str(d.trim()).ok())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(&dir.path().join("data"));
+    let listeners = Listeners::bind(&config).await.unwrap();
+    let public = format!("http://{}", listeners.http.local_addr().unwrap());
+    config.public_url = Some(public.clone());
+    let sim = sfsim::start(sfsim::SimConfig::for_tests(&format!(
+        "{public}/auth/callback"
+    )))
+    .await
+    .unwrap();
+    let daemon = app::start(&config, &Secrets::default(), listeners)
+        .await
+        .unwrap();
+    let admin_token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
+    let mut admin = clients(daemon.grpc_addr, Bearer::new(Some(admin_token.trim()))).await;
+
+    // One server with every tool approved, one user granted all of them.
+    let server = admin
+        .servers
+        .register_server(v1::RegisterServerRequest {
+            catalog_kind: "salesforce".into(),
+            name: "Acme (sfsim)".into(),
+            tool_prefix: "salesforce".into(),
+            login_host: Some(v1::LoginHost {
+                kind: v1::LoginHostKind::MyDomain.into(),
+                url: sim.login_url.clone(),
+            }),
+            api_version: "66.0".into(),
+            tool_enablement: v1::ToolEnablement::AutoApprove.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap();
+    let app = &sim.sim.config.connected_app;
+    admin
+        .servers
+        .configure_authentication(v1::ConfigureAuthenticationRequest {
+            server_id: server.id.clone(),
+            client_id: app.consumer_key.clone(),
+            client_secret: app.consumer_secret.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let all = admin
+        .toolsets
+        .list_toolsets(v1::ListToolsetsRequest {
+            server_id: server.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .toolsets
+        .into_iter()
+        .find(|t| t.kind == i32::from(v1::ToolsetKind::AllApproved))
+        .unwrap()
+        .id;
+    let user = admin
+        .users
+        .create_user(v1::CreateUserRequest {
+            email: "ana@example.com".into(),
+            display_name: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let profile = admin
+        .profiles
+        .create_access_profile(v1::CreateAccessProfileRequest {
+            name: "everything".into(),
+            description: String::new(),
+            toolset_ids: vec![all],
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap();
+    admin
+        .profiles
+        .grant_user(v1::GrantUserRequest {
+            profile_id: profile.id,
+            user_id: user.id.clone(),
+            expires_at: None,
+        })
+        .await
+        .unwrap();
+    let token = admin
+        .users
+        .issue_token(v1::IssueTokenRequest {
+            user_id: user.id,
+            name: "inflight".into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+
+    let url = format!("{public}/mcp");
+    let init = post(
+        &url,
+        &token,
+        None,
+        &json!({"jsonrpc": "2.0", "id": 0, "method": "initialize", "params": {
+            "protocolVersion": "2025-11-25", "capabilities": {},
+            "clientInfo": {"name": "raw", "version": "1"}}}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(init.status(), 200);
+    let session = init.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    init.text().await.unwrap();
+    let initialized = post(
+        &url,
+        &token,
+        Some(&session),
+        &json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(initialized.status(), 202);
+
+    // Connect Ana's Salesforce account: the first call answers with the
+    // connect link; sfsim consents at once for a login hint.
+    let query = |id: i64, soql: &str| {
+        json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+            "name": "salesforce_query", "arguments": {"soql": soql}}})
+    };
+    let first = post(
+        &url,
+        &token,
+        Some(&session),
+        &query(1, "SELECT Id FROM Account LIMIT 1"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    let prompt = messages(&first)[0]["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let link = prompt
+        .split_whitespace()
+        .find(|w| w.contains("/connect/"))
+        .unwrap()
+        .trim_end_matches([',', '.'])
+        .to_owned();
+    let browser = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let to_login = browser.post(&link).send().await.unwrap();
+    let authorize = to_login.headers()["location"].to_str().unwrap().to_owned();
+    let consent = browser
+        .get(format!(
+            "{authorize}&login_hint=ana.souza%40acme-demo.example"
+        ))
+        .send()
+        .await
+        .unwrap();
+    let callback = consent.headers()["location"].to_str().unwrap().to_owned();
+    assert_eq!(browser.get(callback).send().await.unwrap().status(), 200);
+
+    // Every REST call now takes 3 s.
+    let faults = reqwest::Client::new()
+        .post(format!("{}/_sfsim/faults", sim.login_url))
+        .json(&json!({"latency_ms": 3000, "latency_every": 1}))
+        .send()
+        .await
+        .unwrap();
+    assert!(faults.status().is_success());
+
+    // The first request's answer stream is open (its headers arrived) and
+    // its call is waiting on Salesforce; the second reuses its id.
+    let slow = post(
+        &url,
+        &token,
+        Some(&session),
+        &query(7, "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(slow.status(), 200);
+    let reused = post(
+        &url,
+        &token,
+        Some(&session),
+        &query(7, "SELECT Id FROM Contact LIMIT 1"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(reused.status(), 200);
+    let reused = messages(&reused.text().await.unwrap());
+    assert_eq!(reused.len(), 1, "{reused:?}");
+    assert_eq!(reused[0]["id"], 7);
+    assert_eq!(reused[0]["error"]["code"], -32600, "{reused:?}");
+    assert!(reused[0].get("result").is_none());
+
+    let slow = messages(&slow.text().await.unwrap());
+    let answer = slow
+        .iter()
+        .find(|m| m["id"] == 7)
+        .unwrap_or_else(|| panic!("{slow:?}"));
+    assert_eq!(answer["result"]["isError"], false, "{answer}");
+    assert!(
+        answer["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("GenePoint"),
+        "{answer}"
+    );
+
+    // Once answered, the id is free again.
+    let again = post(
+        &url,
+        &token,
+        Some(&session),
+        &query(7, "SELECT Id FROM Account LIMIT 1"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .text()
+    .await
+    .unwrap();
+    assert!(messages(&again)[0].get("result").is_some(), "{again}");
+
+    daemon.stop().await.unwrap();
+    sim.stop().await;
+}

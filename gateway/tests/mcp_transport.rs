@@ -1,0 +1,460 @@
+//! The `/mcp` transport, raw HTTP against an in-process daemon on loopback:
+//! sessions bound to the user and token that opened them, session limits
+//! and their audit, the idle timeout, DELETE's status, HTTP and JSON-RPC
+//! codes for bad methods and bodies, and a public URL with a non-default
+//! port.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{Bearer, Clients, clients};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use toolgate_gateway::app::{self, Listeners, Running};
+use toolgate_gateway::config::{Config, Secrets};
+use toolgate_proto::v1;
+
+struct World {
+    daemon: Running,
+    admin: Clients,
+    mcp_url: String,
+    _dir: tempfile::TempDir,
+}
+
+/// A daemon whose public URL is its bound address (or `public_url`),
+/// configured further by `tune`.
+async fn world_with(public_url: Option<&str>, tune: impl FnOnce(&mut Config)) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = common::config(&dir.path().join("data"));
+    tune(&mut config);
+    let listeners = Listeners::bind(&config).await.unwrap();
+    let bound = format!("http://{}", listeners.http.local_addr().unwrap());
+    config.public_url = Some(public_url.map_or(bound.clone(), str::to_owned));
+    let daemon = app::start(&config, &Secrets::default(), listeners)
+        .await
+        .unwrap();
+    let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
+    let admin = clients(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
+    World {
+        daemon,
+        admin,
+        mcp_url: format!("{bound}/mcp"),
+        _dir: dir,
+    }
+}
+
+impl World {
+    /// A new user; returns its id.
+    async fn user(&mut self, email: &str) -> String {
+        self.admin
+            .users
+            .create_user(v1::CreateUserRequest {
+                email: email.into(),
+                display_name: String::new(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .user
+            .unwrap()
+            .id
+    }
+
+    /// A new MCP access token of `user_id`.
+    async fn token(&mut self, user_id: &str) -> String {
+        self.admin
+            .users
+            .issue_token(v1::IssueTokenRequest {
+                user_id: user_id.into(),
+                name: "transport".into(),
+                expires_at: None,
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .secret
+    }
+}
+
+/// What came back: status, headers, body.
+struct Answer {
+    status: u16,
+    headers: reqwest::header::HeaderMap,
+    body: String,
+}
+
+impl Answer {
+    /// The JSON-RPC message in the body (plain JSON, or the first SSE
+    /// `data:` line that holds one).
+    fn message(&self) -> Value {
+        if let Ok(v) = serde_json::from_str(&self.body) {
+            return v;
+        }
+        self.body
+            .lines()
+            .filter_map(|l| l.strip_prefix("data:"))
+            .find_map(|d| serde_json::from_str(d.trim()).ok())
+            .unwrap_or_else(|| panic!("no JSON-RPC message in {:?}", self.body))
+    }
+
+    fn error_code(&self) -> i64 {
+        self.message()["error"]["code"]
+            .as_i64()
+            .unwrap_or_else(|| panic!("no error in {}", self.body))
+    }
+}
+
+async fn send(request: reqwest::RequestBuilder) -> Answer {
+    let response = request.send().await.unwrap();
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: response.text().await.unwrap(),
+    }
+}
+
+fn post(url: &str, token: &str, session: Option<&str>, body: &str) -> reqwest::RequestBuilder {
+    let mut request = reqwest::Client::new()
+        .post(url)
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(body.to_owned());
+    if let Some(id) = session {
+        request = request
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25");
+    }
+    request
+}
+
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+
+/// Opens a session (initialize, then notifications/initialized); returns
+/// its id.
+async fn open(url: &str, token: &str) -> String {
+    let answer = send(post(url, token, None, INITIALIZE)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let id = answer.headers["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let done = send(post(
+        url,
+        token,
+        Some(&id),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    ))
+    .await;
+    assert_eq!(done.status, 202, "{}", done.body);
+    id
+}
+
+async fn get(url: &str, token: &str, session: &str) -> Answer {
+    let response = reqwest::Client::new()
+        .get(url)
+        .bearer_auth(token)
+        .header("accept", "text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
+        .send()
+        .await
+        .unwrap();
+    // A live GET is an endless SSE stream: read the status only.
+    Answer {
+        status: response.status().as_u16(),
+        headers: response.headers().clone(),
+        body: if response.status() == 200 {
+            String::new()
+        } else {
+            response.text().await.unwrap()
+        },
+    }
+}
+
+async fn delete(url: &str, token: &str, session: &str) -> Answer {
+    send(
+        reqwest::Client::new()
+            .delete(url)
+            .bearer_auth(token)
+            .header("mcp-session-id", session)
+            .header("mcp-protocol-version", "2025-11-25"),
+    )
+    .await
+}
+
+#[tokio::test]
+async fn a_session_answers_only_the_user_and_token_that_opened_it() {
+    let mut w = world_with(None, |_| {}).await;
+    let ana = w.user("ana@example.com").await;
+    let ana_token = w.token(&ana).await;
+    let ana_laptop = w.token(&ana).await;
+    let ben = w.user("ben@example.com").await;
+    let ben_token = w.token(&ben).await;
+    let url = w.mcp_url.clone();
+
+    let session = open(&url, &ana_token).await;
+    let listed = send(post(&url, &ana_token, Some(&session), LIST)).await;
+    assert_eq!(listed.status, 200);
+    assert!(
+        listed.message()["result"]["tools"].is_array(),
+        "{}",
+        listed.body
+    );
+
+    // What an unknown session gets, for each method.
+    let unknown = "0b6f7e53-2f3e-4d3a-9c1e-6f1d2a3b4c5d";
+    let unknown_post = send(post(&url, &ben_token, Some(unknown), LIST)).await;
+    let unknown_get = get(&url, &ben_token, unknown).await;
+    let unknown_delete = delete(&url, &ben_token, unknown).await;
+    assert_eq!(unknown_post.status, 404);
+    assert_eq!(unknown_get.status, 404);
+    assert_eq!(unknown_delete.status, 404);
+
+    // Another user, and the same user with another token, get exactly that.
+    for other in [&ben_token, &ana_laptop] {
+        let p = send(post(&url, other, Some(&session), LIST)).await;
+        assert_eq!((p.status, &p.body), (404, &unknown_post.body));
+        let call = send(post(
+            &url,
+            other,
+            Some(&session),
+            r#"{"jsonrpc":"2.0","id":2,"method":"tools/call","params":{"name":"salesforce_query","arguments":{}}}"#,
+        ))
+        .await;
+        assert_eq!((call.status, &call.body), (404, &unknown_post.body));
+        let g = get(&url, other, &session).await;
+        assert_eq!((g.status, &g.body), (404, &unknown_get.body));
+        let d = delete(&url, other, &session).await;
+        assert_eq!((d.status, &d.body), (404, &unknown_delete.body));
+    }
+
+    // The owner's session survived all of that, and its own DELETE answers
+    // 204 and ends it.
+    let listed = send(post(&url, &ana_token, Some(&session), LIST)).await;
+    assert_eq!(listed.status, 200, "{}", listed.body);
+    assert_eq!(get(&url, &ana_token, &session).await.status, 200);
+    let deleted = delete(&url, &ana_token, &session).await;
+    assert_eq!(deleted.status, 204, "{}", deleted.body);
+    let after = send(post(&url, &ana_token, Some(&session), LIST)).await;
+    assert_eq!(after.status, 404);
+    w.daemon.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn sessions_are_capped_per_user_and_in_total_and_refusals_are_audited() {
+    let mut w = world_with(None, |c| {
+        c.mcp_max_sessions_per_user = 2;
+        c.mcp_max_sessions = 3;
+    })
+    .await;
+    let ana = w.user("ana@example.com").await;
+    let ana_token = w.token(&ana).await;
+    let ben = w.user("ben@example.com").await;
+    let ben_token = w.token(&ben).await;
+    let url = w.mcp_url.clone();
+
+    let first = open(&url, &ana_token).await;
+    open(&url, &ana_token).await;
+    let refused = send(post(&url, &ana_token, None, INITIALIZE)).await;
+    assert_eq!(refused.status, 429, "{}", refused.body);
+    assert_eq!(refused.error_code(), -32000);
+    let message = refused.message();
+    assert_eq!(message["id"], 1);
+    assert_eq!(
+        message["error"]["data"],
+        json!({"limit": 2, "scope": "user"})
+    );
+    assert!(
+        message["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("you have 2 open MCP sessions"),
+        "{message}"
+    );
+    assert!(refused.headers.get("mcp-session-id").is_none());
+
+    // Ben may open one more: then the gateway's limit of 3 is reached.
+    open(&url, &ben_token).await;
+    let full = send(post(&url, &ben_token, None, INITIALIZE)).await;
+    assert_eq!(full.status, 503, "{}", full.body);
+    assert_eq!(full.message()["error"]["data"]["scope"], "gateway");
+
+    // A closed session gives its slot back.
+    assert_eq!(delete(&url, &ana_token, &first).await.status, 204);
+    open(&url, &ana_token).await;
+
+    let events = w
+        .admin
+        .audit
+        .list_events(v1::ListEventsRequest {
+            action_prefix: "mcp.session".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    let denied: Vec<_> = events
+        .iter()
+        .filter(|e| e.outcome == i32::from(v1::Outcome::Denied))
+        .collect();
+    assert_eq!(denied.len(), 2, "{events:?}");
+    assert!(denied.iter().any(|e| e.actor == "user:ana@example.com"
+        && e.target == "user/ana@example.com"
+        && e.details_json.contains("\"scope\":\"user\"")));
+    assert!(
+        denied.iter().any(|e| e.actor == "user:ben@example.com"
+            && e.details_json.contains("\"scope\":\"gateway\""))
+    );
+    w.daemon.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn idle_sessions_close_and_give_their_slot_back() {
+    let mut w = world_with(None, |c| {
+        c.mcp_session_idle_timeout = Duration::from_secs(1);
+        c.mcp_max_sessions_per_user = 1;
+    })
+    .await;
+    let ana = w.user("ana@example.com").await;
+    let token = w.token(&ana).await;
+    let url = w.mcp_url.clone();
+    let session = open(&url, &token).await;
+    assert_eq!(send(post(&url, &token, None, INITIALIZE)).await.status, 429);
+    // The idle timeout is what is tested: poll (bounded) with initialize,
+    // which does not touch the open session, until its slot is free.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        tokio::time::sleep(Duration::from_millis(250)).await;
+        let answer = send(post(&url, &token, None, INITIALIZE)).await;
+        if answer.status == 200 {
+            break;
+        }
+        assert_eq!(answer.status, 429, "{}", answer.body);
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the session never idled out"
+        );
+    }
+    let gone = send(post(&url, &token, Some(&session), LIST)).await;
+    assert_eq!(gone.status, 404);
+    w.daemon.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn bad_methods_and_bodies_get_their_http_and_json_rpc_codes() {
+    let mut w = world_with(None, |_| {}).await;
+    let ana = w.user("ana@example.com").await;
+    let token = w.token(&ana).await;
+    let url = w.mcp_url.clone();
+    let http = reqwest::Client::new();
+
+    for method in ["HEAD", "PUT", "PATCH", "OPTIONS"] {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).unwrap();
+        let answer = send(http.request(method.clone(), &url).bearer_auth(&token)).await;
+        assert_eq!(answer.status, 405, "{method}");
+        assert_eq!(answer.headers["allow"], "GET, POST, DELETE", "{method}");
+    }
+
+    for (body, code) in [
+        ("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ", -32700),
+        ("not json at all", -32700),
+        ("", -32700),
+        ("[]", -32600),
+        (r#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#, -32600),
+        ("42", -32600),
+        (r#"{"hello":"world"}"#, -32600),
+        (r#"{"jsonrpc":"2.0","id":1}"#, -32600),
+        (r#"{"jsonrpc":"1.0","id":1,"method":"initialize"}"#, -32600),
+        (
+            r#"{"jsonrpc":"2.0","id":{"a":1},"method":"initialize"}"#,
+            -32600,
+        ),
+    ] {
+        let answer = send(post(&url, &token, None, body)).await;
+        assert_eq!(answer.status, 400, "{body:?}: {}", answer.body);
+        assert_eq!(answer.error_code(), code, "{body:?}: {}", answer.body);
+        assert_eq!(answer.headers["content-type"], "application/json");
+    }
+
+    // Bad params for a known method are invalid params, not an unknown
+    // method; an unknown method stays -32601.
+    let session = open(&url, &token).await;
+    // The same on a session, where rmcp reads the body first.
+    for (body, code) in [
+        ("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ", -32700),
+        ("[]", -32600),
+        (r#"{"hello":"world"}"#, -32600),
+    ] {
+        let answer = send(post(&url, &token, Some(&session), body)).await;
+        assert_eq!(answer.status, 400, "{body:?}: {}", answer.body);
+        assert_eq!(answer.error_code(), code, "{body:?}: {}", answer.body);
+    }
+    for (params, code) in [
+        (r#""params":5"#, -32602),
+        (r#""params":{"arguments":{}}"#, -32602),
+        (r#""params":{"name":7}"#, -32602),
+    ] {
+        let body = format!(r#"{{"jsonrpc":"2.0","id":9,"method":"tools/call",{params}}}"#);
+        let answer = send(post(&url, &token, Some(&session), &body)).await;
+        assert_eq!(answer.error_code(), code, "{body}: {}", answer.body);
+        assert_eq!(answer.message()["id"], 9);
+    }
+    let unknown = send(post(
+        &url,
+        &token,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","id":10,"method":"no/such/method"}"#,
+    ))
+    .await;
+    assert_eq!(unknown.error_code(), -32601);
+
+    // A malformed chunked body: 400, not 500.
+    let addr = w.daemon.http_addr;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n5\r\n{{\"a\":\r\nzz\r\n\r\n"
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    tcp.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+    assert!(response.contains("-32700"), "{response}");
+    w.daemon.stop().await.unwrap();
+}
+
+#[tokio::test]
+async fn a_public_url_with_a_non_default_port_accepts_its_own_origin() {
+    for public in ["https://gw.example.com:8443", "http://gw.example.com:8080"] {
+        let mut w = world_with(Some(public), |_| {}).await;
+        let ana = w.user("ana@example.com").await;
+        let token = w.token(&ana).await;
+        let host = public.split("//").nth(1).unwrap();
+        let answer = send(
+            post(&w.mcp_url, &token, None, INITIALIZE)
+                .header("host", host)
+                .header("origin", public),
+        )
+        .await;
+        assert_eq!(answer.status, 200, "{public}: {}", answer.body);
+        assert_eq!(
+            answer.message()["result"]["serverInfo"]["name"],
+            "toolgate",
+            "{public}"
+        );
+        // Another port of the same host is still refused.
+        let other = send(
+            post(&w.mcp_url, &token, None, INITIALIZE)
+                .header("host", host)
+                .header("origin", "https://gw.example.com:9999"),
+        )
+        .await;
+        assert_eq!(other.status, 403, "{public}");
+        w.daemon.stop().await.unwrap();
+    }
+}

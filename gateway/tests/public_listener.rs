@@ -1,0 +1,310 @@
+//! The public listener under clients that stall: the connection cap, the
+//! header-read and idle timeouts, the control API staying reachable while
+//! the public port is flooded; and, on the real binary, the raised
+//! open-files limit and logs free of MCP session ids.
+
+mod common;
+
+use std::net::SocketAddr;
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{Bearer, clients};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use toolgate_gateway::app::{self, Listeners, Running};
+use toolgate_gateway::config::{Config, Secrets};
+use toolgate_proto::v1;
+
+async fn daemon(dir: &std::path::Path, tune: impl FnOnce(&mut Config)) -> Running {
+    let mut config = common::config(&dir.join("data"));
+    tune(&mut config);
+    let listeners = Listeners::bind(&config).await.unwrap();
+    app::start(&config, &Secrets::default(), listeners)
+        .await
+        .unwrap()
+}
+
+/// A connection that sent half a request head and stopped.
+async fn half_header(addr: SocketAddr) -> TcpStream {
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    tcp.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: ")
+        .await
+        .unwrap();
+    tcp
+}
+
+/// Reads until the server closes the connection; fails the test if it
+/// has not within `bound` (a guard, not synchronisation).
+async fn closed_by_server(tcp: &mut TcpStream, bound: Duration) {
+    let mut sink = Vec::new();
+    let read = tokio::time::timeout(bound, tcp.read_to_end(&mut sink)).await;
+    assert!(read.is_ok(), "the server kept the connection open");
+}
+
+async fn healthz(addr: SocketAddr, bound: Duration) -> Option<u16> {
+    let client = reqwest::Client::builder().timeout(bound).build().unwrap();
+    match client.get(format!("http://{addr}/healthz")).send().await {
+        Ok(r) => Some(r.status().as_u16()),
+        Err(e) if e.is_timeout() => None,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+async fn grpc_health(addr: SocketAddr) -> i32 {
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5))
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel);
+    health
+        .check(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .status
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_connection_cap_holds_and_frees_its_slots() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = daemon(dir.path(), |c| {
+        c.http_max_connections = 4;
+        c.http_header_read_timeout = Duration::from_secs(300);
+    })
+    .await;
+    let addr = running.http_addr;
+    let mut stalled = Vec::new();
+    for _ in 0..4 {
+        stalled.push(half_header(addr).await);
+    }
+    // Every slot is taken: a fifth client waits in the accept queue...
+    assert_eq!(healthz(addr, Duration::from_millis(1500)).await, None);
+    // ... while the control listener answers.
+    assert_eq!(grpc_health(running.grpc_addr).await, 1);
+    // One stalled client goes away: its slot serves the next one.
+    drop(stalled.pop());
+    assert_eq!(healthz(addr, Duration::from_secs(20)).await, Some(200));
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn half_headers_time_out_and_a_flood_does_not_reach_the_control_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = daemon(dir.path(), |c| {
+        c.http_max_connections = 16;
+        c.http_header_read_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let addr = running.http_addr;
+    // Far more than the cap: the rest wait in the kernel's queue.
+    let mut flood = Vec::new();
+    for _ in 0..200 {
+        flood.push(half_header(addr).await);
+    }
+    assert_eq!(grpc_health(running.grpc_addr).await, 1);
+    // The header-read timeout closes them, 16 at a time, and /healthz gets
+    // its turn.
+    assert_eq!(healthz(addr, Duration::from_secs(60)).await, Some(200));
+    for tcp in flood.iter_mut().take(16) {
+        closed_by_server(tcp, Duration::from_secs(30)).await;
+    }
+    running.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_connections_are_closed() {
+    let dir = tempfile::tempdir().unwrap();
+    let running = daemon(dir.path(), |c| {
+        c.http_header_read_timeout = Duration::from_secs(300);
+        c.http_idle_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let addr = running.http_addr;
+    // A keep-alive connection after its answer...
+    let mut kept = TcpStream::connect(addr).await.unwrap();
+    kept.write_all(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        .await
+        .unwrap();
+    let mut head = [0u8; 12];
+    kept.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 200");
+    // ... and a request whose body stalls (the header-read timeout does
+    // not apply to either).
+    let mut stalled = TcpStream::connect(addr).await.unwrap();
+    stalled
+        .write_all(
+            b"POST /connect/x HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 100\r\n\r\n{\"a\"",
+        )
+        .await
+        .unwrap();
+    closed_by_server(&mut kept, Duration::from_secs(20)).await;
+    closed_by_server(&mut stalled, Duration::from_secs(20)).await;
+    running.stop().await.unwrap();
+}
+
+/// The real binary, started through `sh` with a low soft open-files limit
+/// and `--log-level info`; returns it, its addresses and its stderr.
+async fn spawn_binary(
+    data: &std::path::Path,
+) -> (
+    tokio::process::Child,
+    SocketAddr,
+    SocketAddr,
+    Arc<Mutex<String>>,
+    tokio::task::JoinHandle<()>,
+) {
+    let script = format!(
+        "ulimit -Sn 512 && exec '{}' --data-dir '{}' --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --log-level info",
+        env!("CARGO_BIN_EXE_toolgated"),
+        data.display()
+    );
+    let mut child = tokio::process::Command::new("sh")
+        .args(["-c", &script])
+        .env_remove("TOOLGATE_ADMIN_TOKEN")
+        .env_remove("TOOLGATE_MASTER_KEY")
+        .env_remove("TOOLGATE_CONFIG")
+        .env_remove("TOOLGATE_LOG_LEVEL")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let output = Arc::new(Mutex::new(String::new()));
+    let mut stderr = child.stderr.take().unwrap();
+    let sink = output.clone();
+    let reader = tokio::spawn(async move {
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = stderr.read(&mut buf).await {
+            if n == 0 {
+                break;
+            }
+            sink.lock()
+                .unwrap()
+                .push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    });
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let ready = loop {
+        let line =
+            lines.next_line().await.unwrap().unwrap_or_else(|| {
+                panic!("toolgated exited before ready: {}", output.lock().unwrap())
+            });
+        if line.starts_with("toolgated ready:") {
+            break line;
+        }
+    };
+    let field = |name: &str| -> SocketAddr {
+        ready
+            .split_whitespace()
+            .find_map(|w| w.strip_prefix(&format!("{name}=")))
+            .unwrap()
+            .parse()
+            .unwrap()
+    };
+    (child, field("http"), field("grpc"), output, reader)
+}
+
+/// (soft, hard) "Max open files" of a process, from /proc/<pid>/limits.
+fn open_files_limits(pid: u32) -> (String, String) {
+    let limits = std::fs::read_to_string(format!("/proc/{pid}/limits")).unwrap();
+    let line = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .unwrap();
+    let fields: Vec<&str> = line.split_whitespace().collect();
+    (fields[3].to_owned(), fields[4].to_owned())
+}
+
+#[cfg(target_os = "linux")]
+#[tokio::test]
+async fn the_binary_raises_its_open_files_limit_and_keeps_session_ids_out_of_info_logs() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let (mut child, http, grpc, output, reader) = spawn_binary(&data).await;
+    let (soft, hard) = open_files_limits(child.id().unwrap());
+    assert_eq!(
+        soft, hard,
+        "the soft limit (started at 512) was raised to the hard one"
+    );
+
+    // Open an MCP session at info level.
+    let admin_token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let mut admin = clients(grpc, Bearer::new(Some(admin_token.trim()))).await;
+    let user = admin
+        .users
+        .create_user(v1::CreateUserRequest {
+            email: "ana@example.com".into(),
+            display_name: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    let token = admin
+        .users
+        .issue_token(v1::IssueTokenRequest {
+            user_id: user.id,
+            name: "logs".into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secret;
+    let response = reqwest::Client::new()
+        .post(format!("http://{http}/mcp"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let session = response.headers()["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    response.text().await.unwrap();
+    let listed = reqwest::Client::new()
+        .post(format!("http://{http}/mcp"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
+        .body(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(listed.status(), 200);
+    listed.text().await.unwrap();
+
+    // Stop it (SIGTERM through kill(1)) so every line is written.
+    let pid = child.id().unwrap().to_string();
+    std::process::Command::new("kill")
+        .args(["-TERM", &pid])
+        .status()
+        .unwrap();
+    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(status.success());
+    // stderr ends with the process.
+    reader.await.unwrap();
+    let logs = output.lock().unwrap().clone();
+    assert!(logs.contains("toolgated started"), "{logs}");
+    assert!(
+        !logs.contains(&session),
+        "a session id is in the info log: {logs}"
+    );
+}
