@@ -140,7 +140,8 @@ def test_the_readme_demo_end_to_end_twice():
                     stop(process)
 
             # Again, on the same data directory: it starts, the new token
-            # works, and the first run's token is revoked.
+            # works, the first run's Salesforce connection is gone (the
+            # user is asked to connect again), and its token is revoked.
             process, _, info = start(data_dir, stderr)
             try:
                 again = Demo(info)
@@ -151,6 +152,13 @@ def test_the_readme_demo_end_to_end_twice():
                         streamable_http_client(again.mcp_url, http_client=http), cache=None
                     ) as mcp:
                         assert {t.name for t in (await mcp.list_tools()).tools} == READ_TOOLS
+                        # sfsim's org is new (and, on port 0, elsewhere): the
+                        # first run's connection was dropped, so the first
+                        # call asks to connect again instead of failing to
+                        # reach the old instance.
+                        first = await mcp.call_tool("salesforce_query", {"soql": ACCOUNTS})
+                        assert first.is_error is True
+                        assert Demo.connect_link(text(first)), text(first)
                     async with client(token) as http:
                         old = await http.post(
                             again.mcp_url,

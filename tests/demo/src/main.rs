@@ -79,6 +79,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
         mut toolsets,
         mut profiles,
         mut tools,
+        mut connections,
         ..
     } = toolgate_proto::Clients::new(InterceptedService::new(channel, auth));
 
@@ -130,6 +131,23 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
             ..Default::default()
         })
         .await?;
+    // sfsim's org is new at every start, so Salesforce tokens stored by an
+    // earlier run are worthless, and on port 0 their instance URL points
+    // where nothing listens: drop those connections, so each user's next
+    // call asks them to connect again instead of failing to reach the org.
+    for stale in connections
+        .list_connections(v1::ListConnectionsRequest {
+            server_id: server.id.clone(),
+            ..Default::default()
+        })
+        .await?
+        .into_inner()
+        .connections
+    {
+        connections
+            .delete_connection(v1::DeleteConnectionRequest { id: stale.id })
+            .await?;
+    }
     // Approve the read tools; writes and deletes wait for an admin's review.
     let pending_reads = read_tool_ids(&mut tools, &server.id, v1::ToolState::PendingReview).await?;
     if !pending_reads.is_empty() {
