@@ -435,7 +435,8 @@ fn data_for(command: &Command, answer: Answer) -> Option<Result<Data, ApiError>>
 /// The daemon's access preview: the profile "Sales" (2 users) gains the
 /// tools the change names (a bound toolset's: query and search) and loses
 /// those it removes; "Support" (1 user) gains them too when several tools
-/// are named.
+/// are named; with three or more tools named, six more profiles (one user
+/// each) gain them too, a preview taller than an 80x24 screen.
 fn preview(request: &v1::PreviewAccessChangeRequest) -> v1::PreviewAccessChangeResponse {
     use v1::access_change::Change;
     let (mut ids, mut lost): (Vec<String>, Vec<String>) = (Vec::new(), Vec::new());
@@ -476,6 +477,20 @@ fn preview(request: &v1::PreviewAccessChangeRequest) -> v1::PreviewAccessChangeR
             users_gaining: 1,
             ..Default::default()
         });
+    }
+    if ids.len() > 2 {
+        for (n, name) in ["Service", "Marketing", "Finance", "Ops", "Legal", "Audit"]
+            .into_iter()
+            .enumerate()
+        {
+            profiles.push(v1::ProfileAccessChange {
+                profile_id: id(303 + n as u32),
+                profile_name: name.into(),
+                gained: counts(&ids, 1),
+                users_gaining: 1,
+                ..Default::default()
+            });
+        }
     }
     v1::PreviewAccessChangeResponse {
         users_gaining: profiles.iter().map(|p| p.users_gaining).sum(),
@@ -608,6 +623,22 @@ fn overlays() {
             assert!(app.overlay.is_some(), "{name}: no overlay");
             snapshot(&format!("overlay_{name}_{}x{}", size.0, size.1), &app);
         }
+    }
+}
+
+#[test]
+fn a_preview_taller_than_the_screen_is_cut_and_the_answer_line_stays() {
+    for size in SIZES {
+        let mut app = console(size, Answer::Data, Screen::Tools);
+        press(&mut app, Answer::Data, "<Space><Space><Space>a");
+        let text = render(&app, Theme { color: false });
+        assert!(text.contains("Approve 3 tools?"), "{text}");
+        assert!(text.contains(" y  confirm     n  cancel"), "{text}");
+        assert!(text.contains("In all 9 users gain access."), "{text}");
+        if size == (80, 24) {
+            assert!(text.contains("… and 3 more lines"), "{text}");
+        }
+        snapshot(&format!("overlay_long_preview_{}x{}", size.0, size.1), &app);
     }
 }
 

@@ -598,14 +598,25 @@ async fn user_info_limits_and_versions() {
         limits.text
     );
 
-    let versions = salesforce::api_versions(&org.http, &org.sim.instance_url)
+    // `GET /services/data/` (REST API Developer Guide, "Versions").
+    let list: Vec<Value> = org
+        .http
+        .get(format!("{}/services/data/", org.sim.instance_url))
+        .send()
+        .await
+        .unwrap()
+        .json()
         .await
         .unwrap();
+    let versions: Vec<&str> = list
+        .iter()
+        .map(|v| v["version"].as_str().unwrap())
+        .collect();
     // A real org serves every version from 31.0 to the current one.
     assert_eq!(versions.len(), 68 - 31 + 1);
-    assert_eq!(versions.first().map(String::as_str), Some("31.0"));
-    assert_eq!(versions.last().map(String::as_str), Some("68.0"));
-    assert!(versions.iter().any(|v| v == "66.0"));
+    assert_eq!(versions.first(), Some(&"31.0"));
+    assert_eq!(versions.last(), Some(&"68.0"));
+    assert!(versions.contains(&"66.0"));
 
     let (field, _) = invalid_field(org.call("no_such_tool", json!({})).await);
     assert_eq!(field, "name");

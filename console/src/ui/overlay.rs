@@ -24,6 +24,15 @@ fn centered(area: Rect, width: u16, height: u16) -> Rect {
     )
 }
 
+/// How many rows `lines` take wrapped (as [`Paragraph`] with
+/// `Wrap { trim: false }` draws them) in `width` columns: the one measure
+/// forms and confirmations size their boxes by.
+fn wrapped_rows(lines: &[Line<'_>], width: u16) -> usize {
+    Paragraph::new(lines.to_vec())
+        .wrap(Wrap { trim: false })
+        .line_count(width.max(1))
+}
+
 /// The footer hints while an overlay is open.
 pub(super) fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
     match &app.overlay {
@@ -293,9 +302,8 @@ fn draw_form(frame: &mut Frame, theme: Theme, area: Rect, form: &Form) {
     }
     let width = area.width.saturating_sub(4).min(96);
     // Room for wrapped lines too (a long error must not be cut off).
-    let inner = usize::from(width.saturating_sub(2)).max(1);
-    let rows: usize = lines.iter().map(|l| l.width().max(1).div_ceil(inner)).sum();
-    let height = (rows as u16 + 2).min(area.height);
+    let rows = wrapped_rows(&lines, width.saturating_sub(2));
+    let height = u16::try_from(rows + 2).unwrap_or(u16::MAX).min(area.height);
     let rect = centered(area, width, height);
     frame.render_widget(Clear, rect);
     frame.render_widget(
@@ -316,7 +324,10 @@ fn draw_form(frame: &mut Frame, theme: Theme, area: Rect, form: &Form) {
 }
 
 /// A confirmation, with the access preview of its change when there is
-/// one (who gains or loses which tools, asked of the daemon).
+/// one (who gains or loses which tools, asked of the daemon). The box is
+/// as tall as its wrapped text, at most the screen; a preview that does
+/// not fit shows its first lines and "… and K more lines", and the y/n
+/// line is always drawn on the box's last row.
 fn draw_confirm(
     frame: &mut Frame,
     theme: Theme,
@@ -324,6 +335,8 @@ fn draw_confirm(
     confirm: &Confirm,
     preview: Option<&AccessPreview>,
 ) {
+    let width = area.width.saturating_sub(4).min(90);
+    let inner = width.saturating_sub(2);
     let mut lines: Vec<Line> = confirm
         .lines
         .iter()
@@ -332,42 +345,91 @@ fn draw_confirm(
     if preview.is_some() && confirm.lines.last().is_some_and(|l| !l.is_empty()) {
         lines.push(Line::default());
     }
-    match preview.map(|p| &p.lines) {
-        None => {}
-        Some(Loadable::Loading) => lines.push(Line::from(Span::styled(
+    let previewed: Vec<Line> = match preview.map(|p| &p.lines) {
+        None => Vec::new(),
+        Some(Loadable::Loading) => vec![Line::from(Span::styled(
             "Checking who gains access…",
             theme.dim(),
-        ))),
-        Some(Loadable::Ready(shown)) => lines.extend(shown.iter().map(|l| {
-            if l.starts_with("Profile ") && l.contains(" gain") {
-                Line::from(Span::styled(l.clone(), theme.warn()))
-            } else {
-                Line::from(l.clone())
-            }
-        })),
+        ))],
+        Some(Loadable::Ready(shown)) => shown
+            .iter()
+            .map(|l| {
+                if l.starts_with("Profile ") && l.contains(" gain") {
+                    Line::from(Span::styled(l.clone(), theme.warn()))
+                } else {
+                    Line::from(l.clone())
+                }
+            })
+            .collect(),
         Some(Loadable::Failed(message)) => {
-            lines.push(Line::from(Span::styled(message.clone(), theme.warn())));
+            vec![Line::from(Span::styled(message.clone(), theme.warn()))]
         }
+    };
+    // Rows inside the borders, less a blank row and the y/n row.
+    let room = usize::from(area.height.saturating_sub(4));
+    let budget = room.saturating_sub(wrapped_rows(&lines, inner));
+    if wrapped_rows(&previewed, inner) <= budget {
+        lines.extend(previewed);
+    } else {
+        // The "In all N users gain access." total stays visible.
+        let mut previewed = previewed;
+        let total = previewed
+            .last()
+            .filter(|l| l.to_string().starts_with("In all "))
+            .cloned();
+        if total.is_some() {
+            previewed.pop();
+        }
+        let reserved = 1 + total
+            .as_ref()
+            .map_or(0, |t| wrapped_rows(std::slice::from_ref(t), inner));
+        // Whole lines while they fit with the "… and K more" line.
+        let mut used = 0;
+        let mut taken = 0;
+        for line in &previewed {
+            let rows = wrapped_rows(std::slice::from_ref(line), inner);
+            if used + rows + reserved > budget {
+                break;
+            }
+            used += rows;
+            taken += 1;
+        }
+        let more = previewed.len() - taken;
+        lines.extend(previewed.into_iter().take(taken));
+        let noun = if more == 1 { "line" } else { "lines" };
+        lines.push(Line::from(Span::styled(
+            format!("… and {more} more {noun}"),
+            theme.dim(),
+        )));
+        lines.extend(total);
     }
-    lines.push(Line::default());
-    lines.push(Line::from(vec![
-        Span::styled(" y ", theme.selected()),
-        Span::raw(" confirm    "),
-        Span::styled(" n ", theme.selected()),
-        Span::raw(" cancel"),
-    ]));
-    let width = area.width.saturating_sub(4).min(90);
-    let paragraph = Paragraph::new(lines).wrap(Wrap { trim: false });
-    // Long lines wrap: the box is as tall as the wrapped text.
-    let rows = paragraph.line_count(width.saturating_sub(2));
-    let rect = centered(area, width, u16::try_from(rows + 2).unwrap_or(u16::MAX));
+    let body = wrapped_rows(&lines, inner).min(room);
+    let height = u16::try_from(body + 4).unwrap_or(u16::MAX);
+    let rect = centered(area, width, height);
+    let frame_block = block(Span::styled(format!(" {}? ", confirm.title), theme.warn()));
+    let inside = frame_block.inner(rect);
     frame.render_widget(Clear, rect);
+    frame.render_widget(frame_block, rect);
+    let answer_row = inside.height.saturating_sub(1);
     frame.render_widget(
-        paragraph.block(block(Span::styled(
-            format!(" {}? ", confirm.title),
-            theme.warn(),
-        ))),
-        rect,
+        Paragraph::new(lines).wrap(Wrap { trim: false }),
+        Rect {
+            height: answer_row.saturating_sub(1),
+            ..inside
+        },
+    );
+    frame.render_widget(
+        Paragraph::new(Line::from(vec![
+            Span::styled(" y ", theme.selected()),
+            Span::raw(" confirm    "),
+            Span::styled(" n ", theme.selected()),
+            Span::raw(" cancel"),
+        ])),
+        Rect {
+            y: inside.y + answer_row,
+            height: inside.height.min(1),
+            ..inside
+        },
     );
 }
 

@@ -14,8 +14,12 @@
 //! Every request to the login host waits at most the upstream timeout
 //! (`upstream_timeout_secs`, default 60 s); its errors say what happened:
 //! no answer in time, no connection, or the HTTP status and what Salesforce
-//! said. `instance_url`s from token responses pass
-//! [`SalesforceDomains::check`] before any bearer token is sent there.
+//! said; reading the identity URL at connect time waits at most the same
+//! upstream timeout. `instance_url`s from token responses pass
+//! [`SalesforceDomains::check_from`] (a loopback one only when the login
+//! host is loopback) before any bearer token is sent there; the access
+//! token goes to the identity URL only when its origin is the login
+//! host's or the checked `instance_url`'s.
 //!
 //! This module never logs or returns a token or a secret (answers quoted
 //! in errors have every secret of the request blanked out); links and
@@ -126,17 +130,16 @@ pub enum ConnectError {
     Store(#[from] StoreError),
 }
 
-/// How long reading the identity URL at connect time may take.
-const IDENTITY_TIMEOUT: Duration = Duration::from_secs(10);
-
 /// Why the Salesforce username could not be read at connect time (the
 /// connection is made anyway, without it). `Display` is written into the
 /// audit event and never contains a token.
 #[derive(Debug, thiserror::Error)]
 pub enum IdentityError {
-    /// The identity URL is not on a Salesforce (or loopback) host, so the
-    /// access token is not sent to it.
-    #[error("its username was not read: the identity URL is not on a Salesforce host")]
+    /// The identity URL is not on the login host nor on the instance URL,
+    /// so the access token is not sent to it.
+    #[error(
+        "its username was not read: the identity URL is on neither the login host nor the instance URL"
+    )]
     Unacceptable,
     /// The identity URL could not be reached.
     #[error("its username could not be read: the identity URL could not be reached ({0})")]
@@ -305,12 +308,13 @@ impl OAuth {
         self
     }
 
-    /// An `instance_url` from a token response, checked before bearer
-    /// tokens are sent to it ([`SalesforceDomains::check`], the check the
-    /// login host passed at registration); returned without a trailing
-    /// slash.
-    pub fn checked_instance_url(&self, url: &str) -> Result<String, String> {
-        self.domains.check(url).map_err(|e| {
+    /// An `instance_url` from a token response of `login_host`, checked
+    /// before bearer tokens are sent to it ([`SalesforceDomains::check_from`]:
+    /// the check the login host passed at registration, with loopback
+    /// accepted only from a loopback login host); returned without a
+    /// trailing slash.
+    pub fn checked_instance_url(&self, url: &str, login_host: &str) -> Result<String, String> {
+        self.domains.check_from(url, login_host).map_err(|e| {
             format!("Salesforce answered with an unacceptable instance_url {url}: it {e}")
         })
     }
@@ -507,7 +511,7 @@ impl OAuth {
         let extra = token.extra_fields();
         let (instance_url, identity_url) = match (&extra.instance_url, &extra.id) {
             (Some(i), Some(id)) => (
-                self.checked_instance_url(i)
+                self.checked_instance_url(i, server.login_host.url())
                     .map_err(ConnectError::Exchange)?,
                 id.clone(),
             ),
@@ -535,7 +539,13 @@ impl OAuth {
         let access = token.access_token().secret().clone();
         // Only for people to read: a failed read leaves it empty and is
         // said in the audit event, never failing the connection.
-        let username = self.identity_username(&identity_url, &access).await;
+        let username = self
+            .identity_username(
+                &identity_url,
+                &access,
+                &[server.login_host.url(), &instance_url],
+            )
+            .await;
         let connection = Connection {
             id: Connection::id_for(&pending.user_id, &pending.server_id),
             user_id: pending.user_id.clone(),
@@ -585,23 +595,33 @@ impl OAuth {
     /// The username of the Salesforce user behind `access_token`: `GET` on
     /// the identity URL from the token response, with the access token as
     /// a bearer token, answers JSON with `username` (Salesforce Help,
-    /// "Identity URLs"). The URL is checked like an instance URL first, so
-    /// the token only goes to a Salesforce (or loopback) host. Errors say
-    /// why in words, without the token.
+    /// "Identity URLs": Salesforce answers `https://<login host or My
+    /// Domain>/id/<org>/<user>`). The token is sent only when the URL's
+    /// origin (scheme, host, port) is one of `trusted`: the login host and
+    /// the already checked `instance_url`, never merely some host in a
+    /// Salesforce domain family (any customer can own a `*.my.site.com`).
+    /// Waits at most the upstream timeout. Errors say why in words,
+    /// without the token.
     async fn identity_username(
         &self,
         identity_url: &str,
         access_token: &str,
+        trusted: &[&str],
     ) -> Result<String, IdentityError> {
         let url = url::Url::parse(identity_url).map_err(|_| IdentityError::Unacceptable)?;
-        self.checked_instance_url(&url.origin().ascii_serialization())
-            .map_err(|_| IdentityError::Unacceptable)?;
+        let origin = url.origin();
+        if !origin.is_tuple()
+            || !trusted
+                .iter()
+                .any(|t| url::Url::parse(t).is_ok_and(|t| t.origin() == origin))
+        {
+            return Err(IdentityError::Unacceptable);
+        }
         let response = self
             .http
             .get(url)
             .bearer_auth(access_token)
             .header("accept", "application/json")
-            .timeout(IDENTITY_TIMEOUT)
             .send()
             .await
             .map_err(|e| IdentityError::Unreachable(e.without_url().to_string()))?;
@@ -721,7 +741,7 @@ impl OAuth {
         let mut connection = live.connection.clone();
         if let Some(url) = &token.extra_fields().instance_url {
             connection.instance_url = self
-                .checked_instance_url(url)
+                .checked_instance_url(url, server.login_host.url())
                 .map_err(RefreshError::Failed)?;
         }
         connection.refreshed_at = Some(now_ms());
@@ -834,27 +854,102 @@ impl OAuth {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::LoginHost;
 
-    #[tokio::test]
-    async fn the_access_token_goes_only_to_an_identity_url_on_a_salesforce_host() {
-        let dir = tempfile::tempdir().unwrap();
+    fn oauth(dir: &tempfile::TempDir) -> OAuth {
         let lock = crate::store::DirLock::acquire(dir.path()).unwrap();
         let key = crate::crypto::MasterKey::parse(&"11".repeat(32), "test").unwrap();
         let store = Arc::new(Store::open(dir.path(), key, lock).unwrap());
-        let oauth = OAuth::new(store, "https://toolgate.example.com");
+        OAuth::new(store, "https://toolgate.example.com")
+    }
+
+    #[tokio::test]
+    async fn the_access_token_goes_only_to_the_login_host_or_the_instance_url() {
+        let dir = tempfile::tempdir().unwrap();
+        let oauth = oauth(&dir);
+        let trusted = [
+            "https://login.salesforce.com",
+            "https://acme.my.salesforce.com",
+        ];
         // Refused before any request: a request would fail to resolve the
-        // host and answer `Unreachable` instead.
+        // host (or reach nothing) and answer `Unreachable` instead.
         for url in [
             "http://evil.example.com/id/00D5g000004AbCdEAK/0055g00000F1a2bAAB",
             "https://login.salesforce.com.evil.example/id/00D/005",
+            // In a Salesforce domain family, but any customer can own one.
+            "https://evil.my.site.com/id/00D/005",
+            "https://evil.force.com/id/00D/005",
+            "https://other.my.salesforce.com/id/00D/005",
+            // Same host, other scheme or port.
+            "http://login.salesforce.com/id/00D/005",
+            "https://login.salesforce.com:8443/id/00D/005",
+            // Loopback from a production login host.
+            "http://127.0.0.1:9/id/00D/005",
             "not a url",
         ] {
-            let answer = oauth.identity_username(url, "00Dtoken").await;
+            let answer = oauth.identity_username(url, "00Dtoken", &trusted).await;
             assert!(
                 matches!(answer, Err(IdentityError::Unacceptable)),
                 "{url}: {answer:?}"
             );
         }
+    }
+
+    #[test]
+    fn a_production_login_host_never_gets_a_loopback_instance_url_accepted() {
+        let dir = tempfile::tempdir().unwrap();
+        let oauth = oauth(&dir);
+        for login in [LoginHost::PRODUCTION_URL, "https://acme.my.salesforce.com"] {
+            for url in [
+                "http://127.0.0.1:8080",
+                "https://localhost",
+                "http://[::1]:1",
+            ] {
+                let err = oauth.checked_instance_url(url, login).unwrap_err();
+                assert!(err.contains("loopback"), "{url} from {login}: {err}");
+            }
+        }
+        assert_eq!(
+            oauth.checked_instance_url("http://127.0.0.1:8080/", "http://127.0.0.1:41000"),
+            Ok("http://127.0.0.1:8080".into())
+        );
+        assert_eq!(
+            oauth.checked_instance_url("https://acme.my.salesforce.com", LoginHost::PRODUCTION_URL),
+            Ok("https://acme.my.salesforce.com".into())
+        );
+    }
+
+    #[tokio::test]
+    async fn the_identity_read_waits_at_most_the_upstream_timeout() {
+        // A login host that accepts the connection and never answers.
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let login = format!("http://{}", listener.local_addr().unwrap());
+        let _held = tokio::spawn(async move {
+            let mut held = Vec::new();
+            while let Ok((socket, _)) = listener.accept().await {
+                held.push(socket);
+            }
+        });
+        let dir = tempfile::tempdir().unwrap();
+        let oauth =
+            oauth(&dir).with_upstream(Duration::from_millis(300), SalesforceDomains::default());
+        let url = format!("{login}/id/00D5g000004AbCdEAK/0055g00000F1a2bAAB");
+        let started = Instant::now();
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            oauth.identity_username(&url, "00Dtoken", &[&login]),
+        )
+        .await
+        .expect("the identity read outlived the 300 ms upstream timeout by seconds");
+        assert!(
+            matches!(answer, Err(IdentityError::Unreachable(_))),
+            "{answer:?}"
+        );
+        assert!(
+            started.elapsed() < Duration::from_secs(3),
+            "{:?}",
+            started.elapsed()
+        );
     }
 
     #[test]

@@ -206,19 +206,25 @@ impl Cursors {
     }
 }
 
-/// Checks that `path` is `/services/data/vNN.N/query` or `/queryAll`,
-/// followed by nothing, `/<locator>` or `?<form-encoded query string>`:
-/// no scheme, host, `..`, `//`, backslash, fragment, encoded `.` or `/`,
-/// or whitespace. Errors: [`SfError::InvalidArgument`] naming `cursor`.
+/// Checks that `path` has the shape of a `nextRecordsUrl`:
+/// `/services/data/vNN.N/query/<locator>` or `/queryAll/<locator>` (REST
+/// API Developer Guide, "Query": e.g.
+/// `/services/data/v66.0/query/01gRO0000016PIAYA2-2000`), and nothing
+/// else: no query string (a `nextRecordsUrl` never has one, and `?q=`
+/// would run another query), scheme, host, `..`, `//`, backslash,
+/// fragment, encoded `.` or `/`, or whitespace. Errors:
+/// [`SfError::InvalidArgument`] naming `cursor`.
 pub fn check_query_path(path: &str) -> Result<(), SfError> {
     let reject = |why: &str| SfError::invalid("cursor", format!("the cursor is not valid: {why}"));
     let Some(rest) = path.strip_prefix("/services/data/v") else {
         return Err(reject("it does not point at a Salesforce query"));
     };
-    let (route, query) = match rest.split_once('?') {
-        Some((route, query)) => (route, Some(query)),
-        None => (rest, None),
-    };
+    if rest.contains('?') {
+        return Err(reject(
+            "it carries a query string, which a Salesforce query locator never has",
+        ));
+    }
+    let route = rest;
     if route.contains("..")
         || route.contains("//")
         || !route
@@ -226,15 +232,6 @@ pub fn check_query_path(path: &str) -> Result<(), SfError> {
             .all(|c| c.is_ascii_alphanumeric() || matches!(c, b'/' | b'.' | b'-' | b'_' | b'%'))
     {
         return Err(reject("it contains characters a query path never has"));
-    }
-    // A query string as `application/x-www-form-urlencoded` writes it.
-    if let Some(query) = query
-        && !query.bytes().all(|c| {
-            c.is_ascii_alphanumeric()
-                || matches!(c, b'*' | b'-' | b'.' | b'_' | b'+' | b'%' | b'=' | b'&')
-        })
-    {
-        return Err(reject("its query string is malformed"));
     }
     let lower = route.to_ascii_lowercase();
     if lower.contains("%2e") || lower.contains("%2f") || lower.contains("%5c") {
@@ -250,11 +247,13 @@ pub fn check_query_path(path: &str) -> Result<(), SfError> {
     if !version_ok || !matches!(kind, "query" | "queryAll") {
         return Err(reject("it does not point at a Salesforce query"));
     }
-    if let Some(locator) = locator
-        && (locator.is_empty()
-            || !locator
-                .bytes()
-                .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
+    let Some(locator) = locator else {
+        return Err(reject("it names no query locator"));
+    };
+    if locator.is_empty()
+        || !locator
+            .bytes()
+            .all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_')
     {
         return Err(reject("the query locator is malformed"));
     }
@@ -400,6 +399,13 @@ mod tests {
             "@evil.example/services/data/v66.0/query",
             "/services/data/v66.0/query?q=x#frag",
             "/services/data/v66.0/query?q=a b",
+            // A nextRecordsUrl never has a query string or lacks a locator.
+            "/services/data/v66.0/query?q=SELECT+Id+FROM+Account",
+            "/services/data/v66.0/queryAll?q=SELECT+Id+FROM+Account",
+            "/services/data/v66.0/query/01g-2000?q=SELECT+Id+FROM+Contact",
+            "/services/data/v66.0/query/01g-2000?",
+            "/services/data/v66.0/query",
+            "/services/data/v66.0/query/",
         ] {
             match check_query_path(path) {
                 Err(SfError::InvalidArgument { field, .. }) => {
@@ -413,11 +419,9 @@ mod tests {
     #[test]
     fn valid_query_paths_pass() {
         for path in [
-            "/services/data/v66.0/query",
-            "/services/data/v66.0/query?q=SELECT+Id+FROM+Account",
+            "/services/data/v66.0/query/01gRO0000016PIAYA2-2000",
             "/services/data/v66.0/queryAll/01gRO0000016PIAYA2-3",
             "/services/data/v9.0/query/01g_x-2000",
-            "/services/data/v66.0/query?q=SELECT+Id+FROM+Account+WHERE+Name+%3D+%27..%27",
         ] {
             assert!(check_query_path(path).is_ok(), "{path}");
         }

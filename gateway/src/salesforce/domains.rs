@@ -5,8 +5,13 @@
 //!
 //! Accepted: `https` on a subdomain of a Salesforce domain family below,
 //! or of a domain the admin added (`allowed_salesforce_domains`); `http`
-//! or `https` on a loopback host (`localhost`, `127.0.0.0/8`, `::1`), which
-//! only a local simulator (trials, tests) can answer. Refused: anything
+//! or `https` on a loopback host (`localhost`, `127.0.0.0/8`, `::1`) as a
+//! login host, which only a local simulator (trials, tests) can answer; an
+//! `instance_url` or identity URL from a token response may be loopback
+//! only when the server's login host is itself loopback
+//! ([`SalesforceDomains::check_from`]), so a token response from a real
+//! Salesforce login host never makes toolgate send a bearer token to a
+//! local port. Refused: anything
 //! else, Lightning Experience UI hosts (`*.lightning.force.com`: they
 //! serve no OAuth or REST endpoints; the error names the My Domain URL to
 //! use), URLs with a path, query, fragment or credentials.
@@ -80,6 +85,22 @@ pub enum UrlError {
     /// Carries credentials.
     #[error("must not contain credentials")]
     Credentials,
+    /// A loopback URL named by a login host that is not itself loopback.
+    #[error(
+        "is a loopback address, accepted only from a login host that is itself loopback (a local simulator)"
+    )]
+    LoopbackFromRemote,
+}
+
+/// Whether `url`'s host is loopback (`localhost`, `127.0.0.0/8`, `::1`):
+/// the one test deciding where loopback URLs are accepted.
+pub fn is_loopback(url: &Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 /// The accepted domain families: [`SALESFORCE_DOMAINS`] plus the admin's
@@ -148,21 +169,33 @@ impl SalesforceDomains {
             .chain(self.extra.iter().map(String::as_str))
     }
 
-    /// Checks `value` as a Salesforce login host or instance URL and
-    /// returns it without a trailing slash (e.g.
-    /// `https://acme.my.salesforce.com`). Errors: [`UrlError`].
+    /// Checks `value` as a Salesforce login host an admin registers
+    /// (loopback accepted: a local simulator) and returns it without a
+    /// trailing slash (e.g. `https://acme.my.salesforce.com`). Errors:
+    /// [`UrlError`].
     pub fn check(&self, value: &str) -> Result<String, UrlError> {
+        self.check_with(value, true)
+    }
+
+    /// Checks `value`, an `instance_url` (or identity URL origin) that the
+    /// login host `login_host` answered, like [`Self::check`], except that
+    /// a loopback URL is accepted only when `login_host` is itself
+    /// loopback ([`is_loopback`]); otherwise [`UrlError::LoopbackFromRemote`].
+    pub fn check_from(&self, value: &str, login_host: &str) -> Result<String, UrlError> {
+        let local = Url::parse(login_host).is_ok_and(|u| is_loopback(&u));
+        self.check_with(value, local)
+    }
+
+    fn check_with(&self, value: &str, allow_loopback: bool) -> Result<String, UrlError> {
         let value = value.trim();
         if value.is_empty() {
             return Err(UrlError::Empty);
         }
         let url = Url::parse(value).map_err(|e| UrlError::NotUrl(e.to_string()))?;
-        let loopback = match url.host() {
-            Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-            None => false,
-        };
+        let loopback = is_loopback(&url);
+        if loopback && !allow_loopback {
+            return Err(UrlError::LoopbackFromRemote);
+        }
         let host = match url.host() {
             Some(url::Host::Domain(d)) => d.to_ascii_lowercase(),
             _ => String::new(),
@@ -264,6 +297,46 @@ mod tests {
             UrlError::Credentials
         );
         assert!(matches!(d.check("not a url"), Err(UrlError::NotUrl(_))));
+    }
+
+    #[test]
+    fn loopback_instance_urls_only_from_a_loopback_login_host() {
+        let d = SalesforceDomains::default();
+        for url in [
+            "http://127.0.0.1:9000",
+            "http://localhost:8443",
+            "https://[::1]:8443",
+            "http://127.8.9.10",
+        ] {
+            for login in [
+                "https://login.salesforce.com",
+                "https://test.salesforce.com",
+                "https://acme.my.salesforce.com",
+            ] {
+                assert_eq!(
+                    d.check_from(url, login),
+                    Err(UrlError::LoopbackFromRemote),
+                    "{url} from {login}"
+                );
+            }
+            assert!(d.check_from(url, "http://127.0.0.1:41234").is_ok(), "{url}");
+            assert!(d.check_from(url, "http://localhost:41234").is_ok(), "{url}");
+        }
+        assert_eq!(
+            d.check_from(
+                "https://acme.my.salesforce.com/",
+                "https://login.salesforce.com"
+            ),
+            Ok("https://acme.my.salesforce.com".into())
+        );
+        assert_eq!(
+            d.check_from("https://acme.my.salesforce.com", "http://127.0.0.1:1"),
+            Ok("https://acme.my.salesforce.com".into())
+        );
+        assert!(matches!(
+            d.check_from("https://evil.example", "http://127.0.0.1:1"),
+            Err(UrlError::NotSalesforce { .. })
+        ));
     }
 
     #[test]

@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use url::Url;
 
-use super::{DEFAULT_UPSTREAM_TIMEOUT, Session, SfError};
+use super::{Session, SfError};
 
 /// The most response body read (bytes); a larger body is a transport
 /// error rather than an unbounded allocation.
@@ -183,15 +183,6 @@ impl<'a> Rest<'a> {
     pub async fn get(&self, url: Url) -> Result<Reply, SfError> {
         self.send(Method::GET, url, None).await
     }
-}
-
-/// `GET url` without credentials (e.g. `/services/data/`).
-pub async fn send_unauthenticated(http: &reqwest::Client, url: Url) -> Result<Reply, SfError> {
-    let request = http
-        .get(url)
-        .header(reqwest::header::ACCEPT, "application/json")
-        .timeout(DEFAULT_UPSTREAM_TIMEOUT);
-    read(request.send().await, DEFAULT_UPSTREAM_TIMEOUT).await
 }
 
 async fn read(
@@ -400,6 +391,7 @@ pub fn encode_segment(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::salesforce::DEFAULT_UPSTREAM_TIMEOUT;
     use serde_json::json;
 
     fn err(status: u16, body: &str) -> SfError {

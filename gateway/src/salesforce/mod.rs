@@ -342,38 +342,6 @@ fn forget_after_error(cache: &DescribeCache, args: &Value, code: &str, message: 
     }
 }
 
-/// `GET {instance_url}/services/data/` (no authentication): the API
-/// versions the org serves, ascending, e.g. `["64.0", "65.0", "66.0"]`.
-///
-/// Source: REST API Developer Guide, "Versions". Errors:
-/// [`SfError::Transport`] when unreachable or the body is not the versions
-/// array; [`SfError::InvalidArgument`] (field `instance_url`) for a URL
-/// that is not `http(s)://host`.
-pub async fn api_versions(
-    http: &reqwest::Client,
-    instance_url: &str,
-) -> Result<Vec<String>, SfError> {
-    let base = http::instance_base(instance_url)?;
-    let url = http::parse_url(&format!("{base}/services/data/"))?;
-    let reply = http::send_unauthenticated(http, url).await?;
-    let list = reply.body.as_array().ok_or_else(|| {
-        SfError::Transport("GET /services/data/ did not answer a JSON array of versions".into())
-    })?;
-    let mut versions: Vec<String> = list
-        .iter()
-        .filter_map(|v| v.get("version").and_then(Value::as_str))
-        .map(str::to_owned)
-        .collect();
-    versions.sort_by_key(|v| version_key(v));
-    versions.dedup();
-    Ok(versions)
-}
-
-fn version_key(v: &str) -> (u64, u64) {
-    let (major, minor) = v.split_once('.').unwrap_or((v, "0"));
-    (major.parse().unwrap_or(0), minor.parse().unwrap_or(0))
-}
-
 /// What every tool needs: the REST client for this session, the describe
 /// cache and the caps.
 pub(crate) struct Ctx<'a> {
@@ -454,13 +422,6 @@ mod tests {
         assert_eq!(l.upstream_timeout, std::time::Duration::from_secs(60));
         assert_eq!(seconds(l.upstream_timeout), "60 s");
         assert_eq!(seconds(std::time::Duration::from_millis(250)), "250 ms");
-    }
-
-    #[test]
-    fn versions_sort_numerically() {
-        let mut v = vec!["9.0", "66.0", "65.0"];
-        v.sort_by_key(|x| version_key(x));
-        assert_eq!(v, ["9.0", "65.0", "66.0"]);
     }
 
     #[test]
