@@ -234,6 +234,30 @@ impl Flusher {
     }
 }
 
+/// How long [`open_sled`] waits for a Store dropped in this process to
+/// release sled's file lock.
+const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Opens sled. The caller holds the [`DirLock`], so no other process uses
+/// the directory; a lock error from sled then means a `Store` this process
+/// dropped a moment ago still has sled's I/O threads finishing, which hold
+/// sled's file lock until they end (seen when a test reopens a directory).
+/// Waits for them, at most [`SLED_LOCK_WAIT`]; any other error at once.
+fn open_sled(config: &sled::Config) -> Result<sled::Db, sled::Error> {
+    let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
+    loop {
+        match config.open() {
+            Err(sled::Error::Io(e))
+                if e.to_string().starts_with("could not acquire lock")
+                    && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            other => return other,
+        }
+    }
+}
+
 impl Drop for Store {
     /// Stops the audit flusher and flushes what is left, before the
     /// directory lock is released.
@@ -260,11 +284,11 @@ impl Store {
     ///
     /// Errors: [`StoreError::Db`] if the database cannot be opened.
     pub fn open(data_dir: &Path, key: MasterKey, lock: DirLock) -> Result<Self, StoreError> {
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(data_dir.join("db"))
             .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(500))
-            .open()?;
+            .flush_every_ms(Some(500));
+        let db = open_sled(&config)?;
         let last_seq = match db.scan_prefix(AUDIT_PREFIX).next_back() {
             Some(entry) => decode_seq(&entry?.0),
             None => 0,
