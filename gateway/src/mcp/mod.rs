@@ -291,7 +291,7 @@ pub fn router(
         config,
     );
     let authenticator = Arc::new(auth::Authenticator::new(state.store.clone()));
-    let gate = Arc::new(transport::Gate::new(manager));
+    let gate = Arc::new(transport::Gate::new(&manager));
     Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(gate, transport::gate))

@@ -4,10 +4,16 @@
 //! JSON-RPC id still in flight.
 //!
 //! A session is bound to the user *and* the token whose `initialize`
-//! created it. [`Registry`] records that binding when the `mcp-session-id`
-//! response header of a successful `initialize` passes through
-//! [`super::transport`]; every later POST, GET and DELETE that carries the
-//! header is checked there, and another credential's request is answered
+//! created it, and counted from the moment rmcp creates it: the transport
+//! takes a slot for the caller ([`Registry::reserve`]) and serves the
+//! `initialize` inside [`with_reservation`]; rmcp's `create_session`
+//! ([`GatedSessionManager`]) turns that slot into the session's entry
+//! before the session worker starts, and the entry leaves only when rmcp
+//! closes the session. A client that drops its connection in the middle
+//! of `initialize` therefore leaves a counted, owned session (until its
+//! idle timeout), never an uncounted one. Every later POST, GET and DELETE
+//! that carries the `mcp-session-id` header is checked in
+//! [`super::transport`], and another credential's request is answered
 //! exactly as for an unknown session (404), so a session id learned from
 //! elsewhere reveals nothing and reaches nothing.
 //!
@@ -21,7 +27,9 @@
 //! This module must not decide tool policy or write tool-call audit events
 //! ([`super::handler`] does); it only audits refused sessions.
 
+use std::cell::RefCell;
 use std::collections::{HashMap, HashSet};
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
@@ -105,7 +113,10 @@ const REFUSAL_AUDIT_EVERY_MS: i64 = 60_000;
 
 #[derive(Debug, Default)]
 struct Inner {
-    owners: HashMap<SessionId, Owner>,
+    /// Every session rmcp holds, with its owner (`None` for a session
+    /// created outside [`with_reservation`], which nobody may use but which
+    /// is counted all the same).
+    owners: HashMap<SessionId, Option<Owner>>,
     /// Open plus reserved sessions per user id.
     per_user: HashMap<String, usize>,
     /// Open plus reserved sessions.
@@ -125,7 +136,7 @@ pub struct Registry {
 }
 
 /// A session slot taken by an `initialize` in flight; released on drop
-/// unless [`Reservation::commit`]ted.
+/// unless rmcp created the session (see [`with_reservation`]).
 #[derive(Debug)]
 pub struct Reservation {
     registry: Arc<Registry>,
@@ -133,11 +144,11 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Binds the new session `id` to the reserving caller.
-    pub fn commit(mut self, id: SessionId) {
+    /// Binds the new session `id` to the reserving caller; the slot now
+    /// belongs to the session and is released when it closes.
+    fn commit(mut self, id: SessionId) {
         if let Some(owner) = self.owner.take() {
-            let mut inner = self.registry.lock();
-            inner.owners.insert(id, owner);
+            self.registry.lock().owners.insert(id, Some(owner));
         }
     }
 }
@@ -145,15 +156,32 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(owner) = self.owner.take() {
-            self.registry.lock().release(&owner.user_id);
+            self.registry.lock().release(Some(&owner.user_id));
         }
     }
 }
 
+tokio::task_local! {
+    /// The slot of the `initialize` being served in this task, taken by
+    /// [`GatedSessionManager::create_session`].
+    static RESERVED: RefCell<Option<Reservation>>;
+}
+
+/// Runs `serve` (rmcp serving an `initialize`) with `slot` available to the
+/// session it creates: rmcp's `create_session` runs in the same task
+/// (rmcp 3.11 `StreamableHttpService::handle_post`), takes the slot and
+/// binds the new session to its caller before the session worker starts.
+/// If `serve` ends or is dropped before that, the slot is released.
+pub async fn with_reservation<F: Future>(slot: Reservation, serve: F) -> F::Output {
+    RESERVED.scope(RefCell::new(Some(slot)), serve).await
+}
+
 impl Inner {
-    fn release(&mut self, user_id: &str) {
+    fn release(&mut self, user_id: Option<&str>) {
         self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.per_user.get_mut(user_id) {
+        if let Some(user_id) = user_id
+            && let Some(n) = self.per_user.get_mut(user_id)
+        {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.per_user.remove(user_id);
@@ -184,6 +212,11 @@ impl Registry {
     /// Takes a session slot for `caller`, or says which limit is reached
     /// (and audits the refusal, at most once a minute per user).
     pub fn reserve(self: &Arc<Self>, caller: &Caller) -> Result<Reservation, Refusal> {
+        self.reserve_at(caller, now_ms())
+    }
+
+    /// [`Registry::reserve`] at time `now` (ms since the epoch).
+    fn reserve_at(self: &Arc<Self>, caller: &Caller, now: i64) -> Result<Reservation, Refusal> {
         let owner = Owner::of(caller);
         let refusal = {
             let mut inner = self.lock();
@@ -208,27 +241,34 @@ impl Registry {
                 owner: Some(owner),
             }),
             Some(refusal) => {
-                self.audit_refusal(caller, refusal);
+                self.audit_refusal(caller, refusal, now);
                 Err(refusal)
             }
         }
     }
 
-    fn audit_refusal(&self, caller: &Caller, refusal: Refusal) {
+    /// Audits a refusal at `now`, unless this user's (or the gateway's) last
+    /// one is less than [`REFUSAL_AUDIT_EVERY_MS`] old. When it writes, it
+    /// forgets the users whose last audit is older than that (their next
+    /// refusal is audited anyway), so the map holds at most the users
+    /// refused within one interval.
+    fn audit_refusal(&self, caller: &Caller, refusal: Refusal, now: i64) {
         let (key, scope, limit) = match refusal {
             Refusal::User { limit } => (caller.user.id.clone(), "user", limit),
             Refusal::Total { limit } => ("*".to_owned(), "gateway", limit),
         };
-        let now = now_ms();
         let refused = {
             let mut inner = self.lock();
-            let entry = inner.refusals.entry(key).or_insert((i64::MIN, 0));
+            let entry = inner.refusals.entry(key.clone()).or_insert((i64::MIN, 0));
             entry.1 += 1;
             if now.saturating_sub(entry.0) < REFUSAL_AUDIT_EVERY_MS {
                 return;
             }
             let refused = entry.1;
             *entry = (now, 0);
+            inner.refusals.retain(|k, (audited, _)| {
+                *k == key || now.saturating_sub(*audited) < REFUSAL_AUDIT_EVERY_MS
+            });
             refused
         };
         let mut event = AuditEvent::allowed(
@@ -256,27 +296,40 @@ impl Registry {
         inner
             .owners
             .get(id)
+            .and_then(Option::as_ref)
             .is_some_and(|o| o.user_id == caller.user.id && o.token_id == caller.token.id)
     }
 
-    /// Forgets session `id` (closed); a no-op for an unknown id.
-    pub fn remove(&self, id: &str) {
-        let mut inner = self.lock();
-        if let Some(owner) = inner.owners.remove(id) {
-            inner.release(&owner.user_id);
+    /// Records session `id`, just created by rmcp: bound to `slot`'s caller,
+    /// or, with no slot (a session created outside [`with_reservation`]),
+    /// counted in the total with no owner.
+    fn created(&self, id: SessionId, slot: Option<Reservation>) {
+        match slot {
+            Some(slot) => slot.commit(id),
+            None => {
+                let mut inner = self.lock();
+                inner.total += 1;
+                inner.owners.insert(id, None);
+            }
         }
     }
 
-    /// Open sessions in total and of `user_id`.
+    /// Forgets session `id` (closed) and frees its slot; a no-op for an
+    /// unknown id.
+    pub fn remove(&self, id: &str) {
+        let mut inner = self.lock();
+        if let Some(owner) = inner.owners.remove(id) {
+            inner.release(owner.as_ref().map(|o| o.user_id.as_str()));
+        }
+    }
+
+    /// Counted sessions in total and of `user_id` (sessions rmcp holds plus
+    /// slots of `initialize` requests in flight).
     pub fn counts(&self, user_id: &str) -> (usize, usize) {
         let inner = self.lock();
         (
-            inner.owners.len(),
-            inner
-                .owners
-                .values()
-                .filter(|o| o.user_id == user_id)
-                .count(),
+            inner.total,
+            inner.per_user.get(user_id).copied().unwrap_or(0),
         )
     }
 }
@@ -403,7 +456,16 @@ impl SessionManager for GatedSessionManager {
     type Transport = <LocalSessionManager as SessionManager>::Transport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.inner.create_session().await
+        // Taken before rmcp creates the session, so a failure releases it.
+        let slot = RESERVED
+            .try_with(|slot| slot.borrow_mut().take())
+            .ok()
+            .flatten();
+        let (id, transport) = self.inner.create_session().await?;
+        // Recorded before rmcp spawns the session's worker, whose end
+        // calls close_session.
+        self.registry.created(id.clone(), slot);
+        Ok((id, transport))
     }
 
     async fn initialize_session(
@@ -510,5 +572,205 @@ impl SessionManager for GatedSessionManager {
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         // Sessions live in this process only: an unknown id stays unknown.
         Ok(RestoreOutcome::NotSupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::Waker;
+
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use axum::middleware::Next;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::model::{Token, User, UserStatus};
+
+    const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
+    struct Fixture {
+        router: axum::Router,
+        manager: Arc<GatedSessionManager>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn caller(user: &str) -> Caller {
+        Caller {
+            user: User {
+                id: user.into(),
+                email: format!("{user}@example.com"),
+                display_name: String::new(),
+                status: UserStatus::Active,
+                created_at: 0,
+                updated_at: 0,
+            },
+            token: Token {
+                id: format!("{user}-token"),
+                user_id: user.into(),
+                name: "test".into(),
+                prefix: "tgp_test".into(),
+                hash: String::new(),
+                created_at: 0,
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+            },
+        }
+    }
+
+    /// The `/mcp` stack from the transport gate inward, with requests
+    /// authenticated as `as_caller` (or not at all).
+    fn fixture(limits: SessionLimits, as_caller: Option<Caller>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = crate::store::DirLock::acquire(dir.path()).unwrap();
+        let key = crate::crypto::MasterKey::parse(&"11".repeat(32), "test").unwrap();
+        let store = Arc::new(Store::open(dir.path(), key, lock).unwrap());
+        let oauth = Arc::new(crate::oauth::OAuth::new(store.clone(), "http://localhost"));
+        let state = Arc::new(super::super::McpState::new(
+            store.clone(),
+            oauth,
+            crate::salesforce::Limits::default(),
+        ));
+        let registry = Arc::new(Registry::new(limits, store));
+        let manager = Arc::new(GatedSessionManager::new(registry, state.clone()));
+        let service = StreamableHttpService::new(
+            move || Ok(super::super::Gateway::new(state.clone())),
+            manager.clone(),
+            StreamableHttpServerConfig::default(),
+        );
+        let gate = Arc::new(super::super::transport::Gate::new(&manager));
+        let mut router = axum::Router::new().nest_service("/mcp", service).layer(
+            axum::middleware::from_fn_with_state(gate, super::super::transport::gate),
+        );
+        if let Some(c) = as_caller {
+            router = router.layer(axum::middleware::from_fn(
+                move |mut request: Request, next: Next| {
+                    request.extensions_mut().insert(c.clone());
+                    next.run(request)
+                },
+            ));
+        }
+        Fixture {
+            router,
+            manager,
+            _dir: dir,
+        }
+    }
+
+    fn initialize() -> Request {
+        Request::post("/mcp")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Body::from(INITIALIZE))
+            .unwrap()
+    }
+
+    /// Sessions rmcp holds.
+    fn rmcp_sessions(manager: &GatedSessionManager) -> usize {
+        manager.inner.sessions.try_read().unwrap().len()
+    }
+
+    fn limits(per_user: usize) -> SessionLimits {
+        SessionLimits {
+            per_user,
+            ..SessionLimits::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_is_counted_from_its_creation_even_if_its_initialize_is_dropped() {
+        let f = fixture(limits(1), Some(caller("ana")));
+        let registry = f.manager.registry().clone();
+
+        // Polled once without yielding to the runtime (a current-thread
+        // one): rmcp creates the session and waits for its worker, which
+        // cannot run yet; then the client goes away.
+        let mut pending = Box::pin(f.router.clone().oneshot(initialize()));
+        let polled = pending
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        assert!(polled.is_pending());
+        assert_eq!(rmcp_sessions(&f.manager), 1);
+        drop(pending);
+
+        // The orphaned session is counted, against Ana.
+        assert_eq!(registry.counts("ana"), (1, 1));
+        let id = f
+            .manager
+            .inner
+            .sessions
+            .read()
+            .await
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        assert!(registry.owned_by(&id, &caller("ana")));
+        assert!(!registry.owned_by(&id, &caller("ben")));
+
+        // So her limit of one holds.
+        let refused = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(rmcp_sessions(&f.manager), 1);
+
+        // Closing the session frees its slot; a normal initialize takes it.
+        f.manager.close_session(&id).await.unwrap();
+        assert_eq!(registry.counts("ana"), (0, 0));
+        let opened = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(opened.status(), StatusCode::OK);
+        assert_eq!(registry.counts("ana"), (1, 1));
+        assert_eq!(rmcp_sessions(&f.manager), 1);
+
+        // A session created outside the gate is counted too, owned by nobody.
+        let (stray, _transport) = f.manager.create_session().await.unwrap();
+        assert_eq!(registry.counts("ana"), (2, 1));
+        assert_eq!(rmcp_sessions(&f.manager), 2);
+        assert!(!registry.owned_by(&stray, &caller("ana")));
+        f.manager.close_session(&stray).await.unwrap();
+        assert_eq!(registry.counts("ana"), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_caller_is_refused_not_passed_to_rmcp() {
+        let f = fixture(limits(1), None);
+        let answer = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], -32603, "{body}");
+        assert_eq!(rmcp_sessions(&f.manager), 0);
+        assert_eq!(f.manager.registry().counts("ana"), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn refusal_audit_entries_older_than_the_interval_are_dropped() {
+        let f = fixture(limits(0), None);
+        let registry = f.manager.registry().clone();
+        let t0 = 1_000_000_000;
+        for user in ["ana", "ben", "cy"] {
+            assert!(registry.reserve_at(&caller(user), t0).is_err());
+        }
+        assert!(registry.reserve_at(&caller("ana"), t0 + 1).is_err());
+        assert_eq!(registry.lock().refusals.len(), 3);
+        // Dee's refusal, one interval later, is audited and prunes the rest.
+        assert!(
+            registry
+                .reserve_at(&caller("dee"), t0 + REFUSAL_AUDIT_EVERY_MS)
+                .is_err()
+        );
+        let refusals = registry.lock().refusals.clone();
+        assert_eq!(
+            refusals.into_iter().collect::<Vec<_>>(),
+            [("dee".to_owned(), (t0 + REFUSAL_AUDIT_EVERY_MS, 0))]
+        );
     }
 }
