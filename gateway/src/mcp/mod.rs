@@ -281,6 +281,10 @@ pub fn router(
         .with_allowed_hosts(allowed_hosts(public_url))
         .with_allowed_origins(allowed_origins(public_url))
         .with_max_request_body_bytes(transport::MAX_BODY_BYTES)
+        // Named here so the idle-timeout check in config stays true.
+        .with_sse_keep_alive(Some(Duration::from_secs(
+            crate::config::SSE_KEEP_ALIVE_SECS,
+        )))
         .with_cancellation_token(shutdown);
     let registry = Arc::new(sessions::Registry::new(limits, state.store.clone()));
     let manager = Arc::new(sessions::GatedSessionManager::new(registry, state.clone()));
