@@ -51,12 +51,11 @@ impl Gateway {
     }
 }
 
-/// The authenticated caller and session of a request. A session is bound to
-/// the user who opened it: another user's request on it is refused.
-fn caller(
-    state: &McpState,
-    context: &RequestContext<RoleServer>,
-) -> Result<(Caller, Option<String>), McpError> {
+/// The authenticated caller and session id of a request. The transport
+/// ([`super::transport::gate`], with [`super::sessions::Registry`]) lets a
+/// request reach a session only with the user and token that opened it, so
+/// nothing here checks ownership again.
+fn caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Option<String>), McpError> {
     let parts = context
         .extensions
         .get::<Parts>()
@@ -71,17 +70,6 @@ fn caller(
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(id) = &session
-        && state
-            .sessions
-            .owner(id)
-            .is_some_and(|owner| owner != caller.user.id)
-    {
-        return Err(McpError::invalid_request(
-            "this MCP session belongs to another user",
-            None,
-        ));
-    }
     Ok((caller, session))
 }
 
@@ -431,9 +419,7 @@ impl ServerHandler for Gateway {
         let method = bounded(&request.method);
         if super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
             Err(McpError::invalid_params(
-                format!(
-                    "invalid params for {method}: they do not match the MCP schema of {method}"
-                ),
+                super::transport::invalid_params_message(&method),
                 None,
             ))
         } else {
@@ -464,7 +450,7 @@ impl ServerHandler for Gateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let (caller, session) = caller(&self.state, &context)?;
+        let (caller, session) = caller(&context)?;
         let world = self
             .state
             .world()
@@ -495,7 +481,7 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let started = Instant::now();
-        let (caller, _) = caller(&self.state, &context)?;
+        let (caller, _) = caller(&context)?;
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let (target, ending) = match self.state.world() {
             Ok(world) => {

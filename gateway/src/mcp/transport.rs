@@ -80,6 +80,13 @@ pub(super) const MCP_REQUEST_METHODS: &[&str] = &[
     "tasks/cancel",
 ];
 
+/// The message of the invalid-params error (`-32602`) for MCP method
+/// `method`, one of [`MCP_REQUEST_METHODS`]: the same whether the
+/// transport or the handler ([`super::Gateway`]) found the bad params.
+pub(super) fn invalid_params_message(method: &str) -> String {
+    format!("Invalid params: the params of {method} do not match its MCP schema")
+}
+
 /// JSON-RPC 2.0 "Parse error".
 const PARSE_ERROR: i32 = -32700;
 /// JSON-RPC 2.0 "Invalid Request".
@@ -306,7 +313,7 @@ fn unreadable(bytes: &[u8]) -> Response {
             StatusCode::BAD_REQUEST,
             id,
             INVALID_PARAMS,
-            &format!("Invalid params: the params of {method} do not match its MCP schema"),
+            &invalid_params_message(method),
             None,
         ),
         _ => jsonrpc_error(
