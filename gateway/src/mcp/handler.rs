@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::McpState;
 use super::auth::Caller;
+use super::sessions::Handling;
 use crate::governance::decide;
 use crate::model::{AuditEvent, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
@@ -451,6 +452,9 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let (caller, session) = caller(&context)?;
+        let _handling = session
+            .as_deref()
+            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
         let world = self
             .state
             .world()
@@ -481,7 +485,12 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let started = Instant::now();
-        let (caller, _) = caller(&context)?;
+        let (caller, session) = caller(&context)?;
+        // Until this call is done (returned or dropped), its request id
+        // stays taken even if the client drops the request's stream.
+        let _handling = session
+            .as_deref()
+            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let (target, ending) = match self.state.world() {
             Ok(world) => {

@@ -55,6 +55,9 @@ pub struct McpState {
     pub cursors: Cursors,
     /// Live sessions, for list-changed notifications.
     pub sessions: notify::Sessions,
+    /// Request ids in use per session ([`sessions::GatedSessionManager`]),
+    /// told by the handler when it is done with a request.
+    pub(crate) in_flight: sessions::InFlight,
     caches: Mutex<HashMap<String, Arc<DescribeCache>>>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
     /// The last policy state read, with the store generation it was read
@@ -150,6 +153,7 @@ impl McpState {
             limits,
             cursors,
             sessions: notify::Sessions::default(),
+            in_flight: sessions::InFlight::default(),
             caches: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
             world: Mutex::new(None),

@@ -22,23 +22,28 @@
 //! ending leaves the registry (and the list-changed registry,
 //! [`super::notify`]) at once, and a request whose JSON-RPC id is already
 //! in flight on its session is refused with `-32600` instead of being
-//! routed to (and answered with) the other request's result.
+//! routed to (and answered with) the other request's result. An id whose
+//! stream the client dropped stays in flight until the abandoned handler's
+//! answer has been routed ([`GatedTransport`]): rmcp cancels the handler's
+//! token but does not stop it, and routes answers by id.
 //!
 //! This module must not decide tool policy or write tool-call audit events
 //! ([`super::handler`] does); it only audits refused sessions.
 
 use std::cell::RefCell;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rmcp::RoleServer;
 use rmcp::model::{
     CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, ErrorData, Notification,
     RequestId, ServerJsonRpcMessage,
 };
+use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::{
     RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
@@ -334,8 +339,199 @@ impl Registry {
     }
 }
 
-/// Request ids in flight, per session.
-type InFlight = Arc<Mutex<HashMap<SessionId, HashSet<RequestId>>>>;
+/// Where a request id in use on a session stands.
+#[derive(Debug, Default)]
+pub(crate) struct Busy {
+    /// Its answer passed through its stream towards the client.
+    answered: bool,
+    /// rmcp's session worker has routed its answer (the session transport's
+    /// send of it returned): no answer with this id is on its way any more.
+    routed: bool,
+    /// Its stream was dropped before the answer passed.
+    abandoned: bool,
+    /// toolgate's handler for it returned (or was dropped): see
+    /// [`Handling`].
+    finished: bool,
+    /// Routed notices still due for earlier requests with this id whose
+    /// answers passed before the worker reported them routed; they are
+    /// not this request's.
+    stale: u32,
+}
+
+/// Request ids in use, per session: from the request's stream until its
+/// answer passed through that stream, or, when the stream was dropped
+/// first, until the abandoned handler finished or its answer was routed.
+/// rmcp does not stop a handler whose request was cancelled; it drops the
+/// handler's answer only while no other request with the same id is in
+/// flight, and otherwise routes it to that request. Freeing the id when
+/// the stream drops let a request reusing it receive the old answer.
+pub(crate) type InFlight = Arc<Mutex<HashMap<SessionId, HashMap<RequestId, Busy>>>>;
+
+fn lock_in_flight(
+    in_flight: &InFlight,
+) -> std::sync::MutexGuard<'_, HashMap<SessionId, HashMap<RequestId, Busy>>> {
+    in_flight.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes `request` on `session` for a new stream; `false` if a request
+/// with that id is still in use.
+fn take(in_flight: &InFlight, session: &SessionId, request: &RequestId) -> bool {
+    let mut map = lock_in_flight(in_flight);
+    let ids = map.entry(session.clone()).or_default();
+    let stale = match ids.get(request) {
+        None => 0,
+        // Answered, and the worker's routed notice is still to come.
+        Some(busy) if busy.answered => busy.stale + 1,
+        Some(_) => return false,
+    };
+    ids.insert(
+        request.clone(),
+        Busy {
+            stale,
+            ..Busy::default()
+        },
+    );
+    true
+}
+
+/// Applies `change` to `request`'s entry; removes it when `change` says so.
+fn update(
+    in_flight: &InFlight,
+    session: &SessionId,
+    request: &RequestId,
+    change: impl FnOnce(&mut Busy) -> bool,
+) {
+    let mut map = lock_in_flight(in_flight);
+    let Some(ids) = map.get_mut(session) else {
+        return;
+    };
+    let Some(busy) = ids.get_mut(request) else {
+        return;
+    };
+    if change(busy) {
+        ids.remove(request);
+        if ids.is_empty() {
+            map.remove(session);
+        }
+    }
+}
+
+/// The answer to `request` passed through its stream.
+fn mark_answered(in_flight: &InFlight, session: &SessionId, request: &RequestId) {
+    update(in_flight, session, request, |busy| {
+        busy.answered = true;
+        busy.routed
+    });
+}
+
+/// The session worker routed an answer to `request`.
+fn routed(in_flight: &InFlight, session: &SessionId, request: &RequestId) {
+    update(in_flight, session, request, |busy| {
+        if busy.stale > 0 {
+            busy.stale -= 1;
+            return false;
+        }
+        busy.routed = true;
+        busy.answered || busy.abandoned
+    });
+}
+
+/// `request`'s stream was dropped before its answer passed; whether the
+/// handler may still be running (and should be told the request was
+/// cancelled).
+fn abandoned(in_flight: &InFlight, session: &SessionId, request: &RequestId) -> bool {
+    let mut running = false;
+    update(in_flight, session, request, |busy| {
+        busy.abandoned = true;
+        running = !(busy.routed || busy.finished);
+        !running
+    });
+    running
+}
+
+/// Marks a request as being handled by toolgate's handler
+/// ([`super::Gateway`]) until dropped: the id of an abandoned request is
+/// freed when its handler is done (its late answer is then dropped by
+/// rmcp, the request having been cancelled).
+#[derive(Debug)]
+pub(crate) struct Handling {
+    in_flight: InFlight,
+    session: SessionId,
+    request: RequestId,
+}
+
+impl Handling {
+    /// `request` on `session` is being handled.
+    pub(crate) fn new(in_flight: &InFlight, session: &str, request: RequestId) -> Self {
+        Self {
+            in_flight: in_flight.clone(),
+            session: SessionId::from(session),
+            request,
+        }
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        update(&self.in_flight, &self.session, &self.request, |busy| {
+            busy.finished = true;
+            busy.abandoned
+        });
+    }
+}
+
+/// The transport rmcp serves a session over: rmcp's own, telling the
+/// in-flight table when the session worker has routed an answer (its send
+/// returns only then: rmcp 3.11 `WorkerTransport::send` waits for the
+/// worker's reply).
+pub struct GatedTransport {
+    inner: <LocalSessionManager as SessionManager>::Transport,
+    session: SessionId,
+    in_flight: InFlight,
+}
+
+impl std::fmt::Debug for GatedTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The session id stays out of logs.
+        f.debug_struct("GatedTransport").finish_non_exhaustive()
+    }
+}
+
+impl Transport<RoleServer> for GatedTransport {
+    type Error =
+        <<LocalSessionManager as SessionManager>::Transport as Transport<RoleServer>>::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let answer = match &item {
+            ServerJsonRpcMessage::Response(r) => Some(r.id.clone()),
+            ServerJsonRpcMessage::Error(e) => e.id.clone(),
+            _ => None,
+        };
+        let sent = self.inner.send(item);
+        let in_flight = self.in_flight.clone();
+        let session = self.session.clone();
+        async move {
+            let result = sent.await;
+            // Routed or failed: either way no answer with this id is on
+            // its way any more.
+            if let Some(request) = answer {
+                routed(&in_flight, &session, &request);
+            }
+            result
+        }
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
+        self.inner.receive()
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
 
 /// rmcp's [`LocalSessionManager`] with toolgate's bookkeeping: closing a
 /// session removes it from the [`Registry`] and the list-changed
@@ -358,8 +554,8 @@ impl GatedSessionManager {
         Self {
             inner: Arc::new(inner),
             registry,
+            in_flight: state.in_flight.clone(),
             state,
-            in_flight: Arc::default(),
         }
     }
 
@@ -392,17 +588,20 @@ impl Stream for RequestStream {
             _ => false,
         };
         if answered && let Some(mut guard) = self.guard.take() {
-            // Dropped here: the id is free before the answer is passed on,
-            // so a client that reuses it right after never sees a refusal.
+            // The id is free before the answer is passed on (once the
+            // worker's routed notice came, which may follow), so a client
+            // that reuses it right after never sees a refusal.
+            mark_answered(&guard.in_flight, &guard.session, &guard.request);
             guard.answered = true;
         }
         polled
     }
 }
 
-/// Frees a request id when dropped. If the answer never passed (the client
-/// went away), the request is cancelled in its session first, so a later
-/// request reusing the id cannot receive this one's answer.
+/// Tells the in-flight table when a request's stream is dropped before its
+/// answer passed (the client went away): the request is cancelled in its
+/// session (rmcp cancels the handler's `RequestContext::ct`), and its id
+/// stays taken until the handler's answer has been routed.
 struct InFlightGuard {
     in_flight: InFlight,
     manager: Arc<LocalSessionManager>,
@@ -411,49 +610,34 @@ struct InFlightGuard {
     answered: bool,
 }
 
-fn forget(in_flight: &InFlight, session: &SessionId, request: &RequestId) {
-    let mut map = in_flight.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(ids) = map.get_mut(session) {
-        ids.remove(request);
-        if ids.is_empty() {
-            map.remove(session);
-        }
-    }
-}
-
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if self.answered {
-            forget(&self.in_flight, &self.session, &self.request);
+        if self.answered || !abandoned(&self.in_flight, &self.session, &self.request) {
             return;
         }
-        let in_flight = self.in_flight.clone();
         let manager = self.manager.clone();
         let session = self.session.clone();
         let request = self.request.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            forget(&in_flight, &session, &request);
             return;
         };
         runtime.spawn(async move {
             let cancel =
                 ClientJsonRpcMessage::notification(ClientNotification::CancelledNotification(
                     Notification::new(CancelledNotificationParam::new(
-                        Some(request.clone()),
+                        Some(request),
                         Some("the client closed the request's stream".into()),
                     )),
                 ));
-            // A closed session has nothing left to route; either way the id
-            // is free afterwards.
+            // A closed session has nothing left to cancel.
             let _ = manager.accept_message(&session, cancel).await;
-            forget(&in_flight, &session, &request);
         });
     }
 }
 
 impl SessionManager for GatedSessionManager {
     type Error = <LocalSessionManager as SessionManager>::Error;
-    type Transport = <LocalSessionManager as SessionManager>::Transport;
+    type Transport = GatedTransport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
         // Taken before rmcp creates the session, so a failure releases it.
@@ -465,6 +649,11 @@ impl SessionManager for GatedSessionManager {
         // Recorded before rmcp spawns the session's worker, whose end
         // calls close_session.
         self.registry.created(id.clone(), slot);
+        let transport = GatedTransport {
+            inner: transport,
+            session: id.clone(),
+            in_flight: self.in_flight.clone(),
+        };
         Ok((id, transport))
     }
 
@@ -502,14 +691,7 @@ impl SessionManager for GatedSessionManager {
         let guard = match request {
             None => None,
             Some(request) => {
-                let fresh = self
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(id.clone())
-                    .or_default()
-                    .insert(request.clone());
-                if !fresh {
+                if !take(&self.in_flight, id, &request) {
                     let refusal = ServerJsonRpcMessage::error(
                         ErrorData::invalid_request(
                             format!(
@@ -535,8 +717,17 @@ impl SessionManager for GatedSessionManager {
                 })
             }
         };
-        // On error the guard drops here and frees the id.
-        let stream = self.inner.create_stream(id, message).await?;
+        let stream = match self.inner.create_stream(id, message).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                // Nothing reached the session: the id is free again.
+                if let Some(mut guard) = guard {
+                    guard.answered = true;
+                    update(&self.in_flight, id, &guard.request, |_| true);
+                }
+                return Err(err);
+            }
+        };
         Ok(RequestStream {
             inner: Box::pin(stream),
             guard,
