@@ -415,8 +415,11 @@ impl ServerHandler for Gateway {
     async fn on_custom_request(
         &self,
         request: rmcp::model::CustomRequest,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CustomResult, McpError> {
+        let _handling = caller(&context).ok().and_then(|(_, session)| {
+            session.map(|s| Handling::new(&self.state.in_flight, &s, context.id.clone()))
+        });
         let method = bounded(&request.method);
         if super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
             Err(McpError::invalid_params(

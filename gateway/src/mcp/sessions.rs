@@ -928,6 +928,35 @@ mod tests {
         assert_eq!(registry.counts("ana"), (1, 1));
     }
 
+    #[test]
+    fn an_abandoned_id_is_free_only_once_its_handler_or_answer_is_done() {
+        let in_flight = InFlight::default();
+        let session = SessionId::from("s");
+        let id = RequestId::Number(8);
+        // Abandoned while its handler runs: taken until the handler ends.
+        assert!(take(&in_flight, &session, &id));
+        let handling = Handling::new(&in_flight, "s", id.clone());
+        assert!(abandoned(&in_flight, &session, &id));
+        assert!(!take(&in_flight, &session, &id));
+        drop(handling);
+        assert!(take(&in_flight, &session, &id));
+        // Abandoned after its answer was routed: free at once.
+        routed(&in_flight, &session, &id);
+        assert!(!abandoned(&in_flight, &session, &id));
+        assert!(lock_in_flight(&in_flight).is_empty());
+        // Answered through its stream before the worker's routed notice:
+        // free for the next request, whose own notice is not confused
+        // with the late one.
+        assert!(take(&in_flight, &session, &id));
+        mark_answered(&in_flight, &session, &id);
+        assert!(take(&in_flight, &session, &id));
+        routed(&in_flight, &session, &id); // the first request's, late
+        assert!(abandoned(&in_flight, &session, &id));
+        assert!(!take(&in_flight, &session, &id));
+        routed(&in_flight, &session, &id); // the second request's
+        assert!(take(&in_flight, &session, &id));
+    }
+
     #[tokio::test]
     async fn a_request_without_a_caller_is_refused_not_passed_to_rmcp() {
         let f = fixture(limits(1), None);
