@@ -362,11 +362,9 @@ impl Config {
                     .or(file.http_header_read_timeout_secs),
                 10,
             )?),
-            http_idle_timeout: Duration::from_secs(positive_secs(
-                "http-idle-timeout-secs",
+            http_idle_timeout: http_idle_timeout(
                 args.http_idle_timeout_secs.or(file.http_idle_timeout_secs),
-                60,
-            )?),
+            )?,
             http_max_connections: positive(
                 "http-max-connections",
                 args.http_max_connections.or(file.http_max_connections),
@@ -418,6 +416,27 @@ fn positive_secs(
         }),
         Some(n) => Ok(n),
         None => Ok(default),
+    }
+}
+
+/// How often rmcp sends a keep-alive comment on an open MCP event stream
+/// (rmcp 3.11 `StreamableHttpServerConfig::sse_keep_alive` default), in
+/// seconds.
+pub const SSE_KEEP_ALIVE_SECS: u64 = 15;
+
+/// The public listener's idle timeout: more than [`SSE_KEEP_ALIVE_SECS`]
+/// (an idle event stream moves bytes only that often, and a shorter
+/// timeout would cut every idle stream), default 60 seconds.
+fn http_idle_timeout(value: Option<u64>) -> Result<Duration, ConfigError> {
+    match value {
+        Some(n) if n <= SSE_KEEP_ALIVE_SECS => Err(ConfigError::Invalid {
+            field: "http-idle-timeout-secs",
+            message: format!(
+                "must be more than {SSE_KEEP_ALIVE_SECS} (seconds): open MCP event streams send a keep-alive only every {SSE_KEEP_ALIVE_SECS} seconds, so a shorter idle timeout cuts every idle stream; got {n}"
+            ),
+        }),
+        Some(n) => Ok(Duration::from_secs(n)),
+        None => Ok(Duration::from_secs(60)),
     }
 }
 
@@ -554,6 +573,31 @@ mod tests {
         };
         let err = Config::resolve(args).unwrap_err().to_string();
         assert!(err.starts_with("public-url:"), "{err}");
+    }
+
+    #[test]
+    fn an_idle_timeout_that_would_cut_idle_event_streams_is_refused() {
+        for secs in [1, 15] {
+            let args = Args {
+                http_idle_timeout_secs: Some(secs),
+                ..Args::default()
+            };
+            let err = Config::resolve(args).unwrap_err().to_string();
+            assert!(err.contains("http-idle-timeout-secs"), "{err}");
+            assert!(err.contains("must be more than 15"), "{err}");
+        }
+        let args = Args {
+            http_idle_timeout_secs: Some(16),
+            ..Args::default()
+        };
+        assert_eq!(
+            Config::resolve(args).unwrap().http_idle_timeout,
+            Duration::from_secs(16)
+        );
+        assert_eq!(
+            Config::resolve(Args::default()).unwrap().http_idle_timeout,
+            Duration::from_secs(60)
+        );
     }
 
     #[test]

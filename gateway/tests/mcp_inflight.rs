@@ -278,6 +278,57 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     .unwrap();
     assert!(messages(&again)[0].get("result").is_some(), "{again}");
 
+    // A stream dropped before its answer: the call goes on in Salesforce,
+    // and its id stays taken until that call has finished and its answer
+    // is gone, so a request reusing the id is refused meanwhile and then
+    // gets its own answer, never the abandoned call's.
+    let abandoned = post(
+        &url,
+        &token,
+        Some(&session),
+        &query(8, "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"),
+    )
+    .send()
+    .await
+    .unwrap();
+    assert_eq!(abandoned.status(), 200);
+    drop(abandoned);
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut refusals = 0;
+    let reused = loop {
+        let answer = post(
+            &url,
+            &token,
+            Some(&session),
+            &query(8, "SELECT Id, LastName FROM Contact LIMIT 1"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+        let answer = messages(&answer)
+            .into_iter()
+            .find(|m| m["id"] == 8)
+            .unwrap_or_else(|| panic!("{answer}"));
+        if answer["error"]["code"] != -32600 {
+            break answer;
+        }
+        refusals += 1;
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the abandoned id was never freed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    let text = reused["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("{reused}"));
+    assert!(!text.contains("GenePoint"), "{text}");
+    assert!(text.contains("Contact"), "{text}");
+    eprintln!("the reused id was refused {refusals} times first");
+
     daemon.stop().await.unwrap();
     sim.stop().await;
 }

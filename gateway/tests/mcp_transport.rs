@@ -402,7 +402,26 @@ async fn bad_methods_and_bodies_get_their_http_and_json_rpc_codes() {
         let answer = send(post(&url, &token, Some(&session), &body)).await;
         assert_eq!(answer.error_code(), code, "{body}: {}", answer.body);
         assert_eq!(answer.message()["id"], 9);
+        // One wording, whichever layer found the bad params.
+        assert_eq!(
+            answer.message()["error"]["message"],
+            "Invalid params: the params of tools/call do not match its MCP schema",
+            "{body}"
+        );
     }
+    // Without a session the transport reads the envelope first.
+    let answer = send(post(
+        &url,
+        &token,
+        None,
+        r#"{"jsonrpc":"2.0","id":3,"method":"initialize","params":5}"#,
+    ))
+    .await;
+    assert_eq!(answer.error_code(), -32602, "{}", answer.body);
+    assert_eq!(
+        answer.message()["error"]["message"],
+        "Invalid params: the params of initialize do not match its MCP schema"
+    );
     let unknown = send(post(
         &url,
         &token,

@@ -19,6 +19,7 @@ use serde_json::{Map, Value, json};
 
 use super::McpState;
 use super::auth::Caller;
+use super::sessions::Handling;
 use crate::governance::decide;
 use crate::model::{AuditEvent, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
@@ -51,12 +52,11 @@ impl Gateway {
     }
 }
 
-/// The authenticated caller and session of a request. A session is bound to
-/// the user who opened it: another user's request on it is refused.
-fn caller(
-    state: &McpState,
-    context: &RequestContext<RoleServer>,
-) -> Result<(Caller, Option<String>), McpError> {
+/// The authenticated caller and session id of a request. The transport
+/// ([`super::transport::gate`], with [`super::sessions::Registry`]) lets a
+/// request reach a session only with the user and token that opened it, so
+/// nothing here checks ownership again.
+fn caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Option<String>), McpError> {
     let parts = context
         .extensions
         .get::<Parts>()
@@ -71,17 +71,6 @@ fn caller(
         .get("mcp-session-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
-    if let Some(id) = &session
-        && state
-            .sessions
-            .owner(id)
-            .is_some_and(|owner| owner != caller.user.id)
-    {
-        return Err(McpError::invalid_request(
-            "this MCP session belongs to another user",
-            None,
-        ));
-    }
     Ok((caller, session))
 }
 
@@ -426,14 +415,15 @@ impl ServerHandler for Gateway {
     async fn on_custom_request(
         &self,
         request: rmcp::model::CustomRequest,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<rmcp::model::CustomResult, McpError> {
+        let _handling = caller(&context).ok().and_then(|(_, session)| {
+            session.map(|s| Handling::new(&self.state.in_flight, &s, context.id.clone()))
+        });
         let method = bounded(&request.method);
         if super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
             Err(McpError::invalid_params(
-                format!(
-                    "invalid params for {method}: they do not match the MCP schema of {method}"
-                ),
+                super::transport::invalid_params_message(&method),
                 None,
             ))
         } else {
@@ -464,7 +454,10 @@ impl ServerHandler for Gateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        let (caller, session) = caller(&self.state, &context)?;
+        let (caller, session) = caller(&context)?;
+        let _handling = session
+            .as_deref()
+            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
         let world = self
             .state
             .world()
@@ -495,7 +488,12 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
         let started = Instant::now();
-        let (caller, _) = caller(&self.state, &context)?;
+        let (caller, session) = caller(&context)?;
+        // Until this call is done (returned or dropped), its request id
+        // stays taken even if the client drops the request's stream.
+        let _handling = session
+            .as_deref()
+            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let (target, ending) = match self.state.world() {
             Ok(world) => {

@@ -55,6 +55,9 @@ pub struct McpState {
     pub cursors: Cursors,
     /// Live sessions, for list-changed notifications.
     pub sessions: notify::Sessions,
+    /// Request ids in use per session ([`sessions::GatedSessionManager`]),
+    /// told by the handler when it is done with a request.
+    pub(crate) in_flight: sessions::InFlight,
     caches: Mutex<HashMap<String, Arc<DescribeCache>>>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
     /// The last policy state read, with the store generation it was read
@@ -150,6 +153,7 @@ impl McpState {
             limits,
             cursors,
             sessions: notify::Sessions::default(),
+            in_flight: sessions::InFlight::default(),
             caches: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
             world: Mutex::new(None),
@@ -281,6 +285,10 @@ pub fn router(
         .with_allowed_hosts(allowed_hosts(public_url))
         .with_allowed_origins(allowed_origins(public_url))
         .with_max_request_body_bytes(transport::MAX_BODY_BYTES)
+        // Named here so the idle-timeout check in config stays true.
+        .with_sse_keep_alive(Some(Duration::from_secs(
+            crate::config::SSE_KEEP_ALIVE_SECS,
+        )))
         .with_cancellation_token(shutdown);
     let registry = Arc::new(sessions::Registry::new(limits, state.store.clone()));
     let manager = Arc::new(sessions::GatedSessionManager::new(registry, state.clone()));
@@ -291,7 +299,7 @@ pub fn router(
         config,
     );
     let authenticator = Arc::new(auth::Authenticator::new(state.store.clone()));
-    let gate = Arc::new(transport::Gate::new(manager));
+    let gate = Arc::new(transport::Gate::new(&manager));
     Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(gate, transport::gate))

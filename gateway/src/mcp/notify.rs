@@ -1,6 +1,10 @@
-//! `notifications/tools/list_changed`: remembers each MCP session's user
-//! and the tool list it last saw, and after every admin change (and once a
-//! minute, for grants that expire) tells the sessions whose list changed.
+//! `notifications/tools/list_changed`: remembers each MCP session's peer
+//! and the tool list it last saw (and whose list that is), and after every
+//! admin change (and once a minute, for grants that expire) tells the
+//! sessions whose list changed.
+//!
+//! Who may use a session is decided at the transport alone
+//! ([`super::sessions::Registry`]); this module keeps no owner of its own.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -16,6 +20,7 @@ const RECHECK_EVERY: Duration = Duration::from_secs(60);
 
 #[derive(Debug)]
 struct Entry {
+    /// Whose tool list `tools` is.
     user_id: String,
     peer: Peer<RoleServer>,
     tools: Vec<String>,
@@ -28,19 +33,11 @@ pub struct Sessions {
 }
 
 impl Sessions {
-    /// The user a session belongs to, if it is known.
-    pub fn owner(&self, id: &str) -> Option<String> {
-        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        inner.get(id).map(|e| e.user_id.clone())
-    }
-
-    /// Records that session `id` of `user_id` was just shown `tools`. A
-    /// session keeps the user it was first seen with.
+    /// Records that session `id` was just shown `tools`, the list of
+    /// `user_id` (the session's owner: the transport lets no one else
+    /// reach it).
     pub fn seen(&self, id: &str, user_id: &str, peer: Peer<RoleServer>, tools: Vec<String>) {
         let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        if inner.get(id).is_some_and(|e| e.user_id != user_id) {
-            return;
-        }
         inner.insert(
             id.to_owned(),
             Entry {

@@ -4,10 +4,16 @@
 //! JSON-RPC id still in flight.
 //!
 //! A session is bound to the user *and* the token whose `initialize`
-//! created it. [`Registry`] records that binding when the `mcp-session-id`
-//! response header of a successful `initialize` passes through
-//! [`super::transport`]; every later POST, GET and DELETE that carries the
-//! header is checked there, and another credential's request is answered
+//! created it, and counted from the moment rmcp creates it: the transport
+//! takes a slot for the caller ([`Registry::reserve`]) and serves the
+//! `initialize` inside [`with_reservation`]; rmcp's `create_session`
+//! ([`GatedSessionManager`]) turns that slot into the session's entry
+//! before the session worker starts, and the entry leaves only when rmcp
+//! closes the session. A client that drops its connection in the middle
+//! of `initialize` therefore leaves a counted, owned session (until its
+//! idle timeout), never an uncounted one. Every later POST, GET and DELETE
+//! that carries the `mcp-session-id` header is checked in
+//! [`super::transport`], and another credential's request is answered
 //! exactly as for an unknown session (404), so a session id learned from
 //! elsewhere reveals nothing and reaches nothing.
 //!
@@ -16,21 +22,28 @@
 //! ending leaves the registry (and the list-changed registry,
 //! [`super::notify`]) at once, and a request whose JSON-RPC id is already
 //! in flight on its session is refused with `-32600` instead of being
-//! routed to (and answered with) the other request's result.
+//! routed to (and answered with) the other request's result. An id whose
+//! stream the client dropped stays in flight until the abandoned handler's
+//! answer has been routed ([`GatedTransport`]): rmcp cancels the handler's
+//! token but does not stop it, and routes answers by id.
 //!
 //! This module must not decide tool policy or write tool-call audit events
 //! ([`super::handler`] does); it only audits refused sessions.
 
-use std::collections::{HashMap, HashSet};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use rmcp::RoleServer;
 use rmcp::model::{
     CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, ErrorData, Notification,
     RequestId, ServerJsonRpcMessage,
 };
+use rmcp::transport::Transport;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
 use rmcp::transport::streamable_http_server::session::{
     RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
@@ -105,7 +118,10 @@ const REFUSAL_AUDIT_EVERY_MS: i64 = 60_000;
 
 #[derive(Debug, Default)]
 struct Inner {
-    owners: HashMap<SessionId, Owner>,
+    /// Every session rmcp holds, with its owner (`None` for a session
+    /// created outside [`with_reservation`], which nobody may use but which
+    /// is counted all the same).
+    owners: HashMap<SessionId, Option<Owner>>,
     /// Open plus reserved sessions per user id.
     per_user: HashMap<String, usize>,
     /// Open plus reserved sessions.
@@ -125,7 +141,7 @@ pub struct Registry {
 }
 
 /// A session slot taken by an `initialize` in flight; released on drop
-/// unless [`Reservation::commit`]ted.
+/// unless rmcp created the session (see [`with_reservation`]).
 #[derive(Debug)]
 pub struct Reservation {
     registry: Arc<Registry>,
@@ -133,11 +149,11 @@ pub struct Reservation {
 }
 
 impl Reservation {
-    /// Binds the new session `id` to the reserving caller.
-    pub fn commit(mut self, id: SessionId) {
+    /// Binds the new session `id` to the reserving caller; the slot now
+    /// belongs to the session and is released when it closes.
+    fn commit(mut self, id: SessionId) {
         if let Some(owner) = self.owner.take() {
-            let mut inner = self.registry.lock();
-            inner.owners.insert(id, owner);
+            self.registry.lock().owners.insert(id, Some(owner));
         }
     }
 }
@@ -145,15 +161,32 @@ impl Reservation {
 impl Drop for Reservation {
     fn drop(&mut self) {
         if let Some(owner) = self.owner.take() {
-            self.registry.lock().release(&owner.user_id);
+            self.registry.lock().release(Some(&owner.user_id));
         }
     }
 }
 
+tokio::task_local! {
+    /// The slot of the `initialize` being served in this task, taken by
+    /// [`GatedSessionManager::create_session`].
+    static RESERVED: RefCell<Option<Reservation>>;
+}
+
+/// Runs `serve` (rmcp serving an `initialize`) with `slot` available to the
+/// session it creates: rmcp's `create_session` runs in the same task
+/// (rmcp 3.11 `StreamableHttpService::handle_post`), takes the slot and
+/// binds the new session to its caller before the session worker starts.
+/// If `serve` ends or is dropped before that, the slot is released.
+pub async fn with_reservation<F: Future>(slot: Reservation, serve: F) -> F::Output {
+    RESERVED.scope(RefCell::new(Some(slot)), serve).await
+}
+
 impl Inner {
-    fn release(&mut self, user_id: &str) {
+    fn release(&mut self, user_id: Option<&str>) {
         self.total = self.total.saturating_sub(1);
-        if let Some(n) = self.per_user.get_mut(user_id) {
+        if let Some(user_id) = user_id
+            && let Some(n) = self.per_user.get_mut(user_id)
+        {
             *n = n.saturating_sub(1);
             if *n == 0 {
                 self.per_user.remove(user_id);
@@ -184,6 +217,11 @@ impl Registry {
     /// Takes a session slot for `caller`, or says which limit is reached
     /// (and audits the refusal, at most once a minute per user).
     pub fn reserve(self: &Arc<Self>, caller: &Caller) -> Result<Reservation, Refusal> {
+        self.reserve_at(caller, now_ms())
+    }
+
+    /// [`Registry::reserve`] at time `now` (ms since the epoch).
+    fn reserve_at(self: &Arc<Self>, caller: &Caller, now: i64) -> Result<Reservation, Refusal> {
         let owner = Owner::of(caller);
         let refusal = {
             let mut inner = self.lock();
@@ -208,27 +246,34 @@ impl Registry {
                 owner: Some(owner),
             }),
             Some(refusal) => {
-                self.audit_refusal(caller, refusal);
+                self.audit_refusal(caller, refusal, now);
                 Err(refusal)
             }
         }
     }
 
-    fn audit_refusal(&self, caller: &Caller, refusal: Refusal) {
+    /// Audits a refusal at `now`, unless this user's (or the gateway's) last
+    /// one is less than [`REFUSAL_AUDIT_EVERY_MS`] old. When it writes, it
+    /// forgets the users whose last audit is older than that (their next
+    /// refusal is audited anyway), so the map holds at most the users
+    /// refused within one interval.
+    fn audit_refusal(&self, caller: &Caller, refusal: Refusal, now: i64) {
         let (key, scope, limit) = match refusal {
             Refusal::User { limit } => (caller.user.id.clone(), "user", limit),
             Refusal::Total { limit } => ("*".to_owned(), "gateway", limit),
         };
-        let now = now_ms();
         let refused = {
             let mut inner = self.lock();
-            let entry = inner.refusals.entry(key).or_insert((i64::MIN, 0));
+            let entry = inner.refusals.entry(key.clone()).or_insert((i64::MIN, 0));
             entry.1 += 1;
             if now.saturating_sub(entry.0) < REFUSAL_AUDIT_EVERY_MS {
                 return;
             }
             let refused = entry.1;
             *entry = (now, 0);
+            inner.refusals.retain(|k, (audited, _)| {
+                *k == key || now.saturating_sub(*audited) < REFUSAL_AUDIT_EVERY_MS
+            });
             refused
         };
         let mut event = AuditEvent::allowed(
@@ -256,33 +301,237 @@ impl Registry {
         inner
             .owners
             .get(id)
+            .and_then(Option::as_ref)
             .is_some_and(|o| o.user_id == caller.user.id && o.token_id == caller.token.id)
     }
 
-    /// Forgets session `id` (closed); a no-op for an unknown id.
-    pub fn remove(&self, id: &str) {
-        let mut inner = self.lock();
-        if let Some(owner) = inner.owners.remove(id) {
-            inner.release(&owner.user_id);
+    /// Records session `id`, just created by rmcp: bound to `slot`'s caller,
+    /// or, with no slot (a session created outside [`with_reservation`]),
+    /// counted in the total with no owner.
+    fn created(&self, id: SessionId, slot: Option<Reservation>) {
+        match slot {
+            Some(slot) => slot.commit(id),
+            None => {
+                let mut inner = self.lock();
+                inner.total += 1;
+                inner.owners.insert(id, None);
+            }
         }
     }
 
-    /// Open sessions in total and of `user_id`.
+    /// Forgets session `id` (closed) and frees its slot; a no-op for an
+    /// unknown id.
+    pub fn remove(&self, id: &str) {
+        let mut inner = self.lock();
+        if let Some(owner) = inner.owners.remove(id) {
+            inner.release(owner.as_ref().map(|o| o.user_id.as_str()));
+        }
+    }
+
+    /// Counted sessions in total and of `user_id` (sessions rmcp holds plus
+    /// slots of `initialize` requests in flight).
     pub fn counts(&self, user_id: &str) -> (usize, usize) {
         let inner = self.lock();
         (
-            inner.owners.len(),
-            inner
-                .owners
-                .values()
-                .filter(|o| o.user_id == user_id)
-                .count(),
+            inner.total,
+            inner.per_user.get(user_id).copied().unwrap_or(0),
         )
     }
 }
 
-/// Request ids in flight, per session.
-type InFlight = Arc<Mutex<HashMap<SessionId, HashSet<RequestId>>>>;
+/// Where a request id in use on a session stands.
+#[derive(Debug, Default)]
+pub(crate) struct Busy {
+    /// Its answer passed through its stream towards the client.
+    answered: bool,
+    /// rmcp's session worker has routed its answer (the session transport's
+    /// send of it returned): no answer with this id is on its way any more.
+    routed: bool,
+    /// Its stream was dropped before the answer passed.
+    abandoned: bool,
+    /// toolgate's handler for it returned (or was dropped): see
+    /// [`Handling`].
+    finished: bool,
+    /// Routed notices still due for earlier requests with this id whose
+    /// answers passed before the worker reported them routed; they are
+    /// not this request's.
+    stale: u32,
+}
+
+/// Request ids in use, per session: from the request's stream until its
+/// answer passed through that stream, or, when the stream was dropped
+/// first, until the abandoned handler finished or its answer was routed.
+/// rmcp does not stop a handler whose request was cancelled; it drops the
+/// handler's answer only while no other request with the same id is in
+/// flight, and otherwise routes it to that request. Freeing the id when
+/// the stream drops let a request reusing it receive the old answer.
+pub(crate) type InFlight = Arc<Mutex<HashMap<SessionId, HashMap<RequestId, Busy>>>>;
+
+fn lock_in_flight(
+    in_flight: &InFlight,
+) -> std::sync::MutexGuard<'_, HashMap<SessionId, HashMap<RequestId, Busy>>> {
+    in_flight.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Takes `request` on `session` for a new stream; `false` if a request
+/// with that id is still in use.
+fn take(in_flight: &InFlight, session: &SessionId, request: &RequestId) -> bool {
+    let mut map = lock_in_flight(in_flight);
+    let ids = map.entry(session.clone()).or_default();
+    let stale = match ids.get(request) {
+        None => 0,
+        // Answered, and the worker's routed notice is still to come.
+        Some(busy) if busy.answered => busy.stale + 1,
+        Some(_) => return false,
+    };
+    ids.insert(
+        request.clone(),
+        Busy {
+            stale,
+            ..Busy::default()
+        },
+    );
+    true
+}
+
+/// Applies `change` to `request`'s entry; removes it when `change` says so.
+fn update(
+    in_flight: &InFlight,
+    session: &SessionId,
+    request: &RequestId,
+    change: impl FnOnce(&mut Busy) -> bool,
+) {
+    let mut map = lock_in_flight(in_flight);
+    let Some(ids) = map.get_mut(session) else {
+        return;
+    };
+    let Some(busy) = ids.get_mut(request) else {
+        return;
+    };
+    if change(busy) {
+        ids.remove(request);
+        if ids.is_empty() {
+            map.remove(session);
+        }
+    }
+}
+
+/// The answer to `request` passed through its stream.
+fn mark_answered(in_flight: &InFlight, session: &SessionId, request: &RequestId) {
+    update(in_flight, session, request, |busy| {
+        busy.answered = true;
+        busy.routed
+    });
+}
+
+/// The session worker routed an answer to `request`.
+fn routed(in_flight: &InFlight, session: &SessionId, request: &RequestId) {
+    update(in_flight, session, request, |busy| {
+        if busy.stale > 0 {
+            busy.stale -= 1;
+            return false;
+        }
+        busy.routed = true;
+        busy.answered || busy.abandoned
+    });
+}
+
+/// `request`'s stream was dropped before its answer passed; whether the
+/// handler may still be running (and should be told the request was
+/// cancelled).
+fn abandoned(in_flight: &InFlight, session: &SessionId, request: &RequestId) -> bool {
+    let mut running = false;
+    update(in_flight, session, request, |busy| {
+        busy.abandoned = true;
+        running = !(busy.routed || busy.finished);
+        !running
+    });
+    running
+}
+
+/// Marks a request as being handled by toolgate's handler
+/// ([`super::Gateway`]) until dropped: the id of an abandoned request is
+/// freed when its handler is done (its late answer is then dropped by
+/// rmcp, the request having been cancelled).
+#[derive(Debug)]
+pub(crate) struct Handling {
+    in_flight: InFlight,
+    session: SessionId,
+    request: RequestId,
+}
+
+impl Handling {
+    /// `request` on `session` is being handled.
+    pub(crate) fn new(in_flight: &InFlight, session: &str, request: RequestId) -> Self {
+        Self {
+            in_flight: in_flight.clone(),
+            session: SessionId::from(session),
+            request,
+        }
+    }
+}
+
+impl Drop for Handling {
+    fn drop(&mut self) {
+        update(&self.in_flight, &self.session, &self.request, |busy| {
+            busy.finished = true;
+            busy.abandoned
+        });
+    }
+}
+
+/// The transport rmcp serves a session over: rmcp's own, telling the
+/// in-flight table when the session worker has routed an answer (its send
+/// returns only then: rmcp 3.11 `WorkerTransport::send` waits for the
+/// worker's reply).
+pub struct GatedTransport {
+    inner: <LocalSessionManager as SessionManager>::Transport,
+    session: SessionId,
+    in_flight: InFlight,
+}
+
+impl std::fmt::Debug for GatedTransport {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The session id stays out of logs.
+        f.debug_struct("GatedTransport").finish_non_exhaustive()
+    }
+}
+
+impl Transport<RoleServer> for GatedTransport {
+    type Error =
+        <<LocalSessionManager as SessionManager>::Transport as Transport<RoleServer>>::Error;
+
+    fn send(
+        &mut self,
+        item: ServerJsonRpcMessage,
+    ) -> impl Future<Output = Result<(), Self::Error>> + Send + 'static {
+        let answer = match &item {
+            ServerJsonRpcMessage::Response(r) => Some(r.id.clone()),
+            ServerJsonRpcMessage::Error(e) => e.id.clone(),
+            _ => None,
+        };
+        let sent = self.inner.send(item);
+        let in_flight = self.in_flight.clone();
+        let session = self.session.clone();
+        async move {
+            let result = sent.await;
+            // Routed or failed: either way no answer with this id is on
+            // its way any more.
+            if let Some(request) = answer {
+                routed(&in_flight, &session, &request);
+            }
+            result
+        }
+    }
+
+    fn receive(&mut self) -> impl Future<Output = Option<ClientJsonRpcMessage>> + Send {
+        self.inner.receive()
+    }
+
+    fn close(&mut self) -> impl Future<Output = Result<(), Self::Error>> + Send {
+        self.inner.close()
+    }
+}
 
 /// rmcp's [`LocalSessionManager`] with toolgate's bookkeeping: closing a
 /// session removes it from the [`Registry`] and the list-changed
@@ -305,8 +554,8 @@ impl GatedSessionManager {
         Self {
             inner: Arc::new(inner),
             registry,
+            in_flight: state.in_flight.clone(),
             state,
-            in_flight: Arc::default(),
         }
     }
 
@@ -339,17 +588,20 @@ impl Stream for RequestStream {
             _ => false,
         };
         if answered && let Some(mut guard) = self.guard.take() {
-            // Dropped here: the id is free before the answer is passed on,
-            // so a client that reuses it right after never sees a refusal.
+            // The id is free before the answer is passed on (once the
+            // worker's routed notice came, which may follow), so a client
+            // that reuses it right after never sees a refusal.
+            mark_answered(&guard.in_flight, &guard.session, &guard.request);
             guard.answered = true;
         }
         polled
     }
 }
 
-/// Frees a request id when dropped. If the answer never passed (the client
-/// went away), the request is cancelled in its session first, so a later
-/// request reusing the id cannot receive this one's answer.
+/// Tells the in-flight table when a request's stream is dropped before its
+/// answer passed (the client went away): the request is cancelled in its
+/// session (rmcp cancels the handler's `RequestContext::ct`), and its id
+/// stays taken until the handler's answer has been routed.
 struct InFlightGuard {
     in_flight: InFlight,
     manager: Arc<LocalSessionManager>,
@@ -358,52 +610,51 @@ struct InFlightGuard {
     answered: bool,
 }
 
-fn forget(in_flight: &InFlight, session: &SessionId, request: &RequestId) {
-    let mut map = in_flight.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(ids) = map.get_mut(session) {
-        ids.remove(request);
-        if ids.is_empty() {
-            map.remove(session);
-        }
-    }
-}
-
 impl Drop for InFlightGuard {
     fn drop(&mut self) {
-        if self.answered {
-            forget(&self.in_flight, &self.session, &self.request);
+        if self.answered || !abandoned(&self.in_flight, &self.session, &self.request) {
             return;
         }
-        let in_flight = self.in_flight.clone();
         let manager = self.manager.clone();
         let session = self.session.clone();
         let request = self.request.clone();
         let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-            forget(&in_flight, &session, &request);
             return;
         };
         runtime.spawn(async move {
             let cancel =
                 ClientJsonRpcMessage::notification(ClientNotification::CancelledNotification(
                     Notification::new(CancelledNotificationParam::new(
-                        Some(request.clone()),
+                        Some(request),
                         Some("the client closed the request's stream".into()),
                     )),
                 ));
-            // A closed session has nothing left to route; either way the id
-            // is free afterwards.
+            // A closed session has nothing left to cancel.
             let _ = manager.accept_message(&session, cancel).await;
-            forget(&in_flight, &session, &request);
         });
     }
 }
 
 impl SessionManager for GatedSessionManager {
     type Error = <LocalSessionManager as SessionManager>::Error;
-    type Transport = <LocalSessionManager as SessionManager>::Transport;
+    type Transport = GatedTransport;
 
     async fn create_session(&self) -> Result<(SessionId, Self::Transport), Self::Error> {
-        self.inner.create_session().await
+        // Taken before rmcp creates the session, so a failure releases it.
+        let slot = RESERVED
+            .try_with(|slot| slot.borrow_mut().take())
+            .ok()
+            .flatten();
+        let (id, transport) = self.inner.create_session().await?;
+        // Recorded before rmcp spawns the session's worker, whose end
+        // calls close_session.
+        self.registry.created(id.clone(), slot);
+        let transport = GatedTransport {
+            inner: transport,
+            session: id.clone(),
+            in_flight: self.in_flight.clone(),
+        };
+        Ok((id, transport))
     }
 
     async fn initialize_session(
@@ -440,14 +691,7 @@ impl SessionManager for GatedSessionManager {
         let guard = match request {
             None => None,
             Some(request) => {
-                let fresh = self
-                    .in_flight
-                    .lock()
-                    .unwrap_or_else(|p| p.into_inner())
-                    .entry(id.clone())
-                    .or_default()
-                    .insert(request.clone());
-                if !fresh {
+                if !take(&self.in_flight, id, &request) {
                     let refusal = ServerJsonRpcMessage::error(
                         ErrorData::invalid_request(
                             format!(
@@ -473,8 +717,17 @@ impl SessionManager for GatedSessionManager {
                 })
             }
         };
-        // On error the guard drops here and frees the id.
-        let stream = self.inner.create_stream(id, message).await?;
+        let stream = match self.inner.create_stream(id, message).await {
+            Ok(stream) => stream,
+            Err(err) => {
+                // Nothing reached the session: the id is free again.
+                if let Some(mut guard) = guard {
+                    guard.answered = true;
+                    update(&self.in_flight, id, &guard.request, |_| true);
+                }
+                return Err(err);
+            }
+        };
         Ok(RequestStream {
             inner: Box::pin(stream),
             guard,
@@ -510,5 +763,234 @@ impl SessionManager for GatedSessionManager {
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
         // Sessions live in this process only: an unknown id stays unknown.
         Ok(RestoreOutcome::NotSupported)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::future::Future;
+    use std::task::Waker;
+
+    use axum::body::Body;
+    use axum::extract::Request;
+    use axum::http::StatusCode;
+    use axum::middleware::Next;
+    use rmcp::transport::streamable_http_server::{
+        StreamableHttpServerConfig, StreamableHttpService,
+    };
+    use tower::ServiceExt;
+
+    use super::*;
+    use crate::model::{Token, User, UserStatus};
+
+    const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
+
+    struct Fixture {
+        router: axum::Router,
+        manager: Arc<GatedSessionManager>,
+        _dir: tempfile::TempDir,
+    }
+
+    fn caller(user: &str) -> Caller {
+        Caller {
+            user: User {
+                id: user.into(),
+                email: format!("{user}@example.com"),
+                display_name: String::new(),
+                status: UserStatus::Active,
+                created_at: 0,
+                updated_at: 0,
+            },
+            token: Token {
+                id: format!("{user}-token"),
+                user_id: user.into(),
+                name: "test".into(),
+                prefix: "tgp_test".into(),
+                hash: String::new(),
+                created_at: 0,
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+            },
+        }
+    }
+
+    /// The `/mcp` stack from the transport gate inward, with requests
+    /// authenticated as `as_caller` (or not at all).
+    fn fixture(limits: SessionLimits, as_caller: Option<Caller>) -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let lock = crate::store::DirLock::acquire(dir.path()).unwrap();
+        let key = crate::crypto::MasterKey::parse(&"11".repeat(32), "test").unwrap();
+        let store = Arc::new(Store::open(dir.path(), key, lock).unwrap());
+        let oauth = Arc::new(crate::oauth::OAuth::new(store.clone(), "http://localhost"));
+        let state = Arc::new(super::super::McpState::new(
+            store.clone(),
+            oauth,
+            crate::salesforce::Limits::default(),
+        ));
+        let registry = Arc::new(Registry::new(limits, store));
+        let manager = Arc::new(GatedSessionManager::new(registry, state.clone()));
+        let service = StreamableHttpService::new(
+            move || Ok(super::super::Gateway::new(state.clone())),
+            manager.clone(),
+            StreamableHttpServerConfig::default(),
+        );
+        let gate = Arc::new(super::super::transport::Gate::new(&manager));
+        let mut router = axum::Router::new().nest_service("/mcp", service).layer(
+            axum::middleware::from_fn_with_state(gate, super::super::transport::gate),
+        );
+        if let Some(c) = as_caller {
+            router = router.layer(axum::middleware::from_fn(
+                move |mut request: Request, next: Next| {
+                    request.extensions_mut().insert(c.clone());
+                    next.run(request)
+                },
+            ));
+        }
+        Fixture {
+            router,
+            manager,
+            _dir: dir,
+        }
+    }
+
+    fn initialize() -> Request {
+        Request::post("/mcp")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(Body::from(INITIALIZE))
+            .unwrap()
+    }
+
+    /// Sessions rmcp holds.
+    fn rmcp_sessions(manager: &GatedSessionManager) -> usize {
+        manager.inner.sessions.try_read().unwrap().len()
+    }
+
+    fn limits(per_user: usize) -> SessionLimits {
+        SessionLimits {
+            per_user,
+            ..SessionLimits::default()
+        }
+    }
+
+    #[tokio::test]
+    async fn a_session_is_counted_from_its_creation_even_if_its_initialize_is_dropped() {
+        let f = fixture(limits(1), Some(caller("ana")));
+        let registry = f.manager.registry().clone();
+
+        // Polled once without yielding to the runtime (a current-thread
+        // one): rmcp creates the session and waits for its worker, which
+        // cannot run yet; then the client goes away.
+        let mut pending = Box::pin(f.router.clone().oneshot(initialize()));
+        let polled = pending
+            .as_mut()
+            .poll(&mut Context::from_waker(Waker::noop()));
+        assert!(polled.is_pending());
+        assert_eq!(rmcp_sessions(&f.manager), 1);
+        drop(pending);
+
+        // The orphaned session is counted, against Ana.
+        assert_eq!(registry.counts("ana"), (1, 1));
+        let id = f
+            .manager
+            .inner
+            .sessions
+            .read()
+            .await
+            .keys()
+            .next()
+            .unwrap()
+            .clone();
+        assert!(registry.owned_by(&id, &caller("ana")));
+        assert!(!registry.owned_by(&id, &caller("ben")));
+
+        // So her limit of one holds.
+        let refused = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+        assert_eq!(rmcp_sessions(&f.manager), 1);
+
+        // Closing the session frees its slot; a normal initialize takes it.
+        f.manager.close_session(&id).await.unwrap();
+        assert_eq!(registry.counts("ana"), (0, 0));
+        let opened = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(opened.status(), StatusCode::OK);
+        assert_eq!(registry.counts("ana"), (1, 1));
+        assert_eq!(rmcp_sessions(&f.manager), 1);
+
+        // A session created outside the gate is counted too, owned by nobody.
+        let (stray, _transport) = f.manager.create_session().await.unwrap();
+        assert_eq!(registry.counts("ana"), (2, 1));
+        assert_eq!(rmcp_sessions(&f.manager), 2);
+        assert!(!registry.owned_by(&stray, &caller("ana")));
+        f.manager.close_session(&stray).await.unwrap();
+        assert_eq!(registry.counts("ana"), (1, 1));
+    }
+
+    #[test]
+    fn an_abandoned_id_is_free_only_once_its_handler_or_answer_is_done() {
+        let in_flight = InFlight::default();
+        let session = SessionId::from("s");
+        let id = RequestId::Number(8);
+        // Abandoned while its handler runs: taken until the handler ends.
+        assert!(take(&in_flight, &session, &id));
+        let handling = Handling::new(&in_flight, "s", id.clone());
+        assert!(abandoned(&in_flight, &session, &id));
+        assert!(!take(&in_flight, &session, &id));
+        drop(handling);
+        assert!(take(&in_flight, &session, &id));
+        // Abandoned after its answer was routed: free at once.
+        routed(&in_flight, &session, &id);
+        assert!(!abandoned(&in_flight, &session, &id));
+        assert!(lock_in_flight(&in_flight).is_empty());
+        // Answered through its stream before the worker's routed notice:
+        // free for the next request, whose own notice is not confused
+        // with the late one.
+        assert!(take(&in_flight, &session, &id));
+        mark_answered(&in_flight, &session, &id);
+        assert!(take(&in_flight, &session, &id));
+        routed(&in_flight, &session, &id); // the first request's, late
+        assert!(abandoned(&in_flight, &session, &id));
+        assert!(!take(&in_flight, &session, &id));
+        routed(&in_flight, &session, &id); // the second request's
+        assert!(take(&in_flight, &session, &id));
+    }
+
+    #[tokio::test]
+    async fn a_request_without_a_caller_is_refused_not_passed_to_rmcp() {
+        let f = fixture(limits(1), None);
+        let answer = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(answer.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        let body = axum::body::to_bytes(answer.into_body(), 4096)
+            .await
+            .unwrap();
+        let body: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(body["error"]["code"], -32603, "{body}");
+        assert_eq!(rmcp_sessions(&f.manager), 0);
+        assert_eq!(f.manager.registry().counts("ana"), (0, 0));
+    }
+
+    #[tokio::test]
+    async fn refusal_audit_entries_older_than_the_interval_are_dropped() {
+        let f = fixture(limits(0), None);
+        let registry = f.manager.registry().clone();
+        let t0 = 1_000_000_000;
+        for user in ["ana", "ben", "cy"] {
+            assert!(registry.reserve_at(&caller(user), t0).is_err());
+        }
+        assert!(registry.reserve_at(&caller("ana"), t0 + 1).is_err());
+        assert_eq!(registry.lock().refusals.len(), 3);
+        // Dee's refusal, one interval later, is audited and prunes the rest.
+        assert!(
+            registry
+                .reserve_at(&caller("dee"), t0 + REFUSAL_AUDIT_EVERY_MS)
+                .is_err()
+        );
+        let refusals = registry.lock().refusals.clone();
+        assert_eq!(
+            refusals.into_iter().collect::<Vec<_>>(),
+            [("dee".to_owned(), (t0 + REFUSAL_AUDIT_EVERY_MS, 0))]
+        );
     }
 }

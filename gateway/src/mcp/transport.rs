@@ -20,7 +20,11 @@
 //!   user and token) goes on with an id no session has, so rmcp answers it
 //!   exactly as an unknown session (404).
 //! - An `initialize` takes a session slot first; at a limit it gets 429
-//!   (the user's limit) or 503 (the gateway's) with a JSON-RPC error.
+//!   (the user's limit) or 503 (the gateway's) with a JSON-RPC error. The
+//!   slot passes to the session rmcp creates ([`with_reservation`]).
+//! - A request that reaches the gate without an authenticated caller (a
+//!   wiring fault) gets 500 with JSON-RPC `-32603` and is logged; it never
+//!   reaches rmcp.
 //! - A successful `DELETE` of a session answers 204 (rmcp says 202, which
 //!   the Python MCP SDK reports as "Session termination failed").
 //!
@@ -34,13 +38,12 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use rmcp::transport::streamable_http_server::session::SessionManager;
 use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
 use super::auth::Caller;
-use super::sessions::{GatedSessionManager, Refusal, Registry};
+use super::sessions::{GatedSessionManager, Refusal, Registry, with_reservation};
 
 /// Largest POST body accepted (rmcp's default too): 4 MiB.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -77,12 +80,21 @@ pub(super) const MCP_REQUEST_METHODS: &[&str] = &[
     "tasks/cancel",
 ];
 
+/// The message of the invalid-params error (`-32602`) for MCP method
+/// `method`, one of [`MCP_REQUEST_METHODS`]: the same whether the
+/// transport or the handler ([`super::Gateway`]) found the bad params.
+pub(super) fn invalid_params_message(method: &str) -> String {
+    format!("Invalid params: the params of {method} do not match its MCP schema")
+}
+
 /// JSON-RPC 2.0 "Parse error".
 const PARSE_ERROR: i32 = -32700;
 /// JSON-RPC 2.0 "Invalid Request".
 const INVALID_REQUEST: i32 = -32600;
 /// JSON-RPC 2.0 "Invalid params".
 const INVALID_PARAMS: i32 = -32602;
+/// JSON-RPC 2.0 "Internal error".
+const INTERNAL_ERROR: i32 = -32603;
 /// toolgate's server error (JSON-RPC 2.0 reserves -32000 to -32099 for
 /// implementation-defined server errors): a session limit is reached.
 pub const SESSION_LIMIT: i32 = -32000;
@@ -91,15 +103,13 @@ pub const SESSION_LIMIT: i32 = -32000;
 #[derive(Debug)]
 pub struct Gate {
     registry: Arc<Registry>,
-    manager: Arc<GatedSessionManager>,
 }
 
 impl Gate {
     /// A gate over the sessions `manager` keeps.
-    pub fn new(manager: Arc<GatedSessionManager>) -> Self {
+    pub fn new(manager: &GatedSessionManager) -> Self {
         Self {
             registry: manager.registry().clone(),
-            manager,
         }
     }
 }
@@ -303,7 +313,7 @@ fn unreadable(bytes: &[u8]) -> Response {
             StatusCode::BAD_REQUEST,
             id,
             INVALID_PARAMS,
-            &format!("Invalid params: the params of {method} do not match its MCP schema"),
+            &invalid_params_message(method),
             None,
         ),
         _ => jsonrpc_error(
@@ -321,8 +331,16 @@ fn unreadable(bytes: &[u8]) -> Response {
 pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let Some(caller) = parts.extensions.get::<Caller>() else {
-        // Authentication runs first and always sets the caller.
-        return next.run(Request::from_parts(parts, body)).await;
+        // Authentication runs first and always sets the caller; without
+        // one nothing here can be checked, so nothing goes on to rmcp.
+        tracing::error!("an /mcp request reached the session gate unauthenticated");
+        return jsonrpc_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            None,
+            INTERNAL_ERROR,
+            "Internal error: the request could not be authenticated",
+            None,
+        );
     };
     let has_session = match parts.headers.get(SESSION_HEADER) {
         Some(value) => {
@@ -374,22 +392,12 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         // says 404, and another caller's session must look unknown.
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
-    let mut response = next.run(Request::from_parts(parts, body)).await;
-    if let Some(slot) = reservation {
-        let created = (response.status() == StatusCode::OK)
-            .then(|| response.headers().get(SESSION_HEADER))
-            .flatten()
-            .and_then(|v| v.to_str().ok())
-            .map(Arc::<str>::from);
-        if let Some(id) = created {
-            slot.commit(id.clone());
-            // A session that ended before it was recorded must not keep
-            // its slot.
-            if !gate.manager.has_session(&id).await.unwrap_or(false) {
-                gate.registry.remove(&id);
-            }
-        }
-    }
+    let request = Request::from_parts(parts, body);
+    let mut response = match reservation {
+        // rmcp's create_session takes the slot (see sessions::with_reservation).
+        Some(slot) => with_reservation(slot, next.run(request)).await,
+        None => next.run(request).await,
+    };
     let status = response.status();
     if delete && status == StatusCode::ACCEPTED {
         *response.status_mut() = StatusCode::NO_CONTENT;
