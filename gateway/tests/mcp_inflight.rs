@@ -26,6 +26,17 @@ fn post(url: &str, token: &str, session: Option<&str>, body: &Value) -> reqwest:
     request
 }
 
+/// [`post`], sent, and its whole body as text.
+async fn post_text(url: &str, token: &str, session: Option<&str>, body: &Value) -> String {
+    post(url, token, session, body)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 /// The JSON-RPC messages of an SSE body.
 fn messages(body: &str) -> Vec<Value> {
     body.lines()
@@ -174,18 +185,13 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
         json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
             "name": "salesforce_query", "arguments": {"soql": soql}}})
     };
-    let first = post(
+    let first = post_text(
         &url,
         &token,
         Some(&session),
         &query(1, "SELECT Id FROM Account LIMIT 1"),
     )
-    .send()
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    .await;
     let prompt = messages(&first)[0]["result"]["content"][0]["text"]
         .as_str()
         .unwrap()
@@ -264,18 +270,13 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     );
 
     // Once answered, the id is free again.
-    let again = post(
+    let again = post_text(
         &url,
         &token,
         Some(&session),
         &query(7, "SELECT Id FROM Account LIMIT 1"),
     )
-    .send()
-    .await
-    .unwrap()
-    .text()
-    .await
-    .unwrap();
+    .await;
     assert!(messages(&again)[0].get("result").is_some(), "{again}");
 
     // A stream dropped before its answer: the call goes on in Salesforce,
@@ -296,18 +297,13 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut refusals = 0;
     let reused = loop {
-        let answer = post(
+        let answer = post_text(
             &url,
             &token,
             Some(&session),
             &query(8, "SELECT Id, LastName FROM Contact LIMIT 1"),
         )
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+        .await;
         let answer = messages(&answer)
             .into_iter()
             .find(|m| m["id"] == 8)
