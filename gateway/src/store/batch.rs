@@ -1,39 +1,72 @@
-//! A set of record writes applied atomically: as one sled batch, or as a
-//! single key write when there is only one.
+//! A set of record writes applied atomically, whatever the backend: one
+//! sled batch on the embedded store, one transaction on PostgreSQL.
 
-use super::{
-    AUDIT_PREFIX, Entity, META_PREFIX, SECRET_PREFIX, SETTINGS_KEY, StoreError, TOKEN_HASH_PREFIX,
-    audit_key, encode,
-};
+use zeroize::Zeroizing;
+
+use super::{Entity, StoreError, Table, encode};
 use crate::crypto::MasterKey;
 use crate::model::{AuditEvent, Settings};
 
-enum Op {
-    Put(String, Vec<u8>),
-    Remove(String),
-    PutSecret(String, Vec<u8>),
+/// The id under which the settings record is stored.
+pub(super) const SETTINGS_ID: &str = "settings";
+
+/// One write of a batch, as the backends apply it. Record bodies are JSON
+/// (without the embedded store's version byte); secrets are already sealed.
+pub(crate) enum Op {
+    /// Inserts or replaces the record `id` of `table`.
+    Put {
+        /// The table.
+        table: Table,
+        /// The record id.
+        id: String,
+        /// The record as JSON.
+        body: Vec<u8>,
+    },
+    /// Deletes the record `id` of `table` (no error if absent).
+    Delete {
+        /// The table.
+        table: Table,
+        /// The record id.
+        id: String,
+    },
+    /// Writes a secret sealed under `key` ([`MasterKey::seal`] with the key
+    /// as associated data).
+    PutSecret {
+        /// The record key the secret belongs to, e.g. `server/<id>/client_secret`.
+        key: String,
+        /// The sealed bytes.
+        sealed: Vec<u8>,
+    },
+    /// Deletes the secret under `key`.
+    DeleteSecret {
+        /// The record key.
+        key: String,
+    },
+}
+
+impl Op {
+    /// Whether applying it changes what policy decisions read.
+    pub(crate) fn writes_policy(&self) -> bool {
+        match self {
+            Op::Put { table, .. } | Op::Delete { table, .. } => table.is_policy(),
+            Op::PutSecret { .. } | Op::DeleteSecret { .. } => false,
+        }
+    }
+}
+
+enum Pending {
+    Op(Op),
+    /// Sealed when the batch is applied, so the plaintext never waits in a
+    /// stored form.
+    Secret(String, Zeroizing<Vec<u8>>),
 }
 
 /// Writes collected by an admin change, applied together by
 /// [`super::Store::write`]: all of them land, or (on error or crash) none.
 #[derive(Default)]
 pub struct Batch {
-    ops: Vec<Op>,
+    ops: Vec<Pending>,
     events: Vec<AuditEvent>,
-}
-
-impl Batch {
-    /// Whether it writes or removes a key starting with one of `prefixes`.
-    pub fn writes_under(&self, prefixes: &[&str]) -> bool {
-        self.ops.iter().any(|op| {
-            let key = match op {
-                Op::Put(key, _) | Op::Remove(key) => key.as_str(),
-                // Stored under `secret/<record key>`: never a policy record.
-                Op::PutSecret(..) => return false,
-            };
-            prefixes.iter().any(|prefix| key.starts_with(prefix))
-        })
-    }
 }
 
 impl std::fmt::Debug for Batch {
@@ -48,57 +81,74 @@ impl std::fmt::Debug for Batch {
 impl Batch {
     /// Writes (inserts or replaces) a record.
     pub fn put<E: Entity>(&mut self, record: &E) {
-        self.ops.push(Op::Put(
-            format!("{}{}", E::PREFIX, record.id()),
-            encode(record),
-        ));
+        self.ops.push(Pending::Op(Op::Put {
+            table: E::TABLE,
+            id: record.id().to_owned(),
+            body: encode(record),
+        }));
     }
 
     /// Deletes a record by id (no error if absent).
     pub fn delete<E: Entity>(&mut self, id: &str) {
-        self.ops.push(Op::Remove(format!("{}{id}", E::PREFIX)));
+        self.ops.push(Pending::Op(Op::Delete {
+            table: E::TABLE,
+            id: id.to_owned(),
+        }));
     }
 
     /// Writes the settings.
     pub fn put_settings(&mut self, settings: &Settings) {
-        self.ops
-            .push(Op::Put(SETTINGS_KEY.to_owned(), encode(settings)));
+        self.ops.push(Pending::Op(Op::Put {
+            table: Table::Settings,
+            id: SETTINGS_ID.to_owned(),
+            body: encode(settings),
+        }));
     }
 
     /// Maps a token hash to its token id.
     pub fn put_token_hash(&mut self, hash: &str, token_id: &str) {
-        self.ops.push(Op::Put(
-            format!("{TOKEN_HASH_PREFIX}{hash}"),
-            encode(&token_id),
-        ));
+        self.ops.push(Pending::Op(Op::Put {
+            table: Table::TokenHash,
+            id: hash.to_owned(),
+            body: encode(&token_id),
+        }));
     }
 
     /// Removes a token hash mapping.
     pub fn delete_token_hash(&mut self, hash: &str) {
-        self.ops
-            .push(Op::Remove(format!("{TOKEN_HASH_PREFIX}{hash}")));
+        self.ops.push(Pending::Op(Op::Delete {
+            table: Table::TokenHash,
+            id: hash.to_owned(),
+        }));
     }
 
     /// Seals `plaintext` under `record_key` and writes it. The plaintext is
     /// sealed when the batch is applied and never stored as is.
     pub fn put_secret(&mut self, record_key: &str, plaintext: &[u8]) {
-        self.ops
-            .push(Op::PutSecret(record_key.to_owned(), plaintext.to_vec()));
+        self.ops.push(Pending::Secret(
+            record_key.to_owned(),
+            Zeroizing::new(plaintext.to_vec()),
+        ));
     }
 
     /// Deletes a sealed secret.
     pub fn delete_secret(&mut self, record_key: &str) {
-        self.ops
-            .push(Op::Remove(format!("{SECRET_PREFIX}{record_key}")));
+        self.ops.push(Pending::Op(Op::DeleteSecret {
+            key: record_key.to_owned(),
+        }));
     }
 
     /// Writes a metadata value.
     pub fn put_meta(&mut self, name: &str, value: &str) {
-        self.ops
-            .push(Op::Put(format!("{META_PREFIX}{name}"), encode(&value)));
+        self.ops.push(Pending::Op(Op::Put {
+            table: Table::Meta,
+            id: name.to_owned(),
+            body: encode(&value),
+        }));
     }
 
-    /// Appends an audit event; its sequence number is assigned on apply.
+    /// Appends an audit event; its sequence number and time are assigned
+    /// when the batch is applied.
     pub fn audit(&mut self, event: AuditEvent) {
         self.events.push(event);
     }
@@ -108,73 +158,20 @@ impl Batch {
         self.ops.is_empty() && self.events.is_empty()
     }
 
-    pub(super) fn into_sled(
-        self,
-        key: &MasterKey,
-        mut next_seq: impl FnMut() -> u64,
-    ) -> Result<(Writes, Vec<AuditEvent>), StoreError> {
-        let mut batch = Writes::default();
+    /// The writes with every secret sealed, and the audit events.
+    ///
+    /// Errors: [`StoreError::Crypto`] if sealing fails.
+    pub(super) fn seal(self, key: &MasterKey) -> Result<(Vec<Op>, Vec<AuditEvent>), StoreError> {
+        let mut ops = Vec::with_capacity(self.ops.len());
         for op in self.ops {
-            match op {
-                Op::Put(k, v) => batch.insert(k.into_bytes(), v),
-                Op::Remove(k) => batch.remove(k.into_bytes()),
-                Op::PutSecret(record_key, plaintext) => {
-                    let mut value = vec![super::FORMAT_VERSION];
-                    value.extend(key.seal(record_key.as_bytes(), &plaintext)?);
-                    batch.insert(format!("{SECRET_PREFIX}{record_key}"), value);
-                }
-            }
+            ops.push(match op {
+                Pending::Op(op) => op,
+                Pending::Secret(record_key, plaintext) => Op::PutSecret {
+                    sealed: key.seal(record_key.as_bytes(), &plaintext)?,
+                    key: record_key,
+                },
+            });
         }
-        let mut events = self.events;
-        let now = crate::model::now_ms();
-        for event in &mut events {
-            event.sequence = next_seq();
-            // Stamped at commit so that time order follows sequence order.
-            event.time = now;
-            debug_assert!(audit_key(event.sequence).starts_with(AUDIT_PREFIX));
-            batch.insert(audit_key(event.sequence), encode(&*event));
-        }
-        Ok((batch, events))
-    }
-}
-
-/// The key writes of a [`Batch`], ready to apply.
-#[derive(Default)]
-pub(super) struct Writes {
-    /// Key, and the new value (`None` removes the key).
-    ops: Vec<(Vec<u8>, Option<Vec<u8>>)>,
-}
-
-impl Writes {
-    fn insert(&mut self, key: impl Into<Vec<u8>>, value: Vec<u8>) {
-        self.ops.push((key.into(), Some(value)));
-    }
-
-    fn remove(&mut self, key: impl Into<Vec<u8>>) {
-        self.ops.push((key.into(), None));
-    }
-
-    /// Applies the writes atomically. A single write goes straight to the
-    /// tree (atomic on its own): a sled batch writes its log buffer out
-    /// each time (`pin_log` rolls the buffer before and after), which made
-    /// every tool call's lone audit event cost a disk write.
-    pub(super) fn apply(self, db: &sled::Db) -> Result<(), sled::Error> {
-        let mut ops = self.ops;
-        if ops.len() == 1 {
-            let (key, value) = ops.remove(0);
-            match value {
-                Some(value) => db.insert(key, value)?,
-                None => db.remove(key)?,
-            };
-            return Ok(());
-        }
-        let mut batch = sled::Batch::default();
-        for (key, value) in ops {
-            match value {
-                Some(value) => batch.insert(key, value),
-                None => batch.remove(key),
-            }
-        }
-        db.apply_batch(batch)
+        Ok((ops, self.events))
     }
 }

@@ -1,73 +1,64 @@
-//! The embedded database: the only module that names sled.
+//! Stored state behind one interface with two backends: the embedded store
+//! (sled under `<data-dir>/db`, the zero-setup default for one node,
+//! `sled_backend`) and PostgreSQL (`postgres`, for several replicas). This is the
+//! only module that names either; the rest of the daemon sees [`Store`],
+//! [`Tx`] and [`Batch`].
 //!
-//! Everything lives in one sled tree under `<data-dir>/db`, keyed by
-//! `<kind>/<id>` (see [`Entity::PREFIX`]). Every value starts with a format
-//! version byte ([`FORMAT_VERSION`]) followed by JSON; secrets are stored
-//! sealed by [`crate::crypto::MasterKey`] with their record key as associated
-//! data. Admin changes go through [`Store::write`]: one writer at a time, all
-//! records of a change applied as one atomic sled batch, flushed to disk
-//! before the caller is answered. Audit events are appended in the same batch
-//! as the change they describe and then published to live subscribers.
-//! Lone audit appends (tool calls) are in the database when
-//! [`Store::append_audit`] returns and reach the disk in a shared
-//! background flush ([`AUDIT_FLUSH_INTERVAL`], `flusher`).
+//! Records are the types of [`crate::model`], stored as JSON under their
+//! [`Table`] and id; secrets are stored sealed by
+//! [`crate::crypto::MasterKey`] with their record key as associated data
+//! (sealed before they reach a backend). Admin changes go through
+//! [`Store::write`]: one change at a time across every replica, reads
+//! inside the change see the database as it is under that lock, all records
+//! of a change land atomically, and the caller is answered once they are
+//! durable. Audit events are appended in the same atomic write as the
+//! change they describe, numbered by one sequence across replicas, and
+//! published to live subscribers ([`Store::subscribe`]) in sequence order.
+//! Lone audit appends (tool calls) go through [`Store::append_audit`].
 //!
-//! A `LOCK` file in the data directory, held with an exclusive OS lock for
-//! the store's lifetime, makes a second daemon on the same directory fail at
-//! once.
+//! Policy readers cache what they derive from policy records and check
+//! [`Store::generation`], which moves after every policy write, local or (on
+//! PostgreSQL) made by another replica.
 
 mod batch;
 mod flusher;
+mod postgres;
+mod sled_backend;
 
-use std::fs::File;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use tokio::sync::broadcast;
 
 pub use batch::Batch;
+pub(crate) use batch::Op;
 pub use flusher::AuditFlushStats;
+pub use postgres::PgOptions;
+pub use sled_backend::DirLock;
 
 use crate::crypto::{CryptoError, MasterKey};
 use crate::model::{
-    AccessProfile, AuditEvent, Connection, Server, Settings, Token, Tool, Toolset, User,
+    AccessProfile, AuditEvent, Connection, Server, Settings, Token, Tool, ToolAction, ToolState,
+    Toolset, User,
 };
 
-/// The version byte that starts every stored value written by this build.
+/// The version byte that starts every value the embedded store writes.
 pub const FORMAT_VERSION: u8 = 1;
-const SETTINGS_KEY: &str = "settings";
-const AUDIT_PREFIX: &[u8] = b"audit/";
-const SECRET_PREFIX: &str = "secret/";
-const TOKEN_HASH_PREFIX: &str = "tokenhash/";
-const META_PREFIX: &str = "meta/";
-/// sled's page cache, bytes. sled's default (1 GiB) let a daemon holding
-/// 10,000 tools grow to ~700 MiB; policy reads are served from the MCP
-/// gateway's own cache, so a small page cache costs little.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
-/// Key prefixes of the records policy decisions read; a write under one
-/// moves [`Store::generation`].
-pub const POLICY_PREFIXES: &[&str] = &[
-    SETTINGS_KEY,
-    Server::PREFIX,
-    Tool::PREFIX,
-    Toolset::PREFIX,
-    AccessProfile::PREFIX,
-    User::PREFIX,
-];
 /// How many audit events a slow live subscriber may fall behind.
 const AUDIT_CHANNEL_CAPACITY: usize = 4096;
 /// The shortest time between the starts of two background flushes of
-/// lone audit appends: under load many tool calls share one fsync instead
-/// of paying one each (an fsync per call was the largest cost of a tool
-/// call, BENCHMARKS.md). An event is on disk at most the longer of this and
-/// one flush time (a flush may be under way without it), plus one flush
-/// time, after it was appended; see `flusher` and docs/security.md.
-pub const AUDIT_FLUSH_INTERVAL: std::time::Duration = std::time::Duration::from_millis(10);
+/// lone audit appends on the embedded store: under load many tool calls
+/// share one fsync instead of paying one each (an fsync per call was the
+/// largest cost of a tool call, BENCHMARKS.md). See `flusher` and
+/// docs/security.md.
+pub const AUDIT_FLUSH_INTERVAL: Duration = Duration::from_millis(10);
 
-/// Errors of the store. Messages name keys and files, never values.
+/// Errors of the store. Messages name keys, tables and files, never values
+/// or secrets.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// Another process holds the data directory.
@@ -83,9 +74,21 @@ pub enum StoreError {
         /// The I/O error.
         source: std::io::Error,
     },
-    /// sled reported an error.
+    /// The embedded database reported an error.
     #[error("database error: {0}")]
     Db(#[from] sled::Error),
+    /// PostgreSQL could not be reached or refused a statement. The message
+    /// names the operation; the database URL (which may hold a password) is
+    /// never part of it.
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
+    /// The database is unreachable: the request fails closed.
+    #[error("the database is unavailable ({0}); the request was refused and nothing was written")]
+    Unavailable(String),
+    /// The database schema is newer than this toolgated, or cannot be
+    /// brought up to date.
+    #[error("{0}")]
+    Schema(String),
     /// A stored value does not decode.
     #[error("stored value {key} is corrupt: {reason}")]
     Corrupt {
@@ -109,46 +112,91 @@ pub enum StoreError {
     Crypto(#[from] CryptoError),
     /// The master key does not open the secrets sealed in this store.
     #[error(
-        "the master key does not match this data directory's sealed secrets: restore the original master.key or TOOLGATE_MASTER_KEY (a new key cannot read what the old one sealed)"
+        "the master key does not match this database's sealed secrets: restore the original master.key or TOOLGATE_MASTER_KEY (a new key cannot read what the old one sealed)"
     )]
     WrongKey,
 }
 
-/// An exclusive OS lock on `<data-dir>/LOCK`, held while the daemon runs.
-#[derive(Debug)]
-pub struct DirLock {
-    /// Dropping the file releases the lock.
-    _file: File,
+/// The kinds of record the store keeps, one table each on PostgreSQL and
+/// one key prefix each in the embedded store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Table {
+    /// The one settings record (id `settings`).
+    Settings,
+    /// Registered MCP servers.
+    Server,
+    /// Discovered tools.
+    Tool,
+    /// Toolsets.
+    Toolset,
+    /// Access profiles.
+    AccessProfile,
+    /// Users.
+    User,
+    /// Gateway tokens (hashes only).
+    Token,
+    /// SHA-256 of a token to the token's id.
+    TokenHash,
+    /// Users' Salesforce connections (tokens are secrets, not here).
+    Connection,
+    /// Metadata values (e.g. the catalog digest last discovered).
+    Meta,
 }
 
-impl DirLock {
-    /// Takes the lock, creating the directory and file if needed.
-    ///
-    /// Errors: [`StoreError::Locked`] at once if another process holds it.
-    pub fn acquire(data_dir: &Path) -> Result<Self, StoreError> {
-        let io = |source| StoreError::Io {
-            path: data_dir.to_owned(),
-            source,
-        };
-        std::fs::create_dir_all(data_dir).map_err(io)?;
-        let file = File::options()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(data_dir.join("LOCK"))
-            .map_err(io)?;
-        match file.try_lock() {
-            Ok(()) => Ok(Self { _file: file }),
-            Err(std::fs::TryLockError::WouldBlock) => Err(StoreError::Locked(data_dir.to_owned())),
-            Err(std::fs::TryLockError::Error(source)) => Err(io(source)),
+impl Table {
+    /// Every table, in the order a copy writes them (referenced before
+    /// referencing).
+    pub const ALL: [Table; 10] = [
+        Table::Settings,
+        Table::Meta,
+        Table::Server,
+        Table::Tool,
+        Table::Toolset,
+        Table::AccessProfile,
+        Table::User,
+        Table::Token,
+        Table::TokenHash,
+        Table::Connection,
+    ];
+
+    /// The embedded store's key prefix (`settings` has no prefix: its key is
+    /// its id).
+    pub(crate) fn prefix(self) -> &'static str {
+        match self {
+            Table::Settings => "",
+            Table::Server => "server/",
+            Table::Tool => "tool/",
+            Table::Toolset => "toolset/",
+            Table::AccessProfile => "profile/",
+            Table::User => "user/",
+            Table::Token => "token/",
+            Table::TokenHash => "tokenhash/",
+            Table::Connection => "connection/",
+            Table::Meta => "meta/",
         }
+    }
+
+    /// Whether policy decisions read it (a write moves
+    /// [`Store::generation`]). Token use, connections, secrets and audit
+    /// events are not: a token's `last_used_at` write must not make the MCP
+    /// gateway re-read 10,000 tools.
+    pub fn is_policy(self) -> bool {
+        matches!(
+            self,
+            Table::Settings
+                | Table::Server
+                | Table::Tool
+                | Table::Toolset
+                | Table::AccessProfile
+                | Table::User
+        )
     }
 }
 
-/// A record type stored under `<PREFIX><id>`.
-pub trait Entity: Serialize + DeserializeOwned {
-    /// Key prefix, ending in `/`.
-    const PREFIX: &'static str;
+/// A record type stored in a [`Table`] under its id.
+pub trait Entity: Serialize + DeserializeOwned + Send + Sync + 'static {
+    /// Its table.
+    const TABLE: Table;
     /// What to call one in messages, e.g. `access profile`.
     const KIND: &'static str;
     /// The record's id.
@@ -156,9 +204,9 @@ pub trait Entity: Serialize + DeserializeOwned {
 }
 
 macro_rules! entity {
-    ($ty:ty, $prefix:literal, $kind:literal) => {
+    ($ty:ty, $table:expr, $kind:literal) => {
         impl Entity for $ty {
-            const PREFIX: &'static str = $prefix;
+            const TABLE: Table = $table;
             const KIND: &'static str = $kind;
             fn id(&self) -> &str {
                 &self.id
@@ -166,292 +214,445 @@ macro_rules! entity {
         }
     };
 }
-entity!(Server, "server/", "server");
-entity!(Tool, "tool/", "tool");
-entity!(Toolset, "toolset/", "toolset");
-entity!(AccessProfile, "profile/", "access profile");
-entity!(User, "user/", "user");
-entity!(Token, "token/", "token");
-entity!(Connection, "connection/", "Salesforce connection");
+entity!(Server, Table::Server, "server");
+entity!(Tool, Table::Tool, "tool");
+entity!(Toolset, Table::Toolset, "toolset");
+entity!(AccessProfile, Table::AccessProfile, "access profile");
+entity!(User, Table::User, "user");
+entity!(Token, Table::Token, "token");
+entity!(Connection, Table::Connection, "Salesforce connection");
 
-/// The database handle. Cheap to share behind an `Arc`.
-pub struct Store {
-    db: sled::Db,
-    key: MasterKey,
-    /// Serialises admin writes so that the reads a change is validated
-    /// against cannot go stale before its batch lands. A std mutex: it is
-    /// never held across an `.await`.
-    write_lock: Mutex<()>,
-    /// Serialises commits (admin writes and lone audit appends) so audit
-    /// sequence numbers land, and are published, in order. Never held
-    /// across an `.await`.
-    commit_lock: Mutex<()>,
-    /// The last audit sequence number handed out.
-    audit_seq: AtomicU64,
-    /// The last audit sequence number applied to the database: every event
-    /// up to it can be read back.
-    committed_seq: AtomicU64,
+/// A filtered, ordered page of tools (`ListTools`), answered by the
+/// database. Tools are ordered by `(name, id)`.
+#[derive(Debug, Clone, Default)]
+pub struct ToolQuery {
+    /// Only tools of this server.
+    pub server_id: Option<String>,
+    /// Only tools in this state.
+    pub state: Option<ToolState>,
+    /// Only tools with this classification action.
+    pub action: Option<ToolAction>,
+    /// Only tools with this sensitive flag.
+    pub sensitive: Option<bool>,
+    /// Only tools with this dangerous flag.
+    pub dangerous: Option<bool>,
+    /// Only tools whose name contains this, case-insensitively (empty: all).
+    pub name_contains: String,
+    /// Only tools after this `(name, id)`.
+    pub after: Option<(String, String)>,
+    /// At most this many.
+    pub limit: usize,
+}
+
+impl ToolQuery {
+    /// Whether `tool` passes the filters (not the page bounds).
+    pub(crate) fn matches(&self, tool: &Tool) -> bool {
+        self.server_id.as_ref().is_none_or(|s| &tool.server_id == s)
+            && self.state.is_none_or(|s| tool.state == s)
+            && self.action.is_none_or(|a| tool.classification.action == a)
+            && self
+                .sensitive
+                .is_none_or(|f| tool.classification.sensitive == f)
+            && self
+                .dangerous
+                .is_none_or(|f| tool.classification.dangerous == f)
+            && (self.name_contains.is_empty()
+                || tool
+                    .name
+                    .to_lowercase()
+                    .contains(&self.name_contains.to_lowercase()))
+    }
+}
+
+/// One page of [`ToolQuery`].
+#[derive(Debug, Clone, Default)]
+pub struct ToolPage {
+    /// The tools, in `(name, id)` order.
+    pub tools: Vec<Tool>,
+    /// How many tools pass the filters in all.
+    pub total: u64,
+    /// Whether tools after the last one pass the filters.
+    pub more: bool,
+}
+
+/// A short-lived value that any replica may need to read back: connect
+/// links, OAuth `state` with its PKCE verifier, MCP session state. Kept
+/// sealed, under a key the caller derives (the store never sees a bearer
+/// value such as a link id or `state` unhashed), until `expires_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Ephemeral {
+    /// Who it belongs to, for [`Store::find_ephemeral`] (e.g. `user/server`).
+    pub owner: String,
+    /// The plaintext value (sealed at rest).
+    pub value: Vec<u8>,
+    /// Unix ms after which it is gone.
+    pub expires_at: i64,
+}
+
+/// State shared between the facade and its backend: the live audit feed
+/// and the counters that readers check.
+#[derive(Debug)]
+pub(crate) struct Shared {
     events: broadcast::Sender<AuditEvent>,
-    /// Bumped after every commit that writes a policy record (see
-    /// [`Store::generation`]), so readers can cache what they derive from
-    /// them.
     generation: AtomicU64,
-    /// Wakes the background audit flusher; `None` once the store is
-    /// dropped.
-    flusher: Option<Flusher>,
-    /// Held for the store's lifetime; dropping it releases the OS lock.
-    _lock: DirLock,
+    /// The last audit sequence number published: every event up to it can
+    /// be read.
+    committed_seq: AtomicU64,
 }
 
-/// The background thread that flushes lone audit appends (see `flusher`).
-struct Flusher {
-    /// A pending wake-up (capacity one: wake-ups while a flush runs merge).
-    wake: std::sync::mpsc::SyncSender<()>,
-    /// When events wait, and what the thread has done.
-    shared: std::sync::Arc<flusher::FlushShared>,
-    thread: std::thread::JoinHandle<()>,
-}
-
-impl Flusher {
-    fn start(db: sled::Db) -> std::io::Result<Self> {
-        let (wake, woken) = std::sync::mpsc::sync_channel::<()>(1);
-        let shared = flusher::FlushShared::new();
-        let thread_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name("audit-flush".into())
-            .spawn(move || {
-                // Ends when the store drops the sender; the store flushes
-                // once more itself when it is dropped.
-                flusher::run(&woken, &thread_shared, &flusher::SystemClock, || {
-                    db.flush().map(drop)
-                });
-            })?;
-        Ok(Self {
-            wake,
-            shared,
-            thread,
-        })
-    }
-}
-
-/// How long [`open_sled`] waits for a Store dropped in this process to
-/// release sled's file lock.
-const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
-
-/// Opens sled. The caller holds the [`DirLock`], so no other process uses
-/// the directory; a lock error from sled then means a `Store` this process
-/// dropped a moment ago still has sled's I/O threads finishing, which hold
-/// sled's file lock until they end (seen when a test reopens a directory).
-/// Waits for them, at most [`SLED_LOCK_WAIT`]; any other error at once.
-fn open_sled(config: &sled::Config) -> Result<sled::Db, sled::Error> {
-    let deadline = std::time::Instant::now() + SLED_LOCK_WAIT;
-    loop {
-        match config.open() {
-            Err(sled::Error::Io(e))
-                if e.to_string().starts_with("could not acquire lock")
-                    && std::time::Instant::now() < deadline =>
-            {
-                std::thread::sleep(std::time::Duration::from_millis(10));
-            }
-            other => return other,
-        }
-    }
-}
-
-impl Drop for Store {
-    /// Stops the audit flusher and flushes what is left, before the
-    /// directory lock is released.
-    fn drop(&mut self) {
-        if let Some(Flusher { wake, thread, .. }) = self.flusher.take() {
-            drop(wake);
-            let _ = thread.join();
-        }
-        if let Err(err) = self.db.flush() {
-            tracing::error!(error = %err, "cannot flush the database on close");
-        }
-    }
-}
-
-impl std::fmt::Debug for Store {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Store").finish_non_exhaustive()
-    }
-}
-
-impl Store {
-    /// Opens (creating if needed) the store in `data_dir`, which `lock`
-    /// must hold.
-    ///
-    /// Errors: [`StoreError::Db`] if the database cannot be opened.
-    pub fn open(data_dir: &Path, key: MasterKey, lock: DirLock) -> Result<Self, StoreError> {
-        let config = sled::Config::new()
-            .path(data_dir.join("db"))
-            .cache_capacity(CACHE_BYTES)
-            .flush_every_ms(Some(500));
-        let db = open_sled(&config)?;
-        let last_seq = match db.scan_prefix(AUDIT_PREFIX).next_back() {
-            Some(entry) => decode_seq(&entry?.0),
-            None => 0,
-        };
+impl Shared {
+    fn new(last_seq: u64) -> Arc<Self> {
         let (events, _) = broadcast::channel(AUDIT_CHANNEL_CAPACITY);
-        let flusher = Flusher::start(db.clone()).map_err(|source| StoreError::Io {
-            path: data_dir.to_owned(),
-            source,
-        })?;
-        Ok(Self {
-            flusher: Some(flusher),
-            db,
-            key,
-            write_lock: Mutex::new(()),
-            commit_lock: Mutex::new(()),
-            audit_seq: AtomicU64::new(last_seq),
-            committed_seq: AtomicU64::new(last_seq),
+        Arc::new(Self {
             events,
             generation: AtomicU64::new(0),
-            _lock: lock,
+            committed_seq: AtomicU64::new(last_seq),
         })
     }
 
-    /// Runs one admin change: `change` reads what it needs and returns the
-    /// records to write with its result; the batch is applied atomically
-    /// and flushed to disk before this returns. Only one change runs at a
-    /// time. If `change` fails nothing is written.
-    ///
-    /// Audit events are published to live subscribers as soon as the batch
-    /// is applied, in sequence order, even if the caller stops waiting for
-    /// the flush.
-    pub async fn write<T, E>(
-        &self,
-        change: impl FnOnce(&Self) -> Result<(Batch, T), E>,
-    ) -> Result<T, E>
-    where
-        E: From<StoreError>,
-    {
-        let value = {
-            let _guard = self
-                .write_lock
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            let (batch, value) = change(self)?;
-            self.commit(batch)?;
-            value
-        };
-        self.flush().await.map_err(E::from)?;
-        Ok(value)
-    }
-
-    /// Appends audit events on their own (tool calls, denied requests),
-    /// without taking the admin write lock, and publishes them. When this
-    /// returns the events are in the database and readable; they reach the
-    /// disk in the background within the longer of [`AUDIT_FLUSH_INTERVAL`]
-    /// and one flush time, plus one flush time, sharing flushes with every
-    /// other event appended meanwhile. Call [`Store::flush`] to wait for
-    /// that.
-    pub fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
-        let mut batch = Batch::default();
-        for event in events {
-            batch.audit(event);
-        }
-        self.commit(batch)?;
-        if let Some(flusher) = &self.flusher {
-            flusher.shared.mark_pending(std::time::Instant::now());
-        }
-        if let Some(flusher) = &self.flusher
-            && let Err(std::sync::mpsc::TrySendError::Disconnected(())) = flusher.wake.try_send(())
-        {
-            // Full means a wake-up is already pending: this batch rides it.
-            // Disconnected means the flusher died: flush here instead.
-            tracing::error!("the audit flusher stopped; flushing in the request");
-            self.db.flush()?;
-        }
-        Ok(())
-    }
-
-    /// Applies a batch: numbers and timestamps its audit events, applies it
-    /// atomically, marks the events committed and publishes them.
-    fn commit(&self, batch: Batch) -> Result<(), StoreError> {
-        let _guard = self
-            .commit_lock
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        let writes_policy = batch.writes_under(POLICY_PREFIXES);
-        let (sled_batch, events) = batch.into_sled(&self.key, || {
-            self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1
-        })?;
-        sled_batch.apply(&self.db)?;
-        if writes_policy {
-            self.generation.fetch_add(1, Ordering::SeqCst);
-        }
+    /// Publishes committed events, in sequence order.
+    pub(crate) fn publish(&self, events: Vec<AuditEvent>) {
         if let Some(last) = events.last() {
-            self.committed_seq.store(last.sequence, Ordering::SeqCst);
+            self.committed_seq.fetch_max(last.sequence, Ordering::SeqCst);
         }
         for event in events {
             // No live subscriber is not an error.
             let _ = self.events.send(event);
         }
-        Ok(())
     }
 
-    /// What the background audit flusher has done since the store opened:
-    /// flushes run, the longest one, and the longest an appended event
-    /// waited for the disk (the durability bound as measured).
-    pub fn audit_flush_stats(&self) -> AuditFlushStats {
-        self.flusher
-            .as_ref()
-            .map(|f| f.shared.stats())
-            .unwrap_or_default()
+    /// Marks every cached policy derivation stale.
+    pub(crate) fn bump_generation(&self) {
+        self.generation.fetch_add(1, Ordering::SeqCst);
     }
 
-    /// A number that changes after every commit that writes a policy
-    /// record: settings, servers, tools, toolsets, access profiles or users
-    /// ([`POLICY_PREFIXES`]). Token use, connections, secrets and audit
-    /// events leave it alone, so a token's `last_used_at` write does not
-    /// make the MCP gateway re-read 10,000 tools. Anything derived from
-    /// policy records while it stays the same is still current.
-    pub fn generation(&self) -> u64 {
-        self.generation.load(Ordering::SeqCst)
+    pub(crate) fn committed_seq(&self) -> u64 {
+        self.committed_seq.load(Ordering::SeqCst)
     }
+}
 
-    /// Waits until everything written so far is on disk.
-    ///
-    /// Runs sled's blocking `flush` on the blocking pool rather than
-    /// `flush_async`, whose future was seen never to complete under many
-    /// concurrent flushes.
-    pub async fn flush(&self) -> Result<(), StoreError> {
-        let db = self.db.clone();
-        tokio::task::spawn_blocking(move || db.flush())
-            .await
-            .map_err(|e| StoreError::Io {
-                path: PathBuf::from("db"),
-                source: std::io::Error::other(e),
-            })??;
-        Ok(())
+enum Backend {
+    Sled(sled_backend::SledBackend),
+    Postgres(postgres::PgBackend),
+}
+
+/// The database handle. Cheap to share behind an `Arc`.
+pub struct Store {
+    backend: Backend,
+    key: MasterKey,
+    shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let backend = match self.backend {
+            Backend::Sled(_) => "embedded",
+            Backend::Postgres(_) => "postgresql",
+        };
+        f.debug_struct("Store")
+            .field("backend", &backend)
+            .finish_non_exhaustive()
     }
+}
 
-    /// The gateway settings (defaults until first changed).
-    pub fn settings(&self) -> Result<Settings, StoreError> {
-        Ok(self.get_value(SETTINGS_KEY)?.unwrap_or_default())
+/// A view to read records through. Inside [`Store::write`] it reads within
+/// the change's transaction (under the write lock, so what it reads cannot
+/// change before the change lands); from [`Store::reader`] it reads what is
+/// committed.
+#[derive(Clone)]
+pub struct Tx<'s> {
+    store: &'s Store,
+    pg: Option<postgres::SharedTx>,
+}
+
+impl std::fmt::Debug for Tx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tx")
+            .field("in_transaction", &self.pg.is_some())
+            .finish()
+    }
+}
+
+impl Tx<'_> {
+    async fn raw(&self, table: Table, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        match (&self.store.backend, &self.pg) {
+            (Backend::Sled(s), _) => s.get(table, id),
+            (Backend::Postgres(p), Some(tx)) => p.tx_get(tx, table, id).await,
+            (Backend::Postgres(p), None) => p.get(table, id).await,
+        }
     }
 
     /// One record by id.
-    pub fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
-        self.get_value(&format!("{}{id}", E::PREFIX))
+    pub async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
+        match self.raw(E::TABLE, id).await? {
+            Some(body) => Ok(Some(decode(E::TABLE, id, &body)?)),
+            None => Ok(None),
+        }
     }
 
-    /// Every record of a type, in key order.
-    pub fn list<E: Entity>(&self) -> Result<Vec<E>, StoreError> {
-        self.db
-            .scan_prefix(E::PREFIX.as_bytes())
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&key, &value)
-            })
+    /// Every record of a type, in id order.
+    pub async fn list<E: Entity>(&self) -> Result<Vec<E>, StoreError> {
+        let rows = match (&self.store.backend, &self.pg) {
+            (Backend::Sled(s), _) => s.list(E::TABLE)?,
+            (Backend::Postgres(p), Some(tx)) => p.tx_list(tx, E::TABLE).await?,
+            (Backend::Postgres(p), None) => p.list(E::TABLE).await?,
+        };
+        rows.iter()
+            .map(|(id, body)| decode(E::TABLE, id, body))
             .collect()
     }
 
+    /// The gateway settings (defaults until first changed).
+    pub async fn settings(&self) -> Result<Settings, StoreError> {
+        match self.raw(Table::Settings, batch::SETTINGS_ID).await? {
+            Some(body) => decode(Table::Settings, batch::SETTINGS_ID, &body),
+            None => Ok(Settings::default()),
+        }
+    }
+
     /// The id of the token whose hash is `hash`.
-    pub fn token_id_by_hash(&self, hash: &str) -> Result<Option<String>, StoreError> {
-        self.get_value(&format!("{TOKEN_HASH_PREFIX}{hash}"))
+    pub async fn token_id_by_hash(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        match self.raw(Table::TokenHash, hash).await? {
+            Some(body) => Ok(Some(decode(Table::TokenHash, hash, &body)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// A metadata value (e.g. the catalog digest last discovered).
+    pub async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        match self.raw(Table::Meta, name).await? {
+            Some(body) => Ok(Some(decode(Table::Meta, name, &body)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// Opens the secret sealed under `record_key`; `None` if none is stored.
+    ///
+    /// Errors: [`StoreError::Crypto`] if it does not open under this key
+    /// and record key.
+    pub async fn secret(&self, record_key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let sealed = match (&self.store.backend, &self.pg) {
+            (Backend::Sled(s), _) => s.secret(record_key)?,
+            (Backend::Postgres(p), Some(tx)) => p.tx_secret(tx, record_key).await?,
+            (Backend::Postgres(p), None) => p.secret(record_key).await?,
+        };
+        match sealed {
+            Some(sealed) => Ok(Some(self.store.key.open(record_key.as_bytes(), &sealed)?)),
+            None => Ok(None),
+        }
+    }
+}
+
+/// A lock held across replicas while it lives (see [`Store::named_lock`]).
+pub struct NamedLock {
+    _inner: NamedLockInner,
+}
+
+enum NamedLockInner {
+    Local(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>),
+    Postgres(#[allow(dead_code)] postgres::PgLock),
+}
+
+impl std::fmt::Debug for NamedLock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("NamedLock")
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) the embedded store in `data_dir`, which
+    /// `lock` must hold.
+    ///
+    /// Errors: [`StoreError::Db`] if the database cannot be opened.
+    pub fn open(data_dir: &Path, key: MasterKey, lock: DirLock) -> Result<Self, StoreError> {
+        let (backend, last_seq) = sled_backend::SledBackend::open(data_dir, lock)?;
+        let shared = Shared::new(last_seq);
+        Ok(Self {
+            backend: Backend::Sled(backend),
+            key,
+            shared,
+        })
+    }
+
+    /// Connects to PostgreSQL at `url`, brings its schema up to date (under
+    /// a lock, so replicas starting together do not race) and starts
+    /// following other replicas' changes.
+    ///
+    /// Errors: [`StoreError::Postgres`] if it cannot connect;
+    /// [`StoreError::Schema`] if the schema is newer than this toolgated.
+    pub async fn open_postgres(
+        url: &str,
+        key: MasterKey,
+        options: PgOptions,
+    ) -> Result<Self, StoreError> {
+        let shared = Shared::new(0);
+        let backend = postgres::PgBackend::open(url, options, shared.clone()).await?;
+        Ok(Self {
+            backend: Backend::Postgres(backend),
+            key,
+            shared,
+        })
+    }
+
+    /// Which backend this is: `embedded` or `postgresql`.
+    pub fn backend_name(&self) -> &'static str {
+        match self.backend {
+            Backend::Sled(_) => "embedded",
+            Backend::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// A view of what is committed.
+    pub fn reader(&self) -> Tx<'_> {
+        Tx {
+            store: self,
+            pg: None,
+        }
+    }
+
+    /// Runs one admin change: `change` reads what it needs through the
+    /// [`Tx`] it is given and returns the records to write with its result;
+    /// they land atomically and durably before this returns. One change
+    /// runs at a time (across every replica on PostgreSQL). If `change`
+    /// fails nothing is written.
+    ///
+    /// Audit events of the batch are published to live subscribers in
+    /// sequence order.
+    pub async fn write<'s, T, E, F, Fut>(&'s self, change: F) -> Result<T, E>
+    where
+        F: FnOnce(Tx<'s>) -> Fut,
+        Fut: Future<Output = Result<(Batch, T), E>>,
+        E: From<StoreError>,
+    {
+        match &self.backend {
+            Backend::Sled(s) => {
+                let guard = s.write_lock().await;
+                let (batch, value) = change(self.reader()).await?;
+                let (ops, events) = batch.seal(&self.key)?;
+                let policy = ops.iter().any(Op::writes_policy);
+                s.commit(ops, events, &self.shared)?;
+                if policy {
+                    self.shared.bump_generation();
+                }
+                drop(guard);
+                s.flush().await.map_err(E::from)?;
+                Ok(value)
+            }
+            Backend::Postgres(p) => {
+                let tx = p.begin().await?;
+                let view = Tx {
+                    store: self,
+                    pg: Some(tx.clone()),
+                };
+                let (batch, value) = change(view).await?;
+                let (ops, events) = batch.seal(&self.key)?;
+                p.commit(tx, &ops, events).await?;
+                if ops.iter().any(Op::writes_policy) {
+                    self.shared.bump_generation();
+                }
+                Ok(value)
+            }
+        }
+    }
+
+    /// Appends audit events on their own (tool calls, denied requests),
+    /// without the admin write lock, and publishes them.
+    ///
+    /// Embedded store: when this returns the events are readable; they
+    /// reach the disk in the background within the longer of
+    /// [`AUDIT_FLUSH_INTERVAL`] and one flush time, plus one flush time.
+    /// PostgreSQL: they are committed when this returns (appends of many
+    /// callers share one transaction).
+    ///
+    /// Errors: [`StoreError::Unavailable`] when the database cannot take
+    /// them within a short bounded wait.
+    pub async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.append_audit(events, &self.shared),
+            Backend::Postgres(p) => p.append_audit(events).await,
+        }
+    }
+
+    /// What the embedded store's background audit flusher has done since
+    /// the store opened (zero on PostgreSQL, which commits instead).
+    pub fn audit_flush_stats(&self) -> AuditFlushStats {
+        match &self.backend {
+            Backend::Sled(s) => s.audit_flush_stats(),
+            Backend::Postgres(_) => AuditFlushStats::default(),
+        }
+    }
+
+    /// A number that changes after every commit that writes a policy record
+    /// ([`Table::is_policy`]), on this replica or another; on PostgreSQL it
+    /// also changes on every read while the change feed is down, so nothing
+    /// derived from policy is reused until the feed is back. Anything
+    /// derived from policy records while it stays the same is still current.
+    pub fn generation(&self) -> u64 {
+        match &self.backend {
+            Backend::Postgres(p) if !p.feed_ok() => {
+                self.shared.generation.fetch_add(1, Ordering::SeqCst) + 1
+            }
+            _ => self.shared.generation.load(Ordering::SeqCst),
+        }
+    }
+
+    /// Waits until everything written so far is durable.
+    pub async fn flush(&self) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.flush().await,
+            Backend::Postgres(_) => Ok(()),
+        }
+    }
+
+    /// The gateway settings (defaults until first changed).
+    pub async fn settings(&self) -> Result<Settings, StoreError> {
+        self.reader().settings().await
+    }
+
+    /// One record by id.
+    pub async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
+        self.reader().get(id).await
+    }
+
+    /// Every record of a type, in id order.
+    pub async fn list<E: Entity>(&self) -> Result<Vec<E>, StoreError> {
+        self.reader().list().await
+    }
+
+    /// A filtered page of tools, filtered and paged by the database.
+    pub async fn tool_page(&self, query: &ToolQuery) -> Result<ToolPage, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => {
+                let mut tools: Vec<Tool> = s
+                    .list(Table::Tool)?
+                    .iter()
+                    .map(|(id, body)| decode::<Tool>(Table::Tool, id, body))
+                    .filter(|t| t.as_ref().map_or(true, |t| query.matches(t)))
+                    .collect::<Result<_, _>>()?;
+                tools.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+                let total = tools.len() as u64;
+                let start = match &query.after {
+                    Some((name, id)) => tools.partition_point(|t| (&t.name, &t.id) <= (name, id)),
+                    None => 0,
+                };
+                let more = tools.len() > start + query.limit;
+                let tools = tools.into_iter().skip(start).take(query.limit).collect();
+                Ok(ToolPage { tools, total, more })
+            }
+            Backend::Postgres(p) => {
+                let (rows, total, more) = p.tool_page(query).await?;
+                let tools = rows
+                    .iter()
+                    .map(|(id, body)| decode(Table::Tool, id, body))
+                    .collect::<Result<_, _>>()?;
+                Ok(ToolPage { tools, total, more })
+            }
+        }
+    }
+
+    /// The id of the token whose hash is `hash`.
+    pub async fn token_id_by_hash(&self, hash: &str) -> Result<Option<String>, StoreError> {
+        self.reader().token_id_by_hash(hash).await
     }
 
     /// A key for `purpose` derived from the master key
@@ -461,13 +662,8 @@ impl Store {
     }
 
     /// Opens the secret sealed under `record_key`; `None` if none is stored.
-    pub fn secret(&self, record_key: &str) -> Result<Option<Vec<u8>>, StoreError> {
-        let key = format!("{SECRET_PREFIX}{record_key}");
-        let Some(value) = self.db.get(key.as_bytes())? else {
-            return Ok(None);
-        };
-        let body = check_version(&key, &value)?;
-        Ok(Some(self.key.open(record_key.as_bytes(), body)?))
+    pub async fn secret(&self, record_key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.reader().secret(record_key).await
     }
 
     /// Checks that the master key opens what this store sealed: on first
@@ -477,71 +673,63 @@ impl Store {
     /// Errors: [`StoreError::WrongKey`].
     pub async fn check_master_key(&self) -> Result<(), StoreError> {
         const CHECK: &str = "meta/key_check";
-        match self.secret(CHECK) {
+        match self.secret(CHECK).await {
             Ok(Some(value)) if value == b"toolgate" => Ok(()),
             Ok(Some(_)) | Err(StoreError::Crypto(_)) => Err(StoreError::WrongKey),
             Err(other) => Err(other),
             Ok(None) => {
-                let mut batch = Batch::default();
-                batch.put_secret(CHECK, b"toolgate");
-                self.commit(batch)?;
-                self.flush().await
+                self.write(|tx| async move {
+                    // Another replica may have sealed it meanwhile.
+                    if tx.secret(CHECK).await?.is_some() {
+                        return Ok((Batch::default(), ()));
+                    }
+                    let mut batch = Batch::default();
+                    batch.put_secret(CHECK, b"toolgate");
+                    Ok::<_, StoreError>((batch, ()))
+                })
+                .await?;
+                match self.secret(CHECK).await {
+                    Ok(Some(value)) if value == b"toolgate" => Ok(()),
+                    Ok(_) | Err(StoreError::Crypto(_)) => Err(StoreError::WrongKey),
+                    Err(other) => Err(other),
+                }
             }
         }
     }
 
-    /// A metadata value (e.g. the catalog hash last discovered).
-    pub fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
-        self.get_value(&format!("{META_PREFIX}{name}"))
+    /// A metadata value (e.g. the catalog digest last discovered).
+    pub async fn meta(&self, name: &str) -> Result<Option<String>, StoreError> {
+        self.reader().meta(name).await
     }
 
     /// Audit events older than `before` (a sequence number; `None`: from the
     /// newest), newest first, that pass `filter`: at most `limit` of them,
     /// and whether older matching events may remain.
-    pub fn audit_page(
+    pub async fn audit_page(
         &self,
         before: Option<u64>,
         limit: usize,
-        filter: impl Fn(&AuditEvent) -> bool,
+        filter: impl Fn(&AuditEvent) -> bool + Send + Sync,
     ) -> Result<(Vec<AuditEvent>, bool), StoreError> {
-        let end = match before {
-            Some(seq) => audit_key(seq),
-            None => audit_key(u64::MAX),
-        };
-        let mut out = Vec::new();
-        for entry in self.db.range(audit_key(0)..end).rev() {
-            let (key, value) = entry?;
-            let event: AuditEvent = decode(&key, &value)?;
-            if filter(&event) {
-                if out.len() == limit {
-                    return Ok((out, true));
-                }
-                out.push(event);
-            }
+        match &self.backend {
+            Backend::Sled(s) => s.audit_page(before, limit, filter),
+            Backend::Postgres(p) => p.audit_page(before, limit, &filter).await,
         }
-        Ok((out, false))
     }
 
     /// The sequence number of the first audit event at or after `since`
     /// (Unix ms), among events up to `up_to`; `up_to + 1` when there is
-    /// none. Walks back from `up_to`, so its cost follows the number of
-    /// events since then, and it holds one event at a time.
-    pub fn audit_start_after(&self, since: i64, up_to: u64) -> Result<u64, StoreError> {
-        let mut start = up_to + 1;
-        for entry in self.db.range(audit_key(0)..=audit_key(up_to)).rev() {
-            let (key, value) = entry?;
-            let event: AuditEvent = decode(&key, &value)?;
-            if event.time < since {
-                break;
-            }
-            start = event.sequence;
+    /// none.
+    pub async fn audit_start_after(&self, since: i64, up_to: u64) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.audit_start_after(since, up_to),
+            Backend::Postgres(p) => p.audit_start_after(since, up_to).await,
         }
-        Ok(start)
     }
 
     /// Audit events with sequence in `from..=up_to`, oldest first, at most
     /// `limit` of them.
-    pub fn audit_forward(
+    pub async fn audit_forward(
         &self,
         from: u64,
         up_to: u64,
@@ -550,90 +738,200 @@ impl Store {
         if from > up_to {
             return Ok(Vec::new());
         }
-        self.db
-            .range(audit_key(from)..=audit_key(up_to))
-            .take(limit)
-            .map(|entry| {
-                let (key, value) = entry?;
-                decode(&key, &value)
-            })
-            .collect()
+        match &self.backend {
+            Backend::Sled(s) => s.audit_forward(from, up_to, limit),
+            Backend::Postgres(p) => p.audit_forward(from, up_to, limit).await,
+        }
     }
 
-    /// The sequence number of the newest audit event applied to the
-    /// database (0 when none): every event up to it can be read.
+    /// The sequence number of the newest audit event published (0 when
+    /// none): every event up to it can be read.
     pub fn last_audit_sequence(&self) -> u64 {
-        self.committed_seq.load(Ordering::SeqCst)
+        self.shared.committed_seq()
     }
 
-    /// A receiver of every audit event appended from now on.
+    /// A receiver of every audit event published from now on (on
+    /// PostgreSQL: written by any replica), in sequence order.
     pub fn subscribe(&self) -> broadcast::Receiver<AuditEvent> {
-        self.events.subscribe()
+        self.shared.events.subscribe()
     }
 
     /// Whether the database answers reads (for `/readyz`).
-    pub fn is_healthy(&self) -> bool {
-        self.db.get(SETTINGS_KEY).is_ok()
+    pub async fn is_healthy(&self) -> bool {
+        match &self.backend {
+            Backend::Sled(s) => s.is_healthy(),
+            Backend::Postgres(p) => p.is_healthy().await,
+        }
     }
 
-    fn get_value<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
-        match self.db.get(key.as_bytes())? {
-            Some(value) => Ok(Some(decode(key.as_bytes(), &value)?)),
+    /// Stores a short-lived value under `kind` and `key` (replacing one
+    /// there), sealed, until `value.expires_at`.
+    pub async fn put_ephemeral(
+        &self,
+        kind: &str,
+        key: &str,
+        value: &Ephemeral,
+    ) -> Result<(), StoreError> {
+        let sealed = self
+            .key
+            .seal(ephemeral_aad(kind, key).as_bytes(), &value.value)?;
+        match &self.backend {
+            Backend::Sled(s) => s.put_ephemeral(kind, key, &value.owner, &sealed, value.expires_at),
+            Backend::Postgres(p) => {
+                p.put_ephemeral(kind, key, &value.owner, &sealed, value.expires_at)
+                    .await
+            }
+        }
+    }
+
+    /// The live value under `kind` and `key`, left in place.
+    pub async fn get_ephemeral(&self, kind: &str, key: &str) -> Result<Option<Ephemeral>, StoreError> {
+        let raw = match &self.backend {
+            Backend::Sled(s) => s.get_ephemeral(kind, key, false)?,
+            Backend::Postgres(p) => p.get_ephemeral(kind, key, false).await?,
+        };
+        self.open_ephemeral(kind, key, raw)
+    }
+
+    /// Takes the live value under `kind` and `key`: it is deleted in the
+    /// same step, so of two replicas taking it at once only one gets it.
+    pub async fn take_ephemeral(&self, kind: &str, key: &str) -> Result<Option<Ephemeral>, StoreError> {
+        let raw = match &self.backend {
+            Backend::Sled(s) => s.get_ephemeral(kind, key, true)?,
+            Backend::Postgres(p) => p.get_ephemeral(kind, key, true).await?,
+        };
+        self.open_ephemeral(kind, key, raw)
+    }
+
+    /// A live value of `kind` owned by `owner`, with its key.
+    pub async fn find_ephemeral(
+        &self,
+        kind: &str,
+        owner: &str,
+    ) -> Result<Option<(String, Ephemeral)>, StoreError> {
+        let raw = match &self.backend {
+            Backend::Sled(s) => s.find_ephemeral(kind, owner)?,
+            Backend::Postgres(p) => p.find_ephemeral(kind, owner).await?,
+        };
+        match raw {
+            Some((key, raw)) => Ok(self
+                .open_ephemeral(kind, &key, Some(raw))?
+                .map(|value| (key, value))),
             None => Ok(None),
+        }
+    }
+
+    /// Deletes the value under `kind` and `key` (no error if absent).
+    pub async fn delete_ephemeral(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.delete_ephemeral(kind, key),
+            Backend::Postgres(p) => p.delete_ephemeral(kind, key).await,
+        }
+    }
+
+    fn open_ephemeral(
+        &self,
+        kind: &str,
+        key: &str,
+        raw: Option<RawEphemeral>,
+    ) -> Result<Option<Ephemeral>, StoreError> {
+        let Some(raw) = raw else { return Ok(None) };
+        if raw.expires_at <= crate::model::now_ms() {
+            return Ok(None);
+        }
+        let value = self.key.open(ephemeral_aad(kind, key).as_bytes(), &raw.sealed)?;
+        Ok(Some(Ephemeral {
+            owner: raw.owner,
+            value,
+            expires_at: raw.expires_at,
+        }))
+    }
+
+    /// Holds `name` exclusively across every replica until the returned
+    /// guard drops (PostgreSQL: a transaction-scoped advisory lock; the
+    /// embedded store: an in-process lock). Used so that one refresh of a
+    /// connection's Salesforce tokens runs at a time.
+    pub async fn named_lock(&self, name: &str) -> Result<NamedLock, StoreError> {
+        let inner = match &self.backend {
+            Backend::Sled(s) => NamedLockInner::Local(s.named_lock(name).await),
+            Backend::Postgres(p) => NamedLockInner::Postgres(p.named_lock(name).await?),
+        };
+        Ok(NamedLock { _inner: inner })
+    }
+
+    /// Every record of every table as raw JSON, for `toolgated store copy`.
+    pub async fn export_records(&self) -> Result<Vec<(Table, String, Vec<u8>)>, StoreError> {
+        let mut out = Vec::new();
+        for table in Table::ALL {
+            let rows = match &self.backend {
+                Backend::Sled(s) => s.list(table)?,
+                Backend::Postgres(p) => p.list(table).await?,
+            };
+            out.extend(rows.into_iter().map(|(id, body)| (table, id, body)));
+        }
+        Ok(out)
+    }
+
+    /// Every secret, still sealed, with its record key, for `toolgated
+    /// store copy` (the target must use the same master key).
+    pub async fn export_secrets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.all_secrets(),
+            Backend::Postgres(p) => p.all_secrets().await,
+        }
+    }
+
+    /// Writes copied records, sealed secrets and audit events (keeping their
+    /// sequence numbers and times) in one atomic write. For `toolgated store
+    /// copy` into an empty store.
+    ///
+    /// Errors: [`StoreError::Schema`] if the target already holds records.
+    pub async fn import(
+        &self,
+        records: Vec<(Table, String, Vec<u8>)>,
+        secrets: Vec<(String, Vec<u8>)>,
+        events: Vec<AuditEvent>,
+    ) -> Result<(), StoreError> {
+        let mut ops = Vec::with_capacity(records.len() + secrets.len());
+        for (table, id, body) in records {
+            ops.push(Op::Put { table, id, body });
+        }
+        for (key, sealed) in secrets {
+            ops.push(Op::PutSecret { key, sealed });
+        }
+        match &self.backend {
+            Backend::Sled(s) => s.import(ops, events, &self.shared).await,
+            Backend::Postgres(p) => p.import(ops, events).await,
         }
     }
 }
 
-fn audit_key(seq: u64) -> Vec<u8> {
-    let mut key = AUDIT_PREFIX.to_vec();
-    key.extend_from_slice(&seq.to_be_bytes());
-    key
+/// A stored ephemeral value before opening.
+pub(crate) struct RawEphemeral {
+    pub(crate) owner: String,
+    pub(crate) sealed: Vec<u8>,
+    pub(crate) expires_at: i64,
 }
 
-fn decode_seq(key: &[u8]) -> u64 {
-    let mut bytes = [0u8; 8];
-    if let Some(tail) = key.get(AUDIT_PREFIX.len()..AUDIT_PREFIX.len() + 8) {
-        bytes.copy_from_slice(tail);
-    }
-    u64::from_be_bytes(bytes)
+fn ephemeral_aad(kind: &str, key: &str) -> String {
+    format!("ephemeral/{kind}/{key}")
 }
 
-fn key_name(key: &[u8]) -> String {
-    if key.starts_with(AUDIT_PREFIX) {
-        format!("audit/{}", decode_seq(key))
-    } else {
-        String::from_utf8_lossy(key).into_owned()
-    }
+/// The name a record is called by in messages: `<table prefix><id>`.
+fn record_name(table: Table, id: &str) -> String {
+    format!("{}{id}", table.prefix())
 }
 
-fn check_version<'a>(key: &str, value: &'a [u8]) -> Result<&'a [u8], StoreError> {
-    match value.split_first() {
-        Some((&FORMAT_VERSION, body)) => Ok(body),
-        Some((&version, _)) => Err(StoreError::UnsupportedVersion {
-            key: key.to_owned(),
-            version,
-        }),
-        None => Err(StoreError::Corrupt {
-            key: key.to_owned(),
-            reason: "empty value".into(),
-        }),
-    }
-}
-
-fn decode<T: DeserializeOwned>(key: &[u8], value: &[u8]) -> Result<T, StoreError> {
-    let name = key_name(key);
-    let body = check_version(&name, value)?;
+fn decode<T: DeserializeOwned>(table: Table, id: &str, body: &[u8]) -> Result<T, StoreError> {
     serde_json::from_slice(body).map_err(|e| StoreError::Corrupt {
-        key: name,
+        key: record_name(table, id),
         reason: e.to_string(),
     })
 }
 
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
-    let mut out = vec![FORMAT_VERSION];
     // Serialising our own plain data types to JSON cannot fail.
-    serde_json::to_writer(&mut out, value).expect("model types serialise to JSON");
-    out
+    serde_json::to_vec(value).expect("model types serialise to JSON")
 }
 
 #[cfg(test)]
