@@ -111,7 +111,11 @@ impl PgBackend {
     ) -> Result<(Vec<AuditEvent>, bool), StoreError> {
         unimplemented!()
     }
-    pub(super) async fn audit_start_after(&self, since: i64, up_to: u64) -> Result<u64, StoreError> {
+    pub(super) async fn audit_start_after(
+        &self,
+        since: i64,
+        up_to: u64,
+    ) -> Result<u64, StoreError> {
         unimplemented!()
     }
     pub(super) async fn audit_forward(

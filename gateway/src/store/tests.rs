@@ -29,7 +29,7 @@ async fn write_applies_records_and_audit_together_and_survives_reopen() {
         let store = open(dir.path());
         let mut rx = store.subscribe();
         store
-            .write(|_| {
+            .write(|_| async move {
                 let mut batch = Batch::default();
                 batch.put(&user("u1", "a@example.com"));
                 batch.put(&user("u2", "b@example.com"));
@@ -43,16 +43,16 @@ async fn write_applies_records_and_audit_together_and_survives_reopen() {
         assert_eq!(rx.recv().await.unwrap().sequence, 2);
     }
     let store = open(dir.path());
-    let users: Vec<User> = store.list().unwrap();
+    let users: Vec<User> = store.list().await.unwrap();
     assert_eq!(
         users.iter().map(|u| u.email.as_str()).collect::<Vec<_>>(),
         ["a@example.com", "b@example.com"]
     );
     assert_eq!(store.last_audit_sequence(), 2);
-    let (page, more) = store.audit_page(None, 1, |_| true).unwrap();
+    let (page, more) = store.audit_page(None, 1, |_| true).await.unwrap();
     assert_eq!(page[0].target, "user/u2");
     assert!(more);
-    let (page, more) = store.audit_page(Some(2), 10, |_| true).unwrap();
+    let (page, more) = store.audit_page(Some(2), 10, |_| true).await.unwrap();
     assert_eq!(page.len(), 1);
     assert_eq!(page[0].target, "user/u1");
     assert!(!more);
@@ -63,7 +63,7 @@ async fn a_failed_change_writes_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     let result: Result<(), StoreError> = store
-        .write(|_| {
+        .write(|_| async move {
             Err(StoreError::Corrupt {
                 key: "x".into(),
                 reason: "refused".into(),
@@ -71,7 +71,7 @@ async fn a_failed_change_writes_nothing() {
         })
         .await;
     assert!(result.is_err());
-    assert!(store.list::<User>().unwrap().is_empty());
+    assert!(store.list::<User>().await.unwrap().is_empty());
     assert_eq!(store.last_audit_sequence(), 0);
 }
 
@@ -89,19 +89,19 @@ async fn values_carry_the_format_version_and_newer_ones_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     store
-        .write(|_| {
+        .write(|_| async move {
             let mut batch = Batch::default();
             batch.put(&user("u1", "a@example.com"));
             Ok::<_, StoreError>((batch, ()))
         })
         .await
         .unwrap();
-    let raw = store.db.get("user/u1").unwrap().unwrap();
+    let raw = store.sled_db().get("user/u1").unwrap().unwrap();
     assert_eq!(raw[0], FORMAT_VERSION);
     let mut newer = raw.to_vec();
     newer[0] = FORMAT_VERSION + 1;
-    store.db.insert("user/u1", newer).unwrap();
-    let err = store.get::<User>("u1").unwrap_err();
+    store.sled_db().insert("user/u1", newer).unwrap();
+    let err = store.get::<User>("u1").await.unwrap_err();
     assert!(matches!(
         err,
         StoreError::UnsupportedVersion { version: 2, .. }
@@ -113,7 +113,7 @@ async fn secrets_are_sealed_with_their_key_and_never_stored_plain() {
     let dir = tempfile::tempdir().unwrap();
     let store = open(dir.path());
     store
-        .write(|_| {
+        .write(|_| async move {
             let mut batch = Batch::default();
             batch.put_secret("server/s1/client_secret", b"plain-consumer-secret");
             Ok::<_, StoreError>((batch, ()))
@@ -121,22 +121,32 @@ async fn secrets_are_sealed_with_their_key_and_never_stored_plain() {
         .await
         .unwrap();
     assert_eq!(
-        store.secret("server/s1/client_secret").unwrap().unwrap(),
+        store
+            .secret("server/s1/client_secret")
+            .await
+            .unwrap()
+            .unwrap(),
         b"plain-consumer-secret"
     );
-    assert!(store.secret("server/s2/client_secret").unwrap().is_none());
+    assert!(
+        store
+            .secret("server/s2/client_secret")
+            .await
+            .unwrap()
+            .is_none()
+    );
     let raw = store
-        .db
+        .sled_db()
         .get("secret/server/s1/client_secret")
         .unwrap()
         .unwrap();
     assert!(!raw.windows(21).any(|w| w == b"plain-consumer-secret"));
     // Moving the sealed value under another record key must not open.
     store
-        .db
+        .sled_db()
         .insert("secret/server/s2/client_secret", raw)
         .unwrap();
-    assert!(store.secret("server/s2/client_secret").is_err());
+    assert!(store.secret("server/s2/client_secret").await.is_err());
 }
 
 #[tokio::test]
@@ -152,16 +162,17 @@ async fn lone_audit_appends_are_readable_at_once_and_survive_closing() {
                     "tool.call",
                     format!("tool/t{i}"),
                 )])
+                .await
                 .unwrap();
         }
         assert_eq!(rx.recv().await.unwrap().target, "tool/t0");
-        let (page, _) = store.audit_page(None, 10, |_| true).unwrap();
+        let (page, _) = store.audit_page(None, 10, |_| true).await.unwrap();
         assert_eq!(page.len(), 3, "readable before any flush");
         // Closing the store flushes what the background flusher has not.
     }
     let store = open(dir.path());
     assert_eq!(store.last_audit_sequence(), 3);
-    let (page, more) = store.audit_page(None, 10, |_| true).unwrap();
+    let (page, more) = store.audit_page(None, 10, |_| true).await.unwrap();
     assert_eq!(
         page.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(),
         ["tool/t2", "tool/t1", "tool/t0"]
@@ -180,6 +191,7 @@ async fn the_generation_moves_with_policy_writes_not_with_token_use_or_audit() {
             "tool.call",
             "t",
         )])
+        .await
         .unwrap();
     assert_eq!(
         store.generation(),
@@ -198,7 +210,7 @@ async fn the_generation_moves_with_policy_writes_not_with_token_use_or_audit() {
         revoked_at: None,
     };
     store
-        .write(|_| {
+        .write(|_| async move {
             let mut batch = Batch::default();
             batch.put(&token);
             Ok::<_, StoreError>((batch, ()))
@@ -207,7 +219,7 @@ async fn the_generation_moves_with_policy_writes_not_with_token_use_or_audit() {
         .unwrap();
     assert_eq!(store.generation(), start, "token use keeps caches valid");
     store
-        .write(|_| {
+        .write(|_| async move {
             let mut batch = Batch::default();
             batch.put(&user("u1", "a@example.com"));
             Ok::<_, StoreError>((batch, ()))
@@ -216,7 +228,7 @@ async fn the_generation_moves_with_policy_writes_not_with_token_use_or_audit() {
         .unwrap();
     assert_eq!(store.generation(), start + 1);
     let refused = store
-        .write(|_| Err::<(Batch, ()), _>(StoreError::WrongKey))
+        .write(|_| async { Err::<(Batch, ()), _>(StoreError::WrongKey) })
         .await;
     assert!(refused.is_err());
     assert_eq!(
@@ -241,16 +253,19 @@ fn the_audit_flusher_keeps_flushing_while_writers_saturate_the_store() {
         for w in 0..4 {
             let (store, appended) = (&store, &appended);
             scope.spawn(move || {
+                let runtime = tokio::runtime::Builder::new_current_thread()
+                    .build()
+                    .unwrap();
                 for i in 0..CAP {
                     if store.audit_flush_stats().flushes >= before + 5 {
                         return;
                     }
-                    store
-                        .append_audit(vec![AuditEvent::allowed(
+                    runtime
+                        .block_on(store.append_audit(vec![AuditEvent::allowed(
                             "user:a@example.com",
                             "tool.call",
                             format!("tool/w{w}-{i}"),
-                        )])
+                        )]))
                         .unwrap();
                     appended.fetch_add(1, Ordering::Relaxed);
                 }
