@@ -238,6 +238,92 @@ pub async fn open(config: &Config, secrets: &Secrets) -> anyhow::Result<Opened> 
     })
 }
 
+/// Where a store is, for `toolgated store copy`.
+enum Location {
+    Dir(PathBuf),
+    Postgres(crate::config::DatabaseUrl),
+}
+
+impl Location {
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Self::Postgres(crate::config::DatabaseUrl::parse(text)?))
+        } else {
+            Ok(Self::Dir(PathBuf::from(text)))
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Dir(dir) => dir.display().to_string(),
+            Self::Postgres(url) => url.to_string(),
+        }
+    }
+
+    async fn open(&self, key: MasterKey, target: bool) -> anyhow::Result<Store> {
+        match self {
+            Self::Dir(dir) => {
+                if !target {
+                    anyhow::ensure!(
+                        dir.join("db").exists(),
+                        "{} holds no toolgate store",
+                        dir.display()
+                    );
+                }
+                create_data_dir(dir)?;
+                let lock = crate::store::DirLock::acquire(dir)?;
+                Ok(Store::open(dir, key, lock)?)
+            }
+            Self::Postgres(url) => {
+                Ok(
+                    Store::open_postgres(url.expose(), key, crate::store::PgOptions::default())
+                        .await
+                        .with_context(|| format!("cannot open the database at {url}"))?,
+                )
+            }
+        }
+    }
+}
+
+/// `toolgated store copy --from <from> --to <to>`: copies every record,
+/// sealed secret and audit event into an empty store; see
+/// [`crate::store::copy`]. The master key is `TOOLGATE_MASTER_KEY`, else
+/// the source data directory's `master.key` (written next to a target data
+/// directory that has none, so the copy opens on its own).
+///
+/// Errors: the source cannot be opened or its secrets do not open under
+/// the key; the target is not empty; any database error.
+pub async fn store_copy(
+    from: &str,
+    to: &str,
+    secrets: &Secrets,
+) -> anyhow::Result<(crate::store::CopyReport, String, String)> {
+    let (from, to) = (Location::parse(from)?, Location::parse(to)?);
+    let key = match (&secrets.master_key, &from) {
+        (Some(value), _) => MasterKey::parse(value, "TOOLGATE_MASTER_KEY")?,
+        (None, Location::Dir(dir)) => {
+            let path = dir.join("master.key");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            MasterKey::parse(&text, &path.display().to_string())?
+        }
+        (None, Location::Postgres(_)) => anyhow::bail!(
+            "set TOOLGATE_MASTER_KEY to the replicas' master key to copy from PostgreSQL"
+        ),
+    };
+    let source = from.open(key.clone(), false).await?;
+    let target = to.open(key.clone(), true).await?;
+    let report = crate::store::copy(&source, &target).await?;
+    if let (Location::Dir(dir), None) = (&to, &secrets.master_key) {
+        let path = dir.join("master.key");
+        if !path.exists() {
+            crypto::write_private_file(&path, key.to_hex().as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok((report, from.describe(), to.describe()))
+}
+
 /// Serves an opened data directory on bound listeners. Returns once both
 /// servers accept connections.
 pub async fn serve(

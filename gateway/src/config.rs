@@ -113,6 +113,35 @@ pub struct Args {
     /// answered `ok`, else 1. For container health checks.
     #[arg(long)]
     pub health_check: bool,
+    /// A maintenance command instead of running the daemon.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `toolgated <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Work on a store while no daemon uses it.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `toolgated store <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum StoreCommand {
+    /// Copy every record, connection (tokens still sealed) and audit event
+    /// into an empty store: a data directory to PostgreSQL to move onto
+    /// replicas, or PostgreSQL to a data directory for a backup. The master
+    /// key is TOOLGATE_MASTER_KEY, else the source data directory's
+    /// master.key; the target then opens with the same key.
+    Copy {
+        /// Source: a data directory, or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// Target (must be empty): a data directory, or a postgres:// URL.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// The config file: every key optional, unknown keys rejected.

@@ -39,7 +39,7 @@ fn to_proto(t: &Toolset, tools: &[Tool]) -> v1::Toolset {
 }
 
 async fn custom_or_refuse(store: &Tx<'_>, id: &str) -> Result<Toolset> {
-    let toolset = require::<Toolset>(&store, id).await?;
+    let toolset = require::<Toolset>(store, id).await?;
     edit::require_custom(&toolset)?;
     Ok(toolset)
 }

@@ -21,6 +21,7 @@
 //! PostgreSQL) made by another replica.
 
 mod batch;
+mod copy;
 mod flusher;
 mod postgres;
 mod sled_backend;
@@ -36,6 +37,7 @@ use tokio::sync::broadcast;
 
 pub use batch::Batch;
 pub(crate) use batch::Op;
+pub use copy::{CopyReport, copy};
 pub use flusher::AuditFlushStats;
 pub use postgres::PgOptions;
 pub use sled_backend::DirLock;
@@ -333,7 +335,7 @@ impl Shared {
 }
 
 enum Backend {
-    Sled(sled_backend::SledBackend),
+    Sled(Box<sled_backend::SledBackend>),
     Postgres(postgres::PgBackend),
 }
 
@@ -469,7 +471,7 @@ impl Store {
         let (backend, last_seq) = sled_backend::SledBackend::open(data_dir, lock)?;
         let shared = Shared::new(last_seq);
         Ok(Self {
-            backend: Backend::Sled(backend),
+            backend: Backend::Sled(Box::new(backend)),
             key,
             shared,
         })
