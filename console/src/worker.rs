@@ -361,6 +361,7 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
             if !add.is_empty() {
                 c.toolsets
                     .add_toolset_tools(v1::AddToolsetToolsRequest {
+                        expected_revision: None,
                         toolset_id: toolset_id.clone(),
                         tool_ids: add,
                     })
@@ -369,6 +370,7 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
             if !remove.is_empty() {
                 c.toolsets
                     .remove_toolset_tools(v1::RemoveToolsetToolsRequest {
+                        expected_revision: None,
                         toolset_id,
                         tool_ids: remove,
                     })
@@ -406,6 +408,7 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
             if !bind.is_empty() {
                 c.profiles
                     .bind_toolsets(v1::BindToolsetsRequest {
+                        expected_revision: None,
                         profile_id: profile_id.clone(),
                         toolset_ids: bind,
                     })
@@ -414,6 +417,7 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
             if !unbind.is_empty() {
                 c.profiles
                     .unbind_toolsets(v1::UnbindToolsetsRequest {
+                        expected_revision: None,
                         profile_id,
                         toolset_ids: unbind,
                     })

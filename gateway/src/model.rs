@@ -310,6 +310,10 @@ pub struct Toolset {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
+    /// Increases with every change (0 for records written before
+    /// revisions existed); an edit may require the revision it read.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// A user's grant of an access profile.
@@ -342,6 +346,10 @@ pub struct AccessProfile {
     pub created_at: Millis,
     /// Last change.
     pub updated_at: Millis,
+    /// Increases with every change (0 for records written before
+    /// revisions existed); an edit may require the revision it read.
+    #[serde(default)]
+    pub revision: u64,
 }
 
 /// A user's status.

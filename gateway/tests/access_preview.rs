@@ -291,6 +291,7 @@ async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
         for profile_id in profiles {
             c.profiles
                 .grant_user(v1::GrantUserRequest {
+                    expected_revision: None,
                     profile_id: profile_id.clone(),
                     user_id: user.id.clone(),
                     expires_at: None,
@@ -343,6 +344,7 @@ async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
         (
             "add a tool to a bound custom toolset",
             vec![Change::AddToolsetTools(v1::AddToolsetToolsRequest {
+                expected_revision: None,
                 toolset_id: ops_tools.clone(),
                 tool_ids: vec![id("get_record")],
             })],
@@ -351,6 +353,7 @@ async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
         (
             "bind All approved to a profile",
             vec![Change::BindToolsets(v1::BindToolsetsRequest {
+                expected_revision: None,
                 profile_id: admins.clone(),
                 toolset_ids: vec![all_approved.clone()],
             })],
@@ -381,6 +384,7 @@ async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
         (
             "grant a profile to a user",
             vec![Change::GrantUser(v1::GrantUserRequest {
+                expected_revision: None,
                 profile_id: admins.clone(),
                 user_id: user_ids["ana@example.com"].clone(),
                 expires_at: None,
@@ -404,10 +408,12 @@ async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
             "several changes in order, as the console sends a picker's edits",
             vec![
                 Change::RemoveToolsetTools(v1::RemoveToolsetToolsRequest {
+                    expected_revision: None,
                     toolset_id: ops_tools.clone(),
                     tool_ids: vec![id("query")],
                 }),
                 Change::UnbindToolsets(v1::UnbindToolsetsRequest {
+                    expected_revision: None,
                     profile_id: admins.clone(),
                     toolset_ids: vec![all_approved.clone()],
                 }),
@@ -499,6 +505,7 @@ async fn a_preview_refuses_what_the_write_would_refuse() {
         .toolset
         .unwrap();
     let add_pending = Change::AddToolsetTools(v1::AddToolsetToolsRequest {
+        expected_revision: None,
         toolset_id: toolset.id.clone(),
         tool_ids: vec![pending.id.clone()],
     });
@@ -510,6 +517,7 @@ async fn a_preview_refuses_what_the_write_would_refuse() {
     let written = c
         .toolsets
         .add_toolset_tools(v1::AddToolsetToolsRequest {
+            expected_revision: None,
             toolset_id: toolset.id.clone(),
             tool_ids: vec![pending.id.clone()],
         })
@@ -544,6 +552,7 @@ async fn a_preview_refuses_what_the_write_would_refuse() {
         ),
         (
             request(vec![Change::BindToolsets(v1::BindToolsetsRequest {
+                expected_revision: None,
                 profile_id: "p".into(),
                 toolset_ids: vec![],
             })]),
@@ -561,6 +570,7 @@ async fn a_preview_refuses_what_the_write_would_refuse() {
     let err = c
         .profiles
         .preview_access_change(request(vec![Change::GrantUser(v1::GrantUserRequest {
+            expected_revision: None,
             profile_id: "nope".into(),
             user_id: "nobody".into(),
             expires_at: None,

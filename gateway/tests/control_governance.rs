@@ -101,6 +101,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
     let err = c
         .toolsets
         .add_toolset_tools(v1::AddToolsetToolsRequest {
+            expected_revision: None,
             toolset_id: all.id.clone(),
             tool_ids: vec![id_of("salesforce_query")],
         })
@@ -193,6 +194,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
     let err = c
         .profiles
         .grant_user(v1::GrantUserRequest {
+            expected_revision: None,
             profile_id: profile.id.clone(),
             user_id: ana.id.clone(),
             expires_at: Some(prost_types::Timestamp {
@@ -206,6 +208,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
     let granted = c
         .profiles
         .grant_user(v1::GrantUserRequest {
+            expected_revision: None,
             profile_id: profile.id.clone(),
             user_id: ana.id.clone(),
             expires_at: Some(prost_types::Timestamp {
@@ -225,6 +228,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
     );
     c.profiles
         .bind_toolsets(v1::BindToolsetsRequest {
+            expected_revision: None,
             profile_id: profile.id.clone(),
             toolset_ids: vec![all.id.clone()],
         })
@@ -284,6 +288,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
     // Revoking the grant and disabling the user.
     c.profiles
         .revoke_user(v1::RevokeUserRequest {
+            expected_revision: None,
             profile_id: profile.id.clone(),
             user_id: ana.id.clone(),
         })
@@ -293,6 +298,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
     let err = c
         .profiles
         .revoke_user(v1::RevokeUserRequest {
+            expected_revision: None,
             profile_id: profile.id.clone(),
             user_id: ana.id.clone(),
         })

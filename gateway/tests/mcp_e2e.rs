@@ -167,6 +167,7 @@ impl World {
         self.admin
             .profiles
             .grant_user(v1::GrantUserRequest {
+                expected_revision: None,
                 profile_id: profile.id.clone(),
                 user_id: user.id.clone(),
                 expires_at: None,
@@ -614,6 +615,7 @@ async fn the_mcp_gateway_end_to_end() {
     w.admin
         .profiles
         .revoke_user(v1::RevokeUserRequest {
+            expected_revision: None,
             profile_id: ana_profile.clone(),
             user_id: _ana_id.clone(),
         })

@@ -132,6 +132,7 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     admin
         .profiles
         .grant_user(v1::GrantUserRequest {
+            expected_revision: None,
             profile_id: profile.id,
             user_id: user.id.clone(),
             expires_at: None,

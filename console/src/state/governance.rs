@@ -423,6 +423,7 @@ impl App {
                         item.label
                     )],
                     command: Command::Revoke(v1::RevokeUserRequest {
+                        expected_revision: None,
                         profile_id,
                         user_id: item.id,
                     }),

@@ -74,12 +74,14 @@ pub fn preview_request(command: &Command) -> Option<v1::PreviewAccessChangeReque
             let mut changes = Vec::new();
             if !add.is_empty() {
                 changes.push(Change::AddToolsetTools(v1::AddToolsetToolsRequest {
+                    expected_revision: None,
                     toolset_id: toolset_id.clone(),
                     tool_ids: add.clone(),
                 }));
             }
             if !remove.is_empty() {
                 changes.push(Change::RemoveToolsetTools(v1::RemoveToolsetToolsRequest {
+                    expected_revision: None,
                     toolset_id: toolset_id.clone(),
                     tool_ids: remove.clone(),
                 }));
@@ -94,12 +96,14 @@ pub fn preview_request(command: &Command) -> Option<v1::PreviewAccessChangeReque
             let mut changes = Vec::new();
             if !bind.is_empty() {
                 changes.push(Change::BindToolsets(v1::BindToolsetsRequest {
+                    expected_revision: None,
                     profile_id: profile_id.clone(),
                     toolset_ids: bind.clone(),
                 }));
             }
             if !unbind.is_empty() {
                 changes.push(Change::UnbindToolsets(v1::UnbindToolsetsRequest {
+                    expected_revision: None,
                     profile_id: profile_id.clone(),
                     toolset_ids: unbind.clone(),
                 }));

@@ -29,11 +29,13 @@ pub(super) fn submit_named(form: &mut Form) -> Option<Command> {
     let description = form.text("description");
     Some(match form.kind.clone() {
         FormKind::EditToolset { id } => Command::UpdateToolset(v1::UpdateToolsetRequest {
+            expected_revision: None,
             id,
             name: Some(name),
             description: Some(description),
         }),
         FormKind::EditProfile { id } => Command::UpdateProfile(v1::UpdateAccessProfileRequest {
+            expected_revision: None,
             id,
             name: Some(name),
             description: Some(description),
@@ -66,6 +68,7 @@ pub(super) fn submit_grant(form: &mut Form) -> Option<Command> {
         }
     };
     Some(Command::Grant(v1::GrantUserRequest {
+        expected_revision: None,
         profile_id,
         user_id,
         expires_at,

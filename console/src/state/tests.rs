@@ -547,7 +547,7 @@ fn binding_a_toolset_confirms_with_who_gains() {
     );
     assert!(matches!(
         &asked[..],
-        [v1::access_change::Change::BindToolsets(v1::BindToolsetsRequest { profile_id, toolset_ids })]
+        [v1::access_change::Change::BindToolsets(v1::BindToolsetsRequest { profile_id, toolset_ids, .. })]
             if profile_id == "p1" && toolset_ids == &["ts1".to_owned()]
     ));
     assert_eq!(

@@ -10,7 +10,7 @@ use super::Control;
 use super::auth::actor;
 use super::convert::{millis, opt_timestamp, timestamp};
 use super::error::{ControlError, Result, require, require_name_free};
-use super::records::{Edit, edit_record};
+use super::records::{Edit, Target, edit_record};
 use super::validate;
 use crate::audit::Action;
 use crate::governance::edit;
@@ -19,6 +19,7 @@ use crate::store::{Batch, Tx};
 
 fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
     v1::AccessProfile {
+        revision: p.revision,
         id: p.id.clone(),
         name: p.name.clone(),
         description: p.description.clone(),
@@ -102,7 +103,7 @@ impl Control {
     async fn edit_profile<'s, F, Fut>(
         &'s self,
         actor: String,
-        id: &str,
+        target: Target<'_>,
         action: Action,
         edit: F,
     ) -> Result<v1::AccessProfile>
@@ -110,7 +111,7 @@ impl Control {
         F: FnOnce(Tx<'s>, AccessProfile) -> Fut,
         Fut: std::future::Future<Output = Result<Edit<AccessProfile>>>,
     {
-        let profile = edit_record(&self.store, &actor, id, action, |_| Ok(()), edit).await?;
+        let profile = edit_record(&self.store, &actor, target, action, |_| Ok(()), edit).await?;
         Ok(to_proto(&profile))
     }
 }
@@ -135,6 +136,7 @@ impl AccessProfileService for Control {
                 check_toolsets_exist(&store, &toolset_ids).await?;
                 let now = now_ms();
                 let profile = AccessProfile {
+                    revision: 1,
                     id: new_id(),
                     name: name.clone(),
                     description: description.clone(),
@@ -212,7 +214,10 @@ impl AccessProfileService for Control {
         let profile = self
             .edit_profile(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ProfileUpdate,
                 |store, mut profile| async move {
                     if let Some(name) = name {
@@ -268,7 +273,10 @@ impl AccessProfileService for Control {
         let profile = self
             .edit_profile(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ProfileBindToolsets,
                 |store, mut profile| async move {
                     check_toolsets_exist(&store, &ids).await?;
@@ -296,7 +304,10 @@ impl AccessProfileService for Control {
         let profile = self
             .edit_profile(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ProfileUnbindToolsets,
                 |_, mut profile| async move {
                     edit::unbind_toolsets(&mut profile, &ids);
@@ -325,7 +336,10 @@ impl AccessProfileService for Control {
         let profile = self
             .edit_profile(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ProfileGrant,
                 |store, mut profile| async move {
                     let user = store
@@ -365,7 +379,10 @@ impl AccessProfileService for Control {
         let profile = self
             .edit_profile(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ProfileRevoke,
                 |_, mut profile| async move {
                     edit::revoke(&mut profile, &user_id)?;

@@ -30,6 +30,10 @@ pub enum ControlError {
     /// The object is in a state that forbids the change.
     #[error("{0}")]
     FailedPrecondition(String),
+    /// The record changed since the caller read it (its `expected_revision`
+    /// is stale): read again and retry.
+    #[error("{0}")]
+    Aborted(String),
     /// Storage failed; details go to the daemon log only.
     #[error("storage error")]
     Store(#[from] StoreError),
@@ -72,6 +76,13 @@ impl From<ControlError> for Status {
             ControlError::NotFound { .. } => Status::not_found(err.to_string()),
             ControlError::AlreadyExists(msg) => Status::already_exists(msg),
             ControlError::FailedPrecondition(msg) => Status::failed_precondition(msg),
+            ControlError::Aborted(msg) => Status::aborted(msg),
+            ControlError::Store(StoreError::Unavailable(reason)) => {
+                tracing::error!(%reason, "control request refused: the database is unavailable");
+                Status::unavailable(
+                    "the database is unavailable; nothing was changed, try again shortly",
+                )
+            }
             ControlError::Store(source) => {
                 tracing::error!(error = %source, "control request failed in storage");
                 Status::internal("internal storage error; see the toolgated log")

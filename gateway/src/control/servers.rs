@@ -303,6 +303,7 @@ impl ServerService for Control {
                         )));
                     }
                     batch.put(&Toolset {
+                        revision: 1,
                         id: new_id(),
                         name: ts_name,
                         description: description.into(),
@@ -474,6 +475,7 @@ impl ServerService for Control {
                         {
                             toolset.name = new_name.clone();
                             toolset.updated_at = after.updated_at;
+                            toolset.revision += 1;
                             batch.put(&toolset);
                         }
                     }
@@ -663,6 +665,7 @@ impl ServerService for Control {
                             .tool_ids
                             .retain(|t| !tools.iter().any(|x| x.id == *t));
                         toolset.updated_at = now;
+                        toolset.revision += 1;
                         edited_toolsets.push(toolset.id.clone());
                         batch.put(&toolset);
                     }
@@ -677,6 +680,7 @@ impl ServerService for Control {
                             .toolset_ids
                             .retain(|t| !removed_toolsets.contains(t));
                         profile.updated_at = now;
+                        profile.revision += 1;
                         edited_profiles.push(profile.id.clone());
                         batch.put(&profile);
                     }

@@ -9,7 +9,7 @@ use super::Control;
 use super::auth::actor;
 use super::convert::timestamp;
 use super::error::{ControlError, Result, require, require_name_free};
-use super::records::edit_record;
+use super::records::{Target, edit_record};
 use super::validate;
 use crate::audit::Action;
 use crate::governance::edit;
@@ -28,6 +28,7 @@ fn kind_to_proto(kind: ToolsetKind) -> v1::ToolsetKind {
 /// Domain toolset to proto, with maintained membership computed from `tools`.
 fn to_proto(t: &Toolset, tools: &[Tool]) -> v1::Toolset {
     v1::Toolset {
+        revision: t.revision,
         id: t.id.clone(),
         name: t.name.clone(),
         description: t.description.clone(),
@@ -88,7 +89,7 @@ impl Control {
     async fn edit_toolset<'s, F, Fut>(
         &'s self,
         actor: String,
-        id: &str,
+        target: Target<'_>,
         action: Action,
         edit: F,
     ) -> Result<v1::Toolset>
@@ -99,7 +100,7 @@ impl Control {
         let toolset = edit_record(
             &self.store,
             &actor,
-            id,
+            target,
             action,
             |t| Ok(edit::require_custom(t)?),
             |tx, toolset| async move {
@@ -138,6 +139,7 @@ impl ToolsetService for Control {
                     .cloned()
                     .collect();
                 let toolset = Toolset {
+                    revision: 1,
                     id: new_id(),
                     name: name.clone(),
                     description: description.clone(),
@@ -234,7 +236,10 @@ impl ToolsetService for Control {
         let toolset = self
             .edit_toolset(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ToolsetUpdate,
                 |store, mut toolset| async move {
                     if let Some(name) = name {
@@ -269,6 +274,7 @@ impl ToolsetService for Control {
                     if profile.toolset_ids.contains(&id) {
                         profile.toolset_ids.retain(|t| *t != id);
                         profile.updated_at = now;
+                        profile.revision += 1;
                         unbound.push(profile.id.clone());
                         batch.put(&profile);
                     }
@@ -303,7 +309,10 @@ impl ToolsetService for Control {
         let toolset = self
             .edit_toolset(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ToolsetAddTools,
                 |store, mut toolset| async move {
                     let tools = approved_tools(&store, &tool_ids).await?;
@@ -327,7 +336,10 @@ impl ToolsetService for Control {
         let toolset = self
             .edit_toolset(
                 actor,
-                &id,
+                Target {
+                    id: &id,
+                    expected_revision: req.expected_revision,
+                },
                 Action::ToolsetRemoveTools,
                 |_, mut toolset| async move {
                     edit::remove_tools(&mut toolset, &tool_ids);

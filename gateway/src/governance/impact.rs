@@ -310,6 +310,7 @@ impl Policy {
 /// `profile` with no grants (cheap to copy when it has many).
 fn without_grants(profile: &AccessProfile) -> AccessProfile {
     AccessProfile {
+        revision: profile.revision,
         id: profile.id.clone(),
         name: profile.name.clone(),
         description: String::new(),

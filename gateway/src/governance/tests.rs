@@ -50,6 +50,7 @@ fn tool(id: &str, state: ToolState, action: ToolAction) -> Tool {
 
 fn toolset(id: &str, kind: ToolsetKind, tool_ids: &[&str]) -> Toolset {
     Toolset {
+        revision: 0,
         id: id.into(),
         name: id.into(),
         description: String::new(),
@@ -63,6 +64,7 @@ fn toolset(id: &str, kind: ToolsetKind, tool_ids: &[&str]) -> Toolset {
 
 fn profile(toolset_ids: &[&str], grant: Option<Option<Millis>>) -> AccessProfile {
     AccessProfile {
+        revision: 0,
         id: "prof".into(),
         name: "prof".into(),
         description: String::new(),

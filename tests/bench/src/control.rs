@@ -160,6 +160,7 @@ impl Admin {
         self.api
             .profiles
             .grant_user(v1::GrantUserRequest {
+                expected_revision: None,
                 profile_id: profile.id,
                 user_id: user.id.clone(),
                 expires_at: None,

@@ -201,6 +201,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
     if !missing.is_empty() {
         toolsets
             .add_toolset_tools(v1::AddToolsetToolsRequest {
+                expected_revision: None,
                 toolset_id: toolset.id.clone(),
                 tool_ids: missing,
             })
@@ -248,6 +249,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
     if !profile.toolset_ids.contains(&toolset.id) {
         profiles
             .bind_toolsets(v1::BindToolsetsRequest {
+                expected_revision: None,
                 profile_id: profile.id.clone(),
                 toolset_ids: vec![toolset.id.clone()],
             })
@@ -255,6 +257,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
     }
     profiles
         .grant_user(v1::GrantUserRequest {
+            expected_revision: None,
             profile_id: profile.id,
             user_id: user.id.clone(),
             expires_at: None,

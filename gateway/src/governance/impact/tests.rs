@@ -37,6 +37,7 @@ fn tool(id: &str, state: ToolState, action: ToolAction) -> Tool {
 
 fn toolset(id: &str, kind: ToolsetKind, tool_ids: &[&str]) -> Toolset {
     Toolset {
+        revision: 0,
         id: id.into(),
         name: id.into(),
         description: String::new(),
@@ -52,6 +53,7 @@ fn toolset(id: &str, kind: ToolsetKind, tool_ids: &[&str]) -> Toolset {
 /// granted to `(user, expires_at)`.
 fn profile(name: &str, toolsets: &[&str], grants: &[(&str, Option<Millis>)]) -> AccessProfile {
     AccessProfile {
+        revision: 0,
         id: name.to_lowercase(),
         name: name.into(),
         description: String::new(),
