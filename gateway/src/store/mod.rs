@@ -313,8 +313,7 @@ impl Shared {
     /// Publishes committed events, in sequence order.
     pub(crate) fn publish(&self, events: Vec<AuditEvent>) {
         if let Some(last) = events.last() {
-            self.committed_seq
-                .fetch_max(last.sequence, Ordering::SeqCst);
+            self.committed_seq.fetch_max(last.sequence, Ordering::SeqCst);
         }
         for event in events {
             // No live subscriber is not an error.
@@ -786,11 +785,7 @@ impl Store {
     }
 
     /// The live value under `kind` and `key`, left in place.
-    pub async fn get_ephemeral(
-        &self,
-        kind: &str,
-        key: &str,
-    ) -> Result<Option<Ephemeral>, StoreError> {
+    pub async fn get_ephemeral(&self, kind: &str, key: &str) -> Result<Option<Ephemeral>, StoreError> {
         let raw = match &self.backend {
             Backend::Sled(s) => s.get_ephemeral(kind, key, false)?,
             Backend::Postgres(p) => p.get_ephemeral(kind, key, false).await?,
@@ -800,11 +795,7 @@ impl Store {
 
     /// Takes the live value under `kind` and `key`: it is deleted in the
     /// same step, so of two replicas taking it at once only one gets it.
-    pub async fn take_ephemeral(
-        &self,
-        kind: &str,
-        key: &str,
-    ) -> Result<Option<Ephemeral>, StoreError> {
+    pub async fn take_ephemeral(&self, kind: &str, key: &str) -> Result<Option<Ephemeral>, StoreError> {
         let raw = match &self.backend {
             Backend::Sled(s) => s.get_ephemeral(kind, key, true)?,
             Backend::Postgres(p) => p.get_ephemeral(kind, key, true).await?,
@@ -848,9 +839,7 @@ impl Store {
         if raw.expires_at <= crate::model::now_ms() {
             return Ok(None);
         }
-        let value = self
-            .key
-            .open(ephemeral_aad(kind, key).as_bytes(), &raw.sealed)?;
+        let value = self.key.open(ephemeral_aad(kind, key).as_bytes(), &raw.sealed)?;
         Ok(Some(Ephemeral {
             owner: raw.owner,
             value,

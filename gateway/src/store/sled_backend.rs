@@ -278,10 +278,7 @@ impl SledBackend {
             event.sequence = self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1;
             // Stamped at commit so that time order follows sequence order.
             event.time = now;
-            writes.insert(
-                audit_key(event.sequence),
-                versioned(&super::encode(&*event)),
-            );
+            writes.insert(audit_key(event.sequence), versioned(&super::encode(&*event)));
         }
         if let Err(err) = writes.apply(&self.db) {
             // The numbers handed out were not used: give them back so the
@@ -404,8 +401,10 @@ impl SledBackend {
             sealed: hex::encode(sealed),
             expires_at,
         };
-        self.db
-            .insert(ephemeral_key(kind, key), versioned(&super::encode(&value)))?;
+        self.db.insert(
+            ephemeral_key(kind, key),
+            versioned(&super::encode(&value)),
+        )?;
         Ok(())
     }
 
@@ -423,7 +422,9 @@ impl SledBackend {
         } else {
             self.db.get(name.as_bytes())?
         };
-        value.map(|value| raw_ephemeral(&name, &value)).transpose()
+        value
+            .map(|value| raw_ephemeral(&name, &value))
+            .transpose()
     }
 
     pub(super) fn find_ephemeral(
