@@ -484,3 +484,51 @@ async fn an_unreachable_database_fails_closed_within_a_short_bound() {
     );
     until("the feed is back", || pg(&store).feed_ok()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lone_appends_share_transactions_under_load() {
+    const CALLS: u64 = 400;
+    let db = TestDatabase::create().await;
+    let store = Arc::new(open(&db).await);
+    // Every group commit notifies once: count the notifications.
+    let mut listener = sqlx::postgres::PgListener::connect(db.url()).await.unwrap();
+    listener.listen("toolgate_changes").await.unwrap();
+    let start = Instant::now();
+    let mut tasks = tokio::task::JoinSet::new();
+    for i in 0..CALLS {
+        let store = store.clone();
+        tasks.spawn(async move {
+            store
+                .append_audit(vec![event(
+                    "user:a@example.com",
+                    "tool.call",
+                    &format!("call/{i}"),
+                )])
+                .await
+                .unwrap();
+        });
+    }
+    tasks.join_all().await;
+    let took = start.elapsed();
+    let mut commits = 0;
+    loop {
+        let note = tokio::time::timeout(PATIENCE, listener.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        commits += 1;
+        let last: u64 = note.payload().split(' ').next().unwrap().parse().unwrap();
+        if last == CALLS {
+            break;
+        }
+    }
+    println!(
+        "{CALLS} concurrent lone appends committed in {took:?} ({:.0}/s) by {commits} transactions",
+        CALLS as f64 / took.as_secs_f64()
+    );
+    assert!(
+        commits < CALLS,
+        "{commits} transactions for {CALLS} appends"
+    );
+    assert_eq!(store.last_audit_sequence(), CALLS);
+}
