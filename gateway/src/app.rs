@@ -172,8 +172,8 @@ pub async fn start(
     serve(config, state, listeners).await
 }
 
-/// The opened data directory: the store (holding the directory lock) and
-/// the admin token.
+/// The opened store (holding the data directory's lock when it is the
+/// embedded one) and the admin token.
 #[derive(Debug)]
 pub struct Opened {
     store: Arc<Store>,
@@ -181,15 +181,46 @@ pub struct Opened {
     admin_token_file: Option<PathBuf>,
 }
 
-/// Opens the data directory: takes its lock (so a second daemon fails
-/// here, before touching ports), loads the master key and checks it
-/// against the store, loads the admin token, and rediscovers tools if an
+/// Opens the store: the embedded one under the data directory (taking its
+/// lock, so a second daemon fails here, before touching ports) or
+/// PostgreSQL when `database_url` is set; loads the master key and checks
+/// it against the store, loads the admin token, and rediscovers tools if an
 /// upgrade changed their definitions.
+///
+/// On PostgreSQL every replica must hold the same master key and admin
+/// token: they come from `TOOLGATE_MASTER_KEY` and `TOOLGATE_ADMIN_TOKEN`
+/// (or files already in the data directory), and are never made up here,
+/// since a key made up by one replica could not open what another sealed.
 pub async fn open(config: &Config, secrets: &Secrets) -> anyhow::Result<Opened> {
     create_data_dir(&config.data_dir)?;
-    let lock = crate::store::DirLock::acquire(&config.data_dir)?;
-    let key = MasterKey::load_or_create(secrets.master_key.as_deref(), &config.data_dir)?;
-    let store = Arc::new(Store::open(&config.data_dir, key, lock)?);
+    let store = match &config.database_url {
+        None => {
+            let lock = crate::store::DirLock::acquire(&config.data_dir)?;
+            let key = MasterKey::load_or_create(secrets.master_key.as_deref(), &config.data_dir)?;
+            Store::open(&config.data_dir, key, lock)?
+        }
+        Some(url) => {
+            anyhow::ensure!(
+                secrets.master_key.is_some() || config.data_dir.join("master.key").exists(),
+                "with --database-url every replica needs the same master key: set TOOLGATE_MASTER_KEY (64 hex digits, e.g. from `openssl rand -hex 32`) on each"
+            );
+            anyhow::ensure!(
+                secrets.admin_token.is_some() || config.data_dir.join("admin.token").exists(),
+                "with --database-url every replica needs the same admin token: set TOOLGATE_ADMIN_TOKEN (at least 16 characters) on each"
+            );
+            let key = MasterKey::load_or_create(secrets.master_key.as_deref(), &config.data_dir)?;
+            let options = crate::store::PgOptions {
+                max_connections: config.database_max_connections,
+                ..crate::store::PgOptions::default()
+            };
+            let store = Store::open_postgres(url.expose(), key, options)
+                .await
+                .with_context(|| format!("cannot open the database at {url}"))?;
+            tracing::info!(database = %url, "state is kept in PostgreSQL");
+            store
+        }
+    };
+    let store = Arc::new(store);
     store.check_master_key().await?;
     let (admin_token, admin_token_file) =
         load_admin_token(secrets.admin_token.as_deref(), &config.data_dir)?;
@@ -205,6 +236,92 @@ pub async fn open(config: &Config, secrets: &Secrets) -> anyhow::Result<Opened> 
         admin_token,
         admin_token_file,
     })
+}
+
+/// Where a store is, for `toolgated store copy`.
+enum Location {
+    Dir(PathBuf),
+    Postgres(crate::config::DatabaseUrl),
+}
+
+impl Location {
+    fn parse(text: &str) -> anyhow::Result<Self> {
+        if text.starts_with("postgres://") || text.starts_with("postgresql://") {
+            Ok(Self::Postgres(crate::config::DatabaseUrl::parse(text)?))
+        } else {
+            Ok(Self::Dir(PathBuf::from(text)))
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Self::Dir(dir) => dir.display().to_string(),
+            Self::Postgres(url) => url.to_string(),
+        }
+    }
+
+    async fn open(&self, key: MasterKey, target: bool) -> anyhow::Result<Store> {
+        match self {
+            Self::Dir(dir) => {
+                if !target {
+                    anyhow::ensure!(
+                        dir.join("db").exists(),
+                        "{} holds no toolgate store",
+                        dir.display()
+                    );
+                }
+                create_data_dir(dir)?;
+                let lock = crate::store::DirLock::acquire(dir)?;
+                Ok(Store::open(dir, key, lock)?)
+            }
+            Self::Postgres(url) => {
+                Ok(
+                    Store::open_postgres(url.expose(), key, crate::store::PgOptions::default())
+                        .await
+                        .with_context(|| format!("cannot open the database at {url}"))?,
+                )
+            }
+        }
+    }
+}
+
+/// `toolgated store copy --from <from> --to <to>`: copies every record,
+/// sealed secret and audit event into an empty store; see
+/// [`crate::store::copy`]. The master key is `TOOLGATE_MASTER_KEY`, else
+/// the source data directory's `master.key` (written next to a target data
+/// directory that has none, so the copy opens on its own).
+///
+/// Errors: the source cannot be opened or its secrets do not open under
+/// the key; the target is not empty; any database error.
+pub async fn store_copy(
+    from: &str,
+    to: &str,
+    secrets: &Secrets,
+) -> anyhow::Result<(crate::store::CopyReport, String, String)> {
+    let (from, to) = (Location::parse(from)?, Location::parse(to)?);
+    let key = match (&secrets.master_key, &from) {
+        (Some(value), _) => MasterKey::parse(value, "TOOLGATE_MASTER_KEY")?,
+        (None, Location::Dir(dir)) => {
+            let path = dir.join("master.key");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            MasterKey::parse(&text, &path.display().to_string())?
+        }
+        (None, Location::Postgres(_)) => anyhow::bail!(
+            "set TOOLGATE_MASTER_KEY to the replicas' master key to copy from PostgreSQL"
+        ),
+    };
+    let source = from.open(key.clone(), false).await?;
+    let target = to.open(key.clone(), true).await?;
+    let report = crate::store::copy(&source, &target).await?;
+    if let (Location::Dir(dir), None) = (&to, &secrets.master_key) {
+        let path = dir.join("master.key");
+        if !path.exists() {
+            crypto::write_private_file(&path, key.to_hex().as_bytes())
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+    }
+    Ok((report, from.describe(), to.describe()))
 }
 
 /// Serves an opened data directory on bound listeners. Returns once both

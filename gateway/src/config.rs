@@ -98,11 +98,50 @@ pub struct Args {
     /// kernel's accept queue [default: 1024].
     #[arg(long, env = "TOOLGATE_HTTP_MAX_CONNECTIONS")]
     pub http_max_connections: Option<usize>,
+    /// PostgreSQL URL (`postgres://user@host:5432/toolgate`) to keep state
+    /// in, for several replicas; without it the embedded store under
+    /// --data-dir is used. Every replica gets the same URL, master key and
+    /// admin token.
+    #[arg(long, env = "TOOLGATE_DATABASE_URL", hide_env_values = true)]
+    pub database_url: Option<String>,
+    /// Most PostgreSQL connections each replica's pool opens (one more is
+    /// used for the change feed) [default: 10].
+    #[arg(long, env = "TOOLGATE_DATABASE_MAX_CONNECTIONS")]
+    pub database_max_connections: Option<u32>,
     /// Do not run the daemon: GET /healthz on the configured HTTP address
     /// (0.0.0.0 and :: mean loopback), print one line, and exit 0 if it
     /// answered `ok`, else 1. For container health checks.
     #[arg(long)]
     pub health_check: bool,
+    /// A maintenance command instead of running the daemon.
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// `toolgated <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum Command {
+    /// Work on a store while no daemon uses it.
+    #[command(subcommand)]
+    Store(StoreCommand),
+}
+
+/// `toolgated store <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum StoreCommand {
+    /// Copy every record, connection (tokens still sealed) and audit event
+    /// into an empty store: a data directory to PostgreSQL to move onto
+    /// replicas, or PostgreSQL to a data directory for a backup. The master
+    /// key is TOOLGATE_MASTER_KEY, else the source data directory's
+    /// master.key; the target then opens with the same key.
+    Copy {
+        /// Source: a data directory, or a postgres:// URL.
+        #[arg(long)]
+        from: String,
+        /// Target (must be empty): a data directory, or a postgres:// URL.
+        #[arg(long)]
+        to: String,
+    },
 }
 
 /// The config file: every key optional, unknown keys rejected.
@@ -143,6 +182,10 @@ pub struct FileConfig {
     pub http_idle_timeout_secs: Option<u64>,
     /// See [`Args::http_max_connections`].
     pub http_max_connections: Option<usize>,
+    /// See [`Args::database_url`].
+    pub database_url: Option<String>,
+    /// See [`Args::database_max_connections`].
+    pub database_max_connections: Option<u32>,
 }
 
 /// The validated configuration.
@@ -188,6 +231,60 @@ pub struct Config {
     pub http_idle_timeout: Duration,
     /// Most open connections on the public listener.
     pub http_max_connections: usize,
+    /// PostgreSQL to keep state in; `None`: the embedded store.
+    pub database_url: Option<DatabaseUrl>,
+    /// Most pooled PostgreSQL connections per replica.
+    pub database_max_connections: u32,
+}
+
+/// A PostgreSQL URL. Its `Debug` and `Display` hide the password, which a
+/// URL may carry.
+#[derive(Clone, PartialEq, Eq)]
+pub struct DatabaseUrl(String);
+
+impl DatabaseUrl {
+    /// Checks that `url` is a `postgres://` or `postgresql://` URL.
+    ///
+    /// Errors: [`ConfigError::Invalid`] naming `database-url` (without the
+    /// URL, which may hold a password).
+    pub fn parse(url: &str) -> Result<Self, ConfigError> {
+        let invalid = |message: &str| ConfigError::Invalid {
+            field: "database-url",
+            message: message.into(),
+        };
+        let parsed = Url::parse(url.trim()).map_err(|e| invalid(&format!("not a URL ({e})")))?;
+        if !matches!(parsed.scheme(), "postgres" | "postgresql") {
+            return Err(invalid(
+                "must start with postgres:// or postgresql:// (e.g. postgres://toolgate@db.internal:5432/toolgate)",
+            ));
+        }
+        Ok(Self(url.trim().to_owned()))
+    }
+
+    /// The URL itself, password included: for the database driver only.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match Url::parse(&self.0) {
+            Ok(mut url) => {
+                if url.password().is_some() {
+                    let _ = url.set_password(Some("redacted"));
+                }
+                write!(f, "{url}")
+            }
+            Err(_) => f.write_str("<database url>"),
+        }
+    }
+}
+
+impl std::fmt::Debug for DatabaseUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "DatabaseUrl({self})")
+    }
 }
 
 /// Secrets from the environment.
@@ -370,6 +467,20 @@ impl Config {
                 args.http_max_connections.or(file.http_max_connections),
                 1024,
             )?,
+            database_url: args
+                .database_url
+                .or(file.database_url)
+                .filter(|u| !u.trim().is_empty())
+                .map(|u| DatabaseUrl::parse(&u))
+                .transpose()?,
+            database_max_connections: u32::try_from(positive(
+                "database-max-connections",
+                args.database_max_connections
+                    .or(file.database_max_connections)
+                    .map(|n| n as usize),
+                10,
+            )?)
+            .unwrap_or(u32::MAX),
         })
     }
 }

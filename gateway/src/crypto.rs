@@ -87,6 +87,12 @@ impl MasterKey {
         Ok(Self(key))
     }
 
+    /// The key as 64 lowercase hex digits, the form of `master.key`: for
+    /// writing a key file only (it is the secret itself).
+    pub(crate) fn to_hex(&self) -> zeroize::Zeroizing<String> {
+        zeroize::Zeroizing::new(hex::encode(self.0))
+    }
+
     /// A fresh random key.
     pub fn generate() -> Result<Self, CryptoError> {
         let mut key = [0u8; KEY_LEN];

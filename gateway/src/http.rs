@@ -40,7 +40,7 @@ pub fn router(
 }
 
 async fn readyz(State(store): State<Arc<Store>>) -> (StatusCode, &'static str) {
-    if store.is_healthy() {
+    if store.is_healthy().await {
         (StatusCode::OK, "ready\n")
     } else {
         (StatusCode::SERVICE_UNAVAILABLE, "database unavailable\n")
@@ -102,19 +102,21 @@ fn error_page(err: &ConnectError) -> Response {
 /// scanners fetch links), and a user can see that a link sent to them by
 /// someone else would connect *that* person's toolgate account.
 async fn connect_page(State(state): State<Arc<McpState>>, Path(id): Path<String>) -> Response {
-    let (user_id, server_id) = match state.oauth.link_target(&id) {
+    let (user_id, server_id) = match state.oauth.link_target(&id).await {
         Ok(target) => target,
         Err(err) => return error_page(&err),
     };
     let email = state
         .store
         .get::<User>(&user_id)
+        .await
         .ok()
         .flatten()
         .map_or_else(|| "an unknown user".to_owned(), |u| u.email);
     let server = state
         .store
         .get::<Server>(&server_id)
+        .await
         .ok()
         .flatten()
         .map_or_else(|| "an unknown server".to_owned(), |s| s.name);
@@ -136,7 +138,7 @@ async fn connect_page(State(state): State<Arc<McpState>>, Path(id): Path<String>
 /// `POST /connect/{id}`: consumes the link and sends the browser to the
 /// Salesforce login host.
 async fn connect(State(state): State<Arc<McpState>>, Path(id): Path<String>) -> Response {
-    match state.oauth.start(&id) {
+    match state.oauth.start(&id).await {
         Ok(url) => Redirect::to(&url).into_response(),
         Err(err) => error_page(&err),
     }

@@ -29,6 +29,21 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
+    if let Some(config::Command::Store(config::StoreCommand::Copy { from, to })) = &args.command {
+        return match app::store_copy(from, to, &config::Secrets::from_env()).await {
+            Ok((report, from, to)) => {
+                println!(
+                    "copied {} records, {} secrets (still sealed) and {} audit events from {from} to {to}",
+                    report.records, report.secrets, report.audit_events
+                );
+                std::process::ExitCode::SUCCESS
+            }
+            Err(err) => {
+                eprintln!("toolgated store copy: {err:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let config = match config::Config::resolve(args) {
         Ok(config) => config,
         Err(err) => {

@@ -583,6 +583,7 @@ async fn a_restart_keeps_everything() {
         daemon
             .store
             .secret(&format!("server/{}/client_secret", server.id))
+            .await
             .unwrap()
             .unwrap(),
         b"secret-value-123"

@@ -20,7 +20,14 @@ fn documented_keys() -> Vec<(String, Vec<String>)> {
     let mut keys = Vec::new();
     let mut comments = Vec::new();
     for line in text.lines().map(str::trim) {
-        if let Some(comment) = line.strip_prefix('#') {
+        // A key shown commented out (its default is "none") is documented
+        // as the last line of its own comment block.
+        if let Some(shown) = line.strip_prefix("# ")
+            && let Some((key, _)) = shown.split_once(" = ")
+            && !key.contains(' ')
+        {
+            keys.push((key.to_owned(), std::mem::take(&mut comments)));
+        } else if let Some(comment) = line.strip_prefix('#') {
             comments.push(comment.trim().to_owned());
         } else if line.is_empty() {
             comments.clear();
@@ -63,6 +70,8 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         http_header_read_timeout_secs,
         http_idle_timeout_secs,
         http_max_connections,
+        database_url,
+        database_max_connections,
     } = FileConfig::load(&example()).unwrap();
 
     // ... and reaches the validated config.
@@ -107,6 +116,19 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         http_idle_timeout_secs.map(Duration::from_secs)
     );
     assert_eq!(Some(config.http_max_connections), http_max_connections);
+    assert_eq!(
+        Some(config.database_max_connections),
+        database_max_connections
+    );
+    // The example runs on the embedded store: the database URL is shown
+    // commented out, with the form it takes.
+    assert_eq!(database_url, None);
+    assert!(
+        std::fs::read_to_string(example())
+            .unwrap()
+            .contains("# database_url = \"postgres://"),
+        "the example shows database_url"
+    );
     assert!(config.public_url.is_some_and(|u| u.starts_with("https://")));
     assert!(matches!(
         config.log_format,

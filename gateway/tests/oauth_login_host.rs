@@ -117,7 +117,7 @@ async fn seeded(store: &Store, login: SocketAddr) {
     let server = server(login);
     let connection = connection();
     store
-        .write(|_| {
+        .write(|_| async move {
             let mut batch = Batch::default();
             batch.put(&server);
             batch.put_secret(&server.client_secret_key(), SECRET.as_bytes());
@@ -143,10 +143,10 @@ fn oauth(store: Arc<Store>, timeout: Duration, domains: SalesforceDomains) -> OA
 }
 
 /// Starts a sign-in and returns the callback parameters for `code`.
-fn callback_params(oauth: &OAuth, code: &str) -> HashMap<String, String> {
-    let link = oauth.connect_link("usr1", "srv1");
+async fn callback_params(oauth: &OAuth, code: &str) -> HashMap<String, String> {
+    let link = oauth.connect_link("usr1", "srv1").await.unwrap();
     let id = link.rsplit('/').next().unwrap();
-    let authorize = url::Url::parse(&oauth.start(id).unwrap()).unwrap();
+    let authorize = url::Url::parse(&oauth.start(id).await.unwrap()).unwrap();
     let state = authorize
         .query_pairs()
         .find(|(k, _)| k == "state")
@@ -178,7 +178,7 @@ async fn a_503_from_the_login_host_gives_its_status_and_words_without_secrets() 
     let oauth = oauth(store, Duration::from_secs(60), SalesforceDomains::default());
 
     let err = oauth
-        .callback(&callback_params(&oauth, "aPrx-one-time-code"))
+        .callback(&callback_params(&oauth, "aPrx-one-time-code").await)
         .await
         .unwrap_err();
     assert!(matches!(err, ConnectError::Exchange(_)), "{err:?}");
@@ -222,7 +222,7 @@ async fn a_login_host_that_does_not_answer_times_out_as_a_timeout() {
         "refreshing the Salesforce session failed: Salesforce's login host did not answer within 300 ms"
     );
     let err = oauth
-        .callback(&callback_params(&oauth, "code"))
+        .callback(&callback_params(&oauth, "code").await)
         .await
         .unwrap_err();
     assert_eq!(
@@ -247,7 +247,7 @@ async fn instance_urls_pass_the_salesforce_domain_check_admin_domains_included()
         "{err}"
     );
     let err = oauth
-        .callback(&callback_params(&oauth, "code"))
+        .callback(&callback_params(&oauth, "code").await)
         .await
         .unwrap_err();
     assert!(
@@ -269,6 +269,7 @@ async fn instance_urls_pass_the_salesforce_domain_check_admin_domains_included()
         *mode.lock().unwrap() = Mode::Token(token_response(url));
         let stale = oauth
             .connection("usr1", "srv1")
+            .await
             .unwrap()
             .unwrap()
             .access_token;
@@ -278,6 +279,7 @@ async fn instance_urls_pass_the_salesforce_domain_check_admin_domains_included()
     *mode.lock().unwrap() = Mode::Token(token_response("https://acme.lightning.force.com"));
     let stale = oauth
         .connection("usr1", "srv1")
+        .await
         .unwrap()
         .unwrap()
         .access_token;
@@ -300,8 +302,11 @@ async fn a_secret_the_master_key_cannot_open_is_not_reported_as_not_configured()
     // The same data directory opened with another master key.
     let store = open(dir.path(), key("22"));
     let oauth = oauth(store, Duration::from_secs(60), SalesforceDomains::default());
-    let link = oauth.connect_link("usr1", "srv1");
-    let err = oauth.start(link.rsplit('/').next().unwrap()).unwrap_err();
+    let link = oauth.connect_link("usr1", "srv1").await.unwrap();
+    let err = oauth
+        .start(link.rsplit('/').next().unwrap())
+        .await
+        .unwrap_err();
     match &err {
         ConnectError::Store(cause) => {
             assert!(cause.to_string().contains("could not be opened"), "{cause}")

@@ -10,10 +10,11 @@ use super::Control;
 use super::auth::actor;
 use super::convert::{millis, opt_timestamp, timestamp};
 use super::error::{ControlError, Result, require, require_name_free};
+use super::records::{Edit, edit_record};
 use super::validate;
 use crate::governance::edit;
 use crate::model::{AccessProfile, AuditEvent, Grant, Millis, Toolset, User, new_id, now_ms};
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Tx};
 
 fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
     v1::AccessProfile {
@@ -36,13 +37,13 @@ fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
     }
 }
 
-fn check_name_free(store: &Store, id: &str, name: &str) -> Result<()> {
-    require_name_free::<AccessProfile>(store, id, name, |r| &r.name)
+async fn check_name_free(store: &Tx<'_>, id: &str, name: &str) -> Result<()> {
+    require_name_free::<AccessProfile>(store, id, name, |r| &r.name).await
 }
 
-fn check_toolsets_exist(store: &Store, ids: &[String]) -> Result<()> {
+async fn check_toolsets_exist(store: &Tx<'_>, ids: &[String]) -> Result<()> {
     for id in ids {
-        if store.get::<Toolset>(id)?.is_none() {
+        if store.get::<Toolset>(id).await?.is_none() {
             return Err(ControlError::not_found("toolset", id));
         }
     }
@@ -97,32 +98,18 @@ pub(super) fn revoke_request(
 impl Control {
     /// Applies `edit` to a profile, audits it as `action` when it changed,
     /// and answers with the result.
-    async fn edit_profile(
-        &self,
+    async fn edit_profile<'s, F, Fut>(
+        &'s self,
         actor: String,
         id: &str,
         action: &'static str,
-        edit: impl FnOnce(&Store, &mut AccessProfile) -> Result<(String, serde_json::Value)>,
-    ) -> Result<v1::AccessProfile> {
-        let profile = self
-            .store
-            .write(|store| {
-                let mut profile = require::<AccessProfile>(store, id)?;
-                let before = profile.clone();
-                let (reason, details) = edit(store, &mut profile)?;
-                let mut batch = Batch::default();
-                if profile != before {
-                    profile.updated_at = now_ms();
-                    batch.put(&profile);
-                    batch.audit(
-                        AuditEvent::allowed(&actor, action, format!("profile/{}", profile.id))
-                            .with_reason(reason)
-                            .with_details(details),
-                    );
-                }
-                Ok::<_, ControlError>((batch, profile))
-            })
-            .await?;
+        edit: F,
+    ) -> Result<v1::AccessProfile>
+    where
+        F: FnOnce(Tx<'s>, AccessProfile) -> Fut,
+        Fut: std::future::Future<Output = Result<Edit<AccessProfile>>>,
+    {
+        let profile = edit_record(&self.store, &actor, id, action, |_| Ok(()), edit).await?;
         Ok(to_proto(&profile))
     }
 }
@@ -142,9 +129,9 @@ impl AccessProfileService for Control {
         toolset_ids.dedup();
         let profile = self
             .store
-            .write(|store| {
-                check_name_free(store, "", &name)?;
-                check_toolsets_exist(store, &toolset_ids)?;
+            .write(|store| async move {
+                check_name_free(&store, "", &name).await?;
+                check_toolsets_exist(&store, &toolset_ids).await?;
                 let now = now_ms();
                 let profile = AccessProfile {
                     id: new_id(),
@@ -179,7 +166,7 @@ impl AccessProfileService for Control {
         request: Request<v1::GetAccessProfileRequest>,
     ) -> Result<Response<v1::GetAccessProfileResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let profile = require::<AccessProfile>(&self.store, id)?;
+        let profile = require::<AccessProfile>(&self.store.reader(), id).await?;
         Ok(Response::new(v1::GetAccessProfileResponse {
             profile: Some(to_proto(&profile)),
         }))
@@ -193,6 +180,7 @@ impl AccessProfileService for Control {
         let mut profiles: Vec<AccessProfile> = self
             .store
             .list::<AccessProfile>()
+            .await
             .map_err(ControlError::from)?
             .into_iter()
             .filter(|p| user_id.is_empty() || p.grants.iter().any(|g| g.user_id == user_id))
@@ -221,19 +209,22 @@ impl AccessProfileService for Control {
             .map(|d| validate::description("description", d))
             .transpose()?;
         let profile = self
-            .edit_profile(actor, &id, "profile.update", |store, profile| {
-                if let Some(name) = name {
-                    check_name_free(store, &profile.id, &name)?;
-                    profile.name = name;
-                }
-                if let Some(description) = description {
-                    profile.description = description;
-                }
-                Ok((
-                    "renamed or re-described".into(),
-                    json!({"name": profile.name}),
-                ))
-            })
+            .edit_profile(
+                actor,
+                &id,
+                "profile.update",
+                |store, mut profile| async move {
+                    if let Some(name) = name {
+                        check_name_free(&store, &profile.id, &name).await?;
+                        profile.name = name;
+                    }
+                    if let Some(description) = description {
+                        profile.description = description;
+                    }
+                    let details = json!({"name": profile.name});
+                    Ok((profile, "renamed or re-described".into(), details))
+                },
+            )
             .await?;
         Ok(Response::new(v1::UpdateAccessProfileResponse {
             profile: Some(profile),
@@ -247,8 +238,8 @@ impl AccessProfileService for Control {
         let actor = actor(&request);
         let id = validate::id("id", &request.get_ref().id)?.to_owned();
         self.store
-            .write(|store| {
-                let profile = require::<AccessProfile>(store, &id)?;
+            .write(|store| async move {
+                let profile = require::<AccessProfile>(&store, &id).await?;
                 let mut batch = Batch::default();
                 batch.delete::<AccessProfile>(&id);
                 batch.audit(
@@ -274,14 +265,20 @@ impl AccessProfileService for Control {
         let req = request.into_inner();
         let (id, ids) = profile_toolsets(&req.profile_id, &req.toolset_ids, "")?;
         let profile = self
-            .edit_profile(actor, &id, "profile.bind_toolsets", |store, profile| {
-                check_toolsets_exist(store, &ids)?;
-                edit::bind_toolsets(profile, &ids);
-                Ok((
-                    format!("bound toolsets {}", ids.join(", ")),
-                    json!({"toolset_ids": ids}),
-                ))
-            })
+            .edit_profile(
+                actor,
+                &id,
+                "profile.bind_toolsets",
+                |store, mut profile| async move {
+                    check_toolsets_exist(&store, &ids).await?;
+                    edit::bind_toolsets(&mut profile, &ids);
+                    Ok((
+                        profile,
+                        format!("bound toolsets {}", ids.join(", ")),
+                        json!({"toolset_ids": ids}),
+                    ))
+                },
+            )
             .await?;
         Ok(Response::new(v1::BindToolsetsResponse {
             profile: Some(profile),
@@ -296,13 +293,19 @@ impl AccessProfileService for Control {
         let req = request.into_inner();
         let (id, ids) = profile_toolsets(&req.profile_id, &req.toolset_ids, "")?;
         let profile = self
-            .edit_profile(actor, &id, "profile.unbind_toolsets", |_, profile| {
-                edit::unbind_toolsets(profile, &ids);
-                Ok((
-                    format!("unbound toolsets {}", ids.join(", ")),
-                    json!({"toolset_ids": ids}),
-                ))
-            })
+            .edit_profile(
+                actor,
+                &id,
+                "profile.unbind_toolsets",
+                |_, mut profile| async move {
+                    edit::unbind_toolsets(&mut profile, &ids);
+                    Ok((
+                        profile,
+                        format!("unbound toolsets {}", ids.join(", ")),
+                        json!({"toolset_ids": ids}),
+                    ))
+                },
+            )
             .await?;
         Ok(Response::new(v1::UnbindToolsetsResponse {
             profile: Some(profile),
@@ -319,24 +322,32 @@ impl AccessProfileService for Control {
         let (id, user_id, expires_at) = grant_request(&req, "", now)?;
         let granted_by = actor.clone();
         let profile = self
-            .edit_profile(actor, &id, "profile.grant", |store, profile| {
-                let user = store
-                    .get::<User>(&user_id)?
-                    .ok_or_else(|| ControlError::not_found("user", &user_id))?;
-                edit::grant(
-                    profile,
-                    Grant {
-                        user_id: user_id.clone(),
-                        granted_at: now,
-                        expires_at,
-                        granted_by,
-                    },
-                );
-                Ok((
-                    format!("granted {:?} to {}", profile.name, user.email),
-                    json!({"user_id": user_id, "email": user.email, "expires_at": expires_at}),
-                ))
-            })
+            .edit_profile(
+                actor,
+                &id,
+                "profile.grant",
+                |store, mut profile| async move {
+                    let user = store
+                        .get::<User>(&user_id)
+                        .await?
+                        .ok_or_else(|| ControlError::not_found("user", &user_id))?;
+                    edit::grant(
+                        &mut profile,
+                        Grant {
+                            user_id: user_id.clone(),
+                            granted_at: now,
+                            expires_at,
+                            granted_by,
+                        },
+                    );
+                    let reason = format!("granted {:?} to {}", profile.name, user.email);
+                    Ok((
+                        profile,
+                        reason,
+                        json!({"user_id": user_id, "email": user.email, "expires_at": expires_at}),
+                    ))
+                },
+            )
             .await?;
         Ok(Response::new(v1::GrantUserResponse {
             profile: Some(profile),
@@ -351,12 +362,10 @@ impl AccessProfileService for Control {
         let req = request.into_inner();
         let (id, user_id) = revoke_request(&req, "")?;
         let profile = self
-            .edit_profile(actor, &id, "profile.revoke", |_, profile| {
-                edit::revoke(profile, &user_id)?;
-                Ok((
-                    format!("revoked {:?} from user {user_id}", profile.name),
-                    json!({"user_id": user_id}),
-                ))
+            .edit_profile(actor, &id, "profile.revoke", |_, mut profile| async move {
+                edit::revoke(&mut profile, &user_id)?;
+                let reason = format!("revoked {:?} from user {user_id}", profile.name);
+                Ok((profile, reason, json!({"user_id": user_id})))
             })
             .await?;
         Ok(Response::new(v1::RevokeUserResponse {
@@ -369,7 +378,7 @@ impl AccessProfileService for Control {
         request: Request<v1::PreviewAccessChangeRequest>,
     ) -> Result<Response<v1::PreviewAccessChangeResponse>, Status> {
         let actor = actor(&request);
-        let preview = self.preview_access(&actor, request.get_ref())?;
+        let preview = self.preview_access(&actor, request.get_ref()).await?;
         Ok(Response::new(preview))
     }
 }

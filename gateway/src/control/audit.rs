@@ -109,6 +109,7 @@ impl AuditService for Control {
         let (events, more) = self
             .store
             .audit_page(before, limit, |e| filter.matches(e))
+            .await
             .map_err(ControlError::from)?;
         let next_page_token = match events.last() {
             Some(last) if more => last.sequence.to_string(),
@@ -144,6 +145,7 @@ impl AuditService for Control {
             Some(since) => self
                 .store
                 .audit_start_after(since, replay_up_to)
+                .await
                 .map_err(ControlError::from)?,
             None => replay_up_to + 1,
         };
@@ -168,7 +170,7 @@ impl AuditService for Control {
                 })
             };
             while next <= replay_up_to {
-                let chunk = match store.audit_forward(next, replay_up_to, REPLAY_CHUNK) {
+                let chunk = match store.audit_forward(next, replay_up_to, REPLAY_CHUNK).await {
                     Ok(chunk) => chunk,
                     Err(err) => {
                         tracing::error!(error = %err, "audit replay failed");

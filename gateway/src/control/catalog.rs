@@ -74,7 +74,7 @@ impl CatalogService for Control {
         &self,
         _request: Request<v1::ListCatalogEntriesRequest>,
     ) -> Result<Response<v1::ListCatalogEntriesResponse>, Status> {
-        let settings = self.store.settings().map_err(ControlError::from)?;
+        let settings = self.store.settings().await.map_err(ControlError::from)?;
         let entries = catalog::entries()
             .iter()
             .map(|entry| {

@@ -53,6 +53,7 @@ impl ConnectionService for Connections {
         let mut connections: Vec<Connection> = self
             .store
             .list::<Connection>()
+            .await
             .map_err(ControlError::from)?
             .into_iter()
             .filter(|c| req.user_id.is_empty() || c.user_id == req.user_id)
@@ -70,7 +71,7 @@ impl ConnectionService for Connections {
     ) -> Result<Response<v1::DeleteConnectionResponse>, Status> {
         let actor = actor(&request);
         let id = validate::id("id", &request.get_ref().id)?;
-        let connection = require::<Connection>(&self.store, id)?;
+        let connection = require::<Connection>(&self.store.reader(), id).await?;
         let revoked = self
             .oauth
             .disconnect(&connection, &actor)

@@ -85,22 +85,24 @@ impl From<ControlError> for Status {
 }
 
 /// The record of type `E` with `id`, or `NOT_FOUND` naming its kind.
-pub fn require<E: crate::store::Entity>(store: &crate::store::Store, id: &str) -> Result<E> {
+pub async fn require<E: crate::store::Entity>(store: &crate::store::Tx<'_>, id: &str) -> Result<E> {
     store
-        .get::<E>(id)?
+        .get::<E>(id)
+        .await?
         .ok_or_else(|| ControlError::not_found(E::KIND, id))
 }
 
 /// Fails with ALREADY_EXISTS if a record of type `E` other than `id` is
 /// named `name` (case-insensitive); `name_of` reads a record's name.
-pub fn require_name_free<E: crate::store::Entity>(
-    store: &crate::store::Store,
+pub async fn require_name_free<E: crate::store::Entity>(
+    store: &crate::store::Tx<'_>,
     id: &str,
     name: &str,
     name_of: impl Fn(&E) -> &str,
 ) -> Result<()> {
     let taken = store
-        .list::<E>()?
+        .list::<E>()
+        .await?
         .iter()
         .any(|e| e.id() != id && name_of(e).eq_ignore_ascii_case(name));
     if taken {

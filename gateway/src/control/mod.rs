@@ -16,6 +16,7 @@ mod connections;
 mod convert;
 mod error;
 mod preview;
+mod records;
 mod servers;
 mod settings;
 mod tools;

@@ -120,17 +120,17 @@ fn impact_to_proto(impact: &Impact) -> v1::PreviewAccessChangeResponse {
 impl Control {
     /// A consistent read of the policy records: read again (a few times at
     /// most) while a write lands mid-read, as the store's generation tells.
-    fn policy(&self) -> Result<Policy> {
+    async fn policy(&self) -> Result<Policy> {
         let mut attempts = 0;
         loop {
             let generation = self.store.generation();
             let policy = Policy {
-                settings: self.store.settings()?,
-                servers: self.store.list()?,
-                tools: self.store.list()?,
-                toolsets: self.store.list()?,
-                profiles: self.store.list()?,
-                users: self.store.list()?,
+                settings: self.store.settings().await?,
+                servers: self.store.list().await?,
+                tools: self.store.list().await?,
+                toolsets: self.store.list().await?,
+                profiles: self.store.list().await?,
+                users: self.store.list().await?,
             };
             attempts += 1;
             if self.store.generation() == generation || attempts == 3 {
@@ -140,7 +140,7 @@ impl Control {
     }
 
     /// Answers `PreviewAccessChange` for `actor` (recorded on the copy only).
-    pub(super) fn preview_access(
+    pub(super) async fn preview_access(
         &self,
         actor: &str,
         req: &v1::PreviewAccessChangeRequest,
@@ -164,7 +164,7 @@ impl Control {
             .enumerate()
             .map(|(at, c)| change_from_proto(at, c, now))
             .collect::<Result<Vec<_>>>()?;
-        let impact = impact::preview(&self.policy()?, &changes, actor, now)?;
+        let impact = impact::preview(&self.policy().await?, &changes, actor, now)?;
         Ok(impact_to_proto(&impact))
     }
 }

@@ -19,7 +19,7 @@ use crate::model::{
     ToolEnablement, Toolset, ToolsetKind, new_id, now_ms,
 };
 use crate::salesforce::domains::SalesforceDomains;
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, Store, StoreError, Tx};
 
 /// The proto kind of a login host.
 pub(super) fn login_host_kind(host: &LoginHost) -> v1::LoginHostKind {
@@ -123,17 +123,23 @@ fn report_to_proto(r: DiscoveryReport) -> v1::DiscoveryReport {
     }
 }
 
-fn tools_of(store: &Store, server_id: &str) -> Result<Vec<Tool>, StoreError> {
+async fn tools_of(store: &Tx<'_>, server_id: &str) -> Result<Vec<Tool>, StoreError> {
     Ok(store
-        .list::<Tool>()?
+        .list::<Tool>()
+        .await?
         .into_iter()
         .filter(|t| t.server_id == server_id)
         .collect())
 }
 
 /// Fails with ALREADY_EXISTS if another server has this name or prefix.
-fn check_unique(store: &Store, id: &str, name: Option<&str>, prefix: Option<&str>) -> Result<()> {
-    for other in store.list::<Server>()? {
+async fn check_unique(
+    store: &Tx<'_>,
+    id: &str,
+    name: Option<&str>,
+    prefix: Option<&str>,
+) -> Result<()> {
+    for other in store.list::<Server>().await? {
         if other.id == id {
             continue;
         }
@@ -171,8 +177,8 @@ fn maintained_names(server_name: &str) -> [(ToolsetKind, String, &'static str); 
 /// Runs discovery for `server`, which owns the stored tools `known`,
 /// against its catalog entry and adds the changed tools and audit events
 /// to `batch`.
-fn discover_into(
-    store: &Store,
+async fn discover_into(
+    store: &Tx<'_>,
     server: &Server,
     known: &[Tool],
     actor: &str,
@@ -181,7 +187,7 @@ fn discover_into(
     let offered = catalog::entry(&server.catalog_kind)
         .map(|e| e.tools.to_vec())
         .unwrap_or_default();
-    let settings = store.settings()?;
+    let settings = store.settings().await?;
     let reconciled = discovery::reconcile(server, known, &offered, &settings, actor, now_ms());
     for tool in &reconciled.tools {
         batch.put(tool);
@@ -206,19 +212,19 @@ fn catalog_digest(kind: &str) -> String {
 /// were rediscovered.
 pub async fn rediscover_after_upgrade(store: &Store) -> Result<usize, StoreError> {
     store
-        .write(|store| {
+        .write(|store| async move {
             let mut batch = Batch::default();
             let mut count = 0;
             for entry in catalog::entries() {
                 let digest = catalog_digest(entry.kind);
                 let meta_key = format!("catalog_digest/{}", entry.kind);
-                if store.meta(&meta_key)?.as_deref() == Some(digest.as_str()) {
+                if store.meta(&meta_key).await?.as_deref() == Some(digest.as_str()) {
                     continue;
                 }
-                for server in store.list::<Server>()? {
+                for server in store.list::<Server>().await? {
                     if server.catalog_kind == entry.kind {
-                        let known = tools_of(store, &server.id)?;
-                        discover_into(store, &server, &known, "system", &mut batch)?;
+                        let known = tools_of(&store, &server.id).await?;
+                        discover_into(&store, &server, &known, "system", &mut batch).await?;
                         count += 1;
                     }
                 }
@@ -262,7 +268,7 @@ impl ServerService for Control {
 
         let (server, report) = self
             .store
-            .write(|store| {
+            .write(|store| async move {
                 let now = now_ms();
                 let server = Server {
                     id: new_id(),
@@ -277,8 +283,8 @@ impl ServerService for Control {
                     created_at: now,
                     updated_at: now,
                 };
-                check_unique(store, &server.id, Some(&name), Some(&prefix))?;
-                let existing_toolsets = store.list::<Toolset>()?;
+                check_unique(&store, &server.id, Some(&name), Some(&prefix)).await?;
+                let existing_toolsets = store.list::<Toolset>().await?;
                 let mut batch = Batch::default();
                 batch.put(&server);
                 batch.audit(
@@ -307,7 +313,7 @@ impl ServerService for Control {
                     });
                 }
                 // A new server owns no tools yet: no need to scan them.
-                let report = discover_into(store, &server, &[], &actor, &mut batch)?;
+                let report = discover_into(&store, &server, &[], &actor, &mut batch).await?;
                 batch.put_meta(
                     &format!("catalog_digest/{}", entry.kind),
                     &catalog_digest(entry.kind),
@@ -328,7 +334,7 @@ impl ServerService for Control {
     ) -> Result<Response<v1::GetServerResponse>, Status> {
         let req = request.into_inner();
         let id = validate::id("id", &req.id)?;
-        let server = require::<Server>(&self.store, id)?;
+        let server = require::<Server>(&self.store.reader(), id).await?;
         Ok(Response::new(v1::GetServerResponse {
             server: Some(self.server_to_proto(&server)),
         }))
@@ -338,7 +344,11 @@ impl ServerService for Control {
         &self,
         _request: Request<v1::ListServersRequest>,
     ) -> Result<Response<v1::ListServersResponse>, Status> {
-        let mut servers = self.store.list::<Server>().map_err(ControlError::from)?;
+        let mut servers = self
+            .store
+            .list::<Server>()
+            .await
+            .map_err(ControlError::from)?;
         servers.sort_by_key(|a| a.name.to_lowercase());
         Ok(Response::new(v1::ListServersResponse {
             servers: servers.iter().map(|s| self.server_to_proto(s)).collect(),
@@ -385,9 +395,9 @@ impl ServerService for Control {
         };
         let server = self
             .store
-            .write(|store| {
-                let before = require::<Server>(store, &id)?;
-                check_unique(store, &id, name.as_deref(), prefix.as_deref())?;
+            .write(|store| async move {
+                let before = require::<Server>(&store, &id).await?;
+                check_unique(&store, &id, name.as_deref(), prefix.as_deref()).await?;
                 let mut after = before.clone();
                 let mut changed = Vec::new();
                 if let Some(name) = &name
@@ -434,7 +444,7 @@ impl ServerService for Control {
                 batch.put(&after);
                 let mut renamed_tools = Vec::new();
                 if after.tool_prefix != before.tool_prefix {
-                    for mut tool in tools_of(store, &id)? {
+                    for mut tool in tools_of(&store, &id).await? {
                         tool.name = exposed_name(&after.tool_prefix, &tool.definition.name);
                         renamed_tools.push(tool.id.clone());
                         batch.put(&tool);
@@ -442,7 +452,7 @@ impl ServerService for Control {
                 }
                 if after.name != before.name {
                     let names = maintained_names(&after.name);
-                    let toolsets = store.list::<Toolset>()?;
+                    let toolsets = store.list::<Toolset>().await?;
                     for (_, new_name, _) in &names {
                         let taken = toolsets.iter().any(|t| {
                             t.server_id.as_deref() != Some(id.as_str())
@@ -538,13 +548,13 @@ impl ServerService for Control {
         }
         let server = self
             .store
-            .write(|store| {
-                let mut server = require::<Server>(store, &id)?;
+            .write(|store| async move {
+                let mut server = require::<Server>(&store, &id).await?;
                 let entry = catalog::entry(&server.catalog_kind);
                 let previous = server.auth.clone();
                 let now = now_ms();
                 let mut batch = Batch::default();
-                let stored = store.secret(&server.client_secret_key())?;
+                let stored = store.secret(&server.client_secret_key()).await?;
                 let (set_at, fingerprint) = if secret.is_empty() {
                     match previous.as_ref().and_then(|a| a.client_secret_set_at) {
                         Some(at) if stored.is_some() => (
@@ -624,9 +634,9 @@ impl ServerService for Control {
         let actor = actor(&request);
         let id = validate::id("id", &request.get_ref().id)?.to_owned();
         self.store
-            .write(|store| {
-                let server = require::<Server>(store, &id)?;
-                let tools = tools_of(store, &id)?;
+            .write(|store| async move {
+                let server = require::<Server>(&store, &id).await?;
+                let tools = tools_of(&store, &id).await?;
                 let mut batch = Batch::default();
                 for tool in &tools {
                     batch.delete::<Tool>(&tool.id);
@@ -635,7 +645,7 @@ impl ServerService for Control {
                 let mut edited_toolsets = Vec::new();
                 let mut edited_profiles = Vec::new();
                 let now = now_ms();
-                for mut toolset in store.list::<Toolset>()? {
+                for mut toolset in store.list::<Toolset>().await? {
                     if toolset.server_id.as_deref() == Some(id.as_str()) {
                         batch.delete::<Toolset>(&toolset.id);
                         removed_toolsets.push(toolset.id);
@@ -652,7 +662,7 @@ impl ServerService for Control {
                         batch.put(&toolset);
                     }
                 }
-                for mut profile in store.list::<AccessProfile>()? {
+                for mut profile in store.list::<AccessProfile>().await? {
                     if profile
                         .toolset_ids
                         .iter()
@@ -670,7 +680,7 @@ impl ServerService for Control {
                 // Users' connections to this server go too (their sealed
                 // tokens with them); they are not revoked at Salesforce.
                 let mut deleted_connections = Vec::new();
-                for connection in store.list::<Connection>()? {
+                for connection in store.list::<Connection>().await? {
                     if connection.server_id == id {
                         batch.delete::<Connection>(&connection.id);
                         batch.delete_secret(&connection.refresh_token_key());
@@ -709,11 +719,11 @@ impl ServerService for Control {
         let id = validate::id("server_id", &request.get_ref().server_id)?.to_owned();
         let report = self
             .store
-            .write(|store| {
-                let server = require::<Server>(store, &id)?;
+            .write(|store| async move {
+                let server = require::<Server>(&store, &id).await?;
                 let mut batch = Batch::default();
-                let known = tools_of(store, &id)?;
-                let report = discover_into(store, &server, &known, &actor, &mut batch)?;
+                let known = tools_of(&store, &id).await?;
+                let report = discover_into(&store, &server, &known, &actor, &mut batch).await?;
                 batch.audit(
                     AuditEvent::allowed(&actor, "server.discover", format!("server/{id}"))
                         .with_reason(format!(

@@ -26,7 +26,7 @@ impl SettingsService for Control {
         &self,
         _request: Request<v1::GetSettingsRequest>,
     ) -> Result<Response<v1::GetSettingsResponse>, Status> {
-        let settings = self.store.settings().map_err(ControlError::from)?;
+        let settings = self.store.settings().await.map_err(ControlError::from)?;
         Ok(Response::new(v1::GetSettingsResponse {
             settings: Some(to_proto(&settings)),
         }))
@@ -45,8 +45,8 @@ impl SettingsService for Control {
             .transpose()?;
         let settings = self
             .store
-            .write(|store| {
-                let before = store.settings()?;
+            .write(|store| async move {
+                let before = store.settings().await?;
                 let mut after = before.clone();
                 if let Some(on) = req.mcp_traffic_enabled {
                     after.mcp_traffic_enabled = on;

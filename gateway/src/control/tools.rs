@@ -17,7 +17,7 @@ use super::error::{ControlError, Result, require};
 use super::validate;
 use crate::governance::edit::{self, ClassificationEdit, ToolEdit};
 use crate::model::{AuditEvent, Tool, ToolState, now_ms};
-use crate::store::Batch;
+use crate::store::{Batch, ToolQuery};
 
 const MAX_BATCH: usize = 10_000;
 
@@ -171,39 +171,29 @@ impl ToolService for Control {
         } else {
             Some(decode_page_token(&req.page_token)?)
         };
-        let needle = req.name_contains.to_lowercase();
-        let mut tools: Vec<Tool> = self
+        let page = self
             .store
-            .list::<Tool>()
-            .map_err(ControlError::from)?
-            .into_iter()
-            .filter(|t| req.server_id.is_empty() || t.server_id == req.server_id)
-            .filter(|t| state.is_none_or(|s| t.state == s))
-            .filter(|t| action.is_none_or(|a| t.classification.action == a))
-            .filter(|t| {
-                req.sensitive
-                    .is_none_or(|f| t.classification.sensitive == f)
+            .tool_page(&ToolQuery {
+                server_id: (!req.server_id.is_empty()).then(|| req.server_id.clone()),
+                state,
+                action,
+                sensitive: req.sensitive,
+                dangerous: req.dangerous,
+                name_contains: req.name_contains.clone(),
+                after,
+                limit: page_size,
             })
-            .filter(|t| {
-                req.dangerous
-                    .is_none_or(|f| t.classification.dangerous == f)
-            })
-            .filter(|t| needle.is_empty() || t.name.to_lowercase().contains(&needle))
-            .collect();
-        tools.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-        let total_size = u32::try_from(tools.len()).unwrap_or(u32::MAX);
-        let start = match &after {
-            Some((name, id)) => tools.partition_point(|t| (&t.name, &t.id) <= (name, id)),
-            None => 0,
-        };
-        let page: Vec<&Tool> = tools.iter().skip(start).take(page_size).collect();
-        let next_page_token = match page.last() {
-            Some(last) if start + page.len() < tools.len() => encode_page_token(last),
+            .await
+            .map_err(ControlError::from)?;
+        let total_size = u32::try_from(page.total).unwrap_or(u32::MAX);
+        let next_page_token = match page.tools.last() {
+            Some(last) if page.more => encode_page_token(last),
             _ => String::new(),
         };
         Ok(Response::new(v1::ListToolsResponse {
             tools: page
-                .into_iter()
+                .tools
+                .iter()
                 .map(|t| tool_to_proto(t, !req.omit_schemas))
                 .collect(),
             next_page_token,
@@ -216,7 +206,7 @@ impl ToolService for Control {
         request: Request<v1::GetToolRequest>,
     ) -> Result<Response<v1::GetToolResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let tool = require::<Tool>(&self.store, id)?;
+        let tool = require::<Tool>(&self.store.reader(), id).await?;
         Ok(Response::new(v1::GetToolResponse {
             tool: Some(tool_to_proto(&tool, true)),
         }))
@@ -235,8 +225,8 @@ impl ToolService for Control {
         } = tool_edit(&req, "")?;
         let tool = self
             .store
-            .write(|store| {
-                let mut tool = require::<Tool>(store, &id)?;
+            .write(|store| async move {
+                let mut tool = require::<Tool>(&store, &id).await?;
                 let now = now_ms();
                 let mut batch = Batch::default();
                 if let Some(state) = state {
@@ -276,12 +266,12 @@ impl ToolService for Control {
         let (ids, state) = batch_states(&req, "")?;
         let tools = self
             .store
-            .write(|store| {
+            .write(|store| async move {
                 let now = now_ms();
                 let mut batch = Batch::default();
                 let mut tools = Vec::with_capacity(ids.len());
                 for id in &ids {
-                    let mut tool = require::<Tool>(store, id)?;
+                    let mut tool = require::<Tool>(&store, id).await?;
                     let from = tool.state;
                     if edit::set_state(&mut tool, state, &actor, now)? {
                         batch.audit(state_event(&actor, &tool, from));

@@ -9,11 +9,12 @@ use super::Control;
 use super::auth::actor;
 use super::convert::timestamp;
 use super::error::{ControlError, Result, require, require_name_free};
+use super::records::edit_record;
 use super::validate;
 use crate::governance::edit;
 use crate::governance::{toolset_contains, toolset_members};
 use crate::model::{AccessProfile, AuditEvent, Tool, Toolset, ToolsetKind, new_id, now_ms};
-use crate::store::{Batch, Store};
+use crate::store::{Batch, Tx};
 
 fn kind_to_proto(kind: ToolsetKind) -> v1::ToolsetKind {
     match kind {
@@ -37,27 +38,28 @@ fn to_proto(t: &Toolset, tools: &[Tool]) -> v1::Toolset {
     }
 }
 
-fn custom_or_refuse(store: &Store, id: &str) -> Result<Toolset> {
-    let toolset = require::<Toolset>(store, id)?;
+async fn custom_or_refuse(store: &Tx<'_>, id: &str) -> Result<Toolset> {
+    let toolset = require::<Toolset>(store, id).await?;
     edit::require_custom(&toolset)?;
     Ok(toolset)
 }
 
-fn check_name_free(store: &Store, id: &str, name: &str) -> Result<()> {
-    require_name_free::<Toolset>(store, id, name, |r| &r.name)
+async fn check_name_free(store: &Tx<'_>, id: &str, name: &str) -> Result<()> {
+    require_name_free::<Toolset>(store, id, name, |r| &r.name).await
 }
 
 /// Loads tools to add: each must exist and be APPROVED.
-fn approved_tools(store: &Store, ids: &[String]) -> Result<Vec<Tool>> {
-    ids.iter()
-        .map(|id| {
-            let tool = store
-                .get::<Tool>(id)?
-                .ok_or_else(|| ControlError::not_found("tool", id))?;
-            edit::require_addable(&tool)?;
-            Ok(tool)
-        })
-        .collect()
+async fn approved_tools(store: &Tx<'_>, ids: &[String]) -> Result<Vec<Tool>> {
+    let mut tools = Vec::with_capacity(ids.len());
+    for id in ids {
+        let tool = store
+            .get::<Tool>(id)
+            .await?
+            .ok_or_else(|| ControlError::not_found("tool", id))?;
+        edit::require_addable(&tool)?;
+        tools.push(tool);
+    }
+    Ok(tools)
 }
 
 /// The toolset id and tool ids of an `AddToolsetTools` or
@@ -80,30 +82,33 @@ fn event(actor: &str, action: &str, toolset: &Toolset, reason: String) -> AuditE
 }
 
 impl Control {
-    /// Applies `edit` to a custom toolset and answers with the result.
-    async fn edit_toolset(
-        &self,
+    /// Applies `edit` to a custom toolset, audits it as `action` when it
+    /// changed, and answers with the result.
+    async fn edit_toolset<'s, F, Fut>(
+        &'s self,
         actor: String,
         id: &str,
         action: &'static str,
-        edit: impl FnOnce(&Store, &mut Toolset) -> Result<String>,
-    ) -> Result<v1::Toolset> {
-        let toolset = self
-            .store
-            .write(|store| {
-                let mut toolset = custom_or_refuse(store, id)?;
-                let before = toolset.clone();
-                let reason = edit(store, &mut toolset)?;
-                let mut batch = Batch::default();
-                if toolset != before {
-                    toolset.updated_at = now_ms();
-                    batch.put(&toolset);
-                    batch.audit(event(&actor, action, &toolset, reason));
-                }
-                Ok::<_, ControlError>((batch, toolset))
-            })
-            .await?;
-        let tools = self.store.list::<Tool>()?;
+        edit: F,
+    ) -> Result<v1::Toolset>
+    where
+        F: FnOnce(Tx<'s>, Toolset) -> Fut,
+        Fut: std::future::Future<Output = Result<(Toolset, String)>>,
+    {
+        let toolset = edit_record(
+            &self.store,
+            &actor,
+            id,
+            action,
+            |t| Ok(edit::require_custom(t)?),
+            |tx, toolset| async move {
+                let (toolset, reason) = edit(tx, toolset).await?;
+                let details = json!({"name": toolset.name, "tool_ids": toolset.tool_ids});
+                Ok((toolset, reason, details))
+            },
+        )
+        .await?;
+        let tools = self.store.list::<Tool>().await?;
         Ok(to_proto(&toolset, &tools))
     }
 }
@@ -121,9 +126,9 @@ impl ToolsetService for Control {
         let tool_ids = validate::ids("tool_ids", &req.tool_ids, false, 10_000)?;
         let toolset = self
             .store
-            .write(|store| {
-                check_name_free(store, "", &name)?;
-                approved_tools(store, &tool_ids)?;
+            .write(|store| async move {
+                check_name_free(&store, "", &name).await?;
+                approved_tools(&store, &tool_ids).await?;
                 let now = now_ms();
                 let mut seen = std::collections::HashSet::new();
                 let ids: Vec<String> = tool_ids
@@ -152,7 +157,11 @@ impl ToolsetService for Control {
                 Ok::<_, ControlError>((batch, toolset))
             })
             .await?;
-        let tools = self.store.list::<Tool>().map_err(ControlError::from)?;
+        let tools = self
+            .store
+            .list::<Tool>()
+            .await
+            .map_err(ControlError::from)?;
         Ok(Response::new(v1::CreateToolsetResponse {
             toolset: Some(to_proto(&toolset, &tools)),
         }))
@@ -163,8 +172,12 @@ impl ToolsetService for Control {
         request: Request<v1::GetToolsetRequest>,
     ) -> Result<Response<v1::GetToolsetResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let toolset = require::<Toolset>(&self.store, id)?;
-        let tools = self.store.list::<Tool>().map_err(ControlError::from)?;
+        let toolset = require::<Toolset>(&self.store.reader(), id).await?;
+        let tools = self
+            .store
+            .list::<Tool>()
+            .await
+            .map_err(ControlError::from)?;
         Ok(Response::new(v1::GetToolsetResponse {
             toolset: Some(to_proto(&toolset, &tools)),
         }))
@@ -175,10 +188,15 @@ impl ToolsetService for Control {
         request: Request<v1::ListToolsetsRequest>,
     ) -> Result<Response<v1::ListToolsetsResponse>, Status> {
         let server_id = request.into_inner().server_id;
-        let tools = self.store.list::<Tool>().map_err(ControlError::from)?;
+        let tools = self
+            .store
+            .list::<Tool>()
+            .await
+            .map_err(ControlError::from)?;
         let mut toolsets: Vec<Toolset> = self
             .store
             .list::<Toolset>()
+            .await
             .map_err(ControlError::from)?
             .into_iter()
             .filter(|ts| {
@@ -213,16 +231,21 @@ impl ToolsetService for Control {
             .map(|d| validate::description("description", d))
             .transpose()?;
         let toolset = self
-            .edit_toolset(actor, &id, "toolset.update", |store, toolset| {
-                if let Some(name) = name {
-                    check_name_free(store, &toolset.id, &name)?;
-                    toolset.name = name;
-                }
-                if let Some(description) = description {
-                    toolset.description = description;
-                }
-                Ok("renamed or re-described".into())
-            })
+            .edit_toolset(
+                actor,
+                &id,
+                "toolset.update",
+                |store, mut toolset| async move {
+                    if let Some(name) = name {
+                        check_name_free(&store, &toolset.id, &name).await?;
+                        toolset.name = name;
+                    }
+                    if let Some(description) = description {
+                        toolset.description = description;
+                    }
+                    Ok((toolset, "renamed or re-described".into()))
+                },
+            )
             .await?;
         Ok(Response::new(v1::UpdateToolsetResponse {
             toolset: Some(toolset),
@@ -236,12 +259,12 @@ impl ToolsetService for Control {
         let actor = actor(&request);
         let id = validate::id("id", &request.get_ref().id)?.to_owned();
         self.store
-            .write(|store| {
-                let toolset = custom_or_refuse(store, &id)?;
+            .write(|store| async move {
+                let toolset = custom_or_refuse(&store, &id).await?;
                 let mut batch = Batch::default();
                 let now = now_ms();
                 let mut unbound = Vec::new();
-                for mut profile in store.list::<AccessProfile>()? {
+                for mut profile in store.list::<AccessProfile>().await? {
                     if profile.toolset_ids.contains(&id) {
                         profile.toolset_ids.retain(|t| *t != id);
                         profile.updated_at = now;
@@ -277,11 +300,16 @@ impl ToolsetService for Control {
         let req = request.into_inner();
         let (id, tool_ids) = toolset_tools(&req.toolset_id, &req.tool_ids, "")?;
         let toolset = self
-            .edit_toolset(actor, &id, "toolset.add_tools", |store, toolset| {
-                let tools = approved_tools(store, &tool_ids)?;
-                let added = edit::add_tools(toolset, &tools);
-                Ok(format!("added {}", added.join(", ")))
-            })
+            .edit_toolset(
+                actor,
+                &id,
+                "toolset.add_tools",
+                |store, mut toolset| async move {
+                    let tools = approved_tools(&store, &tool_ids).await?;
+                    let added = edit::add_tools(&mut toolset, &tools);
+                    Ok((toolset, format!("added {}", added.join(", "))))
+                },
+            )
             .await?;
         Ok(Response::new(v1::AddToolsetToolsResponse {
             toolset: Some(toolset),
@@ -296,10 +324,15 @@ impl ToolsetService for Control {
         let req = request.into_inner();
         let (id, tool_ids) = toolset_tools(&req.toolset_id, &req.tool_ids, "")?;
         let toolset = self
-            .edit_toolset(actor, &id, "toolset.remove_tools", |_, toolset| {
-                edit::remove_tools(toolset, &tool_ids);
-                Ok(format!("removed {}", tool_ids.join(", ")))
-            })
+            .edit_toolset(
+                actor,
+                &id,
+                "toolset.remove_tools",
+                |_, mut toolset| async move {
+                    edit::remove_tools(&mut toolset, &tool_ids);
+                    Ok((toolset, format!("removed {}", tool_ids.join(", "))))
+                },
+            )
             .await?;
         Ok(Response::new(v1::RemoveToolsetToolsResponse {
             toolset: Some(toolset),

@@ -51,8 +51,8 @@ fn token_to_proto(t: &Token) -> v1::Token {
 impl Control {
     async fn set_user_status(&self, actor: String, id: &str, status: UserStatus) -> Result<User> {
         self.store
-            .write(|store| {
-                let mut user = require::<User>(store, id)?;
+            .write(|store| async move {
+                let mut user = require::<User>(&store, id).await?;
                 let mut batch = Batch::default();
                 if user.status != status {
                     user.status = status;
@@ -89,8 +89,8 @@ impl UserService for Control {
         };
         let user = self
             .store
-            .write(|store| {
-                if store.list::<User>()?.iter().any(|u| u.email == email) {
+            .write(|store| async move {
+                if store.list::<User>().await?.iter().any(|u| u.email == email) {
                     return Err(ControlError::AlreadyExists(format!(
                         "a user with email {email} already exists"
                     )));
@@ -124,7 +124,7 @@ impl UserService for Control {
         request: Request<v1::GetUserRequest>,
     ) -> Result<Response<v1::GetUserResponse>, Status> {
         let id = validate::id("id", &request.get_ref().id)?;
-        let user = require::<User>(&self.store, id)?;
+        let user = require::<User>(&self.store.reader(), id).await?;
         Ok(Response::new(v1::GetUserResponse {
             user: Some(user_to_proto(&user)),
         }))
@@ -134,7 +134,11 @@ impl UserService for Control {
         &self,
         _request: Request<v1::ListUsersRequest>,
     ) -> Result<Response<v1::ListUsersResponse>, Status> {
-        let mut users = self.store.list::<User>().map_err(ControlError::from)?;
+        let mut users = self
+            .store
+            .list::<User>()
+            .await
+            .map_err(ControlError::from)?;
         users.sort_by(|a, b| a.email.cmp(&b.email));
         Ok(Response::new(v1::ListUsersResponse {
             users: users.iter().map(user_to_proto).collect(),
@@ -190,10 +194,12 @@ impl UserService for Control {
         }
         let secret =
             random_token(TOKEN_PREFIX).map_err(|e| ControlError::Internal(e.to_string()))?;
+        let secret_ref = &secret;
         let token = self
             .store
-            .write(|store| {
-                let user = require::<User>(store, &user_id)?;
+            .write(|store| async move {
+                let secret = secret_ref;
+                let user = require::<User>(&store, &user_id).await?;
                 if user.status != UserStatus::Active {
                     return Err(ControlError::FailedPrecondition(format!(
                         "user {} is disabled; enable the user before issuing a token",
@@ -237,10 +243,11 @@ impl UserService for Control {
         request: Request<v1::ListTokensRequest>,
     ) -> Result<Response<v1::ListTokensResponse>, Status> {
         let user_id = validate::id("user_id", &request.get_ref().user_id)?;
-        require::<User>(&self.store, user_id)?;
+        require::<User>(&self.store.reader(), user_id).await?;
         let mut tokens: Vec<Token> = self
             .store
             .list::<Token>()
+            .await
             .map_err(ControlError::from)?
             .into_iter()
             .filter(|t| t.user_id == user_id)
@@ -259,9 +266,10 @@ impl UserService for Control {
         let id = validate::id("id", &request.get_ref().id)?.to_owned();
         let token = self
             .store
-            .write(|store| {
+            .write(|store| async move {
                 let mut token = store
-                    .get::<Token>(&id)?
+                    .get::<Token>(&id)
+                    .await?
                     .ok_or_else(|| ControlError::not_found("token", &id))?;
                 let mut batch = Batch::default();
                 if token.revoked_at.is_none() {
@@ -287,13 +295,16 @@ impl UserService for Control {
         request: Request<v1::ListUserToolsRequest>,
     ) -> Result<Response<v1::ListUserToolsResponse>, Status> {
         let user_id = validate::id("user_id", &request.get_ref().user_id)?;
-        let user = require::<User>(&self.store, user_id)?;
+        let user = require::<User>(&self.store.reader(), user_id).await?;
         let store = &self.store;
-        let settings = store.settings().map_err(ControlError::from)?;
-        let servers = store.list::<Server>().map_err(ControlError::from)?;
-        let tools = store.list::<Tool>().map_err(ControlError::from)?;
-        let profiles = store.list::<AccessProfile>().map_err(ControlError::from)?;
-        let toolsets = store.list::<Toolset>().map_err(ControlError::from)?;
+        let settings = store.settings().await.map_err(ControlError::from)?;
+        let servers = store.list::<Server>().await.map_err(ControlError::from)?;
+        let tools = store.list::<Tool>().await.map_err(ControlError::from)?;
+        let profiles = store
+            .list::<AccessProfile>()
+            .await
+            .map_err(ControlError::from)?;
+        let toolsets = store.list::<Toolset>().await.map_err(ControlError::from)?;
         let subject = Subject {
             user: &user,
             token: None,

@@ -68,23 +68,24 @@ impl Authenticator {
 
     /// The caller of a bearer token, or why it is refused (a short phrase
     /// that is safe to show: it never says whether a token exists).
-    pub fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, &'static str> {
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, &'static str> {
         let presented = bearer.ok_or("missing access token")?;
         let invalid = "invalid, expired or revoked access token";
         let hash = sha256_hex(presented.as_bytes());
-        let lookup = || -> Result<Option<Caller>, StoreError> {
-            let Some(id) = self.store.token_id_by_hash(&hash)? else {
+        let lookup = async || -> Result<Option<Caller>, StoreError> {
+            let Some(id) = self.store.token_id_by_hash(&hash).await? else {
                 return Ok(None);
             };
-            let Some(token) = self.store.get::<Token>(&id)? else {
+            let Some(token) = self.store.get::<Token>(&id).await? else {
                 return Ok(None);
             };
-            let Some(user) = self.store.get::<User>(&token.user_id)? else {
+            let Some(user) = self.store.get::<User>(&token.user_id).await? else {
                 return Ok(None);
             };
             Ok(Some(Caller { user, token }))
         };
         let caller = lookup()
+            .await
             .map_err(|e| {
                 tracing::error!(error = %e, "token lookup failed");
                 invalid
@@ -118,9 +119,9 @@ impl Authenticator {
         let id = token.id.clone();
         let result = self
             .store
-            .write(|store| {
+            .write(|store| async move {
                 let mut batch = Batch::default();
-                if let Some(mut current) = store.get::<Token>(&id)? {
+                if let Some(mut current) = store.get::<Token>(&id).await? {
                     current.last_used_at = Some(now);
                     batch.put(&current);
                 }
@@ -148,7 +149,7 @@ pub async fn require_token(
                 .or_else(|| v.strip_prefix("bearer "))
         })
         .map(str::trim);
-    match auth.authenticate(bearer) {
+    match auth.authenticate(bearer).await {
         Ok(caller) => {
             auth.touch(&caller.token).await;
             request.extensions_mut().insert(caller);

@@ -212,13 +212,27 @@ impl Ending {
 }
 
 impl Gateway {
-    fn connect_prompt(
+    async fn connect_prompt(
         &self,
         tool: &Tool,
         user_id: &str,
         context: &RequestContext<RoleServer>,
     ) -> Ending {
-        let link = self.state.oauth.connect_link(user_id, &tool.server_id);
+        let link = match self
+            .state
+            .oauth
+            .connect_link(user_id, &tool.server_id)
+            .await
+        {
+            Ok(link) => link,
+            Err(err) => {
+                tracing::error!(error = %err, "cannot make a connect link");
+                return Ending::error(
+                    "storage error",
+                    "toolgate could not make a connect link; try again",
+                );
+            }
+        };
         let message = format!(
             "Connect your Salesforce account to use {}: open {link} in your browser, sign in to Salesforce and allow access, then call the tool again. The link works once and expires in 10 minutes.",
             tool.name
@@ -295,7 +309,7 @@ impl Gateway {
                 {
                     Ok(fresh) => call(fresh).await,
                     Err(RefreshError::Revoked | RefreshError::NotConnected) => {
-                        return self.connect_prompt(tool, &caller.user.id, context);
+                        return self.connect_prompt(tool, &caller.user.id, context).await;
                     }
                     Err(err) => {
                         return Ending::error(err.to_string(), err.to_string());
@@ -382,12 +396,13 @@ impl Gateway {
             .state
             .oauth
             .connection(&caller.user.id, &tool.server_id)
+            .await
         {
             Ok(Some(live)) => live,
             Ok(None) => {
                 return (
                     Some(tool),
-                    self.connect_prompt(tool, &caller.user.id, context),
+                    self.connect_prompt(tool, &caller.user.id, context).await,
                 );
             }
             Err(err) => {
@@ -461,6 +476,7 @@ impl ServerHandler for Gateway {
         let world = self
             .state
             .world()
+            .await
             .map_err(|e| McpError::internal_error(format!("cannot read state: {e}"), None))?;
         let subject = world.subject(&caller.user, Some(&caller.token));
         let allowed = world.allowed(&subject);
@@ -495,7 +511,7 @@ impl ServerHandler for Gateway {
             .as_deref()
             .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
-        let (target, ending) = match self.state.world() {
+        let (target, ending) = match self.state.world().await {
             Ok(world) => {
                 let (tool, ending) = self.call(&request, &args, &caller, &context, &world).await;
                 (call_target(&world, tool, &request.name), ending)
@@ -525,8 +541,15 @@ impl ServerHandler for Gateway {
         }));
         event.outcome = ending.outcome;
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if let Err(err) = self.state.store.append_audit(vec![event]) {
+        if let Err(err) = self.state.store.append_audit(vec![event]).await {
+            // Fail closed: no result leaves without its audit event.
             tracing::error!(error = %err, "cannot write the audit event of a tool call");
+            return Ok(Ending::error(
+                "audit log unavailable",
+                "toolgate could not record this call in its audit log, so its result is withheld; if the tool changes data, the change may have been applied: check before retrying",
+            )
+            .result
+            .into());
         }
         Ok(ending.result.into())
     }

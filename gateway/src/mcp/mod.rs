@@ -166,23 +166,24 @@ impl McpState {
     /// policy record written since, see [`Store::generation`]); the
     /// generation is read before the records, so a write that lands
     /// mid-read makes the next call read again.
-    pub fn world(&self) -> Result<Arc<World>, StoreError> {
+    pub async fn world(&self) -> Result<Arc<World>, StoreError> {
         let generation = self.store.generation();
         if let Some((cached, world)) = &*self.world.lock().unwrap_or_else(|p| p.into_inner())
             && *cached == generation
         {
             return Ok(world.clone());
         }
-        let tools: Vec<Tool> = self.store.list()?;
+        let reader = self.store.reader();
+        let tools: Vec<Tool> = reader.list().await?;
         let world = Arc::new(World {
-            settings: self.store.settings()?,
-            servers: self.store.list()?,
+            settings: reader.settings().await?,
+            servers: reader.list().await?,
             index: ToolIndex::new(&tools),
             listed: tools.iter().map(|_| OnceLock::new()).collect(),
             tools,
-            profiles: self.store.list()?,
-            toolsets: self.store.list()?,
-            users: self.store.list()?,
+            profiles: reader.list().await?,
+            toolsets: reader.list().await?,
+            users: reader.list().await?,
         });
         *self.world.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, world.clone()));
         Ok(world)

@@ -82,7 +82,9 @@ pub async fn recheck(state: &McpState) {
     if entries.is_empty() {
         return;
     }
-    let Ok(world) = state.world() else { return };
+    let Ok(world) = state.world().await else {
+        return;
+    };
     let mut changed = Vec::new();
     for (id, user_id, before) in entries {
         let now = world.allowed_names(&user_id);

@@ -289,9 +289,12 @@ impl Registry {
             "refused": refused,
         }));
         event.outcome = Outcome::Denied;
-        if let Err(err) = self.store.append_audit(vec![event]) {
-            tracing::error!(error = %err, "cannot audit a refused MCP session");
-        }
+        let store = self.store.clone();
+        tokio::spawn(async move {
+            if let Err(err) = store.append_audit(vec![event]).await {
+                tracing::error!(error = %err, "cannot audit a refused MCP session");
+            }
+        });
     }
 
     /// Whether session `id` is open and belongs to `caller` (same user and

@@ -22,9 +22,12 @@
 //! host's or the checked `instance_url`'s.
 //!
 //! This module never logs or returns a token or a secret (answers quoted
-//! in errors have every secret of the request blanked out); links and
-//! states live in memory only (a restart simply asks users to click a new
-//! link).
+//! in errors have every secret of the request blanked out). Links and
+//! states live in the store ([`Store::put_ephemeral`]), keyed by their
+//! SHA-256 and sealed, so the link made on one replica can be opened on
+//! another and the callback can land on a third; each is used once
+//! ([`Store::take_ephemeral`]). A refresh holds the connection's lock
+//! across replicas ([`Store::named_lock`]).
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU16, Ordering};
@@ -49,10 +52,11 @@ mod login_host;
 pub use login_host::LoginHostError;
 use login_host::{describe_token_error, send, token_http};
 
+use crate::crypto::sha256_hex;
 use crate::model::{AuditEvent, Connection, Server, User, UserStatus, now_ms};
 use crate::salesforce::DEFAULT_UPSTREAM_TIMEOUT;
 use crate::salesforce::domains::SalesforceDomains;
-use crate::store::{Batch, Store, StoreError};
+use crate::store::{Batch, Ephemeral, Store, StoreError};
 
 /// How long a connect link stays valid.
 pub const LINK_TTL: Duration = Duration::from_secs(10 * 60);
@@ -212,19 +216,32 @@ impl From<ClientError> for RefreshError {
     }
 }
 
-#[derive(Debug)]
+/// A connect link, as stored (sealed) under the SHA-256 of its id.
+#[derive(Debug, Serialize, Deserialize)]
 struct ConnectLink {
+    /// The link id itself, so the live link of a user and server can be
+    /// handed out again.
+    id: String,
     user_id: String,
     server_id: String,
-    expires: Instant,
 }
 
-#[derive(Debug)]
+/// An authorization in progress, as stored (sealed) under the SHA-256 of
+/// its `state`.
+#[derive(Serialize, Deserialize)]
 struct PendingAuth {
     user_id: String,
     server_id: String,
+    /// The PKCE verifier (a secret until the code is exchanged).
     verifier: String,
-    expires: Instant,
+}
+
+/// Store kinds of the short-lived OAuth values.
+const LINK_KIND: &str = "connect_link";
+const STATE_KIND: &str = "oauth_state";
+
+fn ttl_ms(ttl: Duration) -> i64 {
+    i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX)
 }
 
 /// A live connection and its current access token.
@@ -257,8 +274,6 @@ pub struct OAuth {
     /// Where `instance_url`s may point.
     domains: SalesforceDomains,
     public_url: String,
-    links: Mutex<HashMap<String, ConnectLink>>,
-    pending: Mutex<HashMap<String, PendingAuth>>,
     /// One lock per connection id: concurrent calls that all saw an expired
     /// session wait for a single refresh. A tokio mutex, since it is held
     /// across the refresh request on purpose.
@@ -292,8 +307,6 @@ impl OAuth {
             timeout: DEFAULT_UPSTREAM_TIMEOUT,
             domains: SalesforceDomains::default(),
             public_url: public_url.trim_end_matches('/').to_owned(),
-            links: Mutex::new(HashMap::new()),
-            pending: Mutex::new(HashMap::new()),
             refresh_locks: Mutex::new(HashMap::new()),
             refresh_failures: Mutex::new(HashMap::new()),
         }
@@ -353,9 +366,12 @@ impl OAuth {
     /// [`ClientError::NotConfigured`] without a consumer key or secret;
     /// [`ClientError::Secret`] when the store cannot read, or the master
     /// key cannot open, the secret (logged here with its cause).
-    fn client(&self, server: &Server) -> Result<(OAuthClient, Vec<String>, String), ClientError> {
+    async fn client(
+        &self,
+        server: &Server,
+    ) -> Result<(OAuthClient, Vec<String>, String), ClientError> {
         let auth = server.auth.as_ref().ok_or(ClientError::NotConfigured)?;
-        let secret = match self.store.secret(&server.client_secret_key()) {
+        let secret = match self.store.secret(&server.client_secret_key()).await {
             Ok(Some(secret)) => secret,
             Ok(None) => return Err(ClientError::NotConfigured),
             Err(e) => {
@@ -387,54 +403,61 @@ impl OAuth {
 
     /// A single-use connect link for `user_id` and `server_id`: the live
     /// one if there is one (so repeated calls do not pile up links), else a
-    /// new one.
-    pub fn connect_link(&self, user_id: &str, server_id: &str) -> String {
-        let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        links.retain(|_, l| l.expires > now);
-        if let Some((id, _)) = links
-            .iter()
-            .find(|(_, l)| l.user_id == user_id && l.server_id == server_id)
+    /// new one, valid for [`LINK_TTL`] on every replica.
+    ///
+    /// Errors: [`StoreError`] when the store cannot keep it.
+    pub async fn connect_link(&self, user_id: &str, server_id: &str) -> Result<String, StoreError> {
+        let owner = format!("{user_id}/{server_id}");
+        if let Some((_, live)) = self.store.find_ephemeral(LINK_KIND, &owner).await?
+            && let Ok(link) = serde_json::from_slice::<ConnectLink>(&live.value)
         {
-            return format!("{}/connect/{id}", self.public_url);
+            return Ok(format!("{}/connect/{}", self.public_url, link.id));
         }
-        let id = random_id();
-        links.insert(
-            id.clone(),
-            ConnectLink {
-                user_id: user_id.to_owned(),
-                server_id: server_id.to_owned(),
-                expires: now + LINK_TTL,
-            },
-        );
-        format!("{}/connect/{id}", self.public_url)
+        let link = ConnectLink {
+            id: random_id(),
+            user_id: user_id.to_owned(),
+            server_id: server_id.to_owned(),
+        };
+        let value = Ephemeral {
+            owner,
+            value: serde_json::to_vec(&link).expect("a link serialises"),
+            expires_at: now_ms() + ttl_ms(LINK_TTL),
+        };
+        self.store
+            .put_ephemeral(LINK_KIND, &sha256_hex(link.id.as_bytes()), &value)
+            .await?;
+        Ok(format!("{}/connect/{}", self.public_url, link.id))
     }
 
     /// The user and server a live connect link is for, without using it up
     /// (so that link previews and scanners cannot spend it).
-    pub fn link_target(&self, link_id: &str) -> Result<(String, String), ConnectError> {
-        let links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-        links
-            .get(link_id)
-            .filter(|l| l.expires > Instant::now())
-            .map(|l| (l.user_id.clone(), l.server_id.clone()))
-            .ok_or(ConnectError::LinkExpired)
+    pub async fn link_target(&self, link_id: &str) -> Result<(String, String), ConnectError> {
+        let live = self
+            .store
+            .get_ephemeral(LINK_KIND, &sha256_hex(link_id.as_bytes()))
+            .await?
+            .ok_or(ConnectError::LinkExpired)?;
+        let link: ConnectLink =
+            serde_json::from_slice(&live.value).map_err(|_| ConnectError::LinkExpired)?;
+        Ok((link.user_id, link.server_id))
     }
 
     /// Consumes a connect link and returns the login host URL to redirect
     /// the browser to.
-    pub fn start(&self, link_id: &str) -> Result<String, ConnectError> {
-        let link = {
-            let mut links = self.links.lock().unwrap_or_else(|p| p.into_inner());
-            links.remove(link_id)
-        }
-        .filter(|l| l.expires > Instant::now())
-        .ok_or(ConnectError::LinkExpired)?;
+    pub async fn start(&self, link_id: &str) -> Result<String, ConnectError> {
+        let live = self
+            .store
+            .take_ephemeral(LINK_KIND, &sha256_hex(link_id.as_bytes()))
+            .await?
+            .ok_or(ConnectError::LinkExpired)?;
+        let link: ConnectLink =
+            serde_json::from_slice(&live.value).map_err(|_| ConnectError::LinkExpired)?;
         let server = self
             .store
-            .get::<Server>(&link.server_id)?
+            .get::<Server>(&link.server_id)
+            .await?
             .ok_or(ConnectError::Gone)?;
-        let (client, scopes, _) = self.client(&server)?;
+        let (client, scopes, _) = self.client(&server).await?;
         let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
         let mut request = client
             .authorize_url(CsrfToken::new_random)
@@ -443,18 +466,19 @@ impl OAuth {
             request = request.add_scope(Scope::new(scope));
         }
         let (url, state) = request.url();
-        let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-        let now = Instant::now();
-        pending.retain(|_, p| p.expires > now);
-        pending.insert(
-            state.secret().clone(),
-            PendingAuth {
-                user_id: link.user_id,
-                server_id: link.server_id,
-                verifier: verifier.secret().clone(),
-                expires: now + STATE_TTL,
-            },
-        );
+        let pending = PendingAuth {
+            user_id: link.user_id,
+            server_id: link.server_id,
+            verifier: verifier.secret().clone(),
+        };
+        let value = Ephemeral {
+            owner: String::new(),
+            value: serde_json::to_vec(&pending).expect("a pending authorization serialises"),
+            expires_at: now_ms() + ttl_ms(STATE_TTL),
+        };
+        self.store
+            .put_ephemeral(STATE_KIND, &sha256_hex(state.secret().as_bytes()), &value)
+            .await?;
         Ok(url.to_string())
     }
 
@@ -464,13 +488,14 @@ impl OAuth {
         &self,
         params: &HashMap<String, String>,
     ) -> Result<Connection, ConnectError> {
-        let pending = {
-            let state = params.get("state").ok_or(ConnectError::StateInvalid)?;
-            let mut pending = self.pending.lock().unwrap_or_else(|p| p.into_inner());
-            pending.remove(state)
-        }
-        .filter(|p| p.expires > Instant::now())
-        .ok_or(ConnectError::StateInvalid)?;
+        let state = params.get("state").ok_or(ConnectError::StateInvalid)?;
+        let live = self
+            .store
+            .take_ephemeral(STATE_KIND, &sha256_hex(state.as_bytes()))
+            .await?
+            .ok_or(ConnectError::StateInvalid)?;
+        let pending: PendingAuth =
+            serde_json::from_slice(&live.value).map_err(|_| ConnectError::StateInvalid)?;
         if let Some(error) = params.get("error") {
             let description = params
                 .get("error_description")
@@ -482,15 +507,17 @@ impl OAuth {
             .ok_or_else(|| ConnectError::Exchange("the callback carried no code".into()))?;
         let server = self
             .store
-            .get::<Server>(&pending.server_id)?
+            .get::<Server>(&pending.server_id)
+            .await?
             .filter(|s| !s.disabled)
             .ok_or(ConnectError::Gone)?;
         let toolgate_user = self
             .store
-            .get::<User>(&pending.user_id)?
+            .get::<User>(&pending.user_id)
+            .await?
             .filter(|u| u.status == UserStatus::Active)
             .ok_or(ConnectError::Gone)?;
-        let (client, _, secret) = self.client(&server)?;
+        let (client, _, secret) = self.client(&server).await?;
         let status = Arc::new(AtomicU16::new(0));
         let http = self.http_client(
             status.clone(),
@@ -565,7 +592,7 @@ impl OAuth {
         };
         let stored = connection.clone();
         self.store
-            .write(|_| {
+            .write(|_| async move {
                 let mut batch = Batch::default();
                 batch.put(&stored);
                 batch.put_secret(&stored.refresh_token_key(), refresh.as_bytes());
@@ -641,16 +668,16 @@ impl OAuth {
     }
 
     /// The user's connection to a server with its access token, if any.
-    pub fn connection(
+    pub async fn connection(
         &self,
         user_id: &str,
         server_id: &str,
     ) -> Result<Option<LiveConnection>, StoreError> {
         let id = Connection::id_for(user_id, server_id);
-        let Some(connection) = self.store.get::<Connection>(&id)? else {
+        let Some(connection) = self.store.get::<Connection>(&id).await? else {
             return Ok(None);
         };
-        let Some(access) = self.store.secret(&connection.access_token_key())? else {
+        let Some(access) = self.store.secret(&connection.access_token_key()).await? else {
             return Ok(None);
         };
         Ok(Some(LiveConnection {
@@ -678,6 +705,11 @@ impl OAuth {
         let lock = self.refresh_lock(&id);
         let waited_from = Instant::now();
         let _guard = lock.lock().await;
+        // Then across replicas: a refresh token an External Client App
+        // rotates is good for one refresh, so two replicas refreshing at
+        // once would disconnect the user. Whoever waited re-reads below and
+        // finds the new access token.
+        let _shared = self.store.named_lock(&format!("refresh/{id}")).await?;
         {
             let failures = self
                 .refresh_failures
@@ -690,19 +722,22 @@ impl OAuth {
             }
         }
         let live = self
-            .connection(user_id, server_id)?
+            .connection(user_id, server_id)
+            .await?
             .ok_or(RefreshError::NotConnected)?;
         if live.access_token != stale {
             return Ok(live); // Someone else refreshed while we waited.
         }
         let server = self
             .store
-            .get::<Server>(server_id)?
+            .get::<Server>(server_id)
+            .await?
             .ok_or(RefreshError::NotConnected)?;
-        let (client, _, secret) = self.client(&server)?;
+        let (client, _, secret) = self.client(&server).await?;
         let refresh = self
             .store
-            .secret(&live.connection.refresh_token_key())?
+            .secret(&live.connection.refresh_token_key())
+            .await?
             .ok_or(RefreshError::NotConnected)?;
         let refresh = String::from_utf8_lossy(&refresh).into_owned();
         let status = Arc::new(AtomicU16::new(0));
@@ -748,11 +783,13 @@ impl OAuth {
         let access = token.access_token().secret().clone();
         let rotated = token.refresh_token().map(|t| t.secret().clone());
         let stored = connection.clone();
+        let (access_ref, rotated_ref) = (&access, &rotated);
         self.store
-            .write(|store| {
+            .write(|store| async move {
+                let (access, rotated) = (access_ref, rotated_ref);
                 // A disconnect or server deletion may have won the race:
                 // never bring a deleted connection back.
-                let current = store.get::<Connection>(&stored.id)?;
+                let current = store.get::<Connection>(&stored.id).await?;
                 if current.is_none_or(|c| c.connected_at != stored.connected_at) {
                     return Err(RefreshError::NotConnected);
                 }
@@ -790,7 +827,7 @@ impl OAuth {
     ) -> Result<(), StoreError> {
         let connection = connection.clone();
         self.store
-            .write(|_| {
+            .write(|_| async move {
                 let mut batch = Batch::default();
                 batch.delete::<Connection>(&connection.id);
                 batch.delete_secret(&connection.refresh_token_key());
@@ -823,8 +860,12 @@ impl OAuth {
         // No refresh may run (and re-store tokens) while we disconnect.
         let lock = self.refresh_lock(&connection.id);
         let _guard = lock.lock().await;
-        let server = self.store.get::<Server>(&connection.server_id)?;
-        let refresh = self.store.secret(&connection.refresh_token_key())?;
+        let _shared = self
+            .store
+            .named_lock(&format!("refresh/{}", connection.id))
+            .await?;
+        let server = self.store.get::<Server>(&connection.server_id).await?;
+        let refresh = self.store.secret(&connection.refresh_token_key()).await?;
         let mut revoked = false;
         if let (Some(server), Some(token)) = (server, refresh) {
             let url = format!("{}/services/oauth2/revoke", server.login_host.url());

@@ -21,6 +21,7 @@
 //! PostgreSQL) made by another replica.
 
 mod batch;
+mod copy;
 mod flusher;
 mod postgres;
 mod sled_backend;
@@ -36,6 +37,7 @@ use tokio::sync::broadcast;
 
 pub use batch::Batch;
 pub(crate) use batch::Op;
+pub use copy::{CopyReport, copy};
 pub use flusher::AuditFlushStats;
 pub use postgres::PgOptions;
 pub use sled_backend::DirLock;
@@ -313,7 +315,8 @@ impl Shared {
     /// Publishes committed events, in sequence order.
     pub(crate) fn publish(&self, events: Vec<AuditEvent>) {
         if let Some(last) = events.last() {
-            self.committed_seq.fetch_max(last.sequence, Ordering::SeqCst);
+            self.committed_seq
+                .fetch_max(last.sequence, Ordering::SeqCst);
         }
         for event in events {
             // No live subscriber is not an error.
@@ -332,7 +335,7 @@ impl Shared {
 }
 
 enum Backend {
-    Sled(sled_backend::SledBackend),
+    Sled(Box<sled_backend::SledBackend>),
     Postgres(postgres::PgBackend),
 }
 
@@ -468,7 +471,7 @@ impl Store {
         let (backend, last_seq) = sled_backend::SledBackend::open(data_dir, lock)?;
         let shared = Shared::new(last_seq);
         Ok(Self {
-            backend: Backend::Sled(backend),
+            backend: Backend::Sled(Box::new(backend)),
             key,
             shared,
         })
@@ -499,6 +502,15 @@ impl Store {
         match self.backend {
             Backend::Sled(_) => "embedded",
             Backend::Postgres(_) => "postgresql",
+        }
+    }
+
+    /// The embedded store's database, for tests that look at raw values.
+    #[cfg(test)]
+    fn sled_db(&self) -> &sled::Db {
+        match &self.backend {
+            Backend::Sled(s) => s.db(),
+            Backend::Postgres(_) => panic!("not the embedded store"),
         }
     }
 
@@ -785,7 +797,11 @@ impl Store {
     }
 
     /// The live value under `kind` and `key`, left in place.
-    pub async fn get_ephemeral(&self, kind: &str, key: &str) -> Result<Option<Ephemeral>, StoreError> {
+    pub async fn get_ephemeral(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<Ephemeral>, StoreError> {
         let raw = match &self.backend {
             Backend::Sled(s) => s.get_ephemeral(kind, key, false)?,
             Backend::Postgres(p) => p.get_ephemeral(kind, key, false).await?,
@@ -795,7 +811,11 @@ impl Store {
 
     /// Takes the live value under `kind` and `key`: it is deleted in the
     /// same step, so of two replicas taking it at once only one gets it.
-    pub async fn take_ephemeral(&self, kind: &str, key: &str) -> Result<Option<Ephemeral>, StoreError> {
+    pub async fn take_ephemeral(
+        &self,
+        kind: &str,
+        key: &str,
+    ) -> Result<Option<Ephemeral>, StoreError> {
         let raw = match &self.backend {
             Backend::Sled(s) => s.get_ephemeral(kind, key, true)?,
             Backend::Postgres(p) => p.get_ephemeral(kind, key, true).await?,
@@ -839,7 +859,9 @@ impl Store {
         if raw.expires_at <= crate::model::now_ms() {
             return Ok(None);
         }
-        let value = self.key.open(ephemeral_aad(kind, key).as_bytes(), &raw.sealed)?;
+        let value = self
+            .key
+            .open(ephemeral_aad(kind, key).as_bytes(), &raw.sealed)?;
         Ok(Some(Ephemeral {
             owner: raw.owner,
             value,

@@ -191,6 +191,11 @@ impl SledBackend {
         ))
     }
 
+    #[cfg(test)]
+    pub(super) fn db(&self) -> &sled::Db {
+        &self.db
+    }
+
     pub(super) async fn write_lock(&self) -> tokio::sync::MutexGuard<'_, ()> {
         self.write_lock.lock().await
     }
@@ -278,7 +283,10 @@ impl SledBackend {
             event.sequence = self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1;
             // Stamped at commit so that time order follows sequence order.
             event.time = now;
-            writes.insert(audit_key(event.sequence), versioned(&super::encode(&*event)));
+            writes.insert(
+                audit_key(event.sequence),
+                versioned(&super::encode(&*event)),
+            );
         }
         if let Err(err) = writes.apply(&self.db) {
             // The numbers handed out were not used: give them back so the
@@ -401,10 +409,8 @@ impl SledBackend {
             sealed: hex::encode(sealed),
             expires_at,
         };
-        self.db.insert(
-            ephemeral_key(kind, key),
-            versioned(&super::encode(&value)),
-        )?;
+        self.db
+            .insert(ephemeral_key(kind, key), versioned(&super::encode(&value)))?;
         Ok(())
     }
 
@@ -422,9 +428,7 @@ impl SledBackend {
         } else {
             self.db.get(name.as_bytes())?
         };
-        value
-            .map(|value| raw_ephemeral(&name, &value))
-            .transpose()
+        value.map(|value| raw_ephemeral(&name, &value)).transpose()
     }
 
     pub(super) fn find_ephemeral(

@@ -607,7 +607,7 @@ async fn tools_sections(
 
     // 6. Start-up.
     let t = Instant::now();
-    let stored = append_audit(data_dir, opts.audit_events)?;
+    let stored = append_audit(data_dir, opts.audit_events).await?;
     println!(
         "\n== start-up with {} audit events and {} tools stored",
         stored,
@@ -650,7 +650,7 @@ async fn list_bytes(session: &Session) -> anyhow::Result<usize> {
 /// Appends audit events to the (stopped) daemon's store until it holds
 /// at least `target`, through the gateway's own store code, 1,000 per
 /// batch. Returns how many it holds.
-fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
+async fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
     use toolgate_gateway::crypto::MasterKey;
     use toolgate_gateway::model::AuditEvent;
     use toolgate_gateway::store::{DirLock, Store};
@@ -670,7 +670,7 @@ fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
                 .with_details(json!({"tool": TOOL, "arguments": {"soql": SOQL}}))
             })
             .collect();
-        store.append_audit(events)?;
+        store.append_audit(events).await?;
         written += n;
     }
     Ok(written)
