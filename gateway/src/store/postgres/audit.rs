@@ -252,24 +252,28 @@ pub(super) async fn forward(
 }
 
 /// Events with sequence above `after`, up to `up_to`, oldest first, at
-/// most [`READ_CHUNK`] of them (the change feed).
+/// most [`READ_CHUNK`] of them (the change feed), each with its sequence
+/// number: one that does not decode is an error in its place, so the feed
+/// can skip it instead of stopping.
 pub(super) async fn after(
     pool: &PgPool,
     after: u64,
     up_to: u64,
-) -> Result<Vec<AuditEvent>, StoreError> {
-    events(
-        sqlx::query_as(
-            "SELECT seq, time, body::text FROM audit_events \
-             WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
-        )
-        .bind(to_i64(after))
-        .bind(to_i64(up_to))
-        .bind(READ_CHUNK)
-        .fetch_all(pool)
-        .await
-        .map_err(db_err("reading new audit events"))?,
+) -> Result<Vec<(u64, Result<AuditEvent, StoreError>)>, StoreError> {
+    let rows: Vec<(i64, i64, String)> = sqlx::query_as(
+        "SELECT seq, time, body::text FROM audit_events \
+         WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3",
     )
+    .bind(to_i64(after))
+    .bind(to_i64(up_to))
+    .bind(READ_CHUNK)
+    .fetch_all(pool)
+    .await
+    .map_err(db_err("reading new audit events"))?;
+    Ok(rows
+        .into_iter()
+        .map(|(seq, time, body)| (u64::try_from(seq).unwrap_or(0), event(seq, time, &body)))
+        .collect())
 }
 
 /// One caller's lone append, waiting for its group commit.

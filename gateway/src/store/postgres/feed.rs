@@ -220,12 +220,22 @@ async fn catch_up(
         if from >= last_seq {
             return Ok(());
         }
-        let events = audit::after(pool, from, last_seq).await?;
-        let Some(last) = events.last().map(|e| e.sequence) else {
+        let rows = audit::after(pool, from, last_seq).await?;
+        let Some(last) = rows.last().map(|(seq, _)| *seq) else {
             // A gap (only an import can leave one): nothing more to read.
             state.published.fetch_max(last_seq, Ordering::SeqCst);
             return Ok(());
         };
+        let mut events = Vec::with_capacity(rows.len());
+        for (seq, event) in rows {
+            match event {
+                Ok(event) => events.push(event),
+                // Subscribers miss it; the log keeps it for whoever reads it.
+                Err(err) => {
+                    tracing::error!(sequence = seq, error = %err, "audit event not published")
+                }
+            }
+        }
         // Only this task publishes; `published` moves ahead of it only
         // after an import, whose events are not live.
         if state.published.load(Ordering::SeqCst) == from {

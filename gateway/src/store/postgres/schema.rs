@@ -148,7 +148,7 @@ pub(super) fn db_err(operation: &'static str) -> impl Fn(sqlx::Error) -> StoreEr
 fn map_error(operation: &str, err: &sqlx::Error) -> StoreError {
     match err {
         sqlx::Error::PoolTimedOut => StoreError::Unavailable(format!(
-            "{operation}: no database connection became free in time"
+            "{operation}: no database connection within the acquire timeout (the database is unreachable or every pooled connection is busy)"
         )),
         sqlx::Error::PoolClosed => {
             StoreError::Unavailable(format!("{operation}: the connection pool is closed"))

@@ -532,3 +532,32 @@ async fn lone_appends_share_transactions_under_load() {
     );
     assert_eq!(store.last_audit_sequence(), CALLS);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_event_that_does_not_decode_does_not_stop_the_feed() {
+    let db = TestDatabase::create().await;
+    let store = open(&db).await;
+    let mut live = store.subscribe();
+    let mut conn = PgConnection::connect(db.url()).await.unwrap();
+    sqlx::query(
+        "WITH s AS (UPDATE store_state SET audit_seq = audit_seq + 1 RETURNING audit_seq) \
+         INSERT INTO audit_events (seq, time, actor, action, target, outcome, body) \
+         SELECT audit_seq, 0, 'x', 'x', 'x', 'ALLOWED', '\"not an event\"' FROM s",
+    )
+    .execute(&mut conn)
+    .await
+    .unwrap();
+    store
+        .append_audit(vec![event("user:a@example.com", "tool.call", "tool/t")])
+        .await
+        .unwrap();
+    let next = tokio::time::timeout(PATIENCE, live.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!((next.sequence, next.target.as_str()), (2, "tool/t"));
+    assert!(pg(&store).feed_ok());
+    let err = store.audit_forward(1, 1, 1).await.unwrap_err();
+    assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
+    assert!(err.to_string().contains("audit/1"), "{err}");
+}
