@@ -561,3 +561,65 @@ async fn an_event_that_does_not_decode_does_not_stop_the_feed() {
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("audit/1"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_ephemeral_value_is_stored_in_plaintext() {
+    let db = TestDatabase::create().await;
+    let store = open(&db).await;
+    store.check_master_key().await.unwrap();
+    let mut batch = Batch::default();
+    batch.put(&server("s1"));
+    batch.put_secret("server/s1/client_secret", b"PLAINTEXT-consumer-secret");
+    batch.put_secret("connection/u1.s1/refresh_token", b"PLAINTEXT-refresh-token");
+    apply(&store, batch).await;
+    store
+        .put_ephemeral(
+            "link",
+            "k1",
+            &Ephemeral {
+                owner: "u1/s1".into(),
+                value: b"PLAINTEXT-pkce-verifier".to_vec(),
+                expires_at: model::now_ms() + 60_000,
+            },
+        )
+        .await
+        .unwrap();
+    let mut conn = PgConnection::connect(db.url()).await.unwrap();
+    let mut dump = String::new();
+    for table in ["secrets", "ephemeral", "servers", "meta", "audit_events"] {
+        // Each row as text (bytea in hex) and as raw bytes.
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        dump.extend(rows);
+    }
+    let sealed: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT sealed FROM secrets UNION ALL SELECT sealed FROM ephemeral")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        sealed.len(),
+        4,
+        "three secrets (with the key check) and one value"
+    );
+    assert!(
+        dump.contains("server/s1/client_secret"),
+        "the dump has the rows"
+    );
+    assert!(!dump.contains("PLAINTEXT"), "{dump}");
+    assert!(!dump.contains(&hex::encode("PLAINTEXT")), "{dump}");
+    for bytes in sealed {
+        assert!(!bytes.windows(9).any(|w| w == b"PLAINTEXT"));
+    }
+    assert_eq!(
+        store
+            .take_ephemeral("link", "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        b"PLAINTEXT-pkce-verifier"
+    );
+}
