@@ -209,7 +209,9 @@ pub(super) async fn apply(store: &Store, batch: Batch) {
         .unwrap();
 }
 
+/// An allowed event of the action named `action` (e.g. `tool.call`).
 pub(super) fn event(actor: &str, action: &str, target: &str) -> AuditEvent {
+    let action = crate::audit::Action::parse(action).expect("an action toolgate writes");
     AuditEvent::allowed(actor, action, target)
 }
 
@@ -732,7 +734,7 @@ async fn the_generation_moves_with_policy_writes_only(kind: Kind) {
     let mut batch = Batch::default();
     batch.put(&used);
     batch.put_secret("connection/u1.s1/access_token", b"x");
-    batch.audit(event("system", "token.use", "token/tok1"));
+    batch.audit(event("system", "token.issue", "token/tok1"));
     apply(&store, batch).await;
     wait_for(&mut live, 3).await;
     assert_eq!(
@@ -887,7 +889,7 @@ async fn import_copies_everything_into_an_empty_store_only(kind: Kind) {
     batch.put_token_hash(&token("tok1", "u1").hash, "tok1");
     batch.put(&connection("u1", "s1"));
     batch.put_secret("connection/u1.s1/refresh_token", b"refresh");
-    batch.audit(event("admin", "server.create", "server/s1"));
+    batch.audit(event("admin", "server.register", "server/s1"));
     apply(&source, batch).await;
     source
         .append_audit(vec![event("user:u1@example.com", "tool.call", "tool/t1")])

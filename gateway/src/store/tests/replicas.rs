@@ -158,7 +158,7 @@ async fn a_foreign_key_violation_fails_the_whole_change() {
     batch.put(&user("u1"));
     batch.put_secret("server/s9/client_secret", b"secret");
     batch.put(&tool("t1", "s9", "s9_query"));
-    batch.audit(event("admin", "tool.create", "tool/t1"));
+    batch.audit(event("admin", "tool.discover", "tool/t1"));
     let err = store
         .write(|_| async move { Ok::<_, StoreError>((batch, ())) })
         .await
