@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, PgConnection};
 
 use super::super::*;
-use super::contract::{PATIENCE, apply, event, key, server, tool, user, wait_for};
+use super::fixtures::{PATIENCE, apply, event, key, server, tool, user, wait_for};
 use crate::model::{self, Tool};
 use toolgate_pgtemp::TestDatabase;
 
