@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, PgConnection};
 
 use super::super::*;
-use super::fixtures::{PATIENCE, apply, event, key, server, tool, user, wait_for};
+use super::fixtures::{
+    Harness, Kind, PATIENCE, apply, connection, event, key, server, token, tool, user, wait_for,
+};
 use crate::model::{self, Tool};
 use toolgate_pgtemp::TestDatabase;
 
@@ -621,5 +623,74 @@ async fn no_secret_or_ephemeral_value_is_stored_in_plaintext() {
             .unwrap()
             .value,
         b"PLAINTEXT-pkce-verifier"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_an_embedded_store_to_postgresql_and_back_unchanged() {
+    let embedded = Harness::new(Kind::Embedded).await;
+    let source = embedded.open().await;
+    let mut batch = Batch::default();
+    for s in ["s1", "s2"] {
+        batch.put(&server(s));
+        batch.put_secret(&format!("server/{s}/client_secret"), b"consumer-secret");
+        for t in 0..50 {
+            batch.put(&tool(&format!("{s}-t{t}"), s, &format!("{s}_tool{t}")));
+        }
+    }
+    for u in ["u1", "u2"] {
+        batch.put(&user(u));
+        let tok = token(&format!("tok-{u}"), u);
+        batch.put_token_hash(&tok.hash, &tok.id);
+        batch.put(&tok);
+        let conn = connection(u, "s1");
+        batch.put_secret(&conn.refresh_token_key(), b"refresh");
+        batch.put(&conn);
+    }
+    batch.put_meta("catalog_digest/salesforce", "abc");
+    batch.audit(
+        event("admin", "server.register", "server/s1")
+            .with_details(serde_json::json!({"zeta": 1, "alpha": [1.5, "x"]})),
+    );
+    apply(&source, batch).await;
+    for i in 0..30 {
+        source
+            .append_audit(vec![event(
+                "user:u1@example.com",
+                "tool.call",
+                &format!("tool/{i}"),
+            )])
+            .await
+            .unwrap();
+    }
+    let records = source.export_records().await.unwrap();
+    let secrets = source.export_secrets().await.unwrap();
+    let events = source.audit_forward(1, 1000, 1000).await.unwrap();
+
+    let db = TestDatabase::create().await;
+    let pg_store = open(&db).await;
+    let report = copy(&source, &pg_store).await.unwrap();
+    assert_eq!(report.records, records.len());
+    assert_eq!(report.audit_events, 31);
+    assert_eq!(pg_store.export_records().await.unwrap(), records);
+    // The key check the copy sealed first is among the secrets now.
+    let copied_secrets = pg_store.export_secrets().await.unwrap();
+    assert_eq!(copied_secrets.len(), secrets.len() + 1);
+    assert_eq!(pg_store.audit_forward(1, 1000, 1000).await.unwrap(), events);
+    assert_eq!(pg_store.last_audit_sequence(), 31);
+
+    let back = Harness::new(Kind::Embedded).await;
+    let restored = back.open().await;
+    copy(&pg_store, &restored).await.unwrap();
+    assert_eq!(restored.export_records().await.unwrap(), records);
+    assert_eq!(restored.export_secrets().await.unwrap(), copied_secrets);
+    assert_eq!(restored.audit_forward(1, 1000, 1000).await.unwrap(), events);
+    assert_eq!(
+        restored
+            .secret("connection/u2.s1/refresh_token")
+            .await
+            .unwrap()
+            .unwrap(),
+        b"refresh"
     );
 }
