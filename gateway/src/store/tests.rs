@@ -1,3 +1,11 @@
+//! Tests of the store. `contract` runs one suite against both backends;
+//! `replicas` holds what only PostgreSQL does (schema, several replicas on
+//! one database); the tests here are about the embedded store itself.
+
+mod contract;
+mod fixtures;
+mod replicas;
+
 use super::*;
 use crate::audit::Action;
 use crate::model::{AuditEvent, User, UserStatus};
