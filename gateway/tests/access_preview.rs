@@ -8,7 +8,7 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Bearer, Clients, clients};
+use common::{Clients, admin, clients};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
@@ -177,7 +177,7 @@ async fn world() -> World {
         .await
         .unwrap();
     let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
-    let admin = clients(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
+    let admin = clients(daemon.grpc_addr, admin(&token)).await;
     World {
         _daemon: daemon,
         admin,

@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Bearer, Clients, clients};
+use common::{Clients, admin, clients};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
     ElicitResult, ElicitationAction, ElicitationCapability, UrlElicitationCapability,
@@ -95,7 +95,7 @@ async fn world() -> World {
         .await
         .unwrap();
     let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
-    let mut admin = clients(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
+    let mut admin = clients(daemon.grpc_addr, admin(&token)).await;
     let server = admin
         .servers
         .register_server(v1::RegisterServerRequest {

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{Bearer, clients};
+use common::{admin, clients};
 use serde_json::{Value, json};
 use toolgate_gateway::app::{self, Listeners};
 use toolgate_gateway::config::Secrets;
@@ -61,7 +61,7 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
         .await
         .unwrap();
     let admin_token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
-    let mut admin = clients(daemon.grpc_addr, Bearer::new(Some(admin_token.trim()))).await;
+    let mut admin = clients(daemon.grpc_addr, admin(&admin_token)).await;
 
     // One server with every tool approved, one user granted all of them.
     let server = admin

@@ -8,7 +8,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Bearer, Clients, clients};
+use common::{Clients, admin, clients};
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toolgate_gateway::app::{self, Listeners, Running};
@@ -35,7 +35,7 @@ async fn world_with(public_url: Option<&str>, tune: impl FnOnce(&mut Config)) ->
         .await
         .unwrap();
     let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
-    let admin = clients(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
+    let admin = clients(daemon.grpc_addr, admin(&token)).await;
     World {
         daemon,
         admin,

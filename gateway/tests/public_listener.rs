@@ -10,7 +10,7 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Bearer, clients};
+use common::{admin, clients};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use toolgate_gateway::app::{self, Listeners, Running};
@@ -237,7 +237,7 @@ async fn the_binary_raises_its_open_files_limit_and_keeps_session_ids_out_of_inf
 
     // Open an MCP session at info level.
     let admin_token = std::fs::read_to_string(data.join("admin.token")).unwrap();
-    let mut admin = clients(grpc, Bearer::new(Some(admin_token.trim()))).await;
+    let mut admin = clients(grpc, admin(&admin_token)).await;
     let user = admin
         .users
         .create_user(v1::CreateUserRequest {

@@ -11,7 +11,7 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use tokio::sync::mpsc;
 use toolgate_console::action::Action;
-use toolgate_console::client::{AdminAuth, Clients};
+use toolgate_console::client::{AdminToken, Clients};
 use toolgate_console::state::App;
 use toolgate_console::ui::{self, Theme};
 use toolgate_console::worker::Worker;
@@ -46,7 +46,10 @@ pub async fn start_daemon(data_dir: &Path) -> (Running, String) {
 pub fn clients(addr: std::net::SocketAddr, token: &str) -> Clients {
     toolgate_console::client::connect(
         &format!("http://{addr}"),
-        AdminAuth::new(token, Some("console-test")).unwrap(),
+        AdminToken::new(token)
+            .unwrap()
+            .with_actor("console-test")
+            .unwrap(),
     )
     .unwrap()
 }

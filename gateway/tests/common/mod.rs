@@ -6,61 +6,35 @@
 
 use std::path::Path;
 
-use tonic::metadata::MetadataValue;
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Request, Status};
 use toolgate_gateway::app::{self, Listeners, Running};
 use toolgate_gateway::config::{Args, Config, Secrets};
+pub use toolgate_proto::AdminToken;
 use toolgate_proto::v1;
 
-/// Adds `authorization: Bearer <token>` (and optionally an actor name).
-#[derive(Clone)]
-pub struct Bearer {
-    value: Option<MetadataValue<tonic::metadata::Ascii>>,
-    actor: Option<MetadataValue<tonic::metadata::Ascii>>,
+/// One client per service, sharing a channel, every request carrying the
+/// admin token.
+pub type Clients = toolgate_proto::AdminClients;
+
+/// The interceptor for admin `token` (no actor).
+pub fn admin(token: &str) -> AdminToken {
+    AdminToken::new(token).unwrap()
 }
 
-impl Bearer {
-    pub fn new(token: Option<&str>) -> Self {
-        Self {
-            value: token.map(|t| format!("Bearer {t}").parse().unwrap()),
-            actor: None,
-        }
-    }
-
-    pub fn with_actor(mut self, actor: &str) -> Self {
-        self.actor = Some(actor.parse().unwrap());
-        self
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.value {
-            request.metadata_mut().insert("authorization", v.clone());
-        }
-        if let Some(a) = &self.actor {
-            request.metadata_mut().insert("x-toolgate-actor", a.clone());
-        }
-        Ok(request)
-    }
-}
-
-pub type Svc = InterceptedService<Channel, Bearer>;
-
-/// One client per service, sharing a channel.
-pub type Clients = toolgate_proto::Clients<Svc>;
-
-/// Connects to the control API at `addr`, every request carrying `bearer`.
-pub async fn clients(addr: std::net::SocketAddr, bearer: Bearer) -> Clients {
-    let channel = Channel::from_shared(format!("http://{addr}"))
+/// Connects to the control API at `addr`, every request passing through
+/// `interceptor` (an [`AdminToken`], or anything else a test needs to send).
+pub async fn clients<I: Interceptor + Clone>(
+    addr: std::net::SocketAddr,
+    interceptor: I,
+) -> toolgate_proto::Clients<InterceptedService<Channel, I>> {
+    let channel = toolgate_proto::admin::endpoint(&addr.to_string())
         .unwrap()
         .connect()
         .await
         .unwrap();
-    Clients::new(InterceptedService::new(channel, bearer))
+    toolgate_proto::Clients::new(InterceptedService::new(channel, interceptor))
 }
 
 /// The daemon's defaults, on loopback port 0 in `data_dir`, with a public
