@@ -154,27 +154,8 @@ async fn starts_with_private_files_refuses_a_second_daemon_and_stops_on_sigterm_
         })
         .await
         .unwrap();
-    let user = c
-        .users
-        .create_user(v1::CreateUserRequest {
-            email: "dee@example.com".into(),
-            display_name: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
-    let pat = c
-        .users
-        .issue_token(v1::IssueTokenRequest {
-            user_id: user.id,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .secret;
+    let user_id = common::create_user(&mut c, "dee@example.com").await;
+    let pat = common::issue_token(&mut c, &user_id, "").await;
     let mut wrong = clients(daemon.grpc, admin("tga_not-the-token-000000")).await;
     assert!(
         wrong
