@@ -7,7 +7,7 @@ use crate::store::StoreError;
 
 /// Why a control request failed. The message is shown to the admin as is.
 #[derive(Debug, thiserror::Error)]
-pub enum ControlError {
+pub(crate) enum ControlError {
     /// A request field is missing or malformed.
     #[error("{field}: {message}")]
     InvalidArgument {
@@ -40,7 +40,7 @@ pub enum ControlError {
 
 impl ControlError {
     /// An `InvalidArgument` for `field`.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidArgument {
             field: field.into(),
             message: message.into(),
@@ -48,7 +48,7 @@ impl ControlError {
     }
 
     /// A `NotFound` for an object of `kind` with `id`.
-    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             kind,
             id: id.into(),
@@ -85,7 +85,7 @@ impl From<ControlError> for Status {
 }
 
 /// The record of type `E` with `id`, or `NOT_FOUND` naming its kind.
-pub fn require<E: crate::store::Entity>(store: &crate::store::Store, id: &str) -> Result<E> {
+pub(crate) fn require<E: crate::store::Entity>(store: &crate::store::Store, id: &str) -> Result<E> {
     store
         .get::<E>(id)?
         .ok_or_else(|| ControlError::not_found(E::KIND, id))
@@ -93,7 +93,7 @@ pub fn require<E: crate::store::Entity>(store: &crate::store::Store, id: &str) -
 
 /// Fails with ALREADY_EXISTS if a record of type `E` other than `id` is
 /// named `name` (case-insensitive); `name_of` reads a record's name.
-pub fn require_name_free<E: crate::store::Entity>(
+pub(crate) fn require_name_free<E: crate::store::Entity>(
     store: &crate::store::Store,
     id: &str,
     name: &str,
@@ -118,4 +118,4 @@ pub fn require_name_free<E: crate::store::Entity>(
 }
 
 /// Shorthand for control handlers.
-pub type Result<T, E = ControlError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = ControlError> = std::result::Result<T, E>;

@@ -204,7 +204,7 @@ fn catalog_digest(kind: &str) -> String {
 /// Re-runs discovery for every server whose catalog definitions changed
 /// since its last discovery (after an upgrade). Returns how many servers
 /// were rediscovered.
-pub async fn rediscover_after_upgrade(store: &Store) -> Result<usize, StoreError> {
+pub(crate) async fn rediscover_after_upgrade(store: &Store) -> Result<usize, StoreError> {
     store
         .write(|store| {
             let mut batch = Batch::default();
