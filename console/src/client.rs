@@ -6,68 +6,8 @@
 
 use std::time::Duration;
 
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::Interceptor;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::{Channel, Endpoint};
-use tonic::{Code, Request, Status};
-use zeroize::Zeroizing;
-
-/// Adds `authorization: Bearer <admin token>` and `x-toolgate-actor` to
-/// every request. Its `Debug` never shows the token.
-#[derive(Clone)]
-pub struct AdminAuth {
-    authorization: MetadataValue<Ascii>,
-    actor: Option<MetadataValue<Ascii>>,
-}
-
-impl std::fmt::Debug for AdminAuth {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("AdminAuth")
-            .field("authorization", &"<redacted>")
-            .field("actor", &self.actor)
-            .finish()
-    }
-}
-
-impl AdminAuth {
-    /// Builds the interceptor. `actor` names the admin in the audit log
-    /// (`admin:<actor>`); characters the daemon does not accept
-    /// (anything but `A-Z a-z 0-9 . _ @ -`) are dropped, and it is cut to
-    /// 64 characters.
-    ///
-    /// Errors: the token holds characters that cannot go in an HTTP header.
-    pub fn new(token: &str, actor: Option<&str>) -> Result<Self, ConnectError> {
-        let bearer = Zeroizing::new(format!("Bearer {}", token.trim()));
-        let mut authorization: MetadataValue<Ascii> =
-            bearer.parse().map_err(|_| ConnectError::BadToken)?;
-        authorization.set_sensitive(true);
-        let actor = actor
-            .map(|a| {
-                a.chars()
-                    .filter(|c| c.is_ascii_alphanumeric() || "._@-".contains(*c))
-                    .take(64)
-                    .collect::<String>()
-            })
-            .filter(|a| !a.is_empty())
-            .and_then(|a| a.parse().ok());
-        Ok(Self {
-            authorization,
-            actor,
-        })
-    }
-}
-
-impl Interceptor for AdminAuth {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        let metadata = request.metadata_mut();
-        metadata.insert("authorization", self.authorization.clone());
-        if let Some(actor) = &self.actor {
-            metadata.insert("x-toolgate-actor", actor.clone());
-        }
-        Ok(request)
-    }
-}
+use tonic::{Code, Status};
+pub use toolgate_proto::AdminToken;
 
 /// Why the console cannot build a client.
 #[derive(Debug, thiserror::Error)]
@@ -78,35 +18,25 @@ pub enum ConnectError {
         /// The address as given.
         addr: String,
     },
-    /// The token cannot be sent in a header.
-    #[error("the admin token holds characters that cannot be sent in a header")]
-    BadToken,
 }
 
-type Svc = InterceptedService<Channel, AdminAuth>;
-
 /// One client per control service, sharing one channel. Cloning is cheap.
-pub type Clients = toolgate_proto::Clients<Svc>;
+pub type Clients = toolgate_proto::AdminClients;
 
 /// Builds the clients over a channel that connects on first use and
 /// reconnects after failures, so a daemon that is down at start (or
 /// restarts) only fails the requests made meanwhile.
 ///
 /// `addr` is `http://host:port`; a bare `host:port` gets `http://`.
-pub fn connect(addr: &str, auth: AdminAuth) -> Result<Clients, ConnectError> {
-    let url = if addr.contains("://") {
-        addr.to_owned()
-    } else {
-        format!("http://{addr}")
-    };
-    let endpoint = Endpoint::from_shared(url).map_err(|_| ConnectError::BadAddress {
+pub fn connect(addr: &str, auth: AdminToken) -> Result<Clients, ConnectError> {
+    let endpoint = toolgate_proto::admin::endpoint(addr).map_err(|_| ConnectError::BadAddress {
         addr: addr.to_owned(),
     })?;
     let channel = endpoint
         .connect_timeout(Duration::from_secs(3))
         .tcp_nodelay(true)
         .connect_lazy();
-    Ok(Clients::new(InterceptedService::new(channel, auth)))
+    Ok(Clients::with_admin_token(channel, auth))
 }
 
 /// A failed control API call, as the console shows it.

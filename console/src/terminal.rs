@@ -20,7 +20,7 @@ use zeroize::Zeroizing;
 
 use crate::action::{Action, Effect, Pasted};
 use crate::cli::{self, Args};
-use crate::client::{self, AdminAuth, Clients};
+use crate::client::{self, AdminToken, Clients};
 use crate::state::App;
 use crate::ui::{self, Theme};
 use crate::worker::Worker;
@@ -43,7 +43,10 @@ pub async fn run(mut args: Args) -> anyhow::Result<()> {
         args.data_dir.as_deref(),
     )?;
     let actor = args.actor.clone().or_else(|| std::env::var("USER").ok());
-    let auth = AdminAuth::new(&token, actor.as_deref())?;
+    let mut auth = AdminToken::new(&token)?;
+    if let Some(actor) = &actor {
+        auth = auth.with_actor_lossy(actor);
+    }
     drop(token);
     let clients = client::connect(&args.grpc_addr, auth)?;
     let theme = Theme::from_env();

@@ -19,7 +19,7 @@ use crate::model::{
 
 /// What one discovery run changed.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct DiscoveryReport {
+pub(crate) struct DiscoveryReport {
     /// Exposed names of tools seen for the first time (or offered again
     /// after being removed).
     pub added: Vec<String>,
@@ -34,7 +34,7 @@ pub struct DiscoveryReport {
 
 /// The result of [`reconcile`]: tools to write, the report, audit events.
 #[derive(Debug, Clone, Default)]
-pub struct Reconciled {
+pub(crate) struct Reconciled {
     /// New and changed tools, to be written.
     pub tools: Vec<Tool>,
     /// What changed.
@@ -46,7 +46,7 @@ pub struct Reconciled {
 /// SHA-256 (hex) of a definition's canonical JSON: object keys sorted at
 /// every level, no whitespace. Independent of serde_json's map ordering
 /// feature, so the hash is stable across builds.
-pub fn definition_hash(definition: &ToolDefinition) -> String {
+pub(crate) fn definition_hash(definition: &ToolDefinition) -> String {
     let value = serde_json::to_value(definition).unwrap_or_default();
     let mut canonical = String::new();
     write_canonical(&value, &mut canonical);
@@ -84,12 +84,12 @@ fn write_canonical(value: &serde_json::Value, out: &mut String) {
 }
 
 /// The exposed name of upstream tool `name` on a server with `prefix`.
-pub fn exposed_name(prefix: &str, name: &str) -> String {
+pub(crate) fn exposed_name(prefix: &str, name: &str) -> String {
     format!("{prefix}_{name}")
 }
 
 /// The first state of a newly discovered tool on `server`.
-pub fn initial_state(server: &Server, settings: &Settings) -> ToolState {
+pub(crate) fn initial_state(server: &Server, settings: &Settings) -> ToolState {
     let require = match server.tool_enablement {
         ToolEnablement::Inherit => settings.require_tool_approval,
         ToolEnablement::RequireApproval => true,
@@ -104,7 +104,7 @@ pub fn initial_state(server: &Server, settings: &Settings) -> ToolState {
 
 /// The parts of a definition that differ: `title`, `description`,
 /// `input_schema`, `output_schema`, `annotations`.
-pub fn changed_parts(old: &ToolDefinition, new: &ToolDefinition) -> Vec<String> {
+pub(crate) fn changed_parts(old: &ToolDefinition, new: &ToolDefinition) -> Vec<String> {
     let mut parts = Vec::new();
     if old.title != new.title {
         parts.push("title");
@@ -125,7 +125,7 @@ pub fn changed_parts(old: &ToolDefinition, new: &ToolDefinition) -> Vec<String> 
 }
 
 /// Reconciles `known` (the server's tools) with `offered`.
-pub fn reconcile(
+pub(crate) fn reconcile(
     server: &Server,
     known: &[Tool],
     offered: &[ToolDefinition],

@@ -8,23 +8,18 @@ mod common;
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use common::{Bearer, Clients, clients};
+use common::{Clients, Fixture};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use tonic::Code;
-use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::Secrets;
 use toolgate_proto::v1;
 use v1::access_change::Change;
 
 struct World {
-    _daemon: Running,
-    admin: Clients,
-    mcp_url: String,
+    gate: Fixture,
     /// (email, MCP token) per user.
     users: Vec<(String, String)>,
-    _dir: tempfile::TempDir,
 }
 
 impl World {
@@ -33,7 +28,7 @@ impl World {
         let mut lists = BTreeMap::new();
         for (email, token) in &self.users {
             let transport = StreamableHttpClientTransport::from_config(
-                StreamableHttpClientTransportConfig::with_uri(self.mcp_url.clone())
+                StreamableHttpClientTransportConfig::with_uri(self.gate.mcp_url.clone())
                     .auth_header(token.clone()),
             );
             let client = ().serve(transport).await.unwrap();
@@ -48,7 +43,8 @@ impl World {
     }
 
     async fn preview(&self, changes: Vec<Change>) -> v1::PreviewAccessChangeResponse {
-        self.admin
+        self.gate
+            .admin
             .profiles
             .clone()
             .preview_access_change(request(changes))
@@ -168,29 +164,16 @@ fn owned(v: &[(&str, Counts<'_>, Counts<'_>)]) -> Shown {
 }
 
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = common::config(dir.path());
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let public = format!("http://{}", listeners.http.local_addr().unwrap());
-    config.public_url = Some(public.clone());
-    let daemon = app::start(&config, &Secrets::default(), listeners)
-        .await
-        .unwrap();
-    let token = std::fs::read_to_string(dir.path().join("admin.token")).unwrap();
-    let admin = clients(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
     World {
-        _daemon: daemon,
-        admin,
-        mcp_url: format!("{public}/mcp"),
+        gate: Fixture::start().await,
         users: Vec::new(),
-        _dir: dir,
     }
 }
 
 #[tokio::test]
 async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
     let mut w = world().await;
-    let c = &mut w.admin;
+    let c = &mut w.gate.admin;
     let server = common::register(c, "Salesforce", "").await.server.unwrap();
     let tools = c
         .tools
@@ -277,40 +260,20 @@ async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
         ("cat@example.com", vec![&sales]),
         ("dan@example.com", vec![&ops, &admins]),
     ] {
-        let user = c
-            .users
-            .create_user(v1::CreateUserRequest {
-                email: email.into(),
-                display_name: email.into(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .user
-            .unwrap();
+        let user_id = common::create_user(c, email).await;
         for profile_id in profiles {
             c.profiles
                 .grant_user(v1::GrantUserRequest {
                     expected_revision: None,
                     profile_id: profile_id.clone(),
-                    user_id: user.id.clone(),
+                    user_id: user_id.clone(),
                     expires_at: None,
                 })
                 .await
                 .unwrap();
         }
-        let secret = c
-            .users
-            .issue_token(v1::IssueTokenRequest {
-                user_id: user.id.clone(),
-                name: "preview".into(),
-                expires_at: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .secret;
-        user_ids.insert(email, user.id);
+        let secret = common::issue_token(c, &user_id, "preview").await;
+        user_ids.insert(email, user_id);
         w.users.push((email.to_owned(), secret));
     }
     let classify = |tool: &str, action: v1::ToolAction| {
@@ -441,7 +404,7 @@ async fn every_preview_matches_what_the_change_really_does_to_tools_list() {
         // A preview writes nothing.
         assert_eq!(w.lists().await, before, "{step}: preview changed access");
         for change in changes {
-            apply(&mut w.admin, change).await;
+            apply(&mut w.gate.admin, change).await;
         }
         let after = w.lists().await;
         let real = diff(&before, &after);
@@ -483,7 +446,7 @@ async fn apply(c: &mut Clients, change: Change) {
 #[tokio::test]
 async fn a_preview_refuses_what_the_write_would_refuse() {
     let mut w = world().await;
-    let c = &mut w.admin;
+    let c = &mut w.gate.admin;
     common::register(c, "Salesforce", "").await;
     let pending = c
         .tools

@@ -3,8 +3,11 @@
 
 mod common;
 
-use common::{Bearer, any_file_contains, clients, register, start};
-use tonic::Code;
+use common::{admin, any_file_contains, clients, register, start};
+use tonic::service::Interceptor;
+use tonic::service::interceptor::InterceptedService;
+use tonic::transport::Channel;
+use tonic::{Code, Request, Status};
 use toolgate_proto::v1;
 
 fn pending() -> i32 {
@@ -15,33 +18,40 @@ fn approved() -> i32 {
     v1::ToolState::Approved.into()
 }
 
+/// Asserts that `clients` are refused with UNAUTHENTICATED by two services,
+/// in a message that does not hold the admin `token`.
+async fn unauthenticated<I: Interceptor + Clone>(
+    mut clients: toolgate_proto::Clients<InterceptedService<Channel, I>>,
+    token: &str,
+) {
+    let err = clients
+        .servers
+        .list_servers(v1::ListServersRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+    assert!(!err.message().contains(token));
+    let err = clients
+        .settings
+        .get_settings(v1::GetSettingsRequest {})
+        .await
+        .unwrap_err();
+    assert_eq!(err.code(), Code::Unauthenticated);
+}
+
 #[tokio::test]
 async fn missing_or_wrong_admin_token_is_unauthenticated_and_reveals_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    for bearer in [
-        Bearer::new(None),
-        Bearer::new(Some("tga_wrong-token-value-000000")),
-    ] {
-        let mut clients = clients(daemon.grpc_addr, bearer).await;
-        let err = clients
-            .servers
-            .list_servers(v1::ListServersRequest {})
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::Unauthenticated);
-        assert!(!err.message().contains(&token));
-        let err = clients
-            .settings
-            .get_settings(v1::GetSettingsRequest {})
-            .await
-            .unwrap_err();
-        assert_eq!(err.code(), Code::Unauthenticated);
-    }
+    // No token at all, then a wrong one.
+    let no_token = |request: Request<()>| Ok::<_, Status>(request);
+    unauthenticated(clients(daemon.grpc_addr, no_token).await, &token).await;
+    let wrong = admin("tga_wrong-token-value-000000");
+    unauthenticated(clients(daemon.grpc_addr, wrong).await, &token).await;
     // A malformed actor name is refused, not silently replaced.
     let mut named = clients(
         daemon.grpc_addr,
-        Bearer::new(Some(&token)).with_actor("bad actor!"),
+        admin(&token).with_actor("bad actor!").unwrap(),
     )
     .await;
     let err = named
@@ -77,7 +87,7 @@ async fn missing_or_wrong_admin_token_is_unauthenticated_and_reveals_nothing() {
 async fn register_configure_discover_and_review_tools() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, admin(&token)).await;
 
     let catalog = c
         .catalog
@@ -534,7 +544,7 @@ async fn a_different_master_key_is_refused_at_start() {
 async fn a_restart_keeps_everything() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, admin(&token)).await;
     let server = register(&mut c, "Salesforce", "").await.server.unwrap();
     c.servers
         .configure_authentication(v1::ConfigureAuthenticationRequest {
@@ -567,7 +577,7 @@ async fn a_restart_keeps_everything() {
 
     let (daemon, token_again) = start(dir.path()).await;
     assert_eq!(token, token_again);
-    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, admin(&token)).await;
     let server_after = c
         .servers
         .get_server(v1::GetServerRequest {

@@ -6,11 +6,12 @@
 
 mod common;
 
-use common::{Bearer, clients, start};
+use common::{admin, clients, start};
 use prost::bytes::{Buf, BufMut};
 use tonic::Code;
 use tonic::codec::{Codec, DecodeBuf, Decoder, EncodeBuf, Encoder};
 use tonic::codegen::http::uri::PathAndQuery;
+use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
 use tonic::{Request, Status};
@@ -59,7 +60,7 @@ impl Decoder for RawCodec {
 /// answer (the first message, for a server stream).
 async fn call_raw(
     addr: std::net::SocketAddr,
-    bearer: Bearer,
+    auth: impl Interceptor,
     path: &'static str,
     body: Vec<u8>,
 ) -> Result<(), Status> {
@@ -68,7 +69,7 @@ async fn call_raw(
         .connect()
         .await
         .unwrap();
-    let mut grpc = tonic::client::Grpc::new(InterceptedService::new(channel, bearer));
+    let mut grpc = tonic::client::Grpc::new(InterceptedService::new(channel, auth));
     grpc.ready().await.unwrap();
     let path = PathAndQuery::from_static(path);
     if path.path().ends_with("/StreamEvents") {
@@ -136,14 +137,9 @@ async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
         // What prost says about the truncated field depends on field 1's
         // type (a wrong wire type, or a buffer underflow).
         for (body, reason) in [(BAD_WIRE_TYPE, "invalid wire type"), (TRUNCATED, "")] {
-            let err = call_raw(
-                daemon.grpc_addr,
-                Bearer::new(Some(&token)),
-                path,
-                body.to_vec(),
-            )
-            .await
-            .unwrap_err();
+            let err = call_raw(daemon.grpc_addr, admin(&token), path, body.to_vec())
+                .await
+                .unwrap_err();
             assert_eq!(err.code(), Code::InvalidArgument, "{path}: {err:?}");
             assert!(
                 err.message().starts_with(&format!(
@@ -158,7 +154,7 @@ async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
     // A string field that is not UTF-8 is a decode error too.
     let err = call_raw(
         daemon.grpc_addr,
-        Bearer::new(Some(&token)),
+        admin(&token),
         "/toolgate.v1.UserService/CreateUser",
         NOT_UTF8.to_vec(),
     )
@@ -170,7 +166,7 @@ async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
     // Without the admin token the caller learns only that.
     let err = call_raw(
         daemon.grpc_addr,
-        Bearer::new(None),
+        |request: Request<()>| Ok::<_, Status>(request),
         "/toolgate.v1.UserService/CreateUser",
         BAD_WIRE_TYPE.to_vec(),
     )
@@ -179,7 +175,7 @@ async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
     assert_eq!(err.code(), Code::Unauthenticated);
 
     // Nothing was written, and the daemon still answers well-formed calls.
-    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, admin(&token)).await;
     let users = c
         .users
         .list_users(v1::ListUsersRequest::default())

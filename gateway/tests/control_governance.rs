@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{Bearer, Clients, any_file_contains, clients, register, start};
+use common::{Clients, admin, any_file_contains, clients, register, start};
 use tokio_stream::StreamExt;
 use tonic::Code;
 use toolgate_proto::v1;
@@ -17,7 +17,7 @@ fn approved() -> i32 {
 async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    let mut c = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc_addr, admin(&token)).await;
     let server = register(&mut c, "Salesforce", "").await.server.unwrap();
     let tools = c
         .tools
@@ -355,7 +355,7 @@ async fn every_change_is_audited_listed_filtered_and_streamed() {
     let (daemon, token) = start(dir.path()).await;
     let mut c = clients(
         daemon.grpc_addr,
-        Bearer::new(Some(&token)).with_actor("ci-bot"),
+        admin(&token).with_actor("ci-bot").unwrap(),
     )
     .await;
     let mut tail = c

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 
-use common::{Bearer, clients, register};
+use common::{admin, clients, register};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
 use toolgate_proto::v1;
@@ -142,7 +142,7 @@ async fn starts_with_private_files_refuses_a_second_daemon_and_stops_on_sigterm_
     );
 
     // Use secrets, then stop gracefully.
-    let mut c = clients(daemon.grpc, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc, admin(&token)).await;
     let server = register(&mut c, "Salesforce", "").await.server.unwrap();
     let secret = "LOGCHECK-CONSUMER-SECRET-9d8e";
     c.servers
@@ -154,28 +154,9 @@ async fn starts_with_private_files_refuses_a_second_daemon_and_stops_on_sigterm_
         })
         .await
         .unwrap();
-    let user = c
-        .users
-        .create_user(v1::CreateUserRequest {
-            email: "dee@example.com".into(),
-            display_name: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
-    let pat = c
-        .users
-        .issue_token(v1::IssueTokenRequest {
-            user_id: user.id,
-            ..Default::default()
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .secret;
-    let mut wrong = clients(daemon.grpc, Bearer::new(Some("tga_not-the-token-000000"))).await;
+    let user_id = common::create_user(&mut c, "dee@example.com").await;
+    let pat = common::issue_token(&mut c, &user_id, "").await;
+    let mut wrong = clients(daemon.grpc, admin("tga_not-the-token-000000")).await;
     assert!(
         wrong
             .servers
@@ -215,7 +196,7 @@ async fn kill_9_during_batch_approval_applies_all_or_nothing() {
     let data = dir.path().join("data");
     let mut daemon = spawn(&data).await;
     let token = admin_token(&data);
-    let mut c = clients(daemon.grpc, Bearer::new(Some(&token))).await;
+    let mut c = clients(daemon.grpc, admin(&token)).await;
     for i in 0..40 {
         register(&mut c, &format!("Org {i}"), &format!("org{i}")).await;
     }
@@ -270,7 +251,7 @@ async fn kill_9_during_batch_approval_applies_all_or_nothing() {
         };
 
         daemon = spawn(&data).await;
-        c = clients(daemon.grpc, Bearer::new(Some(&token))).await;
+        c = clients(daemon.grpc, admin(&token)).await;
         let states: Vec<i32> = c
             .tools
             .list_tools(v1::ListToolsRequest {

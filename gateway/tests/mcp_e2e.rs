@@ -11,7 +11,7 @@ mod common;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-use common::{Bearer, Clients, clients};
+use common::{Fixture, Org};
 use rmcp::model::{
     CallToolRequestParams, CallToolResult, ClientCapabilities, ClientConfig, ElicitRequestParams,
     ElicitResult, ElicitationAction, ElicitationCapability, UrlElicitationCapability,
@@ -22,8 +22,6 @@ use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig
 use rmcp::{ClientHandler, ErrorData, RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::sync::Notify;
-use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::Secrets;
 use toolgate_proto::v1;
 
 const ANA_SF: &str = "ana.souza@acme-demo.example";
@@ -67,144 +65,21 @@ impl ClientHandler for TestClient {
     }
 }
 
-struct World {
-    daemon: Running,
-    sim: sfsim::Running,
-    admin: Clients,
-    mcp_url: String,
-    server_id: String,
-    _dir: tempfile::TempDir,
-}
+type World = Fixture<Org>;
 
-/// Starts sfsim and toolgated (public URL = its bound HTTP address, so the
-/// connected app's callback URL is known before sfsim starts), registers
-/// the sfsim org as a My Domain server, configures its connected app, and
-/// approves every tool.
+/// toolgated and an sfsim org (120 accounts, query batches of 150, consent
+/// asked on its login page) registered as a server with every tool
+/// approved.
 async fn world() -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = common::config(&dir.path().join("data"));
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let public = format!("http://{}", listeners.http.local_addr().unwrap());
-    config.public_url = Some(public.clone());
-    let mut sim_config = sfsim::SimConfig::for_tests(&format!("{public}/auth/callback"));
-    sim_config.auto_consent = false;
-    sim_config.seed_accounts = 120;
-    sim_config.query_batch_size = 150;
-    let sim = sfsim::start(sim_config).await.unwrap();
-    let daemon = app::start(&config, &Secrets::default(), listeners)
-        .await
-        .unwrap();
-    let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
-    let mut admin = clients(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
-    let server = admin
-        .servers
-        .register_server(v1::RegisterServerRequest {
-            catalog_kind: "salesforce".into(),
-            name: "Acme (sfsim)".into(),
-            tool_prefix: "salesforce".into(),
-            login_host: Some(v1::LoginHost {
-                kind: v1::LoginHostKind::MyDomain.into(),
-                url: sim.login_url.clone(),
-            }),
-            api_version: "66.0".into(),
-            tool_enablement: v1::ToolEnablement::AutoApprove.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .server
-        .unwrap();
-    let app = &sim.sim.config.connected_app;
-    admin
-        .servers
-        .configure_authentication(v1::ConfigureAuthenticationRequest {
-            server_id: server.id.clone(),
-            client_id: app.consumer_key.clone(),
-            client_secret: app.consumer_secret.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    World {
-        daemon,
-        sim,
-        admin,
-        mcp_url: format!("{public}/mcp"),
-        server_id: server.id,
-        _dir: dir,
-    }
+    Fixture::salesforce(|sim| {
+        sim.auto_consent = false;
+        sim.seed_accounts = 120;
+        sim.query_batch_size = 150;
+    })
+    .await
 }
 
 impl World {
-    /// A toolgate user granted `toolset_ids` through a new profile; returns
-    /// (user id, profile id, MCP token).
-    async fn user(&mut self, email: &str, toolset: &str) -> (String, String, String) {
-        let user = self
-            .admin
-            .users
-            .create_user(v1::CreateUserRequest {
-                email: email.into(),
-                display_name: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .user
-            .unwrap();
-        let profile = self
-            .admin
-            .profiles
-            .create_access_profile(v1::CreateAccessProfileRequest {
-                name: format!("profile for {email}"),
-                description: String::new(),
-                toolset_ids: vec![toolset.into()],
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .profile
-            .unwrap();
-        self.admin
-            .profiles
-            .grant_user(v1::GrantUserRequest {
-                expected_revision: None,
-                profile_id: profile.id.clone(),
-                user_id: user.id.clone(),
-                expires_at: None,
-            })
-            .await
-            .unwrap();
-        let token = self
-            .admin
-            .users
-            .issue_token(v1::IssueTokenRequest {
-                user_id: user.id.clone(),
-                name: "e2e".into(),
-                expires_at: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .secret;
-        (user.id, profile.id, token)
-    }
-
-    async fn toolset(&mut self, kind: v1::ToolsetKind) -> String {
-        self.admin
-            .toolsets
-            .list_toolsets(v1::ListToolsetsRequest {
-                server_id: self.server_id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .toolsets
-            .into_iter()
-            .find(|t| t.kind == i32::from(kind))
-            .unwrap()
-            .id
-    }
-
     async fn client(
         &self,
         token: &str,
@@ -218,7 +93,7 @@ impl World {
 
     async fn admin_post(&self, path: &str, body: Value) {
         reqwest::Client::new()
-            .post(format!("{}/_sfsim/{path}", self.sim.login_url))
+            .post(format!("{}/_sfsim/{path}", self.sf.sim.login_url))
             .json(&body)
             .send()
             .await
@@ -243,7 +118,7 @@ impl World {
         let authorize = to_login.headers()["location"].to_str().unwrap().to_owned();
         assert!(authorize.starts_with(&format!(
             "{}/services/oauth2/authorize?",
-            self.sim.login_url
+            self.sf.sim.login_url
         )));
         let url = url::Url::parse(&authorize).unwrap();
         let params: Vec<(String, String)> = url
@@ -277,7 +152,10 @@ impl World {
         form.push(("username".into(), username.into()));
         form.push(("action".into(), "allow".into()));
         let back = http
-            .post(format!("{}/services/oauth2/authorize", self.sim.login_url))
+            .post(format!(
+                "{}/services/oauth2/authorize",
+                self.sf.sim.login_url
+            ))
             .form(&form)
             .send()
             .await
@@ -440,7 +318,7 @@ async fn the_mcp_gateway_end_to_end() {
         .into_inner()
         .connections;
     assert_eq!(connections.len(), 1);
-    assert_eq!(connections[0].salesforce_org_id, w.sim.sim.org_id);
+    assert_eq!(connections[0].salesforce_org_id, w.sf.sim.sim.org_id);
 
     // The retried call returns records.
     let found = call(
@@ -518,7 +396,7 @@ async fn the_mcp_gateway_end_to_end() {
 
     // Token expiry: 50 concurrent calls, exactly one refresh.
     w.admin_post("expire-access-tokens", json!({})).await;
-    let before = w.sim.counter("token:refresh_token");
+    let before = w.sf.sim.counter("token:refresh_token");
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..50 {
         let peer = ana.peer().clone();
@@ -534,7 +412,7 @@ async fn the_mcp_gateway_end_to_end() {
         "{:?}",
         results.iter().map(text).collect::<Vec<_>>()
     );
-    assert_eq!(w.sim.counter("token:refresh_token") - before, 1);
+    assert_eq!(w.sf.sim.counter("token:refresh_token") - before, 1);
 
     // Rotation keeps the new refresh token.
     w.admin_post("faults", json!({"refresh_token_rotation": true}))
@@ -555,7 +433,7 @@ async fn the_mcp_gateway_end_to_end() {
     // REQUEST_LIMIT_EXCEEDED is reported with usage and never re-authenticates.
     w.admin_post("faults", json!({"api_limit_exhausted": true}))
         .await;
-    let refreshes = w.sim.counter("token:refresh_token");
+    let refreshes = w.sf.sim.counter("token:refresh_token");
     let limited = call(&ana, "salesforce_get_limits", json!({})).await;
     assert_eq!(limited.is_error, Some(true));
     assert!(
@@ -564,17 +442,17 @@ async fn the_mcp_gateway_end_to_end() {
         text(&limited)
     );
     assert!(text(&limited).contains("api-usage="), "{}", text(&limited));
-    assert_eq!(w.sim.counter("token:refresh_token"), refreshes);
+    assert_eq!(w.sf.sim.counter("token:refresh_token"), refreshes);
     w.admin_post("faults", json!({"api_limit_exhausted": false}))
         .await;
 
     // A rotated consumer secret is used from the next token request on;
     // existing sessions keep working until then.
-    let app = w.sim.sim.config.connected_app.clone();
+    let app = w.sf.sim.sim.config.connected_app.clone();
     let set_secret = |secret: String| {
         let mut servers = w.admin.servers.clone();
         let request = v1::ConfigureAuthenticationRequest {
-            server_id: w.server_id.clone(),
+            server_id: w.sf.server_id.clone(),
             client_id: app.consumer_key.clone(),
             client_secret: secret,
             ..Default::default()
@@ -631,7 +509,7 @@ async fn the_mcp_gateway_end_to_end() {
     assert!(ana.list_tools(None).await.unwrap().tools.is_empty());
 
     // An admin disconnects carl: revoked at Salesforce, and carl is asked to connect again.
-    let revokes = w.sim.counter("revoke");
+    let revokes = w.sf.sim.counter("revoke");
     let carls = w
         .admin
         .connections
@@ -651,7 +529,7 @@ async fn the_mcp_gateway_end_to_end() {
         .unwrap()
         .into_inner();
     assert!(deleted.revoked_at_salesforce);
-    assert_eq!(w.sim.counter("revoke"), revokes + 1);
+    assert_eq!(w.sf.sim.counter("revoke"), revokes + 1);
     let again = call(&carl, "salesforce_get_limits", json!({})).await;
     assert!(
         text(&again).starts_with("Connect your Salesforce account"),
@@ -726,7 +604,7 @@ async fn the_mcp_gateway_end_to_end() {
     ben.cancel().await.unwrap();
     carl.cancel().await.unwrap();
     w.daemon.stop().await.unwrap();
-    w.sim.stop().await;
+    w.sf.sim.stop().await;
 }
 
 /// Every tool-call audit event names its tool and server the same way,
@@ -793,8 +671,8 @@ async fn tool_call_events_name_the_tool_and_server_and_connections_the_username(
     assert_eq!(
         usernames,
         [
-            (String::new(), w.sim.sim.org_id.clone()),
-            (ANA_SF.to_owned(), w.sim.sim.org_id.clone()),
+            (String::new(), w.sf.sim.sim.org_id.clone()),
+            (ANA_SF.to_owned(), w.sf.sim.sim.org_id.clone()),
         ]
     );
 
@@ -863,7 +741,7 @@ async fn tool_call_events_name_the_tool_and_server_and_connections_the_username(
     ana.cancel().await.unwrap();
     ben.cancel().await.unwrap();
     w.daemon.stop().await.unwrap();
-    w.sim.stop().await;
+    w.sf.sim.stop().await;
 }
 
 async fn raw_post(url: &str, token: &str, headers: &[(&str, &str)], body: Value) -> (u16, String) {
@@ -928,5 +806,5 @@ async fn protocol_versions_and_host_checks() {
     .await;
     assert_eq!(status, 403);
     w.daemon.stop().await.unwrap();
-    w.sim.stop().await;
+    w.sf.sim.stop().await;
 }

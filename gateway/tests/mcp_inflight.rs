@@ -5,10 +5,8 @@
 
 mod common;
 
-use common::{Bearer, clients};
+use common::Fixture;
 use serde_json::{Value, json};
-use toolgate_gateway::app::{self, Listeners};
-use toolgate_gateway::config::Secrets;
 use toolgate_proto::v1;
 
 fn post(url: &str, token: &str, session: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
@@ -47,111 +45,12 @@ fn messages(body: &str) -> Vec<Value> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result() {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = common::config(&dir.path().join("data"));
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let public = format!("http://{}", listeners.http.local_addr().unwrap());
-    config.public_url = Some(public.clone());
-    let sim = sfsim::start(sfsim::SimConfig::for_tests(&format!(
-        "{public}/auth/callback"
-    )))
-    .await
-    .unwrap();
-    let daemon = app::start(&config, &Secrets::default(), listeners)
-        .await
-        .unwrap();
-    let admin_token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
-    let mut admin = clients(daemon.grpc_addr, Bearer::new(Some(admin_token.trim()))).await;
-
     // One server with every tool approved, one user granted all of them.
-    let server = admin
-        .servers
-        .register_server(v1::RegisterServerRequest {
-            catalog_kind: "salesforce".into(),
-            name: "Acme (sfsim)".into(),
-            tool_prefix: "salesforce".into(),
-            login_host: Some(v1::LoginHost {
-                kind: v1::LoginHostKind::MyDomain.into(),
-                url: sim.login_url.clone(),
-            }),
-            api_version: "66.0".into(),
-            tool_enablement: v1::ToolEnablement::AutoApprove.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .server
-        .unwrap();
-    let app = &sim.sim.config.connected_app;
-    admin
-        .servers
-        .configure_authentication(v1::ConfigureAuthenticationRequest {
-            server_id: server.id.clone(),
-            client_id: app.consumer_key.clone(),
-            client_secret: app.consumer_secret.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let all = admin
-        .toolsets
-        .list_toolsets(v1::ListToolsetsRequest {
-            server_id: server.id.clone(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .toolsets
-        .into_iter()
-        .find(|t| t.kind == i32::from(v1::ToolsetKind::AllApproved))
-        .unwrap()
-        .id;
-    let user = admin
-        .users
-        .create_user(v1::CreateUserRequest {
-            email: "ana@example.com".into(),
-            display_name: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
-    let profile = admin
-        .profiles
-        .create_access_profile(v1::CreateAccessProfileRequest {
-            name: "everything".into(),
-            description: String::new(),
-            toolset_ids: vec![all],
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .profile
-        .unwrap();
-    admin
-        .profiles
-        .grant_user(v1::GrantUserRequest {
-            expected_revision: None,
-            profile_id: profile.id,
-            user_id: user.id.clone(),
-            expires_at: None,
-        })
-        .await
-        .unwrap();
-    let token = admin
-        .users
-        .issue_token(v1::IssueTokenRequest {
-            user_id: user.id,
-            name: "inflight".into(),
-            expires_at: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .secret;
+    let mut gate = Fixture::salesforce(|_| {}).await;
+    let all = gate.toolset(v1::ToolsetKind::AllApproved).await;
+    let (_, _, token) = gate.user("ana@example.com", &all).await;
 
-    let url = format!("{public}/mcp");
+    let url = gate.mcp_url.clone();
     let init = post(
         &url,
         &token,
@@ -221,7 +120,7 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
 
     // Every REST call now takes 3 s.
     let faults = reqwest::Client::new()
-        .post(format!("{}/_sfsim/faults", sim.login_url))
+        .post(format!("{}/_sfsim/faults", gate.sf.sim.login_url))
         .json(&json!({"latency_ms": 3000, "latency_every": 1}))
         .send()
         .await
@@ -326,6 +225,6 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     assert!(text.contains("Contact"), "{text}");
     eprintln!("the reused id was refused {refusals} times first");
 
-    daemon.stop().await.unwrap();
-    sim.stop().await;
+    gate.daemon.stop().await.unwrap();
+    gate.sf.sim.stop().await;
 }

@@ -8,74 +8,10 @@ mod common;
 
 use std::time::Duration;
 
-use common::{Bearer, Clients, clients};
+use common::Fixture;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::{Config, Secrets};
 use toolgate_proto::v1;
-
-struct World {
-    daemon: Running,
-    admin: Clients,
-    mcp_url: String,
-    _dir: tempfile::TempDir,
-}
-
-/// A daemon whose public URL is its bound address (or `public_url`),
-/// configured further by `tune`.
-async fn world_with(public_url: Option<&str>, tune: impl FnOnce(&mut Config)) -> World {
-    let dir = tempfile::tempdir().unwrap();
-    let mut config = common::config(&dir.path().join("data"));
-    tune(&mut config);
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let bound = format!("http://{}", listeners.http.local_addr().unwrap());
-    config.public_url = Some(public_url.map_or(bound.clone(), str::to_owned));
-    let daemon = app::start(&config, &Secrets::default(), listeners)
-        .await
-        .unwrap();
-    let token = std::fs::read_to_string(dir.path().join("data/admin.token")).unwrap();
-    let admin = clients(daemon.grpc_addr, Bearer::new(Some(token.trim()))).await;
-    World {
-        daemon,
-        admin,
-        mcp_url: format!("{bound}/mcp"),
-        _dir: dir,
-    }
-}
-
-impl World {
-    /// A new user; returns its id.
-    async fn user(&mut self, email: &str) -> String {
-        self.admin
-            .users
-            .create_user(v1::CreateUserRequest {
-                email: email.into(),
-                display_name: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .user
-            .unwrap()
-            .id
-    }
-
-    /// A new MCP access token of `user_id`.
-    async fn token(&mut self, user_id: &str) -> String {
-        self.admin
-            .users
-            .issue_token(v1::IssueTokenRequest {
-                user_id: user_id.into(),
-                name: "transport".into(),
-                expires_at: None,
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .secret
-    }
-}
 
 /// What came back: status, headers, body.
 struct Answer {
@@ -187,12 +123,12 @@ async fn delete(url: &str, token: &str, session: &str) -> Answer {
 
 #[tokio::test]
 async fn a_session_answers_only_the_user_and_token_that_opened_it() {
-    let mut w = world_with(None, |_| {}).await;
-    let ana = w.user("ana@example.com").await;
-    let ana_token = w.token(&ana).await;
-    let ana_laptop = w.token(&ana).await;
-    let ben = w.user("ben@example.com").await;
-    let ben_token = w.token(&ben).await;
+    let mut w = Fixture::start().await;
+    let ana = w.create_user("ana@example.com").await;
+    let ana_token = w.issue_token(&ana, "transport").await;
+    let ana_laptop = w.issue_token(&ana, "transport").await;
+    let ben = w.create_user("ben@example.com").await;
+    let ben_token = w.issue_token(&ben, "transport").await;
     let url = w.mcp_url.clone();
 
     let session = open(&url, &ana_token).await;
@@ -245,15 +181,15 @@ async fn a_session_answers_only_the_user_and_token_that_opened_it() {
 
 #[tokio::test]
 async fn sessions_are_capped_per_user_and_in_total_and_refusals_are_audited() {
-    let mut w = world_with(None, |c| {
+    let mut w = Fixture::start_with(|c| {
         c.mcp_max_sessions_per_user = 2;
         c.mcp_max_sessions = 3;
     })
     .await;
-    let ana = w.user("ana@example.com").await;
-    let ana_token = w.token(&ana).await;
-    let ben = w.user("ben@example.com").await;
-    let ben_token = w.token(&ben).await;
+    let ana = w.create_user("ana@example.com").await;
+    let ana_token = w.issue_token(&ana, "transport").await;
+    let ben = w.create_user("ben@example.com").await;
+    let ben_token = w.issue_token(&ben, "transport").await;
     let url = w.mcp_url.clone();
 
     let first = open(&url, &ana_token).await;
@@ -314,13 +250,13 @@ async fn sessions_are_capped_per_user_and_in_total_and_refusals_are_audited() {
 
 #[tokio::test]
 async fn idle_sessions_close_and_give_their_slot_back() {
-    let mut w = world_with(None, |c| {
+    let mut w = Fixture::start_with(|c| {
         c.mcp_session_idle_timeout = Duration::from_secs(1);
         c.mcp_max_sessions_per_user = 1;
     })
     .await;
-    let ana = w.user("ana@example.com").await;
-    let token = w.token(&ana).await;
+    let ana = w.create_user("ana@example.com").await;
+    let token = w.issue_token(&ana, "transport").await;
     let url = w.mcp_url.clone();
     let session = open(&url, &token).await;
     assert_eq!(send(post(&url, &token, None, INITIALIZE)).await.status, 429);
@@ -346,9 +282,9 @@ async fn idle_sessions_close_and_give_their_slot_back() {
 
 #[tokio::test]
 async fn bad_methods_and_bodies_get_their_http_and_json_rpc_codes() {
-    let mut w = world_with(None, |_| {}).await;
-    let ana = w.user("ana@example.com").await;
-    let token = w.token(&ana).await;
+    let mut w = Fixture::start().await;
+    let ana = w.create_user("ana@example.com").await;
+    let token = w.issue_token(&ana, "transport").await;
     let url = w.mcp_url.clone();
     let http = reqwest::Client::new();
 
@@ -450,9 +386,9 @@ async fn bad_methods_and_bodies_get_their_http_and_json_rpc_codes() {
 #[tokio::test]
 async fn a_public_url_with_a_non_default_port_accepts_its_own_origin() {
     for public in ["https://gw.example.com:8443", "http://gw.example.com:8080"] {
-        let mut w = world_with(Some(public), |_| {}).await;
-        let ana = w.user("ana@example.com").await;
-        let token = w.token(&ana).await;
+        let mut w = Fixture::start_with(|c| c.public_url = Some(public.into())).await;
+        let ana = w.create_user("ana@example.com").await;
+        let token = w.issue_token(&ana, "transport").await;
         let host = public.split("//").nth(1).unwrap();
         let answer = send(
             post(&w.mcp_url, &token, None, INITIALIZE)

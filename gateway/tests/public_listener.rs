@@ -10,12 +10,11 @@ use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{Bearer, clients};
+use common::{admin, clients};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use toolgate_gateway::app::{self, Listeners, Running};
 use toolgate_gateway::config::{Config, Secrets};
-use toolgate_proto::v1;
 
 async fn daemon(dir: &std::path::Path, tune: impl FnOnce(&mut Config)) -> Running {
     let mut config = common::config(&dir.join("data"));
@@ -237,29 +236,9 @@ async fn the_binary_raises_its_open_files_limit_and_keeps_session_ids_out_of_inf
 
     // Open an MCP session at info level.
     let admin_token = std::fs::read_to_string(data.join("admin.token")).unwrap();
-    let mut admin = clients(grpc, Bearer::new(Some(admin_token.trim()))).await;
-    let user = admin
-        .users
-        .create_user(v1::CreateUserRequest {
-            email: "ana@example.com".into(),
-            display_name: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap();
-    let token = admin
-        .users
-        .issue_token(v1::IssueTokenRequest {
-            user_id: user.id,
-            name: "logs".into(),
-            expires_at: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .secret;
+    let mut admin = clients(grpc, admin(&admin_token)).await;
+    let user_id = common::create_user(&mut admin, "ana@example.com").await;
+    let token = common::issue_token(&mut admin, &user_id, "logs").await;
     let response = reqwest::Client::new()
         .post(format!("http://{http}/mcp"))
         .bearer_auth(&token)

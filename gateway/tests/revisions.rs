@@ -5,15 +5,14 @@
 
 mod common;
 
-use common::{Bearer, clients, start};
+use common::{Fixture, admin, clients};
 use toolgate_proto::v1;
 
 #[tokio::test]
 async fn a_stale_expected_revision_is_aborted_and_unpinned_edits_never_lose_each_other() {
-    let dir = tempfile::tempdir().unwrap();
-    let (daemon, token) = start(&dir.path().join("data")).await;
-    let mut a = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
-    let mut b = clients(daemon.grpc_addr, Bearer::new(Some(&token))).await;
+    let fx = Fixture::start().await;
+    let mut a = fx.admin.clone();
+    let mut b = clients(fx.daemon.grpc_addr, admin(&fx.admin_token)).await;
     let created = a
         .toolsets
         .create_toolset(v1::CreateToolsetRequest {

@@ -4,8 +4,14 @@
 //! `toolgate_gateway::control`. Every generated service and client uses
 //! [`codec::InvalidArgumentCodec`], so a request that does not decode
 //! answers `INVALID_ARGUMENT`.
+//!
+//! [`admin`] is the client side of the admin token: the interceptor every
+//! caller of the control API uses, and [`Clients`] connected with it.
 
+pub mod admin;
 pub mod codec;
+
+pub use admin::{AdminClients, AdminToken, AdminTokenError};
 
 /// Package `toolgate.v1`. See the `.proto` files for field meanings and errors.
 #[allow(missing_docs, clippy::all)]
@@ -50,9 +56,10 @@ pub mod v1 {
 use tonic::codegen::{Body, Bytes, StdError};
 
 /// One client per `toolgate.v1` service, all over one transport `S` (a
-/// tonic `Channel`, usually wrapped in an interceptor that adds the admin
-/// token as `authorization: Bearer ...`). Cloning is cheap when cloning
-/// `S` is (a `Channel` is a handle).
+/// tonic `Channel`, usually wrapped in [`AdminToken`], which adds the admin
+/// token as `authorization: Bearer ...`: see [`AdminClients`] and
+/// [`Clients::connect_admin`]). Cloning is cheap when cloning `S` is (a
+/// `Channel` is a handle).
 #[derive(Debug, Clone)]
 #[allow(missing_docs)]
 pub struct Clients<S> {

@@ -1,7 +1,9 @@
 """Checks of deploy/ that need neither Docker nor a cluster: the systemd
 unit (its hardening, `systemd-analyze verify` and `security` where systemd
 is installed), the Kubernetes manifests (kinds, and ports, probes, volume,
-Secret and ConfigMap wired consistently), the Dockerfile (text checks), the
+Secret and ConfigMap wired consistently, for the single-node StatefulSet and
+for the replicas' Deployment on PostgreSQL with its PodDisruptionBudget),
+the Dockerfile (text checks), the
 secrets' example values against the real daemon, and that every TOOLGATE_*
 variable the files set is one the daemon reads.
 
@@ -39,6 +41,9 @@ KUBERNETES = DEPLOY / "kubernetes"
 # Secrets come from the environment only, so `toolgated --help` does not
 # list them as flags' variables.
 SECRET_VARIABLES = {"TOOLGATE_MASTER_KEY", "TOOLGATE_ADMIN_TOKEN"}
+# The PostgreSQL URL (`--database-url`): from the Secret too, as it holds a
+# password, in the replicas' manifest only.
+DATABASE_URL_VARIABLE = "TOOLGATE_DATABASE_URL"
 # The daemon's default shutdown grace period (config.rs), in seconds.
 DEFAULT_SHUTDOWN_TIMEOUT_SECS = 10
 # healthcheck::TIMEOUT in the daemon, in seconds.
@@ -345,27 +350,27 @@ def one(docs: list[dict], kind: str) -> dict:
 def test_kubernetes_manifests_are_yaml_of_the_expected_kinds():
     kinds = sorted(d["kind"] for d in manifests("toolgate.yaml"))
     assert kinds == ["ConfigMap", "Service", "Service", "Service", "StatefulSet"], kinds
+    kinds = sorted(d["kind"] for d in manifests("toolgate-replicas.yaml"))
+    assert kinds == ["ConfigMap", "Deployment", "PodDisruptionBudget", "Service", "Service"], kinds
     assert [d["kind"] for d in manifests("secret.example.yaml")] == ["Secret"]
     assert [d["kind"] for d in manifests("ingress.example.yaml")] == ["Ingress"]
 
 
-def test_kubernetes_ports_probes_volume_secret_and_config_are_wired_consistently():
-    docs = manifests("toolgate.yaml")
-    statefulset = one(docs, "StatefulSet")
+def check_pod_wiring(docs: list[dict], workload: dict, secret_variables: set[str]) -> dict:
+    """What the StatefulSet and the Deployment share: the environment comes
+    from the ConfigMap and the Secret (by keys it has) and names only
+    variables the daemon reads; the listeners' addresses, the container
+    ports, the probes, the Services and the image agree; the pod is locked
+    down and has time to drain. Returns the daemon's environment (name ->
+    value or valueFrom)."""
     config_map = one(docs, "ConfigMap")
     secret = one(manifests("secret.example.yaml"), "Secret")
     services = [d for d in docs if d["kind"] == "Service"]
-    spec = statefulset["spec"]
+    spec = workload["spec"]
     pod = spec["template"]["spec"]
     labels = spec["template"]["metadata"]["labels"]
     (container,) = pod["containers"]
-
-    # One replica, with its own volume.
-    assert spec["replicas"] == 1, "one toolgated per data directory (embedded database)"
     assert spec["selector"]["matchLabels"].items() <= labels.items()
-    claims = {t["metadata"]["name"]: t for t in spec["volumeClaimTemplates"]}
-    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
-    assert set(mounts) <= set(claims), (mounts, claims)
 
     # The environment the daemon sees.
     env = {e["name"]: e for e in container["env"]}
@@ -374,14 +379,14 @@ def test_kubernetes_ports_probes_volume_secret_and_config_are_wired_consistently
     known = daemon_variables()
     assert set(env) | set(config_map["data"]) <= known, (set(env) | set(config_map["data"])) - known
     value = lambda name: env[name]["value"] if name in env else config_map["data"][name]
-    data_dir = value("TOOLGATE_DATA_DIR")
-    assert data_dir in mounts.values(), f"TOOLGATE_DATA_DIR {data_dir} is not a mounted volume"
     public_url = urllib.parse.urlsplit(value("TOOLGATE_PUBLIC_URL"))
     assert public_url.scheme == "https" and public_url.hostname, public_url
 
-    # Secrets come from the Secret, by keys it has.
+    # Secrets come from the Secret, by keys it has, and from nowhere else.
     secret_keys = set(secret["stringData"])
-    for name in SECRET_VARIABLES:
+    from_secret = {name for name, e in env.items() if "secretKeyRef" in e.get("valueFrom", {})}
+    assert from_secret == secret_variables, from_secret
+    for name in secret_variables:
         ref = env[name]["valueFrom"]["secretKeyRef"]
         assert ref["name"] == secret["metadata"]["name"] and ref["key"] in secret_keys, ref
         assert not ref.get("optional", False)
@@ -406,14 +411,13 @@ def test_kubernetes_ports_probes_volume_secret_and_config_are_wired_consistently
             assert target in ports or target in ports.values(), (service["metadata"]["name"], target)
             targets.add(target)
     assert {"http", "grpc"} <= targets, "a Service for each listener"
-    governing = next(s for s in services if s["metadata"]["name"] == spec["serviceName"])
-    assert governing["spec"]["clusterIP"] == "None", "the StatefulSet's serviceName is a headless Service"
 
     # Locked down, with resources.
     security = pod["securityContext"]
     assert security["runAsNonRoot"] is True and security["runAsUser"] != 0
     assert str(security["runAsUser"]) == image_user(runtime), "the image's USER"
     assert security["seccompProfile"]["type"] == "RuntimeDefault"
+    assert pod["automountServiceAccountToken"] is False and pod["enableServiceLinks"] is False
     locked = container["securityContext"]
     assert locked["readOnlyRootFilesystem"] is True
     assert locked["allowPrivilegeEscalation"] is False
@@ -423,9 +427,93 @@ def test_kubernetes_ports_probes_volume_secret_and_config_are_wired_consistently
     shutdown = int(config_map["data"].get("TOOLGATE_SHUTDOWN_TIMEOUT_SECS", DEFAULT_SHUTDOWN_TIMEOUT_SECS))
     assert pod["terminationGracePeriodSeconds"] > shutdown
 
+    # The daemon's data directory is a mounted volume (the root filesystem
+    # is read-only).
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert value("TOOLGATE_DATA_DIR") in mounts.values(), f"TOOLGATE_DATA_DIR is not a mounted volume: {mounts}"
+    # A container's env wins over its envFrom.
+    resolved = dict(config_map["data"])
+    resolved.update({name: e.get("value", e.get("valueFrom")) for name, e in env.items()})
+    return resolved
 
-def test_kubernetes_ingress_serves_the_public_url_host_from_the_http_service():
+
+def test_kubernetes_statefulset_is_one_pod_with_its_own_volume_wired_consistently():
     docs = manifests("toolgate.yaml")
+    statefulset = one(docs, "StatefulSet")
+    spec = statefulset["spec"]
+    (container,) = spec["template"]["spec"]["containers"]
+    env = check_pod_wiring(docs, statefulset, SECRET_VARIABLES)
+
+    # One replica, with its own volume, on the embedded store.
+    assert spec["replicas"] == 1, "one toolgated per data directory (embedded database)"
+    assert DATABASE_URL_VARIABLE not in env, "the StatefulSet runs the embedded store"
+    claims = {t["metadata"]["name"]: t for t in spec["volumeClaimTemplates"]}
+    mounts = {m["name"]: m["mountPath"] for m in container["volumeMounts"]}
+    assert set(mounts) <= set(claims), (mounts, claims)
+    assert mounts[next(iter(claims))] == env["TOOLGATE_DATA_DIR"], "the data directory is the claimed volume"
+    services = [d for d in docs if d["kind"] == "Service"]
+    governing = next(s for s in services if s["metadata"]["name"] == spec["serviceName"])
+    assert governing["spec"]["clusterIP"] == "None", "the StatefulSet's serviceName is a headless Service"
+
+
+def test_kubernetes_replicas_are_interchangeable_pods_on_one_database_with_a_disruption_budget():
+    docs = manifests("toolgate-replicas.yaml")
+    deployment = one(docs, "Deployment")
+    budget = one(docs, "PodDisruptionBudget")["spec"]
+    secret = one(manifests("secret.example.yaml"), "Secret")
+    spec = deployment["spec"]
+    pod = spec["template"]["spec"]
+    labels = spec["template"]["metadata"]["labels"]
+    replicas = spec["replicas"]
+    env = check_pod_wiring(docs, deployment, SECRET_VARIABLES | {DATABASE_URL_VARIABLE})
+
+    # Several replicas, all on the database the Secret names, none with
+    # state of its own (no claims; scratch space only).
+    assert replicas == 3, replicas
+    assert "volumeClaimTemplates" not in spec
+    for volume in pod.get("volumes", []):
+        assert set(volume) == {"name", "emptyDir"}, f"per-pod state in {volume}"
+    database_url = urllib.parse.urlsplit(secret["stringData"]["database-url"])
+    assert database_url.scheme in {"postgres", "postgresql"} and database_url.path.strip("/"), database_url
+    max_connections = int(env.get("TOOLGATE_DATABASE_MAX_CONNECTIONS", 10))
+    assert max_connections >= 1
+
+    # No session affinity anywhere: any replica serves any request.
+    for service in (d for d in docs if d["kind"] == "Service"):
+        assert service["spec"].get("sessionAffinity", "None") == "None", service["metadata"]["name"]
+
+    # The budget covers exactly these pods and leaves at least two serving
+    # while still letting a drain proceed; a rolling update never goes
+    # below what the budget keeps.
+    assert budget["selector"]["matchLabels"] == spec["selector"]["matchLabels"]
+    assert budget["selector"]["matchLabels"].items() <= labels.items()
+    assert len({"minAvailable", "maxUnavailable"} & set(budget)) == 1, budget
+    kept = budget["minAvailable"] if "minAvailable" in budget else replicas - budget["maxUnavailable"]
+    assert isinstance(kept, int), "a count, not a percentage"
+    assert 2 <= kept < replicas, (kept, replicas)
+    rolling = spec["strategy"]["rollingUpdate"]
+    assert spec["strategy"]["type"] == "RollingUpdate"
+    assert replicas - rolling["maxUnavailable"] >= kept, rolling
+    assert rolling["maxSurge"] >= 1, "a new pod must be able to start while all old ones serve"
+
+    # Spread over nodes, counting these pods.
+    spread = {c["topologyKey"]: c for c in pod["topologySpreadConstraints"]}
+    assert "kubernetes.io/hostname" in spread, spread
+    for constraint in spread.values():
+        assert constraint["labelSelector"]["matchLabels"].items() <= labels.items(), constraint
+
+
+def test_kubernetes_both_layouts_share_the_service_and_config_names_the_ingress_and_docs_use():
+    single, replicas = manifests("toolgate.yaml"), manifests("toolgate-replicas.yaml")
+    names = lambda docs: {(d["kind"], d["metadata"]["name"]) for d in docs if d["kind"] in {"Service", "ConfigMap"}}
+    # The Ingress and the console instructions work with either layout.
+    assert names(replicas) <= names(single), names(replicas) - names(single)
+    assert set(one(single, "ConfigMap")["data"]) <= set(one(replicas, "ConfigMap")["data"])
+
+
+@pytest.mark.parametrize("manifest", ["toolgate.yaml", "toolgate-replicas.yaml"])
+def test_kubernetes_ingress_serves_the_public_url_host_from_the_http_service(manifest):
+    docs = manifests(manifest)
     config_map = one(docs, "ConfigMap")
     services = {d["metadata"]["name"]: d for d in docs if d["kind"] == "Service"}
     ingress = one(manifests("ingress.example.yaml"), "Ingress")

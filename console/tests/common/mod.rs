@@ -11,42 +11,30 @@ use ratatui::backend::TestBackend;
 use ratatui::layout::Rect;
 use tokio::sync::mpsc;
 use toolgate_console::action::Action;
-use toolgate_console::client::{AdminAuth, Clients};
+use toolgate_console::client::{AdminToken, Clients};
 use toolgate_console::state::App;
 use toolgate_console::ui::{self, Theme};
 use toolgate_console::worker::Worker;
-use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::{Args, Config, Secrets};
+use toolgate_gateway::app::Running;
 
-/// Starts a daemon on 127.0.0.1:0 in `data_dir`; returns it and its admin
-/// token.
+// The gateway's tests start their daemons with this too.
+#[path = "../../../gateway/tests/common/daemon.rs"]
+mod daemon;
+
+/// Starts a daemon on 127.0.0.1:0 in `data_dir` (public URL
+/// https://toolgate.example.com); returns it and its admin token.
 pub async fn start_daemon(data_dir: &Path) -> (Running, String) {
-    let config = Config::resolve(Args {
-        data_dir: Some(data_dir.to_owned()),
-        http_addr: Some("127.0.0.1:0".parse().unwrap()),
-        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
-        public_url: Some("https://toolgate.example.com".into()),
-        log_level: Some("warn".into()),
-        shutdown_timeout_secs: Some(5),
-        ..Args::default()
-    })
-    .unwrap();
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let running = app::start(&config, &Secrets::default(), listeners)
-        .await
-        .unwrap();
-    let token = std::fs::read_to_string(data_dir.join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    (running, token)
+    daemon::start(data_dir).await
 }
 
 /// Console clients for a daemon at `addr` with `token`.
 pub fn clients(addr: std::net::SocketAddr, token: &str) -> Clients {
     toolgate_console::client::connect(
         &format!("http://{addr}"),
-        AdminAuth::new(token, Some("console-test")).unwrap(),
+        AdminToken::new(token)
+            .unwrap()
+            .with_actor("console-test")
+            .unwrap(),
     )
     .unwrap()
 }

@@ -15,10 +15,10 @@ pub const SALESFORCE: &str = "salesforce";
 
 /// The default OAuth scopes for Salesforce: REST API access, and a refresh
 /// token usable at any time (Salesforce Help: "OAuth Tokens and Scopes").
-pub const SALESFORCE_DEFAULT_SCOPES: [&str; 3] = ["api", "refresh_token", "offline_access"];
+pub(crate) const SALESFORCE_DEFAULT_SCOPES: [&str; 3] = ["api", "refresh_token", "offline_access"];
 
 /// The default Salesforce REST API version (Spring '26).
-pub const SALESFORCE_DEFAULT_API_VERSION: &str = "66.0";
+pub(crate) const SALESFORCE_DEFAULT_API_VERSION: &str = "66.0";
 
 /// One kind of server an admin can register.
 #[derive(Debug, Clone)]
@@ -51,7 +51,7 @@ fn salesforce_tools() -> &'static [ToolDefinition] {
 }
 
 /// Every catalog entry, ordered by kind.
-pub fn entries() -> Vec<CatalogEntry> {
+pub(crate) fn entries() -> Vec<CatalogEntry> {
     vec![CatalogEntry {
         kind: SALESFORCE,
         display_name: "Salesforce",
@@ -77,7 +77,7 @@ pub fn entry(kind: &str) -> Option<CatalogEntry> {
 /// (MCP specification 2025-06-18, "ToolAnnotations"): `readOnlyHint` true is
 /// READ; `destructiveHint` true is DELETE, flagged dangerous; both false is
 /// WRITE. Annotations that say neither fall back to `default`.
-pub fn default_classification(
+pub(crate) fn default_classification(
     definition: &ToolDefinition,
     default: Classification,
 ) -> Classification {

@@ -6,20 +6,21 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use tonic::service::Interceptor;
 use tonic::{Request, Status};
 
-use crate::crypto::constant_time_eq;
+// The metadata key automation may set to name itself in the audit log (the
+// actor becomes `admin:<value>`) and its length limit: one definition for
+// the daemon and its clients.
+use toolgate_proto::admin::{ACTOR_HEADER, ACTOR_MAX_CHARS};
 
-/// Metadata key automation may set to name itself in the audit log: the
-/// actor becomes `admin:<value>` (at most 64 characters of `[A-Za-z0-9._@-]`).
-pub const ACTOR_HEADER: &str = "x-toolgate-actor";
+use crate::crypto::constant_time_eq;
 
 /// The authenticated admin, put in request extensions by [`AdminAuth`].
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Actor(pub String);
+pub(crate) struct Actor(pub String);
 
 /// Interceptor: requires `authorization: Bearer <admin token>` and answers
 /// UNAUTHENTICATED, revealing nothing else, when it is missing or wrong.
 #[derive(Clone)]
-pub struct AdminAuth {
+pub(crate) struct AdminAuth {
     token: Arc<[u8]>,
     /// Unix second of the last "rejected" warning, so a flood of bad
     /// requests logs at most one line a second (the rest are counted).
@@ -35,7 +36,7 @@ impl std::fmt::Debug for AdminAuth {
 
 impl AdminAuth {
     /// Accepts requests bearing `token`.
-    pub fn new(token: &str) -> Self {
+    pub(crate) fn new(token: &str) -> Self {
         Self {
             token: token.as_bytes().into(),
             last_warning: Arc::new(AtomicI64::new(0)),
@@ -87,7 +88,7 @@ impl Interceptor for AdminAuth {
             Some(value) => {
                 let name = value.to_str().ok().filter(|v| {
                     !v.is_empty()
-                        && v.len() <= 64
+                        && v.len() <= ACTOR_MAX_CHARS
                         && v.chars()
                             .all(|c| c.is_ascii_alphanumeric() || "._@-".contains(c))
                 });
@@ -95,7 +96,7 @@ impl Interceptor for AdminAuth {
                     Some(name) => format!("admin:{name}"),
                     None => {
                         return Err(Status::invalid_argument(format!(
-                            "{ACTOR_HEADER}: must be 1 to 64 of A-Z a-z 0-9 . _ @ -"
+                            "{ACTOR_HEADER}: must be 1 to {ACTOR_MAX_CHARS} of A-Z a-z 0-9 . _ @ -"
                         )));
                     }
                 }
@@ -107,7 +108,7 @@ impl Interceptor for AdminAuth {
 }
 
 /// The actor of a request that passed [`AdminAuth`].
-pub fn actor<T>(request: &Request<T>) -> String {
+pub(crate) fn actor<T>(request: &Request<T>) -> String {
     request
         .extensions()
         .get::<Actor>()

@@ -16,14 +16,14 @@ use crate::store::Store;
 
 /// The service: the store to list from and the OAuth client that revokes.
 #[derive(Debug, Clone)]
-pub struct Connections {
+pub(crate) struct Connections {
     store: Arc<Store>,
     oauth: Arc<OAuth>,
 }
 
 impl Connections {
     /// Builds the service.
-    pub fn new(store: Arc<Store>, oauth: Arc<OAuth>) -> Self {
+    pub(crate) fn new(store: Arc<Store>, oauth: Arc<OAuth>) -> Self {
         Self { store, oauth }
     }
 }

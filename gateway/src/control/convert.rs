@@ -8,7 +8,7 @@ use super::error::{ControlError, Result};
 use crate::model::{Classification, Millis, ToolAction};
 
 /// Unix ms to a protobuf timestamp.
-pub fn timestamp(ms: Millis) -> Timestamp {
+pub(crate) fn timestamp(ms: Millis) -> Timestamp {
     Timestamp {
         seconds: ms.div_euclid(1000),
         nanos: i32::try_from(ms.rem_euclid(1000) * 1_000_000).unwrap_or(0),
@@ -16,12 +16,12 @@ pub fn timestamp(ms: Millis) -> Timestamp {
 }
 
 /// An optional Unix ms to an optional protobuf timestamp.
-pub fn opt_timestamp(ms: Option<Millis>) -> Option<Timestamp> {
+pub(crate) fn opt_timestamp(ms: Option<Millis>) -> Option<Timestamp> {
     ms.map(timestamp)
 }
 
 /// A protobuf timestamp to Unix ms; `field` names it in errors.
-pub fn millis(ts: &Timestamp, field: &str) -> Result<Millis> {
+pub(crate) fn millis(ts: &Timestamp, field: &str) -> Result<Millis> {
     if !(0..1_000_000_000).contains(&ts.nanos) {
         return Err(ControlError::invalid(field, "nanos must be 0 to 999999999"));
     }
@@ -32,7 +32,7 @@ pub fn millis(ts: &Timestamp, field: &str) -> Result<Millis> {
 }
 
 /// Domain action to proto.
-pub fn action_to_proto(action: ToolAction) -> v1::ToolAction {
+pub(crate) fn action_to_proto(action: ToolAction) -> v1::ToolAction {
     match action {
         ToolAction::Read => v1::ToolAction::Read,
         ToolAction::Write => v1::ToolAction::Write,
@@ -41,7 +41,7 @@ pub fn action_to_proto(action: ToolAction) -> v1::ToolAction {
 }
 
 /// Proto action (as its i32) to domain; `None` for UNSPECIFIED.
-pub fn action_from_proto(value: i32, field: &str) -> Result<Option<ToolAction>> {
+pub(crate) fn action_from_proto(value: i32, field: &str) -> Result<Option<ToolAction>> {
     match v1::ToolAction::try_from(value) {
         Ok(v1::ToolAction::Unspecified) => Ok(None),
         Ok(v1::ToolAction::Read) => Ok(Some(ToolAction::Read)),
@@ -55,7 +55,7 @@ pub fn action_from_proto(value: i32, field: &str) -> Result<Option<ToolAction>> 
 }
 
 /// Domain classification to proto.
-pub fn classification_to_proto(c: Classification) -> v1::Classification {
+pub(crate) fn classification_to_proto(c: Classification) -> v1::Classification {
     v1::Classification {
         action: action_to_proto(c.action).into(),
         sensitive: c.sensitive,
@@ -64,7 +64,10 @@ pub fn classification_to_proto(c: Classification) -> v1::Classification {
 }
 
 /// Proto classification to domain; the action must be set.
-pub fn classification_from_proto(c: &v1::Classification, field: &str) -> Result<Classification> {
+pub(crate) fn classification_from_proto(
+    c: &v1::Classification,
+    field: &str,
+) -> Result<Classification> {
     let action = action_from_proto(c.action, &format!("{field}.action"))?.ok_or_else(|| {
         ControlError::invalid(format!("{field}.action"), "must be READ, WRITE or DELETE")
     })?;

@@ -7,7 +7,7 @@ use crate::store::StoreError;
 
 /// Why a control request failed. The message is shown to the admin as is.
 #[derive(Debug, thiserror::Error)]
-pub enum ControlError {
+pub(crate) enum ControlError {
     /// A request field is missing or malformed.
     #[error("{field}: {message}")]
     InvalidArgument {
@@ -44,7 +44,7 @@ pub enum ControlError {
 
 impl ControlError {
     /// An `InvalidArgument` for `field`.
-    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self::InvalidArgument {
             field: field.into(),
             message: message.into(),
@@ -52,7 +52,7 @@ impl ControlError {
     }
 
     /// A `NotFound` for an object of `kind` with `id`.
-    pub fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
+    pub(crate) fn not_found(kind: &'static str, id: impl Into<String>) -> Self {
         Self::NotFound {
             kind,
             id: id.into(),
@@ -96,7 +96,10 @@ impl From<ControlError> for Status {
 }
 
 /// The record of type `E` with `id`, or `NOT_FOUND` naming its kind.
-pub async fn require<E: crate::store::Entity>(store: &crate::store::Tx<'_>, id: &str) -> Result<E> {
+pub(crate) async fn require<E: crate::store::Entity>(
+    store: &crate::store::Tx<'_>,
+    id: &str,
+) -> Result<E> {
     store
         .get::<E>(id)
         .await?
@@ -105,7 +108,7 @@ pub async fn require<E: crate::store::Entity>(store: &crate::store::Tx<'_>, id: 
 
 /// Fails with ALREADY_EXISTS if a record of type `E` other than `id` is
 /// named `name` (case-insensitive); `name_of` reads a record's name.
-pub async fn require_name_free<E: crate::store::Entity>(
+pub(crate) async fn require_name_free<E: crate::store::Entity>(
     store: &crate::store::Tx<'_>,
     id: &str,
     name: &str,
@@ -131,4 +134,4 @@ pub async fn require_name_free<E: crate::store::Entity>(
 }
 
 /// Shorthand for control handlers.
-pub type Result<T, E = ControlError> = std::result::Result<T, E>;
+pub(crate) type Result<T, E = ControlError> = std::result::Result<T, E>;

@@ -31,14 +31,13 @@ use toolgate_proto::v1;
 
 use crate::store::Store;
 
-pub use auth::{ACTOR_HEADER, Actor, AdminAuth};
-pub use connections::Connections;
-pub use error::ControlError;
-pub use servers::rediscover_after_upgrade;
+pub(crate) use auth::AdminAuth;
+pub(crate) use connections::Connections;
+pub(crate) use servers::rediscover_after_upgrade;
 
 /// What every control service shares.
 #[derive(Debug, Clone)]
-pub struct Control {
+pub(crate) struct Control {
     store: Arc<Store>,
     /// `<public URL>` without a trailing slash, for callback URLs.
     public_url: Arc<str>,
@@ -50,7 +49,7 @@ pub struct Control {
 
 impl Control {
     /// Builds the shared state.
-    pub fn new(store: Arc<Store>, public_url: &str, shutdown: CancellationToken) -> Self {
+    pub(crate) fn new(store: Arc<Store>, public_url: &str, shutdown: CancellationToken) -> Self {
         Self {
             store,
             public_url: public_url.trim_end_matches('/').into(),
@@ -62,7 +61,7 @@ impl Control {
     /// Accepts My Domain login hosts under `domains` (Salesforce's own
     /// families plus the admin's `allowed_salesforce_domains`) instead of
     /// Salesforce's own only.
-    pub fn with_salesforce_domains(
+    pub(crate) fn with_salesforce_domains(
         mut self,
         domains: crate::salesforce::domains::SalesforceDomains,
     ) -> Self {
@@ -71,18 +70,18 @@ impl Control {
     }
 
     /// The OAuth callback URL users' browsers return to.
-    pub fn callback_url(&self) -> String {
+    pub(crate) fn callback_url(&self) -> String {
         format!("{}/auth/callback", self.public_url)
     }
 
     /// The MCP endpoint AI clients connect to.
-    pub fn mcp_url(&self) -> String {
+    pub(crate) fn mcp_url(&self) -> String {
         format!("{}/mcp", self.public_url)
     }
 
     /// Every `toolgate.v1` service, each wrapped in the admin-token
     /// interceptor, as tonic routes.
-    pub fn routes(&self, auth: AdminAuth) -> tonic::service::Routes {
+    pub(crate) fn routes(&self, auth: AdminAuth) -> tonic::service::Routes {
         use tonic::service::Routes;
         use v1::access_profile_service_server::AccessProfileServiceServer;
         use v1::audit_service_server::AuditServiceServer;
@@ -126,7 +125,11 @@ impl Control {
 
     /// [`Self::routes`] plus the `ConnectionService`, which needs the OAuth
     /// client to revoke tokens.
-    pub fn routes_with(&self, auth: AdminAuth, connections: Connections) -> tonic::service::Routes {
+    pub(crate) fn routes_with(
+        &self,
+        auth: AdminAuth,
+        connections: Connections,
+    ) -> tonic::service::Routes {
         use v1::connection_service_server::ConnectionServiceServer;
         self.routes(auth.clone())
             .add_service(ConnectionServiceServer::with_interceptor(connections, auth))
@@ -134,7 +137,7 @@ impl Control {
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub const SERVICE_NAMES: [&str; 9] = [
+pub(crate) const SERVICE_NAMES: [&str; 9] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",

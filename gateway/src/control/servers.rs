@@ -211,7 +211,7 @@ fn catalog_digest(kind: &str) -> String {
 /// Re-runs discovery for every server whose catalog definitions changed
 /// since its last discovery (after an upgrade). Returns how many servers
 /// were rediscovered.
-pub async fn rediscover_after_upgrade(store: &Store) -> Result<usize, StoreError> {
+pub(crate) async fn rediscover_after_upgrade(store: &Store) -> Result<usize, StoreError> {
     store
         .write(|store| async move {
             let mut batch = Batch::default();

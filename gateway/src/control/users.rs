@@ -19,7 +19,7 @@ use crate::model::{
 use crate::store::Batch;
 
 /// The recognisable prefix of MCP personal access tokens.
-pub const TOKEN_PREFIX: &str = "tgp_";
+pub(crate) const TOKEN_PREFIX: &str = "tgp_";
 
 fn user_to_proto(u: &User) -> v1::User {
     v1::User {

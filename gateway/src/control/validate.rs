@@ -6,7 +6,7 @@ use crate::salesforce::domains::{SalesforceDomains, UrlError};
 
 /// A required id: non-empty, at most 128 characters (connection ids are
 /// two UUIDs).
-pub fn id<'a>(field: &str, value: &'a str) -> Result<&'a str> {
+pub(crate) fn id<'a>(field: &str, value: &'a str) -> Result<&'a str> {
     let value = value.trim();
     if value.is_empty() {
         return Err(ControlError::invalid(field, "is required"));
@@ -18,7 +18,12 @@ pub fn id<'a>(field: &str, value: &'a str) -> Result<&'a str> {
 }
 
 /// A list of ids: at least one (when `non_empty`), at most `max`, each valid.
-pub fn ids(field: &str, values: &[String], non_empty: bool, max: usize) -> Result<Vec<String>> {
+pub(crate) fn ids(
+    field: &str,
+    values: &[String],
+    non_empty: bool,
+    max: usize,
+) -> Result<Vec<String>> {
     if non_empty && values.is_empty() {
         return Err(ControlError::invalid(field, "must name at least one id"));
     }
@@ -35,7 +40,7 @@ pub fn ids(field: &str, values: &[String], non_empty: bool, max: usize) -> Resul
 }
 
 /// A human name: trimmed, 1 to 100 characters, no control characters.
-pub fn name(field: &str, value: &str) -> Result<String> {
+pub(crate) fn name(field: &str, value: &str) -> Result<String> {
     let value = value.trim();
     if value.is_empty() {
         return Err(ControlError::invalid(field, "is required"));
@@ -56,7 +61,7 @@ pub fn name(field: &str, value: &str) -> Result<String> {
 }
 
 /// Free text: at most 1000 characters.
-pub fn description(field: &str, value: &str) -> Result<String> {
+pub(crate) fn description(field: &str, value: &str) -> Result<String> {
     if value.chars().count() > 1000 {
         return Err(ControlError::invalid(
             field,
@@ -67,7 +72,7 @@ pub fn description(field: &str, value: &str) -> Result<String> {
 }
 
 /// A tool prefix: a lowercase letter, then up to 31 of `a-z 0-9 _`.
-pub fn tool_prefix(field: &str, value: &str) -> Result<String> {
+pub(crate) fn tool_prefix(field: &str, value: &str) -> Result<String> {
     let ok = value.len() <= 32
         && value.chars().next().is_some_and(|c| c.is_ascii_lowercase())
         && value
@@ -83,7 +88,7 @@ pub fn tool_prefix(field: &str, value: &str) -> Result<String> {
 }
 
 /// A Salesforce API version: `66.0` or `v66.0`; returned without the `v`.
-pub fn api_version(field: &str, value: &str) -> Result<String> {
+pub(crate) fn api_version(field: &str, value: &str) -> Result<String> {
     let bare = value.trim().trim_start_matches(['v', 'V']);
     let ok = bare.split_once('.').is_some_and(|(major, minor)| {
         (2..=3).contains(&major.len()) && major.chars().all(|c| c.is_ascii_digit()) && minor == "0"
@@ -102,7 +107,7 @@ pub fn api_version(field: &str, value: &str) -> Result<String> {
 /// a Salesforce domain family or an admin-allowed domain; http only on a
 /// loopback host, for local simulators). Returned without a trailing
 /// slash. Errors: [`ControlError`] naming `field`.
-pub fn login_url(field: &str, value: &str, domains: &SalesforceDomains) -> Result<String> {
+pub(crate) fn login_url(field: &str, value: &str, domains: &SalesforceDomains) -> Result<String> {
     domains.check(value).map_err(|e| match e {
         UrlError::Empty => ControlError::invalid(
             field,
@@ -114,7 +119,7 @@ pub fn login_url(field: &str, value: &str, domains: &SalesforceDomains) -> Resul
 
 /// An email address: one `@`, non-empty parts, no spaces, at most 254
 /// characters. Returned lowercase.
-pub fn email(field: &str, value: &str) -> Result<String> {
+pub(crate) fn email(field: &str, value: &str) -> Result<String> {
     let value = value.trim().to_lowercase();
     let ok = value.len() <= 254
         && !value.chars().any(|c| c.is_whitespace() || c.is_control())
@@ -131,7 +136,7 @@ pub fn email(field: &str, value: &str) -> Result<String> {
 }
 
 /// A page size: 0 means `default`; at most `max`.
-pub fn page_size(field: &str, value: u32, default: usize, max: usize) -> Result<usize> {
+pub(crate) fn page_size(field: &str, value: u32, default: usize, max: usize) -> Result<usize> {
     match value as usize {
         0 => Ok(default),
         n if n <= max => Ok(n),

@@ -16,7 +16,7 @@ fn wrong(field: &str, what: &str) -> SfError {
 }
 
 /// An optional string.
-pub fn opt_str<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, SfError> {
+pub(crate) fn opt_str<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, SfError> {
     match args.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::String(s)) => Ok(Some(s)),
@@ -25,7 +25,7 @@ pub fn opt_str<'a>(args: &'a Value, field: &str) -> Result<Option<&'a str>, SfEr
 }
 
 /// A required, non-empty string.
-pub fn req_str<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
+pub(crate) fn req_str<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
     match opt_str(args, field)? {
         Some(s) if !s.is_empty() => Ok(s),
         _ => Err(SfError::invalid(field, "is required")),
@@ -33,7 +33,7 @@ pub fn req_str<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
 }
 
 /// A required API name (`^[A-Za-z][A-Za-z0-9_]{0,79}$`).
-pub fn req_name<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
+pub(crate) fn req_name<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
     let name = req_str(args, field)?;
     if is_api_name(name) {
         Ok(name)
@@ -43,7 +43,7 @@ pub fn req_name<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
 }
 
 /// A required record Id (15 or 18 letters and digits).
-pub fn req_id<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
+pub(crate) fn req_id<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
     let id = req_str(args, field)?;
     if matches!(id.len(), 15 | 18) && id.bytes().all(|b| b.is_ascii_alphanumeric()) {
         Ok(id)
@@ -53,7 +53,7 @@ pub fn req_id<'a>(args: &'a Value, field: &str) -> Result<&'a str, SfError> {
 }
 
 /// An optional boolean (`default` when absent).
-pub fn opt_bool(args: &Value, field: &str, default: bool) -> Result<bool, SfError> {
+pub(crate) fn opt_bool(args: &Value, field: &str, default: bool) -> Result<bool, SfError> {
     match args.get(field) {
         None | Some(Value::Null) => Ok(default),
         Some(Value::Bool(b)) => Ok(*b),
@@ -62,7 +62,12 @@ pub fn opt_bool(args: &Value, field: &str, default: bool) -> Result<bool, SfErro
 }
 
 /// An optional integer in `min..=max`.
-pub fn opt_count(args: &Value, field: &str, min: u64, max: u64) -> Result<Option<usize>, SfError> {
+pub(crate) fn opt_count(
+    args: &Value,
+    field: &str,
+    min: u64,
+    max: u64,
+) -> Result<Option<usize>, SfError> {
     match args.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(v) => match v.as_u64() {
@@ -73,7 +78,7 @@ pub fn opt_count(args: &Value, field: &str, min: u64, max: u64) -> Result<Option
 }
 
 /// An optional list of strings.
-pub fn opt_str_list(args: &Value, field: &str) -> Result<Option<Vec<String>>, SfError> {
+pub(crate) fn opt_str_list(args: &Value, field: &str) -> Result<Option<Vec<String>>, SfError> {
     match args.get(field) {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Array(items)) => items
@@ -87,7 +92,10 @@ pub fn opt_str_list(args: &Value, field: &str) -> Result<Option<Vec<String>>, Sf
 }
 
 /// A required, non-empty JSON object of field values.
-pub fn req_fields<'a>(args: &'a Value, field: &str) -> Result<&'a Map<String, Value>, SfError> {
+pub(crate) fn req_fields<'a>(
+    args: &'a Value,
+    field: &str,
+) -> Result<&'a Map<String, Value>, SfError> {
     match args.get(field) {
         Some(Value::Object(map)) if !map.is_empty() => {
             if let Some(bad) = map.keys().find(|k| !is_api_name(k)) {

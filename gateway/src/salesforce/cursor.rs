@@ -35,7 +35,7 @@ use super::held::{HeldLimits, HeldPages};
 
 /// The longest cursor accepted (characters). Cursors carry no query text,
 /// so real ones stay well under 1 KiB.
-pub const MAX_CURSOR_LEN: usize = 4096;
+pub(crate) const MAX_CURSOR_LEN: usize = 4096;
 
 /// The purpose the cursor MAC key is derived for
 /// ([`crate::store::Store::derived_key`]).
@@ -139,7 +139,7 @@ impl Cursors {
     }
 
     /// The held first pages.
-    pub fn held(&self) -> &HeldPages {
+    pub(crate) fn held(&self) -> &HeldPages {
         &self.held
     }
 
@@ -214,7 +214,7 @@ impl Cursors {
 /// would run another query), scheme, host, `..`, `//`, backslash,
 /// fragment, encoded `.` or `/`, or whitespace. Errors:
 /// [`SfError::InvalidArgument`] naming `cursor`.
-pub fn check_query_path(path: &str) -> Result<(), SfError> {
+pub(crate) fn check_query_path(path: &str) -> Result<(), SfError> {
     let reject = |why: &str| SfError::invalid("cursor", format!("the cursor is not valid: {why}"));
     let Some(rest) = path.strip_prefix("/services/data/v") else {
         return Err(reject("it does not point at a Salesforce query"));

@@ -24,7 +24,7 @@ use serde_json::Value;
 use super::{Ctx, SfError};
 
 /// How long a describe result stays fresh by default (10 minutes).
-pub const DEFAULT_TTL: Duration = Duration::from_secs(600);
+pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(600);
 
 /// A per-server cache of describe results: the sObject list (describe
 /// global) and per-object describes, each fresh for `ttl`.
@@ -159,11 +159,11 @@ impl DescribeCache {
 /// An object, field or relationship name as Salesforce spells it, known
 /// to exist in the describe result. Only this module creates one.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Name(String);
+pub(crate) struct Name(String);
 
 impl Name {
     /// The name, e.g. `Invoice__c`.
-    pub fn as_str(&self) -> &str {
+    pub(crate) fn as_str(&self) -> &str {
         &self.0
     }
 
@@ -181,7 +181,7 @@ impl fmt::Display for Name {
 
 /// One object's describe, as checked.
 #[derive(Debug, Clone)]
-pub struct Described {
+pub(crate) struct Described {
     /// The object's API name.
     pub name: Name,
     /// The `sObject Describe` body.
@@ -195,7 +195,7 @@ fn scope(ctx: &Ctx<'_>) -> String {
 
 /// Whether `name` looks like an API name: a letter, then up to 79
 /// letters, digits or underscores (the catalog's pattern).
-pub fn is_api_name(name: &str) -> bool {
+pub(crate) fn is_api_name(name: &str) -> bool {
     let mut chars = name.chars();
     chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && name.len() <= 80
@@ -242,7 +242,7 @@ fn find<'n>(names: impl Iterator<Item = &'n str>, wanted: &str) -> Option<String
 
 /// Up to three names close to `wanted` (edit distance at most 2, or one
 /// containing the other), for "did you mean".
-pub fn suggest<'n>(names: impl Iterator<Item = &'n str>, wanted: &str) -> String {
+pub(crate) fn suggest<'n>(names: impl Iterator<Item = &'n str>, wanted: &str) -> String {
     let w = wanted.to_ascii_lowercase();
     let close: Vec<&str> = names
         .filter(|n| {
@@ -486,7 +486,7 @@ pub(crate) async fn child_relationship(
 }
 
 /// The field describe of `name` (Salesforce's spelling) in `d`.
-pub fn field_describe<'d>(d: &'d Described, name: &Name) -> Option<&'d Value> {
+pub(crate) fn field_describe<'d>(d: &'d Described, name: &Name) -> Option<&'d Value> {
     d.describe
         .get("fields")?
         .as_array()?
@@ -495,7 +495,7 @@ pub fn field_describe<'d>(d: &'d Described, name: &Name) -> Option<&'d Value> {
 }
 
 /// The object's name field (`nameField: true`, else `Name` if present).
-pub fn name_field(d: &Described) -> Option<Name> {
+pub(crate) fn name_field(d: &Described) -> Option<Name> {
     let fields = entries(&d.describe, "fields");
     fields
         .iter()
@@ -506,7 +506,7 @@ pub fn name_field(d: &Described) -> Option<Name> {
 
 /// The object named in a Salesforce error message: `on entity 'X'`,
 /// `sObject type 'X'` or `sobject of type X`.
-pub fn object_in_message(message: &str) -> Option<String> {
+pub(crate) fn object_in_message(message: &str) -> Option<String> {
     for marker in ["on entity '", "sObject type '"] {
         if let Some(at) = message.find(marker) {
             let rest = &message[at + marker.len()..];

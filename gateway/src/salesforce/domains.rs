@@ -54,7 +54,7 @@ const UI_ONLY_DOMAINS: [(&str, &str); 1] = [("lightning.force.com", "my.salesfor
 /// Why a URL is not accepted as a Salesforce login host or instance URL.
 /// `Display` says what to enter instead.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum UrlError {
+pub(crate) enum UrlError {
     /// Empty.
     #[error("is required, e.g. https://acme.my.salesforce.com")]
     Empty,
@@ -94,7 +94,7 @@ pub enum UrlError {
 
 /// Whether `url`'s host is loopback (`localhost`, `127.0.0.0/8`, `::1`):
 /// the one test deciding where loopback URLs are accepted.
-pub fn is_loopback(url: &Url) -> bool {
+pub(crate) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -173,7 +173,7 @@ impl SalesforceDomains {
     /// (loopback accepted: a local simulator) and returns it without a
     /// trailing slash (e.g. `https://acme.my.salesforce.com`). Errors:
     /// [`UrlError`].
-    pub fn check(&self, value: &str) -> Result<String, UrlError> {
+    pub(crate) fn check(&self, value: &str) -> Result<String, UrlError> {
         self.check_with(value, true)
     }
 
@@ -181,7 +181,7 @@ impl SalesforceDomains {
     /// login host `login_host` answered, like [`Self::check`], except that
     /// a loopback URL is accepted only when `login_host` is itself
     /// loopback ([`is_loopback`]); otherwise [`UrlError::LoopbackFromRemote`].
-    pub fn check_from(&self, value: &str, login_host: &str) -> Result<String, UrlError> {
+    pub(crate) fn check_from(&self, value: &str, login_host: &str) -> Result<String, UrlError> {
         let local = Url::parse(login_host).is_ok_and(|u| is_loopback(&u));
         self.check_with(value, local)
     }

@@ -56,7 +56,7 @@ impl Default for HeldLimits {
 
 /// A held page, as read back.
 #[derive(Debug, Clone, PartialEq)]
-pub struct HeldPage {
+pub(crate) struct HeldPage {
     /// The records not yet returned when the page was held, raw (with
     /// `attributes`), in Salesforce's order.
     pub records: Vec<Value>,
@@ -107,7 +107,7 @@ impl Inner {
 }
 
 /// The held pages of one gateway.
-pub struct HeldPages {
+pub(crate) struct HeldPages {
     limits: HeldLimits,
     // A std mutex: every critical section is a map operation, never held
     // across an await.
@@ -127,7 +127,7 @@ impl std::fmt::Debug for HeldPages {
 
 impl HeldPages {
     /// An empty store with these bounds.
-    pub fn new(limits: HeldLimits) -> Self {
+    pub(crate) fn new(limits: HeldLimits) -> Self {
         Self {
             limits,
             inner: Mutex::new(Inner::default()),
@@ -155,7 +155,7 @@ impl HeldPages {
     /// and returns the page's id (random, 43 characters). Errors:
     /// [`SfError::InvalidArgument`] (field `max_records`) when the records
     /// alone exceed [`HeldLimits::max_bytes`].
-    pub fn hold(
+    pub(crate) fn hold(
         &self,
         owner: &str,
         query: &str,
@@ -208,7 +208,7 @@ impl HeldPages {
 
     /// The page `id` if it is live and was held for `owner` and `query`
     /// (marked used now); `None` otherwise.
-    pub fn get(&self, owner: &str, query: &str, id: &str) -> Option<HeldPage> {
+    pub(crate) fn get(&self, owner: &str, query: &str, id: &str) -> Option<HeldPage> {
         let now = Instant::now();
         let mut inner = self.lock();
         self.expire(&mut inner, now);
@@ -225,7 +225,8 @@ impl HeldPages {
     }
 
     /// How many pages and bytes are held now.
-    pub fn usage(&self) -> (usize, usize) {
+    #[cfg(test)]
+    pub(crate) fn usage(&self) -> (usize, usize) {
         let inner = self.lock();
         (inner.entries.len(), inner.bytes)
     }

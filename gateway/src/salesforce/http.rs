@@ -19,11 +19,11 @@ use super::{Session, SfError};
 
 /// The most response body read (bytes); a larger body is a transport
 /// error rather than an unbounded allocation.
-pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
 /// A successful Salesforce answer.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Reply {
+pub(crate) struct Reply {
     /// HTTP status (2xx).
     pub status: u16,
     /// The JSON body; `Value::Null` for 204 or an empty body.
@@ -34,7 +34,7 @@ pub struct Reply {
 
 /// A REST client bound to one session: `instance_url` and API version
 /// checked once, the token kept private.
-pub struct Rest<'a> {
+pub(crate) struct Rest<'a> {
     http: &'a reqwest::Client,
     base: String,
     version: String,
@@ -56,7 +56,7 @@ impl<'a> Rest<'a> {
     /// beyond `/`) and `session.api_version` (`NN.N`); each request waits
     /// at most `timeout` for its whole answer. Errors:
     /// [`SfError::InvalidArgument`] naming `instance_url` or `api_version`.
-    pub fn new(
+    pub(crate) fn new(
         http: &'a reqwest::Client,
         session: &Session<'a>,
         timeout: Duration,
@@ -80,12 +80,12 @@ impl<'a> Rest<'a> {
 
     /// The instance URL without a trailing slash, e.g.
     /// `https://acme.my.salesforce.com`.
-    pub fn base(&self) -> &str {
+    pub(crate) fn base(&self) -> &str {
         &self.base
     }
 
     /// The REST root path, e.g. `/services/data/v66.0`.
-    pub fn data_path(&self) -> String {
+    pub(crate) fn data_path(&self) -> String {
         format!("/services/data/v{}", self.version)
     }
 
@@ -93,7 +93,7 @@ impl<'a> Rest<'a> {
     /// percent-encoded (`/`, space, `%` and non-ASCII included). Errors:
     /// [`SfError::InvalidArgument`] naming `field` for an empty, `.` or `..`
     /// segment (URLs cannot carry those as data).
-    pub fn data_url(&self, segments: &[(&str, &str)]) -> Result<Url, SfError> {
+    pub(crate) fn data_url(&self, segments: &[(&str, &str)]) -> Result<Url, SfError> {
         let mut path = self.data_path();
         for (field, segment) in segments {
             if segment.is_empty() || segment.chars().all(|c| c == '.') {
@@ -110,7 +110,7 @@ impl<'a> Rest<'a> {
 
     /// `{instance}{path}` for a path that starts with `/` (already
     /// encoded, e.g. a `nextRecordsUrl`), checked to stay on the instance.
-    pub fn url_for_path(&self, path: &str) -> Result<Url, SfError> {
+    pub(crate) fn url_for_path(&self, path: &str) -> Result<Url, SfError> {
         if !path.starts_with('/') {
             return Err(SfError::invalid("cursor", "the path must start with /"));
         }
@@ -126,7 +126,7 @@ impl<'a> Rest<'a> {
     /// and `body` as JSON, within the session's timeout. Errors: as
     /// [`interpret`]; [`SfError::Timeout`] without an answer in time,
     /// [`SfError::Interrupted`] when the connection broke after sending.
-    pub async fn send(
+    pub(crate) async fn send(
         &self,
         method: Method,
         url: Url,
@@ -138,7 +138,7 @@ impl<'a> Rest<'a> {
     /// `GET url` of a query resource with `Sforce-Query-Options:
     /// batchSize=<batch>` (REST API Developer Guide, "Query Options
     /// Header"; Salesforce takes 200 to 2,000 and may send fewer).
-    pub async fn get_query(&self, url: Url, batch: usize) -> Result<Reply, SfError> {
+    pub(crate) async fn get_query(&self, url: Url, batch: usize) -> Result<Reply, SfError> {
         let value = format!("batchSize={batch}");
         self.send_with(
             Method::GET,
@@ -180,7 +180,7 @@ impl<'a> Rest<'a> {
     }
 
     /// `GET url`.
-    pub async fn get(&self, url: Url) -> Result<Reply, SfError> {
+    pub(crate) async fn get(&self, url: Url) -> Result<Reply, SfError> {
         self.send(Method::GET, url, None).await
     }
 }
@@ -232,7 +232,7 @@ fn transport(e: reqwest::Error, timeout: Duration) -> SfError {
 }
 
 /// Turns a status and body into a [`Reply`] or the matching [`SfError`].
-pub fn interpret(
+pub(crate) fn interpret(
     status: StatusCode,
     bytes: &[u8],
     usage: Option<String>,
@@ -329,7 +329,7 @@ fn salesforce_errors(body: &Value) -> Option<Vec<(String, String, Vec<String>)>>
 
 /// `api-usage=<used>/<max>` out of a `Sforce-Limit-Info` value (which may
 /// carry other comma-separated entries such as `per-app-api-usage=...`).
-pub fn parse_limit_info(header: &str) -> Option<String> {
+pub(crate) fn parse_limit_info(header: &str) -> Option<String> {
     header
         .split(',')
         .map(str::trim)
@@ -339,7 +339,7 @@ pub fn parse_limit_info(header: &str) -> Option<String> {
 
 /// The instance URL without a trailing slash, checked to be
 /// `http(s)://host[:port]` with no path, query or credentials.
-pub fn instance_base(instance_url: &str) -> Result<String, SfError> {
+pub(crate) fn instance_base(instance_url: &str) -> Result<String, SfError> {
     let bad = |why: &str| {
         SfError::invalid(
             "instance_url",
@@ -360,7 +360,7 @@ pub fn instance_base(instance_url: &str) -> Result<String, SfError> {
 }
 
 /// Parses a URL this module built; a failure is a transport error.
-pub fn parse_url(text: &str) -> Result<Url, SfError> {
+pub(crate) fn parse_url(text: &str) -> Result<Url, SfError> {
     Url::parse(text).map_err(|e| SfError::Transport(format!("cannot build the request URL: {e}")))
 }
 
@@ -376,7 +376,7 @@ fn is_api_version(v: &str) -> bool {
 
 /// Percent-encodes one path segment: everything but `A-Z a-z 0-9 - _ . ~`
 /// becomes `%XX` of its UTF-8 bytes (RFC 3986 unreserved characters).
-pub fn encode_segment(segment: &str) -> String {
+pub(crate) fn encode_segment(segment: &str) -> String {
     let mut out = String::with_capacity(segment.len());
     for b in segment.bytes() {
         if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {

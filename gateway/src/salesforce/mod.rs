@@ -32,13 +32,13 @@
 
 mod args;
 pub mod cursor;
-pub mod describe;
+pub(crate) mod describe;
 pub mod domains;
 pub mod held;
-pub mod http;
+pub(crate) mod http;
 mod ids;
-pub mod paging;
-pub mod shape;
+pub(crate) mod paging;
+pub(crate) mod shape;
 pub mod soql;
 mod tools_meta;
 mod tools_read;
@@ -113,7 +113,7 @@ impl Default for Limits {
 }
 
 /// `3 s`, `60 s` or `250 ms`: a timeout as users read it.
-pub fn seconds(d: std::time::Duration) -> String {
+pub(crate) fn seconds(d: std::time::Duration) -> String {
     if d.subsec_millis() == 0 && d.as_secs() > 0 {
         format!("{} s", d.as_secs())
     } else {
@@ -246,8 +246,10 @@ impl SfError {
     }
 }
 
-/// The upstream names of the tools [`call_tool`] runs, in catalog order.
-pub const TOOL_NAMES: [&str; 13] = [
+/// The upstream names of the tools [`call_tool`] runs, in catalog order
+/// (the catalog's test checks its entries against it).
+#[cfg(test)]
+pub(crate) const TOOL_NAMES: [&str; 13] = [
     "list_objects",
     "describe_object",
     "query",

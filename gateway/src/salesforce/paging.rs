@@ -32,15 +32,15 @@ use super::{Ctx, SfError, shape};
 
 /// The most Salesforce pages fetched in one call before handing back a
 /// cursor (bounds a call's latency when pages are tiny or empty).
-pub const MAX_PAGES_PER_CALL: usize = 50;
+pub(crate) const MAX_PAGES_PER_CALL: usize = 50;
 
 /// Salesforce's smallest and largest query batch sizes ("Query Options
 /// Header").
-pub const BATCH_SIZES: std::ops::RangeInclusive<usize> = 200..=2000;
+pub(crate) const BATCH_SIZES: std::ops::RangeInclusive<usize> = 200..=2000;
 
 /// What one call returns.
 #[derive(Debug, Clone, PartialEq)]
-pub struct Page {
+pub(crate) struct Page {
     /// Salesforce's `totalSize` of the whole query.
     pub total_size: u64,
     /// The records of this call, shaped by [`shape::record`].
@@ -54,7 +54,7 @@ pub struct Page {
 
 /// The caps of one call.
 #[derive(Debug, Clone, Copy)]
-pub struct Caps {
+pub(crate) struct Caps {
     /// Most records (at least 1).
     pub max_records: usize,
     /// About the most bytes of record JSON.
@@ -63,7 +63,7 @@ pub struct Caps {
 
 /// Where a call starts.
 #[derive(Debug, Clone)]
-pub enum Start<'a> {
+pub(crate) enum Start<'a> {
     /// A new query: `/query` (or `/queryAll` when `include_deleted`).
     Query {
         /// The SOQL, sent verbatim.
@@ -255,7 +255,7 @@ pub(crate) async fn run(ctx: &Ctx<'_>, start: Start<'_>, caps: Caps) -> Result<P
 
 /// The text header of a page: `3 of 42 records (more: pass cursor "...")`,
 /// or `records 4-6 of 42` on later calls.
-pub fn header(page: &Page) -> String {
+pub(crate) fn header(page: &Page) -> String {
     let n = page.records.len() as u64;
     let span = if page.returned_before == 0 || n == 0 {
         format!(

@@ -19,10 +19,10 @@ use serde_json::{Map, Value};
 use super::cursor;
 
 /// The most characters of text a tool returns (about 16 KiB).
-pub const TEXT_BUDGET: usize = 16 * 1024;
+pub(crate) const TEXT_BUDGET: usize = 16 * 1024;
 
 /// The most characters of one record's text line.
-pub const LINE_BUDGET: usize = 600;
+pub(crate) const LINE_BUDGET: usize = 600;
 
 /// The most characters of one value in a text line.
 const VALUE_BUDGET: usize = 120;
@@ -32,14 +32,14 @@ const VALUE_BUDGET: usize = 120;
 /// when the query did not select it), child subquery results renamed to
 /// snake_case keys. Child pages get no `next_cursor` (see
 /// [`record_with`]).
-pub fn record(value: Value) -> Value {
+pub(crate) fn record(value: Value) -> Value {
     record_with(value, &|_| None)
 }
 
 /// As [`record`], with `sign` turning a child subquery's
 /// `nextRecordsUrl` (already checked by [`cursor::check_query_path`])
 /// into the `next_cursor` the agent continues it with.
-pub fn record_with(value: Value, sign: &dyn Fn(&str) -> Option<String>) -> Value {
+pub(crate) fn record_with(value: Value, sign: &dyn Fn(&str) -> Option<String>) -> Value {
     match value {
         Value::Object(map) if is_query_result(&map) => child_result(map, sign),
         Value::Object(mut map) => {
@@ -104,7 +104,7 @@ fn id_from_url(url: &str) -> Option<String> {
 
 /// One line for a shaped record: `Type Id Field=value, Parent.Field=value,
 /// Children=[n records]`, at most [`LINE_BUDGET`] characters.
-pub fn record_line(record: &Value) -> String {
+pub(crate) fn record_line(record: &Value) -> String {
     let Some(map) = record.as_object() else {
         return clip(&record.to_string(), LINE_BUDGET);
     };
@@ -126,7 +126,7 @@ pub fn record_line(record: &Value) -> String {
 
 /// `Field=value` pairs of a shaped record (parents flattened as
 /// `Parent.Field=value`, children summarised), without `type` and `Id`.
-pub fn field_pairs(record: &Value) -> Vec<String> {
+pub(crate) fn field_pairs(record: &Value) -> Vec<String> {
     let mut pairs = Vec::new();
     if let Some(map) = record.as_object() {
         flatten("", map, &mut pairs);
@@ -167,7 +167,7 @@ fn flatten(prefix: &str, map: &Map<String, Value>, out: &mut Vec<String>) {
 
 /// A value as text: strings unquoted with newlines shown as `\n`, at most
 /// about 120 characters.
-pub fn value_text(value: &Value) -> String {
+pub(crate) fn value_text(value: &Value) -> String {
     match value {
         Value::String(s) => clip(&s.replace('\r', "").replace('\n', "\\n"), VALUE_BUDGET),
         other => clip(&other.to_string(), VALUE_BUDGET),
@@ -175,7 +175,7 @@ pub fn value_text(value: &Value) -> String {
 }
 
 /// `text` cut to `max` characters, with `…` when cut.
-pub fn clip(text: &str, max: usize) -> String {
+pub(crate) fn clip(text: &str, max: usize) -> String {
     if text.chars().count() <= max {
         return text.to_owned();
     }
@@ -185,7 +185,7 @@ pub fn clip(text: &str, max: usize) -> String {
 }
 
 /// `word` or `words` for `n`.
-pub fn plural(n: u64, word: &str) -> String {
+pub(crate) fn plural(n: u64, word: &str) -> String {
     if n == 1 {
         word.to_owned()
     } else {
@@ -195,7 +195,7 @@ pub fn plural(n: u64, word: &str) -> String {
 
 /// A header line then one line per item, stopping near [`TEXT_BUDGET`]
 /// with a note of how many lines were left out.
-pub fn bounded_lines(header: &str, lines: impl IntoIterator<Item = String>) -> String {
+pub(crate) fn bounded_lines(header: &str, lines: impl IntoIterator<Item = String>) -> String {
     let mut text = header.to_owned();
     let mut lines = lines.into_iter().peekable();
     while let Some(line) = lines.next() {

@@ -40,7 +40,7 @@ pub fn quote_literal(value: &str) -> String {
 /// `SELECT fields FROM object [WHERE f = 'v' AND ...] [ORDER BY f]
 /// [LIMIT n]`, built only from checked names and quoted values.
 #[derive(Debug, Clone)]
-pub struct Select {
+pub(crate) struct Select {
     fields: Vec<Name>,
     from: Name,
     equals: Vec<(Name, String)>,
@@ -51,7 +51,7 @@ pub struct Select {
 impl Select {
     /// `SELECT fields FROM from` (fields must not be empty; `Id` is used
     /// if they are).
-    pub fn new(fields: Vec<Name>, from: Name) -> Self {
+    pub(crate) fn new(fields: Vec<Name>, from: Name) -> Self {
         Self {
             fields,
             from,
@@ -63,25 +63,25 @@ impl Select {
 
     /// Adds `AND field = 'value'` (the value is quoted by
     /// [`quote_literal`]).
-    pub fn where_equals(mut self, field: Name, value: &str) -> Self {
+    pub(crate) fn where_equals(mut self, field: Name, value: &str) -> Self {
         self.equals.push((field, value.to_owned()));
         self
     }
 
     /// `ORDER BY field`.
-    pub fn order_by(mut self, field: Name) -> Self {
+    pub(crate) fn order_by(mut self, field: Name) -> Self {
         self.order_by = Some(field);
         self
     }
 
     /// `LIMIT n`.
-    pub fn limit(mut self, n: usize) -> Self {
+    pub(crate) fn limit(mut self, n: usize) -> Self {
         self.limit = Some(n);
         self
     }
 
     /// The SOQL text.
-    pub fn to_soql(&self) -> String {
+    pub(crate) fn to_soql(&self) -> String {
         let fields = if self.fields.is_empty() {
             "Id".to_owned()
         } else {

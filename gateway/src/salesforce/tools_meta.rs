@@ -24,7 +24,7 @@ fn str_of<'v>(v: &'v Value, key: &str) -> &'v str {
 /// `list_objects {name_contains?, custom_only?}` -> `{objects: [{name,
 /// label, custom, key_prefix, queryable, createable, updateable,
 /// deletable}]}` from describe global (cached).
-pub async fn list_objects(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn list_objects(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let contains = args::opt_str(args, "name_contains")?.map(str::to_lowercase);
     let custom_only = args::opt_bool(args, "custom_only", false)?;
     let (list, _) = describe::objects_list(ctx, false).await?;
@@ -170,7 +170,7 @@ fn field_line(f: &Value) -> String {
 /// custom, external_id, required, picklist_values?, reference_to?,
 /// relationship_name?}], child_relationships: [{relationship_name,
 /// child_object, field}]}` from the (cached) sObject Describe.
-pub async fn describe_object(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn describe_object(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let name = args::req_name(args, "object_name")?;
     let Described { name, describe, .. } =
         describe::described_object(ctx, "object_name", name).await?;
@@ -244,7 +244,7 @@ fn from_identity_url(sub: &str, index: usize) -> Option<String> {
 /// `get_user_info {}` -> `{user_id, organization_id, username, name,
 /// email, locale, time_zone, user_type, active}` from
 /// `GET {instance}/services/oauth2/userinfo`.
-pub async fn get_user_info(ctx: &Ctx<'_>) -> Result<ToolOutput, SfError> {
+pub(crate) async fn get_user_info(ctx: &Ctx<'_>) -> Result<ToolOutput, SfError> {
     let url = ctx.rest.url_for_path("/services/oauth2/userinfo")?;
     let info = ctx.rest.get(url).await?.body;
     let sub = str_of(&info, "sub");
@@ -294,7 +294,7 @@ pub async fn get_user_info(ctx: &Ctx<'_>) -> Result<ToolOutput, SfError> {
 
 /// `get_limits {}` -> `{limits: {Name: {Max, Remaining}, ...}}`, the
 /// `GET .../limits` body as Salesforce sends it.
-pub async fn get_limits(ctx: &Ctx<'_>) -> Result<ToolOutput, SfError> {
+pub(crate) async fn get_limits(ctx: &Ctx<'_>) -> Result<ToolOutput, SfError> {
     let url = ctx.rest.data_url(&[("limits", "limits")])?;
     let limits = ctx.rest.get(url).await?.body;
     let mut names: Vec<(&String, &Value)> = limits

@@ -52,7 +52,7 @@ fn page_output(page: Page, header: String) -> ToolOutput {
 /// [`SfError::InvalidArgument`] for neither or both of `soql` and
 /// `cursor`, a cursor that is not one of ours, was altered, belongs to
 /// another user or connection, or expired.
-pub async fn query(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn query(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let soql = args::opt_str(args, "soql")?;
     let cursor = args::opt_str(args, "cursor")?;
     let include_deleted = args::opt_bool(args, "include_deleted", false)?;
@@ -104,7 +104,7 @@ pub async fn query(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
 /// verbatim; text goes to `POST /parameterizedSearch` as JSON (no SOSL
 /// syntax to escape), with `objects` and their `fields` checked against
 /// describe (default fields: Id and the name field).
-pub async fn search(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn search(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let sosl = args::opt_str(args, "sosl")?;
     let text = args::opt_str(args, "text")?;
     let body = match (sosl, text) {
@@ -239,7 +239,7 @@ async fn default_fields(ctx: &Ctx<'_>, d: &mut Described) -> Result<Vec<Name>, S
 /// `get_record {object_name, record_id, fields?}` -> `{record}` from
 /// `GET .../sobjects/{object}/{id}[?fields=...]`, fields checked against
 /// describe.
-pub async fn get_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn get_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let object = args::req_name(args, "object_name")?;
     let id = args::req_id(args, "record_id")?;
     let wanted = args::opt_str_list(args, "fields")?.filter(|f| !f.is_empty());
@@ -279,7 +279,7 @@ pub async fn get_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfErr
 
 /// `list_recent {limit?}` -> `{records}` from `GET .../recent?limit=n`
 /// (default 20, at most the per-call record cap).
-pub async fn list_recent(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn list_recent(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let limit = args::opt_count(args, "limit", 1, 200)?
         .unwrap_or(20)
         .min(ctx.limits.max_records)
@@ -313,7 +313,10 @@ pub async fn list_recent(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfEr
 /// relationship gives the child object and field; fields are checked
 /// against the child's describe; the Id is a quoted literal) and pages it
 /// like `query`, so `next_cursor` continues with the `query` tool.
-pub async fn get_related_records(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn get_related_records(
+    ctx: &Ctx<'_>,
+    args: &Value,
+) -> Result<ToolOutput, SfError> {
     let object = args::req_name(args, "object_name")?;
     let id = args::req_id(args, "record_id")?;
     let relationship = args::req_name(args, "relationship_name")?;

@@ -48,7 +48,7 @@ fn field_list(fields: &serde_json::Map<String, Value>) -> String {
 
 /// `create_record {object_name, fields}` -> `{id, success}` from
 /// `POST .../sobjects/{object}` (201 `{id, success, errors}`).
-pub async fn create_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn create_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let object = args::req_name(args, "object_name")?;
     let fields = args::req_fields(args, "fields")?;
     let object = describe::object_name(ctx, "object_name", object).await?;
@@ -72,7 +72,7 @@ pub async fn create_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
 
 /// `update_record {object_name, record_id, fields}` -> `{id, success}`
 /// from `PATCH .../sobjects/{object}/{id}` (204).
-pub async fn update_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn update_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let object = args::req_name(args, "object_name")?;
     let id = args::req_id(args, "record_id")?;
     let fields = args::req_fields(args, "fields")?;
@@ -98,7 +98,7 @@ pub async fn update_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
 /// .../sobjects/{object}/{field}/{value}` (201 created, 200 updated; the
 /// value percent-encoded). The field must be an External ID field (or
 /// `Id`) of the object and must not also appear in `fields`.
-pub async fn upsert_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn upsert_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let object = args::req_name(args, "object_name")?;
     let field = args::req_name(args, "external_id_field")?;
     let value = args::req_str(args, "external_id")?;
@@ -204,7 +204,7 @@ async fn external_id_field(
 /// `delete_record {object_name, record_id}` -> `{id, deleted}` from
 /// `DELETE .../sobjects/{object}/{id}` (204; the record goes to the
 /// recycle bin).
-pub async fn delete_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
+pub(crate) async fn delete_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, SfError> {
     let object = args::req_name(args, "object_name")?;
     let id = args::req_id(args, "record_id")?;
     let object = describe::object_name(ctx, "object_name", object).await?;

@@ -1,95 +1,53 @@
-//! Helpers shared by the integration tests: start a daemon in-process on
-//! port 0 with a temp data directory, and tonic clients that carry the admin
-//! token.
+//! Helpers shared by the daemon's integration tests: start a daemon
+//! in-process on port 0 with a temp data directory, tonic clients that
+//! carry the admin token, and [`Fixture`], the admin set-up most tests
+//! share (a daemon and its admin clients; with [`Fixture::salesforce`],
+//! also an sfsim org registered as a Salesforce server with its connected
+//! app configured and every tool approved; then users, grants and MCP
+//! tokens).
+//!
+//! `sf_common` is a different thing: the Salesforce tools called directly,
+//! without a daemon.
 
 #![allow(dead_code, missing_docs)]
 
-use std::path::Path;
+// Also included by the console's tests, so both start a daemon the same way.
+mod daemon;
+// Not every test file uses both.
+#[allow(unused_imports)]
+pub use daemon::{config, start};
 
-use tonic::metadata::MetadataValue;
+use std::path::{Path, PathBuf};
+
 use tonic::service::Interceptor;
 use tonic::service::interceptor::InterceptedService;
 use tonic::transport::Channel;
-use tonic::{Request, Status};
 use toolgate_gateway::app::{self, Listeners, Running};
-use toolgate_gateway::config::{Args, Config, Secrets};
+use toolgate_gateway::config::{Config, Secrets};
+pub use toolgate_proto::AdminToken;
 use toolgate_proto::v1;
 
-/// Adds `authorization: Bearer <token>` (and optionally an actor name).
-#[derive(Clone)]
-pub struct Bearer {
-    value: Option<MetadataValue<tonic::metadata::Ascii>>,
-    actor: Option<MetadataValue<tonic::metadata::Ascii>>,
+/// One client per service, sharing a channel, every request carrying the
+/// admin token.
+pub type Clients = toolgate_proto::AdminClients;
+
+/// The interceptor for admin `token` (no actor).
+pub fn admin(token: &str) -> AdminToken {
+    AdminToken::new(token).unwrap()
 }
 
-impl Bearer {
-    pub fn new(token: Option<&str>) -> Self {
-        Self {
-            value: token.map(|t| format!("Bearer {t}").parse().unwrap()),
-            actor: None,
-        }
-    }
-
-    pub fn with_actor(mut self, actor: &str) -> Self {
-        self.actor = Some(actor.parse().unwrap());
-        self
-    }
-}
-
-impl Interceptor for Bearer {
-    fn call(&mut self, mut request: Request<()>) -> Result<Request<()>, Status> {
-        if let Some(v) = &self.value {
-            request.metadata_mut().insert("authorization", v.clone());
-        }
-        if let Some(a) = &self.actor {
-            request.metadata_mut().insert("x-toolgate-actor", a.clone());
-        }
-        Ok(request)
-    }
-}
-
-pub type Svc = InterceptedService<Channel, Bearer>;
-
-/// One client per service, sharing a channel.
-pub type Clients = toolgate_proto::Clients<Svc>;
-
-/// Connects to the control API at `addr`, every request carrying `bearer`.
-pub async fn clients(addr: std::net::SocketAddr, bearer: Bearer) -> Clients {
-    let channel = Channel::from_shared(format!("http://{addr}"))
+/// Connects to the control API at `addr`, every request passing through
+/// `interceptor` (an [`AdminToken`], or anything else a test needs to send).
+pub async fn clients<I: Interceptor + Clone>(
+    addr: std::net::SocketAddr,
+    interceptor: I,
+) -> toolgate_proto::Clients<InterceptedService<Channel, I>> {
+    let channel = toolgate_proto::admin::endpoint(&addr.to_string())
         .unwrap()
         .connect()
         .await
         .unwrap();
-    Clients::new(InterceptedService::new(channel, bearer))
-}
-
-/// The daemon's defaults, on loopback port 0 in `data_dir`, with a public
-/// URL of https://toolgate.example.com.
-pub fn config(data_dir: &Path) -> Config {
-    Config::resolve(Args {
-        data_dir: Some(data_dir.to_owned()),
-        http_addr: Some("127.0.0.1:0".parse().unwrap()),
-        grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
-        public_url: Some("https://toolgate.example.com".into()),
-        log_level: Some("warn".into()),
-        shutdown_timeout_secs: Some(5),
-        ..Args::default()
-    })
-    .unwrap()
-}
-
-/// Starts a daemon on port 0 in `data_dir`; returns it and its admin token.
-pub async fn start(data_dir: &Path) -> (Running, String) {
-    let config = config(data_dir);
-    let listeners = Listeners::bind(&config).await.unwrap();
-    let running = app::start(&config, &Secrets::default(), listeners)
-        .await
-        .unwrap();
-    let token = std::fs::read_to_string(data_dir.join("admin.token"))
-        .unwrap()
-        .trim()
-        .to_owned();
-    (running, token)
+    toolgate_proto::Clients::new(InterceptedService::new(channel, interceptor))
 }
 
 /// Registers a Salesforce server named `name` with prefix `prefix`.
@@ -135,4 +93,225 @@ pub fn any_file_contains(dir: &Path, needle: &[u8]) -> Option<std::path::PathBuf
             .map(|bytes| bytes.windows(needle.len()).any(|w| w == needle))
             .unwrap_or(false)
     })
+}
+
+/// A daemon started in-process for one test, with its admin clients.
+/// `S` is what else was set up: `()` for a bare daemon, [`Org`] for
+/// [`Fixture::salesforce`].
+pub struct Fixture<S = ()> {
+    pub daemon: Running,
+    pub admin: Clients,
+    /// The admin token (trimmed).
+    pub admin_token: String,
+    /// `http://<bound HTTP address>/mcp`.
+    pub mcp_url: String,
+    /// The daemon's data directory (`data` under a temp directory).
+    pub data_dir: PathBuf,
+    /// The Salesforce org and server, when set up.
+    pub sf: S,
+    // Dropped last: the daemon and the org are stopped first.
+    _dir: tempfile::TempDir,
+}
+
+/// An sfsim org registered with the daemon as a Salesforce server.
+pub struct Org {
+    pub sim: sfsim::Running,
+    /// The id toolgate gave the server.
+    pub server_id: String,
+}
+
+impl Fixture {
+    /// A daemon on loopback port 0 whose public URL is its bound HTTP
+    /// address.
+    pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// [`Fixture::start`], with `tune` applied to the config after the
+    /// listeners are bound and the public URL is set (so `tune` may change
+    /// the public URL, but not the listen addresses).
+    pub async fn start_with(tune: impl FnOnce(&mut Config)) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data_dir = dir.path().join("data");
+        let mut config = config(&data_dir);
+        let listeners = Listeners::bind(&config).await.unwrap();
+        let bound = format!("http://{}", listeners.http.local_addr().unwrap());
+        config.public_url = Some(bound.clone());
+        tune(&mut config);
+        let daemon = app::start(&config, &Secrets::default(), listeners)
+            .await
+            .unwrap();
+        let admin_token = std::fs::read_to_string(data_dir.join("admin.token"))
+            .unwrap()
+            .trim()
+            .to_owned();
+        let admin = clients(daemon.grpc_addr, admin(&admin_token)).await;
+        Fixture {
+            daemon,
+            admin,
+            admin_token,
+            mcp_url: format!("{bound}/mcp"),
+            data_dir,
+            sf: (),
+            _dir: dir,
+        }
+    }
+
+    fn with<S>(self, sf: S) -> Fixture<S> {
+        Fixture {
+            daemon: self.daemon,
+            admin: self.admin,
+            admin_token: self.admin_token,
+            mcp_url: self.mcp_url,
+            data_dir: self.data_dir,
+            sf,
+            _dir: self._dir,
+        }
+    }
+}
+
+impl Fixture<Org> {
+    /// A daemon (as [`Fixture::start`]) and an sfsim org whose connected
+    /// app calls back to the daemon, with `edit` applied to sfsim's test
+    /// config; the org is registered as server "Acme (sfsim)" (prefix
+    /// `salesforce`, My Domain login URL, API 66.0, every tool
+    /// auto-approved) and its connected app is configured.
+    pub async fn salesforce(edit: impl FnOnce(&mut sfsim::SimConfig)) -> Self {
+        let mut gate = Fixture::start().await;
+        let public = format!("http://{}", gate.daemon.http_addr);
+        let mut sim_config = sfsim::SimConfig::for_tests(&format!("{public}/auth/callback"));
+        edit(&mut sim_config);
+        let sim = sfsim::start(sim_config).await.unwrap();
+        let server = gate
+            .admin
+            .servers
+            .register_server(v1::RegisterServerRequest {
+                catalog_kind: "salesforce".into(),
+                name: "Acme (sfsim)".into(),
+                tool_prefix: "salesforce".into(),
+                login_host: Some(v1::LoginHost {
+                    kind: v1::LoginHostKind::MyDomain.into(),
+                    url: sim.login_url.clone(),
+                }),
+                api_version: "66.0".into(),
+                tool_enablement: v1::ToolEnablement::AutoApprove.into(),
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .server
+            .unwrap();
+        let app = &sim.sim.config.connected_app;
+        gate.admin
+            .servers
+            .configure_authentication(v1::ConfigureAuthenticationRequest {
+                server_id: server.id.clone(),
+                client_id: app.consumer_key.clone(),
+                client_secret: app.consumer_secret.clone(),
+                ..Default::default()
+            })
+            .await
+            .unwrap();
+        gate.with(Org {
+            sim,
+            server_id: server.id,
+        })
+    }
+
+    /// The id of the server's maintained toolset of `kind`.
+    pub async fn toolset(&mut self, kind: v1::ToolsetKind) -> String {
+        toolset(&mut self.admin, &self.sf.server_id, kind).await
+    }
+}
+
+impl<S> Fixture<S> {
+    /// A new toolgate user with email `email`; returns its id.
+    pub async fn create_user(&mut self, email: &str) -> String {
+        create_user(&mut self.admin, email).await
+    }
+
+    /// A new MCP access token of `user_id` named `name`; returns the secret.
+    pub async fn issue_token(&mut self, user_id: &str, name: &str) -> String {
+        issue_token(&mut self.admin, user_id, name).await
+    }
+
+    /// A new user granted `toolset_id` through a new access profile, and an
+    /// MCP token of theirs; returns (user id, profile id, token secret).
+    pub async fn user(&mut self, email: &str, toolset_id: &str) -> (String, String, String) {
+        let user_id = self.create_user(email).await;
+        let profile_id = self
+            .admin
+            .profiles
+            .create_access_profile(v1::CreateAccessProfileRequest {
+                name: format!("profile for {email}"),
+                description: String::new(),
+                toolset_ids: vec![toolset_id.into()],
+            })
+            .await
+            .unwrap()
+            .into_inner()
+            .profile
+            .unwrap()
+            .id;
+        self.admin
+            .profiles
+            .grant_user(v1::GrantUserRequest {
+                profile_id: profile_id.clone(),
+                user_id: user_id.clone(),
+                expires_at: None,
+                expected_revision: None,
+            })
+            .await
+            .unwrap();
+        let token = self.issue_token(&user_id, "test").await;
+        (user_id, profile_id, token)
+    }
+}
+
+/// A new toolgate user with email `email`; returns its id.
+pub async fn create_user(clients: &mut Clients, email: &str) -> String {
+    clients
+        .users
+        .create_user(v1::CreateUserRequest {
+            email: email.into(),
+            display_name: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap()
+        .id
+}
+
+/// A new MCP access token of `user_id` named `name`; returns the secret.
+pub async fn issue_token(clients: &mut Clients, user_id: &str, name: &str) -> String {
+    clients
+        .users
+        .issue_token(v1::IssueTokenRequest {
+            user_id: user_id.into(),
+            name: name.into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .secret
+}
+
+/// The id of server `server_id`'s maintained toolset of `kind`.
+pub async fn toolset(clients: &mut Clients, server_id: &str, kind: v1::ToolsetKind) -> String {
+    clients
+        .toolsets
+        .list_toolsets(v1::ListToolsetsRequest {
+            server_id: server_id.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .toolsets
+        .into_iter()
+        .find(|t| t.kind == i32::from(kind))
+        .unwrap()
+        .id
 }

@@ -3,40 +3,20 @@
 //! direct path's Salesforce access tokens from sfsim's token endpoint.
 
 use anyhow::{Context, bail};
-use tonic::metadata::{Ascii, MetadataValue};
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
-use toolgate_proto::v1;
-
-/// Adds the admin token to every control API call.
-#[derive(Clone)]
-pub struct AdminHeader(MetadataValue<Ascii>);
-
-impl tonic::service::Interceptor for AdminHeader {
-    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        r.metadata_mut().insert("authorization", self.0.clone());
-        Ok(r)
-    }
-}
-
-type Svc = InterceptedService<Channel, AdminHeader>;
+use toolgate_proto::{AdminClients, AdminToken, v1};
 
 /// The control API clients the benchmark uses.
 #[derive(Clone)]
 pub struct Admin {
     /// One client per service.
-    pub api: toolgate_proto::Clients<Svc>,
+    pub api: AdminClients,
 }
 
 impl Admin {
     /// Connects to the control API at `grpc` (`host:port`).
     pub async fn connect(grpc: &str, admin_token: &str) -> anyhow::Result<Self> {
-        let channel = Channel::from_shared(format!("http://{grpc}"))?
-            .connect()
-            .await?;
-        let auth = AdminHeader(format!("Bearer {admin_token}").parse()?);
         Ok(Self {
-            api: toolgate_proto::Clients::new(InterceptedService::new(channel, auth)),
+            api: AdminClients::connect_admin(grpc, AdminToken::new(admin_token)?).await?,
         })
     }
 

@@ -14,12 +14,10 @@ use std::path::PathBuf;
 
 use anyhow::Context;
 use clap::Parser;
-use tonic::metadata::MetadataValue;
-use tonic::service::interceptor::InterceptedService;
-use tonic::transport::Channel;
 use toolgate_gateway::app::{self, Listeners};
 use toolgate_gateway::config::{Config, Secrets};
-use toolgate_proto::v1;
+use toolgate_proto::admin::AdminService;
+use toolgate_proto::{AdminClients, AdminToken, v1};
 
 /// Flags.
 #[derive(Debug, Parser)]
@@ -55,24 +53,9 @@ const SALES_READ_ONLY: &str = "Sales read-only";
 /// The name of the demo user's MCP token.
 const DEMO_TOKEN: &str = "demo";
 
-/// Adds the admin token and names the demo seeder in the audit log.
-#[derive(Clone)]
-struct AdminHeader(MetadataValue<tonic::metadata::Ascii>);
-
-impl tonic::service::Interceptor for AdminHeader {
-    fn call(&mut self, mut r: tonic::Request<()>) -> Result<tonic::Request<()>, tonic::Status> {
-        r.metadata_mut().insert("authorization", self.0.clone());
-        r.metadata_mut()
-            .insert("x-toolgate-actor", MetadataValue::from_static("demo-seed"));
-        Ok(r)
-    }
-}
-
 async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyhow::Result<Seeded> {
-    let channel = Channel::from_shared(format!("http://{grpc}"))?
-        .connect()
-        .await?;
-    let auth = AdminHeader(format!("Bearer {admin_token}").parse()?);
+    // The seeder names itself in the audit log.
+    let auth = AdminToken::new(admin_token)?.with_actor("demo-seed")?;
     let toolgate_proto::Clients {
         mut servers,
         mut users,
@@ -81,7 +64,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
         mut tools,
         mut connections,
         ..
-    } = toolgate_proto::Clients::new(InterceptedService::new(channel, auth));
+    } = AdminClients::connect_admin(&grpc.to_string(), auth).await?;
 
     let existing = servers
         .list_servers(v1::ListServersRequest {})
@@ -299,9 +282,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
 /// The ids of `server_id`'s read tools in `state` (one page: a server has
 /// 13 tools).
 async fn read_tool_ids(
-    tools: &mut v1::tool_service_client::ToolServiceClient<
-        InterceptedService<Channel, AdminHeader>,
-    >,
+    tools: &mut v1::tool_service_client::ToolServiceClient<AdminService>,
     server_id: &str,
     state: v1::ToolState,
 ) -> anyhow::Result<Vec<String>> {

@@ -62,6 +62,7 @@ async fn every_record_kind_round_trips_and_deletes(kind: Kind) {
     let tok = token("tok1", "u1");
     let conn = connection("u1", "s1");
     let profile = AccessProfile {
+        revision: 1,
         id: "p1".into(),
         name: "Sales".into(),
         description: String::new(),

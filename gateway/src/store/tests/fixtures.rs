@@ -132,6 +132,7 @@ pub(super) fn token(id: &str, user_id: &str) -> Token {
 
 pub(super) fn toolset(id: &str, server_id: Option<&str>) -> Toolset {
     Toolset {
+        revision: 1,
         id: id.into(),
         name: format!("Toolset {id}"),
         description: String::new(),
