@@ -27,6 +27,12 @@
 //! answer has been routed ([`GatedTransport`]): rmcp cancels the handler's
 //! token but does not stop it, and routes answers by id.
 //!
+//! A session this replica does not hold (opened on another replica, or
+//! before a restart) is restored from the store by rmcp through
+//! [`GatedSessionManager`]'s `restore_session`, only for the request the
+//! transport admitted as its owner's ([`super::persist`]); it is then bound
+//! and counted like a new one.
+//!
 //! This module must not decide tool policy or write tool-call audit events
 //! ([`super::handler`] does); it only audits refused sessions.
 
@@ -50,8 +56,10 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use serde_json::json;
 use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
 
 use super::auth::Caller;
+use super::persist::{self, SessionStates};
 use crate::model::{AuditEvent, Outcome, now_ms};
 use crate::store::Store;
 
@@ -122,6 +130,9 @@ struct Inner {
     /// created outside [`with_reservation`], which nobody may use but which
     /// is counted all the same).
     owners: HashMap<SessionId, Option<Owner>>,
+    /// When the store record of each session held here expires, as last
+    /// written or read here ([`super::persist`]), in ms since the epoch.
+    stored: HashMap<SessionId, i64>,
     /// Open plus reserved sessions per user id.
     per_user: HashMap<String, usize>,
     /// Open plus reserved sessions.
@@ -308,6 +319,46 @@ impl Registry {
             .is_some_and(|o| o.user_id == caller.user.id && o.token_id == caller.token.id)
     }
 
+    /// Where session `id` stands for `caller` at `now` (ms since the
+    /// epoch): see [`Lookup`].
+    pub(crate) fn lookup(&self, id: &str, caller: &Caller, now: i64) -> Lookup {
+        let inner = self.lock();
+        match inner.owners.get(id) {
+            None => Lookup::Unknown,
+            Some(Some(o)) if o.user_id == caller.user.id && o.token_id == caller.token.id => {
+                let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+                Lookup::Owned {
+                    refresh: inner
+                        .stored
+                        .get(id)
+                        .copied()
+                        .filter(|&known| known.saturating_sub(now) <= idle),
+                }
+            }
+            Some(_) => Lookup::NotOwned,
+        }
+    }
+
+    /// The user and token ids that own session `id`, if it is held here
+    /// with an owner.
+    pub(crate) fn owner_of(&self, id: &str) -> Option<(String, String)> {
+        let inner = self.lock();
+        inner
+            .owners
+            .get(id)
+            .and_then(Option::as_ref)
+            .map(|o| (o.user_id.clone(), o.token_id.clone()))
+    }
+
+    /// Notes that session `id`'s store record expires at `expires_at`;
+    /// ignored for a session not held here.
+    pub(crate) fn set_stored(&self, id: &str, expires_at: i64) {
+        let mut inner = self.lock();
+        if inner.owners.contains_key(id) {
+            inner.stored.insert(SessionId::from(id), expires_at);
+        }
+    }
+
     /// Records session `id`, just created by rmcp: bound to `slot`'s caller,
     /// or, with no slot (a session created outside [`with_reservation`]),
     /// counted in the total with no owner.
@@ -329,6 +380,13 @@ impl Registry {
         if let Some(owner) = inner.owners.remove(id) {
             inner.release(owner.as_ref().map(|o| o.user_id.as_str()));
         }
+        inner.stored.remove(id);
+    }
+
+    /// When session `id`'s store record was last known here to expire
+    /// ([`Registry::set_stored`]).
+    pub(crate) fn stored(&self, id: &str) -> Option<i64> {
+        self.lock().stored.get(id).copied()
     }
 
     /// Counted sessions in total and of `user_id` (sessions rmcp holds plus
@@ -340,6 +398,22 @@ impl Registry {
             inner.per_user.get(user_id).copied().unwrap_or(0),
         )
     }
+}
+
+/// Where a session id stands for a caller ([`Registry::lookup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Held here and the caller's. `refresh` is the known expiry of its
+    /// store record when that record is due to be rewritten (written
+    /// [`super::persist::refresh_every`] ago or longer).
+    Owned {
+        /// The known expiry, when a rewrite is due.
+        refresh: Option<i64>,
+    },
+    /// Held here, and not the caller's.
+    NotOwned,
+    /// Not held here (maybe in the store).
+    Unknown,
 }
 
 /// Where a request id in use on a session stands.
@@ -543,6 +617,11 @@ impl Transport<RoleServer> for GatedTransport {
 pub struct GatedSessionManager {
     inner: Arc<LocalSessionManager>,
     registry: Arc<Registry>,
+    /// The sessions' store records ([`super::persist`]).
+    states: Arc<SessionStates>,
+    /// Cancelled when the daemon stops: sessions closed then stay in the
+    /// store, for another replica (or this one restarted) to restore.
+    shutdown: CancellationToken,
     /// For the list-changed registry, [`super::McpState::sessions`].
     state: Arc<super::McpState>,
     in_flight: InFlight,
@@ -550,13 +629,21 @@ pub struct GatedSessionManager {
 
 impl GatedSessionManager {
     /// Wraps a new [`LocalSessionManager`] whose sessions close after
-    /// `registry`'s idle timeout.
-    pub fn new(registry: Arc<Registry>, state: Arc<super::McpState>) -> Self {
+    /// `registry`'s idle timeout and are recorded in the store by
+    /// `states`; `shutdown` is the daemon's stop signal.
+    pub fn new(
+        registry: Arc<Registry>,
+        state: Arc<super::McpState>,
+        states: Arc<SessionStates>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let mut inner = LocalSessionManager::default();
         inner.session_config.keep_alive = Some(registry.limits().idle_timeout);
         Self {
             inner: Arc::new(inner),
             registry,
+            states,
+            shutdown,
             in_flight: state.in_flight.clone(),
             state,
         }
@@ -565,6 +652,11 @@ impl GatedSessionManager {
     /// The registry this manager keeps.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The sessions' store records, rmcp's session store.
+    pub fn states(&self) -> &Arc<SessionStates> {
+        &self.states
     }
 }
 
@@ -638,6 +730,15 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// Removes a session from the registry when dropped.
+struct Forget<'a>(&'a Registry, &'a SessionId);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.remove(self.1);
+    }
+}
+
 impl SessionManager for GatedSessionManager {
     type Error = <LocalSessionManager as SessionManager>::Error;
     type Transport = GatedTransport;
@@ -673,13 +774,25 @@ impl SessionManager for GatedSessionManager {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.registry.remove(id);
+        let stored = self.registry.stored(id);
+        // Its slot is free once its record is gone, or if this is dropped
+        // half-way (a DELETE whose client went away).
+        let _remove = Forget(&self.registry, id);
         self.state.sessions.remove(id);
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        self.inner.close_session(id).await
+        let closed = self.inner.close_session(id).await;
+        // Closed by DELETE, its idle timeout or its worker ending, not by
+        // the daemon stopping: its record goes too (unless the client is
+        // active on another replica, see persist::SessionStates::closed).
+        if let Some(known) = stored
+            && !self.shutdown.is_cancelled()
+        {
+            self.states.closed(id, known).await;
+        }
+        closed
     }
 
     async fn create_stream(
@@ -760,12 +873,33 @@ impl SessionManager for GatedSessionManager {
         self.inner.resume(id, last_event_id).await
     }
 
+    /// Recreates session `id` from its store record, only when the
+    /// transport admitted it for this request's caller
+    /// ([`super::persist::with_restoring`]): the session is bound to that
+    /// caller (its stored owner) with the caller's slot, like a new one.
+    /// rmcp then replays `initialize` into it.
     async fn restore_session(
         &self,
-        _id: SessionId,
+        id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        // Sessions live in this process only: an unknown id stays unknown.
-        Ok(RestoreOutcome::NotSupported)
+        let Some(restoring) = persist::take_restoring(&id) else {
+            return Ok(RestoreOutcome::NotSupported);
+        };
+        match self.inner.restore_session(id.clone()).await? {
+            RestoreOutcome::Restored(transport) => {
+                // Recorded before rmcp spawns the session's worker, whose
+                // end calls close_session.
+                self.registry.created(id.clone(), Some(restoring.slot));
+                self.registry.set_stored(&id, restoring.expires_at);
+                Ok(RestoreOutcome::Restored(GatedTransport {
+                    inner: transport,
+                    session: id,
+                    in_flight: self.in_flight.clone(),
+                }))
+            }
+            RestoreOutcome::AlreadyPresent => Ok(RestoreOutcome::AlreadyPresent),
+            _ => Ok(RestoreOutcome::NotSupported),
+        }
     }
 }
 
@@ -831,8 +965,14 @@ mod tests {
             oauth,
             crate::salesforce::Limits::default(),
         ));
-        let registry = Arc::new(Registry::new(limits, store));
-        let manager = Arc::new(GatedSessionManager::new(registry, state.clone()));
+        let registry = Arc::new(Registry::new(limits, store.clone()));
+        let states = Arc::new(SessionStates::new(store, registry.clone()));
+        let manager = Arc::new(GatedSessionManager::new(
+            registry,
+            state.clone(),
+            states,
+            CancellationToken::new(),
+        ));
         let service = StreamableHttpService::new(
             move || Ok(super::super::Gateway::new(state.clone())),
             manager.clone(),
