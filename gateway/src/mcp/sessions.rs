@@ -919,12 +919,14 @@ mod tests {
 
     use super::*;
     use crate::model::{Token, User, UserStatus};
+    use crate::store::Ephemeral;
 
     const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
     struct Fixture {
         router: axum::Router,
         manager: Arc<GatedSessionManager>,
+        store: Arc<Store>,
         _dir: tempfile::TempDir,
     }
 
@@ -966,17 +968,19 @@ mod tests {
             crate::salesforce::Limits::default(),
         ));
         let registry = Arc::new(Registry::new(limits, store.clone()));
-        let states = Arc::new(SessionStates::new(store, registry.clone()));
+        let states = Arc::new(SessionStates::new(store.clone(), registry.clone()));
         let manager = Arc::new(GatedSessionManager::new(
             registry,
             state.clone(),
             states,
             CancellationToken::new(),
         ));
+        let mut config = StreamableHttpServerConfig::default();
+        config.session_store = Some(manager.states().clone());
         let service = StreamableHttpService::new(
             move || Ok(super::super::Gateway::new(state.clone())),
             manager.clone(),
-            StreamableHttpServerConfig::default(),
+            config,
         );
         let gate = Arc::new(super::super::transport::Gate::new(&manager));
         let mut router = axum::Router::new().nest_service("/mcp", service).layer(
@@ -993,6 +997,7 @@ mod tests {
         Fixture {
             router,
             manager,
+            store,
             _dir: dir,
         }
     }
@@ -1003,6 +1008,18 @@ mod tests {
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
             .body(Body::from(INITIALIZE))
+            .unwrap()
+    }
+
+    /// A POST of `body` on session `id`.
+    fn on_session(id: &str, body: &str) -> Request {
+        Request::post("/mcp")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(Body::from(body.to_owned()))
             .unwrap()
     }
 
@@ -1069,6 +1086,68 @@ mod tests {
         assert!(!registry.owned_by(&stray, &caller("ana")));
         f.manager.close_session(&stray).await.unwrap();
         assert_eq!(registry.counts("ana"), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_held_session_refreshes_its_record_and_closes_once_another_replica_deleted_it() {
+        let f = fixture(limits(1), Some(caller("ana")));
+        let registry = f.manager.registry().clone();
+        let opened = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(opened.status(), StatusCode::OK);
+        let id = opened.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let key = crate::crypto::sha256_hex(id.as_bytes());
+        let record = f
+            .store
+            .get_ephemeral(persist::KIND, &key)
+            .await
+            .unwrap()
+            .expect("stored after initialize");
+        assert_eq!(record.owner, "ana");
+        assert_eq!(registry.stored(&id), Some(record.expires_at));
+        let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        let ping = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+        let done = f.router.clone().oneshot(on_session(&id, initialized)).await;
+        assert_eq!(done.unwrap().status(), StatusCode::ACCEPTED);
+
+        // Written long ago (it expires within the idle timeout): the next
+        // request rewrites it for a full lifetime.
+        let old = now_ms() + 1_000;
+        let aged = Ephemeral {
+            expires_at: old,
+            ..record
+        };
+        f.store
+            .put_ephemeral(persist::KIND, &key, &aged)
+            .await
+            .unwrap();
+        registry.set_stored(&id, old);
+        let before = now_ms();
+        let pinged = f.router.clone().oneshot(on_session(&id, ping)).await;
+        assert_eq!(pinged.unwrap().status(), StatusCode::OK);
+        let refreshed = f
+            .store
+            .get_ephemeral(persist::KIND, &key)
+            .await
+            .unwrap()
+            .unwrap();
+        let lifetime = i64::try_from(f.manager.states().lifetime().as_millis()).unwrap();
+        assert!(refreshed.expires_at >= before + lifetime, "{refreshed:?}");
+        assert_eq!(refreshed.value, aged.value);
+        assert_eq!(registry.stored(&id), Some(refreshed.expires_at));
+
+        // A DELETE on another replica removes the record: not looked at
+        // again until a refresh is due, then the session closes here too.
+        f.store.delete_ephemeral(persist::KIND, &key).await.unwrap();
+        let pinged = f.router.clone().oneshot(on_session(&id, ping)).await;
+        assert_eq!(pinged.unwrap().status(), StatusCode::OK);
+        registry.set_stored(&id, now_ms());
+        let gone = f.router.clone().oneshot(on_session(&id, ping)).await;
+        assert_eq!(gone.unwrap().status(), StatusCode::NOT_FOUND);
+        assert_eq!(rmcp_sessions(&f.manager), 0);
+        assert_eq!(registry.counts("ana"), (0, 0));
     }
 
     #[test]
