@@ -11,13 +11,15 @@
 //! `Host` and `Origin` checks follow the public URL (DNS-rebinding
 //! protection without locking a public deployment to loopback). Sessions
 //! are bound to the user and token that opened them, bounded per user and
-//! in total, and closed after an idle timeout ([`sessions`]); bad methods
+//! in total, and closed after an idle timeout ([`sessions`]), and kept in
+//! the store so any replica can serve them ([`persist`]); bad methods
 //! and bodies get their HTTP and JSON-RPC codes before rmcp sees them
 //! ([`transport`]).
 
 pub mod auth;
 mod handler;
 pub mod notify;
+pub mod persist;
 pub mod sessions;
 pub mod transport;
 
@@ -275,14 +277,16 @@ pub fn allowed_origins(public_url: &str) -> Vec<String> {
 /// authentication, the transport gate (bodies, session binding and
 /// limits), and the rmcp service. A session with no traffic for
 /// `limits.idle_timeout` is closed (its client gets 404 and initializes a
-/// new one, MCP 2025-11-25 "Session Management").
+/// new one, MCP 2025-11-25 "Session Management"). Sessions are recorded in
+/// the store ([`persist`]), so a replica that does not hold one (another
+/// replica, or this one after a restart) restores it for its owner.
 pub fn router(
     state: Arc<McpState>,
     public_url: &str,
     shutdown: CancellationToken,
     limits: sessions::SessionLimits,
 ) -> Router {
-    let config = StreamableHttpServerConfig::default()
+    let mut config = StreamableHttpServerConfig::default()
         .with_allowed_hosts(allowed_hosts(public_url))
         .with_allowed_origins(allowed_origins(public_url))
         .with_max_request_body_bytes(transport::MAX_BODY_BYTES)
@@ -290,9 +294,19 @@ pub fn router(
         .with_sse_keep_alive(Some(Duration::from_secs(
             crate::config::SSE_KEEP_ALIVE_SECS,
         )))
-        .with_cancellation_token(shutdown);
+        .with_cancellation_token(shutdown.clone());
     let registry = Arc::new(sessions::Registry::new(limits, state.store.clone()));
-    let manager = Arc::new(sessions::GatedSessionManager::new(registry, state.clone()));
+    let states = Arc::new(persist::SessionStates::new(
+        state.store.clone(),
+        registry.clone(),
+    ));
+    config.session_store = Some(states.clone());
+    let manager = Arc::new(sessions::GatedSessionManager::new(
+        registry,
+        state.clone(),
+        states,
+        shutdown,
+    ));
     let factory_state = state.clone();
     let service = StreamableHttpService::new(
         move || Ok(Gateway::new(factory_state.clone())),

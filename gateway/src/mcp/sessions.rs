@@ -27,6 +27,12 @@
 //! answer has been routed ([`GatedTransport`]): rmcp cancels the handler's
 //! token but does not stop it, and routes answers by id.
 //!
+//! A session this replica does not hold (opened on another replica, or
+//! before a restart) is restored from the store by rmcp through
+//! [`GatedSessionManager`]'s `restore_session`, only for the request the
+//! transport admitted as its owner's ([`super::persist`]); it is then bound
+//! and counted like a new one.
+//!
 //! This module must not decide tool policy or write tool-call audit events
 //! ([`super::handler`] does); it only audits refused sessions.
 
@@ -50,8 +56,10 @@ use rmcp::transport::streamable_http_server::session::{
 };
 use serde_json::json;
 use tokio_stream::Stream;
+use tokio_util::sync::CancellationToken;
 
 use super::auth::Caller;
+use super::persist::{self, SessionStates};
 use crate::audit::Action;
 use crate::model::{AuditEvent, Outcome, now_ms};
 use crate::store::Store;
@@ -123,6 +131,9 @@ struct Inner {
     /// created outside [`with_reservation`], which nobody may use but which
     /// is counted all the same).
     owners: HashMap<SessionId, Option<Owner>>,
+    /// When the store record of each session held here expires, as last
+    /// written or read here ([`super::persist`]), in ms since the epoch.
+    stored: HashMap<SessionId, i64>,
     /// Open plus reserved sessions per user id.
     per_user: HashMap<String, usize>,
     /// Open plus reserved sessions.
@@ -309,6 +320,46 @@ impl Registry {
             .is_some_and(|o| o.user_id == caller.user.id && o.token_id == caller.token.id)
     }
 
+    /// Where session `id` stands for `caller` at `now` (ms since the
+    /// epoch): see [`Lookup`].
+    pub(crate) fn lookup(&self, id: &str, caller: &Caller, now: i64) -> Lookup {
+        let inner = self.lock();
+        match inner.owners.get(id) {
+            None => Lookup::Unknown,
+            Some(Some(o)) if o.user_id == caller.user.id && o.token_id == caller.token.id => {
+                let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+                Lookup::Owned {
+                    refresh: inner
+                        .stored
+                        .get(id)
+                        .copied()
+                        .filter(|&known| known.saturating_sub(now) <= idle),
+                }
+            }
+            Some(_) => Lookup::NotOwned,
+        }
+    }
+
+    /// The user and token ids that own session `id`, if it is held here
+    /// with an owner.
+    pub(crate) fn owner_of(&self, id: &str) -> Option<(String, String)> {
+        let inner = self.lock();
+        inner
+            .owners
+            .get(id)
+            .and_then(Option::as_ref)
+            .map(|o| (o.user_id.clone(), o.token_id.clone()))
+    }
+
+    /// Notes that session `id`'s store record expires at `expires_at`;
+    /// ignored for a session not held here.
+    pub(crate) fn set_stored(&self, id: &str, expires_at: i64) {
+        let mut inner = self.lock();
+        if inner.owners.contains_key(id) {
+            inner.stored.insert(SessionId::from(id), expires_at);
+        }
+    }
+
     /// Records session `id`, just created by rmcp: bound to `slot`'s caller,
     /// or, with no slot (a session created outside [`with_reservation`]),
     /// counted in the total with no owner.
@@ -330,6 +381,13 @@ impl Registry {
         if let Some(owner) = inner.owners.remove(id) {
             inner.release(owner.as_ref().map(|o| o.user_id.as_str()));
         }
+        inner.stored.remove(id);
+    }
+
+    /// When session `id`'s store record was last known here to expire
+    /// ([`Registry::set_stored`]).
+    pub(crate) fn stored(&self, id: &str) -> Option<i64> {
+        self.lock().stored.get(id).copied()
     }
 
     /// Counted sessions in total and of `user_id` (sessions rmcp holds plus
@@ -341,6 +399,22 @@ impl Registry {
             inner.per_user.get(user_id).copied().unwrap_or(0),
         )
     }
+}
+
+/// Where a session id stands for a caller ([`Registry::lookup`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lookup {
+    /// Held here and the caller's. `refresh` is the known expiry of its
+    /// store record when that record is due to be rewritten (written
+    /// [`super::persist::refresh_every`] ago or longer).
+    Owned {
+        /// The known expiry, when a rewrite is due.
+        refresh: Option<i64>,
+    },
+    /// Held here, and not the caller's.
+    NotOwned,
+    /// Not held here (maybe in the store).
+    Unknown,
 }
 
 /// Where a request id in use on a session stands.
@@ -544,6 +618,11 @@ impl Transport<RoleServer> for GatedTransport {
 pub struct GatedSessionManager {
     inner: Arc<LocalSessionManager>,
     registry: Arc<Registry>,
+    /// The sessions' store records ([`super::persist`]).
+    states: Arc<SessionStates>,
+    /// Cancelled when the daemon stops: sessions closed then stay in the
+    /// store, for another replica (or this one restarted) to restore.
+    shutdown: CancellationToken,
     /// For the list-changed registry, [`super::McpState::sessions`].
     state: Arc<super::McpState>,
     in_flight: InFlight,
@@ -551,13 +630,21 @@ pub struct GatedSessionManager {
 
 impl GatedSessionManager {
     /// Wraps a new [`LocalSessionManager`] whose sessions close after
-    /// `registry`'s idle timeout.
-    pub fn new(registry: Arc<Registry>, state: Arc<super::McpState>) -> Self {
+    /// `registry`'s idle timeout and are recorded in the store by
+    /// `states`; `shutdown` is the daemon's stop signal.
+    pub fn new(
+        registry: Arc<Registry>,
+        state: Arc<super::McpState>,
+        states: Arc<SessionStates>,
+        shutdown: CancellationToken,
+    ) -> Self {
         let mut inner = LocalSessionManager::default();
         inner.session_config.keep_alive = Some(registry.limits().idle_timeout);
         Self {
             inner: Arc::new(inner),
             registry,
+            states,
+            shutdown,
             in_flight: state.in_flight.clone(),
             state,
         }
@@ -566,6 +653,11 @@ impl GatedSessionManager {
     /// The registry this manager keeps.
     pub fn registry(&self) -> &Arc<Registry> {
         &self.registry
+    }
+
+    /// The sessions' store records, rmcp's session store.
+    pub fn states(&self) -> &Arc<SessionStates> {
+        &self.states
     }
 }
 
@@ -639,6 +731,15 @@ impl Drop for InFlightGuard {
     }
 }
 
+/// Removes a session from the registry when dropped.
+struct Forget<'a>(&'a Registry, &'a SessionId);
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.0.remove(self.1);
+    }
+}
+
 impl SessionManager for GatedSessionManager {
     type Error = <LocalSessionManager as SessionManager>::Error;
     type Transport = GatedTransport;
@@ -674,13 +775,25 @@ impl SessionManager for GatedSessionManager {
     }
 
     async fn close_session(&self, id: &SessionId) -> Result<(), Self::Error> {
-        self.registry.remove(id);
+        let stored = self.registry.stored(id);
+        // Its slot is free once its record is gone, or if this is dropped
+        // half-way (a DELETE whose client went away).
+        let _remove = Forget(&self.registry, id);
         self.state.sessions.remove(id);
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
-        self.inner.close_session(id).await
+        let closed = self.inner.close_session(id).await;
+        // Closed by DELETE, its idle timeout or its worker ending, not by
+        // the daemon stopping: its record goes too (unless the client is
+        // active on another replica, see persist::SessionStates::closed).
+        if let Some(known) = stored
+            && !self.shutdown.is_cancelled()
+        {
+            self.states.closed(id, known).await;
+        }
+        closed
     }
 
     async fn create_stream(
@@ -761,12 +874,33 @@ impl SessionManager for GatedSessionManager {
         self.inner.resume(id, last_event_id).await
     }
 
+    /// Recreates session `id` from its store record, only when the
+    /// transport admitted it for this request's caller
+    /// ([`super::persist::with_restoring`]): the session is bound to that
+    /// caller (its stored owner) with the caller's slot, like a new one.
+    /// rmcp then replays `initialize` into it.
     async fn restore_session(
         &self,
-        _id: SessionId,
+        id: SessionId,
     ) -> Result<RestoreOutcome<Self::Transport>, Self::Error> {
-        // Sessions live in this process only: an unknown id stays unknown.
-        Ok(RestoreOutcome::NotSupported)
+        let Some(restoring) = persist::take_restoring(&id) else {
+            return Ok(RestoreOutcome::NotSupported);
+        };
+        match self.inner.restore_session(id.clone()).await? {
+            RestoreOutcome::Restored(transport) => {
+                // Recorded before rmcp spawns the session's worker, whose
+                // end calls close_session.
+                self.registry.created(id.clone(), Some(restoring.slot));
+                self.registry.set_stored(&id, restoring.expires_at);
+                Ok(RestoreOutcome::Restored(GatedTransport {
+                    inner: transport,
+                    session: id,
+                    in_flight: self.in_flight.clone(),
+                }))
+            }
+            RestoreOutcome::AlreadyPresent => Ok(RestoreOutcome::AlreadyPresent),
+            _ => Ok(RestoreOutcome::NotSupported),
+        }
     }
 }
 
@@ -786,12 +920,14 @@ mod tests {
 
     use super::*;
     use crate::model::{Token, User, UserStatus};
+    use crate::store::Ephemeral;
 
     const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 
     struct Fixture {
         router: axum::Router,
         manager: Arc<GatedSessionManager>,
+        store: Arc<Store>,
         _dir: tempfile::TempDir,
     }
 
@@ -832,12 +968,20 @@ mod tests {
             oauth,
             crate::salesforce::Limits::default(),
         ));
-        let registry = Arc::new(Registry::new(limits, store));
-        let manager = Arc::new(GatedSessionManager::new(registry, state.clone()));
+        let registry = Arc::new(Registry::new(limits, store.clone()));
+        let states = Arc::new(SessionStates::new(store.clone(), registry.clone()));
+        let manager = Arc::new(GatedSessionManager::new(
+            registry,
+            state.clone(),
+            states,
+            CancellationToken::new(),
+        ));
+        let mut config = StreamableHttpServerConfig::default();
+        config.session_store = Some(manager.states().clone());
         let service = StreamableHttpService::new(
             move || Ok(super::super::Gateway::new(state.clone())),
             manager.clone(),
-            StreamableHttpServerConfig::default(),
+            config,
         );
         let gate = Arc::new(super::super::transport::Gate::new(&manager));
         let mut router = axum::Router::new().nest_service("/mcp", service).layer(
@@ -854,6 +998,7 @@ mod tests {
         Fixture {
             router,
             manager,
+            store,
             _dir: dir,
         }
     }
@@ -864,6 +1009,18 @@ mod tests {
             .header("content-type", "application/json")
             .header("accept", "application/json, text/event-stream")
             .body(Body::from(INITIALIZE))
+            .unwrap()
+    }
+
+    /// A POST of `body` on session `id`.
+    fn on_session(id: &str, body: &str) -> Request {
+        Request::post("/mcp")
+            .header("host", "localhost")
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-session-id", id)
+            .header("mcp-protocol-version", "2025-11-25")
+            .body(Body::from(body.to_owned()))
             .unwrap()
     }
 
@@ -930,6 +1087,68 @@ mod tests {
         assert!(!registry.owned_by(&stray, &caller("ana")));
         f.manager.close_session(&stray).await.unwrap();
         assert_eq!(registry.counts("ana"), (1, 1));
+    }
+
+    #[tokio::test]
+    async fn a_held_session_refreshes_its_record_and_closes_once_another_replica_deleted_it() {
+        let f = fixture(limits(1), Some(caller("ana")));
+        let registry = f.manager.registry().clone();
+        let opened = f.router.clone().oneshot(initialize()).await.unwrap();
+        assert_eq!(opened.status(), StatusCode::OK);
+        let id = opened.headers()["mcp-session-id"]
+            .to_str()
+            .unwrap()
+            .to_owned();
+        let key = crate::crypto::sha256_hex(id.as_bytes());
+        let record = f
+            .store
+            .get_ephemeral(persist::KIND, &key)
+            .await
+            .unwrap()
+            .expect("stored after initialize");
+        assert_eq!(record.owner, "ana");
+        assert_eq!(registry.stored(&id), Some(record.expires_at));
+        let initialized = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        let ping = r#"{"jsonrpc":"2.0","id":2,"method":"ping"}"#;
+        let done = f.router.clone().oneshot(on_session(&id, initialized)).await;
+        assert_eq!(done.unwrap().status(), StatusCode::ACCEPTED);
+
+        // Written long ago (it expires within the idle timeout): the next
+        // request rewrites it for a full lifetime.
+        let old = now_ms() + 1_000;
+        let aged = Ephemeral {
+            expires_at: old,
+            ..record
+        };
+        f.store
+            .put_ephemeral(persist::KIND, &key, &aged)
+            .await
+            .unwrap();
+        registry.set_stored(&id, old);
+        let before = now_ms();
+        let pinged = f.router.clone().oneshot(on_session(&id, ping)).await;
+        assert_eq!(pinged.unwrap().status(), StatusCode::OK);
+        let refreshed = f
+            .store
+            .get_ephemeral(persist::KIND, &key)
+            .await
+            .unwrap()
+            .unwrap();
+        let lifetime = i64::try_from(f.manager.states().lifetime().as_millis()).unwrap();
+        assert!(refreshed.expires_at >= before + lifetime, "{refreshed:?}");
+        assert_eq!(refreshed.value, aged.value);
+        assert_eq!(registry.stored(&id), Some(refreshed.expires_at));
+
+        // A DELETE on another replica removes the record: not looked at
+        // again until a refresh is due, then the session closes here too.
+        f.store.delete_ephemeral(persist::KIND, &key).await.unwrap();
+        let pinged = f.router.clone().oneshot(on_session(&id, ping)).await;
+        assert_eq!(pinged.unwrap().status(), StatusCode::OK);
+        registry.set_stored(&id, now_ms());
+        let gone = f.router.clone().oneshot(on_session(&id, ping)).await;
+        assert_eq!(gone.unwrap().status(), StatusCode::NOT_FOUND);
+        assert_eq!(rmcp_sessions(&f.manager), 0);
+        assert_eq!(registry.counts("ana"), (0, 0));
     }
 
     #[test]

@@ -18,7 +18,13 @@
 //!   225-byte call.
 //! - A request carrying an `mcp-session-id` that is not the caller's (same
 //!   user and token) goes on with an id no session has, so rmcp answers it
-//!   exactly as an unknown session (404).
+//!   exactly as an unknown session (404). An id this replica does not hold
+//!   is looked up in the store ([`super::persist`]): the caller's live
+//!   session is restored by rmcp with a slot of the caller (429 or 503 at
+//!   a limit, as for `initialize`); anything else is unknown. A store that
+//!   cannot be read then gets 503 with JSON-RPC `-32603`. A session held
+//!   here whose record another replica deleted (a DELETE there) is closed
+//!   here too, at its next record refresh, and answered as unknown.
 //! - An `initialize` takes a session slot first; at a limit it gets 429
 //!   (the user's limit) or 503 (the gateway's) with a JSON-RPC error. The
 //!   slot passes to the session rmcp creates ([`with_reservation`]).
@@ -42,8 +48,12 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 use serde_json::{Value, json};
 
+use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager};
+
 use super::auth::Caller;
-use super::sessions::{GatedSessionManager, Refusal, Registry, with_reservation};
+use super::persist::{Restoring, SessionStates, with_restoring};
+use super::sessions::{GatedSessionManager, Lookup, Refusal, Registry, with_reservation};
+use crate::model::now_ms;
 
 /// Largest POST body accepted (rmcp's default too): 4 MiB.
 pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
@@ -103,14 +113,73 @@ pub const SESSION_LIMIT: i32 = -32000;
 #[derive(Debug)]
 pub struct Gate {
     registry: Arc<Registry>,
+    states: Arc<SessionStates>,
+    manager: Arc<GatedSessionManager>,
 }
 
 impl Gate {
     /// A gate over the sessions `manager` keeps.
-    pub fn new(manager: &GatedSessionManager) -> Self {
+    pub fn new(manager: &Arc<GatedSessionManager>) -> Self {
         Self {
             registry: manager.registry().clone(),
+            states: manager.states().clone(),
+            manager: manager.clone(),
         }
+    }
+}
+
+/// What the gate does with a request's session id.
+enum Admit {
+    /// On to rmcp as it is.
+    Pass,
+    /// On to rmcp, which restores the session from the store.
+    Restore(Box<Restoring>),
+    /// On to rmcp with an id no session has (404).
+    Unknown,
+}
+
+/// Decides on session `id` for `caller` (see the module docs); `Err` is
+/// the answer to send instead.
+async fn admit(gate: &Gate, id: &str, caller: &Caller, delete: bool) -> Result<Admit, Response> {
+    match gate.registry.lookup(id, caller, now_ms()) {
+        Lookup::Owned { refresh: None } => Ok(Admit::Pass),
+        Lookup::Owned {
+            refresh: Some(known),
+        } => match gate.states.refresh(id, known).await {
+            Ok(true) => Ok(Admit::Pass),
+            Ok(false) => {
+                // Deleted on another replica: it ended there.
+                if let Err(err) = gate.manager.close_session(&SessionId::from(id)).await {
+                    tracing::warn!(error = %err, "cannot close an MCP session ended elsewhere");
+                }
+                Ok(Admit::Unknown)
+            }
+            Err(err) => {
+                // Held here: serve it; the next request tries again.
+                tracing::warn!(error = %err, "cannot refresh an MCP session in the store");
+                Ok(Admit::Pass)
+            }
+        },
+        Lookup::NotOwned => Ok(Admit::Unknown),
+        Lookup::Unknown => match gate.states.find(id, caller).await {
+            Ok(None) => Ok(Admit::Unknown),
+            // rmcp deletes the record; nothing to restore for that.
+            Ok(Some(_)) if delete => Ok(Admit::Pass),
+            Ok(Some(found)) => match gate.registry.reserve(caller) {
+                Ok(slot) => Ok(Admit::Restore(Box::new(found.restoring(slot)))),
+                Err(refusal) => Err(refused(refusal, None)),
+            },
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read an MCP session from the store");
+                Err(jsonrpc_error(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    None,
+                    INTERNAL_ERROR,
+                    "Internal error: the MCP session store cannot be read; try again",
+                    None,
+                ))
+            }
+        },
     }
 }
 
@@ -342,13 +411,23 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
             None,
         );
     };
+    let delete = parts.method == Method::DELETE;
+    let mut restoring = None;
     let has_session = match parts.headers.get(SESSION_HEADER) {
         Some(value) => {
-            let owned = value
-                .to_str()
-                .is_ok_and(|id| gate.registry.owned_by(id, caller));
-            if !owned {
-                parts.headers.insert(SESSION_HEADER, NO_SESSION);
+            let admitted = match value.to_str() {
+                Ok(id) => match admit(&gate, id, caller, delete).await {
+                    Ok(admitted) => admitted,
+                    Err(response) => return response,
+                },
+                Err(_) => Admit::Unknown,
+            };
+            match admitted {
+                Admit::Pass => {}
+                Admit::Restore(r) => restoring = Some(*r),
+                Admit::Unknown => {
+                    parts.headers.insert(SESSION_HEADER, NO_SESSION);
+                }
             }
             true
         }
@@ -386,17 +465,18 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
     } else {
         body
     };
-    let delete = parts.method == Method::DELETE;
     if delete && has_session && parts.headers.get(SESSION_HEADER) == Some(&NO_SESSION) {
         // rmcp answers a DELETE of any unknown session 202; MCP 2025-11-25
         // says 404, and another caller's session must look unknown.
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
     }
     let request = Request::from_parts(parts, body);
-    let mut response = match reservation {
+    let mut response = match (reservation, restoring) {
         // rmcp's create_session takes the slot (see sessions::with_reservation).
-        Some(slot) => with_reservation(slot, next.run(request)).await,
-        None => next.run(request).await,
+        (Some(slot), _) => with_reservation(slot, next.run(request)).await,
+        // rmcp's restore takes it (see persist::with_restoring).
+        (None, Some(restoring)) => with_restoring(restoring, next.run(request)).await,
+        (None, None) => next.run(request).await,
     };
     let status = response.status();
     if delete && status == StatusCode::ACCEPTED {
