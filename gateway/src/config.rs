@@ -104,8 +104,8 @@ pub struct Args {
     /// admin token.
     #[arg(long, env = "TOOLGATE_DATABASE_URL", hide_env_values = true)]
     pub database_url: Option<String>,
-    /// Most PostgreSQL connections each replica's pool opens (one more is
-    /// used for the change feed) [default: 10].
+    /// Most PostgreSQL connections each replica's pool opens (two more
+    /// follow the change feed) [default: 10].
     #[arg(long, env = "TOOLGATE_DATABASE_MAX_CONNECTIONS")]
     pub database_max_connections: Option<u32>,
     /// Do not run the daemon: GET /healthz on the configured HTTP address
