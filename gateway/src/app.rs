@@ -245,7 +245,17 @@ enum Location {
 }
 
 impl Location {
+    /// A `postgres://` URL, `database` (the URL in `TOOLGATE_DATABASE_URL`,
+    /// so a password stays off the command line), or a data directory.
     fn parse(text: &str) -> anyhow::Result<Self> {
+        if text == "database" {
+            let url = std::env::var("TOOLGATE_DATABASE_URL").map_err(|_| {
+                anyhow::anyhow!(
+                    "`database` means the URL in TOOLGATE_DATABASE_URL, which is not set"
+                )
+            })?;
+            return Ok(Self::Postgres(crate::config::DatabaseUrl::parse(&url)?));
+        }
         if text.starts_with("postgres://") || text.starts_with("postgresql://") {
             Ok(Self::Postgres(crate::config::DatabaseUrl::parse(text)?))
         } else {

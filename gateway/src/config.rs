@@ -135,10 +135,13 @@ pub enum StoreCommand {
     /// key is TOOLGATE_MASTER_KEY, else the source data directory's
     /// master.key; the target then opens with the same key.
     Copy {
-        /// Source: a data directory, or a postgres:// URL.
+        /// Source: a data directory, a postgres:// URL, or `database` for
+        /// the URL in TOOLGATE_DATABASE_URL (keeps a password off the
+        /// command line).
         #[arg(long)]
         from: String,
-        /// Target (must be empty): a data directory, or a postgres:// URL.
+        /// Target (must be empty): a data directory, a postgres:// URL, or
+        /// `database` for the URL in TOOLGATE_DATABASE_URL.
         #[arg(long)]
         to: String,
     },
@@ -273,6 +276,20 @@ impl std::fmt::Display for DatabaseUrl {
             Ok(mut url) => {
                 if url.password().is_some() {
                     let _ = url.set_password(Some("redacted"));
+                }
+                if url.query_pairs().any(|(k, _)| k == "password") {
+                    let pairs: Vec<(String, String)> = url
+                        .query_pairs()
+                        .map(|(k, v)| {
+                            let v = if k == "password" {
+                                "redacted".into()
+                            } else {
+                                v.into_owned()
+                            };
+                            (k.into_owned(), v)
+                        })
+                        .collect();
+                    url.query_pairs_mut().clear().extend_pairs(pairs);
                 }
                 write!(f, "{url}")
             }
@@ -589,6 +606,34 @@ mod tests {
     use clap::Parser;
 
     use super::*;
+
+    #[test]
+    fn a_database_url_never_shows_its_password() {
+        for (url, shown) in [
+            (
+                "postgres://toolgate:s3cr3t-pw@db.internal:5432/toolgate",
+                "postgres://toolgate:redacted@db.internal:5432/toolgate",
+            ),
+            (
+                "postgresql://db.internal/toolgate?user=tg&password=s3cr3t-pw&sslmode=require",
+                "postgresql://db.internal/toolgate?user=tg&password=redacted&sslmode=require",
+            ),
+            ("postgres://tg@db/toolgate", "postgres://tg@db/toolgate"),
+        ] {
+            let parsed = DatabaseUrl::parse(url).unwrap();
+            assert_eq!(parsed.to_string(), shown);
+            assert!(!format!("{parsed:?}").contains("s3cr3t-pw"));
+            assert_eq!(parsed.expose(), url);
+        }
+        let err = DatabaseUrl::parse("mysql://u:s3cr3t-pw@db/x")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("database-url: must start with postgres://"),
+            "{err}"
+        );
+        assert!(!err.contains("s3cr3t-pw"));
+    }
 
     #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {

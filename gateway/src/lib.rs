@@ -7,7 +7,7 @@
 //! - [`app`]: wiring, listeners, graceful shutdown.
 //! - [`healthcheck`]: `toolgated --health-check`, the probe container health checks run.
 //! - [`audit`]: the typed list of audited actions.
-//! - [`store`]: the embedded sled database (the only module naming sled).
+//! - [`store`]: stored state behind one interface, on the embedded store (sled) or PostgreSQL (the only module naming either).
 //! - [`crypto`]: the master key, sealing secrets at rest, bearer tokens.
 //! - [`model`]: domain types (servers, tools, toolsets, profiles, users, audit).
 //! - [`catalog`]: built-in server kinds and their tool definitions (data).

@@ -19,6 +19,20 @@ struct Daemon {
     grpc: SocketAddr,
     http: SocketAddr,
     output: Arc<Mutex<String>>,
+    /// The tasks copying stdout and stderr into `output`; they end at the
+    /// child's exit, once the pipes are drained.
+    readers: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Daemon {
+    /// Everything the daemon wrote, once it has exited and both pipes are
+    /// drained (on a loaded machine the copy can trail the exit).
+    async fn logs_after_exit(&mut self) -> String {
+        for reader in self.readers.drain(..) {
+            reader.await.unwrap();
+        }
+        self.output.lock().unwrap().clone()
+    }
 }
 
 fn command(data_dir: &Path) -> Command {
@@ -46,7 +60,7 @@ async fn spawn(data_dir: &Path) -> Daemon {
     let output = Arc::new(Mutex::new(String::new()));
     let mut stderr = child.stderr.take().unwrap();
     let sink = output.clone();
-    tokio::spawn(async move {
+    let stderr_reader = tokio::spawn(async move {
         let mut buf = [0u8; 4096];
         while let Ok(n) = stderr.read(&mut buf).await {
             if n == 0 {
@@ -78,7 +92,7 @@ async fn spawn(data_dir: &Path) -> Daemon {
     };
     let (grpc, http) = (field("grpc"), field("http"));
     let sink = output.clone();
-    tokio::spawn(async move {
+    let stdout_reader = tokio::spawn(async move {
         while let Ok(Some(line)) = lines.next_line().await {
             sink.lock().unwrap().push_str(&line);
         }
@@ -88,6 +102,7 @@ async fn spawn(data_dir: &Path) -> Daemon {
         grpc,
         http,
         output,
+        readers: vec![stderr_reader, stdout_reader],
     }
 }
 
@@ -176,7 +191,7 @@ async fn starts_with_private_files_refuses_a_second_daemon_and_stops_on_sigterm_
     assert!(status.success());
     let exit = daemon.child.wait().await.unwrap();
     assert!(exit.success(), "graceful shutdown exits 0, got {exit:?}");
-    let logs = daemon.output.lock().unwrap().clone();
+    let logs = daemon.logs_after_exit().await;
     assert!(logs.contains("toolgated stopped"), "{logs}");
     assert!(logs.contains("missing or wrong admin token"), "{logs}");
     for needle in [secret, token.as_str(), pat.as_str()] {

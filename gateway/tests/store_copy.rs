@@ -167,3 +167,57 @@ async fn the_command_copies_a_data_directory_and_writes_its_master_key_next_to_t
     );
     assert_eq!(copy.list::<User>().await.unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn the_command_moves_a_data_directory_to_postgresql_and_back_with_the_url_off_the_command_line()
+ {
+    let db = toolgate_pgtemp::TestDatabase::create().await;
+    let (a, b) = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
+    std::fs::write(a.path().join("master.key"), KEY).unwrap();
+    let before = {
+        let source = open(a.path());
+        fill(&source).await;
+        everything(&source).await
+    };
+    let copy = |from: &Path, to: &Path| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_toolgated"));
+        command
+            .args(["store", "copy", "--from"])
+            .arg(from)
+            .arg("--to")
+            .arg(to)
+            .env("TOOLGATE_DATABASE_URL", db.url())
+            .env("TOOLGATE_MASTER_KEY", KEY);
+        let output = command.output().unwrap();
+        let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+        assert!(
+            output.status.success(),
+            "{stdout}{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        stdout
+    };
+    let there = copy(a.path(), Path::new("database"));
+    assert!(there.contains("1201 audit events"), "{there}");
+    let back_dir = b.path().join("back");
+    let back = copy(Path::new("database"), &back_dir);
+    assert!(back.contains("copied 3 records, 3 secrets"), "{back}");
+    let restored = open(&back_dir);
+    assert_eq!(everything(&restored).await, before);
+    // A second copy into the now non-empty database is refused.
+    let again = std::process::Command::new(env!("CARGO_BIN_EXE_toolgated"))
+        .args(["store", "copy", "--from"])
+        .arg(a.path())
+        .args(["--to", "database"])
+        .env("TOOLGATE_DATABASE_URL", db.url())
+        .env("TOOLGATE_MASTER_KEY", KEY)
+        .output()
+        .unwrap();
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("not empty")
+            || String::from_utf8_lossy(&again.stderr).contains("already holds"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}

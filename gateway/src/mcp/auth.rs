@@ -37,6 +37,38 @@ pub struct Authenticator {
     last_written: Mutex<HashMap<String, i64>>,
 }
 
+/// Why [`Authenticator::authenticate`] let a request through no further.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// The credential is missing or not valid (HTTP 401).
+    Refused(&'static str),
+    /// The store could not be read (HTTP 503, retry later).
+    Unavailable,
+}
+
+/// 503 with a JSON-RPC error and `Retry-After`: the database is down, the
+/// client's token may well be fine.
+fn unavailable() -> Response {
+    let body = serde_json::json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32603,
+            "message": "toolgate cannot reach its database right now; nothing was done, try again shortly",
+        },
+    });
+    let mut response = (
+        StatusCode::SERVICE_UNAVAILABLE,
+        [(header::CONTENT_TYPE, "application/json")],
+        body.to_string(),
+    )
+        .into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("5"));
+    response
+}
+
 fn unauthorized(description: &str) -> Response {
     let challenge = format!(
         "Bearer realm=\"toolgate\", error=\"invalid_token\", error_description=\"{description}\""
@@ -66,11 +98,15 @@ impl Authenticator {
         }
     }
 
-    /// The caller of a bearer token, or why it is refused (a short phrase
-    /// that is safe to show: it never says whether a token exists).
-    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, &'static str> {
-        let presented = bearer.ok_or("missing access token")?;
-        let invalid = "invalid, expired or revoked access token";
+    /// The caller of a bearer token, or why it is refused.
+    ///
+    /// Errors: [`AuthFailure::Refused`] with a short phrase that is safe to
+    /// show (it never says whether a token exists);
+    /// [`AuthFailure::Unavailable`] when the store cannot be read (the
+    /// request fails closed, but the client is not told its token is bad).
+    pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, AuthFailure> {
+        let presented = bearer.ok_or(AuthFailure::Refused("missing access token"))?;
+        let invalid = AuthFailure::Refused("invalid, expired or revoked access token");
         let hash = sha256_hex(presented.as_bytes());
         let lookup = async || -> Result<Option<Caller>, StoreError> {
             let Some(id) = self.store.token_id_by_hash(&hash).await? else {
@@ -88,7 +124,7 @@ impl Authenticator {
             .await
             .map_err(|e| {
                 tracing::error!(error = %e, "token lookup failed");
-                invalid
+                AuthFailure::Unavailable
             })?
             .ok_or(invalid)?;
         let now = now_ms();
@@ -151,10 +187,14 @@ pub async fn require_token(
         .map(str::trim);
     match auth.authenticate(bearer).await {
         Ok(caller) => {
-            auth.touch(&caller.token).await;
+            // Off the request path: recording use is an admin write, which
+            // waits for the change lock.
+            let (auth, token) = (auth.clone(), caller.token.clone());
+            tokio::spawn(async move { auth.touch(&token).await });
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(reason) => unauthorized(reason),
+        Err(AuthFailure::Refused(reason)) => unauthorized(reason),
+        Err(AuthFailure::Unavailable) => unavailable(),
     }
 }

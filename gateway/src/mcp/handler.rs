@@ -474,11 +474,10 @@ impl ServerHandler for Gateway {
         let _handling = session
             .as_deref()
             .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
-        let world = self
-            .state
-            .world()
-            .await
-            .map_err(|e| McpError::internal_error(format!("cannot read state: {e}"), None))?;
+        let world = self.state.world().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read policy state");
+            McpError::internal_error("toolgate could not read its state; try again", None)
+        })?;
         let subject = world.subject(&caller.user, Some(&caller.token));
         let allowed = world.allowed(&subject);
         if let Some(session) = session {

@@ -451,9 +451,14 @@ pub struct NamedLock {
     _inner: NamedLockInner,
 }
 
+/// Held only to be dropped: the fields release the lock when they go.
 enum NamedLockInner {
-    Local(#[allow(dead_code)] tokio::sync::OwnedMutexGuard<()>),
-    Postgres(#[allow(dead_code)] postgres::PgLock),
+    Local {
+        _guard: tokio::sync::OwnedMutexGuard<()>,
+    },
+    Postgres {
+        _guard: postgres::PgLock,
+    },
 }
 
 impl std::fmt::Debug for NamedLock {
@@ -685,27 +690,32 @@ impl Store {
     /// Errors: [`StoreError::WrongKey`].
     pub async fn check_master_key(&self) -> Result<(), StoreError> {
         const CHECK: &str = "meta/key_check";
-        match self.secret(CHECK).await {
-            Ok(Some(value)) if value == b"toolgate" => Ok(()),
-            Ok(Some(_)) | Err(StoreError::Crypto(_)) => Err(StoreError::WrongKey),
-            Err(other) => Err(other),
-            Ok(None) => {
-                self.write(|tx| async move {
-                    // Another replica may have sealed it meanwhile.
-                    if tx.secret(CHECK).await?.is_some() {
-                        return Ok((Batch::default(), ()));
-                    }
-                    let mut batch = Batch::default();
-                    batch.put_secret(CHECK, b"toolgate");
-                    Ok::<_, StoreError>((batch, ()))
-                })
-                .await?;
-                match self.secret(CHECK).await {
-                    Ok(Some(value)) if value == b"toolgate" => Ok(()),
-                    Ok(_) | Err(StoreError::Crypto(_)) => Err(StoreError::WrongKey),
-                    Err(other) => Err(other),
-                }
+        /// The check value as read: `Ok(true)` it opens, `Ok(false)` none
+        /// is stored yet; a value this key does not open is `WrongKey`.
+        fn opens(read: Result<Option<Vec<u8>>, StoreError>) -> Result<bool, StoreError> {
+            match read {
+                Ok(Some(value)) if value == b"toolgate" => Ok(true),
+                Ok(Some(_)) | Err(StoreError::Crypto(_)) => Err(StoreError::WrongKey),
+                Ok(None) => Ok(false),
+                Err(other) => Err(other),
             }
+        }
+        if opens(self.secret(CHECK).await)? {
+            return Ok(());
+        }
+        self.write(|tx| async move {
+            // Another replica may have sealed it meanwhile (under its key).
+            if opens(tx.secret(CHECK).await)? {
+                return Ok((Batch::default(), ()));
+            }
+            let mut batch = Batch::default();
+            batch.put_secret(CHECK, b"toolgate");
+            Ok::<_, StoreError>((batch, ()))
+        })
+        .await?;
+        match opens(self.secret(CHECK).await)? {
+            true => Ok(()),
+            false => Err(StoreError::WrongKey),
         }
     }
 
@@ -875,8 +885,12 @@ impl Store {
     /// connection's Salesforce tokens runs at a time.
     pub async fn named_lock(&self, name: &str) -> Result<NamedLock, StoreError> {
         let inner = match &self.backend {
-            Backend::Sled(s) => NamedLockInner::Local(s.named_lock(name).await),
-            Backend::Postgres(p) => NamedLockInner::Postgres(p.named_lock(name).await?),
+            Backend::Sled(s) => NamedLockInner::Local {
+                _guard: s.named_lock(name).await,
+            },
+            Backend::Postgres(p) => NamedLockInner::Postgres {
+                _guard: p.named_lock(name).await?,
+            },
         };
         Ok(NamedLock { _inner: inner })
     }

@@ -108,7 +108,12 @@ impl SharedTx {
 pub(crate) struct PgLock {
     _tx: Transaction<'static, Postgres>,
     _local: OwnedMutexGuard<()>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
 }
+
+/// How long `/readyz` waits for the database before calling the replica
+/// not ready.
+const HEALTH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// The PostgreSQL backend.
 pub(super) struct PgBackend {
@@ -122,6 +127,11 @@ pub(super) struct PgBackend {
     /// one pooled connection per name waits on the advisory lock. A std
     /// mutex: held only to look up the entry, never across an await.
     named: std::sync::Mutex<HashMap<String, Arc<AsyncMutex<()>>>>,
+    /// Bounds how many named locks (each a pooled connection idle in its
+    /// transaction while, say, a Salesforce refresh runs) this replica holds
+    /// at once: half the pool, so refreshes of many users can never take
+    /// every connection from the requests they serve.
+    named_slots: Arc<tokio::sync::Semaphore>,
     /// Ephemeral puts so far (see [`PURGE_EVERY`]).
     puts: AtomicU64,
     /// Stops the feed and the audit appender when the backend drops.
@@ -174,6 +184,9 @@ impl PgBackend {
             shared,
             admin: Arc::new(AsyncMutex::new(())),
             named: std::sync::Mutex::new(HashMap::new()),
+            named_slots: Arc::new(tokio::sync::Semaphore::new(
+                (options.max_connections as usize / 2).max(1),
+            )),
             puts: AtomicU64::new(0),
             _tasks: stop.drop_guard(),
         })
@@ -369,8 +382,14 @@ impl PgBackend {
         audit::forward(&self.pool, from, up_to, limit).await
     }
 
+    /// Ready means: the change feed is current (so policy is not stale)
+    /// and the database answers within [`HEALTH_TIMEOUT`] (less than a
+    /// typical readiness probe's timeout).
     pub(super) async fn is_healthy(&self) -> bool {
-        sqlx::query("SELECT 1").execute(&self.pool).await.is_ok()
+        self.feed_ok()
+            && tokio::time::timeout(HEALTH_TIMEOUT, sqlx::query("SELECT 1").execute(&self.pool))
+                .await
+                .is_ok_and(|r| r.is_ok())
     }
 
     pub(super) async fn put_ephemeral(
@@ -484,6 +503,12 @@ impl PgBackend {
             locks.entry(name.to_owned()).or_default().clone()
         };
         let local = local.lock_owned().await;
+        let slot = self
+            .named_slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|_| StoreError::Unavailable("the store is closing".into()))?;
         let mut tx = self
             .pool
             .begin()
@@ -497,6 +522,7 @@ impl PgBackend {
         Ok(PgLock {
             _tx: tx,
             _local: local,
+            _slot: slot,
         })
     }
 

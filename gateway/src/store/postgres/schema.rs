@@ -18,7 +18,16 @@ pub(super) static MIGRATOR: Migrator = sqlx::migrate!("./migrations");
 /// The `application_name` toolgated's pooled connections carry.
 pub(super) const APPLICATION_NAME: &str = "toolgated";
 
-/// The connection options in `url`, with toolgated's application name.
+/// Longest wait for a lock on the server (PostgreSQL `lock_timeout`):
+/// longer than the longest upstream call a refresh lock is held across
+/// (`upstream_timeout_secs` up to 3600 s is allowed, 60 s is the default).
+const LOCK_TIMEOUT: &str = "120s";
+/// Longest a transaction may sit idle on the server
+/// (`idle_in_transaction_session_timeout`).
+const IDLE_IN_TRANSACTION_TIMEOUT: &str = "180s";
+
+/// The connection options in `url`, with toolgated's application name and
+/// server-side lock and idle-transaction timeouts.
 ///
 /// Errors: [`StoreError::Postgres`] if the URL does not parse; the message
 /// does not repeat the URL.
@@ -31,7 +40,20 @@ pub(super) fn connect_options(url: &str) -> Result<PgConnectOptions, StoreError>
     })?;
     // sqlx logs every statement at debug level (the text only, never bound
     // values); slow ones at warn.
-    Ok(options.application_name(APPLICATION_NAME))
+    //
+    // Server-side bounds, so a partitioned or stopped replica cannot hold
+    // a lock forever: a lock wait (the admin lock, a refresh lock) gives up
+    // after LOCK_TIMEOUT, and a transaction left idle (a replica that
+    // stopped mid-change, or a named lock held across a Salesforce call
+    // longer than any upstream timeout allows) is ended by the server
+    // after IDLE_IN_TRANSACTION_TIMEOUT, releasing its locks.
+    Ok(options.application_name(APPLICATION_NAME).options([
+        ("lock_timeout", LOCK_TIMEOUT),
+        (
+            "idle_in_transaction_session_timeout",
+            IDLE_IN_TRANSACTION_TIMEOUT,
+        ),
+    ]))
 }
 
 /// The newest schema version this toolgated knows.
@@ -183,11 +205,21 @@ fn map_error(operation: &str, err: &sqlx::Error) -> StoreError {
 /// quote them.
 fn scrub(message: &str, url: &str) -> String {
     let mut out = message.replace(url, "<database URL>");
-    if let Ok(parsed) = url::Url::parse(url)
-        && let Some(password) = parsed.password()
-        && !password.is_empty()
-    {
-        out = out.replace(password, "<password>");
+    if let Ok(parsed) = url::Url::parse(url) {
+        let in_query = parsed
+            .query_pairs()
+            .filter(|(k, _)| k == "password")
+            .map(|(_, v)| v.into_owned());
+        for password in parsed
+            .password()
+            .map(str::to_owned)
+            .into_iter()
+            .chain(in_query)
+        {
+            if !password.is_empty() {
+                out = out.replace(&password, "<password>");
+            }
+        }
     }
     out
 }
