@@ -118,25 +118,19 @@ fn impact_to_proto(impact: &Impact) -> v1::PreviewAccessChangeResponse {
 }
 
 impl Control {
-    /// A consistent read of the policy records: read again (a few times at
-    /// most) while a write lands mid-read, as the store's generation tells.
+    /// A consistent read of the policy records: one snapshot
+    /// ([`crate::store::Store::snapshot`]), so a change that lands
+    /// mid-read, on any replica, is wholly in it or wholly not.
     async fn policy(&self) -> Result<Policy> {
-        let mut attempts = 0;
-        loop {
-            let generation = self.store.generation();
-            let policy = Policy {
-                settings: self.store.settings().await?,
-                servers: self.store.list().await?,
-                tools: self.store.list().await?,
-                toolsets: self.store.list().await?,
-                profiles: self.store.list().await?,
-                users: self.store.list().await?,
-            };
-            attempts += 1;
-            if self.store.generation() == generation || attempts == 3 {
-                return Ok(policy);
-            }
-        }
+        let snapshot = self.store.snapshot().await?;
+        Ok(Policy {
+            settings: snapshot.settings().await?,
+            servers: snapshot.list().await?,
+            tools: snapshot.list().await?,
+            toolsets: snapshot.list().await?,
+            profiles: snapshot.list().await?,
+            users: snapshot.list().await?,
+        })
     }
 
     /// Answers `PreviewAccessChange` for `actor` (recorded on the copy only).

@@ -175,7 +175,7 @@ impl McpState {
         {
             return Ok(world.clone());
         }
-        let reader = self.store.reader();
+        let reader = self.store.snapshot().await?;
         let tools: Vec<Tool> = reader.list().await?;
         let world = Arc::new(World {
             settings: reader.settings().await?,

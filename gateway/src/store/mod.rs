@@ -519,6 +519,23 @@ impl Store {
         }
     }
 
+    /// A view of one consistent snapshot, for reads of several tables
+    /// that must agree (the policy snapshot): on PostgreSQL a read-only
+    /// `REPEATABLE READ` transaction, so a change committed by another
+    /// replica mid-read is either wholly in it or wholly not; on the
+    /// embedded store (one process, writes serialised) what is committed.
+    ///
+    /// Errors: [`StoreError`] when PostgreSQL cannot start the transaction.
+    pub async fn snapshot(&self) -> Result<Tx<'_>, StoreError> {
+        match &self.backend {
+            Backend::Sled(_) => Ok(self.reader()),
+            Backend::Postgres(p) => Ok(Tx {
+                store: self,
+                pg: Some(p.begin_snapshot().await?),
+            }),
+        }
+    }
+
     /// A view of what is committed.
     pub fn reader(&self) -> Tx<'_> {
         Tx {

@@ -214,6 +214,26 @@ impl PgBackend {
         }))))
     }
 
+    /// A read-only transaction seeing one snapshot of the database
+    /// (`REPEATABLE READ`), without the admin lock: for reads of several
+    /// tables that must agree, such as the policy snapshot. Dropping it
+    /// ends it.
+    pub(super) async fn begin_snapshot(&self) -> Result<SharedTx, StoreError> {
+        let mut tx = self
+            .pool
+            .begin()
+            .await
+            .map_err(db_err("starting a snapshot read"))?;
+        sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            .execute(&mut *tx)
+            .await
+            .map_err(db_err("starting a snapshot read"))?;
+        Ok(SharedTx(Arc::new(AsyncMutex::new(TxState {
+            tx: Some(tx),
+            local: None,
+        }))))
+    }
+
     /// This replica's admin mutex and a transaction holding the admin
     /// advisory lock.
     async fn begin_admin(
