@@ -502,14 +502,6 @@ impl Store {
         })
     }
 
-    /// Which backend this is: `embedded` or `postgresql`.
-    pub fn backend_name(&self) -> &'static str {
-        match self.backend {
-            Backend::Sled(_) => "embedded",
-            Backend::Postgres(_) => "postgresql",
-        }
-    }
-
     /// The embedded store's database, for tests that look at raw values.
     #[cfg(test)]
     fn sled_db(&self) -> &sled::Db {
@@ -654,7 +646,7 @@ impl Store {
     }
 
     /// A filtered page of tools, filtered and paged by the database.
-    pub async fn tool_page(&self, query: &ToolQuery) -> Result<ToolPage, StoreError> {
+    pub(crate) async fn tool_page(&self, query: &ToolQuery) -> Result<ToolPage, StoreError> {
         match &self.backend {
             Backend::Sled(s) => {
                 let mut tools: Vec<Tool> = s
@@ -691,7 +683,7 @@ impl Store {
 
     /// A key for `purpose` derived from the master key
     /// ([`MasterKey::derive`]); e.g. the MAC key of query cursors.
-    pub fn derived_key(&self, purpose: &str) -> [u8; crate::crypto::KEY_LEN] {
+    pub(crate) fn derived_key(&self, purpose: &str) -> [u8; crate::crypto::KEY_LEN] {
         self.key.derive(purpose)
     }
 
@@ -805,7 +797,7 @@ impl Store {
 
     /// Stores a short-lived value under `kind` and `key` (replacing one
     /// there), sealed, until `value.expires_at`.
-    pub async fn put_ephemeral(
+    pub(crate) async fn put_ephemeral(
         &self,
         kind: &str,
         key: &str,
@@ -838,7 +830,7 @@ impl Store {
 
     /// Takes the live value under `kind` and `key`: it is deleted in the
     /// same step, so of two replicas taking it at once only one gets it.
-    pub async fn take_ephemeral(
+    pub(crate) async fn take_ephemeral(
         &self,
         kind: &str,
         key: &str,
@@ -851,7 +843,7 @@ impl Store {
     }
 
     /// A live value of `kind` owned by `owner`, with its key.
-    pub async fn find_ephemeral(
+    pub(crate) async fn find_ephemeral(
         &self,
         kind: &str,
         owner: &str,
@@ -869,7 +861,7 @@ impl Store {
     }
 
     /// Deletes the value under `kind` and `key` (no error if absent).
-    pub async fn delete_ephemeral(&self, kind: &str, key: &str) -> Result<(), StoreError> {
+    pub(crate) async fn delete_ephemeral(&self, kind: &str, key: &str) -> Result<(), StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.delete_ephemeral(kind, key),
             Backend::Postgres(p) => p.delete_ephemeral(kind, key).await,
@@ -900,7 +892,7 @@ impl Store {
     /// guard drops (PostgreSQL: a transaction-scoped advisory lock; the
     /// embedded store: an in-process lock). Used so that one refresh of a
     /// connection's Salesforce tokens runs at a time.
-    pub async fn named_lock(&self, name: &str) -> Result<NamedLock, StoreError> {
+    pub(crate) async fn named_lock(&self, name: &str) -> Result<NamedLock, StoreError> {
         let inner = match &self.backend {
             Backend::Sled(s) => NamedLockInner::Local {
                 _guard: s.named_lock(name).await,
@@ -927,7 +919,7 @@ impl Store {
 
     /// Every secret, still sealed, with its record key, for `toolgated
     /// store copy` (the target must use the same master key).
-    pub async fn export_secrets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
+    pub(crate) async fn export_secrets(&self) -> Result<Vec<(String, Vec<u8>)>, StoreError> {
         match &self.backend {
             Backend::Sled(s) => s.all_secrets(),
             Backend::Postgres(p) => p.all_secrets().await,
@@ -939,7 +931,7 @@ impl Store {
     /// copy` into an empty store.
     ///
     /// Errors: [`StoreError::Schema`] if the target already holds records.
-    pub async fn import(
+    pub(crate) async fn import(
         &self,
         records: Vec<(Table, String, Vec<u8>)>,
         secrets: Vec<(String, Vec<u8>)>,
