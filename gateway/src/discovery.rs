@@ -10,6 +10,7 @@
 
 use serde_json::json;
 
+use crate::audit::Action;
 use crate::catalog;
 use crate::crypto::sha256_hex;
 use crate::model::{
@@ -155,7 +156,7 @@ pub fn reconcile(
                 tool.updated_at = now;
                 tool.updated_by = actor.to_owned();
                 out.events.push(
-                    AuditEvent::allowed(actor, "tool.drift", format!("tool/{}", tool.id))
+                    AuditEvent::allowed(actor, Action::ToolDrift, format!("tool/{}", tool.id))
                         .with_reason(format!(
                             "definition of {name} is back to the approved one; APPROVED again"
                         ))
@@ -185,7 +186,7 @@ pub fn reconcile(
                     out.report.drifted.push((name.clone(), changed.clone()));
                 }
                 out.events.push(
-                    AuditEvent::allowed(actor, "tool.drift", format!("tool/{}", tool.id))
+                    AuditEvent::allowed(actor, Action::ToolDrift, format!("tool/{}", tool.id))
                         .with_reason(if was_approved {
                             format!(
                                 "definition of {name} changed since approval ({}); back to PENDING_REVIEW",
@@ -225,7 +226,7 @@ pub fn reconcile(
                     drift: Vec::new(),
                 };
                 out.events.push(
-                    AuditEvent::allowed(actor, "tool.discover", format!("tool/{}", tool.id))
+                    AuditEvent::allowed(actor, Action::ToolDiscover, format!("tool/{}", tool.id))
                         .with_reason(format!("discovered {name}; state {}", state.as_str()))
                         .with_details(json!({"tool": name, "state": state.as_str()})),
                 );
@@ -242,7 +243,7 @@ pub fn reconcile(
             tool.updated_at = now;
             tool.updated_by = actor.to_owned();
             out.events.push(
-                AuditEvent::allowed(actor, "tool.remove", format!("tool/{}", tool.id))
+                AuditEvent::allowed(actor, Action::ToolRemove, format!("tool/{}", tool.id))
                     .with_reason(format!("{} is no longer offered; now REMOVED", tool.name))
                     .with_details(json!({"tool": tool.name})),
             );
@@ -377,7 +378,7 @@ mod tests {
         let tool = &drift.tools[0];
         assert_eq!(tool.state, ToolState::PendingReview);
         assert_eq!(tool.drift, ["description", "input_schema"]);
-        assert_eq!(drift.events[0].action, "tool.drift");
+        assert_eq!(drift.events[0].action, Action::ToolDrift.as_str());
         assert!(drift.events[0].reason.contains("description, input_schema"));
     }
 

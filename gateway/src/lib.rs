@@ -6,6 +6,7 @@
 //! - [`telemetry`]: logging setup.
 //! - [`app`]: wiring, listeners, graceful shutdown.
 //! - [`healthcheck`]: `toolgated --health-check`, the probe container health checks run.
+//! - [`audit`]: the typed list of audited actions.
 //! - [`store`]: the embedded sled database (the only module naming sled).
 //! - [`crypto`]: the master key, sealing secrets at rest, bearer tokens.
 //! - [`model`]: domain types (servers, tools, toolsets, profiles, users, audit).
@@ -20,6 +21,7 @@
 //! - [`oauth`]: per-user Salesforce OAuth: connect links, callback, connections, refresh.
 
 pub mod app;
+pub mod audit;
 pub mod catalog;
 pub mod config;
 pub mod control;

@@ -431,12 +431,12 @@ pub struct AuditEvent {
 
 impl AuditEvent {
     /// An `Allowed` event at the current time with no reason, latency or details.
-    pub fn allowed(actor: &str, action: &str, target: impl Into<String>) -> Self {
+    pub fn allowed(actor: &str, action: crate::audit::Action, target: impl Into<String>) -> Self {
         Self {
             sequence: 0,
             time: now_ms(),
             actor: actor.to_owned(),
-            action: action.to_owned(),
+            action: action.as_str().to_owned(),
             target: target.into(),
             outcome: Outcome::Allowed,
             reason: String::new(),

@@ -4,6 +4,7 @@
 
 use std::path::Path;
 
+use toolgate_gateway::audit::Action;
 use toolgate_gateway::crypto::MasterKey;
 use toolgate_gateway::model::{AuditEvent, User, UserStatus};
 use toolgate_gateway::store::{Batch, DirLock, Store, StoreError, Table};
@@ -41,7 +42,7 @@ async fn fill(store: &Store) {
             batch.put_secret("server/s1/client_secret", b"consumer-secret-1");
             batch.put_secret("connection/u1:s1/refresh_token", b"5Aep861-refresh");
             batch.put_meta("catalog_digest/salesforce", "abc123");
-            batch.audit(AuditEvent::allowed("admin", "user.create", "user/u1"));
+            batch.audit(AuditEvent::allowed("admin", Action::UserCreate, "user/u1"));
             Ok::<_, StoreError>((batch, ()))
         })
         .await
@@ -49,7 +50,11 @@ async fn fill(store: &Store) {
     for i in 0..12 {
         let events = (0..100)
             .map(|j| {
-                AuditEvent::allowed("user:ada@example.com", "tool.call", format!("tool/{i}-{j}"))
+                AuditEvent::allowed(
+                    "user:ada@example.com",
+                    Action::ToolCall,
+                    format!("tool/{i}-{j}"),
+                )
             })
             .collect();
         store.append_audit(events).await.unwrap();
@@ -89,7 +94,11 @@ async fn a_copy_holds_every_record_secret_and_audit_event_and_opens_with_the_sam
     );
     // The copy goes on numbering where the source stopped.
     target
-        .append_audit(vec![AuditEvent::allowed("admin", "user.create", "user/u3")])
+        .append_audit(vec![AuditEvent::allowed(
+            "admin",
+            Action::UserCreate,
+            "user/u3",
+        )])
         .await
         .unwrap();
     assert_eq!(target.last_audit_sequence(), 1202);

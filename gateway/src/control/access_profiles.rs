@@ -12,6 +12,7 @@ use super::convert::{millis, opt_timestamp, timestamp};
 use super::error::{ControlError, Result, require, require_name_free};
 use super::records::{Edit, edit_record};
 use super::validate;
+use crate::audit::Action;
 use crate::governance::edit;
 use crate::model::{AccessProfile, AuditEvent, Grant, Millis, Toolset, User, new_id, now_ms};
 use crate::store::{Batch, Tx};
@@ -102,7 +103,7 @@ impl Control {
         &'s self,
         actor: String,
         id: &str,
-        action: &'static str,
+        action: Action,
         edit: F,
     ) -> Result<v1::AccessProfile>
     where
@@ -147,7 +148,7 @@ impl AccessProfileService for Control {
                 batch.audit(
                     AuditEvent::allowed(
                         &actor,
-                        "profile.create",
+                        Action::ProfileCreate,
                         format!("profile/{}", profile.id),
                     )
                     .with_reason(format!("created access profile {name:?}"))
@@ -212,7 +213,7 @@ impl AccessProfileService for Control {
             .edit_profile(
                 actor,
                 &id,
-                "profile.update",
+                Action::ProfileUpdate,
                 |store, mut profile| async move {
                     if let Some(name) = name {
                         check_name_free(&store, &profile.id, &name).await?;
@@ -243,7 +244,7 @@ impl AccessProfileService for Control {
                 let mut batch = Batch::default();
                 batch.delete::<AccessProfile>(&id);
                 batch.audit(
-                    AuditEvent::allowed(&actor, "profile.delete", format!("profile/{id}"))
+                    AuditEvent::allowed(&actor, Action::ProfileDelete, format!("profile/{id}"))
                         .with_reason(format!(
                             "deleted access profile {:?} ({} grants ended)",
                             profile.name,
@@ -268,7 +269,7 @@ impl AccessProfileService for Control {
             .edit_profile(
                 actor,
                 &id,
-                "profile.bind_toolsets",
+                Action::ProfileBindToolsets,
                 |store, mut profile| async move {
                     check_toolsets_exist(&store, &ids).await?;
                     edit::bind_toolsets(&mut profile, &ids);
@@ -296,7 +297,7 @@ impl AccessProfileService for Control {
             .edit_profile(
                 actor,
                 &id,
-                "profile.unbind_toolsets",
+                Action::ProfileUnbindToolsets,
                 |_, mut profile| async move {
                     edit::unbind_toolsets(&mut profile, &ids);
                     Ok((
@@ -325,7 +326,7 @@ impl AccessProfileService for Control {
             .edit_profile(
                 actor,
                 &id,
-                "profile.grant",
+                Action::ProfileGrant,
                 |store, mut profile| async move {
                     let user = store
                         .get::<User>(&user_id)
@@ -362,11 +363,16 @@ impl AccessProfileService for Control {
         let req = request.into_inner();
         let (id, user_id) = revoke_request(&req, "")?;
         let profile = self
-            .edit_profile(actor, &id, "profile.revoke", |_, mut profile| async move {
-                edit::revoke(&mut profile, &user_id)?;
-                let reason = format!("revoked {:?} from user {user_id}", profile.name);
-                Ok((profile, reason, json!({"user_id": user_id})))
-            })
+            .edit_profile(
+                actor,
+                &id,
+                Action::ProfileRevoke,
+                |_, mut profile| async move {
+                    edit::revoke(&mut profile, &user_id)?;
+                    let reason = format!("revoked {:?} from user {user_id}", profile.name);
+                    Ok((profile, reason, json!({"user_id": user_id})))
+                },
+            )
             .await?;
         Ok(Response::new(v1::RevokeUserResponse {
             profile: Some(profile),

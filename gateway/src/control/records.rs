@@ -7,6 +7,7 @@ use std::future::Future;
 use serde_json::Value;
 
 use super::error::{ControlError, Result, require};
+use crate::audit::Action;
 use crate::model::{AccessProfile, AuditEvent, Millis, Toolset, now_ms};
 use crate::store::{Batch, Entity, Store, Tx};
 
@@ -42,7 +43,7 @@ pub(super) async fn edit_record<'s, E, F, Fut>(
     store: &'s Store,
     actor: &str,
     id: &str,
-    action: &'static str,
+    action: Action,
     check: fn(&E) -> Result<()>,
     edit: F,
 ) -> Result<E>

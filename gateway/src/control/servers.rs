@@ -11,6 +11,7 @@ use super::auth::actor;
 use super::convert::{opt_timestamp, timestamp};
 use super::error::{ControlError, Result, require};
 use super::validate;
+use crate::audit::Action;
 use crate::catalog;
 use crate::crypto::sha256_hex;
 use crate::discovery::{self, DiscoveryReport, exposed_name};
@@ -288,7 +289,7 @@ impl ServerService for Control {
                 let mut batch = Batch::default();
                 batch.put(&server);
                 batch.audit(
-                    AuditEvent::allowed(&actor, "server.register", format!("server/{}", server.id))
+                    AuditEvent::allowed(&actor, Action::ServerRegister, format!("server/{}", server.id))
                         .with_reason(format!("registered {} server {name:?}", entry.display_name))
                         .with_details(json!({
                             "name": name, "tool_prefix": prefix, "login_host": login_host.url(),
@@ -478,7 +479,7 @@ impl ServerService for Control {
                     }
                 }
                 batch.audit(
-                    AuditEvent::allowed(&actor, "server.update", format!("server/{id}"))
+                    AuditEvent::allowed(&actor, Action::ServerUpdate, format!("server/{id}"))
                         .with_reason(format!("changed {}", changed.join(", ")))
                         .with_details(json!({
                             "changed": changed,
@@ -605,19 +606,23 @@ impl ServerService for Control {
                 batch.put(&server);
                 let rotated = secret_changed && stored.is_some();
                 batch.audit(
-                    AuditEvent::allowed(&actor, "server.configure_auth", format!("server/{id}"))
-                        .with_reason(if rotated {
-                            "consumer secret rotated".to_owned()
-                        } else if !secret_changed {
-                            "client id or scopes changed; consumer secret kept".to_owned()
-                        } else {
-                            "per-user OAuth configured".to_owned()
-                        })
-                        .with_details(json!({
-                            "mode": "PER_USER_OAUTH", "client_id": client_id,
-                            "client_secret_fingerprint": fingerprint, "scopes": scopes,
-                            "secret_changed": secret_changed,
-                        })),
+                    AuditEvent::allowed(
+                        &actor,
+                        Action::ServerConfigureAuth,
+                        format!("server/{id}"),
+                    )
+                    .with_reason(if rotated {
+                        "consumer secret rotated".to_owned()
+                    } else if !secret_changed {
+                        "client id or scopes changed; consumer secret kept".to_owned()
+                    } else {
+                        "per-user OAuth configured".to_owned()
+                    })
+                    .with_details(json!({
+                        "mode": "PER_USER_OAUTH", "client_id": client_id,
+                        "client_secret_fingerprint": fingerprint, "scopes": scopes,
+                        "secret_changed": secret_changed,
+                    })),
                 );
                 Ok((batch, server))
             })
@@ -690,7 +695,7 @@ impl ServerService for Control {
                 }
                 batch.delete::<Server>(&id);
                 batch.audit(
-                    AuditEvent::allowed(&actor, "server.delete", format!("server/{id}"))
+                    AuditEvent::allowed(&actor, Action::ServerDelete, format!("server/{id}"))
                         .with_reason(format!(
                             "deleted server {:?} with {} tools and its maintained toolsets",
                             server.name,
@@ -725,7 +730,7 @@ impl ServerService for Control {
                 let known = tools_of(&store, &id).await?;
                 let report = discover_into(&store, &server, &known, &actor, &mut batch).await?;
                 batch.audit(
-                    AuditEvent::allowed(&actor, "server.discover", format!("server/{id}"))
+                    AuditEvent::allowed(&actor, Action::ServerDiscover, format!("server/{id}"))
                         .with_reason(format!(
                             "{} added, {} drifted, {} removed, {} unchanged",
                             report.added.len(),

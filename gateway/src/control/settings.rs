@@ -9,6 +9,7 @@ use super::Control;
 use super::auth::actor;
 use super::convert::{classification_from_proto, classification_to_proto};
 use super::error::ControlError;
+use crate::audit::Action;
 use crate::model::{AuditEvent, Settings};
 use crate::store::Batch;
 
@@ -81,7 +82,7 @@ impl SettingsService for Control {
                     }
                     batch.put_settings(&after);
                     batch.audit(
-                        AuditEvent::allowed(&actor, "settings.update", "settings")
+                        AuditEvent::allowed(&actor, Action::SettingsUpdate, "settings")
                             .with_reason(changed.join("; "))
                             .with_details(json!({"before": before, "after": after})),
                     );

@@ -15,6 +15,7 @@ use super::catalog::annotations_to_proto;
 use super::convert::{action_from_proto, classification_to_proto, timestamp};
 use super::error::{ControlError, Result, require};
 use super::validate;
+use crate::audit::Action;
 use crate::governance::edit::{self, ClassificationEdit, ToolEdit};
 use crate::model::{AuditEvent, Tool, ToolState, now_ms};
 use crate::store::{Batch, ToolQuery};
@@ -134,7 +135,7 @@ pub(super) fn batch_states(
 }
 
 fn state_event(actor: &str, tool: &Tool, from: ToolState) -> AuditEvent {
-    AuditEvent::allowed(actor, "tool.update", format!("tool/{}", tool.id))
+    AuditEvent::allowed(actor, Action::ToolUpdate, format!("tool/{}", tool.id))
         .with_reason(format!(
             "{}: {} -> {}",
             tool.name,
@@ -239,11 +240,15 @@ impl ToolService for Control {
                     && let Some(from) = edit::classify(&mut tool, c, &actor, now)
                 {
                     batch.audit(
-                        AuditEvent::allowed(&actor, "tool.classify", format!("tool/{}", tool.id))
-                            .with_reason(format!("{}: classification changed", tool.name))
-                            .with_details(
-                                json!({"tool": tool.name, "from": from, "to": tool.classification}),
-                            ),
+                        AuditEvent::allowed(
+                            &actor,
+                            Action::ToolClassify,
+                            format!("tool/{}", tool.id),
+                        )
+                        .with_reason(format!("{}: classification changed", tool.name))
+                        .with_details(
+                            json!({"tool": tool.name, "from": from, "to": tool.classification}),
+                        ),
                     );
                 }
                 if !batch.is_empty() {

@@ -11,6 +11,7 @@ use super::convert::timestamp;
 use super::error::{ControlError, Result, require, require_name_free};
 use super::records::edit_record;
 use super::validate;
+use crate::audit::Action;
 use crate::governance::edit;
 use crate::governance::{toolset_contains, toolset_members};
 use crate::model::{AccessProfile, AuditEvent, Tool, Toolset, ToolsetKind, new_id, now_ms};
@@ -75,7 +76,7 @@ pub(super) fn toolset_tools(
     Ok((id, tool_ids))
 }
 
-fn event(actor: &str, action: &str, toolset: &Toolset, reason: String) -> AuditEvent {
+fn event(actor: &str, action: Action, toolset: &Toolset, reason: String) -> AuditEvent {
     AuditEvent::allowed(actor, action, format!("toolset/{}", toolset.id))
         .with_reason(reason)
         .with_details(json!({"name": toolset.name, "tool_ids": toolset.tool_ids}))
@@ -88,7 +89,7 @@ impl Control {
         &'s self,
         actor: String,
         id: &str,
-        action: &'static str,
+        action: Action,
         edit: F,
     ) -> Result<v1::Toolset>
     where
@@ -150,7 +151,7 @@ impl ToolsetService for Control {
                 batch.put(&toolset);
                 batch.audit(event(
                     &actor,
-                    "toolset.create",
+                    Action::ToolsetCreate,
                     &toolset,
                     format!("created toolset {name:?}"),
                 ));
@@ -234,7 +235,7 @@ impl ToolsetService for Control {
             .edit_toolset(
                 actor,
                 &id,
-                "toolset.update",
+                Action::ToolsetUpdate,
                 |store, mut toolset| async move {
                     if let Some(name) = name {
                         check_name_free(&store, &toolset.id, &name).await?;
@@ -276,7 +277,7 @@ impl ToolsetService for Control {
                 batch.audit(
                     event(
                         &actor,
-                        "toolset.delete",
+                        Action::ToolsetDelete,
                         &toolset,
                         format!("deleted toolset {:?}", toolset.name),
                     )
@@ -303,7 +304,7 @@ impl ToolsetService for Control {
             .edit_toolset(
                 actor,
                 &id,
-                "toolset.add_tools",
+                Action::ToolsetAddTools,
                 |store, mut toolset| async move {
                     let tools = approved_tools(&store, &tool_ids).await?;
                     let added = edit::add_tools(&mut toolset, &tools);
@@ -327,7 +328,7 @@ impl ToolsetService for Control {
             .edit_toolset(
                 actor,
                 &id,
-                "toolset.remove_tools",
+                Action::ToolsetRemoveTools,
                 |_, mut toolset| async move {
                     edit::remove_tools(&mut toolset, &tool_ids);
                     Ok((toolset, format!("removed {}", tool_ids.join(", "))))

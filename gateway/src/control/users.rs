@@ -10,6 +10,7 @@ use super::auth::actor;
 use super::convert::{millis, opt_timestamp, timestamp};
 use super::error::{ControlError, Result, require};
 use super::validate;
+use crate::audit::Action;
 use crate::crypto::{random_token, sha256_hex};
 use crate::governance::{Subject, allowed_tools};
 use crate::model::{
@@ -59,8 +60,8 @@ impl Control {
                     user.updated_at = now_ms();
                     batch.put(&user);
                     let action = match status {
-                        UserStatus::Active => "user.enable",
-                        UserStatus::Disabled => "user.disable",
+                        UserStatus::Active => Action::UserEnable,
+                        UserStatus::Disabled => Action::UserDisable,
                     };
                     batch.audit(
                         AuditEvent::allowed(&actor, action, format!("user/{id}"))
@@ -107,7 +108,7 @@ impl UserService for Control {
                 let mut batch = Batch::default();
                 batch.put(&user);
                 batch.audit(
-                    AuditEvent::allowed(&actor, "user.create", format!("user/{}", user.id))
+                    AuditEvent::allowed(&actor, Action::UserCreate, format!("user/{}", user.id))
                         .with_reason(format!("created user {email}"))
                         .with_details(json!({"email": email, "display_name": display_name})),
                 );
@@ -221,7 +222,7 @@ impl UserService for Control {
                 batch.put(&token);
                 batch.put_token_hash(&token.hash, &token.id);
                 batch.audit(
-                    AuditEvent::allowed(&actor, "token.issue", format!("token/{}", token.id))
+                    AuditEvent::allowed(&actor, Action::TokenIssue, format!("token/{}", token.id))
                         .with_reason(format!("issued token {:?} to {}", name, user.email))
                         .with_details(json!({
                             "user_id": user_id, "email": user.email,
@@ -276,7 +277,7 @@ impl UserService for Control {
                     token.revoked_at = Some(now_ms());
                     batch.put(&token);
                     batch.audit(
-                        AuditEvent::allowed(&actor, "token.revoke", format!("token/{id}"))
+                        AuditEvent::allowed(&actor, Action::TokenRevoke, format!("token/{id}"))
                             .with_details(
                                 json!({"user_id": token.user_id, "prefix": token.prefix}),
                             ),

@@ -20,6 +20,7 @@ use serde_json::{Map, Value, json};
 use super::McpState;
 use super::auth::Caller;
 use super::sessions::Handling;
+use crate::audit::Action;
 use crate::governance::decide;
 use crate::model::{AuditEvent, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
@@ -527,7 +528,7 @@ impl ServerHandler for Gateway {
         };
         let mut event = AuditEvent::allowed(
             &format!("user:{}", caller.user.email),
-            "tool.call",
+            Action::ToolCall,
             target.describe(),
         )
         .with_reason(ending.reason.clone())

@@ -6,6 +6,7 @@
 //! Who may use a session is decided at the transport alone
 //! ([`super::sessions::Registry`]); this module keeps no owner of its own.
 
+use crate::audit::Action;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -123,9 +124,10 @@ pub async fn watch(state: Arc<McpState>, shutdown: CancellationToken) {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
             received = events.recv() => match received {
-                Ok(event) if event.action.starts_with("tool.call")
-                    || event.action.starts_with("connection.")
-                    || event.action.starts_with("mcp.") => continue,
+                // Events that cannot change a tool list (tool calls,
+                // connections, token issue and revocation) need no check.
+                Ok(event) if Action::parse(&event.action)
+                    .is_some_and(|a| !a.changes_access()) => continue,
                 Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {
                     // Take what else is queued, then check once.
                     while events.try_recv().is_ok() {}

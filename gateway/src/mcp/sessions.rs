@@ -52,6 +52,7 @@ use serde_json::json;
 use tokio_stream::Stream;
 
 use super::auth::Caller;
+use crate::audit::Action;
 use crate::model::{AuditEvent, Outcome, now_ms};
 use crate::store::Store;
 
@@ -278,7 +279,7 @@ impl Registry {
         };
         let mut event = AuditEvent::allowed(
             &format!("user:{}", caller.user.email),
-            "mcp.session.open",
+            Action::McpSessionOpen,
             format!("user/{}", caller.user.email),
         )
         .with_reason(refusal.to_string())

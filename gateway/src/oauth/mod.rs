@@ -52,6 +52,7 @@ mod login_host;
 pub use login_host::LoginHostError;
 use login_host::{describe_token_error, send, token_http};
 
+use crate::audit::Action;
 use crate::crypto::sha256_hex;
 use crate::model::{AuditEvent, Connection, Server, User, UserStatus, now_ms};
 use crate::salesforce::DEFAULT_UPSTREAM_TIMEOUT;
@@ -601,7 +602,7 @@ impl OAuth {
                     AuditEvent::allowed(
                         // Named as tool calls name users (audit.proto).
                         &format!("user:{}", toolgate_user.email),
-                        "connection.create",
+                        Action::ConnectionCreate,
                         format!("connection/{}", stored.id),
                     )
                     .with_reason(reason.clone())
@@ -802,7 +803,7 @@ impl OAuth {
                 batch.audit(
                     AuditEvent::allowed(
                         "system",
-                        "connection.refresh",
+                        Action::ConnectionRefresh,
                         format!("connection/{}", stored.id),
                     )
                     .with_details(json!({
@@ -835,7 +836,7 @@ impl OAuth {
                 batch.audit(
                     AuditEvent::allowed(
                         actor,
-                        "connection.delete",
+                        Action::ConnectionDelete,
                         format!("connection/{}", connection.id),
                     )
                     .with_reason(reason)

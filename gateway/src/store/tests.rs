@@ -6,6 +6,7 @@ mod contract;
 mod replicas;
 
 use super::*;
+use crate::audit::Action;
 use crate::model::{AuditEvent, User, UserStatus};
 
 fn user(id: &str, email: &str) -> User {
@@ -40,8 +41,8 @@ async fn write_applies_records_and_audit_together_and_survives_reopen() {
                 let mut batch = Batch::default();
                 batch.put(&user("u1", "a@example.com"));
                 batch.put(&user("u2", "b@example.com"));
-                batch.audit(AuditEvent::allowed("admin", "user.create", "user/u1"));
-                batch.audit(AuditEvent::allowed("admin", "user.create", "user/u2"));
+                batch.audit(AuditEvent::allowed("admin", Action::UserCreate, "user/u1"));
+                batch.audit(AuditEvent::allowed("admin", Action::UserCreate, "user/u2"));
                 Ok::<_, StoreError>((batch, ()))
             })
             .await
@@ -166,7 +167,7 @@ async fn lone_audit_appends_are_readable_at_once_and_survive_closing() {
             store
                 .append_audit(vec![AuditEvent::allowed(
                     "user:a@example.com",
-                    "tool.call",
+                    Action::ToolCall,
                     format!("tool/t{i}"),
                 )])
                 .await
@@ -195,7 +196,7 @@ async fn the_generation_moves_with_policy_writes_not_with_token_use_or_audit() {
     store
         .append_audit(vec![AuditEvent::allowed(
             "user:a@example.com",
-            "tool.call",
+            Action::ToolCall,
             "t",
         )])
         .await
@@ -270,7 +271,7 @@ fn the_audit_flusher_keeps_flushing_while_writers_saturate_the_store() {
                     runtime
                         .block_on(store.append_audit(vec![AuditEvent::allowed(
                             "user:a@example.com",
-                            "tool.call",
+                            Action::ToolCall,
                             format!("tool/w{w}-{i}"),
                         )]))
                         .unwrap();

@@ -664,7 +664,7 @@ async fn append_audit(data_dir: &Path, target: usize) -> anyhow::Result<usize> {
             .map(|i| {
                 AuditEvent::allowed(
                     "user:bench@bench.example",
-                    "tool.call",
+                    toolgate_gateway::audit::Action::ToolCall,
                     format!("tool/bench-{}", (written + i) % 97),
                 )
                 .with_details(json!({"tool": TOOL, "arguments": {"soql": SOQL}}))
