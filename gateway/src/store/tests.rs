@@ -3,6 +3,7 @@
 //! one database); the tests here are about the embedded store itself.
 
 mod contract;
+mod fixtures;
 mod replicas;
 
 use super::*;

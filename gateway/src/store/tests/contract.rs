@@ -1,6 +1,6 @@
 //! The store contract: one suite of async test functions, each run against
 //! both backends by [`contract!`] (the embedded store in a temp dir,
-//! PostgreSQL in a fresh database from `toolgate-pgtemp`).
+//! PostgreSQL in a fresh database from `toolgate-pgtemp`; see `fixtures`).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,57 +8,13 @@ use std::time::Duration;
 use serde_json::json;
 
 use super::super::*;
-use crate::model::{
-    AccessProfile, AuditEvent, Classification, Connection, Grant, LoginHost, Outcome, Server,
-    Settings, Token, Tool, ToolAction, ToolDefinition, ToolEnablement, ToolState, Toolset,
-    ToolsetKind, User, UserStatus,
+use super::fixtures::{
+    Harness, Kind, PATIENCE, apply, connection, event, server, token, tool, toolset, user, wait_for,
 };
-
-/// How long a test waits for something that should take milliseconds.
-pub(super) const PATIENCE: Duration = Duration::from_secs(10);
-
-/// Which backend a test runs on.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Kind {
-    Embedded,
-    Postgres,
-}
-
-/// Where a test's store lives; opened as often as the test needs (the
-/// embedded store only once at a time).
-pub(super) enum Harness {
-    Embedded(tempfile::TempDir),
-    Postgres(toolgate_pgtemp::TestDatabase),
-}
-
-pub(super) fn key() -> MasterKey {
-    MasterKey::parse(&"11".repeat(32), "test").unwrap()
-}
-
-impl Harness {
-    pub(super) async fn new(kind: Kind) -> Self {
-        match kind {
-            Kind::Embedded => Harness::Embedded(tempfile::tempdir().unwrap()),
-            Kind::Postgres => Harness::Postgres(toolgate_pgtemp::TestDatabase::create().await),
-        }
-    }
-
-    pub(super) async fn open(&self) -> Store {
-        self.open_with(key()).await.unwrap()
-    }
-
-    pub(super) async fn open_with(&self, key: MasterKey) -> Result<Store, StoreError> {
-        match self {
-            Harness::Embedded(dir) => {
-                let lock = DirLock::acquire(dir.path())?;
-                Store::open(dir.path(), key, lock)
-            }
-            Harness::Postgres(db) => {
-                Store::open_postgres(db.url(), key, PgOptions::default()).await
-            }
-        }
-    }
-}
+use crate::model::{
+    AccessProfile, AuditEvent, Connection, Grant, Outcome, Server, Settings, Token, Tool,
+    ToolAction, ToolState, Toolset, User,
+};
 
 /// Defines `embedded::<test>` and `postgres::<test>` for each test function.
 macro_rules! contract {
@@ -94,124 +50,6 @@ contract!(
     named_locks_exclude,
     import_copies_everything_into_an_empty_store_only,
 );
-
-// ---- Records ---------------------------------------------------------------
-
-pub(super) fn server(id: &str) -> Server {
-    Server {
-        id: id.into(),
-        name: format!("Server {id}"),
-        catalog_kind: "salesforce".into(),
-        tool_prefix: id.into(),
-        login_host: LoginHost::Production,
-        api_version: "66.0".into(),
-        tool_enablement: ToolEnablement::Inherit,
-        disabled: false,
-        auth: None,
-        created_at: 1,
-        updated_at: 1,
-    }
-}
-
-pub(super) fn tool(id: &str, server_id: &str, name: &str) -> Tool {
-    Tool {
-        id: id.into(),
-        server_id: server_id.into(),
-        name: name.into(),
-        definition: ToolDefinition {
-            name: name.into(),
-            title: name.into(),
-            description: "A tool.".into(),
-            // Property order is part of what is stored ("zeta" first).
-            input_schema: json!({"type": "object", "properties": {"zeta": {}, "alpha": {}}}),
-            output_schema: None,
-            annotations: Default::default(),
-        },
-        definition_hash: "00".repeat(32),
-        approved_hash: None,
-        approved_definition: None,
-        state: ToolState::PendingReview,
-        classification: Classification {
-            action: ToolAction::Read,
-            sensitive: false,
-            dangerous: false,
-        },
-        discovered_at: 1,
-        updated_at: 1,
-        updated_by: "system".into(),
-        drift: Vec::new(),
-    }
-}
-
-pub(super) fn user(id: &str) -> User {
-    User {
-        id: id.into(),
-        email: format!("{id}@example.com"),
-        display_name: id.into(),
-        status: UserStatus::Active,
-        created_at: 1,
-        updated_at: 1,
-    }
-}
-
-pub(super) fn token(id: &str, user_id: &str) -> Token {
-    Token {
-        id: id.into(),
-        user_id: user_id.into(),
-        name: "laptop".into(),
-        prefix: "tgp_abcd".into(),
-        hash: format!("{id:0>64}"),
-        created_at: 1,
-        expires_at: None,
-        last_used_at: None,
-        revoked_at: None,
-    }
-}
-
-fn toolset(id: &str, server_id: Option<&str>) -> Toolset {
-    Toolset {
-        id: id.into(),
-        name: format!("Toolset {id}"),
-        description: String::new(),
-        kind: if server_id.is_some() {
-            ToolsetKind::ReadOnly
-        } else {
-            ToolsetKind::Custom
-        },
-        server_id: server_id.map(str::to_owned),
-        tool_ids: Vec::new(),
-        created_at: 1,
-        updated_at: 1,
-    }
-}
-
-fn connection(user_id: &str, server_id: &str) -> Connection {
-    Connection {
-        id: Connection::id_for(user_id, server_id),
-        user_id: user_id.into(),
-        server_id: server_id.into(),
-        instance_url: "https://acme.my.salesforce.com".into(),
-        identity_url: "https://login.salesforce.com/id/00D/005".into(),
-        salesforce_user_id: "005".into(),
-        salesforce_org_id: "00D".into(),
-        salesforce_username: "ana@acme.example".into(),
-        scopes: "api refresh_token".into(),
-        connected_at: 1,
-        refreshed_at: None,
-    }
-}
-
-/// Runs one admin change that writes `batch`.
-pub(super) async fn apply(store: &Store, batch: Batch) {
-    store
-        .write(|_| async move { Ok::<_, StoreError>((batch, ())) })
-        .await
-        .unwrap();
-}
-
-pub(super) fn event(actor: &str, action: &str, target: &str) -> AuditEvent {
-    AuditEvent::allowed(actor, action, target)
-}
 
 async fn every_record_kind_round_trips_and_deletes(kind: Kind) {
     let h = Harness::new(kind).await;
@@ -687,22 +525,6 @@ async fn the_live_feed_delivers_every_event_in_sequence_order(kind: Kind) {
     assert_eq!(store.last_audit_sequence(), 25);
 }
 
-/// Waits until `live` delivers the event with `sequence`.
-pub(super) async fn wait_for(
-    live: &mut tokio::sync::broadcast::Receiver<AuditEvent>,
-    sequence: u64,
-) {
-    tokio::time::timeout(PATIENCE, async {
-        loop {
-            if live.recv().await.unwrap().sequence >= sequence {
-                return;
-            }
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("event {sequence} not delivered"));
-}
-
 async fn the_generation_moves_with_policy_writes_only(kind: Kind) {
     let h = Harness::new(kind).await;
     let store = h.open().await;
@@ -732,7 +554,7 @@ async fn the_generation_moves_with_policy_writes_only(kind: Kind) {
     let mut batch = Batch::default();
     batch.put(&used);
     batch.put_secret("connection/u1.s1/access_token", b"x");
-    batch.audit(event("system", "token.use", "token/tok1"));
+    batch.audit(event("system", "token.issue", "token/tok1"));
     apply(&store, batch).await;
     wait_for(&mut live, 3).await;
     assert_eq!(
@@ -887,7 +709,7 @@ async fn import_copies_everything_into_an_empty_store_only(kind: Kind) {
     batch.put_token_hash(&token("tok1", "u1").hash, "tok1");
     batch.put(&connection("u1", "s1"));
     batch.put_secret("connection/u1.s1/refresh_token", b"refresh");
-    batch.audit(event("admin", "server.create", "server/s1"));
+    batch.audit(event("admin", "server.register", "server/s1"));
     apply(&source, batch).await;
     source
         .append_audit(vec![event("user:u1@example.com", "tool.call", "tool/t1")])

@@ -7,7 +7,9 @@ use std::time::{Duration, Instant};
 use sqlx::{Connection, PgConnection};
 
 use super::super::*;
-use super::contract::{PATIENCE, apply, event, key, server, tool, user, wait_for};
+use super::fixtures::{
+    Harness, Kind, PATIENCE, apply, connection, event, key, server, token, tool, user, wait_for,
+};
 use crate::model::{self, Tool};
 use toolgate_pgtemp::TestDatabase;
 
@@ -158,7 +160,7 @@ async fn a_foreign_key_violation_fails_the_whole_change() {
     batch.put(&user("u1"));
     batch.put_secret("server/s9/client_secret", b"secret");
     batch.put(&tool("t1", "s9", "s9_query"));
-    batch.audit(event("admin", "tool.create", "tool/t1"));
+    batch.audit(event("admin", "tool.discover", "tool/t1"));
     let err = store
         .write(|_| async move { Ok::<_, StoreError>((batch, ())) })
         .await
@@ -560,4 +562,135 @@ async fn an_event_that_does_not_decode_does_not_stop_the_feed() {
     let err = store.audit_forward(1, 1, 1).await.unwrap_err();
     assert!(matches!(err, StoreError::Corrupt { .. }), "{err:?}");
     assert!(err.to_string().contains("audit/1"), "{err}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_or_ephemeral_value_is_stored_in_plaintext() {
+    let db = TestDatabase::create().await;
+    let store = open(&db).await;
+    store.check_master_key().await.unwrap();
+    let mut batch = Batch::default();
+    batch.put(&server("s1"));
+    batch.put_secret("server/s1/client_secret", b"PLAINTEXT-consumer-secret");
+    batch.put_secret("connection/u1.s1/refresh_token", b"PLAINTEXT-refresh-token");
+    apply(&store, batch).await;
+    store
+        .put_ephemeral(
+            "link",
+            "k1",
+            &Ephemeral {
+                owner: "u1/s1".into(),
+                value: b"PLAINTEXT-pkce-verifier".to_vec(),
+                expires_at: model::now_ms() + 60_000,
+            },
+        )
+        .await
+        .unwrap();
+    let mut conn = PgConnection::connect(db.url()).await.unwrap();
+    let mut dump = String::new();
+    for table in ["secrets", "ephemeral", "servers", "meta", "audit_events"] {
+        // Each row as text (bytea in hex) and as raw bytes.
+        let rows: Vec<String> = sqlx::query_scalar(&format!("SELECT t::text FROM {table} t"))
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+        dump.extend(rows);
+    }
+    let sealed: Vec<Vec<u8>> =
+        sqlx::query_scalar("SELECT sealed FROM secrets UNION ALL SELECT sealed FROM ephemeral")
+            .fetch_all(&mut conn)
+            .await
+            .unwrap();
+    assert_eq!(
+        sealed.len(),
+        4,
+        "three secrets (with the key check) and one value"
+    );
+    assert!(
+        dump.contains("server/s1/client_secret"),
+        "the dump has the rows"
+    );
+    assert!(!dump.contains("PLAINTEXT"), "{dump}");
+    assert!(!dump.contains(&hex::encode("PLAINTEXT")), "{dump}");
+    for bytes in sealed {
+        assert!(!bytes.windows(9).any(|w| w == b"PLAINTEXT"));
+    }
+    assert_eq!(
+        store
+            .take_ephemeral("link", "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .value,
+        b"PLAINTEXT-pkce-verifier"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn copy_moves_an_embedded_store_to_postgresql_and_back_unchanged() {
+    let embedded = Harness::new(Kind::Embedded).await;
+    let source = embedded.open().await;
+    let mut batch = Batch::default();
+    for s in ["s1", "s2"] {
+        batch.put(&server(s));
+        batch.put_secret(&format!("server/{s}/client_secret"), b"consumer-secret");
+        for t in 0..50 {
+            batch.put(&tool(&format!("{s}-t{t}"), s, &format!("{s}_tool{t}")));
+        }
+    }
+    for u in ["u1", "u2"] {
+        batch.put(&user(u));
+        let tok = token(&format!("tok-{u}"), u);
+        batch.put_token_hash(&tok.hash, &tok.id);
+        batch.put(&tok);
+        let conn = connection(u, "s1");
+        batch.put_secret(&conn.refresh_token_key(), b"refresh");
+        batch.put(&conn);
+    }
+    batch.put_meta("catalog_digest/salesforce", "abc");
+    batch.audit(
+        event("admin", "server.register", "server/s1")
+            .with_details(serde_json::json!({"zeta": 1, "alpha": [1.5, "x"]})),
+    );
+    apply(&source, batch).await;
+    for i in 0..30 {
+        source
+            .append_audit(vec![event(
+                "user:u1@example.com",
+                "tool.call",
+                &format!("tool/{i}"),
+            )])
+            .await
+            .unwrap();
+    }
+    let records = source.export_records().await.unwrap();
+    let secrets = source.export_secrets().await.unwrap();
+    let events = source.audit_forward(1, 1000, 1000).await.unwrap();
+
+    let db = TestDatabase::create().await;
+    let pg_store = open(&db).await;
+    let report = copy(&source, &pg_store).await.unwrap();
+    assert_eq!(report.records, records.len());
+    assert_eq!(report.audit_events, 31);
+    assert_eq!(pg_store.export_records().await.unwrap(), records);
+    // The key check the copy sealed first is among the secrets now.
+    let copied_secrets = pg_store.export_secrets().await.unwrap();
+    assert_eq!(copied_secrets.len(), secrets.len() + 1);
+    assert_eq!(pg_store.audit_forward(1, 1000, 1000).await.unwrap(), events);
+    assert_eq!(pg_store.last_audit_sequence(), 31);
+
+    let back = Harness::new(Kind::Embedded).await;
+    let restored = back.open().await;
+    copy(&pg_store, &restored).await.unwrap();
+    assert_eq!(restored.export_records().await.unwrap(), records);
+    assert_eq!(restored.export_secrets().await.unwrap(), copied_secrets);
+    assert_eq!(restored.audit_forward(1, 1000, 1000).await.unwrap(), events);
+    assert_eq!(
+        restored
+            .secret("connection/u2.s1/refresh_token")
+            .await
+            .unwrap()
+            .unwrap(),
+        b"refresh"
+    );
 }
