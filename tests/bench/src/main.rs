@@ -29,6 +29,10 @@ struct Args {
     /// replicas part to a full run.
     #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
     store: StoreKind,
+    /// Open-loop rates in calls/s, e.g. `100,250,500` (default 500,1000,2000;
+    /// quick 200,500).
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<u32>>,
     /// Replica counts for the replicas part, e.g. `1,2,3`.
     #[arg(long, value_delimiter = ',')]
     replicas: Option<Vec<usize>>,
@@ -51,6 +55,13 @@ async fn main() -> anyhow::Result<()> {
     opts.toolgated = args.toolgated;
     opts.only = args.only;
     opts.store = args.store;
+    if let Some(rates) = args.rates {
+        anyhow::ensure!(
+            rates.iter().all(|&r| r > 0),
+            "--rates must be at least 1 call/s"
+        );
+        opts.rates = rates;
+    }
     if let Some(counts) = args.replicas {
         anyhow::ensure!(
             counts.iter().all(|&n| n > 0),

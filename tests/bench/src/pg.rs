@@ -65,8 +65,8 @@ impl Postgres {
             version.split_whitespace().next().unwrap_or_default(),
             settings.join(" ")
         );
-        let _ = conn.close().await;
-        // Every backend is a child of the postmaster. A server on another
+        // Every backend is a child of the postmaster (read while this
+        // backend still runs). A server on another
         // machine (or in another PID namespace) has no entry here.
         let postmaster = std::fs::read_to_string(format!("/proc/{backend}/status"))
             .ok()
@@ -76,6 +76,7 @@ impl Postgres {
                     .find_map(|l| l.strip_prefix("PPid:"))
                     .and_then(|v| v.trim().parse().ok())
             });
+        let _ = conn.close().await;
         Ok(Self {
             db,
             master_key: random_hex(32)?,

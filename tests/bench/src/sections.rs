@@ -243,10 +243,15 @@ async fn calls(
     let gw = Daemon::spawn_with(bin, data_dir, &launch).await?;
     let idle_empty = procfs::sample(gw.pid, ticks)?;
     println!("\n== set-up ({store})");
-    if pg.is_some() {
-        println!(
-            "  PostgreSQL: same machine, loopback; its server's CPU (all backends) is the `pg CPU` column"
-        );
+    if let Some(pg) = pg {
+        match pg.cpu(ticks) {
+            Some(_) => println!(
+                "  PostgreSQL: same machine, loopback; its server's CPU (all backends) is the `pg CPU` column"
+            ),
+            None => println!(
+                "  PostgreSQL: its server is not a process this machine's /proc shows: no `pg CPU` figures"
+            ),
+        }
     }
     println!(
         "  toolgated start-up, empty store: {} ms; RSS {} MiB",
@@ -536,7 +541,7 @@ async fn idle_sessions(
     http: &reqwest::Client,
 ) -> anyhow::Result<()> {
     println!(
-        "\n== memory with idle MCP sessions (fresh daemon; initialize + initialized, then idle; session idle timeout {} s)",
+        "\n== memory with idle MCP sessions (fresh daemon, embedded store; initialize + initialized, then idle; session idle timeout {} s)",
         opts.session_idle.as_secs()
     );
     // One user holds them all: lift the session limits to the count.
@@ -645,7 +650,7 @@ async fn tools_sections(
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     println!(
-        "\n== tools/list by entitlement, {} tools stored",
+        "\n== tools/list by entitlement, {} tools stored (embedded store)",
         opts.stored_tools
     );
     let gw = Daemon::spawn(bin, data_dir, port).await?;
