@@ -8,7 +8,7 @@
 //!   `pg-start.sh` (PostgreSQL's `initdb` and `pg_ctl` from `PATH`, a
 //!   directory `toolgate-pg-<pid>-<random>` under the temp dir, a free
 //!   loopback port, run as an unprivileged user when the process is root)
-//!   and a watchdog process that stops it and deletes the directory
+//!   under a supervisor process that stops it and deletes the directory
 //!   (`pg-stop.sh`) within a second of this process ending, however it
 //!   ends.
 //!
@@ -132,37 +132,42 @@ fn start_private() -> Result<String, String> {
         std::process::id(),
         hex::encode(random)
     ));
-    let output = Command::new(scripts().join("pg-start.sh"))
-        .arg(&dir)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run pg-start.sh: {e}"))?;
-    if !output.status.success() {
-        let _ = Command::new(scripts().join("pg-stop.sh"))
-            .arg(&dir)
-            .status();
-        return Err(format!(
-            "pg-start.sh failed: {}",
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    // The watchdog outlives this process by at most a second; its output
-    // goes nowhere, so nothing waits for it.
-    Command::new("sh")
+    // One supervisor process starts the server, prints its URL, lets go of
+    // this process's output, and stops the server and deletes the
+    // directory within a second of this process ending, however it ends
+    // (even while the server is still starting).
+    let mut supervisor = Command::new("sh")
         .arg("-c")
-        .arg(r#"while kill -0 "$1" 2>/dev/null; do sleep 1; done; exec "$2" "$3""#)
-        .arg("pgtemp-watchdog")
+        .arg(
+            r#"url="$("$2" "$3")" || { "$4" "$3"; exit 1; }
+# This process may have ended meanwhile: a write to its pipe must not
+# end the supervisor.
+trap '' PIPE
+echo "$url"
+exec >/dev/null 2>&1 </dev/null
+while kill -0 "$1"; do sleep 1; done
+exec "$4" "$3""#,
+        )
+        .arg("pgtemp-supervisor")
         .arg(std::process::id().to_string())
-        .arg(scripts().join("pg-stop.sh"))
+        .arg(scripts().join("pg-start.sh"))
         .arg(&dir)
+        .arg(scripts().join("pg-stop.sh"))
         .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
-        .map_err(|e| format!("cannot start the watchdog that stops PostgreSQL: {e}"))?;
-    let url = String::from_utf8_lossy(&output.stdout).trim().to_owned();
+        .map_err(|e| format!("cannot run pg-start.sh: {e}"))?;
+    let mut url = String::new();
+    let read = supervisor
+        .stdout
+        .take()
+        .map(|out| std::io::BufRead::read_line(&mut std::io::BufReader::new(out), &mut url));
+    let url = url.trim().to_owned();
     if url.is_empty() {
-        return Err("pg-start.sh printed no URL".into());
+        let status = supervisor.wait().map_err(|e| e.to_string())?;
+        return Err(format!(
+            "pg-start.sh printed no URL ({status}, {read:?}); its error is above"
+        ));
     }
     Ok(url)
 }
