@@ -19,7 +19,11 @@ pub struct Daemon {
     pub pid: u32,
     /// Control API address (`host:port`).
     pub grpc: String,
-    /// Public base URL (`http://127.0.0.1:<port>`); MCP is at `/mcp`.
+    /// The HTTP listener's address (`host:port`): where to send this
+    /// replica's MCP requests (`http://<http>/mcp`).
+    pub http: String,
+    /// Public base URL (`http://127.0.0.1:<port>`), the same for every
+    /// replica; MCP is at `/mcp` (on replica 0 when they share it).
     pub public_url: String,
     /// The admin token for the control API.
     pub admin_token: String,
@@ -49,6 +53,32 @@ pub fn locate(explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
     Ok(path)
 }
 
+/// How to start one `toolgated` beyond its binary and data directory.
+#[derive(Debug, Clone, Default)]
+pub struct Launch {
+    /// The HTTP listener's port on loopback (fixed so the connected app's
+    /// callback URL is known in advance).
+    pub http_port: u16,
+    /// `--public-url`; `None` means `http://127.0.0.1:<http_port>`.
+    /// Replicas share one (the callback URL sfsim was started with).
+    pub public_url: Option<String>,
+    /// More flags, after the ones [`Daemon::spawn_with`] sets.
+    pub args: Vec<String>,
+    /// Environment variables, set after every inherited `TOOLGATE_*` one
+    /// is removed (e.g. `TOOLGATE_MASTER_KEY`, `TOOLGATE_ADMIN_TOKEN`).
+    pub env: Vec<(String, String)>,
+}
+
+impl Launch {
+    /// HTTP on `http_port`, its own public URL, nothing else.
+    pub fn on_port(http_port: u16) -> Self {
+        Self {
+            http_port,
+            ..Self::default()
+        }
+    }
+}
+
 impl Daemon {
     /// Starts `bin` on `data_dir` with HTTP on `http_port` (fixed so the
     /// connected app's callback URL is known in advance) and the control
@@ -56,32 +86,34 @@ impl Daemon {
     ///
     /// Errors: it exits or prints something else first.
     pub async fn spawn(bin: &Path, data_dir: &Path, http_port: u16) -> anyhow::Result<Self> {
-        Self::spawn_with(bin, data_dir, http_port, &[]).await
+        Self::spawn_with(bin, data_dir, &Launch::on_port(http_port)).await
     }
 
-    /// [`Daemon::spawn`] with `extra` flags.
+    /// [`Daemon::spawn`] as `launch` says. The admin token comes from
+    /// `TOOLGATE_ADMIN_TOKEN` in `launch.env` if set there, else from the
+    /// file the ready line names.
     ///
     /// Errors: as [`Daemon::spawn`].
-    pub async fn spawn_with(
-        bin: &Path,
-        data_dir: &Path,
-        http_port: u16,
-        extra: &[String],
-    ) -> anyhow::Result<Self> {
+    pub async fn spawn_with(bin: &Path, data_dir: &Path, launch: &Launch) -> anyhow::Result<Self> {
         let log = data_dir.with_extension("stderr.log");
         let stderr = std::fs::File::options()
             .create(true)
             .append(true)
             .open(&log)?;
+        let http_port = launch.http_port;
+        let public_url = launch
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://127.0.0.1:{http_port}"));
         let mut command = Command::new(bin);
         command
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--grpc-addr", "127.0.0.1:0"])
             .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
-            .args(["--public-url", &format!("http://127.0.0.1:{http_port}")])
+            .args(["--public-url", &public_url])
             .args(["--log-level", "warn"])
-            .args(extra)
+            .args(&launch.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(stderr)
@@ -91,6 +123,7 @@ impl Daemon {
                 command.env_remove(key);
             }
         }
+        command.envs(launch.env.iter().map(|(k, v)| (k, v)));
         let started = Instant::now();
         let mut child = command.spawn().with_context(|| bin.display().to_string())?;
         let pid = child.id().context("no pid")?;
@@ -113,13 +146,21 @@ impl Daemon {
                 .map(str::to_owned)
                 .with_context(|| format!("no {name}= in {line}"))
         };
-        let admin_token = std::fs::read_to_string(field("admin_token")?)?
-            .trim()
-            .to_owned();
+        let from_env = launch
+            .env
+            .iter()
+            .find_map(|(k, v)| (k == "TOOLGATE_ADMIN_TOKEN").then(|| v.clone()));
+        let admin_token = match from_env {
+            Some(token) => token,
+            None => std::fs::read_to_string(field("admin_token")?)?
+                .trim()
+                .to_owned(),
+        };
         Ok(Self {
             child,
             pid,
             grpc: field("grpc")?,
+            http: field("http")?,
             public_url: field("public_url")?,
             admin_token,
             startup,

@@ -5,6 +5,8 @@
 //! Module map:
 //! - [`daemon`]: the real `toolgated` as a child process (ready line, stop).
 //! - [`procfs`]: the child's CPU time and memory from `/proc`.
+//! - [`pg`]: the PostgreSQL store: a fresh database, the shared secrets
+//!   every replica needs, and the server's CPU time.
 //! - [`control`]: seeding through the control API; connecting users
 //!   through sfsim's OAuth login page; direct Salesforce tokens.
 //! - [`mcp`]: a minimal streamable-HTTP MCP client (raw JSON-RPC).
@@ -16,6 +18,7 @@ pub mod control;
 pub mod daemon;
 pub mod load;
 pub mod mcp;
+pub mod pg;
 pub mod procfs;
 pub mod report;
 pub mod sections;
@@ -62,6 +65,35 @@ pub struct Options {
     pub register_concurrency: usize,
     /// Run only this part (for profiling one part); `None` runs all.
     pub only: Option<Part>,
+    /// The store the calls part (sections 1-3) runs on. The sessions and
+    /// tools parts always run on the embedded store; the replicas part
+    /// always on PostgreSQL.
+    pub store: StoreKind,
+    /// Replica counts for the replicas part, e.g. `[1, 2, 3]`.
+    pub replicas: Vec<usize>,
+}
+
+/// Which store `toolgated` runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+pub enum StoreKind {
+    /// sled under `--data-dir` (the default install).
+    #[default]
+    Embedded,
+    /// PostgreSQL (`--database-url`): a fresh database on the server
+    /// `TOOLGATE_TEST_DATABASE_URL` names, else on a private server this
+    /// process starts (`initdb` and `pg_ctl` from `PATH`; see
+    /// `toolgate-pgtemp`).
+    Postgres,
+}
+
+impl StoreKind {
+    /// How section headers name it.
+    pub fn label(self) -> &'static str {
+        match self {
+            Self::Embedded => "embedded store (sled)",
+            Self::Postgres => "PostgreSQL store",
+        }
+    }
 }
 
 /// The parts of a run, each on its own daemon.
@@ -74,12 +106,19 @@ pub enum Part {
     /// 10,000 tools: tools/list, tools/call, BatchUpdateTools, start-up
     /// (section 5).
     Tools,
+    /// calls/s with 1, 2 and 3 replicas on one PostgreSQL (section 7). In a
+    /// full run only with `--store postgres`.
+    Replicas,
 }
 
 impl Options {
-    /// Whether `part` runs.
+    /// Whether `part` runs: `only` if given, else every part but
+    /// [`Part::Replicas`], which needs `store` to be PostgreSQL.
     pub fn runs(&self, part: Part) -> bool {
-        self.only.is_none_or(|only| only == part)
+        match self.only {
+            Some(only) => only == part,
+            None => part != Part::Replicas || self.store == StoreKind::Postgres,
+        }
     }
 
     /// The full run.
@@ -101,6 +140,8 @@ impl Options {
             audit_events: 100_000,
             register_concurrency: 8,
             only: None,
+            store: StoreKind::Embedded,
+            replicas: vec![1, 2, 3],
         }
     }
 
@@ -123,6 +164,26 @@ impl Options {
             audit_events: 5_000,
             register_concurrency: 4,
             only: None,
+            store: StoreKind::Embedded,
+            replicas: vec![1, 2, 3],
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_full_run_adds_replicas_only_on_postgres() {
+        let mut opts = Options::quick();
+        assert!(opts.runs(Part::Calls) && opts.runs(Part::Tools));
+        assert!(!opts.runs(Part::Replicas), "embedded full run");
+        opts.store = StoreKind::Postgres;
+        assert!(opts.runs(Part::Replicas) && opts.runs(Part::Sessions));
+        opts.store = StoreKind::Embedded;
+        opts.only = Some(Part::Replicas);
+        assert!(opts.runs(Part::Replicas), "--only replicas on any store");
+        assert!(!opts.runs(Part::Calls));
     }
 }

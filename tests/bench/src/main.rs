@@ -1,11 +1,13 @@
 //! `toolgate-bench`: flags, then [`toolgate_bench::run`]. Build with
 //! `cargo build --release -p toolgate-gateway -p toolgate-bench` and run
-//! `target/release/toolgate-bench` (or `--quick` for the CI smoke run).
+//! `target/release/toolgate-bench` (or `--quick` for the CI smoke run;
+//! `--store postgres` for the calls part on PostgreSQL plus the replicas
+//! part).
 
 use std::path::PathBuf;
 
 use clap::Parser;
-use toolgate_bench::{Options, Part};
+use toolgate_bench::{Options, Part, StoreKind};
 
 /// Flags.
 #[derive(Debug, Parser)]
@@ -23,6 +25,17 @@ struct Args {
     /// Run only one part (each part starts its own daemon).
     #[arg(long, value_enum)]
     only: Option<Part>,
+    /// The store of the calls part (sections 1-3). `postgres` also adds the
+    /// replicas part to a full run.
+    #[arg(long, value_enum, default_value_t = StoreKind::Embedded)]
+    store: StoreKind,
+    /// Open-loop rates in calls/s, e.g. `100,250,500` (default 500,1000,2000;
+    /// quick 200,500).
+    #[arg(long, value_delimiter = ',')]
+    rates: Option<Vec<u32>>,
+    /// Replica counts for the replicas part, e.g. `1,2,3`.
+    #[arg(long, value_delimiter = ',')]
+    replicas: Option<Vec<usize>>,
     /// Idle MCP session counts to measure memory at, e.g. `5000,20000`.
     #[arg(long, value_delimiter = ',')]
     idle_sessions: Option<Vec<usize>>,
@@ -41,6 +54,21 @@ async fn main() -> anyhow::Result<()> {
     };
     opts.toolgated = args.toolgated;
     opts.only = args.only;
+    opts.store = args.store;
+    if let Some(rates) = args.rates {
+        anyhow::ensure!(
+            rates.iter().all(|&r| r > 0),
+            "--rates must be at least 1 call/s"
+        );
+        opts.rates = rates;
+    }
+    if let Some(counts) = args.replicas {
+        anyhow::ensure!(
+            counts.iter().all(|&n| n > 0),
+            "--replicas counts must be at least 1"
+        );
+        opts.replicas = counts;
+    }
     if let Some(counts) = args.idle_sessions {
         opts.idle_sessions = counts;
     }

@@ -5,7 +5,11 @@
 //! 4. memory with idle MCP sessions;
 //! 5. a second daemon filled with many tools: tools/list by entitlement,
 //!    tools/call with that store, BatchUpdateTools;
-//! 6. start-up with many audit events and tools stored.
+//! 6. start-up with many audit events and tools stored;
+//! 7. calls/s with 1, 2 and 3 replicas on one PostgreSQL database.
+//!
+//! Sections 1-3 run on the store `--store` names; 4-6 on the embedded
+//! store; 7 on PostgreSQL.
 //!
 //! Each section prints as soon as it is done, so a partial run still says
 //! something.
@@ -21,12 +25,13 @@ use serde_json::json;
 use toolgate_proto::v1;
 
 use crate::control::{self, Admin};
-use crate::daemon::{self, Daemon};
+use crate::daemon::{self, Daemon, Launch};
 use crate::load::{self, Target};
 use crate::mcp::{self, Session};
+use crate::pg::Postgres;
 use crate::procfs::{self, Sample};
 use crate::report::{self, header, mib, ms, row};
-use crate::{Options, Part};
+use crate::{Options, Part, StoreKind};
 
 /// The logical call both paths make.
 const SOQL: &str = "SELECT Id, Name FROM Account ORDER BY Name LIMIT 5";
@@ -112,6 +117,42 @@ fn cpu_per_call(before: Sample, after: Sample, calls: u64) -> f64 {
     (after.cpu - before.cpu).as_micros() as f64 / calls.max(1) as f64
 }
 
+/// CPU time so far of the gateway processes (summed) and of the PostgreSQL
+/// server, if there is one.
+#[derive(Debug, Clone, Copy)]
+struct Cpu {
+    gateway: Duration,
+    postgres: Option<Duration>,
+}
+
+/// The PostgreSQL column after `gw CPU µs/call` (none on the embedded
+/// store).
+const PG_COLUMNS: &str = "  pg CPU µs/call";
+
+impl Cpu {
+    fn now(pids: &[u32], pg: Option<&Postgres>, ticks: u64) -> anyhow::Result<Self> {
+        let mut gateway = Duration::ZERO;
+        for &pid in pids {
+            gateway += procfs::sample(pid, ticks)?.cpu;
+        }
+        Ok(Self {
+            gateway,
+            postgres: pg.and_then(|pg| pg.cpu(ticks)),
+        })
+    }
+
+    /// CPU µs per call since `before`: the gateway's, and PostgreSQL's as
+    /// [`PG_COLUMNS`] (empty without it).
+    fn per_call(self, before: Self, calls: u64) -> (f64, String) {
+        let per = |d: Duration| d.as_micros() as f64 / calls.max(1) as f64;
+        let pg = match (before.postgres, self.postgres) {
+            (Some(b), Some(a)) => format!("{:>16.1}", per(a - b)),
+            _ => String::new(),
+        };
+        (per(self.gateway - before.gateway), pg)
+    }
+}
+
 /// Runs every section and prints as it goes.
 ///
 /// Errors: a daemon that does not start, a seeding step or a connect flow
@@ -126,11 +167,16 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
     let sim = start_sim(opts.users, port).await?;
     println!("toolgate-bench: toolgated {}", bin.display());
     println!(
-        "  sfsim in-process (shares this process's CPU); gateway child process; loopback; {} clock ticks/s",
-        ticks
+        "  sfsim in-process (shares this process's CPU); gateway child process; loopback; {} clock ticks/s; {} cores",
+        ticks,
+        std::thread::available_parallelism().map_or(0, usize::from)
     );
     let http = client()?;
     if opts.runs(Part::Calls) {
+        let pg = match opts.store {
+            StoreKind::Embedded => None,
+            StoreKind::Postgres => Some(Postgres::create().await?),
+        };
         calls(
             opts,
             &bin,
@@ -139,6 +185,7 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
             port,
             &sim,
             &http,
+            pg.as_ref(),
             &mut summary,
         )
         .await?;
@@ -162,12 +209,18 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
         )
         .await?;
     }
+    if opts.runs(Part::Replicas) {
+        // 7. Replicas on one PostgreSQL.
+        replicas(opts, &bin, ticks, dir.path(), port, &sim, &http).await?;
+        summary.sections.push("replicas");
+    }
     println!("\ntotal wall time {:.1} s", wall.elapsed().as_secs_f64());
     sim.stop().await;
     Ok(summary)
 }
 
-/// Sections 1-3: set-up, open loop and closed loop on one daemon.
+/// Sections 1-3: set-up, open loop and closed loop on one daemon, on the
+/// embedded store or on `pg`.
 #[allow(clippy::too_many_arguments)] // The run's shared pieces, as the other sections take them.
 async fn calls(
     opts: &Options,
@@ -177,13 +230,29 @@ async fn calls(
     port: u16,
     sim: &sfsim::Running,
     http: &reqwest::Client,
+    pg: Option<&Postgres>,
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     // 1. Set-up.
     let setup = Instant::now();
-    let gw = Daemon::spawn(bin, data_dir, port).await?;
+    let store = match pg {
+        Some(pg) => format!("store: {}", pg.label),
+        None => format!("store: {}", StoreKind::Embedded.label()),
+    };
+    let launch = pg.map_or_else(|| Launch::on_port(port), |pg| pg.launch(port, None));
+    let gw = Daemon::spawn_with(bin, data_dir, &launch).await?;
     let idle_empty = procfs::sample(gw.pid, ticks)?;
-    println!("\n== set-up");
+    println!("\n== set-up ({store})");
+    if let Some(pg) = pg {
+        match pg.cpu(ticks) {
+            Some(_) => println!(
+                "  PostgreSQL: same machine, loopback; its server's CPU (all backends) is the `pg CPU` column"
+            ),
+            None => println!(
+                "  PostgreSQL: its server is not a process this machine's /proc shows: no `pg CPU` figures"
+            ),
+        }
+    }
     println!(
         "  toolgated start-up, empty store: {} ms; RSS {} MiB",
         gw.startup.as_millis(),
@@ -241,21 +310,24 @@ async fn calls(
     summary.sections.push("setup");
 
     // 2. Open loop.
+    let pg_col = if pg.is_some() { PG_COLUMNS } else { "" };
     println!(
-        "\n== tools/call latency, open loop ({} s per rate and path)",
+        "\n== tools/call latency, open loop ({store}; {} s per rate and path)",
         opts.rate_duration.as_secs_f64()
     );
     println!(
         "{}",
-        header("rate / path", "ok    err  send-lag p99 ms  gw CPU µs/call")
+        header(
+            "rate / path",
+            &format!("ok    err  send-lag p99 ms  gw CPU µs/call{pg_col}")
+        )
     );
-    let mut fixed = Vec::new();
     for &rate in &opts.rates {
-        let before = procfs::sample(gw.pid, ticks)?;
+        let before = Cpu::now(&[gw.pid], pg, ticks)?;
         let g = load::open_loop(&gateway, rate, opts.rate_duration).await;
-        let after = procfs::sample(gw.pid, ticks)?;
+        let after = Cpu::now(&[gw.pid], pg, ticks)?;
         let d = load::open_loop(&direct, rate, opts.rate_duration).await;
-        let cpu = cpu_per_call(before, after, g.calls);
+        let (cpu, pg_cpu) = after.per_call(before, g.calls);
         let extra = |r: &load::Run, cpu: &str| {
             format!(
                 "{:<5} {:>4}  {:>15}  {cpu}",
@@ -269,7 +341,7 @@ async fn calls(
             row(
                 &format!("{rate}/s gateway"),
                 &g.latency,
-                &extra(&g, &format!("{cpu:.1}"))
+                &extra(&g, &format!("{cpu:>14.1}{pg_cpu}"))
             )
         );
         println!(
@@ -280,28 +352,34 @@ async fn calls(
             "{}",
             report::added_row(&format!("{rate}/s added"), &g.latency, &d.latency)
         );
-        fixed.push((rate, g, d, cpu));
     }
     summary.sections.push("open-loop");
 
     // 3. Closed loop.
     println!(
-        "\n== saturation, closed loop ({} workers, {} s per path)",
+        "\n== saturation, closed loop ({store}; {} workers, {} s per path)",
         opts.workers,
         opts.closed_duration.as_secs_f64()
     );
-    println!("{}", header("path", "calls/s   err  gw CPU µs/call"));
-    let before = procfs::sample(gw.pid, ticks)?;
+    println!(
+        "{}",
+        header("path", &format!("calls/s   err  gw CPU µs/call{pg_col}"))
+    );
+    let before = Cpu::now(&[gw.pid], pg, ticks)?;
     let g = load::closed_loop(&gateway, opts.workers, opts.closed_duration).await;
-    let after = procfs::sample(gw.pid, ticks)?;
+    let after = Cpu::now(&[gw.pid], pg, ticks)?;
     let d = load::closed_loop(&direct, opts.workers, opts.closed_duration).await;
-    let sat_cpu = cpu_per_call(before, after, g.calls);
+    let (sat_cpu, pg_cpu) = after.per_call(before, g.calls);
     println!(
         "{}",
         row(
             "gateway",
             &g.latency,
-            &format!("{:>7.0} {:>5}  {sat_cpu:.1}", g.throughput(), g.errors)
+            &format!(
+                "{:>7.0} {:>5}  {sat_cpu:>14.1}{pg_cpu}",
+                g.throughput(),
+                g.errors
+            )
         )
     );
     println!(
@@ -312,10 +390,18 @@ async fn calls(
             &format!("{:>7.0} {:>5}", d.throughput(), d.errors)
         )
     );
-    println!(
-        "  gateway CPU during saturation: {:.0}% of one core",
-        (after.cpu - before.cpu).as_secs_f64() / g.elapsed.as_secs_f64() * 100.0
-    );
+    let share = |d: Duration| d.as_secs_f64() / g.elapsed.as_secs_f64() * 100.0;
+    match (before.postgres, after.postgres) {
+        (Some(b), Some(a)) => println!(
+            "  CPU during saturation: gateway {:.0}%, PostgreSQL {:.0}% of one core",
+            share(after.gateway - before.gateway),
+            share(a - b)
+        ),
+        _ => println!(
+            "  gateway CPU during saturation: {:.0}% of one core",
+            share(after.gateway - before.gateway)
+        ),
+    }
     summary.sections.push("closed-loop");
     let loaded = procfs::sample(gw.pid, ticks)?;
     println!("  gateway RSS after load {} MiB", mib(loaded.rss_kib));
@@ -326,6 +412,120 @@ async fn calls(
         mib(peak.hwm_kib)
     );
     gw.stop().await?;
+    Ok(())
+}
+
+/// Section 7: calls/s with each replica count of `opts.replicas` on one
+/// PostgreSQL database. Replicas start one by one and stay up (all with
+/// replica 0's public URL, which sfsim's callback points at); users are
+/// seeded and connected once through replica 0; for each count `n`, user
+/// `i`'s sessions open on replica `i % n` and the closed loop of section 3
+/// runs over them.
+async fn replicas(
+    opts: &Options,
+    bin: &Path,
+    ticks: u64,
+    dir: &Path,
+    port: u16,
+    sim: &sfsim::Running,
+    http: &reqwest::Client,
+) -> anyhow::Result<()> {
+    let pg = Postgres::create().await?;
+    let cores = std::thread::available_parallelism().map_or(0, usize::from);
+    println!(
+        "\n== replicas on one database (store: {}; closed loop, {} workers, {} s per count; {} users, user i's {} sessions on replica i % N)",
+        pg.label,
+        opts.workers,
+        opts.closed_duration.as_secs_f64(),
+        opts.users,
+        opts.sessions_per_user
+    );
+    println!(
+        "  every replica, PostgreSQL, sfsim and the load generator share this machine's {cores} cores: \
+         more replicas here measure contention for them, not scale-out"
+    );
+    let public = format!("http://127.0.0.1:{port}");
+    let mut up = vec![Daemon::spawn_with(bin, &dir.join("r0"), &pg.launch(port, None)).await?];
+    let mut admin = Admin::connect(&up[0].grpc, &up[0].admin_token).await?;
+    let server = admin
+        .register(
+            "salesforce",
+            &sim.login_url,
+            Some(&sim.sim.config.connected_app),
+        )
+        .await?;
+    let all = admin
+        .toolset_of(&server, v1::ToolsetKind::AllApproved)
+        .await?;
+    let mut tokens = Vec::new();
+    for i in 0..opts.users {
+        tokens.push(admin.user_with_toolset(&format!("user{i}"), &all).await?);
+    }
+    drop(connected_sessions(http, &format!("{public}/mcp"), &tokens, 1, sim).await?);
+    println!(
+        "{}",
+        header(
+            "replicas",
+            &format!(
+                "calls/s   err  gw CPU µs/call{PG_COLUMNS}  (gateway CPU summed over replicas)"
+            )
+        )
+    );
+    let mut loads = Vec::new();
+    for &n in &opts.replicas {
+        while up.len() < n {
+            let j = up.len();
+            let launch = pg.launch(daemon::free_port()?, Some(public.clone()));
+            up.push(Daemon::spawn_with(bin, &dir.join(format!("r{j}")), &launch).await?);
+        }
+        let active = &up[..n];
+        let mut sessions = Vec::new();
+        for (i, token) in tokens.iter().enumerate() {
+            let url = format!("http://{}/mcp", active[i % n].http);
+            for _ in 0..opts.sessions_per_user {
+                sessions.push(Session::open(http, &url, token).await?);
+            }
+        }
+        let target = Target::Gateway {
+            sessions: Arc::new(sessions),
+            body: mcp::call_body(TOOL, &json!({"soql": SOQL})).into(),
+        };
+        load::closed_loop(&target, 4, Duration::from_millis(500)).await;
+        let pids: Vec<u32> = active.iter().map(|d| d.pid).collect();
+        let before = Cpu::now(&pids, Some(&pg), ticks)?;
+        let r = load::closed_loop(&target, opts.workers, opts.closed_duration).await;
+        let after = Cpu::now(&pids, Some(&pg), ticks)?;
+        let (gw_cpu, pg_cpu) = after.per_call(before, r.calls);
+        println!(
+            "{}",
+            row(
+                &format!("{n}"),
+                &r.latency,
+                &format!(
+                    "{:>7.0} {:>5}  {gw_cpu:>14.1}{pg_cpu}",
+                    r.throughput(),
+                    r.errors
+                )
+            )
+        );
+        let share = |d: Duration| d.as_secs_f64() / r.elapsed.as_secs_f64() * 100.0;
+        let pg_share = match (before.postgres, after.postgres) {
+            (Some(b), Some(a)) => format!("{:.0}%", share(a - b)),
+            _ => "?".into(),
+        };
+        loads.push(format!(
+            "{n}: gateways {:.0}%, PostgreSQL {pg_share}",
+            share(after.gateway - before.gateway)
+        ));
+    }
+    println!(
+        "  CPU during each count, % of one core: {}",
+        loads.join("; ")
+    );
+    for gw in up {
+        gw.stop().await?;
+    }
+    drop(pg);
     Ok(())
 }
 
@@ -341,7 +541,7 @@ async fn idle_sessions(
     http: &reqwest::Client,
 ) -> anyhow::Result<()> {
     println!(
-        "\n== memory with idle MCP sessions (fresh daemon; initialize + initialized, then idle; session idle timeout {} s)",
+        "\n== memory with idle MCP sessions (fresh daemon, embedded store; initialize + initialized, then idle; session idle timeout {} s)",
         opts.session_idle.as_secs()
     );
     // One user holds them all: lift the session limits to the count.
@@ -354,7 +554,11 @@ async fn idle_sessions(
         "--mcp-session-idle-secs".to_owned(),
         opts.session_idle.as_secs().max(1).to_string(),
     ];
-    let gw = Daemon::spawn_with(bin, data_dir, port, &extra).await?;
+    let launch = Launch {
+        args: extra.to_vec(),
+        ..Launch::on_port(port)
+    };
+    let gw = Daemon::spawn_with(bin, data_dir, &launch).await?;
     let mut admin = Admin::connect(&gw.grpc, &gw.admin_token).await?;
     let server = admin
         .register(
@@ -446,7 +650,7 @@ async fn tools_sections(
     summary: &mut Summary,
 ) -> anyhow::Result<()> {
     println!(
-        "\n== tools/list by entitlement, {} tools stored",
+        "\n== tools/list by entitlement, {} tools stored (embedded store)",
         opts.stored_tools
     );
     let gw = Daemon::spawn(bin, data_dir, port).await?;

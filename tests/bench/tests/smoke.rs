@@ -4,10 +4,10 @@
 
 use std::time::Duration;
 
-use toolgate_bench::{Options, Part};
+use toolgate_bench::{Options, Part, StoreKind};
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_section_produces_figures() {
+/// The debug `toolgated` next to this test binary.
+fn toolgated() -> std::path::PathBuf {
     // target/<profile>/deps/smoke-<hash> -> target/<profile>/toolgated
     let exe = std::env::current_exe().unwrap();
     let toolgated = exe
@@ -20,8 +20,13 @@ async fn every_section_produces_figures() {
         "{} not found: run `cargo build -p toolgate-gateway` first",
         toolgated.display()
     );
+    toolgated
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_section_produces_figures() {
     let opts = Options {
-        toolgated: Some(toolgated),
+        toolgated: Some(toolgated()),
         rates: vec![50],
         rate_duration: Duration::from_millis(500),
         workers: 2,
@@ -37,6 +42,8 @@ async fn every_section_produces_figures() {
         audit_events: 500,
         register_concurrency: 2,
         only: None,
+        store: StoreKind::Embedded,
+        replicas: vec![1, 2],
     };
     let only = Options {
         only: Some(Part::Sessions),
@@ -58,4 +65,31 @@ async fn every_section_produces_figures() {
             "startup"
         ]
     );
+}
+
+/// `--store postgres`: the calls part on PostgreSQL, then the replicas
+/// part (which a full run adds with this store) with 1 and 2 replicas.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_calls_and_replicas_produce_figures() {
+    let opts = Options {
+        toolgated: Some(toolgated()),
+        rates: vec![50],
+        rate_duration: Duration::from_millis(500),
+        workers: 2,
+        closed_duration: Duration::from_millis(500),
+        users: 3,
+        sessions_per_user: 1,
+        only: Some(Part::Calls),
+        store: StoreKind::Postgres,
+        replicas: vec![1, 2],
+        ..Options::quick()
+    };
+    let summary = toolgate_bench::run(&opts).await.unwrap();
+    assert_eq!(summary.sections, ["setup", "open-loop", "closed-loop"]);
+    let replicas = Options {
+        only: Some(Part::Replicas),
+        ..opts
+    };
+    let summary = toolgate_bench::run(&replicas).await.unwrap();
+    assert_eq!(summary.sections, ["replicas"]);
 }
