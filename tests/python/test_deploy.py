@@ -54,7 +54,8 @@ def daemon_variables() -> set[str]:
     """The TOOLGATE_* variables toolgated reads: its flags' (from --help)
     and the two secrets."""
     out = subprocess.run([toolgated_binary(), "--help"], capture_output=True, text=True, check=True).stdout
-    names = set(re.findall(r"\[env: (TOOLGATE_[A-Z_]+)=", out))
+    # `[env: NAME=value]`, or `[env: NAME]` for a flag whose value is hidden (the database URL).
+    names = set(re.findall(r"\[env: (TOOLGATE_[A-Z_]+)[=\]]", out))
     assert "TOOLGATE_HTTP_ADDR" in names, out
     return names | SECRET_VARIABLES
 

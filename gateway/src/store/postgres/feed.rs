@@ -65,9 +65,23 @@ impl FeedState {
             && self.epoch.elapsed().saturating_sub(checked) < STALE_AFTER
     }
 
+    /// Time since `epoch`: take it *before* reading the database, and pass
+    /// it to [`FeedState::mark_checked_at`] once the read succeeded.
+    fn now(&self) -> Duration {
+        self.epoch.elapsed()
+    }
+
     fn mark_checked(&self) {
-        let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.checked_at.fetch_max(now, Ordering::SeqCst);
+        self.mark_checked_at(self.now());
+    }
+
+    /// Records a successful check whose database read started at `at`: the
+    /// policy seen is current as of then, not as of when publishing the
+    /// events behind it finished (a long backlog must not stretch the
+    /// staleness bound).
+    fn mark_checked_at(&self, at: Duration) {
+        let at = u64::try_from(at.as_millis()).unwrap_or(u64::MAX);
+        self.checked_at.fetch_max(at, Ordering::SeqCst);
     }
 }
 
@@ -179,9 +193,10 @@ async fn run_follower(pool: PgPool, state: Arc<FeedState>, shared: Arc<Shared>, 
             () = state.wake.notified() => {}
         }
         let reconnected = state.reconnected.swap(false, Ordering::SeqCst);
+        let started = state.now();
         match catch_up(&pool, &state, &shared, &mut policy).await {
             Ok(()) => {
-                state.mark_checked();
+                state.mark_checked_at(started);
                 if failing {
                     tracing::info!("change feed checks succeed again");
                     failing = false;
