@@ -10,14 +10,11 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::{Clients, admin, clients};
-use serde_json::Value;
+use common::raw_mcp::{INITIALIZE, LIST, post, send};
+use common::{Clients, admin, clients, create_user, issue_token};
 use toolgate_gateway::app::{self, Listeners, Running};
 use toolgate_gateway::config::Secrets;
 use toolgate_proto::v1;
-
-const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
-const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
 
 /// A daemon on `data_dir` whose public URL is its bound address, with at
 /// most one MCP session per user.
@@ -33,35 +30,6 @@ async fn daemon(data_dir: &Path) -> (Running, Clients, String) {
     let token = std::fs::read_to_string(data_dir.join("admin.token")).unwrap();
     let admin = clients(running.grpc_addr, admin(token.trim())).await;
     (running, admin, format!("{bound}/mcp"))
-}
-
-async fn user(admin: &mut Clients, email: &str) -> String {
-    admin
-        .users
-        .create_user(v1::CreateUserRequest {
-            email: email.into(),
-            display_name: String::new(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .user
-        .unwrap()
-        .id
-}
-
-async fn token(admin: &mut Clients, user_id: &str) -> String {
-    admin
-        .users
-        .issue_token(v1::IssueTokenRequest {
-            user_id: user_id.into(),
-            name: "restore".into(),
-            expires_at: None,
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .secret
 }
 
 /// Registers a server whose tools are approved, and grants `user_id` its
@@ -117,62 +85,6 @@ async fn grant_tools(admin: &mut Clients, user_id: &str) -> String {
         .await
         .unwrap();
     profile.id
-}
-
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    /// The JSON-RPC message in the body (plain JSON, or the first SSE
-    /// `data:` line that holds one).
-    fn message(&self) -> Value {
-        if let Ok(v) = serde_json::from_str(&self.body) {
-            return v;
-        }
-        self.body
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .find_map(|d| serde_json::from_str(d.trim()).ok())
-            .unwrap_or_else(|| panic!("no JSON-RPC message in {:?}", self.body))
-    }
-
-    /// The names in a tools/list result.
-    fn tool_names(&self) -> Vec<String> {
-        let message = self.message();
-        message["result"]["tools"]
-            .as_array()
-            .unwrap_or_else(|| panic!("no tools in {message}"))
-            .iter()
-            .map(|t| t["name"].as_str().unwrap().to_owned())
-            .collect()
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.unwrap();
-    Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
-}
-
-fn post(url: &str, token: &str, session: Option<&str>, body: &str) -> reqwest::RequestBuilder {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body.to_owned());
-    if let Some(id) = session {
-        request = request
-            .header("mcp-session-id", id)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
-    request
 }
 
 fn delete(url: &str, token: &str, session: &str) -> reqwest::RequestBuilder {
@@ -241,11 +153,11 @@ async fn a_session_continues_on_the_next_daemon_for_its_owner_only() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (a, mut admin, url_a) = daemon(&data).await;
-    let ana = user(&mut admin, "ana@example.com").await;
-    let ana_token = token(&mut admin, &ana).await;
-    let ana_laptop = token(&mut admin, &ana).await;
-    let ben = user(&mut admin, "ben@example.com").await;
-    let ben_token = token(&mut admin, &ben).await;
+    let ana = create_user(&mut admin, "ana@example.com").await;
+    let ana_token = issue_token(&mut admin, &ana, "restore").await;
+    let ana_laptop = issue_token(&mut admin, &ana, "restore").await;
+    let ben = create_user(&mut admin, "ben@example.com").await;
+    let ben_token = issue_token(&mut admin, &ben, "restore").await;
     let profile = grant_tools(&mut admin, &ana).await;
 
     let session = open(&url_a, &ana_token).await;
@@ -329,8 +241,8 @@ async fn a_session_deleted_through_another_daemon_is_not_restored() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     let (a, mut admin, url_a) = daemon(&data).await;
-    let ana = user(&mut admin, "ana@example.com").await;
-    let ana_token = token(&mut admin, &ana).await;
+    let ana = create_user(&mut admin, "ana@example.com").await;
+    let ana_token = issue_token(&mut admin, &ana, "restore").await;
     let session = open(&url_a, &ana_token).await;
     drop(admin);
     a.stop().await.unwrap();
@@ -367,8 +279,8 @@ async fn an_idle_session_leaves_the_store_when_it_closes() {
     let admin_token = std::fs::read_to_string(data.join("admin.token")).unwrap();
     let mut admin = clients(daemon.grpc_addr, admin(admin_token.trim())).await;
     let url = format!("{bound}/mcp");
-    let ana = user(&mut admin, "ana@example.com").await;
-    let ana_token = token(&mut admin, &ana).await;
+    let ana = create_user(&mut admin, "ana@example.com").await;
+    let ana_token = issue_token(&mut admin, &ana, "restore").await;
     let session = open(&url, &ana_token).await;
     let key = toolgate_gateway::crypto::sha256_hex(session.as_bytes());
     let record = daemon

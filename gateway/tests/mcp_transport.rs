@@ -9,64 +9,10 @@ mod common;
 use std::time::Duration;
 
 use common::Fixture;
-use serde_json::{Value, json};
+use common::raw_mcp::{Answer, INITIALIZE, LIST, post, send};
+use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toolgate_proto::v1;
-
-/// What came back: status, headers, body.
-struct Answer {
-    status: u16,
-    headers: reqwest::header::HeaderMap,
-    body: String,
-}
-
-impl Answer {
-    /// The JSON-RPC message in the body (plain JSON, or the first SSE
-    /// `data:` line that holds one).
-    fn message(&self) -> Value {
-        if let Ok(v) = serde_json::from_str(&self.body) {
-            return v;
-        }
-        self.body
-            .lines()
-            .filter_map(|l| l.strip_prefix("data:"))
-            .find_map(|d| serde_json::from_str(d.trim()).ok())
-            .unwrap_or_else(|| panic!("no JSON-RPC message in {:?}", self.body))
-    }
-
-    fn error_code(&self) -> i64 {
-        self.message()["error"]["code"]
-            .as_i64()
-            .unwrap_or_else(|| panic!("no error in {}", self.body))
-    }
-}
-
-async fn send(request: reqwest::RequestBuilder) -> Answer {
-    let response = request.send().await.unwrap();
-    Answer {
-        status: response.status().as_u16(),
-        headers: response.headers().clone(),
-        body: response.text().await.unwrap(),
-    }
-}
-
-fn post(url: &str, token: &str, session: Option<&str>, body: &str) -> reqwest::RequestBuilder {
-    let mut request = reqwest::Client::new()
-        .post(url)
-        .bearer_auth(token)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(body.to_owned());
-    if let Some(id) = session {
-        request = request
-            .header("mcp-session-id", id)
-            .header("mcp-protocol-version", "2025-11-25");
-    }
-    request
-}
-
-const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
-const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
 
 /// Opens a session (initialize, then notifications/initialized); returns
 /// its id.

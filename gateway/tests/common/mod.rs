@@ -11,6 +11,8 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod raw_mcp;
+
 // Also included by the console's tests, so both start a daemon the same way.
 mod daemon;
 // Not every test file uses both.
