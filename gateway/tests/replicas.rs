@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex};
 
 use std::time::{Duration, Instant};
 
-use common::{Clients, admin, clients};
+use common::{Clients, admin, clients, configure_sfsim_app, create_user, register_sfsim, toolset};
 use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -255,43 +255,14 @@ async fn cluster() -> Cluster {
             .map(|d| Replica::start(db.url(), d.path(), &public)),
     )
     .await;
-    let mut admin = replicas[0].admin().await;
-    let server = admin
-        .servers
-        .register_server(v1::RegisterServerRequest {
-            catalog_kind: "salesforce".into(),
-            name: "Acme (sfsim)".into(),
-            tool_prefix: "salesforce".into(),
-            login_host: Some(v1::LoginHost {
-                kind: v1::LoginHostKind::MyDomain.into(),
-                url: sim.login_url.clone(),
-            }),
-            api_version: "66.0".into(),
-            tool_enablement: v1::ToolEnablement::AutoApprove.into(),
-        })
-        .await
-        .unwrap()
-        .into_inner()
-        .server
-        .unwrap();
-    let app = &sim.sim.config.connected_app;
-    replicas[1]
-        .admin()
-        .await
-        .servers
-        .configure_authentication(v1::ConfigureAuthenticationRequest {
-            server_id: server.id.clone(),
-            client_id: app.consumer_key.clone(),
-            client_secret: app.consumer_secret.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
+    // Registered on replica 0, its connected app configured on replica 1.
+    let server_id = register_sfsim(&mut replicas[0].admin().await, &sim).await;
+    configure_sfsim_app(&mut replicas[1].admin().await, &server_id, &sim).await;
     Cluster {
         replicas,
         sim,
         public,
-        server_id: server.id,
+        server_id,
         db,
         _public_port: public_port,
         dirs,
@@ -321,35 +292,14 @@ impl Cluster {
         let mut a = self.replicas[0].admin().await;
         let mut b = self.replicas[1].admin().await;
         let mut c = self.replicas[2].admin().await;
-        let user = a
-            .users
-            .create_user(v1::CreateUserRequest {
-                email: email.into(),
-                display_name: String::new(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .user
-            .unwrap();
-        let all = b
-            .toolsets
-            .list_toolsets(v1::ListToolsetsRequest {
-                server_id: self.server_id.clone(),
-            })
-            .await
-            .unwrap()
-            .into_inner()
-            .toolsets
-            .into_iter()
-            .find(|t| t.kind == i32::from(v1::ToolsetKind::AllApproved))
-            .unwrap();
+        let user_id = create_user(&mut a, email).await;
+        let all = toolset(&mut b, &self.server_id, v1::ToolsetKind::AllApproved).await;
         let profile = c
             .profiles
             .create_access_profile(v1::CreateAccessProfileRequest {
                 name: format!("profile for {email}"),
                 description: String::new(),
-                toolset_ids: vec![all.id],
+                toolset_ids: vec![all],
             })
             .await
             .unwrap()
@@ -360,7 +310,7 @@ impl Cluster {
             .grant_user(v1::GrantUserRequest {
                 expected_revision: None,
                 profile_id: profile.id.clone(),
-                user_id: user.id.clone(),
+                user_id: user_id.clone(),
                 expires_at: None,
             })
             .await
@@ -368,14 +318,14 @@ impl Cluster {
         let issued = b
             .users
             .issue_token(v1::IssueTokenRequest {
-                user_id: user.id.clone(),
+                user_id: user_id.clone(),
                 name: "replicas".into(),
                 expires_at: None,
             })
             .await
             .unwrap()
             .into_inner();
-        (user.id, profile.id, issued.secret, issued.token.unwrap().id)
+        (user_id, profile.id, issued.secret, issued.token.unwrap().id)
     }
 
     /// Follows a connect link through sfsim's login page as `username`:

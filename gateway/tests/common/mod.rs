@@ -184,8 +184,23 @@ impl Fixture<Org> {
         let mut sim_config = sfsim::SimConfig::for_tests(&format!("{public}/auth/callback"));
         edit(&mut sim_config);
         let sim = sfsim::start(sim_config).await.unwrap();
-        let server = gate
-            .admin
+        let server_id = register_sfsim(&mut gate.admin, &sim).await;
+        configure_sfsim_app(&mut gate.admin, &server_id, &sim).await;
+        gate.with(Org { sim, server_id })
+    }
+
+    /// The id of the server's maintained toolset of `kind`.
+    pub async fn toolset(&mut self, kind: v1::ToolsetKind) -> String {
+        toolset(&mut self.admin, &self.sf.server_id, kind).await
+    }
+}
+
+impl<S> Fixture<S> {
+    /// Registers the sfsim org `sim` as the Salesforce server "Acme (sfsim)"
+    /// (My Domain login host, API 66.0, tools approved on discovery); returns
+    /// its id.
+    pub async fn register_sfsim(clients: &mut Clients, sim: &sfsim::Running) -> String {
+        clients
             .servers
             .register_server(v1::RegisterServerRequest {
                 catalog_kind: "salesforce".into(),
@@ -202,31 +217,26 @@ impl Fixture<Org> {
             .unwrap()
             .into_inner()
             .server
-            .unwrap();
+            .unwrap()
+            .id
+    }
+
+    /// Enters the consumer key and secret of `sim`'s connected app for server
+    /// `server_id`.
+    pub async fn configure_sfsim_app(clients: &mut Clients, server_id: &str, sim: &sfsim::Running) {
         let app = &sim.sim.config.connected_app;
-        gate.admin
+        clients
             .servers
             .configure_authentication(v1::ConfigureAuthenticationRequest {
-                server_id: server.id.clone(),
+                server_id: server_id.into(),
                 client_id: app.consumer_key.clone(),
                 client_secret: app.consumer_secret.clone(),
                 ..Default::default()
             })
             .await
             .unwrap();
-        gate.with(Org {
-            sim,
-            server_id: server.id,
-        })
     }
 
-    /// The id of the server's maintained toolset of `kind`.
-    pub async fn toolset(&mut self, kind: v1::ToolsetKind) -> String {
-        toolset(&mut self.admin, &self.sf.server_id, kind).await
-    }
-}
-
-impl<S> Fixture<S> {
     /// A new toolgate user with email `email`; returns its id.
     pub async fn create_user(&mut self, email: &str) -> String {
         create_user(&mut self.admin, email).await
@@ -268,6 +278,47 @@ impl<S> Fixture<S> {
         let token = self.issue_token(&user_id, "test").await;
         (user_id, profile_id, token)
     }
+}
+
+/// Registers the sfsim org `sim` as the Salesforce server "Acme (sfsim)"
+/// (My Domain login host, API 66.0, tools approved on discovery); returns
+/// its id.
+pub async fn register_sfsim(clients: &mut Clients, sim: &sfsim::Running) -> String {
+    clients
+        .servers
+        .register_server(v1::RegisterServerRequest {
+            catalog_kind: "salesforce".into(),
+            name: "Acme (sfsim)".into(),
+            tool_prefix: "salesforce".into(),
+            login_host: Some(v1::LoginHost {
+                kind: v1::LoginHostKind::MyDomain.into(),
+                url: sim.login_url.clone(),
+            }),
+            api_version: "66.0".into(),
+            tool_enablement: v1::ToolEnablement::AutoApprove.into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .server
+        .unwrap()
+        .id
+}
+
+/// Enters the consumer key and secret of `sim`'s connected app for server
+/// `server_id`.
+pub async fn configure_sfsim_app(clients: &mut Clients, server_id: &str, sim: &sfsim::Running) {
+    let app = &sim.sim.config.connected_app;
+    clients
+        .servers
+        .configure_authentication(v1::ConfigureAuthenticationRequest {
+            server_id: server_id.into(),
+            client_id: app.consumer_key.clone(),
+            client_secret: app.consumer_secret.clone(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
 }
 
 /// A new toolgate user with email `email`; returns its id.
