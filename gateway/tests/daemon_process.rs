@@ -4,36 +4,13 @@
 
 mod common;
 
-use std::net::SocketAddr;
 use std::path::Path;
 use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 
+use common::process::Spawned;
 use common::{admin, clients, register};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use toolgate_proto::v1;
-
-struct Daemon {
-    child: Child,
-    grpc: SocketAddr,
-    http: SocketAddr,
-    output: Arc<Mutex<String>>,
-    /// The tasks copying stdout and stderr into `output`; they end at the
-    /// child's exit, once the pipes are drained.
-    readers: Vec<tokio::task::JoinHandle<()>>,
-}
-
-impl Daemon {
-    /// Everything the daemon wrote, once it has exited and both pipes are
-    /// drained (on a loaded machine the copy can trail the exit).
-    async fn logs_after_exit(&mut self) -> String {
-        for reader in self.readers.drain(..) {
-            reader.await.unwrap();
-        }
-        self.output.lock().unwrap().clone()
-    }
-}
 
 fn command(data_dir: &Path) -> Command {
     command_on(data_dir, "127.0.0.1:0", "127.0.0.1:0")
@@ -55,55 +32,8 @@ fn command_on(data_dir: &Path, http: &str, grpc: &str) -> Command {
 }
 
 /// Starts the binary and waits for its ready line on stdout.
-async fn spawn(data_dir: &Path) -> Daemon {
-    let mut child = command(data_dir).spawn().unwrap();
-    let output = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().unwrap();
-    let sink = output.clone();
-    let stderr_reader = tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = loop {
-        let line =
-            lines.next_line().await.unwrap().unwrap_or_else(|| {
-                panic!("toolgated exited before ready: {}", output.lock().unwrap())
-            });
-        output.lock().unwrap().push_str(&line);
-        if line.starts_with("toolgated ready:") {
-            break line;
-        }
-    };
-    let field = |name: &str| -> SocketAddr {
-        ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{name}=")))
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    let (grpc, http) = (field("grpc"), field("http"));
-    let sink = output.clone();
-    let stdout_reader = tokio::spawn(async move {
-        while let Ok(Some(line)) = lines.next_line().await {
-            sink.lock().unwrap().push_str(&line);
-        }
-    });
-    Daemon {
-        child,
-        grpc,
-        http,
-        output,
-        readers: vec![stderr_reader, stdout_reader],
-    }
+async fn spawn(data_dir: &Path) -> Spawned {
+    Spawned::start(command(data_dir)).await
 }
 
 fn admin_token(data_dir: &Path) -> String {

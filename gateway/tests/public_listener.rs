@@ -6,12 +6,11 @@
 mod common;
 
 use std::net::SocketAddr;
-use std::process::Stdio;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use common::process::Spawned;
 use common::{admin, clients};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use toolgate_gateway::app::{self, Listeners, Running};
 use toolgate_gateway::config::{Config, Secrets};
@@ -149,66 +148,21 @@ async fn idle_connections_are_closed() {
 }
 
 /// The real binary, started through `sh` with a low soft open-files limit
-/// and `--log-level info`; returns it, its addresses and its stderr.
-async fn spawn_binary(
-    data: &std::path::Path,
-) -> (
-    tokio::process::Child,
-    SocketAddr,
-    SocketAddr,
-    Arc<Mutex<String>>,
-    tokio::task::JoinHandle<()>,
-) {
+/// and `--log-level info`.
+async fn spawn_binary(data: &std::path::Path) -> Spawned {
     let script = format!(
         "ulimit -Sn 512 && exec '{}' --data-dir '{}' --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --log-level info",
         env!("CARGO_BIN_EXE_toolgated"),
         data.display()
     );
-    let mut child = tokio::process::Command::new("sh")
+    let mut command = tokio::process::Command::new("sh");
+    command
         .args(["-c", &script])
         .env_remove("TOOLGATE_ADMIN_TOKEN")
         .env_remove("TOOLGATE_MASTER_KEY")
         .env_remove("TOOLGATE_CONFIG")
-        .env_remove("TOOLGATE_LOG_LEVEL")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .kill_on_drop(true)
-        .spawn()
-        .unwrap();
-    let output = Arc::new(Mutex::new(String::new()));
-    let mut stderr = child.stderr.take().unwrap();
-    let sink = output.clone();
-    let reader = tokio::spawn(async move {
-        let mut buf = [0u8; 4096];
-        while let Ok(n) = stderr.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-        }
-    });
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let ready = loop {
-        let line =
-            lines.next_line().await.unwrap().unwrap_or_else(|| {
-                panic!("toolgated exited before ready: {}", output.lock().unwrap())
-            });
-        if line.starts_with("toolgated ready:") {
-            break line;
-        }
-    };
-    let field = |name: &str| -> SocketAddr {
-        ready
-            .split_whitespace()
-            .find_map(|w| w.strip_prefix(&format!("{name}=")))
-            .unwrap()
-            .parse()
-            .unwrap()
-    };
-    (child, field("http"), field("grpc"), output, reader)
+        .env_remove("TOOLGATE_LOG_LEVEL");
+    Spawned::start(command).await
 }
 
 /// (soft, hard) "Max open files" of a process, from /proc/<pid>/limits.
@@ -227,8 +181,9 @@ fn open_files_limits(pid: u32) -> (String, String) {
 async fn the_binary_raises_its_open_files_limit_and_keeps_session_ids_out_of_info_logs() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
-    let (mut child, http, grpc, output, reader) = spawn_binary(&data).await;
-    let (soft, hard) = open_files_limits(child.id().unwrap());
+    let mut daemon = spawn_binary(&data).await;
+    let (http, grpc) = (daemon.http, daemon.grpc);
+    let (soft, hard) = open_files_limits(daemon.child.id().unwrap());
     assert_eq!(
         soft, hard,
         "the soft limit (started at 512) was raised to the hard one"
@@ -268,19 +223,17 @@ async fn the_binary_raises_its_open_files_limit_and_keeps_session_ids_out_of_inf
     listed.text().await.unwrap();
 
     // Stop it (SIGTERM through kill(1)) so every line is written.
-    let pid = child.id().unwrap().to_string();
+    let pid = daemon.child.id().unwrap().to_string();
     std::process::Command::new("kill")
         .args(["-TERM", &pid])
         .status()
         .unwrap();
-    let status = tokio::time::timeout(Duration::from_secs(30), child.wait())
+    let status = tokio::time::timeout(Duration::from_secs(30), daemon.child.wait())
         .await
         .unwrap()
         .unwrap();
     assert!(status.success());
-    // stderr ends with the process.
-    reader.await.unwrap();
-    let logs = output.lock().unwrap().clone();
+    let logs = daemon.logs_after_exit().await;
     assert!(logs.contains("toolgated started"), "{logs}");
     assert!(
         !logs.contains(&session),

@@ -8,17 +8,14 @@
 
 mod common;
 
-use std::net::SocketAddr;
-use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex};
-
 use std::time::{Duration, Instant};
 
+use common::process::Spawned;
 use common::{Clients, admin, clients, configure_sfsim_app, create_user, register_sfsim, toolset};
 use serde_json::{Value, json};
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Command;
 use toolgate_proto::v1;
 
 const MASTER_KEY: &str = "3c1e5a7b9d0f2a4c6e8b0d1f3a5c7e9b2d4f6a8c0e1b3d5f7a9c2e4b6d8f0a1c";
@@ -30,80 +27,38 @@ const ANA_SF: &str = "ana.souza@acme-demo.example";
 /// loaded machine.
 const GUARD: Duration = Duration::from_secs(5);
 
+/// One `toolgated` process on the shared database.
 struct Replica {
-    child: Child,
-    http: SocketAddr,
-    grpc: SocketAddr,
-    log: Arc<Mutex<String>>,
+    process: Spawned,
 }
 
 impl Replica {
     async fn start(database_url: &str, data_dir: &std::path::Path, public_url: &str) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_toolgated"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_toolgated"));
+        command
             .args(["--data-dir", data_dir.to_str().unwrap()])
             .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
             .args(["--public-url", public_url, "--log-level", "info"])
             .env("TOOLGATE_DATABASE_URL", database_url)
             .env("TOOLGATE_MASTER_KEY", MASTER_KEY)
             .env("TOOLGATE_ADMIN_TOKEN", ADMIN_TOKEN)
-            .env_remove("TOOLGATE_CONFIG")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .kill_on_drop(true)
-            .spawn()
-            .unwrap();
-        let log = Arc::new(Mutex::new(String::new()));
-        let mut stderr = child.stderr.take().unwrap();
-        let sink = log.clone();
-        tokio::spawn(async move {
-            let mut buf = [0u8; 4096];
-            while let Ok(n) = stderr.read(&mut buf).await {
-                if n == 0 {
-                    break;
-                }
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&buf[..n]));
-            }
-        });
-        let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-        let ready = loop {
-            let line = lines.next_line().await.unwrap().unwrap_or_else(|| {
-                panic!("toolgated exited before ready: {}", log.lock().unwrap())
-            });
-            if line.starts_with("toolgated ready:") {
-                break line;
-            }
-        };
-        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-        let field = |name: &str| -> SocketAddr {
-            ready
-                .split_whitespace()
-                .find_map(|w| w.strip_prefix(&format!("{name}=")))
-                .unwrap()
-                .parse()
-                .unwrap()
-        };
+            .env_remove("TOOLGATE_CONFIG");
         Self {
-            http: field("http"),
-            grpc: field("grpc"),
-            child,
-            log,
+            process: Spawned::start(command).await,
         }
     }
 
     async fn admin(&self) -> Clients {
-        clients(self.grpc, admin(ADMIN_TOKEN)).await
+        clients(self.process.grpc, admin(ADMIN_TOKEN)).await
     }
 
     fn mcp_url(&self) -> String {
-        format!("http://{}/mcp", self.http)
+        format!("http://{}/mcp", self.process.http)
     }
 
     async fn kill_9(&mut self) {
-        self.child.start_kill().unwrap();
-        self.child.wait().await.unwrap();
+        self.process.child.start_kill().unwrap();
+        self.process.child.wait().await.unwrap();
     }
 }
 
@@ -216,7 +171,7 @@ async fn until_all(
             assert!(
                 since.elapsed() < GUARD,
                 "{what}: not enforced on {} after {GUARD:?}",
-                replica.http
+                replica.process.http
             );
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
@@ -272,7 +227,10 @@ async fn cluster() -> Cluster {
 impl Cluster {
     /// `url` (a public URL) on replica `i`.
     fn on(&self, i: usize, url: &str) -> String {
-        url.replace(&self.public, &format!("http://{}", self.replicas[i].http))
+        url.replace(
+            &self.public,
+            &format!("http://{}", self.replicas[i].process.http),
+        )
     }
 
     async fn sim_post(&self, path: &str, body: Value) {
@@ -707,7 +665,7 @@ async fn three_replicas_on_one_postgresql_behave_as_one_gateway() {
         "enforcement on every replica: kill switch {kill_switch:?}, grant revoked {grant_revoked:?}, new grant {new_grant:?}"
     );
     for r in &cl.replicas {
-        let log = r.log.lock().unwrap();
+        let log = r.process.output.lock().unwrap();
         assert!(!log.contains(MASTER_KEY) && !log.contains(ADMIN_TOKEN));
     }
 }

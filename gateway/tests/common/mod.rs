@@ -11,6 +11,7 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod process;
 pub mod raw_mcp;
 
 // Also included by the console's tests, so both start a daemon the same way.
