@@ -105,6 +105,31 @@ async fn connected_sessions(
     Ok(sessions)
 }
 
+/// Registers the sfsim org as the Salesforce server and makes `users`
+/// toolgate users granted all its approved tools; returns their MCP
+/// tokens, in user order.
+async fn seed_users(
+    admin: &mut Admin,
+    sim: &sfsim::Running,
+    users: usize,
+) -> anyhow::Result<Vec<String>> {
+    let server = admin
+        .register(
+            "salesforce",
+            &sim.login_url,
+            Some(&sim.sim.config.connected_app),
+        )
+        .await?;
+    let all = admin
+        .toolset_of(&server, v1::ToolsetKind::AllApproved)
+        .await?;
+    let mut tokens = Vec::with_capacity(users);
+    for i in 0..users {
+        tokens.push(admin.user_with_toolset(&format!("user{i}"), &all).await?);
+    }
+    Ok(tokens)
+}
+
 /// A loopback client that keeps plenty of idle connections.
 fn client() -> anyhow::Result<reqwest::Client> {
     Ok(reqwest::Client::builder()
@@ -259,20 +284,7 @@ async fn calls(
         mib(idle_empty.rss_kib)
     );
     let mut admin = Admin::connect(&gw.grpc, &gw.admin_token).await?;
-    let server = admin
-        .register(
-            "salesforce",
-            &sim.login_url,
-            Some(&sim.sim.config.connected_app),
-        )
-        .await?;
-    let all = admin
-        .toolset_of(&server, v1::ToolsetKind::AllApproved)
-        .await?;
-    let mut tokens = Vec::new();
-    for i in 0..opts.users {
-        tokens.push(admin.user_with_toolset(&format!("user{i}"), &all).await?);
-    }
+    let tokens = seed_users(&mut admin, sim, opts.users).await?;
     let mcp_url = format!("{}/mcp", gw.public_url);
     let sessions = connected_sessions(http, &mcp_url, &tokens, opts.sessions_per_user, sim).await?;
     let mut auths = Vec::new();
@@ -447,20 +459,7 @@ async fn replicas(
     let public = format!("http://127.0.0.1:{port}");
     let mut up = vec![Daemon::spawn_with(bin, &dir.join("r0"), &pg.launch(port, None)).await?];
     let mut admin = Admin::connect(&up[0].grpc, &up[0].admin_token).await?;
-    let server = admin
-        .register(
-            "salesforce",
-            &sim.login_url,
-            Some(&sim.sim.config.connected_app),
-        )
-        .await?;
-    let all = admin
-        .toolset_of(&server, v1::ToolsetKind::AllApproved)
-        .await?;
-    let mut tokens = Vec::new();
-    for i in 0..opts.users {
-        tokens.push(admin.user_with_toolset(&format!("user{i}"), &all).await?);
-    }
+    let tokens = seed_users(&mut admin, sim, opts.users).await?;
     drop(connected_sessions(http, &format!("{public}/mcp"), &tokens, 1, sim).await?);
     println!(
         "{}",
