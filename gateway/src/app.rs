@@ -202,11 +202,11 @@ pub async fn open(config: &Config, secrets: &Secrets) -> anyhow::Result<Opened> 
         Some(url) => {
             anyhow::ensure!(
                 secrets.master_key.is_some() || config.data_dir.join("master.key").exists(),
-                "with --database-url every replica needs the same master key: set TOOLGATE_MASTER_KEY (64 hex digits, e.g. from `openssl rand -hex 32`) on each"
+                "with --database-url every replica needs the same master key: set TOOLGATE_MASTER_KEY (64 hex digits, e.g. from `openssl rand -hex 32`, or 43 unpadded base64url characters) on each, or put the same master.key in each --data-dir"
             );
             anyhow::ensure!(
                 secrets.admin_token.is_some() || config.data_dir.join("admin.token").exists(),
-                "with --database-url every replica needs the same admin token: set TOOLGATE_ADMIN_TOKEN (at least 16 characters) on each"
+                "with --database-url every replica needs the same admin token: set TOOLGATE_ADMIN_TOKEN (at least 16 characters) on each, or put the same admin.token in each --data-dir"
             );
             let key = MasterKey::load_or_create(secrets.master_key.as_deref(), &config.data_dir)?;
             let options = crate::store::PgOptions {
