@@ -10,6 +10,7 @@ use super::Control;
 use super::auth::actor;
 use super::convert::{opt_timestamp, timestamp};
 use super::error::{ControlError, Result, require};
+use super::records::Edited;
 use super::validate;
 use crate::audit::Action;
 use crate::catalog;
@@ -474,8 +475,7 @@ impl ServerService for Control {
                             names.iter().find(|(k, _, _)| *k == toolset.kind)
                         {
                             toolset.name = new_name.clone();
-                            toolset.updated_at = after.updated_at;
-                            toolset.revision += 1;
+                            toolset.touch(after.updated_at);
                             batch.put(&toolset);
                         }
                     }
@@ -664,8 +664,7 @@ impl ServerService for Control {
                         toolset
                             .tool_ids
                             .retain(|t| !tools.iter().any(|x| x.id == *t));
-                        toolset.updated_at = now;
-                        toolset.revision += 1;
+                        toolset.touch(now);
                         edited_toolsets.push(toolset.id.clone());
                         batch.put(&toolset);
                     }
@@ -679,8 +678,7 @@ impl ServerService for Control {
                         profile
                             .toolset_ids
                             .retain(|t| !removed_toolsets.contains(t));
-                        profile.updated_at = now;
-                        profile.revision += 1;
+                        profile.touch(now);
                         edited_profiles.push(profile.id.clone());
                         batch.put(&profile);
                     }

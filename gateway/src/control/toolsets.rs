@@ -9,7 +9,7 @@ use super::Control;
 use super::auth::actor;
 use super::convert::timestamp;
 use super::error::{ControlError, Result, require, require_name_free};
-use super::records::{Target, edit_record};
+use super::records::{Edited, Target, edit_record};
 use super::validate;
 use crate::audit::Action;
 use crate::governance::edit;
@@ -273,8 +273,7 @@ impl ToolsetService for Control {
                 for mut profile in store.list::<AccessProfile>().await? {
                     if profile.toolset_ids.contains(&id) {
                         profile.toolset_ids.retain(|t| *t != id);
-                        profile.updated_at = now;
-                        profile.revision += 1;
+                        profile.touch(now);
                         unbound.push(profile.id.clone());
                         batch.put(&profile);
                     }
