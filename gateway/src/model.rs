@@ -35,6 +35,10 @@ pub struct Settings {
     pub require_tool_approval: bool,
     /// Given to discovered tools whose annotations do not say what they do.
     pub default_classification: Classification,
+    /// How AI clients sign in to `/mcp` (identity provider, registration
+    /// policy). Absent in settings stored before sign-in existed: defaults.
+    #[serde(default)]
+    pub sign_in: SignInSettings,
 }
 
 impl Default for Settings {
@@ -47,8 +51,252 @@ impl Default for Settings {
                 sensitive: false,
                 dangerous: false,
             },
+            sign_in: SignInSettings::default(),
         }
     }
+}
+
+/// How users and AI clients sign in to the MCP endpoint's OAuth 2.1
+/// authorization server (MCP 2026-07-28 and 2025-11-25, "Authorization").
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct SignInSettings {
+    /// The company's OpenID Connect provider; `None`: the built-in sign-in
+    /// (one-time sign-in links issued by an admin) only.
+    #[serde(default)]
+    pub identity_provider: Option<IdentityProvider>,
+    /// Which AI clients may register, and as what.
+    #[serde(default)]
+    pub registration: RegistrationPolicy,
+}
+
+/// An OpenID Connect provider users sign in through (OpenID Connect Core
+/// 1.0, authorization code flow; discovery from `issuer_url`). Its client
+/// secret is sealed in the store under [`IdentityProvider::SECRET_KEY`],
+/// never here.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IdentityProvider {
+    /// The issuer (`https://login.example.com`, or `http://` on loopback
+    /// only); `/.well-known/openid-configuration` is read from it.
+    pub issuer_url: String,
+    /// toolgate's client id at the provider.
+    pub client_id: String,
+    /// When the client secret was last set; `None`: no secret (a public
+    /// client).
+    pub client_secret_set_at: Option<Millis>,
+    /// First 8 hex characters of the SHA-256 of the client secret, to tell
+    /// secrets apart without showing them.
+    pub client_secret_fingerprint: Option<String>,
+    /// Scopes requested (`openid` is always sent).
+    pub scopes: Vec<String>,
+    /// The ID token or userinfo claim holding the user's email (`email`).
+    pub email_claim: String,
+    /// The claim listing the user's groups (`groups`); empty: groups are
+    /// not read.
+    pub groups_claim: String,
+    /// Email domains allowed to sign in (`acme.example`); empty: any.
+    pub allowed_email_domains: Vec<String>,
+    /// Groups allowed to sign in; empty: any.
+    pub allowed_groups: Vec<String>,
+    /// What happens to a verified email no toolgate user has.
+    pub unknown_users: UnknownUsers,
+}
+
+impl IdentityProvider {
+    /// Store key of the sealed client secret.
+    pub const SECRET_KEY: &'static str = "sign_in/identity_provider/client_secret";
+}
+
+/// What sign-in does with a verified email that matches no user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum UnknownUsers {
+    /// Refused: an admin creates users first.
+    Refuse,
+    /// Created active on first sign-in (with no grants).
+    Create,
+}
+
+/// Which AI clients may register with the authorization server, and the
+/// type each new client gets.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RegistrationPolicy {
+    /// Client types that may sign in; a client of another type is refused
+    /// at sign-in and on every call. Default: `[Personal]`.
+    pub allowed_types: Vec<ClientType>,
+    /// The type a new client gets (at its first sign-in by a user).
+    pub default_type: ClientType,
+    /// Whether Dynamic Client Registration (RFC 7591) is open. Client ID
+    /// Metadata Documents are always accepted.
+    pub dynamic_registration_enabled: bool,
+    /// Hosts (`host` or `host:port`) whose Client ID Metadata Documents may
+    /// be fetched although they resolve to a loopback, private or
+    /// link-local address (SSRF guard exceptions). Default: none.
+    pub metadata_document_private_hosts: Vec<String>,
+    /// Idle days after which an `Ephemeral` client is closed; `None`:
+    /// never.
+    pub ephemeral_close_after_days: Option<u32>,
+}
+
+impl Default for RegistrationPolicy {
+    fn default() -> Self {
+        Self {
+            allowed_types: vec![ClientType::Personal],
+            default_type: ClientType::Personal,
+            dynamic_registration_enabled: true,
+            metadata_document_private_hosts: Vec::new(),
+            ephemeral_close_after_days: Some(1),
+        }
+    }
+}
+
+/// Who an AI client serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClientType {
+    /// One person's client on their own machine or account.
+    Personal,
+    /// Used by several people (a team's agent).
+    Shared,
+    /// An unattended service or script.
+    Service,
+    /// Short-lived (a CI job, a one-off session); closed when idle.
+    Ephemeral,
+}
+
+/// An AI client's lifecycle state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClientState {
+    /// Works.
+    Active,
+    /// Works, but hidden from default listings (the console shows it on
+    /// request).
+    Hidden,
+    /// Refused at sign-in and on every call; an admin may reopen it.
+    Closed,
+    /// Refused for good; its tokens are revoked; kept for the audit trail.
+    Deleted,
+}
+
+impl ClientState {
+    /// Whether the client may sign in and call tools.
+    pub fn is_usable(self) -> bool {
+        matches!(self, ClientState::Active | ClientState::Hidden)
+    }
+}
+
+/// How an AI client record came to be.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClientOrigin {
+    /// A personal access token issued by an admin (`UserService.IssueToken`).
+    AccessToken,
+    /// An OAuth client identified by a Client ID Metadata Document URL.
+    MetadataDocument,
+    /// An OAuth client registered through Dynamic Client Registration
+    /// (RFC 7591).
+    DynamicRegistration,
+}
+
+/// An AI client as a governed object: one per user and OAuth client they
+/// signed in with, and one per personal access token.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AiClient {
+    /// Record id.
+    pub id: String,
+    /// Display name (the client's `client_name`, or the token's label).
+    pub name: String,
+    /// How it came to be.
+    pub origin: ClientOrigin,
+    /// The OAuth `client_id` ([`OAuthClient::id`]); `None` for
+    /// [`ClientOrigin::AccessToken`].
+    pub client_id: Option<String>,
+    /// The personal access token ([`Token::id`]) of an
+    /// [`ClientOrigin::AccessToken`] client.
+    pub token_id: Option<String>,
+    /// The user it acts for.
+    pub owner_user_id: String,
+    /// Its type.
+    pub client_type: ClientType,
+    /// Its lifecycle state.
+    pub state: ClientState,
+    /// The per-client kill switch: false refuses every tool call of this
+    /// client (the client still signs in and lists tools).
+    pub traffic_enabled: bool,
+    /// Closed after this many days without use; `None`: never.
+    pub close_after_idle_days: Option<u32>,
+    /// Last use (tool list or call), at minute resolution.
+    pub last_used_at: Option<Millis>,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// Moves on every change (optimistic concurrency for admin edits).
+    #[serde(default)]
+    pub revision: u64,
+}
+
+/// An OAuth client known to the authorization server: registered through
+/// DCR (RFC 7591) or read from its Client ID Metadata Document (whose URL
+/// is its id).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthClient {
+    /// The `client_id`.
+    pub id: String,
+    /// `client_name`, or the client id's host when it has none.
+    pub name: String,
+    /// How it registered ([`ClientOrigin::MetadataDocument`] or
+    /// [`ClientOrigin::DynamicRegistration`]).
+    pub origin: ClientOrigin,
+    /// Exact redirect URIs it may use.
+    pub redirect_uris: Vec<String>,
+    /// `client_uri`, shown on the consent page.
+    pub client_uri: Option<String>,
+    /// `token_endpoint_auth_method`: `none`, `client_secret_basic` or
+    /// `client_secret_post`.
+    pub token_endpoint_auth_method: String,
+    /// SHA-256 (hex) of the client secret DCR issued, if any.
+    pub secret_hash: Option<String>,
+    /// Registration (or document fetch) time.
+    pub created_at: Millis,
+    /// When a metadata document was last fetched.
+    pub fetched_at: Option<Millis>,
+}
+
+/// One sign-in of a user with an OAuth client: the refresh token family
+/// (OAuth 2.1 section 4.3.1, refresh token rotation). Every refresh
+/// replaces `refresh_hash`; presenting an earlier refresh token revokes the
+/// whole grant.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct OAuthGrant {
+    /// Grant id.
+    pub id: String,
+    /// The AI client record.
+    pub ai_client_id: String,
+    /// The OAuth client id.
+    pub client_id: String,
+    /// The signed-in user.
+    pub user_id: String,
+    /// The resource (RFC 8707) its tokens are bound to: the `/mcp` URL.
+    pub resource: String,
+    /// Granted scopes.
+    pub scopes: Vec<String>,
+    /// SHA-256 (hex) of the current refresh token.
+    pub refresh_hash: String,
+    /// SHA-256 (hex) of earlier refresh tokens (newest last, bounded):
+    /// presenting one is reuse.
+    pub used_refresh_hashes: Vec<String>,
+    /// Sign-in time.
+    pub created_at: Millis,
+    /// Last refresh.
+    pub refreshed_at: Option<Millis>,
+    /// When the family ends regardless of refreshes.
+    pub expires_at: Millis,
+    /// Revocation time.
+    pub revoked_at: Option<Millis>,
+    /// Why it was revoked (`refresh token reuse`, `client closed`, ...).
+    #[serde(default)]
+    pub revoked_reason: String,
 }
 
 /// What a tool does to upstream state.

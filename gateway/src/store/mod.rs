@@ -44,8 +44,8 @@ pub use sled_backend::DirLock;
 
 use crate::crypto::{CryptoError, MasterKey};
 use crate::model::{
-    AccessProfile, AuditEvent, Connection, Server, Settings, Token, Tool, ToolAction, ToolState,
-    Toolset, User,
+    AccessProfile, AiClient, AuditEvent, Connection, OAuthClient, OAuthGrant, Server, Settings,
+    Token, Tool, ToolAction, ToolState, Toolset, User,
 };
 
 /// The version byte that starts every value the embedded store writes.
@@ -141,6 +141,13 @@ pub enum Table {
     TokenHash,
     /// Users' Salesforce connections (tokens are secrets, not here).
     Connection,
+    /// OAuth clients of the MCP authorization server (DCR registrations and
+    /// fetched Client ID Metadata Documents).
+    OAuthClient,
+    /// AI clients: one per user and OAuth client, and per access token.
+    AiClient,
+    /// OAuth grants (refresh token families) of signed-in AI clients.
+    OAuthGrant,
     /// Metadata values (e.g. the catalog digest last discovered).
     Meta,
 }
@@ -148,7 +155,7 @@ pub enum Table {
 impl Table {
     /// Every table, in the order a copy writes them (referenced before
     /// referencing).
-    pub const ALL: [Table; 10] = [
+    pub const ALL: [Table; 13] = [
         Table::Settings,
         Table::Meta,
         Table::Server,
@@ -159,6 +166,9 @@ impl Table {
         Table::Token,
         Table::TokenHash,
         Table::Connection,
+        Table::OAuthClient,
+        Table::AiClient,
+        Table::OAuthGrant,
     ];
 
     /// The embedded store's key prefix (`settings` has no prefix: its key is
@@ -174,6 +184,9 @@ impl Table {
             Table::Token => "token/",
             Table::TokenHash => "tokenhash/",
             Table::Connection => "connection/",
+            Table::OAuthClient => "oauthclient/",
+            Table::AiClient => "aiclient/",
+            Table::OAuthGrant => "oauthgrant/",
             Table::Meta => "meta/",
         }
     }
@@ -223,6 +236,9 @@ entity!(AccessProfile, Table::AccessProfile, "access profile");
 entity!(User, Table::User, "user");
 entity!(Token, Table::Token, "token");
 entity!(Connection, Table::Connection, "Salesforce connection");
+entity!(OAuthClient, Table::OAuthClient, "OAuth client");
+entity!(AiClient, Table::AiClient, "AI client");
+entity!(OAuthGrant, Table::OAuthGrant, "OAuth grant");
 
 /// A filtered, ordered page of tools (`ListTools`), answered by the
 /// database. Tools are ordered by `(name, id)`.

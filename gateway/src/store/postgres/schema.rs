@@ -147,6 +147,9 @@ pub(super) fn table_name(table: Table) -> &'static str {
         Table::Token => "tokens",
         Table::TokenHash => "token_hashes",
         Table::Connection => "connections",
+        Table::OAuthClient => "oauth_clients",
+        Table::AiClient => "ai_clients",
+        Table::OAuthGrant => "oauth_grants",
     }
 }
 
