@@ -50,7 +50,7 @@ async fn migrations_build_the_schema_once_when_replicas_start_together() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1]);
+    assert_eq!(versions, vec![1, 2]);
     for table in [
         "settings",
         "meta",
@@ -62,6 +62,9 @@ async fn migrations_build_the_schema_once_when_replicas_start_together() {
         "tokens",
         "token_hashes",
         "connections",
+        "oauth_clients",
+        "ai_clients",
+        "oauth_grants",
         "secrets",
         "audit_events",
         "ephemeral",
@@ -128,7 +131,7 @@ async fn a_newer_schema_is_refused_with_a_clear_message() {
     assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "the database schema is at version 99990, newer than this toolgated knows (1); upgrade toolgated"
+        "the database schema is at version 99990, newer than this toolgated knows (2); upgrade toolgated"
     );
 }
 
