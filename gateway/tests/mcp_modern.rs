@@ -643,6 +643,14 @@ async fn discover_header_mirroring_caching_hints_and_methods_without_a_session()
     };
     assert_eq!(missing_name.status, 400, "{}", missing_name.body);
 
+    // Methods 2026-07-28 removed are unknown there (404, -32601), even
+    // with params that would not fit them.
+    for method in ["initialize", "logging/setLevel", "resources/subscribe"] {
+        let removed = raw_mcp::send(modern_post(&url, &token, method, json!({}), &[])).await;
+        assert_eq!(removed.status, 404, "{method}: {}", removed.body);
+        assert_eq!(removed.error_code(), -32601, "{method}: {}", removed.body);
+    }
+
     // GET and DELETE without a session: 405, Allow POST.
     let http = reqwest::Client::new();
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {

@@ -521,7 +521,9 @@ impl ServerHandler for Gateway {
             session.map(|s| Handling::new(&self.state.in_flight, &s, context.id.clone()))
         });
         let method = bounded(&request.method);
-        if super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
+        let removed = is_modern(&context)
+            && super::transport::REMOVED_IN_2026_07_28.contains(&request.method.as_str());
+        if !removed && super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
             Err(McpError::invalid_params(
                 super::transport::invalid_params_message(&method),
                 None,

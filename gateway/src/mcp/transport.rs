@@ -130,6 +130,17 @@ pub(super) const MCP_REQUEST_METHODS: &[&str] = &[
     "subscriptions/listen",
 ];
 
+/// Methods of [`MCP_REQUEST_METHODS`] that protocol 2026-07-28 removed
+/// (SEP-2575: no handshake, no session-scoped state). A 2026-07-28 request
+/// for one is an unknown method (`-32601`, HTTP 404), whatever its params.
+pub(super) const REMOVED_IN_2026_07_28: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
+];
+
 /// The message of the invalid-params error (`-32602`) for MCP method
 /// `method`, one of [`MCP_REQUEST_METHODS`]: the same whether the
 /// transport or the handler ([`super::Gateway`]) found the bad params.
