@@ -668,3 +668,27 @@ async fn discover_header_mirroring_caching_hints_and_methods_without_a_session()
     w.daemon.stop().await.unwrap();
     w.sf.sim.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_open_listen_stream_ends_when_the_daemon_stops() {
+    let mut w = world_with(|_| {}).await;
+    let all = w.toolset(v1::ToolsetKind::AllApproved).await;
+    let (_, _, token) = w.user("ana@example.com", &all).await;
+    let mut open = raw_listen(&w.mcp_url, &token)
+        .await
+        .unwrap_or_else(|a| panic!("{}: {}", a.status, a.body));
+    // The stop does not wait out the grace period for the stream, and the
+    // stream ends (it does not hang the client).
+    let started = std::time::Instant::now();
+    within("the daemon's stop", w.daemon.stop()).await.unwrap();
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        started.elapsed()
+    );
+    within("the end of the listen stream", async {
+        while let Ok(Some(_)) = open.chunk().await {}
+    })
+    .await;
+    w.sf.sim.stop().await;
+}
