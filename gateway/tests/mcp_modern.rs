@@ -254,8 +254,8 @@ async fn listen_hears_the_listeners_own_list_changes() {
     );
     assert!(ana.list_tools(None).await.unwrap().tools.is_empty());
 
-    // The kill switch changes everyone's list: both hear it, ben for the
-    // first time (ana's revocation did not reach him).
+    // The kill switch changes everyone's list: ben (whose list the
+    // revocation left alone) hears it too.
     w.admin
         .settings
         .update_settings(v1::UpdateSettingsRequest {
