@@ -4,6 +4,7 @@
 //! needs: changes made on one replica are enforced on all (and how fast),
 //! one token refresh across replicas, a connect link made on one replica
 //! and completed through others, a 2025-11-25 session that outlives its
+//! replica, a 2026-07-28 listen stream told of a change made on another
 //! replica, and no acknowledged write or audit event lost to `kill -9`.
 
 mod common;
@@ -100,6 +101,38 @@ async fn post(url: &str, token: &str, session: Option<&str>, body: Value) -> (u1
         json["_session"] = Value::String(id);
     }
     (status, json)
+}
+
+/// Opens a 2026-07-28 `subscriptions/listen` stream (tools only) on
+/// `replica` and reads it up to its acknowledgment.
+async fn listen(replica: &Replica, token: &str) -> reqwest::Response {
+    let body = json!({"jsonrpc": "2.0", "id": "listen-1", "method": "subscriptions/listen",
+        "params": {"notifications": {"toolsListChanged": true}, "_meta": {
+            "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+            "io.modelcontextprotocol/clientInfo": {"name": "replicas", "version": "1"},
+            "io.modelcontextprotocol/clientCapabilities": {}}}});
+    let mut response = reqwest::Client::new()
+        .post(replica.mcp_url())
+        .bearer_auth(token)
+        .header("content-type", "application/json")
+        .header("accept", "application/json, text/event-stream")
+        .header("mcp-protocol-version", "2026-07-28")
+        .header("mcp-method", "subscriptions/listen")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200);
+    let mut seen = String::new();
+    while !seen.contains("notifications/subscriptions/acknowledged") {
+        let chunk = tokio::time::timeout(GUARD, response.chunk())
+            .await
+            .expect("no listen acknowledgment")
+            .unwrap()
+            .expect("listen stream ended before its acknowledgment");
+        seen.push_str(&String::from_utf8_lossy(&chunk));
+    }
+    response
 }
 
 impl Session {
@@ -410,6 +443,8 @@ async fn three_replicas_on_one_postgresql_behave_as_one_gateway() {
     assert_eq!(cl.sim.counter("token:refresh_token") - refreshes, 1);
 
     let all: Vec<&Replica> = cl.replicas.iter().collect();
+    // A 2026-07-28 listen stream held on replica 2 hears a change made on 1.
+    let mut listening = listen(&cl.replicas[2], &token).await;
     // The kill switch flipped on replica 1 holds on every replica.
     let mut b = cl.replicas[1].admin().await;
     b.settings
@@ -420,6 +455,24 @@ async fn three_replicas_on_one_postgresql_behave_as_one_gateway() {
         .await
         .unwrap();
     let off = Instant::now();
+    tokio::time::timeout(GUARD, async {
+        let mut seen = String::new();
+        while !seen.contains("notifications/tools/list_changed") {
+            let chunk = listening
+                .chunk()
+                .await
+                .unwrap()
+                .expect("listen stream ended");
+            seen.push_str(&String::from_utf8_lossy(&chunk));
+        }
+    })
+    .await
+    .expect("the listen stream on replica 2 never heard the kill switch");
+    println!(
+        "listen stream on another replica told in {:?}",
+        off.elapsed()
+    );
+    drop(listening);
     let kill_switch = until_all("kill switch", &all, off, async |r| {
         let (status, answer) = session.call(r, "salesforce_get_limits").await;
         status == 200 && text_of(&answer).contains("traffic")

@@ -81,6 +81,8 @@ class Demo:
     def __init__(self, info):
         self.mcp_url = info["MCP endpoint"]
         self.token = info["MCP token"]
+        # "<gRPC address> (admin token in <file>)"
+        self.control_api = info.get("control API", "")
         self.base_url = self.mcp_url.removesuffix("/mcp")
         org = info["Salesforce org"]  # "sfsim login host URL / instance URL"
         words = org.split()

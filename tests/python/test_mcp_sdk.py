@@ -6,14 +6,23 @@ The core flow a user goes through: no token is refused (HTTP 401); with a
 token, initialize and list the granted tools; the first Salesforce call
 answers with a connect link (and a URL elicitation); the link is followed
 through sfsim's login page like a browser would; the call then returns
-records, pages with next_cursor, and Salesforce errors keep their code."""
+records, pages with next_cursor, and Salesforce errors keep their code.
+
+The same in the SDK's default mode (protocol 2026-07-28, stateless): the
+connect prompt is an input_required result whose URL elicitation reaches the
+elicitation callback, and the SDK's retry returns records; a
+`client.listen(tools_list_changed=True)` stream hears an admin change."""
 
 import anyio
+import grpc
 import httpx2
 import pytest
 import requests
 from mcp import Client, types
 from mcp.client.streamable_http import streamable_http_client
+from mcp.client.subscriptions import ToolsListChanged
+
+from test_grpc_automation import reflected_method
 
 GENEPOINT = "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"
 GENEPOINT_ID = "0015g00000Q1aADAAZ"
@@ -188,5 +197,89 @@ def test_stateless_2026_07_28_with_the_python_sdk(demo):
             found = await client.call_tool("salesforce_query", {"soql": GENEPOINT})
             assert found.is_error is False, text(found)
             assert found.structured_content["records"][0]["Id"] == GENEPOINT_ID
+
+    anyio.run(scenario)
+
+
+def set_traffic(demo, enabled: bool):
+    """Flips the gateway's kill switch through the demo's control API (an
+    admin change every user's tool list follows)."""
+    address, _, rest = demo.control_api.partition(" ")
+    token_file = rest.removeprefix("(admin token in ").removesuffix(")")
+    with open(token_file) as f:
+        auth = [("authorization", f"Bearer {f.read().strip()}")]
+    with grpc.insecure_channel(address) as channel:
+        Request, update = reflected_method(channel, "toolgate.v1.SettingsService/UpdateSettings")
+        update(Request(mcp_traffic_enabled=enabled), metadata=auth)
+
+
+def test_connect_prompt_in_default_mode_is_a_url_elicitation(demo):
+    """2026-07-28: the first call's input_required carries the connect link
+    as a URL elicitation; declined, the call ends with the text prompt;
+    followed through sfsim and accepted, the SDK's retry returns records."""
+    elicited = []
+    follow = {"link": False}
+
+    async def on_elicitation(context, params):
+        elicited.append(params)
+        if not follow["link"]:
+            return types.ElicitResult(action="decline")
+        await anyio.to_thread.run_sync(demo.connect, params.url)
+        return types.ElicitResult(action="accept")
+
+    async def scenario():
+        async with http_client(demo.token) as http, Client(
+            streamable_http_client(demo.mcp_url, http_client=http),
+            elicitation_callback=on_elicitation,  # declares form and URL elicitation
+        ) as client:
+            assert client.protocol_version == "2026-07-28"
+            declined = await client.call_tool("salesforce_query", {"soql": GENEPOINT})
+            assert declined.is_error is True
+            prompt = text(declined)
+            assert prompt.startswith("Connect your Salesforce account to use salesforce_query"), prompt
+            assert len(elicited) == 1
+            assert elicited[0].mode == "url"
+            assert elicited[0].message == "Connect your Salesforce account to use salesforce_query"
+            assert demo.connect_link(prompt) == elicited[0].url
+
+            follow["link"] = True
+            found = await client.call_tool("salesforce_query", {"soql": GENEPOINT})
+            assert found.is_error is False, text(found)
+            assert found.structured_content["records"][0]["Id"] == GENEPOINT_ID
+            assert len(elicited) == 2
+            assert "/connect/" in elicited[1].url
+
+            # Connected: the next call runs at once, nothing is elicited.
+            again = await client.call_tool("salesforce_get_limits", {})
+            assert again.is_error is False, text(again)
+            assert len(elicited) == 2
+
+    anyio.run(scenario)
+
+
+def test_listen_in_default_mode_hears_tools_list_changed(demo):
+    """2026-07-28: `client.listen(tools_list_changed=True)` is acknowledged
+    for tools only, hears the kill switch flip, and the SDK's tools/list
+    cache (ttlMs, cacheScope private) is evicted by the event."""
+
+    async def scenario():
+        async with http_client(demo.token) as http, Client(
+            streamable_http_client(demo.mcp_url, http_client=http),
+        ) as client:
+            assert client.protocol_version == "2026-07-28"
+            assert {t.name for t in (await client.list_tools()).tools} == TOOLS
+            async with client.listen(tools_list_changed=True, prompts_list_changed=True) as sub:
+                assert sub.honored.tools_list_changed is True
+                assert not sub.honored.prompts_list_changed
+                await anyio.to_thread.run_sync(set_traffic, demo, False)
+                with anyio.fail_after(20):
+                    event = await sub.__anext__()
+                assert isinstance(event, ToolsListChanged), event
+                assert (await client.list_tools()).tools == []
+                await anyio.to_thread.run_sync(set_traffic, demo, True)
+                with anyio.fail_after(20):
+                    event = await sub.__anext__()
+                assert isinstance(event, ToolsListChanged), event
+                assert {t.name for t in (await client.list_tools()).tools} == TOOLS
 
     anyio.run(scenario)

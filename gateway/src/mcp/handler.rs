@@ -1,25 +1,35 @@
-//! The MCP server handler: `initialize`, `tools/list`, `tools/call`.
+//! The MCP server handler: `initialize`, `tools/list`, `tools/call`, and
+//! on 2026-07-28 `subscriptions/listen` (`server/discover` is rmcp's, from
+//! [`ServerHandler::get_info`]).
 //! Errors become MCP results here and only here: policy denials, bad
 //! arguments, a missing Salesforce connection and Salesforce errors are
 //! tool errors (`isError: true`) the agent can read; only a request that
-//! cannot be served at all is a protocol error.
+//! cannot be served at all (or a retry whose `requestState` does not open)
+//! is a protocol error. A missing connection on 2026-07-28 is an
+//! `input_required` result with the connect link as a URL elicitation
+//! ([`super::prompt`]).
 
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::http::request::Parts;
 use rmcp::model::{
-    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig, Tool as McpTool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
+    ElicitRequest, ElicitRequestParams, Implementation, InputRequest, InputRequests,
+    InputRequiredResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
+    ServerCapabilities, ServerConfig, SubscriptionFilter, Tool as McpTool,
     ToolAnnotations as McpAnnotations,
 };
-use rmcp::service::RequestContext;
+use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
 
 use super::McpState;
 use super::auth::Caller;
+use super::notify;
+use super::prompt::{ELICITATION_KEY, Retry};
 use super::sessions::Handling;
+use super::transport::ListenSlot;
 use crate::audit::Action;
 use crate::governance::decide;
 use crate::model::{AuditEvent, Outcome, Tool, ToolState};
@@ -191,6 +201,8 @@ struct Ending {
     outcome: Outcome,
     reason: String,
     result: CallToolResult,
+    /// Sent instead of `result` when set: the 2026-07-28 connect prompt.
+    input: Option<InputRequiredResult>,
 }
 
 impl Ending {
@@ -200,6 +212,7 @@ impl Ending {
             outcome: Outcome::Denied,
             result: text_error(reason.clone()),
             reason,
+            input: None,
         }
     }
 
@@ -208,15 +221,39 @@ impl Ending {
             outcome: Outcome::Error,
             reason: reason.into(),
             result: text_error(message),
+            input: None,
+        }
+    }
+
+    /// The answer to the client.
+    fn response(self) -> CallToolResponse {
+        match self.input {
+            Some(input) => input.into(),
+            None => self.result.into(),
         }
     }
 }
 
+/// Whether the request is on protocol 2026-07-28 or later (stateless: no
+/// server-to-client requests, multi round-trip results instead).
+fn is_modern(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .protocol_version()
+        .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
+}
+
 impl Gateway {
+    /// The answer to a call of `tool` by `user_id`, who has no Salesforce
+    /// connection to its server: on 2026-07-28 with a client that takes URL
+    /// elicitations, `input_required` with the connect link (asked again on
+    /// a retry the user accepted, the text below once they declined);
+    /// otherwise a tool error whose text holds the link, and on a session
+    /// whose client takes URL elicitations an `elicitation/create` too.
     async fn connect_prompt(
         &self,
         tool: &Tool,
         user_id: &str,
+        retry: Option<&Retry>,
         context: &RequestContext<RoleServer>,
     ) -> Ending {
         let link = match self
@@ -238,6 +275,43 @@ impl Gateway {
             "Connect your Salesforce account to use {}: open {link} in your browser, sign in to Salesforce and allow access, then call the tool again. The link works once and expires in 10 minutes.",
             tool.name
         );
+        if is_modern(context) {
+            let supports_url = context
+                .client_capabilities()
+                .and_then(|c| c.elicitation)
+                .is_some_and(|e| e.url.is_some());
+            if retry.is_some_and(|r| r.declined) {
+                return Ending {
+                    outcome: Outcome::Denied,
+                    reason: "no Salesforce connection; connect prompt declined".into(),
+                    result: text_error(message),
+                    input: None,
+                };
+            }
+            let input = supports_url.then(|| {
+                let elicit = ElicitRequest::new(ElicitRequestParams::UrlElicitationParams {
+                    meta: None,
+                    message: format!("Connect your Salesforce account to use {}", tool.name),
+                    url: link.clone(),
+                    elicitation_id: crate::model::new_id(),
+                });
+                let requests = InputRequests::from([(
+                    ELICITATION_KEY.to_owned(),
+                    InputRequest::Elicitation(elicit),
+                )]);
+                let state = self
+                    .state
+                    .prompts
+                    .seal(user_id, &tool.name, &tool.server_id);
+                InputRequiredResult::new(Some(requests), Some(state))
+            });
+            return Ending {
+                outcome: Outcome::Denied,
+                reason: "no Salesforce connection; connect link sent".into(),
+                result: text_error(message),
+                input,
+            };
+        }
         let supports_url = context
             .peer
             .peer_info()
@@ -263,6 +337,7 @@ impl Gateway {
             outcome: Outcome::Denied,
             reason: "no Salesforce connection; connect link sent".into(),
             result: text_error(message),
+            input: None,
         }
     }
 
@@ -310,7 +385,9 @@ impl Gateway {
                 {
                     Ok(fresh) => call(fresh).await,
                     Err(RefreshError::Revoked | RefreshError::NotConnected) => {
-                        return self.connect_prompt(tool, &caller.user.id, context).await;
+                        return self
+                            .connect_prompt(tool, &caller.user.id, None, context)
+                            .await;
                     }
                     Err(err) => {
                         return Ending::error(err.to_string(), err.to_string());
@@ -328,6 +405,7 @@ impl Gateway {
                     r.structured_content = Some(output.structured);
                     r
                 },
+                input: None,
             },
             Err(SfError::InvalidSession) => Ending::error(
                 "session refused after refresh",
@@ -337,11 +415,13 @@ impl Gateway {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn call<'w>(
         &self,
         request: &CallToolRequestParams,
         args: &Value,
         caller: &Caller,
+        retry: Option<&Retry>,
         context: &RequestContext<RoleServer>,
         world: &'w super::World,
     ) -> (Option<&'w Tool>, Ending) {
@@ -401,9 +481,13 @@ impl Gateway {
         {
             Ok(Some(live)) => live,
             Ok(None) => {
+                // A retry's state names the server it asked about; a state
+                // for another server (the tool moved) counts as none.
+                let retry = retry.filter(|r| r.server_id == tool.server_id);
                 return (
                     Some(tool),
-                    self.connect_prompt(tool, &caller.user.id, context).await,
+                    self.connect_prompt(tool, &caller.user.id, retry, context)
+                        .await,
                 );
             }
             Err(err) => {
@@ -437,7 +521,9 @@ impl ServerHandler for Gateway {
             session.map(|s| Handling::new(&self.state.in_flight, &s, context.id.clone()))
         });
         let method = bounded(&request.method);
-        if super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
+        let removed = is_modern(&context)
+            && super::transport::REMOVED_IN_2026_07_28.contains(&request.method.as_str());
+        if !removed && super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
             Err(McpError::invalid_params(
                 super::transport::invalid_params_message(&method),
                 None,
@@ -480,6 +566,8 @@ impl ServerHandler for Gateway {
         })?;
         let subject = world.subject(&caller.user, Some(&caller.token));
         let allowed = world.allowed(&subject);
+        // A session means 2025-xx: no caching hints (and no version lookup).
+        let stateless = session.is_none();
         if let Some(session) = session {
             let names = allowed
                 .iter()
@@ -489,13 +577,64 @@ impl ServerHandler for Gateway {
                 .sessions
                 .seen(&session, &caller.user.id, context.peer.clone(), names);
         }
-        Ok(ListToolsResult {
+        let mut result = ListToolsResult {
             tools: allowed
                 .into_iter()
                 .map(|i| world.listed(i).clone())
                 .collect(),
             ..Default::default()
+        };
+        if stateless && is_modern(&context) {
+            result.ttl_ms = Some(super::TOOLS_TTL_MS);
+            result.cache_scope = Some(CacheScope::Private);
+        }
+        Ok(result)
+    }
+
+    /// toolgate has tools only: of a `subscriptions/listen` filter it
+    /// accepts `toolsListChanged` alone (rmcp acknowledges the accepted
+    /// part, MCP 2026-07-28 "Subscriptions").
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(if requested.tools_list_changed == Some(true) {
+            SubscriptionFilter::builder().tools_list_changed().build()
+        } else {
+            SubscriptionFilter::new()
         })
+    }
+
+    /// Holds one acknowledged `subscriptions/listen` stream: registered
+    /// with [`notify`] (which sends `notifications/tools/list_changed` when
+    /// the caller's list changes) until the client cancels the request or
+    /// its connection drops, holding the session slot the transport took
+    /// ([`ListenSlot`]). A stream that accepted nothing ends at once.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let start = context
+            .request_context()
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<ListenSlot>())
+            .and_then(ListenSlot::take)
+            .ok_or_else(|| {
+                McpError::internal_error("listen stream without a session slot", None)
+            })?;
+        if context.accepted().tools_list_changed != Some(true) {
+            return Ok(());
+        }
+        let (caller, _) = caller(context.request_context())?;
+        let listening = notify::Sessions::listen(
+            &self.state,
+            &caller.user.id,
+            context.sink().clone(),
+            start.tools,
+        );
+        notify::catch_up(&self.state, &listening).await;
+        context.cancelled().await;
+        drop(listening);
+        drop(start.slot);
+        Ok(())
     }
 
     async fn call_tool(
@@ -510,10 +649,29 @@ impl ServerHandler for Gateway {
         let _handling = session
             .as_deref()
             .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
+        // A retry after a connect prompt (2026-07-28): its state must be
+        // one toolgate sealed for this user and tool.
+        let retry = match &request.request_state {
+            None => None,
+            Some(state) => match self.state.prompts.open(
+                state,
+                &caller.user.id,
+                &request.name,
+                request.input_responses.as_ref(),
+            ) {
+                Ok(retry) => retry,
+                Err(err) => {
+                    tracing::debug!(error = %err, cause = ?std::error::Error::source(&err), "refused requestState");
+                    return Err(McpError::invalid_params(err.to_string(), None));
+                }
+            },
+        };
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let (target, ending) = match self.state.world().await {
             Ok(world) => {
-                let (tool, ending) = self.call(&request, &args, &caller, &context, &world).await;
+                let (tool, ending) = self
+                    .call(&request, &args, &caller, retry.as_ref(), &context, &world)
+                    .await;
                 (call_target(&world, tool, &request.name), ending)
             }
             Err(err) => {
@@ -551,7 +709,7 @@ impl ServerHandler for Gateway {
             .result
             .into());
         }
-        Ok(ending.result.into())
+        Ok(ending.response())
     }
 }
 

@@ -15,11 +15,22 @@
 //! the store so any replica can serve them ([`persist`]); bad methods
 //! and bodies get their HTTP and JSON-RPC codes before rmcp sees them
 //! ([`transport`]).
+//!
+//! Protocol 2026-07-28 (stateless, no session) is served by the same
+//! handler: `server/discover` (rmcp, from [`Gateway`]'s server info),
+//! `subscriptions/listen` with `toolsListChanged` ([`notify`]; a stream
+//! counts against the session limits), the connect prompt as
+//! `input_required` with a URL elicitation ([`prompt`]), and `tools/list`
+//! with `ttlMs` [`TOOLS_TTL_MS`] and `cacheScope: "private"`. rmcp checks
+//! the mirrored `Mcp-Method`, `Mcp-Name` and `MCP-Protocol-Version` headers
+//! against the body (400 on a mismatch) and answers GET and DELETE without
+//! a session 405.
 
 pub mod auth;
 mod handler;
 pub mod notify;
 pub mod persist;
+pub mod prompt;
 pub mod sessions;
 pub mod transport;
 
@@ -42,6 +53,15 @@ pub use handler::Gateway;
 /// How long describe results are cached per server.
 const DESCRIBE_TTL: Duration = Duration::from_secs(10 * 60);
 
+/// `ttlMs` of a 2026-07-28 `tools/list` result (MCP 2026-07-28, SEP-2549
+/// caching hints), with `cacheScope: "private"` (a list is one user's):
+/// one minute. A list changes only on an admin action or a grant expiry;
+/// a client holding a `subscriptions/listen` stream hears
+/// `tools/list_changed` at once, one that does not sees the change within
+/// this time, and a call to a tool no longer granted is refused anyway.
+/// Grant expiry is re-checked on the same period ([`notify`]).
+pub const TOOLS_TTL_MS: u64 = 60_000;
+
 /// Everything the MCP handlers share.
 #[derive(Debug)]
 pub struct McpState {
@@ -55,6 +75,9 @@ pub struct McpState {
     pub limits: Limits,
     /// Signs and checks paging cursors (key derived from the master key).
     pub cursors: Cursors,
+    /// Seals and opens the `requestState` of 2026-07-28 connect prompts
+    /// (key derived from the master key).
+    pub prompts: prompt::ConnectPrompts,
     /// Live sessions, for list-changed notifications.
     pub sessions: notify::Sessions,
     /// Request ids in use per session ([`sessions::GatedSessionManager`]),
@@ -148,12 +171,17 @@ impl McpState {
             .unwrap_or_default();
         let cursors =
             Cursors::new(store.derived_key(crate::salesforce::cursor::CURSOR_KEY_PURPOSE));
+        let prompts = prompt::ConnectPrompts::new(
+            store.derived_key(prompt::PROMPT_KEY_PURPOSE),
+            crate::oauth::LINK_TTL,
+        );
         Self {
             store,
             oauth,
             http,
             limits,
             cursors,
+            prompts,
             sessions: notify::Sessions::default(),
             in_flight: sessions::InFlight::default(),
             caches: Mutex::new(HashMap::new()),

@@ -1,16 +1,23 @@
 //! `notifications/tools/list_changed`: remembers each MCP session's peer
-//! and the tool list it last saw (and whose list that is), and after every
-//! admin change (and once a minute, for grants that expire) tells the
-//! sessions whose list changed.
+//! (2025-11-25) and each `subscriptions/listen` stream that asked for
+//! `toolsListChanged` (2026-07-28, MCP 2026-07-28 "Subscriptions"), the
+//! tool list each last saw (and whose list that is), and after every admin
+//! change (and once a minute, for grants that expire) tells those whose
+//! list changed. Changes come from the store's change feed, so an admin
+//! write on any replica reaches the listeners of every replica.
 //!
 //! Who may use a session is decided at the transport alone
 //! ([`super::sessions::Registry`]); this module keeps no owner of its own.
+//! A listener is registered by [`Sessions::listen`] for as long as its
+//! [`Listening`] guard lives (the handler holds it until the stream is
+//! cancelled or its HTTP connection drops).
 
 use crate::audit::Action;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use rmcp::service::SubscriptionSink;
 use rmcp::{Peer, RoleServer};
 use tokio_util::sync::CancellationToken;
 
@@ -19,18 +26,66 @@ use super::McpState;
 /// How often lists are re-checked without an admin change (grant expiry).
 const RECHECK_EVERY: Duration = Duration::from_secs(60);
 
+/// Where a list change is sent.
+#[derive(Debug, Clone)]
+enum Notifier {
+    /// A 2025-11-25 session, through its peer.
+    Session(Peer<RoleServer>),
+    /// A 2026-07-28 `subscriptions/listen` stream; its sink stamps the
+    /// subscription id on the notification.
+    Listener(SubscriptionSink),
+}
+
+impl Notifier {
+    /// Whether nothing can be sent any more. A listener leaves the map
+    /// through its [`Listening`] guard instead.
+    fn is_closed(&self) -> bool {
+        match self {
+            Self::Session(peer) => peer.is_transport_closed(),
+            Self::Listener(_) => false,
+        }
+    }
+
+    async fn tools_changed(&self) -> Result<(), String> {
+        match self {
+            Self::Session(peer) => peer
+                .notify_tool_list_changed()
+                .await
+                .map_err(|e| e.to_string()),
+            Self::Listener(sink) => sink
+                .notify_tool_list_changed()
+                .await
+                .map_err(|e| e.to_string()),
+        }
+    }
+}
+
 #[derive(Debug)]
 struct Entry {
     /// Whose tool list `tools` is.
     user_id: String,
-    peer: Peer<RoleServer>,
+    notifier: Notifier,
     tools: Vec<String>,
 }
 
-/// Live MCP sessions by session id.
+/// Live MCP sessions by session id, and listen streams by a key of their
+/// own (`listen:<id>`, which no session id looks like: rmcp's are UUIDs).
 #[derive(Debug, Default)]
 pub struct Sessions {
     inner: Mutex<HashMap<String, Entry>>,
+}
+
+/// A registered `subscriptions/listen` stream; dropping it unregisters it.
+#[derive(Debug)]
+pub struct Listening {
+    state: Arc<McpState>,
+    key: String,
+}
+
+impl Drop for Listening {
+    fn drop(&mut self) {
+        self.state.sessions.remove(&self.key);
+    }
 }
 
 impl Sessions {
@@ -43,10 +98,48 @@ impl Sessions {
             id.to_owned(),
             Entry {
                 user_id: user_id.to_owned(),
-                peer,
+                notifier: Notifier::Session(peer),
                 tools,
             },
         );
+    }
+
+    /// Registers a `subscriptions/listen` stream of `user_id` that asked for
+    /// `toolsListChanged`, whose user's list is now `tools`; it hears every
+    /// later change of that list through `sink` until the guard drops.
+    pub fn listen(
+        state: &Arc<McpState>,
+        user_id: &str,
+        sink: SubscriptionSink,
+        tools: Vec<String>,
+    ) -> Listening {
+        let key = format!("listen:{}", crate::model::new_id());
+        let mut inner = state
+            .sessions
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        inner.insert(
+            key.clone(),
+            Entry {
+                user_id: user_id.to_owned(),
+                notifier: Notifier::Listener(sink),
+                tools,
+            },
+        );
+        Listening {
+            state: state.clone(),
+            key,
+        }
+    }
+
+    /// How many listen streams are registered.
+    pub fn listeners(&self) -> usize {
+        let inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        inner
+            .values()
+            .filter(|e| matches!(e.notifier, Notifier::Listener(_)))
+            .count()
     }
 
     /// Forgets session `id` (it closed).
@@ -55,12 +148,12 @@ impl Sessions {
         inner.remove(id);
     }
 
-    /// How many sessions are tracked.
+    /// How many sessions and listen streams are tracked.
     pub fn len(&self) -> usize {
         self.inner.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
-    /// Whether no session is tracked.
+    /// Whether no session and no listen stream is tracked.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -68,15 +161,29 @@ impl Sessions {
 
 /// Re-checks every session's tool list and notifies those that changed.
 pub async fn recheck(state: &McpState) {
+    recheck_where(state, None).await;
+}
+
+/// Re-checks the list of the listen stream `listening` alone: a change
+/// between the list it started from and its registration was not told
+/// to it by [`watch`], which may have run in between.
+pub async fn catch_up(state: &McpState, listening: &Listening) {
+    recheck_where(state, Some(&listening.key)).await;
+}
+
+/// Re-checks the lists of every entry (or of `only`) and notifies those
+/// that changed.
+async fn recheck_where(state: &McpState, only: Option<&str>) {
     let entries: Vec<(String, String, Vec<String>)> = {
         let mut inner = state
             .sessions
             .inner
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        inner.retain(|_, e| !e.peer.is_transport_closed());
+        inner.retain(|_, e| !e.notifier.is_closed());
         inner
             .iter()
+            .filter(|(id, _)| only.is_none_or(|only| only == id.as_str()))
             .map(|(id, e)| (id.clone(), e.user_id.clone(), e.tools.clone()))
             .collect()
     };
@@ -94,7 +201,7 @@ pub async fn recheck(state: &McpState) {
         }
     }
     for (id, tools) in changed {
-        let peer = {
+        let notifier = {
             let mut inner = state
                 .sessions
                 .inner
@@ -103,12 +210,12 @@ pub async fn recheck(state: &McpState) {
             match inner.get_mut(&id) {
                 Some(entry) => {
                     entry.tools = tools;
-                    entry.peer.clone()
+                    entry.notifier.clone()
                 }
                 None => continue,
             }
         };
-        if let Err(err) = peer.notify_tool_list_changed().await {
+        if let Err(err) = notifier.tools_changed().await {
             tracing::debug!(session = %id, error = %err, "cannot send tools/list_changed");
         }
     }

@@ -659,6 +659,11 @@ impl GatedSessionManager {
     pub fn states(&self) -> &Arc<SessionStates> {
         &self.states
     }
+
+    /// The MCP handlers' shared state.
+    pub fn state(&self) -> &Arc<super::McpState> {
+        &self.state
+    }
 }
 
 /// A request's answer stream: either a single `-32600` refusal, or rmcp's

@@ -28,6 +28,12 @@
 //! - An `initialize` takes a session slot first; at a limit it gets 429
 //!   (the user's limit) or 503 (the gateway's) with a JSON-RPC error. The
 //!   slot passes to the session rmcp creates ([`with_reservation`]).
+//! - A `subscriptions/listen` (2026-07-28) takes a slot the same way, from
+//!   the same per-user and gateway limits: a listen stream holds one open
+//!   connection for as long as a session would. The slot rides in the
+//!   request's extensions ([`ListenSlot`]) to the handler, which holds it
+//!   until the stream ends; a request rmcp refuses before the handler
+//!   drops it with the request.
 //! - A request that reaches the gate without an authenticated caller (a
 //!   wiring fault) gets 500 with JSON-RPC `-32603` and is logged; it never
 //!   reaches rmcp.
@@ -52,7 +58,9 @@ use rmcp::transport::streamable_http_server::session::{SessionId, SessionManager
 
 use super::auth::Caller;
 use super::persist::{Restoring, SessionStates, with_restoring};
-use super::sessions::{GatedSessionManager, Lookup, Refusal, Registry, with_reservation};
+use super::sessions::{
+    GatedSessionManager, Lookup, Refusal, Registry, Reservation, with_reservation,
+};
 use crate::model::now_ms;
 
 /// Largest POST body accepted (rmcp's default too): 4 MiB.
@@ -61,6 +69,36 @@ pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
 /// The session header (MCP 2025-11-25, "Session Management").
 const SESSION_HEADER: &str = "mcp-session-id";
 
+/// The 2026-07-28 request that opens a notification stream (MCP 2026-07-28,
+/// "Subscriptions").
+const LISTEN_METHOD: &str = "subscriptions/listen";
+
+/// What a `subscriptions/listen` stream starts with, taken by [`gate`]
+/// before rmcp acknowledges the stream.
+#[derive(Debug)]
+pub(crate) struct ListenStart {
+    /// The session slot the stream holds while it lasts.
+    pub(crate) slot: Reservation,
+    /// The caller's tool list when the request arrived: a change after it
+    /// (even one landing between the acknowledgment and the handler's
+    /// registration) is told to the stream.
+    pub(crate) tools: Vec<String>,
+}
+
+/// The [`ListenStart`] of a `subscriptions/listen` request, carried in the
+/// request's extensions to the handler, which takes it out and holds it
+/// while the stream lasts (request extensions must be `Clone`, hence the
+/// shared cell; a request rmcp refuses drops it with the request).
+#[derive(Debug, Clone)]
+pub(crate) struct ListenSlot(Arc<std::sync::Mutex<Option<ListenStart>>>);
+
+impl ListenSlot {
+    /// The start, once: `None` if it was taken already.
+    pub(crate) fn take(&self) -> Option<ListenStart> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).take()
+    }
+}
+
 /// The methods `/mcp` serves.
 const ALLOWED_METHODS: &str = "GET, POST, DELETE";
 
@@ -68,7 +106,7 @@ const ALLOWED_METHODS: &str = "GET, POST, DELETE";
 const NO_SESSION: HeaderValue = HeaderValue::from_static("00000000-0000-0000-0000-000000000000");
 
 /// The client-to-server request methods of MCP 2025-11-25 ("Schema
-/// Reference"). A request for one of them whose `params` do not fit its
+/// Reference"), and those 2026-07-28 adds. A request for one of them whose `params` do not fit its
 /// schema is an invalid-params error (`-32602`), not an unknown method.
 pub(super) const MCP_REQUEST_METHODS: &[&str] = &[
     "initialize",
@@ -88,6 +126,19 @@ pub(super) const MCP_REQUEST_METHODS: &[&str] = &[
     "tasks/list",
     "tasks/result",
     "tasks/cancel",
+    "server/discover",
+    "subscriptions/listen",
+];
+
+/// Methods of [`MCP_REQUEST_METHODS`] that protocol 2026-07-28 removed
+/// (SEP-2575: no handshake, no session-scoped state). A 2026-07-28 request
+/// for one is an unknown method (`-32601`, HTTP 404), whatever its params.
+pub(super) const REMOVED_IN_2026_07_28: &[&str] = &[
+    "initialize",
+    "ping",
+    "logging/setLevel",
+    "resources/subscribe",
+    "resources/unsubscribe",
 ];
 
 /// The message of the invalid-params error (`-32602`) for MCP method
@@ -115,6 +166,8 @@ pub struct Gate {
     registry: Arc<Registry>,
     states: Arc<SessionStates>,
     manager: Arc<GatedSessionManager>,
+    /// For the tool list a listen stream starts from.
+    state: Arc<super::McpState>,
 }
 
 impl Gate {
@@ -124,6 +177,7 @@ impl Gate {
             registry: manager.registry().clone(),
             states: manager.states().clone(),
             manager: manager.clone(),
+            state: manager.state().clone(),
         }
     }
 }
@@ -281,7 +335,9 @@ impl<'a> Envelope<'a> {
 }
 
 /// Outermost on `/mcp`: methods other than GET, POST and DELETE get 405
-/// with `Allow` (before authentication: the answer reveals nothing).
+/// with `Allow` (before authentication: the answer reveals nothing). GET
+/// and DELETE of a 2026-07-28 request (no session) get 405 `Allow: POST`
+/// from rmcp.
 pub async fn allow_methods(request: Request, next: Next) -> Response {
     let method = request.method();
     if method == Method::GET || method == Method::POST || method == Method::DELETE {
@@ -435,6 +491,7 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
     };
     let json_post = parts.method == Method::POST && is_json(&parts.headers);
     let mut reservation = None;
+    let mut listen_slot = None;
     // The body again (a reference count, not a copy), for the rare answer
     // that needs its envelope after rmcp had it.
     let mut kept = None;
@@ -449,14 +506,33 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         // `initialize` needs a session slot.
         if !has_session {
             match Envelope::parse(&bytes) {
-                Ok(envelope) => {
-                    if envelope.method.as_deref() == Some("initialize") {
-                        match gate.registry.reserve(caller) {
-                            Ok(slot) => reservation = Some(slot),
+                Ok(envelope) => match envelope.method.as_deref() {
+                    Some("initialize") => match gate.registry.reserve(caller) {
+                        Ok(slot) => reservation = Some(slot),
+                        Err(refusal) => return refused(refusal, envelope.id()),
+                    },
+                    Some(LISTEN_METHOD) => {
+                        let slot = match gate.registry.reserve(caller) {
+                            Ok(slot) => slot,
                             Err(refusal) => return refused(refusal, envelope.id()),
-                        }
+                        };
+                        let tools = match gate.state.world().await {
+                            Ok(world) => world.allowed_names(&caller.user.id),
+                            Err(err) => {
+                                tracing::error!(error = %err, "cannot read policy state");
+                                return jsonrpc_error(
+                                    StatusCode::SERVICE_UNAVAILABLE,
+                                    envelope.id(),
+                                    INTERNAL_ERROR,
+                                    "Internal error: toolgate could not read its state; try again",
+                                    None,
+                                );
+                            }
+                        };
+                        listen_slot = Some(ListenStart { slot, tools });
                     }
-                }
+                    _ => {}
+                },
                 Err(bad) => return bad_body(bad),
             }
         }
@@ -469,6 +545,11 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         // rmcp answers a DELETE of any unknown session 202; MCP 2025-11-25
         // says 404, and another caller's session must look unknown.
         return (StatusCode::NOT_FOUND, "Not Found: Session not found").into_response();
+    }
+    if let Some(start) = listen_slot {
+        parts
+            .extensions
+            .insert(ListenSlot(Arc::new(std::sync::Mutex::new(Some(start)))));
     }
     let request = Request::from_parts(parts, body);
     let mut response = match (reservation, restoring) {

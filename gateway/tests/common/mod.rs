@@ -160,7 +160,9 @@ impl Fixture {
         }
     }
 
-    fn with<S>(self, sf: S) -> Fixture<S> {
+    /// This fixture with `sf` set up (e.g. an [`Org`] registered on a
+    /// daemon started with [`Fixture::start_with`]).
+    pub fn with<S>(self, sf: S) -> Fixture<S> {
         Fixture {
             daemon: self.daemon,
             admin: self.admin,
