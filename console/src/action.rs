@@ -190,6 +190,13 @@ pub enum Command {
     },
     /// `UserService.IssueToken` → [`Data::TokenIssued`].
     IssueToken(v1::IssueTokenRequest),
+    /// `UserService.IssueSignInLink` → [`Data::SignInLinkIssued`].
+    IssueSignInLink {
+        /// User id.
+        user_id: String,
+        /// Their email, for the overlay's title.
+        email: String,
+    },
     /// `UserService.RevokeToken` → [`Data::Changed`].
     RevokeToken {
         /// Token id.
@@ -286,6 +293,7 @@ pub enum Data {
     },
     Discovered(v1::DiscoveryReport),
     TokenIssued(IssuedToken),
+    SignInLinkIssued(IssuedLink),
     /// Who would gain or lose which tools through which profiles.
     AccessPreview(v1::PreviewAccessChangeResponse),
     /// A change went through; `message` says what, `scope` what to reload.
@@ -306,6 +314,28 @@ pub struct UserDetail {
     pub connections: Vec<v1::Connection>,
     /// Exposed names of the tools they may call now.
     pub tools: Vec<String>,
+}
+
+/// A freshly issued one-time sign-in link, shown once. The URL (a secret
+/// until used) is wiped from memory when this is dropped; `Debug` never
+/// shows it.
+pub struct IssuedLink {
+    /// Whose link it is.
+    pub email: String,
+    /// `<public URL>/signin/link/<code>`.
+    pub url: Zeroizing<String>,
+    /// When it stops working (RFC 3339, UTC), if known.
+    pub expires_at: String,
+}
+
+impl std::fmt::Debug for IssuedLink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedLink")
+            .field("email", &self.email)
+            .field("url", &"<redacted>")
+            .field("expires_at", &self.expires_at)
+            .finish()
+    }
 }
 
 /// A freshly issued MCP token, shown once. The value is wiped from memory

@@ -44,6 +44,7 @@ pub enum Intent {
     Grant,
     Revoke,
     IssueToken,
+    IssueSignInLink,
     RevokeToken,
     Disconnect,
     Toggle,
@@ -267,6 +268,13 @@ const USERS: &[Binding] = &[
         "t",
         "disable / enable",
         Intent::ToggleDisabled,
+        true,
+    ),
+    b(
+        &[Char('l')],
+        "l",
+        "one-time sign-in link",
+        Intent::IssueSignInLink,
         true,
     ),
 ];

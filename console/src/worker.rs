@@ -10,7 +10,8 @@ use tonic::Code;
 use toolgate_proto::v1;
 
 use crate::action::{
-    Action, AuditFilter, Command, Credentials, Data, IssuedToken, Reply, Request, Scope, UserDetail,
+    Action, AuditFilter, Command, Credentials, Data, IssuedLink, IssuedToken, Reply, Request,
+    Scope, UserDetail,
 };
 use crate::client::{ApiError, Clients};
 
@@ -458,6 +459,22 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
                 },
                 Scope::Users,
             )
+        }
+        Command::IssueSignInLink { user_id, email } => {
+            let response = c
+                .users
+                .issue_sign_in_link(v1::IssueSignInLinkRequest { user_id })
+                .await?
+                .into_inner();
+            Data::SignInLinkIssued(IssuedLink {
+                email,
+                url: response.url.into(),
+                expires_at: response
+                    .expires_at
+                    .and_then(|t| chrono::DateTime::from_timestamp(t.seconds, 0))
+                    .map(|t| t.format("%Y-%m-%d %H:%M UTC").to_string())
+                    .unwrap_or_default(),
+            })
         }
         Command::IssueToken(request) => {
             let user_id = request.user_id.clone();

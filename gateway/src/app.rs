@@ -430,7 +430,18 @@ pub async fn serve(
         per_user: config.mcp_max_sessions_per_user,
         total: config.mcp_max_sessions,
     };
-    let router = crate::http::router(mcp_state, &public_url, shutdown.child_token(), sessions);
+    let authz = Arc::new(crate::authz::Authz::new(
+        store.clone(),
+        &public_url,
+        config.authz_options(),
+    ));
+    let router = crate::http::router(
+        mcp_state,
+        authz,
+        &public_url,
+        shutdown.child_token(),
+        sessions,
+    );
     let limits = crate::listener::ListenerLimits {
         header_read_timeout: config.http_header_read_timeout,
         idle_timeout: config.http_idle_timeout,

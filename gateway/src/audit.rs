@@ -103,6 +103,17 @@ actions! {
     ConnectionDelete = "connection.delete", false;
     /// An MCP session refused (over a session cap).
     McpSessionOpen = "mcp.session.open", false;
+    /// A one-time sign-in link issued to a user (`UserService.IssueSignInLink`).
+    SignInLinkIssue = "signin.link_issue", false;
+    /// A user signed in to the authorization server in a browser.
+    SignIn = "signin.complete", false;
+    /// A user allowed or denied an AI client at the consent page.
+    ClientConsent = "client.consent", false;
+    /// An OAuth client registered (RFC 7591 Dynamic Client Registration).
+    ClientRegister = "client.register", false;
+    /// An OAuth grant (refresh token family) revoked: reuse detected, a
+    /// reused authorization code, or revocation by the client.
+    GrantRevoke = "grant.revoke", false;
 }
 
 impl Action {

@@ -108,6 +108,17 @@ pub struct Args {
     /// follow the change feed) [default: 10].
     #[arg(long, env = "TOOLGATE_DATABASE_MAX_CONNECTIONS")]
     pub database_max_connections: Option<u32>,
+    /// Seconds an OAuth access token issued to an AI client for /mcp stays
+    /// valid, 1 to 86400; clients refresh it with their refresh token
+    /// [default: 3600].
+    #[arg(long, env = "TOOLGATE_OAUTH_ACCESS_TOKEN_TTL_SECS")]
+    pub oauth_access_token_ttl_secs: Option<u64>,
+    /// PEM file of extra trusted root CA certificates for toolgated's
+    /// outbound TLS to AI clients' metadata documents and the identity
+    /// provider (a company's private CA), added to the built-in roots
+    /// [default: none].
+    #[arg(long, env = "TOOLGATE_EXTRA_CA_FILE")]
+    pub extra_ca_file: Option<PathBuf>,
     /// Do not run the daemon: GET /healthz on the configured HTTP address
     /// (0.0.0.0 and :: mean loopback), print one line, and exit 0 if it
     /// answered `ok`, else 1. For container health checks.
@@ -189,6 +200,10 @@ pub struct FileConfig {
     pub database_url: Option<String>,
     /// See [`Args::database_max_connections`].
     pub database_max_connections: Option<u32>,
+    /// See [`Args::oauth_access_token_ttl_secs`].
+    pub oauth_access_token_ttl_secs: Option<u64>,
+    /// See [`Args::extra_ca_file`].
+    pub extra_ca_file: Option<PathBuf>,
 }
 
 /// The validated configuration.
@@ -238,6 +253,11 @@ pub struct Config {
     pub database_url: Option<DatabaseUrl>,
     /// Most pooled PostgreSQL connections per replica.
     pub database_max_connections: u32,
+    /// Lifetime of OAuth access tokens for `/mcp`.
+    pub oauth_access_token_ttl: Duration,
+    /// The extra trusted root CA certificates (PEM, checked to parse),
+    /// with the file they came from.
+    pub extra_ca: Option<(PathBuf, Vec<u8>)>,
 }
 
 /// A PostgreSQL URL. Its `Debug` and `Display` hide the password, which a
@@ -498,8 +518,63 @@ impl Config {
                 10,
             )?)
             .unwrap_or(u32::MAX),
+            oauth_access_token_ttl: match args
+                .oauth_access_token_ttl_secs
+                .or(file.oauth_access_token_ttl_secs)
+            {
+                None => crate::authz::DEFAULT_ACCESS_TOKEN_TTL,
+                Some(n @ 1..=86_400) => Duration::from_secs(n),
+                Some(_) => {
+                    return Err(ConfigError::Invalid {
+                        field: "oauth-access-token-ttl-secs",
+                        message: "must be from 1 to 86400 seconds".into(),
+                    });
+                }
+            },
+            extra_ca: args
+                .extra_ca_file
+                .or(file.extra_ca_file)
+                .map(|path| extra_ca(&path).map(|pem| (path, pem)))
+                .transpose()?,
         })
     }
+
+    /// The authorization server's settings from this config.
+    pub fn authz_options(&self) -> crate::authz::AuthzOptions {
+        crate::authz::AuthzOptions {
+            access_token_ttl: self.oauth_access_token_ttl,
+            extra_roots: self
+                .extra_ca
+                .as_ref()
+                .and_then(|(_, pem)| reqwest::Certificate::from_pem_bundle(pem).ok())
+                .unwrap_or_default(),
+            ..crate::authz::AuthzOptions::default()
+        }
+    }
+}
+
+/// Reads the extra CA file and checks it holds at least one PEM
+/// certificate.
+fn extra_ca(path: &Path) -> Result<Vec<u8>, ConfigError> {
+    let invalid = |message: String| ConfigError::Invalid {
+        field: "extra-ca-file",
+        message,
+    };
+    let pem =
+        std::fs::read(path).map_err(|e| invalid(format!("cannot read {}: {e}", path.display())))?;
+    let certs = reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| {
+        invalid(format!(
+            "{} is not a PEM certificate bundle: {e}",
+            path.display()
+        ))
+    })?;
+    if certs.is_empty() {
+        return Err(invalid(format!(
+            "{} holds no certificate (expected -----BEGIN CERTIFICATE----- blocks)",
+            path.display()
+        )));
+    }
+    Ok(pem)
 }
 
 /// The upstream timeout: 1 to 3600 seconds, default

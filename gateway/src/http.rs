@@ -1,6 +1,8 @@
 //! The public HTTP listener's router: `/mcp` (see [`crate::mcp`]), the
 //! Salesforce connect link `/connect/{id}` and OAuth callback
-//! `/auth/callback` (see [`crate::oauth`]), `/healthz` and `/readyz`.
+//! `/auth/callback` (see [`crate::oauth`]), the authorization server of
+//! `/mcp` and the browser sign-in (see [`crate::authz`]), `/healthz` and
+//! `/readyz`.
 //! Pages shown to browsers are plain HTML with every dynamic value escaped.
 
 use std::collections::HashMap;
@@ -22,6 +24,7 @@ use crate::store::Store;
 /// `/readyz` answers 200 when the database answers reads, else 503.
 pub fn router(
     state: Arc<McpState>,
+    authz: Arc<crate::authz::Authz>,
     public_url: &str,
     shutdown: CancellationToken,
     sessions: mcp::sessions::SessionLimits,
@@ -36,6 +39,7 @@ pub fn router(
         .with_state(state.store.clone());
     mcp::router(state, public_url, shutdown, sessions)
         .merge(pages)
+        .merge(crate::authz::router(authz))
         .merge(health)
 }
 
@@ -47,7 +51,9 @@ async fn readyz(State(store): State<Arc<Store>>) -> (StatusCode, &'static str) {
     }
 }
 
-fn escape(text: &str) -> String {
+/// `text` with HTML's special characters escaped, for page bodies and
+/// attribute values.
+pub(crate) fn escape(text: &str) -> String {
     text.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
@@ -57,7 +63,7 @@ fn escape(text: &str) -> String {
 
 /// A page with headers that keep it out of caches, frames and referrers
 /// and allow no scripts.
-fn page_html(status: StatusCode, title: &str, body_html: &str) -> Response {
+pub(crate) fn page_html(status: StatusCode, title: &str, body_html: &str) -> Response {
     let html = format!(
         "<!doctype html><html><head><meta charset=\"utf-8\"><title>{t} | toolgate</title>\
          <style>body{{font-family:system-ui,sans-serif;max-width:36em;margin:4em auto;line-height:1.5}}</style>\
@@ -81,7 +87,8 @@ fn page_html(status: StatusCode, title: &str, body_html: &str) -> Response {
     response
 }
 
-fn page(status: StatusCode, title: &str, body: &str) -> Response {
+/// [`page_html`] with one escaped paragraph.
+pub(crate) fn page(status: StatusCode, title: &str, body: &str) -> Response {
     page_html(status, title, &format!("<p>{}</p>", escape(body)))
 }
 

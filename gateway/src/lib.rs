@@ -7,6 +7,7 @@
 //! - [`app`]: wiring, listeners, graceful shutdown.
 //! - [`healthcheck`]: `toolgated --health-check`, the probe container health checks run.
 //! - [`audit`]: the typed list of audited actions.
+//! - [`authz`]: the OAuth 2.1 authorization server of `/mcp`: metadata, authorize, consent, token, client registration, browser sign-in.
 //! - [`store`]: stored state behind one interface, on the embedded store (sled) or PostgreSQL (the only module naming either).
 //! - [`crypto`]: the master key, sealing secrets at rest, bearer tokens.
 //! - [`model`]: domain types (servers, tools, toolsets, profiles, users, audit).
@@ -22,6 +23,7 @@
 
 pub mod app;
 pub mod audit;
+pub mod authz;
 pub mod catalog;
 pub mod config;
 pub mod control;

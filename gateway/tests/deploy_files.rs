@@ -72,6 +72,8 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         http_max_connections,
         database_url,
         database_max_connections,
+        oauth_access_token_ttl_secs,
+        extra_ca_file,
     } = FileConfig::load(&example()).unwrap();
 
     // ... and reaches the validated config.
@@ -120,6 +122,12 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         Some(config.database_max_connections),
         database_max_connections
     );
+    assert_eq!(
+        Some(config.oauth_access_token_ttl),
+        oauth_access_token_ttl_secs.map(Duration::from_secs)
+    );
+    // The extra CA file is shown commented out (no such file here).
+    assert_eq!((extra_ca_file, config.extra_ca), (None, None));
     // The example runs on the embedded store: the database URL is shown
     // commented out, with the form it takes.
     assert_eq!(database_url, None);

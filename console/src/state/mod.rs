@@ -43,7 +43,7 @@ pub use submit::parse_expiry;
 pub use tools::{ToolFilter, ToolsState, ToolsView, action_name, state_name};
 pub use users::is_active;
 
-use crate::action::{Action, Command, Effect, IssuedToken, Request, Scope, UserDetail};
+use crate::action::{Action, Command, Effect, IssuedLink, IssuedToken, Request, Scope, UserDetail};
 use crate::keymap::{self, Intent};
 use crate::layout::{self, Areas};
 use toolgate_proto::v1;
@@ -237,6 +237,8 @@ pub enum Overlay {
     Picker(Picker),
     /// A just-issued MCP token, shown once.
     Token(IssuedToken),
+    /// A just-issued one-time sign-in link, shown once.
+    SignInLink(IssuedLink),
 }
 
 /// What a request in flight is for.
@@ -763,6 +765,17 @@ impl App {
                     self.info("token closed; it cannot be shown again");
                 }
                 _ => self.overlay = Some(Overlay::Token(token)),
+            },
+            Overlay::SignInLink(link) => match key.code {
+                KeyCode::Char('y') => {
+                    self.effects.push(Effect::Copy(link.url.clone()));
+                    self.info(COPIED);
+                    self.overlay = Some(Overlay::SignInLink(link));
+                }
+                KeyCode::Esc | KeyCode::Enter | KeyCode::Char('q') => {
+                    self.info("sign-in link closed; issue a new one if it was not passed on");
+                }
+                _ => self.overlay = Some(Overlay::SignInLink(link)),
             },
             Overlay::Form(mut form) => match form.key(key) {
                 FormInput::Cancel => {}

@@ -83,6 +83,9 @@ impl App {
                 self.info(format!("rediscovered: {}", describe_report(&report)));
                 self.reload(&Scope::Servers);
             }
+            Data::SignInLinkIssued(link) => {
+                self.overlay = Some(Overlay::SignInLink(link));
+            }
             Data::TokenIssued(token) => {
                 self.close_form(id);
                 self.overlay = Some(Overlay::Token(token));

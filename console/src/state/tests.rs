@@ -1118,3 +1118,68 @@ fn a_created_item_is_selected_and_unreachable_keeps_the_last_list() {
     assert_eq!(app.toolsets.ready().map(Vec::len), Some(3));
     assert!(matches!(app.link, Link::Down(_)));
 }
+
+#[test]
+fn l_issues_a_sign_in_link_for_an_active_user_and_shows_it_once() {
+    let mut app = App::new("x", Rect::new(0, 0, 80, 24));
+    let user = |email: &str, status: v1::UserStatus| v1::User {
+        id: email.into(),
+        email: email.into(),
+        status: status.into(),
+        ..Default::default()
+    };
+    for request in app.take_requests() {
+        let result = match request.command {
+            Command::LoadUsers => Ok(Data::Users(vec![
+                user("ana@example.com", v1::UserStatus::Active),
+                user("ben@example.com", v1::UserStatus::Disabled),
+            ])),
+            _ => continue,
+        };
+        app.update(Action::Reply(Box::new(Reply {
+            id: request.id,
+            last: true,
+            result,
+        })));
+    }
+    app.update(key('5'));
+    app.take_requests();
+    app.update(key('l'));
+    let requests = app.take_requests();
+    let sent = requests
+        .iter()
+        .find(|r| {
+            matches!(&r.command, Command::IssueSignInLink { user_id, .. } if user_id == "ana@example.com")
+        })
+        .expect("l asks the daemon for a link");
+    app.update(Action::Reply(Box::new(Reply {
+        id: sent.id,
+        last: true,
+        result: Ok(Data::SignInLinkIssued(crate::action::IssuedLink {
+            email: "ana@example.com".into(),
+            url: zeroize::Zeroizing::new("https://gw.example.com/signin/link/secretcode".into()),
+            expires_at: "2026-12-07 08:00 UTC".into(),
+        })),
+    })));
+    assert!(matches!(app.overlay, Some(Overlay::SignInLink(_))));
+    app.update(key('y'));
+    assert_eq!(
+        app.take_effects(),
+        [Effect::Copy(zeroize::Zeroizing::new(
+            "https://gw.example.com/signin/link/secretcode".into()
+        ))]
+    );
+    app.update(code(KeyCode::Esc));
+    assert!(app.overlay.is_none());
+    assert!(!format!("{app:?}").contains("secretcode"));
+
+    // A disabled user gets no link.
+    app.update(key('j'));
+    app.take_requests();
+    app.update(key('l'));
+    assert!(
+        !app.take_requests()
+            .iter()
+            .any(|r| matches!(r.command, Command::IssueSignInLink { .. }))
+    );
+}

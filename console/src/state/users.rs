@@ -204,6 +204,22 @@ impl App {
                     false,
                 ));
             }
+            (Intent::IssueSignInLink, Some(user)) => {
+                if is_active(&user) {
+                    self.send(
+                        Command::IssueSignInLink {
+                            user_id: user.id.clone(),
+                            email: user.email.clone(),
+                        },
+                        Purpose::Change,
+                    );
+                } else {
+                    self.info(format!(
+                        "{} is disabled: enable them (t) before issuing a sign-in link",
+                        user.email
+                    ));
+                }
+            }
             (Intent::ToggleDisabled, Some(user)) => {
                 let command = Command::SetUserEnabled {
                     id: user.id.clone(),

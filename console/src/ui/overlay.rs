@@ -59,6 +59,7 @@ pub(super) fn hints(app: &App) -> Vec<(&'static str, &'static str)> {
             ("Esc", "cancel"),
         ],
         Some(Overlay::Token(_)) => vec![("y", "copy the claude line"), ("Esc", "close")],
+        Some(Overlay::SignInLink(_)) => vec![("y", "copy the link"), ("Esc", "close")],
         None => vec![],
     }
 }
@@ -96,6 +97,36 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme) {
             draw_confirm(frame, theme, area, confirm, app.preview.as_ref());
         }
         Some(Overlay::Picker(picker)) => draw_picker(frame, theme, area, picker),
+        Some(Overlay::SignInLink(link)) => {
+            let rect = centered(area, area.width.saturating_sub(4).min(110), 12);
+            let lines = vec![
+                Line::from(Span::styled(
+                    "Give this link to the user only: it signs its holder in as them, once.",
+                    theme.warn(),
+                )),
+                Line::default(),
+                Line::from(vec![
+                    Span::styled("Link:    ", theme.heading()),
+                    Span::styled(link.url.as_str(), theme.accent()),
+                ]),
+                Line::from(vec![
+                    Span::styled("Expires: ", theme.heading()),
+                    Span::raw(link.expires_at.as_str()),
+                ]),
+                Line::default(),
+                Line::from(Span::styled(
+                    "They add the MCP URL to a client that signs in, open this link in the browser the client opens (or paste its code on the sign-in page), and allow the client.",
+                    theme.dim(),
+                )),
+            ];
+            frame.render_widget(Clear, rect);
+            frame.render_widget(
+                Paragraph::new(lines)
+                    .wrap(Wrap { trim: false })
+                    .block(block(format!(" Sign-in link for {} ", link.email))),
+                rect,
+            );
+        }
         Some(Overlay::Token(token)) => {
             let rect = centered(area, area.width.saturating_sub(4).min(110), 14);
             // Borrowed, not copied: the token stays in its wiped buffers.

@@ -34,6 +34,7 @@ use crate::store::Store;
 pub(crate) use auth::AdminAuth;
 pub(crate) use connections::Connections;
 pub(crate) use servers::rediscover_after_upgrade;
+pub(crate) use users::{TOKEN_PREFIX, token_client};
 
 /// What every control service shares.
 #[derive(Debug, Clone)]

@@ -14,7 +14,8 @@ use crate::audit::Action;
 use crate::crypto::{random_token, sha256_hex};
 use crate::governance::{Subject, allowed_tools};
 use crate::model::{
-    AccessProfile, AuditEvent, Server, Token, Tool, Toolset, User, UserStatus, new_id, now_ms,
+    AccessProfile, AiClient, AuditEvent, ClientOrigin, ClientState, ClientType, Server, Token,
+    Tool, Toolset, User, UserStatus, new_id, now_ms,
 };
 use crate::store::Batch;
 
@@ -33,6 +34,28 @@ fn user_to_proto(u: &User) -> v1::User {
         .into(),
         created_at: Some(timestamp(u.created_at)),
         updated_at: Some(timestamp(u.updated_at)),
+    }
+}
+
+/// The AI client record of a personal access token: same id as the token
+/// (so `/mcp` finds it with one read), named after its label, type
+/// `Personal`, active.
+pub(crate) fn token_client(token: &Token) -> AiClient {
+    AiClient {
+        id: token.id.clone(),
+        name: token.name.clone(),
+        origin: ClientOrigin::AccessToken,
+        client_id: None,
+        token_id: Some(token.id.clone()),
+        owner_user_id: token.user_id.clone(),
+        client_type: ClientType::Personal,
+        state: ClientState::Active,
+        traffic_enabled: true,
+        close_after_idle_days: None,
+        last_used_at: token.last_used_at,
+        created_at: token.created_at,
+        updated_at: token.created_at,
+        revision: 0,
     }
 }
 
@@ -221,6 +244,7 @@ impl UserService for Control {
                 let mut batch = Batch::default();
                 batch.put(&token);
                 batch.put_token_hash(&token.hash, &token.id);
+                batch.put(&token_client(&token));
                 batch.audit(
                     AuditEvent::allowed(&actor, Action::TokenIssue, format!("token/{}", token.id))
                         .with_reason(format!("issued token {:?} to {}", name, user.email))
@@ -319,5 +343,31 @@ impl UserService for Control {
             .collect();
         tool_names.sort();
         Ok(Response::new(v1::ListUserToolsResponse { tool_names }))
+    }
+
+    async fn issue_sign_in_link(
+        &self,
+        request: Request<v1::IssueSignInLinkRequest>,
+    ) -> Result<Response<v1::IssueSignInLinkResponse>, Status> {
+        let actor = actor(&request);
+        let user_id = validate::id("user_id", &request.get_ref().user_id)?.to_owned();
+        let (link, user) =
+            crate::authz::signin::issue_link(&self.store, &self.public_url, &user_id)
+                .await
+                .map_err(|err| match err {
+                    crate::authz::signin::SignInError::UnknownUser(id) => {
+                        ControlError::NotFound { kind: "user", id }
+                    }
+                    crate::authz::signin::SignInError::Store(e) => ControlError::Store(e),
+                    other => ControlError::FailedPrecondition(other.to_string()),
+                })?;
+        let event = crate::authz::signin::issued_event(&actor, &user, link.expires_at);
+        if let Err(err) = self.store.append_audit(vec![event]).await {
+            tracing::warn!(error = %err, "cannot audit a sign-in link");
+        }
+        Ok(Response::new(v1::IssueSignInLinkResponse {
+            url: link.url,
+            expires_at: Some(timestamp(link.expires_at)),
+        }))
     }
 }

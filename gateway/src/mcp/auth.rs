@@ -1,8 +1,18 @@
 //! Authentication of MCP requests: the user's personal access token
-//! (`Authorization: Bearer tgp_...`, issued by `UserService.IssueToken`).
-//! Missing, unknown, revoked, expired tokens and disabled users get HTTP 401
-//! with a `WWW-Authenticate` challenge (RFC 6750, section 3) and a body that
+//! (`Authorization: Bearer tgp_...`, issued by `UserService.IssueToken`), or
+//! an OAuth access token toolgate's authorization server issued for this
+//! `/mcp` ([`crate::authz`]). Missing, unknown, revoked, expired tokens,
+//! tokens for another audience, disabled users, closed or deleted AI
+//! clients and client types the registration policy no longer allows get
+//! HTTP 401 with a `WWW-Authenticate` challenge (RFC 6750 section 3) naming
+//! the protected resource metadata (RFC 9728 section 5.1) and a body that
 //! says what to do; nothing else is revealed.
+//!
+//! Store reads per request: personal access token: the token hash index,
+//! the token, the user, the AI client (4); OAuth access token (a JWT whose
+//! signature, audience and expiry are checked in memory): the grant, the AI
+//! client, the user (3). The registration policy is read from a copy kept
+//! until the next policy write (settings are a policy record).
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -12,8 +22,11 @@ use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
+use crate::authz::clients::{self, ClientCheck};
+use crate::authz::metadata::resource_metadata_url;
+use crate::authz::token::{AccessTokenError, Keys};
 use crate::crypto::sha256_hex;
-use crate::model::{Token, User, UserStatus, now_ms};
+use crate::model::{AiClient, ClientOrigin, OAuthGrant, Settings, Token, User, UserStatus, now_ms};
 use crate::store::{Batch, Store, StoreError};
 
 /// The authenticated user of an MCP request, put in the request extensions.
@@ -21,8 +34,14 @@ use crate::store::{Batch, Store, StoreError};
 pub struct Caller {
     /// The user.
     pub user: User,
-    /// The token used.
+    /// The token used. For an OAuth access token this is a stand-in, not a
+    /// stored record: its id is the grant's id (so a session stays with
+    /// its sign-in across refreshes), its name the client's, its prefix
+    /// `oauth`, its hash empty and its expiry the access token's.
     pub token: Token,
+    /// The AI client the request comes from (the token's own for a
+    /// personal access token).
+    pub client: AiClient,
 }
 
 /// How often a token's `last_used_at` is written at most (ms): saves a
@@ -33,15 +52,26 @@ const LAST_USED_RESOLUTION_MS: i64 = 60_000;
 #[derive(Debug)]
 pub struct Authenticator {
     store: Arc<Store>,
-    /// token id -> last `last_used_at` written, to throttle writes.
+    /// Checks OAuth access tokens.
+    keys: Keys,
+    /// `resource_metadata` of the 401 challenge.
+    metadata_url: String,
+    /// token or AI client id -> last `last_used_at` written, to throttle
+    /// writes.
     last_written: Mutex<HashMap<String, i64>>,
+    /// Settings with the store generation they were read at: the
+    /// registration policy is checked on every call.
+    settings: Mutex<Option<(u64, Arc<Settings>)>>,
 }
 
 /// Why [`Authenticator::authenticate`] let a request through no further.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthFailure {
-    /// The credential is missing or not valid (HTTP 401).
-    Refused(&'static str),
+    /// No credential (HTTP 401 without an error code, RFC 6750 section 3.1).
+    Missing,
+    /// The credential is not valid, or its user or AI client may not call
+    /// (HTTP 401 `invalid_token`), with a phrase safe to show.
+    Refused(String),
     /// The store could not be read (HTTP 503, retry later).
     Unavailable,
 }
@@ -69,15 +99,23 @@ fn unavailable() -> Response {
     response
 }
 
-fn unauthorized(description: &str) -> Response {
-    let challenge = format!(
-        "Bearer realm=\"toolgate\", error=\"invalid_token\", error_description=\"{description}\""
-    );
+/// 401 with the RFC 9728 `resource_metadata` challenge; `description` is
+/// `None` when no token was presented.
+fn unauthorized(metadata_url: &str, description: Option<&str>) -> Response {
+    let challenge = match description {
+        Some(description) => format!(
+            "Bearer realm=\"toolgate\", resource_metadata=\"{metadata_url}\", error=\"invalid_token\", error_description=\"{}\"",
+            description.replace(['"', '\\'], "'")
+        ),
+        None => format!("Bearer realm=\"toolgate\", resource_metadata=\"{metadata_url}\""),
+    };
+    let description = description.unwrap_or("missing access token");
     let mut response = (
         StatusCode::UNAUTHORIZED,
         format!(
-            "toolgate: {description}. Send `Authorization: Bearer <your toolgate access token>`; \
-             ask your toolgate administrator for a token if you have none.\n"
+            "toolgate: {description}. Sign in with an MCP client that supports OAuth (it needs only this URL), \
+             or send `Authorization: Bearer <your toolgate access token>`; \
+             ask your toolgate administrator for a token or a sign-in link if you have none.\n"
         ),
     )
         .into_response();
@@ -90,74 +128,209 @@ fn unauthorized(description: &str) -> Response {
 }
 
 impl Authenticator {
-    /// Builds the authenticator.
-    pub fn new(store: Arc<Store>) -> Self {
+    /// Builds the authenticator of the `/mcp` at `<public_url>/mcp`.
+    pub fn new(store: Arc<Store>, public_url: &str) -> Self {
+        let issuer = public_url.trim_end_matches('/');
+        let keys = Keys::new(&store, issuer, &format!("{issuer}/mcp"));
         Self {
             store,
+            keys,
+            metadata_url: resource_metadata_url(issuer),
             last_written: Mutex::new(HashMap::new()),
+            settings: Mutex::new(None),
         }
+    }
+
+    /// The settings, read again only after a policy write.
+    async fn settings(&self) -> Result<Arc<Settings>, StoreError> {
+        let generation = self.store.generation();
+        if let Some((at, settings)) = &*self.settings.lock().unwrap_or_else(|p| p.into_inner())
+            && *at == generation
+        {
+            return Ok(settings.clone());
+        }
+        let settings = Arc::new(self.store.settings().await?);
+        *self.settings.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((generation, settings.clone()));
+        Ok(settings)
     }
 
     /// The caller of a bearer token, or why it is refused.
     ///
-    /// Errors: [`AuthFailure::Refused`] with a short phrase that is safe to
-    /// show (it never says whether a token exists);
-    /// [`AuthFailure::Unavailable`] when the store cannot be read (the
-    /// request fails closed, but the client is not told its token is bad).
+    /// Errors: [`AuthFailure::Missing`]; [`AuthFailure::Refused`] with a
+    /// short phrase that is safe to show (it never says whether a token
+    /// exists); [`AuthFailure::Unavailable`] when the store cannot be read
+    /// (the request fails closed, but the client is not told its token is
+    /// bad).
     pub async fn authenticate(&self, bearer: Option<&str>) -> Result<Caller, AuthFailure> {
-        let presented = bearer.ok_or(AuthFailure::Refused("missing access token"))?;
-        let invalid = AuthFailure::Refused("invalid, expired or revoked access token");
-        let hash = sha256_hex(presented.as_bytes());
-        let lookup = async || -> Result<Option<Caller>, StoreError> {
-            let Some(id) = self.store.token_id_by_hash(&hash).await? else {
-                return Ok(None);
-            };
-            let Some(token) = self.store.get::<Token>(&id).await? else {
-                return Ok(None);
-            };
-            let Some(user) = self.store.get::<User>(&token.user_id).await? else {
-                return Ok(None);
-            };
-            Ok(Some(Caller { user, token }))
+        let presented = bearer.ok_or(AuthFailure::Missing)?;
+        let unavailable = |e: StoreError| {
+            tracing::error!(error = %e, "token lookup failed");
+            AuthFailure::Unavailable
         };
-        let caller = lookup()
-            .await
-            .map_err(|e| {
-                tracing::error!(error = %e, "token lookup failed");
-                AuthFailure::Unavailable
-            })?
-            .ok_or(invalid)?;
-        let now = now_ms();
-        if caller.token.revoked_at.is_some()
-            || caller.token.expires_at.is_some_and(|end| end <= now)
-            || caller.user.status != UserStatus::Active
+        let caller = if presented.starts_with(crate::control::TOKEN_PREFIX) {
+            self.personal(presented).await.map_err(unavailable)??
+        } else {
+            self.oauth(presented).await.map_err(unavailable)??
+        };
+        let settings = self.settings().await.map_err(unavailable)?;
+        if let Some(refusal) = clients::client_check(&caller.client, &settings.sign_in.registration)
         {
-            return Err(invalid);
+            return Err(AuthFailure::Refused(refusal.to_string()));
         }
         Ok(caller)
     }
 
-    /// Records that a token was used, at most once a minute per token.
-    async fn touch(&self, token: &Token) {
+    /// A personal access token's caller; its AI client is created on first
+    /// use for tokens issued before AI clients existed.
+    async fn personal(&self, presented: &str) -> Result<Result<Caller, AuthFailure>, StoreError> {
+        let invalid = || {
+            Err(AuthFailure::Refused(
+                "invalid, expired or revoked access token".into(),
+            ))
+        };
+        let hash = sha256_hex(presented.as_bytes());
+        let Some(id) = self.store.token_id_by_hash(&hash).await? else {
+            return Ok(invalid());
+        };
+        let Some(token) = self.store.get::<Token>(&id).await? else {
+            return Ok(invalid());
+        };
+        let Some(user) = self.store.get::<User>(&token.user_id).await? else {
+            return Ok(invalid());
+        };
         let now = now_ms();
+        if token.revoked_at.is_some()
+            || token.expires_at.is_some_and(|end| end <= now)
+            || user.status != UserStatus::Active
         {
-            let mut last = self.last_written.lock().unwrap_or_else(|p| p.into_inner());
-            let previous = last
-                .get(&token.id)
-                .copied()
-                .or(token.last_used_at)
-                .unwrap_or(0);
-            if now - previous < LAST_USED_RESOLUTION_MS {
-                return;
-            }
-            last.insert(token.id.clone(), now);
+            return Ok(invalid());
         }
-        let id = token.id.clone();
+        let client = match self.store.get::<AiClient>(&token.id).await? {
+            Some(client) => client,
+            None => self.backfill(&token).await?,
+        };
+        Ok(Ok(Caller {
+            user,
+            token,
+            client,
+        }))
+    }
+
+    /// Creates the AI client of a token issued before AI clients existed
+    /// (once: a concurrent first use finds the other's record).
+    async fn backfill(&self, token: &Token) -> Result<AiClient, StoreError> {
+        self.store
+            .write(|tx| async move {
+                let mut batch = Batch::default();
+                if let Some(existing) = tx.get::<AiClient>(&token.id).await? {
+                    return Ok((batch, existing));
+                }
+                let client = crate::control::token_client(token);
+                batch.put(&client);
+                Ok::<_, StoreError>((batch, client))
+            })
+            .await
+    }
+
+    /// An OAuth access token's caller.
+    async fn oauth(&self, presented: &str) -> Result<Result<Caller, AuthFailure>, StoreError> {
+        let claims = match self.keys.verify(presented) {
+            Ok(claims) => claims,
+            Err(err @ (AccessTokenError::Expired | AccessTokenError::WrongAudience)) => {
+                return Ok(Err(AuthFailure::Refused(err.to_string())));
+            }
+            Err(AccessTokenError::Invalid) => {
+                return Ok(Err(AuthFailure::Refused(
+                    "invalid, expired or revoked access token".into(),
+                )));
+            }
+        };
+        let revoked = || {
+            Err(AuthFailure::Refused(
+                "this sign-in was revoked; sign in again".into(),
+            ))
+        };
+        let Some(grant) = self.store.get::<OAuthGrant>(&claims.gid).await? else {
+            return Ok(revoked());
+        };
+        if grant.revoked_at.is_some()
+            || grant.user_id != claims.sub
+            || grant.ai_client_id != claims.cid
+        {
+            return Ok(revoked());
+        }
+        let client = self.store.get::<AiClient>(&grant.ai_client_id).await?;
+        let user = self.store.get::<User>(&grant.user_id).await?;
+        let (Some(user), Some(client)) = (user, client) else {
+            return Ok(revoked());
+        };
+        if user.status != UserStatus::Active {
+            return Ok(Err(AuthFailure::Refused(
+                ClientCheck::UserDisabled(user.email).to_string(),
+            )));
+        }
+        let token = Token {
+            id: grant.id.clone(),
+            user_id: user.id.clone(),
+            name: client.name.clone(),
+            prefix: "oauth".into(),
+            hash: String::new(),
+            created_at: grant.created_at,
+            expires_at: i64::try_from(claims.exp)
+                .ok()
+                .map(|s| s.saturating_mul(1000)),
+            last_used_at: None,
+            revoked_at: None,
+        };
+        Ok(Ok(Caller {
+            user,
+            token,
+            client,
+        }))
+    }
+
+    /// Records that a caller's token and AI client were used, at most once
+    /// a minute for each.
+    async fn touch(&self, caller: &Caller) {
+        let now = now_ms();
+        let personal = caller.client.origin == ClientOrigin::AccessToken;
+        let (write_token, write_client) = {
+            let mut last = self.last_written.lock().unwrap_or_else(|p| p.into_inner());
+            let mut due = |key: String, stored: Option<i64>| {
+                let previous = last.get(&key).copied().or(stored).unwrap_or(0);
+                if now - previous < LAST_USED_RESOLUTION_MS {
+                    return false;
+                }
+                last.insert(key, now);
+                true
+            };
+            (
+                personal
+                    && due(
+                        format!("token/{}", caller.token.id),
+                        caller.token.last_used_at,
+                    ),
+                due(
+                    format!("client/{}", caller.client.id),
+                    caller.client.last_used_at,
+                ),
+            )
+        };
+        if !write_token && !write_client {
+            return;
+        }
+        let (token_id, client_id) = (caller.token.id.clone(), caller.client.id.clone());
         let result = self
             .store
             .write(|store| async move {
                 let mut batch = Batch::default();
-                if let Some(mut current) = store.get::<Token>(&id).await? {
+                if write_token && let Some(mut current) = store.get::<Token>(&token_id).await? {
+                    current.last_used_at = Some(now);
+                    batch.put(&current);
+                }
+                if write_client && let Some(mut current) = store.get::<AiClient>(&client_id).await?
+                {
                     current.last_used_at = Some(now);
                     batch.put(&current);
                 }
@@ -189,12 +362,13 @@ pub async fn require_token(
         Ok(caller) => {
             // Off the request path: recording use is an admin write, which
             // waits for the change lock.
-            let (auth, token) = (auth.clone(), caller.token.clone());
-            tokio::spawn(async move { auth.touch(&token).await });
+            let (auth, used) = (auth.clone(), caller.clone());
+            tokio::spawn(async move { auth.touch(&used).await });
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(AuthFailure::Refused(reason)) => unauthorized(reason),
+        Err(AuthFailure::Missing) => unauthorized(&auth.metadata_url, None),
+        Err(AuthFailure::Refused(reason)) => unauthorized(&auth.metadata_url, Some(&reason)),
         Err(AuthFailure::Unavailable) => unavailable(),
     }
 }

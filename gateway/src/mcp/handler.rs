@@ -431,6 +431,15 @@ impl Gateway {
                 Ending::denied(crate::governance::Denial::TrafficDisabled.to_string()),
             );
         }
+        if !caller.client.traffic_enabled {
+            let name = &caller.client.name;
+            return (
+                None,
+                Ending::denied(format!(
+                    "tool calls of the AI client {name:?} are turned off by its kill switch; ask your toolgate administrator"
+                )),
+            );
+        }
         let name = bounded(request.name.as_ref());
         let not_listed = || Ending::denied(format!("tool {name} is not in your tool list"));
         let Some(tool) = world

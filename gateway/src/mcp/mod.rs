@@ -341,7 +341,7 @@ pub fn router(
         manager.clone(),
         config,
     );
-    let authenticator = Arc::new(auth::Authenticator::new(state.store.clone()));
+    let authenticator = Arc::new(auth::Authenticator::new(state.store.clone(), public_url));
     let gate = Arc::new(transport::Gate::new(&manager));
     Router::new()
         .nest_service("/mcp", service)

@@ -957,6 +957,17 @@ mod tests {
                 last_used_at: None,
                 revoked_at: None,
             },
+            client: crate::control::token_client(&Token {
+                id: "client".into(),
+                user_id: user.into(),
+                name: "test".into(),
+                prefix: "tgp_test".into(),
+                hash: String::new(),
+                created_at: 0,
+                expires_at: None,
+                last_used_at: None,
+                revoked_at: None,
+            }),
         }
     }
 

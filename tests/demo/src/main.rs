@@ -265,15 +265,22 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
     }
     let token = users
         .issue_token(v1::IssueTokenRequest {
-            user_id: user.id,
+            user_id: user.id.clone(),
             name: DEMO_TOKEN.into(),
             expires_at: None,
         })
         .await?
         .into_inner()
         .secret;
+    // For clients that sign in (OAuth) with only the MCP URL.
+    let sign_in_link = users
+        .issue_sign_in_link(v1::IssueSignInLinkRequest { user_id: user.id })
+        .await?
+        .into_inner()
+        .url;
     Ok(Seeded {
         token,
+        sign_in_link,
         approved,
         pending,
     })
@@ -307,6 +314,8 @@ async fn read_tool_ids(
 struct Seeded {
     /// The demo user's MCP token.
     token: String,
+    /// A one-time sign-in link of the demo user (15 minutes).
+    sign_in_link: String,
     /// Read tools approved (and in the demo toolset).
     approved: usize,
     /// Tools waiting for review.
@@ -368,6 +377,13 @@ async fn main() -> anyhow::Result<()> {
     );
     println!(
         "  Claude Code:     claude mcp add --transport http toolgate {public}/mcp --header \"Authorization: Bearer {token}\""
+    );
+    println!(
+        "  Sign in (OAuth): clients that sign in need only the MCP URL, e.g. claude mcp add --transport http toolgate-oauth {public}/mcp, then /mcp > Authenticate in Claude Code"
+    );
+    println!(
+        "  Sign-in link:    {} (open it in the browser the client opens; one use, 15 minutes; a new one: admin console, Users, l)",
+        seeded.sign_in_link
     );
     println!(
         "  MCP Inspector:   npx @modelcontextprotocol/inspector --cli {public}/mcp --transport http --header \"Authorization: Bearer {token}\" --method tools/list"
