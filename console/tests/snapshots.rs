@@ -363,6 +363,7 @@ fn settings() -> v1::Settings {
             sensitive: false,
             dangerous: false,
         }),
+        sign_in: None,
     }
 }
 
