@@ -132,6 +132,10 @@ async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
             "/toolgate.v1.ConnectionService/ListConnections",
             "ListConnectionsRequest",
         ),
+        (
+            "/toolgate.v1.ClientService/ListClients",
+            "ListClientsRequest",
+        ),
     ];
     for (path, message) in calls {
         // What prost says about the truncated field depends on field 1's
