@@ -8,7 +8,8 @@
 //! OAuth clients (Dynamic Client Registration, RFC 7591, and Client ID
 //! Metadata Documents) in [`clients`] and [`cimd`]; the browser sign-in
 //! session in [`session`]; the built-in one-time sign-in links in
-//! [`signin`].
+//! [`signin`]; revoking a closed client's credentials and closing idle
+//! clients in [`lifecycle`].
 //!
 //! Must not: decide which tools a user may call (that is
 //! [`crate::governance`]), or talk to Salesforce. The tokens it issues are
@@ -22,6 +23,7 @@
 pub mod authorize;
 pub mod cimd;
 pub mod clients;
+pub mod lifecycle;
 pub mod metadata;
 pub mod session;
 pub mod signin;
