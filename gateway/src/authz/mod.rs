@@ -8,7 +8,8 @@
 //! OAuth clients (Dynamic Client Registration, RFC 7591, and Client ID
 //! Metadata Documents) in [`clients`] and [`cimd`]; the browser sign-in
 //! session in [`session`]; the built-in one-time sign-in links in
-//! [`signin`].
+//! [`signin`]; sign-in through the company's OpenID Connect provider in
+//! [`oidc`].
 //!
 //! Must not: decide which tools a user may call (that is
 //! [`crate::governance`]), or talk to Salesforce. The tokens it issues are
@@ -23,6 +24,7 @@ pub mod authorize;
 pub mod cimd;
 pub mod clients;
 pub mod metadata;
+pub mod oidc;
 pub mod session;
 pub mod signin;
 pub mod token;
@@ -79,6 +81,8 @@ pub struct Authz {
     pub fetcher: cimd::Fetcher,
     /// Signs and checks access tokens.
     pub keys: token::Keys,
+    /// Talks to the identity provider (discovery cache, HTTP client).
+    pub oidc: oidc::Oidc,
 }
 
 impl Authz {
@@ -88,6 +92,7 @@ impl Authz {
         let resource = format!("{public_url}/mcp");
         let keys = token::Keys::new(&store, &public_url, &resource);
         let fetcher = cimd::Fetcher::new(&options.extra_roots);
+        let oidc = oidc::Oidc::new(&options.extra_roots);
         Self {
             store,
             public_url,
@@ -95,6 +100,7 @@ impl Authz {
             options,
             fetcher,
             keys,
+            oidc,
         }
     }
 
@@ -137,5 +143,7 @@ pub fn router(authz: Arc<Authz>) -> Router {
             "/signin/link/{code}",
             get(signin::link_page).post(signin::link_redeem),
         )
+        .route("/signin/oidc/start", get(oidc::start))
+        .route("/signin/oidc/callback", get(oidc::callback))
         .with_state(authz)
 }
