@@ -503,6 +503,7 @@ async fn exchange(
     pending: &Pending,
 ) -> Result<Identity, OidcError> {
     let metadata = authz.oidc.metadata(idp, false).await?;
+    let algs = signing_algs(&metadata);
     let client = client(authz, idp, metadata).await?;
     let http = authz.oidc.client_fn();
     let response = client
@@ -540,15 +541,16 @@ async fn exchange(
         .parse()
         .map_err(|_| OidcError::IdToken("it is not a JWT".into()))?;
     let nonce = Nonce::new(pending.nonce.clone());
-    let verified = match verify(&client, &token, &nonce) {
+    let verified = match verify(&client, &algs, &token, &nonce) {
         Err(openidconnect::ClaimsVerificationError::SignatureVerification(_)) => {
             let metadata = authz.oidc.metadata(idp, true).await?;
+            let algs = signing_algs(&metadata);
             let fresh = self::client(authz, idp, metadata).await?;
-            verify(&fresh, &token, &nonce)
+            verify(&fresh, &algs, &token, &nonce)
         }
         other => other,
     }
-    .map_err(|e| OidcError::IdToken(e.to_string()))?;
+    .map_err(|e| OidcError::IdToken(chain(&e)))?;
     let mut identity = identity_of(
         idp,
         verified.email().map(|e| e.to_string()),
@@ -591,17 +593,46 @@ async fn exchange(
     Ok(identity)
 }
 
-/// The ID token's claims, verified by the crate: signature (algorithms the
-/// provider lists, never `none`), `iss`, `aud`, `exp`, `nonce`.
+/// The ID token signing algorithms accepted: the asymmetric ones the
+/// provider lists in `id_token_signing_alg_values_supported` (Discovery
+/// section 3), never `none` and no HMAC; RS256 (OpenID Connect Core
+/// 3.1.3.7, the default) when it lists none of those.
+fn signing_algs(metadata: &CoreProviderMetadata) -> Vec<CoreJwsSigningAlgorithm> {
+    let algs: Vec<CoreJwsSigningAlgorithm> = metadata
+        .id_token_signing_alg_values_supported()
+        .iter()
+        .filter(|a| {
+            !matches!(
+                a,
+                CoreJwsSigningAlgorithm::None
+                    | CoreJwsSigningAlgorithm::HmacSha256
+                    | CoreJwsSigningAlgorithm::HmacSha384
+                    | CoreJwsSigningAlgorithm::HmacSha512
+            )
+        })
+        .cloned()
+        .collect();
+    if algs.is_empty() {
+        vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+    } else {
+        algs
+    }
+}
+
+/// The ID token's claims, verified by the crate: signature (one of
+/// `algs`, against the provider's JWKS), `iss`, `aud`, `exp`, `nonce`.
 fn verify(
     client: &Client,
+    algs: &[CoreJwsSigningAlgorithm],
     token: &FullIdToken,
     nonce: &Nonce,
 ) -> Result<
     openidconnect::IdTokenClaims<OtherClaims, CoreGenderClaim>,
     openidconnect::ClaimsVerificationError,
 > {
-    let verifier = client.id_token_verifier();
+    let verifier = client
+        .id_token_verifier()
+        .set_allowed_algs(algs.iter().cloned());
     token.claims(&verifier, nonce).cloned()
 }
 
@@ -798,6 +829,32 @@ fn error_page(err: &OidcError, return_to: Option<&str>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_tokens_are_verified_with_the_providers_asymmetric_algorithms_only() {
+        let metadata = |algs: Value| -> CoreProviderMetadata {
+            serde_json::from_value(json!({
+                "issuer": "https://login.acme.example",
+                "authorization_endpoint": "https://login.acme.example/auth",
+                "jwks_uri": "https://login.acme.example/jwks",
+                "response_types_supported": ["code"],
+                "subject_types_supported": ["public"],
+                "id_token_signing_alg_values_supported": algs,
+            }))
+            .unwrap()
+        };
+        assert_eq!(
+            signing_algs(&metadata(json!(["none", "HS256", "ES256", "RS256"]))),
+            vec![
+                CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+                CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256
+            ]
+        );
+        assert_eq!(
+            signing_algs(&metadata(json!(["none", "HS512"]))),
+            vec![CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256]
+        );
+    }
 
     #[test]
     fn provider_text_is_printable_and_short() {
