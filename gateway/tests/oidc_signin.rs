@@ -6,7 +6,8 @@
 //! consent gives a code, the code gives tokens that list tools. Then the
 //! refusals: unknown users (refused, or created), email domains and groups
 //! not allowed, an unverified email, a disabled user, a tampered state, the
-//! provider's access_denied, an unreachable issuer.
+//! provider's access_denied, an unreachable issuer, a wrong client secret;
+//! a public client; logins queued at the provider (redirects only).
 //!
 //! Without Node or oidc-provider these tests print a notice and pass;
 //! with the environment variable `CI` set they fail instead.
@@ -34,6 +35,8 @@ const REDIRECT: &str = "http://127.0.0.1:9/callback";
 const VERIFIER: &str = "a-long-enough-pkce-code-verifier-0123456789-abcdefghijk";
 const CLIENT_ID: &str = "toolgate-test";
 const CLIENT_SECRET: &str = "provider-client-secret-for-tests";
+/// A public client at the provider (no secret, `none`).
+const PUBLIC_CLIENT_ID: &str = "toolgate-public";
 
 /// The provider's accounts: `sub` is what the login form takes.
 fn accounts() -> Value {
@@ -99,6 +102,9 @@ impl Provider {
             "clients": [{
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
+                "redirect_uris": [format!("{base}/signin/oidc/callback")],
+            }, {
+                "client_id": PUBLIC_CLIENT_ID,
                 "redirect_uris": [format!("{base}/signin/oidc/callback")],
             }],
             "accounts": accounts(),
@@ -276,9 +282,22 @@ fn base_of<S>(f: &Fixture<S>) -> String {
 /// Configures `issuer` as the identity provider (client secret sealed in
 /// the store), with `edit` applied.
 async fn configure<S>(f: &Fixture<S>, issuer: &str, edit: impl FnOnce(&mut IdentityProvider)) {
+    configure_client(f, issuer, CLIENT_ID, Some(CLIENT_SECRET), edit).await;
+}
+
+/// Configures `issuer` as the identity provider with client `client_id`
+/// and `secret` (`None`: no secret in the store, a public client).
+async fn configure_client<S>(
+    f: &Fixture<S>,
+    issuer: &str,
+    client_id: &str,
+    secret: Option<&str>,
+    edit: impl FnOnce(&mut IdentityProvider),
+) {
+    let secret = secret.map(str::to_owned);
     let mut idp = IdentityProvider {
         issuer_url: issuer.to_owned(),
-        client_id: CLIENT_ID.to_owned(),
+        client_id: client_id.to_owned(),
         client_secret_set_at: Some(1),
         client_secret_fingerprint: None,
         scopes: vec![
@@ -301,7 +320,10 @@ async fn configure<S>(f: &Fixture<S>, issuer: &str, edit: impl FnOnce(&mut Ident
         .write(|_| async move {
             let mut batch = Batch::default();
             batch.put_settings(&settings);
-            batch.put_secret(IdentityProvider::SECRET_KEY, CLIENT_SECRET.as_bytes());
+            match &secret {
+                Some(secret) => batch.put_secret(IdentityProvider::SECRET_KEY, secret.as_bytes()),
+                None => batch.delete_secret(IdentityProvider::SECRET_KEY),
+            }
             Ok::<_, StoreError>((batch, ()))
         })
         .await
@@ -709,5 +731,79 @@ async fn tampered_state_access_denied_and_an_unreachable_issuer_are_clear_pages(
             "invalid_state",
             "provider_error",
         ]
+    );
+}
+
+#[tokio::test]
+async fn a_wrong_secret_is_a_page_a_public_client_works_and_logins_can_be_queued() {
+    let Some(node) = node() else { return };
+    let mut f = Fixture::start().await;
+    let base = base_of(&f);
+    let provider = Provider::start(&node, &base, true).await;
+    f.create_user("ana@acme.example").await;
+    let client_id = register(&base).await;
+
+    // A wrong client secret: the provider's invalid_client, not the secret.
+    let wrong = "not-the-provider-client-secret";
+    configure_client(&f, &provider.issuer, CLIENT_ID, Some(wrong), |_| {}).await;
+    let (_, _, (status, location, body)) = sign_in(&base, &client_id, "ana").await;
+    assert_eq!((status, location), (502, None), "{body}");
+    assert!(
+        body.contains("refused to complete the sign-in (invalid_client"),
+        "{body}"
+    );
+    assert!(!body.contains(wrong));
+    let event = &sign_in_events(&f).await[0];
+    assert_eq!(event.details["refused"], "code_exchange_failed");
+    assert!(!serde_json::to_string(event).unwrap().contains(wrong));
+
+    // A public client (no secret), and a login queued at the provider: the
+    // browser only follows redirects, from /oauth/authorize to the consent
+    // page (how a test that cannot post the provider's form signs in).
+    configure_client(&f, &provider.issuer, PUBLIC_CLIENT_ID, None, |_| {}).await;
+    let queue = |outcome: Value| {
+        let url = format!("{}/test/next-login", provider.issuer);
+        async move {
+            let response = reqwest::Client::new()
+                .post(url)
+                .json(&outcome)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(response.status(), 204);
+        }
+    };
+    queue(json!({"login": "ana"})).await;
+    let mut browser = Browser::new(&base);
+    let mut next = authorize_path(&base, &client_id);
+    let mut hops = 0;
+    let consent = loop {
+        let (status, location, body) = browser.get(&next).await;
+        match status {
+            303 => next = location.unwrap(),
+            200 => break body,
+            _ => panic!("{status} at {next}: {body}"),
+        }
+        hops += 1;
+        assert!(hops < 10, "redirect loop at {next}");
+    };
+    assert!(consent.contains("ana@acme.example"), "{consent}");
+    assert!(consent.contains("name=\"csrf\""), "{consent}");
+
+    // A queued refusal: the provider's access_denied.
+    queue(json!({"deny": true})).await;
+    let mut browser = Browser::new(&base);
+    let mut next = authorize_path(&base, &client_id);
+    let (status, body) = loop {
+        let (status, location, body) = browser.get(&next).await;
+        match location {
+            Some(to) if status == 303 => next = to,
+            _ => break (status, body),
+        }
+    };
+    assert_eq!(status, 403, "{body}");
+    assert!(
+        body.contains("did not sign you in (access_denied"),
+        "{body}"
     );
 }
