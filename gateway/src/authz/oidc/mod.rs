@@ -305,7 +305,7 @@ pub(super) async fn start(
             response
         }
         Err(err) => {
-            audit(&authz, None, None, &Err(&err)).await;
+            audit_refusal(&authz, None, &err).await;
             error_page(&err, return_to.as_deref())
         }
     }
@@ -377,7 +377,7 @@ pub(super) async fn callback(
     let outcome = finish(&authz, &headers, &params).await;
     let mut response = match &outcome {
         Ok(done) => {
-            audit(&authz, Some(&done.user), done.created, &Ok(())).await;
+            audit_success(&authz, &done.user, done.created).await;
             let mut response = match &done.return_to {
                 Some(to) => Redirect::to(to).into_response(),
                 None => page_html(
@@ -410,7 +410,7 @@ pub(super) async fn callback(
 struct Done {
     user: User,
     /// Whether the user was created by this sign-in.
-    created: Option<bool>,
+    created: bool,
     return_to: Option<String>,
     cookie: HeaderValue,
 }
@@ -478,7 +478,7 @@ async fn finish(
         })?;
     Ok(Done {
         user,
-        created: Some(created),
+        created,
         return_to,
         cookie,
     })
@@ -755,35 +755,23 @@ fn browser_cookie(headers: &HeaderMap) -> Option<String> {
         .filter(|v| !v.is_empty() && v.len() <= 128)
 }
 
-/// Audits a completed sign-in (`result` Ok) or a refusal before any email
-/// was known.
-async fn audit(
-    authz: &Authz,
-    user: Option<&User>,
-    created: Option<bool>,
-    result: &Result<(), &OidcError>,
-) {
-    match (user, result) {
-        (Some(user), Ok(())) => {
-            let event = AuditEvent::allowed(
-                &format!("user:{}", user.email),
-                Action::SignIn,
-                format!("user/{}", user.id),
-            )
-            .with_reason(format!(
-                "{} signed in through the identity provider",
-                user.email
-            ))
-            .with_details(json!({
-                "user_id": user.id,
-                "method": "oidc",
-                "user_created": created.unwrap_or(false),
-            }));
-            append(authz, event).await;
-        }
-        (_, Err(err)) => audit_refusal(authz, None, err).await,
-        (None, Ok(())) => {}
-    }
+/// Audits a completed sign-in of `user` (`created`: by this sign-in).
+async fn audit_success(authz: &Authz, user: &User, created: bool) {
+    let event = AuditEvent::allowed(
+        &format!("user:{}", user.email),
+        Action::SignIn,
+        format!("user/{}", user.id),
+    )
+    .with_reason(format!(
+        "{} signed in through the identity provider",
+        user.email
+    ))
+    .with_details(json!({
+        "user_id": user.id,
+        "method": "oidc",
+        "user_created": created,
+    }));
+    append(authz, event).await;
 }
 
 /// Audits a refused sign-in: denied, with the reason and its code.

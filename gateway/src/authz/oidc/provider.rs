@@ -27,7 +27,9 @@ const MAX_ANSWER: usize = 1 << 20;
 /// The HTTP side of the provider: the client and the discovery cache.
 #[derive(Debug)]
 pub struct Oidc {
-    http: reqwest::Client,
+    /// The client; `Err`: it could not be built (the TLS setup failed),
+    /// said on every use.
+    http: Result<reqwest::Client, String>,
     /// Discovery of one issuer; a std mutex, never held across an await.
     discovered: Mutex<Option<Discovered>>,
 }
@@ -49,6 +51,9 @@ pub enum HttpError {
     /// The answer is larger than 1 MiB.
     #[error("the answer is larger than 1 MiB")]
     TooLarge,
+    /// The HTTP client could not be built.
+    #[error("cannot set up TLS: {0}")]
+    Setup(String),
 }
 
 impl Oidc {
@@ -62,7 +67,10 @@ impl Oidc {
             .connect_timeout(HTTP_TIMEOUT)
             .tls_certs_merge(extra_roots.iter().cloned())
             .build()
-            .unwrap_or_default();
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot build the identity provider's HTTP client");
+                e.to_string()
+            });
         Self {
             http,
             discovered: Mutex::new(None),
@@ -85,6 +93,7 @@ impl Oidc {
         move |request| {
             let http = http.clone();
             Box::pin(async move {
+                let http = http.map_err(HttpError::Setup)?;
                 let request = reqwest::Request::try_from(request)?;
                 let mut response = http.execute(request).await?;
                 let mut builder =
