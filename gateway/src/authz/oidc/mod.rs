@@ -8,7 +8,8 @@
 //! Routes:
 //! - `GET /signin/oidc/start?return=<path>`: reads the provider's discovery
 //!   document (OpenID Connect Discovery 1.0 section 4, cached for
-//!   [`DISCOVERY_TTL`] and read again when verification fails with it),
+//!   [`DISCOVERY_TTL`]; read again when an ID token's signature does not
+//!   verify against its keys, and after a token request that failed),
 //!   keeps the PKCE verifier, nonce and return path in the store's
 //!   ephemeral values under the SHA-256 of `state` (kind [`PENDING_KIND`],
 //!   [`PENDING_TTL`]), binds them to this browser with the cookie
@@ -29,7 +30,9 @@
 //! Every outcome writes an audit event (`signin.complete`, allowed or
 //! denied with the reason, `method: oidc`) and gives the browser a page
 //! that says what happened; tokens, codes and the client secret never
-//! appear in pages, logs or the audit log.
+//! appear in pages, logs or the audit log. Failures on the provider's side
+//! (unreachable, refused exchange, bad ID token) are also logged as
+//! warnings.
 //!
 //! Layout: [`provider`] (HTTP client, discovery cache), [`claims`] (what
 //! is read from the claims and the pure check of it), this file (routes,
@@ -776,8 +779,14 @@ async fn audit_success(authz: &Authz, user: &User, created: bool) {
 
 /// Audits a refused sign-in: denied, with the reason and its code.
 async fn audit_refusal(authz: &Authz, email: Option<&str>, err: &OidcError) {
-    if let OidcError::Store(e) = err {
-        tracing::error!(error = %e, "identity provider sign-in failed in storage");
+    match err {
+        OidcError::Store(e) => {
+            tracing::error!(error = %e, "identity provider sign-in failed in storage");
+        }
+        e if e.status().is_server_error() => {
+            tracing::warn!(error = %e, "identity provider sign-in failed");
+        }
+        _ => {}
     }
     let actor = email.map_or_else(|| "anonymous".to_owned(), |e| format!("user:{e}"));
     let mut event = AuditEvent::allowed(&actor, Action::SignIn, "identity_provider")
