@@ -90,7 +90,7 @@ fn node() -> Option<PathBuf> {
 /// the child is killed on drop).
 struct Provider {
     issuer: String,
-    _child: tokio::process::Child,
+    child: tokio::process::Child,
 }
 
 impl Provider {
@@ -98,7 +98,13 @@ impl Provider {
     /// `base`'s callback. `id_token_claims: false` puts email and groups in
     /// userinfo only.
     async fn start(node: &PathBuf, base: &str, id_token_claims: bool) -> Self {
+        Self::start_on(node, base, id_token_claims, 0).await
+    }
+
+    /// [`Provider::start`] on loopback port `port` (0: any).
+    async fn start_on(node: &PathBuf, base: &str, id_token_claims: bool, port: u16) -> Self {
         let config = json!({
+            "port": port,
             "clients": [{
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
@@ -127,8 +133,17 @@ impl Provider {
             .unwrap_or_else(|e| panic!("oidc-provider.mjs said {line:?}: {e}"));
         Self {
             issuer: ready["issuer"].as_str().unwrap().to_owned(),
-            _child: child,
+            child,
         }
+    }
+
+    /// Stops the provider and waits until it has exited (its port is free).
+    async fn stop(mut self) {
+        self.child.kill().await.unwrap();
+    }
+
+    fn port(&self) -> u16 {
+        url::Url::parse(&self.issuer).unwrap().port().unwrap()
     }
 }
 
@@ -806,4 +821,27 @@ async fn a_wrong_secret_is_a_page_a_public_client_works_and_logins_can_be_queued
         body.contains("did not sign you in (access_denied"),
         "{body}"
     );
+}
+
+#[tokio::test]
+async fn new_signing_keys_at_the_provider_are_fetched_again() {
+    let Some(node) = node() else { return };
+    let mut f = Fixture::start().await;
+    let base = base_of(&f);
+    let provider = Provider::start(&node, &base, true).await;
+    configure(&f, &provider.issuer, |_| {}).await;
+    f.create_user("ana@acme.example").await;
+    let client_id = register(&base).await;
+    let (_, _, (status, _, body)) = sign_in(&base, &client_id, "ana").await;
+    assert_eq!(status, 303, "{body}");
+
+    // The same issuer again with a new key under the same kid: the cached
+    // keys do not verify the new ID token, so toolgate reads discovery and
+    // the keys again, and the sign-in succeeds.
+    let port = provider.port();
+    provider.stop().await;
+    let provider = Provider::start_on(&node, &base, true, port).await;
+    let (_, _, (status, _, body)) = sign_in(&base, &client_id, "ana").await;
+    assert_eq!(status, 303, "{body}");
+    drop(provider);
 }

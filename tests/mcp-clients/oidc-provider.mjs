@@ -16,7 +16,10 @@
 //                   "email_verified": true, "groups": ["sales"], "name": "Ana"}],
 //     "id_token_claims": true   (optional, default true: email, groups and
 //        name in the ID token too; false: only in userinfo, OIDC Core 5.4)
+//     "port": 0   (optional: a fixed loopback port, e.g. to start a provider
+//        again at the same issuer with new signing keys)
 //   }
+// Each start makes a new RSA signing key (kid "test-rs256").
 // When listening it prints ONE line on stdout:
 //   {"issuer": "http://127.0.0.1:PORT"}
 // and it exits when its stdin closes (so it dies with the test that started it).
@@ -69,7 +72,7 @@ async function readBody(req) {
 }
 
 const server = http.createServer();
-server.listen(0, "127.0.0.1", () => {
+server.listen(config.port ?? 0, "127.0.0.1", () => {
   const issuer = `http://127.0.0.1:${server.address().port}`;
   const provider = new Provider(issuer, {
     clients: (config.clients ?? []).map((c) => ({
