@@ -10,7 +10,9 @@
 //! required and must be `<public URL>/mcp` (RFC 8707).
 //!
 //! A browser without a sign-in session goes to `/signin?return=<this
-//! request>`. A signed-in user sees the consent page: the client's name,
+//! request>`, or straight to the identity provider
+//! (`/signin/oidc/start?return=...`) when one is configured
+//! ([`super::signin::entry_path`]). A signed-in user sees the consent page: the client's name,
 //! its redirect URI's host, and what it gets. Consent is asked per client
 //! every time, before anything is granted (MCP "Security Best Practices",
 //! confused deputy: toolgate's Salesforce connected app is one static
@@ -33,7 +35,7 @@ use serde_json::json;
 use super::Authz;
 use super::clients::{self, ClientError};
 use super::session::{self, Session};
-use super::signin::signin_path;
+use super::signin::entry_path;
 use super::token::{CODE_KIND, CodeGrant, granted_scopes};
 use crate::audit::Action;
 use crate::crypto::{random_token, sha256_hex};
@@ -236,7 +238,7 @@ pub(super) async fn authorize(
         let here = uri
             .path_and_query()
             .map_or("/oauth/authorize", |p| p.as_str());
-        return Redirect::to(&signin_path(here)).into_response();
+        return Redirect::to(&entry_path(&authz.store, here).await).into_response();
     };
     let user = match authz.store.get::<User>(&session.user_id).await {
         Ok(Some(user)) if user.status == UserStatus::Active => user,
@@ -247,11 +249,10 @@ pub(super) async fn authorize(
             );
         }
         Ok(None) => {
-            return Redirect::to(&signin_path(
-                uri.path_and_query()
-                    .map_or("/oauth/authorize", |p| p.as_str()),
-            ))
-            .into_response();
+            let here = uri
+                .path_and_query()
+                .map_or("/oauth/authorize", |p| p.as_str());
+            return Redirect::to(&entry_path(&authz.store, here).await).into_response();
         }
         Err(err) => {
             tracing::error!(error = %err, "authorize cannot read the user");

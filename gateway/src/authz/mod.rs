@@ -8,7 +8,8 @@
 //! OAuth clients (Dynamic Client Registration, RFC 7591, and Client ID
 //! Metadata Documents) in [`clients`] and [`cimd`]; the browser sign-in
 //! session in [`session`]; the built-in one-time sign-in links in
-//! [`signin`]; revoking a closed client's credentials and closing idle
+//! [`signin`]; sign-in through the company's OpenID Connect provider in
+//! [`oidc`]; revoking a closed client's credentials and closing idle
 //! clients in [`lifecycle`].
 //!
 //! Must not: decide which tools a user may call (that is
@@ -25,6 +26,7 @@ pub mod cimd;
 pub mod clients;
 pub mod lifecycle;
 pub mod metadata;
+pub mod oidc;
 pub mod session;
 pub mod signin;
 pub mod token;
@@ -81,6 +83,8 @@ pub struct Authz {
     pub fetcher: cimd::Fetcher,
     /// Signs and checks access tokens.
     pub keys: token::Keys,
+    /// Talks to the identity provider (discovery cache, HTTP client).
+    pub oidc: oidc::Oidc,
 }
 
 impl Authz {
@@ -90,6 +94,7 @@ impl Authz {
         let resource = format!("{public_url}/mcp");
         let keys = token::Keys::new(&store, &public_url, &resource);
         let fetcher = cimd::Fetcher::new(&options.extra_roots);
+        let oidc = oidc::Oidc::new(&options.extra_roots);
         Self {
             store,
             public_url,
@@ -97,6 +102,7 @@ impl Authz {
             options,
             fetcher,
             keys,
+            oidc,
         }
     }
 
@@ -139,5 +145,7 @@ pub fn router(authz: Arc<Authz>) -> Router {
             "/signin/link/{code}",
             get(signin::link_page).post(signin::link_redeem),
         )
+        .route("/signin/oidc/start", get(oidc::start))
+        .route("/signin/oidc/callback", get(oidc::callback))
         .with_state(authz)
 }

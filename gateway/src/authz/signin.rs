@@ -126,6 +126,25 @@ pub fn valid_return(path: &str) -> bool {
         && !path.contains(['\\', '\r', '\n', '#'])
 }
 
+/// Where the authorization endpoint sends a browser that is not signed
+/// in: straight to the identity provider
+/// (`/signin/oidc/start?return=...`) when one is configured, so users of
+/// a company provider see no toolgate page before it; else the sign-in
+/// page ([`signin_path`]). The sign-in page stays reachable for one-time
+/// links either way (an admin's way in when the provider is down).
+pub async fn entry_path(store: &Store, return_to: &str) -> String {
+    match store.settings().await {
+        Ok(settings) if settings.sign_in.identity_provider.is_some() => {
+            super::oidc::start_path(Some(return_to))
+        }
+        Ok(_) => signin_path(return_to),
+        Err(err) => {
+            tracing::warn!(error = %err, "cannot read settings; sending the browser to the sign-in page");
+            signin_path(return_to)
+        }
+    }
+}
+
 /// The sign-in page's address going on to `return_to`.
 pub fn signin_path(return_to: &str) -> String {
     format!(
@@ -166,13 +185,7 @@ pub(super) async fn signin_page(
     // The identity provider's button (i14-oidc): shown when one is set.
     let provider = match authz.store.settings().await {
         Ok(settings) => settings.sign_in.identity_provider.map(|idp| {
-            let start = match &return_to {
-                Some(r) => format!(
-                    "/signin/oidc/start?return={}",
-                    url::form_urlencoded::byte_serialize(r.as_bytes()).collect::<String>()
-                ),
-                None => "/signin/oidc/start".to_owned(),
-            };
+            let start = super::oidc::start_path(return_to.as_deref());
             let host = url::Url::parse(&idp.issuer_url)
                 .ok()
                 .and_then(|u| u.host_str().map(str::to_owned))
