@@ -416,6 +416,37 @@ async fn clients_are_listed_changed_and_revoked_and_mcp_follows() {
         2
     );
 
+    // Revoking a token closes its AI client.
+    let other = f.issue_token(&ana, "desktop").await;
+    let desktop = list(&mut f.admin, v1::ListClientsRequest::default())
+        .await
+        .into_iter()
+        .find(|c| c.name == "desktop")
+        .unwrap();
+    f.admin
+        .users
+        .revoke_token(v1::RevokeTokenRequest {
+            id: desktop.token_id.clone(),
+        })
+        .await
+        .unwrap();
+    let closed = f
+        .admin
+        .clients
+        .get_client(v1::GetClientRequest { id: desktop.id })
+        .await
+        .unwrap()
+        .into_inner()
+        .client
+        .unwrap();
+    assert_eq!(closed.state, i32::from(v1::ClientState::Closed));
+    assert_eq!(
+        send(post(&f.mcp_url, &other, None, INITIALIZE))
+            .await
+            .status,
+        401
+    );
+
     // Reopened, the OAuth client signs in again.
     update(
         &mut f.admin,

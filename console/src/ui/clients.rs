@@ -106,8 +106,13 @@ pub(super) fn draw(frame: &mut Frame, app: &App, theme: Theme, areas: &Areas) {
         ),
         field(
             "Close when idle",
-            c.close_after_idle_days
-                .map_or("policy default".into(), |d| format!("after {d} days")),
+            match c.close_after_idle_days {
+                Some(d) => format!("after {d} idle days"),
+                None if c.client_type == v1::ClientType::Ephemeral as i32 => {
+                    "after the registration policy's idle days".into()
+                }
+                None => "never".into(),
+            },
         ),
         field("Last used", when(c.last_used_at.as_ref(), "never")),
         field("Created", when(c.created_at.as_ref(), "-")),

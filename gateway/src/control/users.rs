@@ -298,8 +298,19 @@ impl UserService for Control {
                     .ok_or_else(|| ControlError::not_found("token", &id))?;
                 let mut batch = Batch::default();
                 if token.revoked_at.is_none() {
-                    token.revoked_at = Some(now_ms());
+                    let now = now_ms();
+                    token.revoked_at = Some(now);
                     batch.put(&token);
+                    // Its AI client can never be used again: it shows as
+                    // Closed (ClientService), not as an active client.
+                    if let Some(mut client) = store.get::<AiClient>(&id).await?
+                        && client.state.is_usable()
+                    {
+                        client.state = ClientState::Closed;
+                        client.updated_at = now;
+                        client.revision += 1;
+                        batch.put(&client);
+                    }
                     batch.audit(
                         AuditEvent::allowed(&actor, Action::TokenRevoke, format!("token/{id}"))
                             .with_details(
