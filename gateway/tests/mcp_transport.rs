@@ -359,3 +359,73 @@ async fn a_public_url_with_a_non_default_port_accepts_its_own_origin() {
         w.daemon.stop().await.unwrap();
     }
 }
+
+/// Reads one HTTP/1.1 response with a `content-length` body off `tcp`.
+async fn read_response(tcp: &mut tokio::net::TcpStream) -> String {
+    let mut raw = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let n = tcp.read(&mut chunk).await.unwrap();
+        assert!(
+            n > 0,
+            "the server closed the connection: {}",
+            String::from_utf8_lossy(&raw)
+        );
+        raw.extend_from_slice(&chunk[..n]);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap())
+                })
+                .unwrap_or(0);
+            if raw.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_refused_request_leaves_its_keep_alive_connection_usable() {
+    // Every OAuth client's first request is refused (401) and followed at
+    // once by more on the same connection. The body arrives after the
+    // headers here, as it may on a busy machine: toolgate reads it before
+    // answering, so the connection serves the next request.
+    let w = Fixture::start().await;
+    let addr = w.daemon.http_addr;
+    let mut tcp = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = INITIALIZE;
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    tcp.write_all(head.as_bytes()).await.unwrap();
+    tcp.flush().await.unwrap();
+    // No answer before the body: toolgate waits for it (an answer now
+    // would leave the body unread, and hyper would close the connection).
+    let mut byte = [0u8; 1];
+    let early = tokio::time::timeout(Duration::from_millis(300), tcp.peek(&mut byte)).await;
+    assert!(early.is_err(), "answered before reading the request body");
+    tcp.write_all(body.as_bytes()).await.unwrap();
+    let refused = read_response(&mut tcp).await;
+    assert!(refused.starts_with("HTTP/1.1 401"), "{refused}");
+    assert!(refused.contains("resource_metadata="), "{refused}");
+    assert!(
+        !refused.to_ascii_lowercase().contains("connection: close"),
+        "{refused}"
+    );
+    let next =
+        format!("GET /.well-known/oauth-protected-resource/mcp HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    tcp.write_all(next.as_bytes()).await.unwrap();
+    let metadata = read_response(&mut tcp).await;
+    assert!(metadata.starts_with("HTTP/1.1 200"), "{metadata}");
+    assert!(
+        metadata.contains(&format!("\"resource\":\"{}\"", w.mcp_url)),
+        "{metadata}"
+    );
+}

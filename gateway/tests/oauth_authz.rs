@@ -400,6 +400,44 @@ async fn metadata_and_the_401_challenge_point_clients_at_sign_in() {
                 .contains(&json!("none"))
         );
     }
+    // MCP 2025-03-26's fallbacks at the root: /authorize goes on to the one
+    // authorization endpoint; /token and /register are the same endpoints.
+    let no_redirects = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let root = no_redirects
+        .get(format!("{base}/authorize?client_id=x&state=s%20t"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(root.status(), 307);
+    assert_eq!(
+        root.headers()["location"],
+        "/oauth/authorize?client_id=x&state=s%20t"
+    );
+    for path in ["/token", "/oauth/token"] {
+        let refused: Value = http
+            .post(format!("{base}{path}"))
+            .form(&[("grant_type", "password")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        assert_eq!(
+            refused["error"], "unsupported_grant_type",
+            "{path}: {refused}"
+        );
+    }
+    let registered = http
+        .post(format!("{base}/register"))
+        .json(&json!({"redirect_uris": [REDIRECT], "client_name": "Root"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), 201);
     let metadata = format!("resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\"");
     let missing = http.post(&f.mcp_url).body(INITIALIZE).send().await.unwrap();
     assert_eq!(missing.status(), 401);

@@ -112,6 +112,17 @@ impl Authz {
     }
 }
 
+/// `GET /authorize`: the browser goes on to `/oauth/authorize` with the
+/// same query (one authorization endpoint, so sign-in return paths stay
+/// `/oauth/authorize?...`).
+async fn authorize_at_root(uri: axum::http::Uri) -> axum::response::Redirect {
+    let to = match uri.query() {
+        Some(query) => format!("/oauth/authorize?{query}"),
+        None => "/oauth/authorize".to_owned(),
+    };
+    axum::response::Redirect::temporary(&to)
+}
+
 /// The authorization server's routes (merged into the public router by
 /// [`crate::http::router`]).
 pub fn router(authz: Arc<Authz>) -> Router {
@@ -137,6 +148,12 @@ pub fn router(authz: Arc<Authz>) -> Router {
         .route("/oauth/token", post(token::token))
         .route("/oauth/revoke", post(token::revoke))
         .route("/oauth/register", post(clients::register))
+        // The endpoints MCP 2025-03-26 clients assume at the root when they
+        // find no RFC 8414 metadata (its "Fallbacks for Servers without
+        // Metadata Discovery"), and DESIGN.md's port table.
+        .route("/authorize", get(authorize_at_root))
+        .route("/token", post(token::token))
+        .route("/register", post(clients::register))
         .route(
             "/signin",
             get(signin::signin_page).post(signin::signin_code),

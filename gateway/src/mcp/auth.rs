@@ -367,8 +367,34 @@ pub async fn require_token(
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
-        Err(AuthFailure::Missing) => unauthorized(&auth.metadata_url, None),
-        Err(AuthFailure::Refused(reason)) => unauthorized(&auth.metadata_url, Some(&reason)),
-        Err(AuthFailure::Unavailable) => unavailable(),
+        Err(failure) => {
+            let mut response = match failure {
+                AuthFailure::Missing => unauthorized(&auth.metadata_url, None),
+                AuthFailure::Refused(reason) => unauthorized(&auth.metadata_url, Some(&reason)),
+                AuthFailure::Unavailable => unavailable(),
+            };
+            if !drain(request).await {
+                response
+                    .headers_mut()
+                    .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            }
+            response
+        }
     }
+}
+
+/// Most bytes of a refused request's body read before answering.
+const DRAIN_LIMIT: usize = 256 * 1024;
+
+/// Reads the rest of a refused request's body (up to [`DRAIN_LIMIT`]) so
+/// the client's keep-alive connection stays usable. hyper closes a
+/// connection whose request body was left unread, and a client that reuses
+/// it in the meantime (every OAuth client does: the 401 is followed at once
+/// by metadata requests) sees "server disconnected without sending a
+/// response". Returns false when the body was larger or broken: the answer
+/// then says `Connection: close`.
+async fn drain(request: Request) -> bool {
+    axum::body::to_bytes(request.into_body(), DRAIN_LIMIT)
+        .await
+        .is_ok()
 }
