@@ -16,6 +16,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/toolgate/v1/user.proto",
         "proto/toolgate/v1/audit.proto",
         "proto/toolgate/v1/connection.proto",
+        "proto/toolgate/v1/client.proto",
     ];
     let vendored_include = protoc_bin_vendored::include_path()?;
     let vendored_include = vendored_include
@@ -30,6 +31,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     config.skip_debug([
         ".toolgate.v1.ConfigureAuthenticationRequest",
         ".toolgate.v1.IssueTokenResponse",
+        ".toolgate.v1.IdentityProviderInput",
     ]);
 
     // Decode errors answer INVALID_ARGUMENT, not tonic-prost's INTERNAL

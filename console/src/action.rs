@@ -77,6 +77,15 @@ pub enum Command {
     LoadProfiles,
     /// `UserService.ListUsers` → [`Data::Users`].
     LoadUsers,
+    /// `ClientService.ListClients`, every page → [`Data::Clients`].
+    LoadClients {
+        /// Also HIDDEN and DELETED clients.
+        all: bool,
+    },
+    /// `ClientService.UpdateClient` → [`Data::Changed`].
+    UpdateClient(v1::UpdateClientRequest),
+    /// `ClientService.RevokeClient` → [`Data::Changed`].
+    RevokeClient(v1::RevokeClientRequest),
     /// `UserService.ListTokens`, `ConnectionService.ListConnections` and
     /// `UserService.ListUserTools`, together → [`Data::UserDetail`].
     LoadUserDetail {
@@ -280,6 +289,7 @@ pub enum Data {
     Toolsets(Vec<v1::Toolset>),
     Profiles(Vec<v1::AccessProfile>),
     Users(Vec<v1::User>),
+    Clients(Vec<v1::AiClient>),
     UserDetail(UserDetail),
     /// Stored events, newest first, before the live tail starts.
     AuditBacklog(Vec<v1::AuditEvent>),
@@ -373,6 +383,7 @@ pub enum Scope {
     Profiles,
     Users,
     User(String),
+    Clients,
 }
 
 /// Something the terminal loop does for the update step.

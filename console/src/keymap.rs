@@ -52,6 +52,8 @@ pub enum Intent {
     Follow,
     DetailDown,
     DetailUp,
+    ClientType,
+    ClientState,
 }
 
 /// One binding: the keys (any of them), a label for the footer and help,
@@ -284,13 +286,43 @@ const AUDIT: &[Binding] = &[
     b(&[Char('F')], "F", "follow newest", Intent::Follow, true),
 ];
 
-const SETTINGS: &[Binding] = &[b(
-    &[Char(' ')],
-    "Space",
-    "change setting",
-    Intent::Toggle,
-    true,
-)];
+const CLIENTS: &[Binding] = &[
+    b(&[Char('t')], "t", "change type", Intent::ClientType, true),
+    b(&[Char('s')], "s", "change state", Intent::ClientState, true),
+    b(
+        &[Char(' ')],
+        "Space",
+        "kill switch on / off",
+        Intent::Toggle,
+        true,
+    ),
+    b(&[Char('x')], "x", "revoke and close", Intent::Revoke, true),
+    b(&[Char('D')], "D", "delete for good", Intent::Delete, false),
+    b(
+        &[Char('h')],
+        "h",
+        "show hidden and deleted",
+        Intent::ToggleView,
+        true,
+    ),
+];
+
+const SETTINGS: &[Binding] = &[
+    b(
+        &[Char(' ')],
+        "Space",
+        "change setting / edit",
+        Intent::Toggle,
+        true,
+    ),
+    b(
+        &[Char('D')],
+        "D",
+        "remove identity provider",
+        Intent::Delete,
+        false,
+    ),
+];
 
 /// The bindings of one screen (without the global ones).
 pub fn screen(screen: Screen) -> &'static [Binding] {
@@ -302,6 +334,7 @@ pub fn screen(screen: Screen) -> &'static [Binding] {
         Screen::Users => USERS,
         Screen::Audit => AUDIT,
         Screen::Settings => SETTINGS,
+        Screen::Clients => CLIENTS,
     }
 }
 

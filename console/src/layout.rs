@@ -196,12 +196,13 @@ mod tests {
         // Wide: product name and every title.
         let wide = tabs(160, Screen::Users, 16);
         assert!(wide.product);
-        assert_eq!(width(&wide), 85);
-        // 80 columns with a short state: every title.
-        let plain = tabs(80, Screen::Users, 2);
+        assert_eq!(width(&wide), 99);
+        // 100 columns with a short state: every title, no product name.
+        let plain = tabs(100, Screen::Users, 2);
         assert!(!plain.product);
         assert_eq!(plain.tabs[0].1, " 1 Servers ");
-        assert_eq!(width(&plain), 74);
+        assert_eq!(plain.tabs[7].1, " 8 AI clients ");
+        assert_eq!(width(&plain), 88);
         // 80 columns with `MCP TRAFFIC OFF ✗ daemon unreachable `: only the
         // current title, and it all fits.
         let compact = tabs(80, Screen::Users, 37);

@@ -194,6 +194,49 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
                 .into_inner()
                 .users,
         ),
+        Command::LoadClients { all } => {
+            let mut clients = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = c
+                    .clients
+                    .list_clients(v1::ListClientsRequest {
+                        include_hidden: all,
+                        include_deleted: all,
+                        page_size: 1000,
+                        page_token,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                clients.extend(page.clients);
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            Data::Clients(clients)
+        }
+        Command::UpdateClient(request) => {
+            let response = c.clients.update_client(request).await?.into_inner();
+            let name = response.client.map(|c| c.name).unwrap_or_default();
+            let revoked = match response.revoked_credentials {
+                0 => String::new(),
+                n => format!("; {n} credential(s) revoked"),
+            };
+            changed(format!("AI client {name:?} saved{revoked}"), Scope::Clients)
+        }
+        Command::RevokeClient(request) => {
+            let response = c.clients.revoke_client(request).await?.into_inner();
+            let name = response.client.map(|c| c.name).unwrap_or_default();
+            changed(
+                format!(
+                    "AI client {name:?} revoked: {} credential(s)",
+                    response.revoked_credentials
+                ),
+                Scope::Clients,
+            )
+        }
         Command::LoadUserDetail { user_id } => {
             let (mut users, mut connections_client) = (c.users.clone(), c.connections.clone());
             let (tokens, connections, tools) = tokio::join!(

@@ -1,7 +1,8 @@
 //! The whole console, scripted key by key against a real daemon on port 0:
 //! register Salesforce with its credentials, approve two pending tools with
 //! a bulk action, create a toolset and an access profile, grant a user and
-//! issue their token; then the daemon's state is checked through the API.
+//! issue their token, turn that AI client's tool calls off, set the
+//! identity provider; then the daemon's state is checked through the API.
 
 mod common;
 
@@ -13,6 +14,7 @@ use toolgate_console::ui::Theme;
 use toolgate_proto::v1;
 
 const SECRET: &str = "consumer-secret-9f8e7d";
+const IDP_SECRET: &str = "idp-secret-5c4b3a";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_admin_sets_up_salesforce_from_the_console() {
@@ -264,6 +266,60 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
         "{callable:?}"
     );
 
+    // AI clients: Ana's token is one. Its kill switch goes off from the
+    // console (asking first); then the identity provider is set from the
+    // settings screen, its secret typed masked.
+    console.keys("8").await;
+    let list = render(&console.app, theme);
+    assert!(
+        list.contains("laptop") && list.contains("ana@example.com"),
+        "{list}"
+    );
+    console.keys("<Space>").await;
+    let confirm = render(&console.app, theme);
+    assert!(
+        confirm.contains("Turn tool calls of laptop off"),
+        "{confirm}"
+    );
+    console.keys("y").await;
+    let ai_clients = api
+        .clients
+        .list_clients(v1::ListClientsRequest::default())
+        .await
+        .unwrap()
+        .into_inner()
+        .clients;
+    assert_eq!(ai_clients.len(), 1);
+    assert!(!ai_clients[0].traffic_enabled);
+    assert_eq!(ai_clients[0].revision, 1);
+    console.keys("7G<Up><Space>").await;
+    console
+        .keys("https://login.acme.example<Tab>toolgate<Tab>")
+        .await;
+    console.keys(IDP_SECRET).await;
+    screens.push(render(&console.app, theme));
+    console.keys("<Enter>").await;
+    assert!(
+        console.app.overlay.is_none(),
+        "{}",
+        render(&console.app, theme)
+    );
+    screens.push(render(&console.app, theme));
+    let provider = api
+        .settings
+        .get_settings(v1::GetSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap()
+        .sign_in
+        .unwrap()
+        .identity_provider
+        .unwrap();
+    assert_eq!(provider.issuer_url, "https://login.acme.example");
+    assert!(provider.client_secret_set);
+
     // The audit log names the console's admin.
     let events = api
         .audit
@@ -283,6 +339,7 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
     // The consumer secret was never drawn, and the token only in its box.
     for screen in &screens {
         assert!(!screen.contains(SECRET), "{screen}");
+        assert!(!screen.contains(IDP_SECRET), "{screen}");
         assert!(!screen.contains(&secret), "{screen}");
     }
     drop(console);

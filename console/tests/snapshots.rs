@@ -251,6 +251,41 @@ fn users() -> Vec<v1::User> {
     ]
 }
 
+fn ai_clients() -> Vec<v1::AiClient> {
+    vec![
+        v1::AiClient {
+            id: id(602),
+            name: "Claude Desktop".into(),
+            origin: v1::ClientOrigin::MetadataDocument as i32,
+            client_id: "https://claude.ai/oauth/mcp-oauth-client-metadata".into(),
+            owner_user_id: id(401),
+            owner_email: "ana@example.com".into(),
+            client_type: v1::ClientType::Personal as i32,
+            state: v1::ClientState::Active as i32,
+            traffic_enabled: true,
+            last_used_at: ts(22, 11),
+            created_at: ts(20, 9),
+            redirect_hosts: vec!["claude.ai".into()],
+            revision: 3,
+            ..Default::default()
+        },
+        v1::AiClient {
+            id: id(601),
+            name: "ci nightly".into(),
+            origin: v1::ClientOrigin::AccessToken as i32,
+            token_id: id(601),
+            owner_user_id: id(402),
+            owner_email: "bo@example.com".into(),
+            client_type: v1::ClientType::Ephemeral as i32,
+            state: v1::ClientState::Closed as i32,
+            traffic_enabled: false,
+            close_after_idle_days: Some(2),
+            created_at: ts(18, 8),
+            ..Default::default()
+        },
+    ]
+}
+
 /// The 19 tools a user of the demo may call: more than 400 characters in
 /// one line (the list was once cut there).
 const CALLABLE: [&str; 19] = [
@@ -363,6 +398,30 @@ fn settings() -> v1::Settings {
             sensitive: false,
             dangerous: false,
         }),
+        sign_in: Some(v1::SignInSettings {
+            identity_provider: Some(v1::IdentityProvider {
+                issuer_url: "https://login.acme.example".into(),
+                client_id: "toolgate".into(),
+                client_secret_set: true,
+                client_secret_set_at: ts(19, 10),
+                client_secret_fingerprint: "3f9a1c0b".into(),
+                scopes: vec!["email".into(), "profile".into()],
+                email_claim: "email".into(),
+                allowed_email_domains: vec!["acme.example".into()],
+                unknown_users: v1::UnknownUsers::Refuse as i32,
+                ..Default::default()
+            }),
+            registration: Some(v1::RegistrationPolicy {
+                allowed_types: vec![
+                    v1::ClientType::Personal as i32,
+                    v1::ClientType::Ephemeral as i32,
+                ],
+                default_type: v1::ClientType::Personal as i32,
+                dynamic_registration_enabled: true,
+                metadata_document_private_hosts: vec![],
+                ephemeral_close_after_days: Some(1),
+            }),
+        }),
     }
 }
 
@@ -425,6 +484,7 @@ fn data_for(command: &Command, answer: Answer) -> Option<Result<Data, ApiError>>
         Command::LoadToolsets => Data::Toolsets(pick(full, toolsets())),
         Command::LoadProfiles => Data::Profiles(pick(full, profiles())),
         Command::LoadUsers => Data::Users(pick(full, users())),
+        Command::LoadClients { .. } => Data::Clients(pick(full, ai_clients())),
         Command::LoadUserDetail { user_id } => Data::UserDetail(user_detail(user_id)),
         Command::TailAudit { .. } => Data::AuditBacklog(pick(full, events())),
         Command::PreviewAccess(request) => Data::AccessPreview(preview(request)),
@@ -590,7 +650,7 @@ fn the_tool_list_views_and_the_detail_pane() {
 
 #[test]
 fn overlays() {
-    let cases: [(&str, Screen, &str); 15] = [
+    let cases: [(&str, Screen, &str); 18] = [
         ("help", Screen::Tools, "?"),
         ("palette", Screen::Tools, ":pro"),
         ("register_form", Screen::Servers, "n"),
@@ -601,6 +661,9 @@ fn overlays() {
         ("members_picker", Screen::Toolsets, "m"),
         ("grant_form", Screen::Users, "u"),
         ("kill_switch_confirm", Screen::Settings, "<Space>"),
+        ("identity_provider_form", Screen::Settings, "jjjjj<Space>"),
+        ("registration_form", Screen::Settings, "G<Space>"),
+        ("client_revoke_confirm", Screen::Clients, "x"),
         ("enable_confirm", Screen::Servers, "jt"),
         // Changes that can give access say who gains it before `y`.
         ("approve_write_confirm", Screen::Tools, "a"),

@@ -417,6 +417,18 @@ pub async fn serve(
     });
 
     tasks.spawn({
+        let (store, stop) = (store.clone(), shutdown.clone());
+        async move {
+            crate::authz::lifecycle::run_sweeper(
+                store,
+                crate::authz::lifecycle::SWEEP_INTERVAL,
+                stop,
+            )
+            .await;
+            Ok(())
+        }
+    });
+    tasks.spawn({
         let state = mcp_state.clone();
         let stop = shutdown.clone();
         async move {

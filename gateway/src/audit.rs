@@ -114,6 +114,14 @@ actions! {
     /// An OAuth grant (refresh token family) revoked: reuse detected, a
     /// reused authorization code, or revocation by the client.
     GrantRevoke = "grant.revoke", false;
+    /// An AI client's type, state, kill switch, idle limit or name changed
+    /// by an admin (`ClientService.UpdateClient`).
+    ClientUpdate = "client.update", false;
+    /// An AI client's credentials revoked by an admin
+    /// (`ClientService.RevokeClient`).
+    ClientRevoke = "client.revoke", false;
+    /// An idle AI client closed by the sweeper, its credentials revoked.
+    ClientCloseIdle = "client.close_idle", false;
 }
 
 impl Action {

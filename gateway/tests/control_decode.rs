@@ -96,7 +96,7 @@ const NOT_UTF8: &[u8] = &[0x0a, 0x02, 0xff, 0xfe];
 async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    let calls: [(&'static str, &str); 11] = [
+    let calls: [(&'static str, &str); 12] = [
         (
             "/toolgate.v1.SettingsService/UpdateSettings",
             "UpdateSettingsRequest",
@@ -131,6 +131,10 @@ async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
         (
             "/toolgate.v1.ConnectionService/ListConnections",
             "ListConnectionsRequest",
+        ),
+        (
+            "/toolgate.v1.ClientService/ListClients",
+            "ListClientsRequest",
         ),
     ];
     for (path, message) in calls {

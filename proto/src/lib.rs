@@ -42,6 +42,29 @@ pub mod v1 {
         }
     }
 
+    impl std::fmt::Debug for IdentityProviderInput {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.debug_struct("IdentityProviderInput")
+                .field("issuer_url", &self.issuer_url)
+                .field("client_id", &self.client_id)
+                .field(
+                    "client_secret",
+                    &match self.client_secret.as_deref() {
+                        None => "<unset>",
+                        Some("") => "",
+                        Some(_) => "<redacted>",
+                    },
+                )
+                .field("scopes", &self.scopes)
+                .field("email_claim", &self.email_claim)
+                .field("groups_claim", &self.groups_claim)
+                .field("allowed_email_domains", &self.allowed_email_domains)
+                .field("allowed_groups", &self.allowed_groups)
+                .field("unknown_users", &self.unknown_users)
+                .finish()
+        }
+    }
+
     impl std::fmt::Debug for IssueTokenResponse {
         fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
             f.debug_struct("IssueTokenResponse")
@@ -72,6 +95,7 @@ pub struct Clients<S> {
     pub users: v1::user_service_client::UserServiceClient<S>,
     pub audit: v1::audit_service_client::AuditServiceClient<S>,
     pub connections: v1::connection_service_client::ConnectionServiceClient<S>,
+    pub clients: v1::client_service_client::ClientServiceClient<S>,
 }
 
 impl<S> Clients<S>
@@ -86,6 +110,7 @@ where
         use v1::access_profile_service_client::AccessProfileServiceClient;
         use v1::audit_service_client::AuditServiceClient;
         use v1::catalog_service_client::CatalogServiceClient;
+        use v1::client_service_client::ClientServiceClient;
         use v1::connection_service_client::ConnectionServiceClient;
         use v1::server_service_client::ServerServiceClient;
         use v1::settings_service_client::SettingsServiceClient;
@@ -101,7 +126,8 @@ where
             profiles: AccessProfileServiceClient::new(service.clone()),
             users: UserServiceClient::new(service.clone()),
             audit: AuditServiceClient::new(service.clone()),
-            connections: ConnectionServiceClient::new(service),
+            connections: ConnectionServiceClient::new(service.clone()),
+            clients: ClientServiceClient::new(service),
         }
     }
 }
@@ -123,5 +149,13 @@ mod tests {
             mcp_url: "https://toolgate.example.com/mcp".into(),
         };
         assert!(!format!("{response:?}").contains("tgp_secret_token"));
+        let provider = v1::UpdateSettingsRequest {
+            identity_provider: Some(v1::IdentityProviderInput {
+                client_secret: Some("idp-secret-value".into()),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert!(!format!("{provider:?}").contains("idp-secret-value"));
     }
 }

@@ -1,6 +1,7 @@
 """Fixtures: a real toolgated on port 0 with a temp data directory, and a
 real toolgate-demo (toolgated + a seeded sfsim org) for MCP client tests."""
 
+import contextlib
 import os
 import pathlib
 import subprocess
@@ -133,10 +134,11 @@ class Demo:
         return done
 
 
-@pytest.fixture
-def demo():
-    """A fresh toolgate-demo on loopback ports (its own data directory, a
-    freshly seeded sfsim org, no Salesforce connection yet)."""
+@contextlib.contextmanager
+def run_demo(*extra_args):
+    """Runs a fresh toolgate-demo on loopback ports (its own data directory,
+    a freshly seeded sfsim org, no Salesforce connection yet) with
+    `extra_args` added to its flags, and yields what it printed."""
     with tempfile.TemporaryDirectory() as tmp:
         env = {k: v for k, v in os.environ.items() if not k.startswith("TOOLGATE_")}
         with open(pathlib.Path(tmp) / "stderr.log", "w+") as stderr:
@@ -148,6 +150,7 @@ def demo():
                     "--grpc-addr", "127.0.0.1:0",
                     "--sim-login-addr", "127.0.0.1:0",
                     "--sim-instance-addr", "127.0.0.1:0",
+                    *extra_args,
                 ],
                 stdout=subprocess.PIPE,
                 stderr=stderr,
@@ -169,3 +172,11 @@ def demo():
             finally:
                 process.terminate()
                 process.wait(timeout=30)
+
+
+@pytest.fixture
+def demo():
+    """A fresh toolgate-demo on loopback ports (its own data directory, a
+    freshly seeded sfsim org, no Salesforce connection yet)."""
+    with run_demo() as running:
+        yield running

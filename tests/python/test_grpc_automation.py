@@ -20,6 +20,7 @@ TOOLGATE_SERVICES = {
     "toolgate.v1.AccessProfileService",
     "toolgate.v1.UserService",
     "toolgate.v1.AuditService",
+    "toolgate.v1.ClientService",
 }
 
 
@@ -123,3 +124,75 @@ def test_register_a_salesforce_server_by_reflection(daemon):
         )
         assert events["events"][0]["actor"] == "admin:python-ci"
         assert events["events"][0]["action"] == "server.register"
+
+
+def test_ai_clients_and_sign_in_settings_by_reflection(daemon):
+    """An admin script governs AI clients (a personal access token's here)
+    and sets the identity provider, whose secret never comes back."""
+    auth = [("authorization", f"Bearer {daemon.admin_token}")]
+    with grpc.insecure_channel(daemon.grpc) as channel:
+
+        def call(method, body):
+            Request, rpc = reflected_method(channel, method)
+            return json_format.MessageToDict(rpc(json_format.ParseDict(body, Request()), metadata=auth))
+
+        user = call("toolgate.v1.UserService/CreateUser", {"email": "ci@example.com"})["user"]
+        call("toolgate.v1.UserService/IssueToken", {"userId": user["id"], "name": "nightly"})
+        clients = call("toolgate.v1.ClientService/ListClients", {"ownerUserId": user["id"]})["clients"]
+        assert [c["name"] for c in clients] == ["nightly"]
+        client = clients[0]
+        assert client["origin"] == "CLIENT_ORIGIN_ACCESS_TOKEN"
+        assert client["clientType"] == "CLIENT_TYPE_PERSONAL"
+        assert client["ownerEmail"] == "ci@example.com"
+        assert client["trafficEnabled"] is True
+
+        updated = call(
+            "toolgate.v1.ClientService/UpdateClient",
+            {
+                "id": client["id"],
+                "clientType": "CLIENT_TYPE_EPHEMERAL",
+                "trafficEnabled": False,
+                "expectedRevision": client.get("revision", "0"),
+            },
+        )["client"]
+        assert updated["clientType"] == "CLIENT_TYPE_EPHEMERAL"
+        assert "trafficEnabled" not in updated  # false is the default, left out
+        try:
+            call(
+                "toolgate.v1.ClientService/UpdateClient",
+                {"id": client["id"], "name": "renamed", "expectedRevision": client.get("revision", "0")},
+            )
+            raise AssertionError("a stale revision must fail")
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.ABORTED
+
+        revoked = call("toolgate.v1.ClientService/RevokeClient", {"id": client["id"]})
+        assert revoked["revokedCredentials"] == 1
+        assert revoked["client"]["state"] == "CLIENT_STATE_CLOSED"
+
+        secret = "python-idp-secret-0451"
+        settings = call(
+            "toolgate.v1.SettingsService/UpdateSettings",
+            {
+                "identityProvider": {
+                    "issuerUrl": "https://login.acme.example",
+                    "clientId": "toolgate",
+                    "clientSecret": secret,
+                    "allowedEmailDomains": ["acme.example"],
+                }
+            },
+        )["settings"]
+        provider = settings["signIn"]["identityProvider"]
+        assert provider["clientSecretSet"] is True
+        assert len(provider["clientSecretFingerprint"]) == 8
+        assert provider["emailClaim"] == "email"
+        assert secret not in str(settings)
+        try:
+            call(
+                "toolgate.v1.SettingsService/UpdateSettings",
+                {"identityProvider": {"issuerUrl": "http://login.acme.example", "clientId": "toolgate"}},
+            )
+            raise AssertionError("an http issuer off loopback must fail")
+        except grpc.RpcError as err:
+            assert err.code() == grpc.StatusCode.INVALID_ARGUMENT
+            assert err.details().startswith("identity_provider.issuer_url:")

@@ -38,6 +38,10 @@ pub enum FormKind {
     Classify {
         ids: Vec<String>,
     },
+    /// The OpenID Connect provider of the sign-in settings.
+    IdentityProvider,
+    /// The registration policy of the sign-in settings.
+    Registration,
 }
 
 /// A field's value.

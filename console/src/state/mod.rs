@@ -9,6 +9,7 @@
 
 mod audit;
 mod chrome;
+mod clients;
 mod form;
 mod governance;
 mod impact;
@@ -33,6 +34,7 @@ use zeroize::Zeroizing;
 
 pub use audit::{ACTION_EXAMPLES, AUDIT_KEEP, AuditState, TARGET_EXAMPLE, Tail, outcome_name};
 pub use chrome::StatusKind;
+pub use clients::{client_state_name, client_type_name};
 pub use form::{Field, FieldKind, Form, FormInput, FormKind};
 pub use governance::toolset_kind;
 pub use impact::{AccessPreview, describe as describe_access, preview_request};
@@ -59,11 +61,12 @@ pub enum Screen {
     Users,
     Audit,
     Settings,
+    Clients,
 }
 
 impl Screen {
     /// Every screen, in tab order.
-    pub const ALL: [Screen; 7] = [
+    pub const ALL: [Screen; 8] = [
         Screen::Servers,
         Screen::Tools,
         Screen::Toolsets,
@@ -71,6 +74,7 @@ impl Screen {
         Screen::Users,
         Screen::Audit,
         Screen::Settings,
+        Screen::Clients,
     ];
 
     /// The name `:` jumps by, lowercase.
@@ -83,6 +87,7 @@ impl Screen {
             Screen::Users => "users",
             Screen::Audit => "audit",
             Screen::Settings => "settings",
+            Screen::Clients => "clients",
         }
     }
 
@@ -96,6 +101,7 @@ impl Screen {
             Screen::Users => "Users",
             Screen::Audit => "Audit",
             Screen::Settings => "Settings",
+            Screen::Clients => "AI clients",
         }
     }
 
@@ -115,6 +121,7 @@ impl Screen {
             "queue" | "review" => return Some(Screen::Tools),
             "access" | "access-profiles" => return Some(Screen::Profiles),
             "log" | "events" => return Some(Screen::Audit),
+            "ai" | "ai-clients" | "sign-ins" => return Some(Screen::Clients),
             _ => {}
         }
         Screen::ALL.into_iter().find(|s| s.name().starts_with(&p))
@@ -122,8 +129,8 @@ impl Screen {
 }
 
 /// The names `:` knows, as shown under the prompt.
-pub const PALETTE_NAMES: [&str; 8] = [
-    "servers", "queue", "tools", "toolsets", "profiles", "users", "audit", "settings",
+pub const PALETTE_NAMES: [&str; 9] = [
+    "servers", "queue", "tools", "toolsets", "profiles", "users", "audit", "settings", "clients",
 ];
 
 /// Data that arrives from the daemon.
@@ -266,6 +273,7 @@ enum Load {
     Toolsets,
     Profiles,
     Users,
+    Clients,
 }
 
 /// The whole console model.
@@ -325,6 +333,12 @@ pub struct App {
     pub users_cursor: Cursor,
     /// The selected user's tokens, connections and tools.
     pub user_detail: Option<(String, Loadable<UserDetail>)>,
+    /// AI clients (ACTIVE and CLOSED; all of them with `clients_all`).
+    pub clients: Loadable<Vec<v1::AiClient>>,
+    /// Row on the AI clients screen.
+    pub clients_cursor: Cursor,
+    /// Whether the AI clients screen also lists HIDDEN and DELETED ones.
+    pub clients_all: bool,
     /// The audit screen.
     pub audit: AuditState,
     /// Set when the console should exit.
@@ -369,6 +383,9 @@ impl App {
             users: Loadable::Loading,
             users_cursor: Cursor::default(),
             user_detail: None,
+            clients: Loadable::Loading,
+            clients_cursor: Cursor::default(),
+            clients_all: false,
             audit: AuditState::default(),
             quit: false,
             select_after: None,
@@ -432,6 +449,9 @@ impl App {
             Load::Toolsets => Command::LoadToolsets,
             Load::Profiles => Command::LoadProfiles,
             Load::Users => Command::LoadUsers,
+            Load::Clients => Command::LoadClients {
+                all: self.clients_all,
+            },
         };
         self.send(command, Purpose::Load(load));
     }
@@ -444,6 +464,7 @@ impl App {
             Load::Toolsets,
             Load::Profiles,
             Load::Users,
+            Load::Clients,
         ] {
             self.load(load);
         }
@@ -483,6 +504,11 @@ impl App {
             }
             Scope::Users => {
                 self.load(Load::Users);
+                self.load(Load::Clients);
+                self.refresh_user_detail();
+            }
+            Scope::Clients => {
+                self.load(Load::Clients);
                 self.refresh_user_detail();
             }
             Scope::User(id) => {
@@ -586,7 +612,7 @@ impl App {
             return;
         }
         let Some(intent) = keymap::lookup(self.screen, &key) else {
-            if let KeyCode::Char(c @ '1'..='7') = key.code {
+            if let KeyCode::Char(c @ '1'..='8') = key.code {
                 let index = c as usize - '1' as usize;
                 self.go(Screen::ALL[index]);
             }
@@ -654,6 +680,7 @@ impl App {
                     Screen::Users => self.users_intent(intent, rows),
                     Screen::Audit => self.audit_intent(intent, rows),
                     Screen::Settings => self.settings_intent(intent),
+                    Screen::Clients => self.clients_intent(intent, rows),
                 }
             }
         }
@@ -690,6 +717,8 @@ impl App {
         self.users_cursor.clamp(n, rows);
         let n = self.audit_shown().len();
         self.audit.cursor.clamp(n, rows);
+        let n = self.clients_shown().len();
+        self.clients_cursor.clamp(n, rows);
     }
 
     fn overlay_key(&mut self, key: KeyEvent) {
@@ -892,6 +921,8 @@ impl App {
                 self.apply_audit_filter(form);
                 None
             }
+            FormKind::IdentityProvider => settings::submit_identity_provider(form),
+            FormKind::Registration => settings::submit_registration(form),
         }
     }
 
@@ -942,6 +973,7 @@ impl App {
             Screen::Users => self.users_shown().len(),
             Screen::Audit => self.audit_shown().len(),
             Screen::Settings => settings::ROWS,
+            Screen::Clients => self.clients_shown().len(),
         }
     }
 
@@ -965,6 +997,7 @@ impl App {
             Screen::Users => &mut self.users_cursor,
             Screen::Audit => &mut self.audit.cursor,
             Screen::Settings => &mut self.settings_cursor,
+            Screen::Clients => &mut self.clients_cursor,
         }
     }
 

@@ -63,6 +63,7 @@ impl App {
                     self.select_user_detail();
                 }
             }
+            Data::Clients(clients) => self.clients = Loadable::Ready(clients),
             Data::ToolsPage { tools, total } => self.tools_page(id, last, tools, total),
             Data::Tool(tool) => self.tools.detail_loaded(tool),
             Data::UserDetail(detail) => {
@@ -129,6 +130,7 @@ impl App {
                     Load::Toolsets => fail(&mut self.toolsets, keep, failed),
                     Load::Profiles => fail(&mut self.profiles, keep, failed),
                     Load::Users => fail(&mut self.users, keep, failed),
+                    Load::Clients => fail(&mut self.clients, keep, failed),
                 }
                 if !error.is_connection() {
                     self.error(message);

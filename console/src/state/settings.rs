@@ -1,15 +1,295 @@
 //! The settings screen: require tool approval, the default classification
-//! of new tools, and the MCP traffic kill switch (turning traffic off asks
-//! for confirmation).
+//! of new tools, the MCP traffic kill switch (turning traffic off asks for
+//! confirmation), and sign-in: the identity provider (a form whose client
+//! secret is typed masked and never shown) and the registration policy.
 
 use toolgate_proto::v1;
 
-use super::{App, Confirm, Overlay, Purpose};
+use super::{App, Confirm, Field, Form, FormKind, Overlay, Purpose};
 use crate::action::Command;
 use crate::keymap::Intent;
 
 /// Rows on the settings screen.
-pub const ROWS: usize = 5;
+pub const ROWS: usize = 7;
+
+/// The row of the identity provider.
+const PROVIDER_ROW: usize = 5;
+/// The row of the registration policy.
+const POLICY_ROW: usize = 6;
+
+/// Client types as (label, proto value name) for forms.
+const TYPES: [(&str, v1::ClientType); 4] = [
+    ("personal", v1::ClientType::Personal),
+    ("shared", v1::ClientType::Shared),
+    ("service", v1::ClientType::Service),
+    ("ephemeral", v1::ClientType::Ephemeral),
+];
+
+/// The identity provider in words.
+fn describe_provider(p: Option<&v1::IdentityProvider>) -> String {
+    match p {
+        None => "none (one-time sign-in links only)".into(),
+        Some(p) => format!(
+            "{} (client {}, secret {})",
+            p.issuer_url,
+            p.client_id,
+            if p.client_secret_set {
+                format!("set, {}", p.client_secret_fingerprint)
+            } else {
+                "none".into()
+            }
+        ),
+    }
+}
+
+/// The registration policy in words.
+fn describe_policy(p: &v1::RegistrationPolicy) -> String {
+    let types: Vec<&str> = p
+        .allowed_types
+        .iter()
+        .map(|t| super::client_type_name(*t))
+        .collect();
+    format!(
+        "{} (new: {}); DCR {}; ephemeral idle {}",
+        types.join(", "),
+        super::client_type_name(p.default_type),
+        if p.dynamic_registration_enabled {
+            "on"
+        } else {
+            "off"
+        },
+        p.ephemeral_close_after_days
+            .map_or("never closed".to_owned(), |d| format!("{d}d"))
+    )
+}
+
+fn split_list(text: &str) -> Vec<String> {
+    text.split([',', ' '])
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The identity provider form, filled from `current`.
+fn provider_form(current: Option<&v1::IdentityProvider>) -> Form {
+    let d = current.cloned().unwrap_or_default();
+    let secret_help = if d.client_secret_set {
+        format!(
+            "stored (fingerprint {}); leave empty to keep it",
+            d.client_secret_fingerprint
+        )
+    } else {
+        "none stored; leave empty for a public client".into()
+    };
+    Form::new(
+        FormKind::IdentityProvider,
+        "Identity provider (OpenID Connect)",
+        vec![
+            Field::text(
+                "issuer_url",
+                "Issuer URL",
+                &d.issuer_url,
+                "https://login.example.com (http only on loopback)",
+            ),
+            Field::text(
+                "client_id",
+                "Client id",
+                &d.client_id,
+                "toolgate's client id at the provider",
+            ),
+            Field::secret("client_secret", "Client secret", &secret_help),
+            Field::toggle(
+                "no_secret",
+                "Remove the secret",
+                false,
+                "on: forget the stored secret (a public client)",
+            ),
+            Field::text(
+                "scopes",
+                "Scopes",
+                &d.scopes.join(" "),
+                "besides openid; empty: email profile",
+            ),
+            Field::text("email_claim", "Email claim", &d.email_claim, "empty: email"),
+            Field::text(
+                "groups_claim",
+                "Groups claim",
+                &d.groups_claim,
+                "e.g. groups; needed for allowed groups",
+            ),
+            Field::text(
+                "allowed_email_domains",
+                "Email domains",
+                &d.allowed_email_domains.join(", "),
+                "lowercase, comma-separated; empty: any",
+            ),
+            Field::text(
+                "allowed_groups",
+                "Groups",
+                &d.allowed_groups.join(", "),
+                "comma-separated; empty: any",
+            ),
+            Field::choice(
+                "unknown_users",
+                "Unknown users",
+                vec![
+                    ("refuse".into(), "refuse".into()),
+                    ("create on first sign-in".into(), "create".into()),
+                ],
+                if d.unknown_users == v1::UnknownUsers::Create as i32 {
+                    "create"
+                } else {
+                    "refuse"
+                },
+                "a verified email no toolgate user has",
+            ),
+        ],
+    )
+    .with_intro(vec![
+        "Register toolgate at the provider with redirect URI <public URL>/signin/oidc/callback."
+            .into(),
+    ])
+}
+
+/// The registration policy form, filled from `current`.
+fn policy_form(current: &v1::RegistrationPolicy) -> Form {
+    let allowed: Vec<&str> = current
+        .allowed_types
+        .iter()
+        .map(|t| super::client_type_name(*t))
+        .collect();
+    Form::new(
+        FormKind::Registration,
+        "Registration policy",
+        vec![
+            Field::text(
+                "allowed_types",
+                "Allowed types",
+                &allowed.join(", "),
+                "personal, shared, service, ephemeral",
+            ),
+            Field::choice(
+                "default_type",
+                "New clients are",
+                TYPES
+                    .iter()
+                    .map(|(label, _)| ((*label).to_owned(), (*label).to_owned()))
+                    .collect(),
+                super::client_type_name(current.default_type),
+                "must be an allowed type",
+            ),
+            Field::toggle(
+                "dcr",
+                "Dynamic registration",
+                current.dynamic_registration_enabled,
+                "RFC 7591 /oauth/register; metadata documents always work",
+            ),
+            Field::text(
+                "private_hosts",
+                "Private CIMD hosts",
+                &current.metadata_document_private_hosts.join(", "),
+                "host or host:port allowed on private addresses",
+            ),
+            Field::text(
+                "ephemeral_days",
+                "Close ephemeral after",
+                &current
+                    .ephemeral_close_after_days
+                    .map(|d| d.to_string())
+                    .unwrap_or_default(),
+                "idle days; empty: never",
+            ),
+        ],
+    )
+}
+
+/// The identity provider form as a request.
+pub(super) fn submit_identity_provider(form: &mut Form) -> Option<Command> {
+    let issuer_url = form.text("issuer_url");
+    let client_id = form.text("client_id");
+    if issuer_url.is_empty() || client_id.is_empty() {
+        form.fail("issuer URL and client id are required");
+        return None;
+    }
+    let secret = form.take_secret("client_secret");
+    let client_secret = if form.toggle("no_secret") {
+        Some(String::new())
+    } else if secret.is_empty() {
+        None
+    } else {
+        Some(secret.as_str().to_owned())
+    };
+    Some(Command::UpdateSettings(v1::UpdateSettingsRequest {
+        identity_provider: Some(v1::IdentityProviderInput {
+            issuer_url,
+            client_id,
+            client_secret,
+            scopes: split_list(&form.text("scopes")),
+            email_claim: form.text("email_claim"),
+            groups_claim: form.text("groups_claim"),
+            allowed_email_domains: split_list(&form.text("allowed_email_domains")),
+            allowed_groups: form
+                .text("allowed_groups")
+                .split(',')
+                .map(str::trim)
+                .filter(|g| !g.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            unknown_users: if form.choice("unknown_users") == "create" {
+                v1::UnknownUsers::Create
+            } else {
+                v1::UnknownUsers::Refuse
+            }
+            .into(),
+        }),
+        ..Default::default()
+    }))
+}
+
+/// The registration policy form as a request.
+pub(super) fn submit_registration(form: &mut Form) -> Option<Command> {
+    let type_of = |name: &str| {
+        TYPES
+            .iter()
+            .find(|(label, _)| label.eq_ignore_ascii_case(name))
+            .map(|(_, t)| i32::from(*t))
+    };
+    let mut allowed_types = Vec::new();
+    for name in split_list(&form.text("allowed_types")) {
+        match type_of(&name) {
+            Some(t) => allowed_types.push(t),
+            None => {
+                form.fail(format!(
+                    "allowed types: {name:?} is not personal, shared, service or ephemeral"
+                ));
+                return None;
+            }
+        }
+    }
+    let days = form.text("ephemeral_days");
+    let ephemeral_close_after_days = if days.is_empty() {
+        None
+    } else {
+        match days.parse::<u32>() {
+            Ok(d) => Some(d),
+            Err(_) => {
+                form.fail("close ephemeral after: a number of days, or empty for never");
+                return None;
+            }
+        }
+    };
+    Some(Command::UpdateSettings(v1::UpdateSettingsRequest {
+        registration: Some(v1::RegistrationPolicy {
+            allowed_types,
+            default_type: type_of(&form.choice("default_type")).unwrap_or_default(),
+            dynamic_registration_enabled: form.toggle("dcr"),
+            metadata_document_private_hosts: split_list(&form.text("private_hosts")),
+            ephemeral_close_after_days,
+        }),
+        ..Default::default()
+    }))
+}
 
 /// The settings rows: (label, value in words, what it means).
 pub fn rows(settings: &v1::Settings) -> [(&'static str, String, &'static str); ROWS] {
@@ -45,6 +325,25 @@ pub fn rows(settings: &v1::Settings) -> [(&'static str, String, &'static str); R
             on_off(class.dangerous),
             "Risk flag given to new tools: misuse can do serious harm.",
         ),
+        (
+            "Identity provider",
+            describe_provider(
+                settings
+                    .sign_in
+                    .as_ref()
+                    .and_then(|s| s.identity_provider.as_ref()),
+            ),
+            "The company's OpenID Connect provider users sign in through. Space edits it (the secret is typed masked and never shown); D removes it.",
+        ),
+        (
+            "Registration policy",
+            settings
+                .sign_in
+                .as_ref()
+                .and_then(|s| s.registration.as_ref())
+                .map_or_else(|| "default".into(), describe_policy),
+            "Which AI client types may sign in, the type new clients get, Dynamic Client Registration, and when idle ephemeral clients close. Space edits it.",
+        ),
     ]
 }
 
@@ -53,13 +352,45 @@ impl App {
         if self.navigate(intent, ROWS) {
             return;
         }
-        if intent != Intent::Toggle {
+        if intent != Intent::Toggle && intent != Intent::Delete {
             return;
         }
         let Some(settings) = self.settings.ready().cloned() else {
             self.info("settings are not loaded yet (r to retry)");
             return;
         };
+        let sign_in = settings.sign_in.clone().unwrap_or_default();
+        if intent == Intent::Delete {
+            if sign_in.identity_provider.is_none() {
+                self.info("no identity provider is set");
+                return;
+            }
+            self.overlay = Some(Overlay::Confirm(Confirm {
+                title: "Remove the identity provider".into(),
+                lines: vec![
+                    "Users can then sign in only with one-time sign-in links; the stored".into(),
+                    "client secret is deleted. Clients already signed in keep working.".into(),
+                ],
+                command: Command::UpdateSettings(v1::UpdateSettingsRequest {
+                    clear_identity_provider: true,
+                    ..Default::default()
+                }),
+            }));
+            return;
+        }
+        match self.settings_cursor.selected {
+            PROVIDER_ROW => {
+                let form = provider_form(sign_in.identity_provider.as_ref());
+                self.overlay = Some(Overlay::Form(form));
+                return;
+            }
+            POLICY_ROW => {
+                let form = policy_form(&sign_in.registration.unwrap_or_default());
+                self.overlay = Some(Overlay::Form(form));
+                return;
+            }
+            _ => {}
+        }
         let mut class = settings.default_classification.unwrap_or_default();
         let mut request = v1::UpdateSettingsRequest::default();
         match self.settings_cursor.selected {

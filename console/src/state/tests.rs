@@ -47,6 +47,7 @@ fn answer(app: &mut App, tools: &[v1::Tool]) {
             Command::LoadToolsets => Ok(Data::Toolsets(vec![])),
             Command::LoadProfiles => Ok(Data::Profiles(vec![])),
             Command::LoadUsers => Ok(Data::Users(vec![])),
+            Command::LoadClients { .. } => Ok(Data::Clients(vec![])),
             Command::LoadTools => Ok(Data::ToolsPage {
                 tools: tools.to_vec(),
                 total: tools.len(),

@@ -41,6 +41,7 @@ fn app_with(servers: &[v1::Server]) -> App {
             Command::LoadToolsets => Data::Toolsets(vec![]),
             Command::LoadProfiles => Data::Profiles(vec![]),
             Command::LoadUsers => Data::Users(vec![]),
+            Command::LoadClients { .. } => Data::Clients(vec![]),
             Command::LoadTools => Data::ToolsPage {
                 tools: vec![],
                 total: 0,
@@ -157,4 +158,175 @@ fn the_detail_pane_scrolls_within_what_the_last_draw_measured() {
     // A new screen starts at the top.
     app.update(key('3'));
     assert_eq!(app.detail_scroll, 0);
+}
+
+fn ai_client(id: &str, name: &str, state: v1::ClientState, on: bool) -> v1::AiClient {
+    v1::AiClient {
+        id: id.into(),
+        name: name.into(),
+        owner_email: "ana@example.com".into(),
+        client_type: v1::ClientType::Personal.into(),
+        state: state.into(),
+        traffic_enabled: on,
+        revision: 4,
+        ..Default::default()
+    }
+}
+
+/// Answers the AI client load(s) queued with `clients`; returns whether
+/// the load asked for hidden and deleted clients too.
+fn answer_clients(app: &mut App, clients: &[v1::AiClient]) -> Option<bool> {
+    let mut all = None;
+    for request in app.take_requests() {
+        if let Command::LoadClients { all: a } = request.command {
+            all = Some(a);
+            app.update(Action::Reply(Box::new(Reply {
+                id: request.id,
+                last: true,
+                result: Ok(Data::Clients(clients.to_vec())),
+            })));
+        }
+    }
+    all
+}
+
+#[test]
+fn the_ai_clients_screen_changes_type_state_and_kill_switch_and_revokes_after_asking() {
+    let mut app = app_with(&[]);
+    app.update(key('8'));
+    assert_eq!(app.screen, Screen::Clients);
+    app.update(key('r'));
+    assert_eq!(
+        answer_clients(
+            &mut app,
+            &[
+                ai_client("c1", "Claude Desktop", v1::ClientState::Active, true),
+                ai_client("c2", "old ci", v1::ClientState::Deleted, false),
+            ]
+        ),
+        Some(false)
+    );
+    app.take_requests();
+
+    // t: the next type, at the revision read.
+    app.update(key('t'));
+    let sent = app.take_requests();
+    let [
+        Request {
+            command: Command::UpdateClient(update),
+            ..
+        },
+    ] = &sent[..]
+    else {
+        panic!("{sent:?}");
+    };
+    assert_eq!(update.id, "c1");
+    assert_eq!(update.client_type, Some(v1::ClientType::Shared.into()));
+    assert_eq!(update.expected_revision, Some(4));
+
+    // Space: turning tool calls off asks first.
+    app.update(key(' '));
+    assert!(app.take_requests().is_empty());
+    assert!(matches!(&app.overlay, Some(Overlay::Confirm(c)) if c.title.contains("off")));
+    app.update(key('y'));
+    let sent = app.take_requests();
+    let [
+        Request {
+            command: Command::UpdateClient(update),
+            ..
+        },
+    ] = &sent[..]
+    else {
+        panic!("{sent:?}");
+    };
+    assert_eq!(update.traffic_enabled, Some(false));
+
+    // x: revoke after y; n cancels.
+    app.update(key('x'));
+    app.update(key('n'));
+    assert!(app.take_requests().is_empty());
+    app.update(key('x'));
+    app.update(key('y'));
+    let sent = app.take_requests();
+    let [
+        Request {
+            command: Command::RevokeClient(revoke),
+            ..
+        },
+    ] = &sent[..]
+    else {
+        panic!("{sent:?}");
+    };
+    assert_eq!((revoke.id.as_str(), revoke.state), ("c1", None));
+
+    // A deleted client cannot change.
+    app.update(key('j'));
+    app.update(key('s'));
+    assert!(app.take_requests().is_empty());
+    assert!(app.status.as_ref().unwrap().text.contains("deleted"));
+
+    // h lists hidden and deleted clients too.
+    app.update(key('h'));
+    assert_eq!(answer_clients(&mut app, &[]), Some(true));
+}
+
+#[test]
+fn the_identity_provider_form_sends_the_masked_secret_and_never_shows_it() {
+    let mut app = app_with(&[]);
+    app.update(key('7'));
+    for _ in 0..5 {
+        app.update(key('j'));
+    }
+    app.update(key(' '));
+    assert!(matches!(&app.overlay, Some(Overlay::Form(f)) if f.kind == FormKind::IdentityProvider));
+    for c in "https://login.acme.example".chars() {
+        app.update(key(c));
+    }
+    app.update(Action::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+    for c in "toolgate".chars() {
+        app.update(key(c));
+    }
+    app.update(Action::Key(KeyEvent::new(KeyCode::Tab, KeyModifiers::NONE)));
+    for c in "s3cr3t-value".chars() {
+        app.update(key(c));
+    }
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    let sent = app.take_requests();
+    let [
+        Request {
+            command: Command::UpdateSettings(update),
+            ..
+        },
+    ] = &sent[..]
+    else {
+        panic!("{sent:?}");
+    };
+    let provider = update.identity_provider.as_ref().unwrap();
+    assert_eq!(provider.issuer_url, "https://login.acme.example");
+    assert_eq!(provider.client_id, "toolgate");
+    assert_eq!(provider.client_secret.as_deref(), Some("s3cr3t-value"));
+    assert!(!format!("{sent:?}").contains("s3cr3t-value"));
+}
+
+#[test]
+fn the_registration_form_refuses_an_unknown_type_in_the_form() {
+    let mut app = app_with(&[]);
+    app.update(key('7'));
+    app.update(key('G'));
+    app.update(key(' '));
+    for c in ", robots".chars() {
+        app.update(key(c));
+    }
+    app.update(Action::Key(KeyEvent::new(
+        KeyCode::Enter,
+        KeyModifiers::NONE,
+    )));
+    assert!(app.take_requests().is_empty());
+    let Some(Overlay::Form(form)) = &app.overlay else {
+        panic!("the form stays open");
+    };
+    assert!(form.error.as_deref().unwrap().contains("\"robots\""));
 }

@@ -3,6 +3,7 @@
 //! Views read state only: no IO, no mutation.
 
 mod audit;
+mod clients;
 mod overlay;
 mod servers;
 mod settings;
@@ -95,6 +96,7 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         Screen::Users => users::draw(frame, app, theme, &areas),
         Screen::Audit => audit::draw(frame, app, theme, &areas),
         Screen::Settings => settings::draw(frame, app, theme, &areas),
+        Screen::Clients => clients::draw(frame, app, theme, &areas),
     }
     draw_status(frame, app, theme, areas.status);
     draw_footer(frame, app, theme, areas.footer);

@@ -195,7 +195,7 @@ fn draw_help(frame: &mut Frame, app: &App, theme: Theme, area: Rect, scroll: usi
     left.push(Line::default());
     left.push(Line::from(Span::styled("Also", theme.heading())));
     for (k, h) in [
-        ("1-7", "go to screen by number"),
+        ("1-8", "go to screen by number"),
         ("Ctrl-C", "quit at once"),
         ("mouse", "click a tab or row; wheel"),
         ("forms", "Tab/↓ next, ←/→ choose,"),

@@ -9,7 +9,8 @@
 //! Metadata Documents) in [`clients`] and [`cimd`]; the browser sign-in
 //! session in [`session`]; the built-in one-time sign-in links in
 //! [`signin`]; sign-in through the company's OpenID Connect provider in
-//! [`oidc`].
+//! [`oidc`]; revoking a closed client's credentials and closing idle
+//! clients in [`lifecycle`].
 //!
 //! Must not: decide which tools a user may call (that is
 //! [`crate::governance`]), or talk to Salesforce. The tokens it issues are
@@ -23,6 +24,7 @@
 pub mod authorize;
 pub mod cimd;
 pub mod clients;
+pub mod lifecycle;
 pub mod metadata;
 pub mod oidc;
 pub mod session;

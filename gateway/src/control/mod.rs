@@ -12,6 +12,7 @@ mod access_profiles;
 mod audit;
 mod auth;
 mod catalog;
+mod clients;
 mod connections;
 mod convert;
 mod error;
@@ -87,6 +88,7 @@ impl Control {
         use v1::access_profile_service_server::AccessProfileServiceServer;
         use v1::audit_service_server::AuditServiceServer;
         use v1::catalog_service_server::CatalogServiceServer;
+        use v1::client_service_server::ClientServiceServer;
         use v1::server_service_server::ServerServiceServer;
         use v1::settings_service_server::SettingsServiceServer;
         use v1::tool_service_server::ToolServiceServer;
@@ -121,6 +123,10 @@ impl Control {
             self.clone(),
             auth.clone(),
         ))
+        .add_service(ClientServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
         .add_service(AuditServiceServer::with_interceptor(self.clone(), auth))
     }
 
@@ -138,7 +144,7 @@ impl Control {
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub(crate) const SERVICE_NAMES: [&str; 9] = [
+pub(crate) const SERVICE_NAMES: [&str; 10] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",
@@ -148,4 +154,5 @@ pub(crate) const SERVICE_NAMES: [&str; 9] = [
     "toolgate.v1.UserService",
     "toolgate.v1.AuditService",
     "toolgate.v1.ConnectionService",
+    "toolgate.v1.ClientService",
 ];

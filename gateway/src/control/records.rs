@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::error::{ControlError, Result, require};
 use crate::audit::Action;
-use crate::model::{AccessProfile, AuditEvent, Millis, Toolset, now_ms};
+use crate::model::{AccessProfile, AiClient, AuditEvent, Millis, Toolset, now_ms};
 use crate::store::{Batch, Entity, Store, Tx};
 
 /// A record an admin edits as a whole, stamped when it changes.
@@ -30,6 +30,16 @@ impl Edited for Toolset {
 }
 
 impl Edited for AccessProfile {
+    fn touch(&mut self, now: Millis) {
+        self.updated_at = now;
+        self.revision += 1;
+    }
+    fn revision(&self) -> u64 {
+        self.revision
+    }
+}
+
+impl Edited for AiClient {
     fn touch(&mut self, now: Millis) {
         self.updated_at = now;
         self.revision += 1;

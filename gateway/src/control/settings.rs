@@ -1,4 +1,6 @@
-//! `SettingsService`: the kill switch and the defaults for new tools.
+//! `SettingsService`: the kill switch, the defaults for new tools, and how
+//! AI clients sign in (the identity provider, whose client secret is sealed
+//! in the store and never answered, and the registration policy).
 
 use serde_json::json;
 use tonic::{Request, Response, Status};
@@ -7,18 +9,356 @@ use v1::settings_service_server::SettingsService;
 
 use super::Control;
 use super::auth::actor;
-use super::convert::{classification_from_proto, classification_to_proto};
-use super::error::ControlError;
+use super::clients::{MAX_IDLE_DAYS, type_from_proto, type_to_proto};
+use super::convert::{classification_from_proto, classification_to_proto, opt_timestamp};
+use super::error::{ControlError, Result};
 use crate::audit::Action;
-use crate::model::{AuditEvent, Settings};
+use crate::crypto::sha256_hex;
+use crate::model::{
+    AuditEvent, IdentityProvider, RegistrationPolicy, Settings, SignInSettings, UnknownUsers,
+    now_ms,
+};
 use crate::store::Batch;
+
+/// Most characters of a URL, client id, claim, scope, domain or group.
+const MAX_FIELD_CHARS: usize = 2000;
+/// Most entries of a list setting.
+const MAX_LIST: usize = 100;
+
+fn provider_to_proto(p: &IdentityProvider) -> v1::IdentityProvider {
+    v1::IdentityProvider {
+        issuer_url: p.issuer_url.clone(),
+        client_id: p.client_id.clone(),
+        client_secret_set: p.client_secret_set_at.is_some(),
+        client_secret_set_at: opt_timestamp(p.client_secret_set_at),
+        client_secret_fingerprint: p.client_secret_fingerprint.clone().unwrap_or_default(),
+        scopes: p.scopes.clone(),
+        email_claim: p.email_claim.clone(),
+        groups_claim: p.groups_claim.clone(),
+        allowed_email_domains: p.allowed_email_domains.clone(),
+        allowed_groups: p.allowed_groups.clone(),
+        unknown_users: match p.unknown_users {
+            UnknownUsers::Refuse => v1::UnknownUsers::Refuse,
+            UnknownUsers::Create => v1::UnknownUsers::Create,
+        }
+        .into(),
+    }
+}
+
+fn policy_to_proto(p: &RegistrationPolicy) -> v1::RegistrationPolicy {
+    v1::RegistrationPolicy {
+        allowed_types: p
+            .allowed_types
+            .iter()
+            .map(|t| type_to_proto(*t).into())
+            .collect(),
+        default_type: type_to_proto(p.default_type).into(),
+        dynamic_registration_enabled: p.dynamic_registration_enabled,
+        metadata_document_private_hosts: p.metadata_document_private_hosts.clone(),
+        ephemeral_close_after_days: p.ephemeral_close_after_days,
+    }
+}
 
 fn to_proto(s: &Settings) -> v1::Settings {
     v1::Settings {
         mcp_traffic_enabled: s.mcp_traffic_enabled,
         require_tool_approval: s.require_tool_approval,
         default_classification: Some(classification_to_proto(s.default_classification)),
+        sign_in: Some(v1::SignInSettings {
+            identity_provider: s.sign_in.identity_provider.as_ref().map(provider_to_proto),
+            registration: Some(policy_to_proto(&s.sign_in.registration)),
+        }),
     }
+}
+
+/// A value without control characters or whitespace, 1 to
+/// [`MAX_FIELD_CHARS`] characters.
+fn token_like(field: &str, value: &str, what: &str) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ControlError::invalid(field, "is required"));
+    }
+    if value.chars().count() > MAX_FIELD_CHARS
+        || value.chars().any(|c| c.is_whitespace() || c.is_control())
+    {
+        return Err(ControlError::invalid(
+            field,
+            format!("must be {what} without spaces or control characters"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// At most [`MAX_LIST`] entries, each checked by `check` with the field
+/// named `field[i]`, without duplicates.
+fn list(
+    field: &str,
+    values: &[String],
+    check: impl Fn(&str, &str) -> Result<String>,
+) -> Result<Vec<String>> {
+    if values.len() > MAX_LIST {
+        return Err(ControlError::invalid(
+            field,
+            format!("at most {MAX_LIST} entries"),
+        ));
+    }
+    let mut out: Vec<String> = Vec::with_capacity(values.len());
+    for (i, value) in values.iter().enumerate() {
+        let value = check(&format!("{field}[{i}]"), value)?;
+        if !out.contains(&value) {
+            out.push(value);
+        }
+    }
+    Ok(out)
+}
+
+/// An issuer URL (OpenID Connect Discovery 1.0 section 2: `https`, no
+/// query or fragment); `http` only on a loopback host, for tests. Returned
+/// without a trailing slash.
+fn issuer_url(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() {
+        return Err(ControlError::invalid(
+            field,
+            "is required, e.g. https://login.example.com",
+        ));
+    }
+    let url = url::Url::parse(value).map_err(|e| {
+        ControlError::invalid(
+            field,
+            format!("{value:?} is not an absolute URL ({e}); e.g. https://login.example.com"),
+        )
+    })?;
+    let scheme_ok = match url.scheme() {
+        "https" => true,
+        "http" => crate::authz::clients::is_loopback(&url),
+        _ => false,
+    };
+    if !scheme_ok {
+        return Err(ControlError::invalid(
+            field,
+            "must be an https URL (http only on a loopback host such as 127.0.0.1)",
+        ));
+    }
+    if url.query().is_some() || url.fragment().is_some() || !url.username().is_empty() {
+        return Err(ControlError::invalid(
+            field,
+            "must have no query, fragment or user name (OpenID Connect Discovery 1.0 section 2)",
+        ));
+    }
+    if value.len() > MAX_FIELD_CHARS {
+        return Err(ControlError::invalid(field, "is too long"));
+    }
+    Ok(value.trim_end_matches('/').to_owned())
+}
+
+/// A lowercase domain name such as `acme.example`.
+fn email_domain(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value != value.to_lowercase() {
+        return Err(ControlError::invalid(
+            field,
+            format!("{value:?} must be lowercase ({:?})", value.to_lowercase()),
+        ));
+    }
+    let label_ok = |l: &str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    };
+    if value.len() > 253 || !value.contains('.') || !value.split('.').all(label_ok) {
+        return Err(ControlError::invalid(
+            field,
+            format!("{value:?} is not a domain name such as acme.example (no @, no scheme)"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A group name: 1 to 200 characters, no control characters.
+fn group(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    if value.is_empty() || value.chars().count() > 200 || value.chars().any(char::is_control) {
+        return Err(ControlError::invalid(
+            field,
+            "must be 1 to 200 characters without control characters",
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A scope token (RFC 6749 section 3.3: printable ASCII but space, `"`
+/// and `\`).
+fn scope(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    let ok = !value.is_empty()
+        && value.len() <= 200
+        && value
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5b).contains(&b) || (0x5d..=0x7e).contains(&b));
+    if !ok {
+        return Err(ControlError::invalid(
+            field,
+            format!("{value:?} is not an OAuth scope (RFC 6749 section 3.3)"),
+        ));
+    }
+    Ok(value.to_owned())
+}
+
+/// A private host exception: `host` or `host:port`, lowercase.
+fn private_host(field: &str, value: &str) -> Result<String> {
+    let value = value.trim();
+    let bad = || {
+        ControlError::invalid(
+            field,
+            format!(
+                "{value:?} must be a lowercase host or host:port, such as 127.0.0.1:8443 or cimd.internal"
+            ),
+        )
+    };
+    if value.is_empty() || value != value.to_lowercase() || value.contains(['/', '@', '?', '#']) {
+        return Err(bad());
+    }
+    let url = url::Url::parse(&format!("https://{value}/")).map_err(|_| bad())?;
+    if url.host_str().is_none() {
+        return Err(bad());
+    }
+    Ok(value.to_owned())
+}
+
+/// What an update does to the identity provider's stored client secret.
+enum SecretChange {
+    Keep,
+    Remove,
+    Set(String),
+}
+
+/// The identity provider an input describes (its secret fields still
+/// those of `previous`), and what to do with the stored secret.
+fn provider_from_input(
+    input: &v1::IdentityProviderInput,
+    previous: Option<&IdentityProvider>,
+) -> Result<(IdentityProvider, SecretChange)> {
+    let f = |name: &str| format!("identity_provider.{name}");
+    let issuer_url = issuer_url(&f("issuer_url"), &input.issuer_url)?;
+    let client_id = token_like(&f("client_id"), &input.client_id, "the client id")?;
+    let secret = match input.client_secret.as_deref().map(str::trim) {
+        None => SecretChange::Keep,
+        Some("") => SecretChange::Remove,
+        Some(s) if s.chars().count() > 1024 || s.chars().any(char::is_control) => {
+            return Err(ControlError::invalid(
+                f("client_secret"),
+                "must be at most 1024 characters without control characters",
+            ));
+        }
+        Some(s) => SecretChange::Set(s.to_owned()),
+    };
+    let mut scopes = list(&f("scopes"), &input.scopes, scope)?;
+    scopes.retain(|s| s != "openid");
+    if input.scopes.is_empty() {
+        scopes = vec!["email".into(), "profile".into()];
+    }
+    let email_claim = if input.email_claim.trim().is_empty() {
+        "email".to_owned()
+    } else {
+        token_like(&f("email_claim"), &input.email_claim, "a claim name")?
+    };
+    let groups_claim = if input.groups_claim.trim().is_empty() {
+        String::new()
+    } else {
+        token_like(&f("groups_claim"), &input.groups_claim, "a claim name")?
+    };
+    let allowed_email_domains = list(
+        &f("allowed_email_domains"),
+        &input.allowed_email_domains,
+        email_domain,
+    )?;
+    let allowed_groups = list(&f("allowed_groups"), &input.allowed_groups, group)?;
+    if !allowed_groups.is_empty() && groups_claim.is_empty() {
+        return Err(ControlError::invalid(
+            f("groups_claim"),
+            "is required when allowed_groups is set (e.g. groups)",
+        ));
+    }
+    let unknown_users = match v1::UnknownUsers::try_from(input.unknown_users) {
+        Ok(v1::UnknownUsers::Unspecified | v1::UnknownUsers::Refuse) => UnknownUsers::Refuse,
+        Ok(v1::UnknownUsers::Create) => UnknownUsers::Create,
+        Err(_) => {
+            return Err(ControlError::invalid(
+                f("unknown_users"),
+                "must be UNKNOWN_USERS_REFUSE or UNKNOWN_USERS_CREATE",
+            ));
+        }
+    };
+    Ok((
+        IdentityProvider {
+            issuer_url,
+            client_id,
+            client_secret_set_at: previous.and_then(|p| p.client_secret_set_at),
+            client_secret_fingerprint: previous.and_then(|p| p.client_secret_fingerprint.clone()),
+            scopes,
+            email_claim,
+            groups_claim,
+            allowed_email_domains,
+            allowed_groups,
+            unknown_users,
+        },
+        secret,
+    ))
+}
+
+/// The registration policy a request gives.
+fn policy_from_proto(p: &v1::RegistrationPolicy) -> Result<RegistrationPolicy> {
+    let mut allowed_types = Vec::new();
+    for (i, t) in p.allowed_types.iter().enumerate() {
+        let t = type_from_proto(*t, &format!("registration.allowed_types[{i}]"))?;
+        if !allowed_types.contains(&t) {
+            allowed_types.push(t);
+        }
+    }
+    if allowed_types.is_empty() {
+        return Err(ControlError::invalid(
+            "registration.allowed_types",
+            "must name at least one client type (e.g. CLIENT_TYPE_PERSONAL)",
+        ));
+    }
+    let default_type = type_from_proto(p.default_type, "registration.default_type")?;
+    if !allowed_types.contains(&default_type) {
+        return Err(ControlError::invalid(
+            "registration.default_type",
+            "must be one of registration.allowed_types",
+        ));
+    }
+    let metadata_document_private_hosts = list(
+        "registration.metadata_document_private_hosts",
+        &p.metadata_document_private_hosts,
+        private_host,
+    )?;
+    if let Some(days) = p.ephemeral_close_after_days
+        && !(1..=MAX_IDLE_DAYS).contains(&days)
+    {
+        return Err(ControlError::invalid(
+            "registration.ephemeral_close_after_days",
+            format!("must be 1 to {MAX_IDLE_DAYS}, or unset for never"),
+        ));
+    }
+    Ok(RegistrationPolicy {
+        allowed_types,
+        default_type,
+        dynamic_registration_enabled: p.dynamic_registration_enabled,
+        metadata_document_private_hosts,
+        ephemeral_close_after_days: p.ephemeral_close_after_days,
+    })
+}
+
+/// What a request asks of the sign-in settings, validated.
+enum ProviderChange {
+    Keep,
+    Clear,
+    Set(Box<v1::IdentityProviderInput>),
 }
 
 #[tonic::async_trait]
@@ -44,6 +384,29 @@ impl SettingsService for Control {
             .as_ref()
             .map(|c| classification_from_proto(c, "default_classification"))
             .transpose()?;
+        let provider_change = match (req.identity_provider, req.clear_identity_provider) {
+            (Some(_), true) => {
+                return Err(ControlError::invalid(
+                    "clear_identity_provider",
+                    "cannot be set together with identity_provider",
+                )
+                .into());
+            }
+            (Some(input), false) => {
+                // Validated here, before the write, so a bad field fails
+                // fast; the stored secret fields are filled in below.
+                provider_from_input(&input, None)?;
+                ProviderChange::Set(Box::new(input))
+            }
+            (None, true) => ProviderChange::Clear,
+            (None, false) => ProviderChange::Keep,
+        };
+        let registration = req
+            .registration
+            .as_ref()
+            .map(policy_from_proto)
+            .transpose()?;
+        let provider_change = &provider_change;
         let settings = self
             .store
             .write(|store| async move {
@@ -58,33 +421,62 @@ impl SettingsService for Control {
                 if let Some(c) = classification {
                     after.default_classification = c;
                 }
+                if let Some(policy) = registration {
+                    after.sign_in.registration = policy;
+                }
                 let mut batch = Batch::default();
-                if after != before {
-                    let mut changed = Vec::new();
-                    if after.mcp_traffic_enabled != before.mcp_traffic_enabled {
-                        changed.push(format!(
-                            "MCP traffic {}",
-                            if after.mcp_traffic_enabled {
-                                "enabled"
-                            } else {
-                                "DISABLED (kill switch)"
+                let mut secret_changed = false;
+                match provider_change {
+                    ProviderChange::Keep => {}
+                    ProviderChange::Clear => {
+                        if before.sign_in.identity_provider.is_some() {
+                            batch.delete_secret(IdentityProvider::SECRET_KEY);
+                        }
+                        after.sign_in.identity_provider = None;
+                    }
+                    ProviderChange::Set(input) => {
+                        let previous = before.sign_in.identity_provider.as_ref();
+                        let (mut provider, secret) = provider_from_input(input, previous)?;
+                        match secret {
+                            SecretChange::Keep => {}
+                            SecretChange::Remove => {
+                                if provider.client_secret_set_at.is_some() {
+                                    batch.delete_secret(IdentityProvider::SECRET_KEY);
+                                    secret_changed = true;
+                                }
+                                provider.client_secret_set_at = None;
+                                provider.client_secret_fingerprint = None;
                             }
-                        ));
+                            SecretChange::Set(secret) => {
+                                let stored = store.secret(IdentityProvider::SECRET_KEY).await?;
+                                if previous.is_none()
+                                    || stored.as_deref() != Some(secret.as_bytes())
+                                {
+                                    batch.put_secret(
+                                        IdentityProvider::SECRET_KEY,
+                                        secret.as_bytes(),
+                                    );
+                                    provider.client_secret_set_at = Some(now_ms());
+                                    provider.client_secret_fingerprint =
+                                        Some(sha256_hex(secret.as_bytes())[..8].to_owned());
+                                    secret_changed = true;
+                                }
+                            }
+                        }
+                        after.sign_in.identity_provider = Some(provider);
                     }
-                    if after.require_tool_approval != before.require_tool_approval {
-                        changed.push(format!(
-                            "require tool approval {}",
-                            after.require_tool_approval
-                        ));
-                    }
-                    if after.default_classification != before.default_classification {
-                        changed.push("default classification changed".into());
-                    }
+                }
+                if after != before || secret_changed {
+                    let reason = describe(&before, &after, secret_changed);
                     batch.put_settings(&after);
                     batch.audit(
                         AuditEvent::allowed(&actor, Action::SettingsUpdate, "settings")
-                            .with_reason(changed.join("; "))
-                            .with_details(json!({"before": before, "after": after})),
+                            .with_reason(reason)
+                            .with_details(json!({
+                                "before": before,
+                                "after": after,
+                                "identity_provider_secret_changed": secret_changed,
+                            })),
                     );
                 }
                 Ok::<_, ControlError>((batch, after))
@@ -93,5 +485,216 @@ impl SettingsService for Control {
         Ok(Response::new(v1::UpdateSettingsResponse {
             settings: Some(to_proto(&settings)),
         }))
+    }
+}
+
+/// The audit reason of a settings change: each changed part in words
+/// (never a secret; the secret's fingerprint is in the details).
+fn describe(before: &Settings, after: &Settings, secret_changed: bool) -> String {
+    let mut changed = Vec::new();
+    if after.mcp_traffic_enabled != before.mcp_traffic_enabled {
+        changed.push(format!(
+            "MCP traffic {}",
+            if after.mcp_traffic_enabled {
+                "enabled"
+            } else {
+                "DISABLED (kill switch)"
+            }
+        ));
+    }
+    if after.require_tool_approval != before.require_tool_approval {
+        changed.push(format!(
+            "require tool approval {}",
+            after.require_tool_approval
+        ));
+    }
+    if after.default_classification != before.default_classification {
+        changed.push("default classification changed".into());
+    }
+    let SignInSettings {
+        identity_provider: old,
+        registration: old_policy,
+    } = &before.sign_in;
+    match (old, &after.sign_in.identity_provider) {
+        (None, Some(new)) => changed.push(format!("identity provider {} set", new.issuer_url)),
+        (Some(_), None) => changed.push("identity provider removed".into()),
+        (Some(a), Some(b)) if a != b || secret_changed => {
+            changed.push(format!(
+                "identity provider {} changed{}",
+                b.issuer_url,
+                if secret_changed {
+                    " (client secret changed)"
+                } else {
+                    ""
+                }
+            ));
+        }
+        _ => {}
+    }
+    if &after.sign_in.registration != old_policy {
+        changed.push("registration policy changed".into());
+    }
+    changed.join("; ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn input() -> v1::IdentityProviderInput {
+        v1::IdentityProviderInput {
+            issuer_url: "https://login.acme.example/".into(),
+            client_id: "toolgate".into(),
+            client_secret: Some("s3cret".into()),
+            allowed_email_domains: vec!["acme.example".into()],
+            ..Default::default()
+        }
+    }
+
+    fn field_of(err: ControlError) -> String {
+        match err {
+            ControlError::InvalidArgument { field, .. } => field,
+            other => panic!("{other}"),
+        }
+    }
+
+    #[test]
+    fn provider_inputs_get_defaults_and_bad_fields_are_named() {
+        let (p, secret) = provider_from_input(&input(), None).unwrap();
+        assert_eq!(p.issuer_url, "https://login.acme.example");
+        assert_eq!(p.email_claim, "email");
+        assert_eq!(p.scopes, ["email", "profile"]);
+        assert_eq!(p.unknown_users, UnknownUsers::Refuse);
+        assert!(matches!(secret, SecretChange::Set(s) if s == "s3cret"));
+        let loopback = v1::IdentityProviderInput {
+            issuer_url: "http://127.0.0.1:4000".into(),
+            ..input()
+        };
+        assert!(provider_from_input(&loopback, None).is_ok());
+        let cases: Vec<(v1::IdentityProviderInput, &str)> = vec![
+            (
+                v1::IdentityProviderInput {
+                    issuer_url: "http://login.acme.example".into(),
+                    ..input()
+                },
+                "identity_provider.issuer_url",
+            ),
+            (
+                v1::IdentityProviderInput {
+                    issuer_url: "https://login.acme.example?x=1".into(),
+                    ..input()
+                },
+                "identity_provider.issuer_url",
+            ),
+            (
+                v1::IdentityProviderInput {
+                    client_id: " ".into(),
+                    ..input()
+                },
+                "identity_provider.client_id",
+            ),
+            (
+                v1::IdentityProviderInput {
+                    allowed_email_domains: vec!["acme.example".into(), "Acme.COM".into()],
+                    ..input()
+                },
+                "identity_provider.allowed_email_domains[1]",
+            ),
+            (
+                v1::IdentityProviderInput {
+                    allowed_email_domains: vec!["@acme.example".into()],
+                    ..input()
+                },
+                "identity_provider.allowed_email_domains[0]",
+            ),
+            (
+                v1::IdentityProviderInput {
+                    allowed_groups: vec!["admins".into()],
+                    ..input()
+                },
+                "identity_provider.groups_claim",
+            ),
+            (
+                v1::IdentityProviderInput {
+                    scopes: vec!["a b".into()],
+                    ..input()
+                },
+                "identity_provider.scopes[0]",
+            ),
+            (
+                v1::IdentityProviderInput {
+                    unknown_users: 7,
+                    ..input()
+                },
+                "identity_provider.unknown_users",
+            ),
+        ];
+        for (bad, field) in cases {
+            assert_eq!(
+                field_of(provider_from_input(&bad, None).err().expect("refused")),
+                field
+            );
+        }
+    }
+
+    #[test]
+    fn registration_policies_need_an_allowed_default_and_sane_limits() {
+        let good = v1::RegistrationPolicy {
+            allowed_types: vec![
+                v1::ClientType::Personal.into(),
+                v1::ClientType::Ephemeral.into(),
+                v1::ClientType::Personal.into(),
+            ],
+            default_type: v1::ClientType::Ephemeral.into(),
+            dynamic_registration_enabled: false,
+            metadata_document_private_hosts: vec!["127.0.0.1:8443".into(), "cimd.internal".into()],
+            ephemeral_close_after_days: Some(3),
+        };
+        let policy = policy_from_proto(&good).unwrap();
+        assert_eq!(policy.allowed_types.len(), 2);
+        assert_eq!(policy.ephemeral_close_after_days, Some(3));
+        let field = |p: v1::RegistrationPolicy| field_of(policy_from_proto(&p).unwrap_err());
+        assert_eq!(
+            field(v1::RegistrationPolicy {
+                default_type: v1::ClientType::Service.into(),
+                ..good.clone()
+            }),
+            "registration.default_type"
+        );
+        assert_eq!(
+            field(v1::RegistrationPolicy {
+                allowed_types: vec![],
+                ..good.clone()
+            }),
+            "registration.allowed_types"
+        );
+        assert_eq!(
+            field(v1::RegistrationPolicy {
+                allowed_types: vec![0],
+                ..good.clone()
+            }),
+            "registration.allowed_types[0]"
+        );
+        assert_eq!(
+            field(v1::RegistrationPolicy {
+                ephemeral_close_after_days: Some(0),
+                ..good.clone()
+            }),
+            "registration.ephemeral_close_after_days"
+        );
+        assert_eq!(
+            field(v1::RegistrationPolicy {
+                metadata_document_private_hosts: vec!["https://x.example/".into()],
+                ..good.clone()
+            }),
+            "registration.metadata_document_private_hosts[0]"
+        );
+        assert_eq!(
+            field(v1::RegistrationPolicy {
+                metadata_document_private_hosts: vec!["CIMD.internal".into()],
+                ..good
+            }),
+            "registration.metadata_document_private_hosts[0]"
+        );
     }
 }

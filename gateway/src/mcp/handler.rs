@@ -704,6 +704,11 @@ impl ServerHandler for Gateway {
             "server": target.server,
             "server_id": target.server_id,
             "token_id": caller.token.id,
+            "client": {
+                "id": caller.client.id,
+                "name": caller.client.name,
+                "type": caller.client.client_type,
+            },
             "arguments": redact_arguments(&args),
         }));
         event.outcome = ending.outcome;

@@ -11,6 +11,7 @@
 
 #![allow(dead_code, missing_docs)]
 
+pub mod oauth_flow;
 pub mod process;
 pub mod raw_mcp;
 

@@ -45,6 +45,15 @@ struct Args {
     /// Log filter.
     #[arg(long, default_value = "warn")]
     log_level: String,
+    /// Seconds an OAuth access token issued to an AI client stays valid
+    /// (toolgated's `--oauth-access-token-ttl-secs`) [default: 3600].
+    #[arg(long)]
+    oauth_access_token_ttl_secs: Option<u64>,
+    /// PEM file of extra trusted root certificates for toolgated's outbound
+    /// TLS (toolgated's `--extra-ca-file`): Client ID Metadata Documents
+    /// and the identity provider served with a private CA.
+    #[arg(long)]
+    extra_ca_file: Option<PathBuf>,
 }
 
 const DEMO_EMAIL: &str = "demo@example.com";
@@ -335,6 +344,8 @@ async fn main() -> anyhow::Result<()> {
         http_addr: Some(args.http_addr),
         grpc_addr: Some(args.grpc_addr),
         log_level: Some(args.log_level.clone()),
+        oauth_access_token_ttl_secs: args.oauth_access_token_ttl_secs,
+        extra_ca_file: args.extra_ca_file.clone(),
         ..Default::default()
     })?;
     let secrets = Secrets::from_env();
