@@ -758,6 +758,14 @@ async fn a_wrong_secret_is_a_page_a_public_client_works_and_logins_can_be_queued
     f.create_user("ana@acme.example").await;
     let client_id = register(&base).await;
 
+    // No provider configured yet: the start URL says so, nothing audited.
+    let (status, _, body) = Browser::new(&base)
+        .get("/signin/oidc/start?return=%2Foauth%2Fauthorize")
+        .await;
+    assert_eq!(status, 404, "{body}");
+    assert!(body.contains("no identity provider configured"), "{body}");
+    assert!(sign_in_events(&f).await.is_empty());
+
     // A wrong client secret: the provider's invalid_client, not the secret.
     let wrong = "not-the-provider-client-secret";
     configure_client(&f, &provider.issuer, CLIENT_ID, Some(wrong), |_| {}).await;

@@ -28,7 +28,8 @@
 //!   ([`super::session::start`]) and a redirect to the return path.
 //!
 //! Every outcome writes an audit event (`signin.complete`, allowed or
-//! denied with the reason, `method: oidc`) and gives the browser a page
+//! denied with the reason, `method: oidc`; not `/signin/oidc/start` without
+//! a provider, where nothing was attempted) and gives the browser a page
 //! that says what happened; tokens, codes and the client secret never
 //! appear in pages, logs or the audit log. Failures on the provider's side
 //! (unreachable, refused exchange, bad ID token) are also logged as
@@ -306,6 +307,11 @@ pub(super) async fn start(
             let mut response = Redirect::to(&to).into_response();
             response.headers_mut().append(header::SET_COOKIE, cookie);
             response
+        }
+        // Nothing was attempted without a provider: not audited (anyone
+        // can fetch this URL).
+        Err(OidcError::NotConfigured) => {
+            error_page(&OidcError::NotConfigured, return_to.as_deref())
         }
         Err(err) => {
             audit_refusal(&authz, None, &err).await;
