@@ -99,6 +99,15 @@ pub struct IdentityProvider {
     pub allowed_groups: Vec<String>,
     /// What happens to a verified email no toolgate user has.
     pub unknown_users: UnknownUsers,
+    /// Accept an email the provider does not mark verified
+    /// (`email_verified` absent; `false` is always refused). Off by
+    /// default: a provider that lets users set their own email would
+    /// otherwise let them sign in as someone else (OpenID Connect Core 1.0
+    /// section 5.7: only a verified email identifies a user across
+    /// providers). Turn on only for providers whose email claim is
+    /// administered (e.g. Microsoft Entra ID's `upn`).
+    #[serde(default)]
+    pub accept_unverified_email: bool,
 }
 
 impl IdentityProvider {

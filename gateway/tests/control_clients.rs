@@ -479,6 +479,7 @@ fn provider(secret: Option<&str>) -> v1::IdentityProviderInput {
         allowed_email_domains: vec!["acme.example".into()],
         allowed_groups: vec!["toolgate-users".into()],
         unknown_users: v1::UnknownUsers::Create.into(),
+        accept_unverified_email: false,
     }
 }
 
@@ -550,12 +551,42 @@ async fn sign_in_settings_are_validated_and_the_secret_is_never_returned() {
         idp
     );
 
+    // The stored secret is never carried to another client id or issuer.
+    for moved in [
+        v1::IdentityProviderInput {
+            client_id: "toolgate-2".into(),
+            ..provider(None)
+        },
+        v1::IdentityProviderInput {
+            issuer_url: "https://elsewhere.example".into(),
+            ..provider(None)
+        },
+    ] {
+        let refused = update_settings(
+            &mut f,
+            v1::UpdateSettingsRequest {
+                identity_provider: Some(moved),
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(refused.code(), tonic::Code::InvalidArgument);
+        assert!(
+            refused.message().starts_with(
+                "identity_provider.client_secret: is required when issuer_url or client_id changes"
+            ),
+            "{}",
+            refused.message()
+        );
+    }
+
     // Unset keeps the secret; empty removes it.
     let kept = update_settings(
         &mut f,
         v1::UpdateSettingsRequest {
             identity_provider: Some(v1::IdentityProviderInput {
-                client_id: "toolgate-2".into(),
+                allowed_groups: vec!["toolgate-admins".into()],
                 ..provider(None)
             }),
             ..Default::default()
@@ -570,7 +601,7 @@ async fn sign_in_settings_are_validated_and_the_secret_is_never_returned() {
             kept.client_id.as_str(),
             kept.client_secret_fingerprint.as_str()
         ),
-        ("toolgate-2", fingerprint.as_str())
+        ("toolgate-prod", fingerprint.as_str())
     );
 
     // The secret is in no answer, no audit event, no file in clear.

@@ -540,6 +540,42 @@ async fn the_code_flow_by_hand_lists_tools_refreshes_and_detects_reuse() {
         status, 400,
         "the rotated refresh token died with its family"
     );
+
+    // RFC 7009 revocation: a refresh token with its grant id but a made-up
+    // secret revokes nothing; the real one ends the grant.
+    let code = code_for(&base, &mut f.admin, &user_id, &client_id).await;
+    let (_, tokens) = exchange(&base, &client_id, &code).await;
+    let live_refresh = tokens["refresh_token"].as_str().unwrap().to_owned();
+    let live_access = tokens["access_token"].as_str().unwrap().to_owned();
+    let (grant_id, _) = live_refresh
+        .strip_prefix("tgr_")
+        .unwrap()
+        .split_once('.')
+        .unwrap();
+    let revoke = |token: String| {
+        let base = base.clone();
+        let client_id = client_id.clone();
+        async move {
+            reqwest::Client::new()
+                .post(format!("{base}/oauth/revoke"))
+                .form(&[("token", token.as_str()), ("client_id", client_id.as_str())])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }
+    };
+    assert_eq!(revoke(format!("tgr_{grant_id}.forged")).await, 200);
+    assert_eq!(
+        mcp_status(&f.mcp_url, &live_access).await.0,
+        200,
+        "a forged token revoked nothing"
+    );
+    assert_eq!(revoke(live_refresh.clone()).await, 200);
+    assert_eq!(mcp_status(&f.mcp_url, &live_access).await.0, 401);
+    assert_eq!(refresh(&base, &client_id, &live_refresh).await.0, 400);
+
     let grants = f.daemon.store.list::<OAuthGrant>().await.unwrap();
     assert!(
         grants
@@ -1070,4 +1106,57 @@ async fn client_id_metadata_documents_are_fetched_checked_and_guarded() {
         assert_eq!((status, location), (400, None), "{path}");
         assert!(body.contains(says), "{path}: {body}");
     }
+}
+
+#[tokio::test]
+async fn sign_in_forms_posted_from_another_site_are_refused() {
+    // Login CSRF: a page elsewhere must not sign a victim's browser in as
+    // the page's author with the author's own sign-in link.
+    let mut f = Fixture::start().await;
+    let base = base_of(&f);
+    let user_id = f.create_user("mallory@example.com").await;
+    let link = sign_in_link(&mut f.admin, &user_id).await;
+    let code = link.rsplit('/').next().unwrap().to_owned();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (url, form) in [
+        (link.clone(), vec![]),
+        (format!("{base}/signin"), vec![("code", code.as_str())]),
+    ] {
+        for (name, value) in [
+            ("origin", "https://attacker.example"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let refused = http
+                .post(&url)
+                .header(name, value)
+                .form(&form)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(refused.status(), 403, "{url} {name}");
+            assert!(refused.headers().get("set-cookie").is_none());
+            assert!(
+                refused
+                    .text()
+                    .await
+                    .unwrap()
+                    .contains("sent from another site"),
+                "{url}"
+            );
+        }
+    }
+    // The link was not used up: from toolgate's own page it signs in.
+    let signed_in = http
+        .post(&link)
+        .header("origin", &base)
+        .header("sec-fetch-site", "same-origin")
+        .form(&Vec::<(&str, &str)>::new())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status(), 200);
+    assert!(signed_in.headers().get("set-cookie").is_some());
 }

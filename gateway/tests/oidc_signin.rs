@@ -326,6 +326,7 @@ async fn configure_client<S>(
         allowed_email_domains: vec![],
         allowed_groups: vec![],
         unknown_users: UnknownUsers::Refuse,
+        accept_unverified_email: false,
     };
     edit(&mut idp);
     let mut settings: Settings = f.daemon.store.settings().await.unwrap();

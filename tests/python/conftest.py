@@ -175,6 +175,13 @@ def run_demo(*extra_args):
 
 
 @pytest.fixture
+def demo_with():
+    """`run_demo` itself, for tests that pass the demo extra flags
+    (`with demo_with("--flag", "value") as demo:`)."""
+    return run_demo
+
+
+@pytest.fixture
 def demo():
     """A fresh toolgate-demo on loopback ports (its own data directory, a
     freshly seeded sfsim org, no Salesforce connection yet)."""

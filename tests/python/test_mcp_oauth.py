@@ -53,10 +53,10 @@ from mcp.client.streamable_http import streamable_http_client
 from mcp.client.subscriptions import ToolsListChanged
 from mcp.shared.auth import OAuthClientInformationFull, OAuthClientMetadata, OAuthToken
 
-from conftest import REPO, run_demo
 from test_grpc_automation import reflected_method
 from test_mcp_sdk import GENEPOINT, GENEPOINT_ID, TOOLS, text
 
+REPO = pathlib.Path(__file__).resolve().parents[2]
 # The AI client's redirect URI: never listened on; the "browser" below
 # stops at the redirect and hands code, state and iss to the SDK.
 REDIRECT_URI = "http://127.0.0.1:33418/callback"
@@ -347,7 +347,7 @@ async def wait_until_expired(demo, access_token: str, auth: OAuthClientProvider)
 
 @pytest.mark.parametrize("registration", ["metadata_document", "dynamic_registration"])
 @pytest.mark.parametrize("mode", ["auto", "legacy"])
-def test_sign_in_with_only_the_mcp_url(registration, mode):
+def test_sign_in_with_only_the_mcp_url(demo_with, registration, mode):
     with tempfile.TemporaryDirectory() as tmp, https_documents(pathlib.Path(tmp)) as (https_base, documents, ca):
         client_name = f"pytest {registration} {mode}"
         client_metadata_url = None
@@ -363,7 +363,7 @@ def test_sign_in_with_only_the_mcp_url(registration, mode):
                 "response_types": ["code"],
                 "token_endpoint_auth_method": "none",
             }
-        with run_demo("--oauth-access-token-ttl-secs", str(ACCESS_TOKEN_TTL_SECS),
+        with demo_with("--oauth-access-token-ttl-secs", str(ACCESS_TOKEN_TTL_SECS),
                       "--extra-ca-file", str(ca)) as demo, \
                 oidc_provider(f"{demo.base_url}/signin/oidc/callback") as issuer:
             configure_sign_in(demo, issuer, metadata_host)

@@ -144,6 +144,12 @@ fn provider_form(current: Option<&v1::IdentityProvider>) -> Form {
                 },
                 "a verified email no toolgate user has",
             ),
+            Field::toggle(
+                "accept_unverified_email",
+                "Unverified emails",
+                d.accept_unverified_email,
+                "on: accept an email without email_verified (only if the provider administers it)",
+            ),
         ],
     )
     .with_intro(vec![
@@ -242,6 +248,7 @@ pub(super) fn submit_identity_provider(form: &mut Form) -> Option<Command> {
                 v1::UnknownUsers::Refuse
             }
             .into(),
+            accept_unverified_email: form.toggle("accept_unverified_email"),
         }),
         ..Default::default()
     }))

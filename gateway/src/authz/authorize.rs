@@ -242,10 +242,10 @@ pub(super) async fn authorize(
     };
     let user = match authz.store.get::<User>(&session.user_id).await {
         Ok(Some(user)) if user.status == UserStatus::Active => user,
-        Ok(Some(user)) => {
+        Ok(Some(_)) => {
             return fail(
                 "access_denied",
-                &format!("the toolgate user {} is disabled", user.email),
+                "this toolgate user is disabled; ask your toolgate administrator",
             );
         }
         Ok(None) => {

@@ -64,8 +64,9 @@ pub enum ClientCheck {
     /// The user is gone.
     #[error("the toolgate user no longer exists")]
     NoUser,
-    /// The user is disabled.
-    #[error("the toolgate user {0} is disabled; ask your toolgate administrator")]
+    /// The user (email) is disabled. The message leaves the email out: it
+    /// goes to the AI client (an OAuth error or a 401).
+    #[error("this toolgate user is disabled; ask your toolgate administrator")]
     UserDisabled(String),
     /// The AI client record is gone.
     #[error("this AI client's record no longer exists; sign in again")]

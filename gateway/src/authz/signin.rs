@@ -226,12 +226,45 @@ pub(super) async fn signin_page(
     response
 }
 
+/// Whether a sign-in form was posted from another site (login CSRF: a
+/// page elsewhere signing this browser in as its author). Browsers send
+/// `Origin` on every form POST (Fetch standard, "append a request `Origin`
+/// header") and `Sec-Fetch-Site` where supported; a request without
+/// either (a script, an old browser) is let through, as it carries no
+/// victim's cookies.
+fn cross_site(authz: &Authz, headers: &HeaderMap) -> bool {
+    let own = url::Url::parse(&authz.public_url)
+        .map(|u| u.origin().ascii_serialization())
+        .unwrap_or_default();
+    let origin_elsewhere = headers
+        .get(header::ORIGIN)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|origin| origin != own);
+    let fetched_cross_site = headers
+        .get("sec-fetch-site")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|site| site == "cross-site" || site == "same-site");
+    origin_elsewhere || fetched_cross_site
+}
+
+/// The answer to a sign-in form posted from another site.
+fn cross_site_page() -> Response {
+    page(
+        StatusCode::FORBIDDEN,
+        "Not signed in",
+        "this sign-in form was sent from another site, so toolgate did not use it; open your sign-in link again in this browser",
+    )
+}
+
 /// `POST /signin`: form `code` (the link's last part) and `return`.
 pub(super) async fn signin_code(
     State(authz): State<Arc<Authz>>,
     headers: HeaderMap,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    if cross_site(&authz, &headers) {
+        return cross_site_page();
+    }
     let code = form.get("code").map(|c| c.trim()).unwrap_or_default();
     // A pasted link works as well as its code.
     let code = code.rsplit('/').next().unwrap_or_default();
@@ -293,6 +326,9 @@ pub(super) async fn link_redeem(
     Path(code): Path<String>,
     Form(form): Form<HashMap<String, String>>,
 ) -> Response {
+    if cross_site(&authz, &headers) {
+        return cross_site_page();
+    }
     redeem(
         &authz,
         &headers,

@@ -723,14 +723,26 @@ pub(super) async fn revoke(
     let Some(token) = form.get("token").filter(|t| t.len() <= 4096) else {
         return OAuthError::new("invalid_request", "token is required").into_response();
     };
-    let grant_id = if token.starts_with(REFRESH_PREFIX) {
-        refresh_grant_id(token).map(str::to_owned)
+    // A refresh token names its grant in clear (`tgr_<grant id>.<secret>`):
+    // only the whole token, matching the grant's current or an earlier
+    // refresh token's SHA-256, revokes it. An access token is checked by
+    // its signature.
+    let (grant_id, presented_hash) = if token.starts_with(REFRESH_PREFIX) {
+        (
+            refresh_grant_id(token).map(str::to_owned),
+            Some(sha256_hex(token.as_bytes())),
+        )
     } else {
-        authz.keys.verify(token).ok().map(|claims| claims.gid)
+        (authz.keys.verify(token).ok().map(|claims| claims.gid), None)
     };
     if let Some(grant_id) = grant_id {
         let owned = match authz.store.get::<OAuthGrant>(&grant_id).await {
-            Ok(grant) => grant.filter(|g| g.client_id == auth.client_id),
+            Ok(grant) => grant.filter(|g| {
+                g.client_id == auth.client_id
+                    && presented_hash.as_ref().is_none_or(|hash| {
+                        g.refresh_hash == *hash || g.used_refresh_hashes.contains(hash)
+                    })
+            }),
             Err(err) => return OAuthError::unavailable(&err).into_response(),
         };
         if owned.is_some()

@@ -42,6 +42,7 @@ fn provider_to_proto(p: &IdentityProvider) -> v1::IdentityProvider {
             UnknownUsers::Create => v1::UnknownUsers::Create,
         }
         .into(),
+        accept_unverified_email: p.accept_unverified_email,
     }
 }
 
@@ -149,7 +150,10 @@ fn issuer_url(field: &str, value: &str) -> Result<String> {
     if value.len() > MAX_FIELD_CHARS {
         return Err(ControlError::invalid(field, "is too long"));
     }
-    Ok(value.trim_end_matches('/').to_owned())
+    // Kept exactly as given: the discovery document's `issuer` and every ID
+    // token's `iss` must equal it (OpenID Connect Discovery 1.0 section
+    // 4.3), trailing slash included (Auth0's issuers end in one).
+    Ok(value.to_owned())
 }
 
 /// A lowercase domain name such as `acme.example`.
@@ -256,6 +260,17 @@ fn provider_from_input(
         }
         Some(s) => SecretChange::Set(s.to_owned()),
     };
+    // The stored secret belongs to the provider it was entered for: never
+    // send it to another issuer or for another client id.
+    if let (SecretChange::Keep, Some(previous)) = (&secret, previous)
+        && previous.client_secret_set_at.is_some()
+        && (previous.issuer_url != issuer_url || previous.client_id != client_id)
+    {
+        return Err(ControlError::invalid(
+            f("client_secret"),
+            "is required when issuer_url or client_id changes (the stored secret belongs to the previous provider); send an empty value for a public client",
+        ));
+    }
     let mut scopes = list(&f("scopes"), &input.scopes, scope)?;
     scopes.retain(|s| s != "openid");
     if input.scopes.is_empty() {
@@ -305,6 +320,7 @@ fn provider_from_input(
             allowed_email_domains,
             allowed_groups,
             unknown_users,
+            accept_unverified_email: input.accept_unverified_email,
         },
         secret,
     ))
@@ -561,7 +577,7 @@ mod tests {
     #[test]
     fn provider_inputs_get_defaults_and_bad_fields_are_named() {
         let (p, secret) = provider_from_input(&input(), None).unwrap();
-        assert_eq!(p.issuer_url, "https://login.acme.example");
+        assert_eq!(p.issuer_url, "https://login.acme.example/");
         assert_eq!(p.email_claim, "email");
         assert_eq!(p.scopes, ["email", "profile"]);
         assert_eq!(p.unknown_users, UnknownUsers::Refuse);

@@ -41,7 +41,11 @@ pub fn check_claims(idp: &IdentityProvider, identity: &Identity) -> Result<Strin
         .map(|e| e.trim().to_lowercase())
         .filter(|e| e.contains('@'))
         .ok_or_else(|| OidcError::NoEmail(email_claim(idp).to_owned()))?;
-    if identity.email_verified == Some(false) {
+    let verified = match identity.email_verified {
+        Some(verified) => verified,
+        None => idp.accept_unverified_email,
+    };
+    if !verified {
         return Err(OidcError::EmailNotVerified(email));
     }
     let domain = email.rsplit('@').next().unwrap_or_default();
@@ -96,10 +100,15 @@ pub(super) fn identity_of(
     other: &HashMap<String, Value>,
 ) -> Identity {
     let claim = email_claim(idp);
-    let email = if claim == "email" {
-        standard_email
+    // `email_verified` speaks for the `email` claim only: another claim
+    // (`upn`, `preferred_username`) has no verification status.
+    let (email, email_verified) = if claim == "email" {
+        (standard_email, standard_verified)
     } else {
-        other.get(claim).and_then(Value::as_str).map(str::to_owned)
+        (
+            other.get(claim).and_then(Value::as_str).map(str::to_owned),
+            None,
+        )
     };
     let groups = if idp.groups_claim.trim().is_empty() {
         None
@@ -108,7 +117,7 @@ pub(super) fn identity_of(
     };
     Identity {
         email,
-        email_verified: standard_verified,
+        email_verified,
         groups,
         name,
     }
@@ -133,6 +142,7 @@ mod tests {
             allowed_email_domains: vec![],
             allowed_groups: vec![],
             unknown_users: UnknownUsers::Refuse,
+            accept_unverified_email: false,
         }
     }
 
@@ -148,6 +158,8 @@ mod tests {
     #[test]
     fn claims_are_checked_in_order() {
         let open = idp();
+        let mut lenient = idp();
+        lenient.accept_unverified_email = true;
         let mut restricted = idp();
         restricted.allowed_email_domains = vec!["Acme.example".into()];
         restricted.allowed_groups = vec!["sales".into()];
@@ -160,7 +172,17 @@ mod tests {
             (
                 &open,
                 who("ana@acme.example", None, None),
+                Err("email_not_verified"),
+            ),
+            (
+                &lenient,
+                who("ana@acme.example", None, None),
                 Ok("ana@acme.example"),
+            ),
+            (
+                &lenient,
+                who("ana@acme.example", Some(false), None),
+                Err("email_not_verified"),
             ),
             (&open, Identity::default(), Err("no_email")),
             (
@@ -231,6 +253,10 @@ mod tests {
             &other,
         );
         assert_eq!(identity.email.as_deref(), Some("ana@acme.example"));
+        assert_eq!(
+            identity.email_verified, None,
+            "email_verified is about the email claim, not upn"
+        );
         assert_eq!(identity.groups, Some(vec!["sales".to_owned()]));
         let mut no_groups = idp();
         no_groups.groups_claim = String::new();

@@ -179,7 +179,7 @@ fn issuer_url(raw: &str) -> Result<IssuerUrl, OidcError> {
             "issuer URL {raw} must be https"
         )));
     }
-    IssuerUrl::new(raw.trim_end_matches('/').to_owned())
+    IssuerUrl::new(raw.to_owned())
         .map_err(|e| OidcError::Misconfigured(format!("issuer URL {raw}: {e}")))
 }
 
