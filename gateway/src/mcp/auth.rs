@@ -196,7 +196,13 @@ impl Authenticator {
         let Some(token) = self.store.get::<Token>(&id).await? else {
             return Ok(invalid());
         };
-        let Some(user) = self.store.get::<User>(&token.user_id).await? else {
+        // The user and the AI client at once (two round trips on
+        // PostgreSQL otherwise).
+        let (user, client) = tokio::join!(
+            self.store.get::<User>(&token.user_id),
+            self.store.get::<AiClient>(&token.id)
+        );
+        let (Some(user), client) = (user?, client?) else {
             return Ok(invalid());
         };
         let now = now_ms();
@@ -206,7 +212,7 @@ impl Authenticator {
         {
             return Ok(invalid());
         }
-        let client = match self.store.get::<AiClient>(&token.id).await? {
+        let client = match client {
             Some(client) => client,
             None => self.backfill(&token).await?,
         };
@@ -260,9 +266,11 @@ impl Authenticator {
         {
             return Ok(revoked());
         }
-        let client = self.store.get::<AiClient>(&grant.ai_client_id).await?;
-        let user = self.store.get::<User>(&grant.user_id).await?;
-        let (Some(user), Some(client)) = (user, client) else {
+        let (client, user) = tokio::join!(
+            self.store.get::<AiClient>(&grant.ai_client_id),
+            self.store.get::<User>(&grant.user_id)
+        );
+        let (Some(user), Some(client)) = (user?, client?) else {
             return Ok(revoked());
         };
         if user.status != UserStatus::Active {
@@ -290,9 +298,10 @@ impl Authenticator {
         }))
     }
 
-    /// Records that a caller's token and AI client were used, at most once
-    /// a minute for each.
-    async fn touch(&self, caller: &Caller) {
+    /// What to record of a caller's use now: its token's and its AI
+    /// client's last use are written at most once a minute each; `None`:
+    /// nothing is due (most calls), so no task is spawned.
+    fn use_due(&self, caller: &Caller) -> Option<UseRecord> {
         let now = now_ms();
         let personal = caller.client.origin == ClientOrigin::AccessToken;
         let (write_token, write_client) = {
@@ -317,19 +326,33 @@ impl Authenticator {
                 ),
             )
         };
-        if !write_token && !write_client {
-            return;
-        }
-        let (token_id, client_id) = (caller.token.id.clone(), caller.client.id.clone());
+        (write_token || write_client).then(|| UseRecord {
+            now,
+            token_id: write_token.then(|| caller.token.id.clone()),
+            client_id: write_client.then(|| caller.client.id.clone()),
+        })
+    }
+
+    /// Writes a [`UseRecord`] (an admin write: it waits for the change
+    /// lock, so it runs off the request path).
+    async fn record_use(&self, record: UseRecord) {
+        let UseRecord {
+            now,
+            token_id,
+            client_id,
+        } = record;
         let result = self
             .store
             .write(|store| async move {
                 let mut batch = Batch::default();
-                if write_token && let Some(mut current) = store.get::<Token>(&token_id).await? {
+                if let Some(id) = &token_id
+                    && let Some(mut current) = store.get::<Token>(id).await?
+                {
                     current.last_used_at = Some(now);
                     batch.put(&current);
                 }
-                if write_client && let Some(mut current) = store.get::<AiClient>(&client_id).await?
+                if let Some(id) = &client_id
+                    && let Some(mut current) = store.get::<AiClient>(id).await?
                 {
                     current.last_used_at = Some(now);
                     batch.put(&current);
@@ -341,6 +364,17 @@ impl Authenticator {
             tracing::warn!(error = %err, "cannot record token use");
         }
     }
+}
+
+/// Last-use times due to be written (see [`Authenticator::use_due`]).
+#[derive(Debug)]
+struct UseRecord {
+    /// The time to record (Unix milliseconds).
+    now: i64,
+    /// The personal access token to stamp, if due.
+    token_id: Option<String>,
+    /// The AI client to stamp, if due.
+    client_id: Option<String>,
 }
 
 /// Axum middleware in front of `/mcp`.
@@ -360,10 +394,10 @@ pub async fn require_token(
         .map(str::trim);
     match auth.authenticate(bearer).await {
         Ok(caller) => {
-            // Off the request path: recording use is an admin write, which
-            // waits for the change lock.
-            let (auth, used) = (auth.clone(), caller.clone());
-            tokio::spawn(async move { auth.touch(&used).await });
+            if let Some(record) = auth.use_due(&caller) {
+                let auth = auth.clone();
+                tokio::spawn(async move { auth.record_use(record).await });
+            }
             request.extensions_mut().insert(caller);
             next.run(request).await
         }
