@@ -11,135 +11,16 @@ mod common;
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use common::oauth_flow::{
+    Browser, REDIRECT, VERIFIER, authorize_path, exchange, hidden, query, refresh, register,
+    token_request,
+};
 use common::raw_mcp::{INITIALIZE, LIST, post, send};
 use common::{Fixture, Org};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use toolgate_gateway::model::{AiClient, ClientState, ClientType, OAuthGrant, Settings};
 use toolgate_gateway::store::{Batch, StoreError};
 use toolgate_proto::v1;
-
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const VERIFIER: &str = "a-long-enough-pkce-code-verifier-0123456789-abcdefghijk";
-
-fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-/// A browser that follows no redirects and keeps the sign-in cookie.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
-}
-
-impl Browser {
-    fn new(base: &str) -> Self {
-        Self {
-            http: reqwest::Client::builder()
-                .redirect(reqwest::redirect::Policy::none())
-                .build()
-                .unwrap(),
-            base: base.to_owned(),
-            cookie: None,
-        }
-    }
-
-    fn url(&self, path: &str) -> String {
-        if path.starts_with("http") {
-            path.to_owned()
-        } else {
-            format!("{}{path}", self.base)
-        }
-    }
-
-    fn keep_cookie(&mut self, response: &reqwest::Response) {
-        for value in response.headers().get_all("set-cookie") {
-            let value = value.to_str().unwrap();
-            if let Some(rest) = value.strip_prefix("toolgate_signin=") {
-                self.cookie = Some(format!(
-                    "toolgate_signin={}",
-                    rest.split(';').next().unwrap()
-                ));
-            }
-        }
-    }
-
-    async fn get(&mut self, path: &str) -> (u16, Option<String>, String) {
-        let mut request = self.http.get(self.url(path));
-        if let Some(c) = &self.cookie {
-            request = request.header("cookie", c);
-        }
-        let response = request.send().await.unwrap();
-        self.finish(response).await
-    }
-
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
-        let mut request = self.http.post(self.url(path)).form(form);
-        if let Some(c) = &self.cookie {
-            request = request.header("cookie", c);
-        }
-        let response = request.send().await.unwrap();
-        self.finish(response).await
-    }
-
-    async fn finish(&mut self, response: reqwest::Response) -> (u16, Option<String>, String) {
-        self.keep_cookie(&response);
-        let location = response
-            .headers()
-            .get("location")
-            .map(|l| l.to_str().unwrap().to_owned());
-        (
-            response.status().as_u16(),
-            location,
-            response.text().await.unwrap(),
-        )
-    }
-}
-
-/// The value of the hidden input `name` in `html`.
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-/// The query parameters of a URL.
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-/// An authorization request path.
-fn authorize_path(base: &str, client_id: &str, extra: &[(&str, &str)]) -> String {
-    let mut params = vec![
-        ("response_type", "code".to_owned()),
-        ("client_id", client_id.to_owned()),
-        ("redirect_uri", REDIRECT.to_owned()),
-        ("code_challenge", challenge(VERIFIER)),
-        ("code_challenge_method", "S256".to_owned()),
-        ("state", "st-123".to_owned()),
-        ("resource", format!("{base}/mcp")),
-    ];
-    for (name, value) in extra {
-        params.retain(|(n, _)| n != name);
-        if !value.is_empty() {
-            params.push((name, (*value).to_owned()));
-        }
-    }
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs(params.iter().map(|(n, v)| (*n, v.as_str())))
-        .finish();
-    format!("/oauth/authorize?{query}")
-}
 
 async fn sign_in_link(admin: &mut common::Clients, user_id: &str) -> String {
     admin
@@ -151,23 +32,6 @@ async fn sign_in_link(admin: &mut common::Clients, user_id: &str) -> String {
         .unwrap()
         .into_inner()
         .url
-}
-
-/// Registers a public client by DCR; returns its client id.
-async fn register(base: &str, name: &str) -> String {
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{base}/oauth/register"))
-        .json(&json!({"redirect_uris": [REDIRECT], "client_name": name, "grant_types": ["authorization_code", "refresh_token"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["client_id"]
-        .as_str()
-        .unwrap_or_else(|| panic!("{answer}"))
-        .to_owned()
 }
 
 /// Authorize as `user_id` (signing in through a one-time link) up to the
@@ -230,45 +94,6 @@ async fn code_for(
         .get("code")
         .unwrap_or_else(|| panic!("no code in {location}"))
         .clone()
-}
-
-async fn token_request(base: &str, form: &[(&str, &str)]) -> (u16, Value) {
-    let response = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .form(form)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
-}
-
-async fn exchange(base: &str, client_id: &str, code: &str) -> (u16, Value) {
-    let resource = format!("{base}/mcp");
-    token_request(
-        base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", client_id),
-            ("code_verifier", VERIFIER),
-            ("resource", &resource),
-        ],
-    )
-    .await
-}
-
-async fn refresh(base: &str, client_id: &str, refresh_token: &str) -> (u16, Value) {
-    token_request(
-        base,
-        &[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", refresh_token),
-            ("client_id", client_id),
-        ],
-    )
-    .await
 }
 
 /// The status of an `initialize` with `token`, and its body.

@@ -142,15 +142,22 @@ fn csrf_token(store: &Store, value: &str) -> String {
 
 /// The value of the [`COOKIE`] cookie among the request's `Cookie` headers.
 fn cookie_value(headers: &HeaderMap) -> Option<String> {
+    request_cookie(headers, COOKIE).filter(|v| v.len() <= 128)
+}
+
+/// The raw value of the cookie `name` among the request's `Cookie` headers
+/// (RFC 6265 section 5.4: `name=value` pairs separated by `;`); `None`
+/// when absent or empty.
+pub(super) fn request_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == COOKIE)
+        .find(|(found, _)| *found == name)
         .map(|(_, value)| value.trim().to_owned())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+        .filter(|v| !v.is_empty())
 }
 
 #[cfg(test)]

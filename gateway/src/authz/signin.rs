@@ -420,18 +420,11 @@ async fn take_link(store: &Store, code: &str) -> Result<User, SignInError> {
 
 /// The return path kept by the sign-in page.
 fn return_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == RETURN_COOKIE)
-        .and_then(|(_, value)| {
-            url::form_urlencoded::parse(format!("r={value}").as_bytes())
-                .next()
-                .map(|(_, v)| v.into_owned())
-        })
+    session::request_cookie(headers, RETURN_COOKIE).and_then(|value| {
+        url::form_urlencoded::parse(format!("r={value}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+    })
 }
 
 /// The audit event of an issued sign-in link (never its code).

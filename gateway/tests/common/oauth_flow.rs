@@ -15,17 +15,17 @@ use toolgate_proto::v1;
 use super::Clients;
 
 pub const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const VERIFIER: &str = "a-long-enough-pkce-code-verifier-0123456789-abcdefghijk";
+pub const VERIFIER: &str = "a-long-enough-pkce-code-verifier-0123456789-abcdefghijk";
 
 /// A browser that follows no redirects and keeps the sign-in cookie.
-struct Browser {
-    http: reqwest::Client,
-    base: String,
-    cookie: Option<String>,
+pub struct Browser {
+    pub http: reqwest::Client,
+    pub base: String,
+    pub cookie: Option<String>,
 }
 
 impl Browser {
-    fn new(base: &str) -> Self {
+    pub fn new(base: &str) -> Self {
         Self {
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -36,7 +36,7 @@ impl Browser {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub fn url(&self, path: &str) -> String {
         if path.starts_with("http") {
             path.to_owned()
         } else {
@@ -44,7 +44,10 @@ impl Browser {
         }
     }
 
-    async fn send(&mut self, request: reqwest::RequestBuilder) -> (u16, Option<String>, String) {
+    pub async fn send(
+        &mut self,
+        request: reqwest::RequestBuilder,
+    ) -> (u16, Option<String>, String) {
         let request = match &self.cookie {
             Some(c) => request.header("cookie", c),
             None => request,
@@ -69,18 +72,22 @@ impl Browser {
         )
     }
 
-    async fn get(&mut self, path: &str) -> (u16, Option<String>, String) {
+    pub async fn get(&mut self, path: &str) -> (u16, Option<String>, String) {
         let request = self.http.get(self.url(path));
         self.send(request).await
     }
 
-    async fn post(&mut self, path: &str, form: &[(&str, &str)]) -> (u16, Option<String>, String) {
+    pub async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> (u16, Option<String>, String) {
         let request = self.http.post(self.url(path)).form(form);
         self.send(request).await
     }
 }
 
-fn hidden(html: &str, name: &str) -> String {
+pub fn hidden(html: &str, name: &str) -> String {
     let marker = format!("name=\"{name}\" value=\"");
     let start = html
         .find(&marker)
@@ -89,12 +96,59 @@ fn hidden(html: &str, name: &str) -> String {
     html[start..].split('"').next().unwrap().to_owned()
 }
 
-fn query(url: &str) -> HashMap<String, String> {
+pub fn query(url: &str) -> HashMap<String, String> {
     url::Url::parse(url)
         .unwrap()
         .query_pairs()
         .into_owned()
         .collect()
+}
+
+/// The PKCE S256 challenge of `verifier` (RFC 7636 section 4.2).
+pub fn challenge(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// An authorization request path for `client_id` with [`REDIRECT`],
+/// [`VERIFIER`]'s challenge, state `st-123` and the `/mcp` resource;
+/// `extra` replaces (or, with an empty value, removes) parameters.
+pub fn authorize_path(base: &str, client_id: &str, extra: &[(&str, &str)]) -> String {
+    let mut params = vec![
+        ("response_type", "code".to_owned()),
+        ("client_id", client_id.to_owned()),
+        ("redirect_uri", REDIRECT.to_owned()),
+        ("code_challenge", challenge(VERIFIER)),
+        ("code_challenge_method", "S256".to_owned()),
+        ("state", "st-123".to_owned()),
+        ("resource", format!("{base}/mcp")),
+    ];
+    for (name, value) in extra {
+        params.retain(|(n, _)| n != name);
+        if !value.is_empty() {
+            params.push((name, (*value).to_owned()));
+        }
+    }
+    let query: String = url::form_urlencoded::Serializer::new(String::new())
+        .extend_pairs(params.iter().map(|(n, v)| (*n, v.as_str())))
+        .finish();
+    format!("/oauth/authorize?{query}")
+}
+
+/// Exchanges `code` of public client `client_id` with [`VERIFIER`].
+pub async fn exchange(base: &str, client_id: &str, code: &str) -> (u16, Value) {
+    let resource = format!("{base}/mcp");
+    token_request(
+        base,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT),
+            ("client_id", client_id),
+            ("code_verifier", VERIFIER),
+            ("resource", &resource),
+        ],
+    )
+    .await
 }
 
 /// Registers a public client named `name` by DCR at `base`; returns its
@@ -118,24 +172,7 @@ pub async fn register(base: &str, name: &str) -> String {
 /// Signs `user_id` in with client `client_id` and consents; returns the
 /// token response (`access_token`, `refresh_token`, ...).
 pub async fn sign_in(base: &str, admin: &mut Clients, user_id: &str, client_id: &str) -> Value {
-    let params = [
-        ("response_type", "code".to_owned()),
-        ("client_id", client_id.to_owned()),
-        ("redirect_uri", REDIRECT.to_owned()),
-        (
-            "code_challenge",
-            URL_SAFE_NO_PAD.encode(Sha256::digest(VERIFIER.as_bytes())),
-        ),
-        ("code_challenge_method", "S256".to_owned()),
-        ("state", "st".to_owned()),
-        ("resource", format!("{base}/mcp")),
-    ];
-    let authorize = format!(
-        "/oauth/authorize?{}",
-        url::form_urlencoded::Serializer::new(String::new())
-            .extend_pairs(params.iter().map(|(n, v)| (*n, v.as_str())))
-            .finish()
-    );
+    let authorize = authorize_path(base, client_id, &[]);
     let mut browser = Browser::new(base);
     let (status, location, _) = browser.get(&authorize).await;
     assert_eq!(status, 303);
@@ -165,19 +202,7 @@ pub async fn sign_in(base: &str, admin: &mut Clients, user_id: &str, client_id: 
         .await;
     assert_eq!(status, 303, "{body}");
     let code = query(&location.unwrap())["code"].clone();
-    let resource = format!("{base}/mcp");
-    let (status, tokens) = token_request(
-        base,
-        &[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT),
-            ("client_id", client_id),
-            ("code_verifier", VERIFIER),
-            ("resource", &resource),
-        ],
-    )
-    .await;
+    let (status, tokens) = exchange(base, client_id, &code).await;
     assert_eq!(status, 200, "{tokens}");
     tokens
 }

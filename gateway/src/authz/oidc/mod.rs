@@ -753,15 +753,7 @@ async fn user_for(
 
 /// The [`BROWSER_COOKIE`] value among the request's cookies.
 fn browser_cookie(headers: &HeaderMap) -> Option<String> {
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == BROWSER_COOKIE)
-        .map(|(_, value)| value.trim().to_owned())
-        .filter(|v| !v.is_empty() && v.len() <= 128)
+    super::session::request_cookie(headers, BROWSER_COOKIE).filter(|v| v.len() <= 128)
 }
 
 /// Audits a completed sign-in of `user` (`created`: by this sign-in).
