@@ -66,6 +66,27 @@ async fn to_consent(
     (browser, consent)
 }
 
+/// Authorize as `user_id` (signed in with a one-time link) when toolgate
+/// refuses before the consent page: the error parameters it redirects the
+/// client to.
+async fn refused_before_consent(
+    base: &str,
+    admin: &mut common::Clients,
+    user_id: &str,
+    client_id: &str,
+) -> HashMap<String, String> {
+    let mut browser = Browser::new(base);
+    let (_, location, _) = browser.get(&authorize_path(base, client_id, &[])).await;
+    let return_to = query(&format!("{base}{}", location.unwrap()))["return"].clone();
+    let link = sign_in_link(admin, user_id).await;
+    browser.post(&link, &[("return", &return_to)]).await;
+    let (status, location, body) = browser.get(&return_to).await;
+    assert_eq!(status, 303, "no consent page: {body}");
+    let location = location.unwrap();
+    assert!(location.starts_with(REDIRECT), "{location}");
+    query(&location)
+}
+
 /// The whole flow to a code.
 async fn code_for(
     base: &str,
@@ -591,23 +612,13 @@ async fn disabled_users_closed_clients_and_disallowed_types_stop_on_the_next_cal
     assert_eq!(mcp_status(&f.mcp_url, &access).await.0, 200);
     let ai = oauth_client_of(&f, &user_id).await;
 
-    // Closed client: refused on the next call and at consent.
+    // Closed client: refused on the next call, and at sign-in before the
+    // consent page.
     edit_client(&f, &ai.id, |c| c.state = ClientState::Closed).await;
     let (status, body) = mcp_status(&f.mcp_url, &access).await;
     assert_eq!(status, 401);
     assert!(body.contains("is closed"), "{body}");
-    let (mut browser, consent) = to_consent(&base, &mut f.admin, &user_id, &client_id).await;
-    let (_, location, _) = browser
-        .post(
-            "/oauth/consent",
-            &[
-                ("request", &hidden(&consent, "request")),
-                ("csrf", &hidden(&consent, "csrf")),
-                ("decision", "allow"),
-            ],
-        )
-        .await;
-    let params = query(&location.unwrap());
+    let params = refused_before_consent(&base, &mut f.admin, &user_id, &client_id).await;
     assert_eq!(params["error"], "access_denied");
     assert!(params["error_description"].contains("closed"), "{params:?}");
     edit_client(&f, &ai.id, |c| c.state = ClientState::Active).await;
@@ -660,18 +671,7 @@ async fn new_clients_get_the_default_type_only_if_it_is_allowed() {
         s.sign_in.registration.allowed_types = vec![ClientType::Personal];
     })
     .await;
-    let (mut browser, consent) = to_consent(&base, &mut f.admin, &user_id, &client_id).await;
-    let (_, location, _) = browser
-        .post(
-            "/oauth/consent",
-            &[
-                ("request", &hidden(&consent, "request")),
-                ("csrf", &hidden(&consent, "csrf")),
-                ("decision", "allow"),
-            ],
-        )
-        .await;
-    let params = query(&location.unwrap());
+    let params = refused_before_consent(&base, &mut f.admin, &user_id, &client_id).await;
     assert_eq!(params["error"], "access_denied");
     assert!(
         params["error_description"].contains("type Service may not sign in"),
@@ -688,7 +688,11 @@ async fn new_clients_get_the_default_type_only_if_it_is_allowed() {
         "nothing was created"
     );
     // A consent form without the session's CSRF token is refused.
-    let (_, consent) = to_consent(&base, &mut f.admin, &user_id, &client_id).await;
+    edit_settings(&f, |s| {
+        s.sign_in.registration.default_type = ClientType::Personal
+    })
+    .await;
+    let (mut browser, consent) = to_consent(&base, &mut f.admin, &user_id, &client_id).await;
     let (status, _, body) = browser
         .post(
             "/oauth/consent",

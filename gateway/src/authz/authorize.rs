@@ -262,6 +262,19 @@ pub(super) async fn authorize(
             );
         }
     };
+    // A closed client, or a type the policy refuses, is told so now rather
+    // than after the user allowed it.
+    match super::clients::refusal_before_consent(&authz, &user, &client).await {
+        Ok(Some(refusal)) => return fail("access_denied", &refusal.to_string()),
+        Ok(None) => {}
+        Err(err) => {
+            tracing::error!(error = %err, "authorize cannot read the AI client");
+            return refuse_page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "toolgate cannot reach its database right now; try again shortly.",
+            );
+        }
+    }
     let pending = Pending {
         client_id: client.id.clone(),
         client_name: client.name.clone(),

@@ -237,6 +237,36 @@ pub fn redirect_matches(registered: &str, uri: &str) -> bool {
         && b.fragment().is_none()
 }
 
+/// Whether `user` would be refused the AI client of `client` before the
+/// consent page is shown: its record closed or deleted, or its type (or,
+/// for a first sign-in, the policy's default type) not allowed. Reads
+/// only; [`client_for`] decides again when the user consents.
+///
+/// Errors: [`StoreError`].
+pub async fn refusal_before_consent(
+    authz: &Authz,
+    user: &User,
+    client: &OAuthClient,
+) -> Result<Option<ClientCheck>, StoreError> {
+    let settings = authz.store.settings().await?;
+    let policy = &settings.sign_in.registration;
+    let existing = authz.store.list::<AiClient>().await?.into_iter().find(|c| {
+        c.owner_user_id == user.id
+            && c.origin != ClientOrigin::AccessToken
+            && c.client_id.as_deref() == Some(client.id.as_str())
+    });
+    Ok(match existing {
+        Some(found) => client_check(&found, policy),
+        None if !policy.allowed_types.contains(&policy.default_type) => {
+            Some(ClientCheck::TypeNotAllowed {
+                client_type: type_name(policy.default_type),
+                allowed: allowed_list(policy),
+            })
+        }
+        None => None,
+    })
+}
+
 /// The AI client of `user_id` with `client` (found, or created with the
 /// policy's default type), checked with [`check`]. The OAuth client record
 /// is stored (or refreshed) in the same write.
