@@ -277,6 +277,33 @@ async fn metadata_and_the_401_challenge_point_clients_at_sign_in() {
             "{path}: {refused}"
         );
     }
+    // Browser-based clients (the Inspector's web UI) may call the token,
+    // registration and revocation endpoints from any origin.
+    let preflight = http
+        .request(reqwest::Method::OPTIONS, format!("{base}/oauth/token"))
+        .header("origin", "http://localhost:6274")
+        .header("access-control-request-method", "POST")
+        .header("access-control-request-headers", "content-type")
+        .send()
+        .await
+        .unwrap();
+    assert!(preflight.status().is_success(), "{}", preflight.status());
+    assert_eq!(preflight.headers()["access-control-allow-origin"], "*");
+    assert!(
+        preflight.headers()["access-control-allow-methods"]
+            .to_str()
+            .unwrap()
+            .contains("POST")
+    );
+    let cross_origin = http
+        .post(format!("{base}/oauth/register"))
+        .header("origin", "http://localhost:6274")
+        .json(&json!({"redirect_uris": [REDIRECT], "client_name": "Browser"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(cross_origin.status(), 201);
+    assert_eq!(cross_origin.headers()["access-control-allow-origin"], "*");
     let registered = http
         .post(format!("{base}/register"))
         .json(&json!({"redirect_uris": [REDIRECT], "client_name": "Root"}))

@@ -145,15 +145,30 @@ pub fn router(authz: Arc<Authz>) -> Router {
         )
         .route("/oauth/authorize", get(authorize::authorize))
         .route("/oauth/consent", post(authorize::consent))
-        .route("/oauth/token", post(token::token))
-        .route("/oauth/revoke", post(token::revoke))
-        .route("/oauth/register", post(clients::register))
         // The endpoints MCP 2025-03-26 clients assume at the root when they
         // find no RFC 8414 metadata (its "Fallbacks for Servers without
         // Metadata Discovery"), and DESIGN.md's port table.
         .route("/authorize", get(authorize_at_root))
-        .route("/token", post(token::token))
-        .route("/register", post(clients::register))
+        .merge(
+            // Called by clients' code, also from browsers (the MCP
+            // Inspector's web UI): any origin, no cookies (their answers
+            // depend only on what the request carries).
+            Router::new()
+                .route("/oauth/token", post(token::token))
+                .route("/oauth/revoke", post(token::revoke))
+                .route("/oauth/register", post(clients::register))
+                .route("/token", post(token::token))
+                .route("/register", post(clients::register))
+                .layer(
+                    tower_http::cors::CorsLayer::new()
+                        .allow_origin(tower_http::cors::Any)
+                        .allow_methods([axum::http::Method::POST])
+                        .allow_headers([
+                            axum::http::header::CONTENT_TYPE,
+                            axum::http::header::AUTHORIZATION,
+                        ]),
+                ),
+        )
         .route(
             "/signin",
             get(signin::signin_page).post(signin::signin_code),
