@@ -15,7 +15,7 @@ use common::oauth_flow::{
     Browser, REDIRECT, VERIFIER, authorize_path, exchange, hidden, query, refresh, register,
     token_request,
 };
-use common::raw_mcp::{INITIALIZE, LIST, post, send};
+use common::raw_mcp::{INITIALIZE, list_tools, post, send};
 use common::{Fixture, Org};
 use serde_json::{Value, json};
 use toolgate_gateway::model::{AiClient, ClientState, ClientType, OAuthGrant, Settings};
@@ -121,29 +121,6 @@ async fn code_for(
 async fn mcp_status(mcp_url: &str, token: &str) -> (u16, String) {
     let answer = send(post(mcp_url, token, None, INITIALIZE)).await;
     (answer.status, answer.body)
-}
-
-/// Tool names of a new session opened with `token`.
-async fn list_tools(mcp_url: &str, token: &str) -> Vec<String> {
-    let answer = send(post(mcp_url, token, None, INITIALIZE)).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    let session = answer.headers["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let done = send(post(
-        mcp_url,
-        token,
-        Some(&session),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    ))
-    .await;
-    assert_eq!(done.status, 202);
-    let mut names = send(post(mcp_url, token, Some(&session), LIST))
-        .await
-        .tool_names();
-    names.sort();
-    names
 }
 
 fn base_of<S>(f: &Fixture<S>) -> String {

@@ -18,12 +18,10 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::process::Stdio;
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use common::raw_mcp::{INITIALIZE, LIST, post, send};
+use common::oauth_flow::{authorize_path, exchange, hidden, query, register};
+use common::raw_mcp::list_tools;
 use common::{Fixture, Org};
 use serde_json::{Value, json};
-use sha2::{Digest, Sha256};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use toolgate_gateway::model::{
     AuditEvent, IdentityProvider, Outcome, Settings, UnknownUsers, User, UserStatus,
@@ -31,8 +29,6 @@ use toolgate_gateway::model::{
 use toolgate_gateway::store::{Batch, StoreError};
 use toolgate_proto::v1;
 
-const REDIRECT: &str = "http://127.0.0.1:9/callback";
-const VERIFIER: &str = "a-long-enough-pkce-code-verifier-0123456789-abcdefghijk";
 const CLIENT_ID: &str = "toolgate-test";
 const CLIENT_SECRET: &str = "provider-client-secret-for-tests";
 /// A public client at the provider (no secret, `none`).
@@ -240,56 +236,6 @@ impl Browser {
     }
 }
 
-fn challenge(verifier: &str) -> String {
-    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-fn query(url: &str) -> HashMap<String, String> {
-    url::Url::parse(url)
-        .unwrap()
-        .query_pairs()
-        .into_owned()
-        .collect()
-}
-
-fn hidden(html: &str, name: &str) -> String {
-    let marker = format!("name=\"{name}\" value=\"");
-    let start = html
-        .find(&marker)
-        .unwrap_or_else(|| panic!("no {name} in {html}"))
-        + marker.len();
-    html[start..].split('"').next().unwrap().to_owned()
-}
-
-fn authorize_path(base: &str, client_id: &str) -> String {
-    let query: String = url::form_urlencoded::Serializer::new(String::new())
-        .extend_pairs([
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", REDIRECT),
-            ("code_challenge", &challenge(VERIFIER)),
-            ("code_challenge_method", "S256"),
-            ("state", "st-123"),
-            ("resource", &format!("{base}/mcp")),
-        ])
-        .finish();
-    format!("/oauth/authorize?{query}")
-}
-
-/// Registers a public client by DCR; returns its client id.
-async fn register(base: &str) -> String {
-    let answer: Value = reqwest::Client::new()
-        .post(format!("{base}/oauth/register"))
-        .json(&json!({"redirect_uris": [REDIRECT], "client_name": "OIDC test client", "grant_types": ["authorization_code", "refresh_token"]}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    answer["client_id"].as_str().unwrap().to_owned()
-}
-
 fn base_of<S>(f: &Fixture<S>) -> String {
     f.mcp_url.trim_end_matches("/mcp").to_owned()
 }
@@ -351,7 +297,7 @@ async fn configure_client<S>(
 /// sign-in started with, and the callback's answer.
 async fn sign_in(base: &str, client_id: &str, login: &str) -> (Browser, String, Answer) {
     let mut browser = Browser::new(base);
-    let (status, start, body) = browser.get(&authorize_path(base, client_id)).await;
+    let (status, start, body) = browser.get(&authorize_path(base, client_id, &[])).await;
     assert_eq!(status, 303, "{body}");
     let start = start.unwrap();
     assert!(
@@ -426,49 +372,11 @@ async fn consent_and_token(
         .await;
     assert_eq!(status, 303, "{body}");
     let params = query(&location.unwrap());
-    let resource = format!("{base}/mcp");
-    let tokens: Value = reqwest::Client::new()
-        .post(format!("{base}/oauth/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &params["code"]),
-            ("redirect_uri", REDIRECT),
-            ("client_id", client_id),
-            ("code_verifier", VERIFIER),
-            ("resource", &resource),
-        ])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let (_, tokens) = exchange(base, client_id, &params["code"]).await;
     tokens["access_token"]
         .as_str()
         .unwrap_or_else(|| panic!("{tokens}"))
         .to_owned()
-}
-
-async fn list_tools(mcp_url: &str, token: &str) -> Vec<String> {
-    let answer = send(post(mcp_url, token, None, INITIALIZE)).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    let session = answer.headers["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let done = send(post(
-        mcp_url,
-        token,
-        Some(&session),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    ))
-    .await;
-    assert_eq!(done.status, 202);
-    let mut names = send(post(mcp_url, token, Some(&session), LIST))
-        .await
-        .tool_names();
-    names.sort();
-    names
 }
 
 /// The sign-in audit events (`signin.complete`), newest first.
@@ -495,7 +403,7 @@ async fn a_user_signs_in_through_the_provider_consents_and_lists_tools() {
     let read = f.toolset(v1::ToolsetKind::ReadOnly).await;
     // The provider says "Ana@Acme.example": matched case-insensitively.
     let (user_id, _, pat) = f.user("ana@acme.example", &read).await;
-    let client_id = register(&base).await;
+    let client_id = register(&base, "OIDC test client").await;
 
     // The sign-in page offers the provider, and keeps the one-time links.
     let (status, _, page) = Browser::new(&base)
@@ -560,7 +468,7 @@ async fn refusals_are_pages_and_audited_and_unknown_users_are_created_on_request
         idp.allowed_groups = vec!["sales".into()];
     })
     .await;
-    let client_id = register(&base).await;
+    let client_id = register(&base, "OIDC test client").await;
     let dan = f.create_user("dan@acme.example").await;
     f.admin
         .users
@@ -670,11 +578,11 @@ async fn tampered_state_access_denied_and_an_unreachable_issuer_are_clear_pages(
     let provider = Provider::start(&node, &base, true).await;
     configure(&f, &provider.issuer, |_| {}).await;
     f.create_user("ana@acme.example").await;
-    let client_id = register(&base).await;
+    let client_id = register(&base, "OIDC test client").await;
 
     // The provider's access_denied (the user cancels at the provider).
     let mut browser = Browser::new(&base);
-    let (_, start, _) = browser.get(&authorize_path(&base, &client_id)).await;
+    let (_, start, _) = browser.get(&authorize_path(&base, &client_id, &[])).await;
     let interaction = at_provider_login(&mut browser, &start.unwrap()).await;
     let (status, resumed, _) = browser.post(&format!("{interaction}/abort"), &[]).await;
     assert_eq!(status, 303);
@@ -693,7 +601,7 @@ async fn tampered_state_access_denied_and_an_unreachable_issuer_are_clear_pages(
     // the browser that started, and it uses the pending sign-in up); then
     // the real one in its own browser, too late.
     let mut browser = Browser::new(&base);
-    let (_, start, _) = browser.get(&authorize_path(&base, &client_id)).await;
+    let (_, start, _) = browser.get(&authorize_path(&base, &client_id, &[])).await;
     let interaction = at_provider_login(&mut browser, &start.unwrap()).await;
     let (_, resumed, _) = browser
         .post(&format!("{interaction}/login"), &[("login", "ana")])
@@ -719,7 +627,7 @@ async fn tampered_state_access_denied_and_an_unreachable_issuer_are_clear_pages(
     };
     configure(&f, &dead, |_| {}).await;
     let mut browser = Browser::new(&base);
-    let (_, start, _) = browser.get(&authorize_path(&base, &client_id)).await;
+    let (_, start, _) = browser.get(&authorize_path(&base, &client_id, &[])).await;
     let (status, _, body) = browser.get(&start.unwrap()).await;
     assert_eq!(status, 502, "{body}");
     assert!(
@@ -757,7 +665,7 @@ async fn a_wrong_secret_is_a_page_a_public_client_works_and_logins_can_be_queued
     let base = base_of(&f);
     let provider = Provider::start(&node, &base, true).await;
     f.create_user("ana@acme.example").await;
-    let client_id = register(&base).await;
+    let client_id = register(&base, "OIDC test client").await;
 
     // No provider configured yet: the start URL says so, nothing audited.
     let (status, _, body) = Browser::new(&base)
@@ -799,7 +707,7 @@ async fn a_wrong_secret_is_a_page_a_public_client_works_and_logins_can_be_queued
     };
     queue(json!({"login": "ana"})).await;
     let mut browser = Browser::new(&base);
-    let mut next = authorize_path(&base, &client_id);
+    let mut next = authorize_path(&base, &client_id, &[]);
     let mut hops = 0;
     let consent = loop {
         let (status, location, body) = browser.get(&next).await;
@@ -817,7 +725,7 @@ async fn a_wrong_secret_is_a_page_a_public_client_works_and_logins_can_be_queued
     // A queued refusal: the provider's access_denied.
     queue(json!({"deny": true})).await;
     let mut browser = Browser::new(&base);
-    let mut next = authorize_path(&base, &client_id);
+    let mut next = authorize_path(&base, &client_id, &[]);
     let (status, body) = loop {
         let (status, location, body) = browser.get(&next).await;
         match location {
@@ -840,7 +748,7 @@ async fn new_signing_keys_at_the_provider_are_fetched_again() {
     let provider = Provider::start(&node, &base, true).await;
     configure(&f, &provider.issuer, |_| {}).await;
     f.create_user("ana@acme.example").await;
-    let client_id = register(&base).await;
+    let client_id = register(&base, "OIDC test client").await;
     let (_, _, (status, _, body)) = sign_in(&base, &client_id, "ana").await;
     assert_eq!(status, 303, "{body}");
 

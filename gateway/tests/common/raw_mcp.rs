@@ -69,3 +69,27 @@ pub fn post(url: &str, token: &str, session: Option<&str>, body: &str) -> reqwes
 
 pub const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 pub const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
+
+/// Tool names `token` sees, sorted: a new 2025-11-25 session is opened
+/// (initialize, initialized) and asked for tools/list.
+pub async fn list_tools(mcp_url: &str, token: &str) -> Vec<String> {
+    let answer = send(post(mcp_url, token, None, INITIALIZE)).await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+    let session = answer.headers["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let done = send(post(
+        mcp_url,
+        token,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    ))
+    .await;
+    assert_eq!(done.status, 202);
+    let mut names = send(post(mcp_url, token, Some(&session), LIST))
+        .await
+        .tool_names();
+    names.sort();
+    names
+}
