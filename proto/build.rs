@@ -17,6 +17,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         "proto/toolgate/v1/audit.proto",
         "proto/toolgate/v1/connection.proto",
         "proto/toolgate/v1/client.proto",
+        "proto/toolgate/v1/access_request.proto",
+        "proto/toolgate/v1/hook.proto",
+        "proto/toolgate/v1/held_call.proto",
     ];
     let vendored_include = protoc_bin_vendored::include_path()?;
     let vendored_include = vendored_include

@@ -391,6 +391,7 @@ fn events() -> Vec<v1::AuditEvent> {
 
 fn settings() -> v1::Settings {
     v1::Settings {
+        governance: None,
         mcp_traffic_enabled: true,
         require_tool_approval: true,
         default_classification: Some(v1::Classification {

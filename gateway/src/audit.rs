@@ -122,6 +122,31 @@ actions! {
     ClientRevoke = "client.revoke", false;
     /// An idle AI client closed by the sweeper, its credentials revoked.
     ClientCloseIdle = "client.close_idle", false;
+    /// An access request opened (by a user's tool call, ahead of time, or
+    /// by an admin on a user's behalf).
+    AccessRequestCreate = "access_request.create", false;
+    /// An access request approved (by an admin, or automatically): the
+    /// profile is granted.
+    AccessRequestApprove = "access_request.approve", true;
+    /// An access request denied by an admin.
+    AccessRequestDeny = "access_request.deny", false;
+    /// A pending access request nobody decided in time.
+    AccessRequestExpire = "access_request.expire", false;
+    /// A tool-call hook created.
+    HookCreate = "hook.create", false;
+    /// A tool-call hook changed.
+    HookUpdate = "hook.update", false;
+    /// A tool-call hook deleted.
+    HookDelete = "hook.delete", false;
+    /// A tool call held for a person's approval.
+    HeldCallHold = "held_call.hold", false;
+    /// A held call approved: the next retry with the same arguments runs
+    /// once.
+    HeldCallApprove = "held_call.approve", false;
+    /// A held call denied.
+    HeldCallDeny = "held_call.deny", false;
+    /// A held call nobody decided, or nobody retried, in time.
+    HeldCallExpire = "held_call.expire", false;
 }
 
 impl Action {

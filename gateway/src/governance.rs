@@ -97,6 +97,23 @@ impl fmt::Display for Denial {
     }
 }
 
+/// Whether the exposed tool name `name` matches `pattern`: an exact name,
+/// or a glob where `*` matches any run of characters and `?` one
+/// (case-sensitive, as tool names are). Used by hook filters and the
+/// per-call approval rule.
+pub fn tool_name_matches(pattern: &str, name: &str) -> bool {
+    wildmatch::WildMatch::new(pattern).matches(name)
+}
+
+/// Whether `tool` needs a person's approval for each call under `rule`.
+pub fn needs_call_approval(rule: &crate::model::CallApprovalRule, tool: &Tool) -> bool {
+    rule.tools.iter().any(|p| tool_name_matches(p, &tool.name))
+        || rule
+            .classifications
+            .iter()
+            .any(|tag| tag.matches(&tool.classification))
+}
+
 /// Whether `toolset` contains `tool`. Maintained toolsets follow their
 /// server: "All approved" holds its APPROVED tools, "Read only" those with
 /// action READ.

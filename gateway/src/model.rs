@@ -39,6 +39,10 @@ pub struct Settings {
     /// policy). Absent in settings stored before sign-in existed: defaults.
     #[serde(default)]
     pub sign_in: SignInSettings,
+    /// Access requests, per-call approval and audit verbosity. Absent in
+    /// settings stored before they existed: defaults.
+    #[serde(default)]
+    pub governance: GovernanceSettings,
 }
 
 impl Default for Settings {
@@ -52,8 +56,107 @@ impl Default for Settings {
                 dangerous: false,
             },
             sign_in: SignInSettings::default(),
+            governance: GovernanceSettings::default(),
         }
     }
+}
+
+/// Gateway-wide settings of access requests, per-call approval and the
+/// audit log's detail.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct GovernanceSettings {
+    /// tools/list also offers the tools a user could request (from
+    /// requestable profiles they do not hold), marked as requestable;
+    /// calling one opens an access request. Default on.
+    pub show_requestable_tools: bool,
+    /// A pending access request nobody decided expires after this many
+    /// seconds (default 7 days).
+    pub access_request_ttl_secs: u64,
+    /// A held call nobody decided expires after this many seconds, and an
+    /// approved one must be retried within this many seconds of approval
+    /// (default 1 hour).
+    pub held_call_ttl_secs: u64,
+    /// Which calls a person must approve one by one.
+    pub call_approval: CallApprovalRule,
+    /// What tool-call audit events keep.
+    pub audit_verbosity: AuditVerbosity,
+}
+
+impl GovernanceSettings {
+    /// Default [`Self::access_request_ttl_secs`]: 7 days.
+    pub const DEFAULT_ACCESS_REQUEST_TTL_SECS: u64 = 7 * 24 * 3600;
+    /// Default [`Self::held_call_ttl_secs`]: 1 hour.
+    pub const DEFAULT_HELD_CALL_TTL_SECS: u64 = 3600;
+}
+
+impl Default for GovernanceSettings {
+    fn default() -> Self {
+        Self {
+            show_requestable_tools: true,
+            access_request_ttl_secs: Self::DEFAULT_ACCESS_REQUEST_TTL_SECS,
+            held_call_ttl_secs: Self::DEFAULT_HELD_CALL_TTL_SECS,
+            call_approval: CallApprovalRule::default(),
+            audit_verbosity: AuditVerbosity::Standard,
+        }
+    }
+}
+
+/// Which tool calls wait for a person's approval, one call at a time: a
+/// call matches when its tool's exposed name matches one of `tools`
+/// (globs: `*` any run of characters, `?` one) or its classification has
+/// one of `classifications`. Empty: no call is held.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallApprovalRule {
+    /// Exposed tool names or globs (`salesforce_delete_*`).
+    pub tools: Vec<String>,
+    /// Classification tags; a tool with any of them matches.
+    pub classifications: Vec<ClassificationTag>,
+}
+
+/// One part of a tool's [`Classification`], used by filters: its action,
+/// or one of its risk flags.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ClassificationTag {
+    /// Action READ.
+    Read,
+    /// Action WRITE.
+    Write,
+    /// Action DELETE.
+    Delete,
+    /// Risk flag SENSITIVE.
+    Sensitive,
+    /// Risk flag DANGEROUS.
+    Dangerous,
+}
+
+impl ClassificationTag {
+    /// Whether a tool classified `c` carries this tag.
+    pub fn matches(self, c: &Classification) -> bool {
+        match self {
+            Self::Read => c.action == ToolAction::Read,
+            Self::Write => c.action == ToolAction::Write,
+            Self::Delete => c.action == ToolAction::Delete,
+            Self::Sensitive => c.sensitive,
+            Self::Dangerous => c.dangerous,
+        }
+    }
+}
+
+/// What tool-call audit events keep.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AuditVerbosity {
+    /// Who, what (tool, server, client), outcome and latency.
+    Minimal,
+    /// MINIMAL plus an argument summary (field names, query shape with
+    /// literals masked) and hook outcomes.
+    Standard,
+    /// STANDARD plus the arguments with PII redacted and the result's size
+    /// (bytes, records).
+    Full,
 }
 
 /// How users and AI clients sign in to the MCP endpoint's OAuth 2.1
@@ -607,6 +710,84 @@ pub struct AccessProfile {
     /// revisions existed); an edit may require the revision it read.
     #[serde(default)]
     pub revision: u64,
+    /// How a user obtains it (absent before access requests: admin grant
+    /// only).
+    #[serde(default)]
+    pub obtain: ProfileObtain,
+    /// Longest grant, in seconds, that a request may obtain (just in time:
+    /// the grant expires by itself); `None`: requests may be granted
+    /// without an end.
+    #[serde(default)]
+    pub max_request_duration_secs: Option<u64>,
+}
+
+/// How a user obtains an access profile.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ProfileObtain {
+    /// Only an admin grants it.
+    #[default]
+    AdminGrant,
+    /// A user may request it; an admin approves or denies.
+    RequestWithApproval,
+    /// A user may request it; the request is approved at once.
+    RequestAutoApprove,
+}
+
+impl ProfileObtain {
+    /// Whether users may request it.
+    pub fn is_requestable(self) -> bool {
+        !matches!(self, Self::AdminGrant)
+    }
+}
+
+/// The state of an access request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum AccessRequestState {
+    /// Waiting for an admin.
+    Pending,
+    /// Approved: the grant was made.
+    Approved,
+    /// Denied by an admin.
+    Denied,
+    /// Nobody decided in time.
+    Expired,
+}
+
+/// A user's request for an access profile (DESIGN.md, "Access request").
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AccessRequest {
+    /// Request id.
+    pub id: String,
+    /// The requesting user.
+    pub user_id: String,
+    /// The requested profile.
+    pub profile_id: String,
+    /// The user's reason (may be empty).
+    pub reason: String,
+    /// The tool whose call opened it (exposed name); `None` when asked
+    /// ahead of time.
+    pub tool: Option<String>,
+    /// State.
+    pub state: AccessRequestState,
+    /// Duration asked for, seconds; `None`: as long as the profile allows.
+    pub requested_duration_secs: Option<u64>,
+    /// Duration granted, seconds; `None` until approved, or approved
+    /// without an end.
+    pub granted_duration_secs: Option<u64>,
+    /// When it was opened.
+    pub created_at: Millis,
+    /// When it expires if still pending.
+    pub expires_at: Millis,
+    /// When it was decided (approved, denied or expired).
+    pub decided_at: Option<Millis>,
+    /// Who decided: `admin:<name>`, `system` (automatic approval, expiry).
+    pub decided_by: String,
+    /// The admin's reason for a denial.
+    pub decision_reason: String,
+    /// Moves on every change.
+    pub revision: u64,
 }
 
 /// A user's status.
@@ -771,5 +952,221 @@ impl Connection {
     /// Store key of the sealed access token.
     pub fn access_token_key(&self) -> String {
         format!("connection/{}/access_token", self.id)
+    }
+}
+
+/// When a hook runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HookPhase {
+    /// Before the call reaches Salesforce: may allow, deny or rewrite the
+    /// arguments.
+    Before,
+    /// After Salesforce answered: may rewrite or block the result.
+    After,
+}
+
+/// Which calls a hook applies to; every non-empty list must match (an empty
+/// list matches all).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HookFilter {
+    /// Exposed tool names or globs (`*`, `?`).
+    pub tools: Vec<String>,
+    /// Server ids.
+    pub server_ids: Vec<String>,
+    /// Classification tags; the tool must carry one of them.
+    pub classifications: Vec<ClassificationTag>,
+    /// User ids.
+    pub user_ids: Vec<String>,
+    /// Access profile ids; the user must hold one of them.
+    pub profile_ids: Vec<String>,
+}
+
+/// A PII pattern the redaction hook recognises in text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PiiPattern {
+    /// Email addresses.
+    Email,
+    /// Phone numbers (international or North American forms).
+    Phone,
+    /// National ids (US SSN form `123-45-6789`).
+    NationalId,
+    /// Payment card numbers (13-19 digits passing the Luhn check).
+    CardNumber,
+}
+
+/// A day of the week.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Weekday {
+    /// Monday.
+    Mon,
+    /// Tuesday.
+    Tue,
+    /// Wednesday.
+    Wed,
+    /// Thursday.
+    Thu,
+    /// Friday.
+    Fri,
+    /// Saturday.
+    Sat,
+    /// Sunday.
+    Sun,
+}
+
+/// What a hook does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HookKind {
+    /// After: replaces named fields and text matching patterns in results
+    /// by `placeholder`.
+    PiiRedaction {
+        /// Field names (`Email`, `SSN__c`), matched case-insensitively at
+        /// any depth.
+        fields: Vec<String>,
+        /// Patterns looked for in every string value.
+        patterns: Vec<PiiPattern>,
+        /// The replacement (`[REDACTED]`).
+        placeholder: String,
+    },
+    /// Before: denies a call whose arguments hold a payment card number
+    /// (Luhn).
+    CardBlocking,
+    /// Before: limits what SOQL queries may touch (parsed, not matched as
+    /// text).
+    QueryScope {
+        /// sObjects a query may touch; empty: any not denied.
+        allow_objects: Vec<String>,
+        /// sObjects a query may not touch.
+        deny_objects: Vec<String>,
+        /// A `LIMIT` at most this is required; `None`: no limit required.
+        max_limit: Option<u32>,
+        /// Refuse `queryAll` (deleted and archived records).
+        deny_query_all: bool,
+    },
+    /// Before: WRITE and DELETE tools only within the window.
+    WriteWindow {
+        /// Days the window is open; empty: every day.
+        days: Vec<Weekday>,
+        /// Opening time, minutes after local midnight (0..1440).
+        start_minute: u32,
+        /// Closing time, minutes after local midnight (1..=1440); the window
+        /// is `[start, end)`.
+        end_minute: u32,
+        /// IANA time zone (`Europe/Lisbon`).
+        time_zone: String,
+    },
+    /// Before or after: POSTs the call (or result) as JSON to an HTTPS URL
+    /// with an HMAC-SHA256 signature; the answer says allow, deny or
+    /// mutate. Its signing secret is sealed in the store under
+    /// [`Hook::secret_key`].
+    Webhook {
+        /// `https://...` (or `http://` on loopback).
+        url: String,
+        /// When the signing secret was last set.
+        secret_set_at: Option<Millis>,
+        /// First 8 hex characters of the SHA-256 of the secret.
+        secret_fingerprint: Option<String>,
+    },
+}
+
+/// A tool-call hook (DESIGN.md, "Hook"). Hooks are policy: a change applies
+/// to the next call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Hook {
+    /// Hook id.
+    pub id: String,
+    /// Unique name (named in audit events).
+    pub name: String,
+    /// Before or after the call.
+    pub phase: HookPhase,
+    /// Lower runs first; ties by name.
+    pub priority: i32,
+    /// A disabled hook never runs.
+    pub enabled: bool,
+    /// Which calls it applies to.
+    pub filter: HookFilter,
+    /// What it does.
+    pub kind: HookKind,
+    /// Longest run, milliseconds; over it the call is denied (fail closed).
+    pub timeout_ms: u64,
+    /// Creation time.
+    pub created_at: Millis,
+    /// Last change.
+    pub updated_at: Millis,
+    /// Moves on every change.
+    pub revision: u64,
+}
+
+impl Hook {
+    /// Store key of a webhook's sealed signing secret.
+    pub fn secret_key(id: &str) -> String {
+        format!("hook/{id}/secret")
+    }
+}
+
+/// The state of a held call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum HeldCallState {
+    /// Waiting for a person.
+    Pending,
+    /// Approved: the next retry with the same arguments runs it once.
+    Approved,
+    /// Denied.
+    Denied,
+    /// Nobody decided, or nobody retried, in time.
+    Expired,
+    /// Approved and run (once).
+    Used,
+}
+
+/// A tool call waiting for a person's approval (DESIGN.md, "Held call").
+/// The arguments, exactly as they will be sent, are sealed in the store
+/// under [`HeldCall::arguments_key`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HeldCall {
+    /// Held call id.
+    pub id: String,
+    /// The calling user.
+    pub user_id: String,
+    /// The AI client that called.
+    pub ai_client_id: String,
+    /// The tool's id.
+    pub tool_id: String,
+    /// The tool's exposed name.
+    pub tool: String,
+    /// The tool's server.
+    pub server_id: String,
+    /// SHA-256 (hex) of the arguments as they will be sent (canonical JSON).
+    pub arguments_digest: String,
+    /// Digest of the policy the call was held under; a policy change
+    /// voids the approval.
+    pub policy_revision: String,
+    /// State.
+    pub state: HeldCallState,
+    /// When it was held.
+    pub created_at: Millis,
+    /// When it expires (pending: undecided; approved: not retried).
+    pub expires_at: Millis,
+    /// When it was decided.
+    pub decided_at: Option<Millis>,
+    /// Who decided.
+    pub decided_by: String,
+    /// The reason given with a denial.
+    pub decision_reason: String,
+    /// When the approved call ran.
+    pub used_at: Option<Millis>,
+    /// Moves on every change.
+    pub revision: u64,
+}
+
+impl HeldCall {
+    /// Store key of the sealed arguments.
+    pub fn arguments_key(id: &str) -> String {
+        format!("heldcall/{id}/arguments")
     }
 }

@@ -176,6 +176,7 @@ async fn toolsets_profiles_grants_users_and_tokens_decide_who_may_call_what() {
             name: "Sales".into(),
             description: String::new(),
             toolset_ids: vec![custom.id.clone()],
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -68,6 +68,7 @@ async fn grant_tools(admin: &mut Clients, user_id: &str) -> String {
             name: "restore".into(),
             description: String::new(),
             toolset_ids: vec![toolset],
+            ..Default::default()
         })
         .await
         .unwrap()

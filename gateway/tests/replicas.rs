@@ -291,6 +291,7 @@ impl Cluster {
                 name: format!("profile for {email}"),
                 description: String::new(),
                 toolset_ids: vec![all],
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -108,6 +108,7 @@ async fn a_stale_expected_revision_is_aborted_and_unpinned_edits_never_lose_each
             name: "Support".into(),
             description: String::new(),
             toolset_ids: Vec::new(),
+            ..Default::default()
         })
         .await
         .unwrap()

@@ -39,11 +39,12 @@ pub(super) fn submit_named(form: &mut Form) -> Option<Command> {
             id,
             name: Some(name),
             description: Some(description),
+            ..Default::default()
         }),
         FormKind::NewProfile => Command::CreateProfile(v1::CreateAccessProfileRequest {
             name,
             description,
-            toolset_ids: Vec::new(),
+            ..Default::default()
         }),
         _ => Command::CreateToolset(v1::CreateToolsetRequest {
             name,

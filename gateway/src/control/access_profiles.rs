@@ -14,7 +14,9 @@ use super::records::{Edit, Target, edit_record};
 use super::validate;
 use crate::audit::Action;
 use crate::governance::edit;
-use crate::model::{AccessProfile, AuditEvent, Grant, Millis, Toolset, User, new_id, now_ms};
+use crate::model::{
+    AccessProfile, AuditEvent, Grant, Millis, ProfileObtain, Toolset, User, new_id, now_ms,
+};
 use crate::store::{Batch, Tx};
 
 fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
@@ -36,6 +38,13 @@ fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
             .collect(),
         created_at: Some(timestamp(p.created_at)),
         updated_at: Some(timestamp(p.updated_at)),
+        obtain: match p.obtain {
+            ProfileObtain::AdminGrant => v1::ProfileObtain::AdminGrant,
+            ProfileObtain::RequestWithApproval => v1::ProfileObtain::RequestWithApproval,
+            ProfileObtain::RequestAutoApprove => v1::ProfileObtain::RequestAutoApprove,
+        }
+        .into(),
+        max_request_duration_secs: p.max_request_duration_secs,
     }
 }
 
@@ -144,6 +153,8 @@ impl AccessProfileService for Control {
                     grants: vec![],
                     created_at: now,
                     updated_at: now,
+                    obtain: ProfileObtain::AdminGrant,
+                    max_request_duration_secs: None,
                 };
                 let mut batch = Batch::default();
                 batch.put(&profile);

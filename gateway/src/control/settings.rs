@@ -15,8 +15,8 @@ use super::error::{ControlError, Result};
 use crate::audit::Action;
 use crate::crypto::sha256_hex;
 use crate::model::{
-    AuditEvent, IdentityProvider, RegistrationPolicy, Settings, SignInSettings, UnknownUsers,
-    now_ms,
+    AuditEvent, AuditVerbosity, CallApprovalRule, ClassificationTag, GovernanceSettings,
+    IdentityProvider, RegistrationPolicy, Settings, SignInSettings, UnknownUsers, now_ms,
 };
 use crate::store::Batch;
 
@@ -69,7 +69,131 @@ fn to_proto(s: &Settings) -> v1::Settings {
             identity_provider: s.sign_in.identity_provider.as_ref().map(provider_to_proto),
             registration: Some(policy_to_proto(&s.sign_in.registration)),
         }),
+        governance: Some(governance_to_proto(&s.governance)),
     }
+}
+
+/// The proto form of a classification tag.
+pub(crate) fn tag_to_proto(t: ClassificationTag) -> v1::ClassificationTag {
+    match t {
+        ClassificationTag::Read => v1::ClassificationTag::Read,
+        ClassificationTag::Write => v1::ClassificationTag::Write,
+        ClassificationTag::Delete => v1::ClassificationTag::Delete,
+        ClassificationTag::Sensitive => v1::ClassificationTag::Sensitive,
+        ClassificationTag::Dangerous => v1::ClassificationTag::Dangerous,
+    }
+}
+
+/// The classification tag a request names, at `field`.
+///
+/// Errors: INVALID_ARGUMENT for an unspecified or unknown value.
+pub(crate) fn tag_from_proto(value: i32, field: &str) -> Result<ClassificationTag> {
+    match v1::ClassificationTag::try_from(value) {
+        Ok(v1::ClassificationTag::Read) => Ok(ClassificationTag::Read),
+        Ok(v1::ClassificationTag::Write) => Ok(ClassificationTag::Write),
+        Ok(v1::ClassificationTag::Delete) => Ok(ClassificationTag::Delete),
+        Ok(v1::ClassificationTag::Sensitive) => Ok(ClassificationTag::Sensitive),
+        Ok(v1::ClassificationTag::Dangerous) => Ok(ClassificationTag::Dangerous),
+        _ => Err(ControlError::invalid(
+            field,
+            "must be READ, WRITE, DELETE, SENSITIVE or DANGEROUS",
+        )),
+    }
+}
+
+/// Tool-name globs (`*`, `?`) a request gives at `field`: at most
+/// [`MAX_LIST`], each 1 to 200 characters without spaces.
+pub(crate) fn tool_globs(field: &str, values: &[String]) -> Result<Vec<String>> {
+    list(field, values, |f, v| {
+        let v = v.trim();
+        if v.is_empty() || v.chars().count() > 200 || v.chars().any(char::is_whitespace) {
+            return Err(ControlError::invalid(
+                f,
+                "must be a tool name or glob (`*`, `?`) of 1 to 200 characters without spaces",
+            ));
+        }
+        Ok(v.to_owned())
+    })
+}
+
+fn governance_to_proto(g: &GovernanceSettings) -> v1::GovernanceSettings {
+    v1::GovernanceSettings {
+        show_requestable_tools: g.show_requestable_tools,
+        access_request_ttl_secs: g.access_request_ttl_secs,
+        held_call_ttl_secs: g.held_call_ttl_secs,
+        call_approval: Some(v1::CallApprovalRule {
+            tools: g.call_approval.tools.clone(),
+            classifications: g
+                .call_approval
+                .classifications
+                .iter()
+                .map(|&t| tag_to_proto(t).into())
+                .collect(),
+        }),
+        audit_verbosity: match g.audit_verbosity {
+            AuditVerbosity::Minimal => v1::AuditVerbosity::Minimal,
+            AuditVerbosity::Standard => v1::AuditVerbosity::Standard,
+            AuditVerbosity::Full => v1::AuditVerbosity::Full,
+        }
+        .into(),
+    }
+}
+
+/// Bounds of [`GovernanceSettings::access_request_ttl_secs`]: a minute to
+/// a year.
+const ACCESS_REQUEST_TTL_SECS: std::ops::RangeInclusive<u64> = 60..=31_536_000;
+/// Bounds of [`GovernanceSettings::held_call_ttl_secs`]: a minute to a
+/// week.
+const HELD_CALL_TTL_SECS: std::ops::RangeInclusive<u64> = 60..=604_800;
+
+/// The governance settings a request gives, validated; fields named
+/// `governance.<field>`.
+fn governance_from_proto(g: &v1::GovernanceSettings) -> Result<GovernanceSettings> {
+    if !ACCESS_REQUEST_TTL_SECS.contains(&g.access_request_ttl_secs) {
+        return Err(ControlError::invalid(
+            "governance.access_request_ttl_secs",
+            "must be 60 to 31536000 seconds (a minute to a year)",
+        ));
+    }
+    if !HELD_CALL_TTL_SECS.contains(&g.held_call_ttl_secs) {
+        return Err(ControlError::invalid(
+            "governance.held_call_ttl_secs",
+            "must be 60 to 604800 seconds (a minute to a week)",
+        ));
+    }
+    let rule = g.call_approval.clone().unwrap_or_default();
+    let tools = tool_globs("governance.call_approval.tools", &rule.tools)?;
+    let mut classifications = Vec::new();
+    for (i, t) in rule.classifications.iter().enumerate() {
+        let tag = tag_from_proto(
+            *t,
+            &format!("governance.call_approval.classifications[{i}]"),
+        )?;
+        if !classifications.contains(&tag) {
+            classifications.push(tag);
+        }
+    }
+    let audit_verbosity = match v1::AuditVerbosity::try_from(g.audit_verbosity) {
+        Ok(v1::AuditVerbosity::Minimal) => AuditVerbosity::Minimal,
+        Ok(v1::AuditVerbosity::Standard) => AuditVerbosity::Standard,
+        Ok(v1::AuditVerbosity::Full) => AuditVerbosity::Full,
+        _ => {
+            return Err(ControlError::invalid(
+                "governance.audit_verbosity",
+                "must be MINIMAL, STANDARD or FULL",
+            ));
+        }
+    };
+    Ok(GovernanceSettings {
+        show_requestable_tools: g.show_requestable_tools,
+        access_request_ttl_secs: g.access_request_ttl_secs,
+        held_call_ttl_secs: g.held_call_ttl_secs,
+        call_approval: CallApprovalRule {
+            tools,
+            classifications,
+        },
+        audit_verbosity,
+    })
 }
 
 /// A value without control characters or whitespace, 1 to
@@ -422,6 +546,11 @@ impl SettingsService for Control {
             .as_ref()
             .map(policy_from_proto)
             .transpose()?;
+        let governance = req
+            .governance
+            .as_ref()
+            .map(governance_from_proto)
+            .transpose()?;
         let provider_change = &provider_change;
         let settings = self
             .store
@@ -439,6 +568,9 @@ impl SettingsService for Control {
                 }
                 if let Some(policy) = registration {
                     after.sign_in.registration = policy;
+                }
+                if let Some(governance) = governance {
+                    after.governance = governance;
                 }
                 let mut batch = Batch::default();
                 let mut secret_changed = false;
@@ -549,6 +681,31 @@ fn describe(before: &Settings, after: &Settings, secret_changed: bool) -> String
     }
     if &after.sign_in.registration != old_policy {
         changed.push("registration policy changed".into());
+    }
+    let (old, new) = (&before.governance, &after.governance);
+    if old.show_requestable_tools != new.show_requestable_tools {
+        changed.push(format!(
+            "show requestable tools {}",
+            new.show_requestable_tools
+        ));
+    }
+    if old.access_request_ttl_secs != new.access_request_ttl_secs {
+        changed.push(format!(
+            "access request expiry {} s",
+            new.access_request_ttl_secs
+        ));
+    }
+    if old.held_call_ttl_secs != new.held_call_ttl_secs {
+        changed.push(format!("held call expiry {} s", new.held_call_ttl_secs));
+    }
+    if old.call_approval != new.call_approval {
+        changed.push("per-call approval rule changed".into());
+    }
+    if old.audit_verbosity != new.audit_verbosity {
+        changed.push(format!(
+            "audit verbosity {}",
+            format!("{:?}", new.audit_verbosity).to_uppercase()
+        ));
     }
     changed.join("; ")
 }

@@ -318,6 +318,8 @@ fn without_grants(profile: &AccessProfile) -> AccessProfile {
         grants: Vec::new(),
         created_at: profile.created_at,
         updated_at: profile.updated_at,
+        obtain: profile.obtain,
+        max_request_duration_secs: profile.max_request_duration_secs,
     }
 }
 

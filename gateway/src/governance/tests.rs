@@ -80,6 +80,8 @@ fn profile(toolset_ids: &[&str], grant: Option<Option<Millis>>) -> AccessProfile
             .collect(),
         created_at: 0,
         updated_at: 0,
+        obtain: Default::default(),
+        max_request_duration_secs: None,
     }
 }
 

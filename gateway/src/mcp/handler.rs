@@ -203,6 +203,9 @@ struct Ending {
     result: CallToolResult,
     /// Sent instead of `result` when set: the 2026-07-28 connect prompt.
     input: Option<InputRequiredResult>,
+    /// Added to the audit event's details (hook outcomes, an access
+    /// request or held call id, result size); never secrets or PII.
+    details: Map<String, Value>,
 }
 
 impl Ending {
@@ -213,6 +216,7 @@ impl Ending {
             result: text_error(reason.clone()),
             reason,
             input: None,
+            details: Map::new(),
         }
     }
 
@@ -222,6 +226,7 @@ impl Ending {
             reason: reason.into(),
             result: text_error(message),
             input: None,
+            details: Map::new(),
         }
     }
 
@@ -286,6 +291,7 @@ impl Gateway {
                     reason: "no Salesforce connection; connect prompt declined".into(),
                     result: text_error(message),
                     input: None,
+                    details: Map::new(),
                 };
             }
             let input = supports_url.then(|| {
@@ -310,6 +316,7 @@ impl Gateway {
                 reason: "no Salesforce connection; connect link sent".into(),
                 result: text_error(message),
                 input,
+                details: Map::new(),
             };
         }
         let supports_url = context
@@ -338,6 +345,7 @@ impl Gateway {
             reason: "no Salesforce connection; connect link sent".into(),
             result: text_error(message),
             input: None,
+            details: Map::new(),
         }
     }
 
@@ -406,6 +414,7 @@ impl Gateway {
                     r
                 },
                 input: None,
+                details: Map::new(),
             },
             Err(SfError::InvalidSession) => Ending::error(
                 "session refused after refresh",
@@ -711,6 +720,9 @@ impl ServerHandler for Gateway {
             },
             "arguments": redact_arguments(&args),
         }));
+        if let Value::Object(details) = &mut event.details {
+            details.extend(ending.details.clone());
+        }
         event.outcome = ending.outcome;
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if let Err(err) = self.state.store.append_audit(vec![event]).await {

@@ -44,8 +44,8 @@ pub use sled_backend::DirLock;
 
 use crate::crypto::{CryptoError, MasterKey};
 use crate::model::{
-    AccessProfile, AiClient, AuditEvent, Connection, OAuthClient, OAuthGrant, Server, Settings,
-    Token, Tool, ToolAction, ToolState, Toolset, User,
+    AccessProfile, AccessRequest, AiClient, AuditEvent, Connection, HeldCall, Hook, OAuthClient,
+    OAuthGrant, Server, Settings, Token, Tool, ToolAction, ToolState, Toolset, User,
 };
 
 /// The version byte that starts every value the embedded store writes.
@@ -148,6 +148,12 @@ pub enum Table {
     AiClient,
     /// OAuth grants (refresh token families) of signed-in AI clients.
     OAuthGrant,
+    /// Users' requests for access profiles.
+    AccessRequest,
+    /// Tool-call hooks (policy: cached with the rest of policy).
+    Hook,
+    /// Tool calls held for a person's approval.
+    HeldCall,
     /// Metadata values (e.g. the catalog digest last discovered).
     Meta,
 }
@@ -155,7 +161,7 @@ pub enum Table {
 impl Table {
     /// Every table, in the order a copy writes them (referenced before
     /// referencing).
-    pub const ALL: [Table; 13] = [
+    pub const ALL: [Table; 16] = [
         Table::Settings,
         Table::Meta,
         Table::Server,
@@ -169,6 +175,9 @@ impl Table {
         Table::OAuthClient,
         Table::AiClient,
         Table::OAuthGrant,
+        Table::AccessRequest,
+        Table::Hook,
+        Table::HeldCall,
     ];
 
     /// The embedded store's key prefix (`settings` has no prefix: its key is
@@ -187,6 +196,9 @@ impl Table {
             Table::OAuthClient => "oauthclient/",
             Table::AiClient => "aiclient/",
             Table::OAuthGrant => "oauthgrant/",
+            Table::AccessRequest => "accessrequest/",
+            Table::Hook => "hook/",
+            Table::HeldCall => "heldcall/",
             Table::Meta => "meta/",
         }
     }
@@ -204,6 +216,7 @@ impl Table {
                 | Table::Toolset
                 | Table::AccessProfile
                 | Table::User
+                | Table::Hook
         )
     }
 }
@@ -239,6 +252,9 @@ entity!(Connection, Table::Connection, "Salesforce connection");
 entity!(OAuthClient, Table::OAuthClient, "OAuth client");
 entity!(AiClient, Table::AiClient, "AI client");
 entity!(OAuthGrant, Table::OAuthGrant, "OAuth grant");
+entity!(AccessRequest, Table::AccessRequest, "access request");
+entity!(Hook, Table::Hook, "hook");
+entity!(HeldCall, Table::HeldCall, "held call");
 
 /// A filtered, ordered page of tools (`ListTools`), answered by the
 /// database. Tools are ordered by `(name, id)`.

@@ -262,6 +262,7 @@ impl<S> Fixture<S> {
                 name: format!("profile for {email}"),
                 description: String::new(),
                 toolset_ids: vec![toolset_id.into()],
+                ..Default::default()
             })
             .await
             .unwrap()

@@ -132,6 +132,7 @@ impl Admin {
                 name: format!("profile {name}"),
                 description: String::new(),
                 toolset_ids: vec![toolset_id.into()],
+                ..Default::default()
             })
             .await?
             .into_inner()

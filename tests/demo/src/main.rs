@@ -232,6 +232,7 @@ async fn seed(grpc: SocketAddr, admin_token: &str, sim: &sfsim::Running) -> anyh
                 name: SALES_READ_ONLY.into(),
                 description: "Read Salesforce data; no writes".into(),
                 toolset_ids: vec![toolset.id.clone()],
+                ..Default::default()
             })
             .await?
             .into_inner()

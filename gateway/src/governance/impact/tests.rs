@@ -69,6 +69,8 @@ fn profile(name: &str, toolsets: &[&str], grants: &[(&str, Option<Millis>)]) -> 
             .collect(),
         created_at: 0,
         updated_at: 0,
+        obtain: Default::default(),
+        max_request_duration_secs: None,
     }
 }
 

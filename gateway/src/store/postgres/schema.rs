@@ -150,6 +150,9 @@ pub(super) fn table_name(table: Table) -> &'static str {
         Table::OAuthClient => "oauth_clients",
         Table::AiClient => "ai_clients",
         Table::OAuthGrant => "oauth_grants",
+        Table::AccessRequest => "access_requests",
+        Table::Hook => "hooks",
+        Table::HeldCall => "held_calls",
     }
 }
 

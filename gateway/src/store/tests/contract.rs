@@ -75,6 +75,8 @@ async fn every_record_kind_round_trips_and_deletes(kind: Kind) {
         }],
         created_at: 1,
         updated_at: 1,
+        obtain: Default::default(),
+        max_request_duration_secs: None,
     };
     let settings = Settings {
         mcp_traffic_enabled: false,

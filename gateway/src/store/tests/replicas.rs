@@ -50,7 +50,7 @@ async fn migrations_build_the_schema_once_when_replicas_start_together() {
             .fetch_all(&mut conn)
             .await
             .unwrap();
-    assert_eq!(versions, vec![1, 2]);
+    assert_eq!(versions, vec![1, 2, 3]);
     for table in [
         "settings",
         "meta",
@@ -65,6 +65,9 @@ async fn migrations_build_the_schema_once_when_replicas_start_together() {
         "oauth_clients",
         "ai_clients",
         "oauth_grants",
+        "access_requests",
+        "hooks",
+        "held_calls",
         "secrets",
         "audit_events",
         "ephemeral",
@@ -131,7 +134,7 @@ async fn a_newer_schema_is_refused_with_a_clear_message() {
     assert!(matches!(err, StoreError::Schema(_)), "{err:?}");
     assert_eq!(
         err.to_string(),
-        "the database schema is at version 99990, newer than this toolgated knows (2); upgrade toolgated"
+        "the database schema is at version 99990, newer than this toolgated knows (3); upgrade toolgated"
     );
 }
 
