@@ -101,7 +101,7 @@ pub enum Command {
         filter: AuditFilter,
     },
     /// `SettingsService.UpdateSettings` → [`Data::Changed`].
-    UpdateSettings(v1::UpdateSettingsRequest),
+    UpdateSettings(Box<v1::UpdateSettingsRequest>),
     /// `ServerService.RegisterServer`, then (when given)
     /// `ServerService.ConfigureAuthentication` → [`Data::Registered`].
     RegisterServer {

@@ -259,7 +259,7 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
             })
         }
         Command::UpdateSettings(request) => {
-            c.settings.update_settings(request).await?;
+            c.settings.update_settings(*request).await?;
             changed("settings saved", Scope::Settings)
         }
         Command::RegisterServer {

@@ -226,32 +226,34 @@ pub(super) fn submit_identity_provider(form: &mut Form) -> Option<Command> {
     } else {
         Some(secret.as_str().to_owned())
     };
-    Some(Command::UpdateSettings(v1::UpdateSettingsRequest {
-        identity_provider: Some(v1::IdentityProviderInput {
-            issuer_url,
-            client_id,
-            client_secret,
-            scopes: split_list(&form.text("scopes")),
-            email_claim: form.text("email_claim"),
-            groups_claim: form.text("groups_claim"),
-            allowed_email_domains: split_list(&form.text("allowed_email_domains")),
-            allowed_groups: form
-                .text("allowed_groups")
-                .split(',')
-                .map(str::trim)
-                .filter(|g| !g.is_empty())
-                .map(str::to_owned)
-                .collect(),
-            unknown_users: if form.choice("unknown_users") == "create" {
-                v1::UnknownUsers::Create
-            } else {
-                v1::UnknownUsers::Refuse
-            }
-            .into(),
-            accept_unverified_email: form.toggle("accept_unverified_email"),
-        }),
-        ..Default::default()
-    }))
+    Some(Command::UpdateSettings(Box::new(
+        v1::UpdateSettingsRequest {
+            identity_provider: Some(v1::IdentityProviderInput {
+                issuer_url,
+                client_id,
+                client_secret,
+                scopes: split_list(&form.text("scopes")),
+                email_claim: form.text("email_claim"),
+                groups_claim: form.text("groups_claim"),
+                allowed_email_domains: split_list(&form.text("allowed_email_domains")),
+                allowed_groups: form
+                    .text("allowed_groups")
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|g| !g.is_empty())
+                    .map(str::to_owned)
+                    .collect(),
+                unknown_users: if form.choice("unknown_users") == "create" {
+                    v1::UnknownUsers::Create
+                } else {
+                    v1::UnknownUsers::Refuse
+                }
+                .into(),
+                accept_unverified_email: form.toggle("accept_unverified_email"),
+            }),
+            ..Default::default()
+        },
+    )))
 }
 
 /// The registration policy form as a request.
@@ -286,16 +288,18 @@ pub(super) fn submit_registration(form: &mut Form) -> Option<Command> {
             }
         }
     };
-    Some(Command::UpdateSettings(v1::UpdateSettingsRequest {
-        registration: Some(v1::RegistrationPolicy {
-            allowed_types,
-            default_type: type_of(&form.choice("default_type")).unwrap_or_default(),
-            dynamic_registration_enabled: form.toggle("dcr"),
-            metadata_document_private_hosts: split_list(&form.text("private_hosts")),
-            ephemeral_close_after_days,
-        }),
-        ..Default::default()
-    }))
+    Some(Command::UpdateSettings(Box::new(
+        v1::UpdateSettingsRequest {
+            registration: Some(v1::RegistrationPolicy {
+                allowed_types,
+                default_type: type_of(&form.choice("default_type")).unwrap_or_default(),
+                dynamic_registration_enabled: form.toggle("dcr"),
+                metadata_document_private_hosts: split_list(&form.text("private_hosts")),
+                ephemeral_close_after_days,
+            }),
+            ..Default::default()
+        },
+    )))
 }
 
 /// The settings rows: (label, value in words, what it means).
@@ -378,10 +382,10 @@ impl App {
                     "Users can then sign in only with one-time sign-in links; the stored".into(),
                     "client secret is deleted. Clients already signed in keep working.".into(),
                 ],
-                command: Command::UpdateSettings(v1::UpdateSettingsRequest {
+                command: Command::UpdateSettings(Box::new(v1::UpdateSettingsRequest {
                     clear_identity_provider: true,
                     ..Default::default()
-                }),
+                })),
             }));
             return;
         }
@@ -410,7 +414,7 @@ impl App {
                             "Every AI client is refused at once: tools/list is empty and tools/call".into(),
                             "fails until you turn traffic back on. Admin access is not affected.".into(),
                         ],
-                        command: Command::UpdateSettings(request),
+                        command: Command::UpdateSettings(Box::new(request)),
                     }));
                     return;
                 }
@@ -446,6 +450,6 @@ impl App {
             shown.default_classification = Some(v);
         }
         self.settings = super::Loadable::Ready(shown);
-        self.send(Command::UpdateSettings(request), Purpose::Change);
+        self.send(Command::UpdateSettings(Box::new(request)), Purpose::Change);
     }
 }
