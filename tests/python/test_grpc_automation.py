@@ -21,6 +21,7 @@ TOOLGATE_SERVICES = {
     "toolgate.v1.UserService",
     "toolgate.v1.AuditService",
     "toolgate.v1.ClientService",
+    "toolgate.v1.HeldCallService",
 }
 
 

@@ -16,6 +16,7 @@ mod clients;
 mod connections;
 mod convert;
 mod error;
+mod held_calls;
 mod preview;
 mod records;
 mod servers;
@@ -127,7 +128,16 @@ impl Control {
             self.clone(),
             auth.clone(),
         ))
-        .add_service(AuditServiceServer::with_interceptor(self.clone(), auth))
+        .add_service(AuditServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(
+            v1::held_call_service_server::HeldCallServiceServer::with_interceptor(
+                self.clone(),
+                auth,
+            ),
+        )
     }
 
     /// [`Self::routes`] plus the `ConnectionService`, which needs the OAuth
@@ -144,7 +154,7 @@ impl Control {
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub(crate) const SERVICE_NAMES: [&str; 10] = [
+pub(crate) const SERVICE_NAMES: [&str; 11] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",
@@ -155,4 +165,5 @@ pub(crate) const SERVICE_NAMES: [&str; 10] = [
     "toolgate.v1.AuditService",
     "toolgate.v1.ConnectionService",
     "toolgate.v1.ClientService",
+    "toolgate.v1.HeldCallService",
 ];

@@ -491,6 +491,22 @@ impl Gateway {
                 return (Some(tool), Ending::error("invalid arguments", message));
             }
         }
+        // Approval of a single call: held unless an approval of exactly
+        // these arguments is waiting ([`super::held_calls`]).
+        let approved = if crate::governance::needs_call_approval(
+            &world.settings.governance.call_approval,
+            tool,
+        ) {
+            match self
+                .hold(tool, server, args, caller, retry, context, world)
+                .await
+            {
+                Ok(id) => Some(id),
+                Err(ending) => return (Some(tool), ending),
+            }
+        } else {
+            None
+        };
         let live = match self
             .state
             .oauth
@@ -500,8 +516,10 @@ impl Gateway {
             Ok(Some(live)) => live,
             Ok(None) => {
                 // A retry's state names the server it asked about; a state
-                // for another server (the tool moved) counts as none.
-                let retry = retry.filter(|r| r.server_id == tool.server_id);
+                // for another server (the tool moved) or of a held call
+                // counts as none.
+                let retry =
+                    retry.filter(|r| r.server_id == tool.server_id && r.held_call.is_none());
                 return (
                     Some(tool),
                     self.connect_prompt(tool, &caller.user.id, retry, context)
@@ -519,11 +537,83 @@ impl Gateway {
                 );
             }
         };
+        if let Some(id) = &approved
+            && let Err(err) = super::held_calls::consume(&self.state.store, id).await
+        {
+            let mut ending = match err {
+                super::held_calls::ConsumeError::Gone(_) => Ending::denied(err.to_string()),
+                super::held_calls::ConsumeError::Store(err) => {
+                    tracing::error!(error = %err, "cannot use a held call's approval");
+                    Ending::error(
+                        "storage error",
+                        "toolgate could not record the approval's use, so the call was not run; try again",
+                    )
+                }
+            };
+            ending.details.insert("held_call".into(), json!(id));
+            return (Some(tool), ending);
+        }
         let api_version = server.api_version.clone();
-        let ending = self
+        let mut ending = self
             .run(tool, &api_version, live, args, caller, context)
             .await;
+        if let Some(id) = approved {
+            ending.details.insert("held_call".into(), json!(id));
+        }
         (Some(tool), ending)
+    }
+
+    /// The approval gate of a call whose tool needs one
+    /// ([`super::held_calls::gate`]): `Ok` with the approved held call's id
+    /// to run it on, or the answer that holds (or refuses) it.
+    #[allow(clippy::too_many_arguments)]
+    async fn hold(
+        &self,
+        tool: &Tool,
+        server: &crate::model::Server,
+        args: &Value,
+        caller: &Caller,
+        retry: Option<&Retry>,
+        context: &RequestContext<RoleServer>,
+        world: &super::World,
+    ) -> Result<String, Ending> {
+        use super::held_calls::{Call, Client, Gate, gate};
+        let form = context
+            .client_capabilities()
+            .and_then(|c| c.elicitation)
+            .is_some_and(|e| e.form.is_some() || e.url.is_none());
+        let client = Client {
+            input_required: is_modern(context) && form,
+        };
+        let call = Call {
+            caller,
+            tool,
+            server,
+            args,
+            world,
+            retry,
+        };
+        match gate(&self.state.store, &self.state.prompts, call, client).await {
+            Ok(Gate::Approved(id)) => Ok(id),
+            Ok(Gate::Held(notice)) => {
+                let mut result = text_error(notice.message.clone());
+                result.meta = Some(rmcp::model::MetaObject(notice.meta()));
+                Err(Ending {
+                    outcome: Outcome::Denied,
+                    reason: notice.reason.clone(),
+                    result,
+                    details: notice.details(),
+                    input: notice.input,
+                })
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "cannot read or hold held calls");
+                Err(Ending::error(
+                    "storage error",
+                    "toolgate could not check this call's approval, so it was not run; try again",
+                ))
+            }
+        }
     }
 }
 

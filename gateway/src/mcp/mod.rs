@@ -28,6 +28,7 @@
 
 pub mod auth;
 mod handler;
+pub mod held_calls;
 pub mod notify;
 pub mod persist;
 pub mod prompt;

@@ -33,11 +33,19 @@ pub const ELICITATION_KEY: &str = "connect_salesforce";
 /// Domain separation of the associated data.
 const CONTEXT: &[u8] = b"toolgate connect prompt v1\0";
 
+/// The key of the held-call notice's form elicitation in `inputRequests`
+/// (and of its answer in `inputResponses`), see [`super::held_calls`].
+pub const HELD_CALL_KEY: &str = "await_approval";
+
 /// What a sealed state says.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Sealed {
-    /// The server whose connection was asked for.
+    /// The server whose connection was asked for (of a held call: the
+    /// tool's server).
     server_id: String,
+    /// The held call the state waits on; absent in connect prompts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    held_call: Option<String>,
 }
 
 /// A `requestState` that does not open for this call (forged, edited,
@@ -54,8 +62,12 @@ pub struct Retry {
     pub server_id: String,
     /// Whether the user declined or cancelled the connect prompt (MCP
     /// "Elicitation": `action` `decline` or `cancel`); `false` when they
-    /// accepted or the answer is missing.
+    /// accepted or the answer is missing. Of a held call: whether the user
+    /// stopped waiting for the approval.
     pub declined: bool,
+    /// The held call this retry waited on ([`ConnectPrompts::seal_held`]);
+    /// `None` for a connect prompt.
+    pub held_call: Option<String>,
 }
 
 /// Seals and opens connect-prompt states.
@@ -92,14 +104,46 @@ impl ConnectPrompts {
     /// The `requestState` of a connect prompt to `user_id` calling `tool`,
     /// asking for a connection to `server_id`.
     pub fn seal(&self, user_id: &str, tool: &str, server_id: &str) -> String {
-        let payload = Sealed {
-            server_id: server_id.to_owned(),
-        };
+        self.seal_payload(
+            user_id,
+            tool,
+            &Sealed {
+                server_id: server_id.to_owned(),
+                held_call: None,
+            },
+            self.ttl,
+        )
+    }
+
+    /// The `requestState` of a held-call notice to `user_id` calling `tool`
+    /// of `server_id`, waiting on held call `held_call_id`, valid for `ttl`
+    /// (the held call's own expiry). The retry is decided on the held call
+    /// as stored, never on the state.
+    pub fn seal_held(
+        &self,
+        user_id: &str,
+        tool: &str,
+        server_id: &str,
+        held_call_id: &str,
+        ttl: Duration,
+    ) -> String {
+        self.seal_payload(
+            user_id,
+            tool,
+            &Sealed {
+                server_id: server_id.to_owned(),
+                held_call: Some(held_call_id.to_owned()),
+            },
+            ttl,
+        )
+    }
+
+    fn seal_payload(&self, user_id: &str, tool: &str, payload: &Sealed, ttl: Duration) -> String {
         let data = associated_data(user_id, tool);
-        let options = SealOptions::new().associated_data(&data).ttl(self.ttl);
+        let options = SealOptions::new().associated_data(&data).ttl(ttl);
         // A struct of one string always serializes.
         self.codec
-            .seal_json_with(&payload, &options)
+            .seal_json_with(payload, &options)
             .unwrap_or_default()
     }
 
@@ -120,13 +164,19 @@ impl ConnectPrompts {
             Err(RequestStateError::Expired) => return Ok(None),
             Err(err) => return Err(InvalidState(err)),
         };
+        let key = if sealed.held_call.is_some() {
+            HELD_CALL_KEY
+        } else {
+            ELICITATION_KEY
+        };
         let action = responses
-            .and_then(|r| r.get(ELICITATION_KEY))
+            .and_then(|r| r.get(key))
             .and_then(|answer| answer.get("action"))
             .and_then(|a| a.as_str());
         Ok(Some(Retry {
             server_id: sealed.server_id,
             declined: matches!(action, Some("decline" | "cancel")),
+            held_call: sealed.held_call,
         }))
     }
 }
@@ -155,7 +205,8 @@ mod tests {
             opened,
             Some(Retry {
                 server_id: "srv1".into(),
-                declined: false
+                declined: false,
+                held_call: None,
             })
         );
         for action in ["decline", "cancel"] {
@@ -191,6 +242,30 @@ mod tests {
         // The user id and tool name are separated: ("u1", "x") is not ("u1x", "").
         let joined = p.seal("u1", "x", "srv1");
         assert!(p.open(&joined, "u1x", "", None).is_err());
+    }
+
+    #[test]
+    fn a_held_call_state_names_its_call_and_reads_its_own_answer() {
+        let p = prompts(7);
+        let state = p.seal_held("u1", "t", "srv1", "h1", Duration::from_secs(60));
+        let waiting = p.open(&state, "u1", "t", None).unwrap().unwrap();
+        assert_eq!(waiting.held_call.as_deref(), Some("h1"));
+        assert!(!waiting.declined);
+        let stop = InputResponses::from([(HELD_CALL_KEY.to_owned(), json!({"action": "decline"}))]);
+        assert!(
+            p.open(&state, "u1", "t", Some(&stop))
+                .unwrap()
+                .unwrap()
+                .declined
+        );
+        // The connect prompt's answer is not this one's.
+        assert!(
+            !p.open(&state, "u1", "t", Some(&answer("decline")))
+                .unwrap()
+                .unwrap()
+                .declined
+        );
+        assert!(p.open(&state, "u2", "t", None).is_err());
     }
 
     #[test]
