@@ -441,7 +441,8 @@ fn notice(
         let elicit = ElicitRequest::new(ElicitRequestParams::FormElicitationParams {
             meta: None,
             message: format!(
-                "The call of {tool} awaits an administrator's approval (held call {id}). Accept once it is approved to run it; decline to stop waiting."
+                "{}The call of {tool} awaits an administrator's approval (held call {id}). Accept once it is approved to run it; decline to stop waiting.",
+                why.as_ref().map(|w| format!("Not run: {w}. ")).unwrap_or_default()
             ),
             requested_schema: ElicitationSchema::new(Default::default()),
         });
