@@ -9,6 +9,7 @@
 //! returns a secret.
 
 mod access_profiles;
+mod access_requests;
 mod audit;
 mod auth;
 mod catalog;
@@ -86,6 +87,7 @@ impl Control {
     pub(crate) fn routes(&self, auth: AdminAuth) -> tonic::service::Routes {
         use tonic::service::Routes;
         use v1::access_profile_service_server::AccessProfileServiceServer;
+        use v1::access_request_service_server::AccessRequestServiceServer;
         use v1::audit_service_server::AuditServiceServer;
         use v1::catalog_service_server::CatalogServiceServer;
         use v1::client_service_server::ClientServiceServer;
@@ -119,6 +121,10 @@ impl Control {
             self.clone(),
             auth.clone(),
         ))
+        .add_service(AccessRequestServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
         .add_service(UserServiceServer::with_interceptor(
             self.clone(),
             auth.clone(),
@@ -144,7 +150,7 @@ impl Control {
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub(crate) const SERVICE_NAMES: [&str; 10] = [
+pub(crate) const SERVICE_NAMES: [&str; 11] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",
@@ -155,4 +161,5 @@ pub(crate) const SERVICE_NAMES: [&str; 10] = [
     "toolgate.v1.AuditService",
     "toolgate.v1.ConnectionService",
     "toolgate.v1.ClientService",
+    "toolgate.v1.AccessRequestService",
 ];
