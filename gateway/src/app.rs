@@ -441,6 +441,18 @@ pub async fn serve(
         }
     });
     tasks.spawn({
+        let (store, stop) = (store.clone(), shutdown.clone());
+        async move {
+            crate::access_requests::run_sweeper(
+                store,
+                crate::access_requests::SWEEP_INTERVAL,
+                stop,
+            )
+            .await;
+            Ok(())
+        }
+    });
+    tasks.spawn({
         let state = mcp_state.clone();
         let stop = shutdown.clone();
         async move {

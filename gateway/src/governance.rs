@@ -13,6 +13,7 @@ use std::collections::{HashMap, HashSet};
 
 pub mod edit;
 pub mod impact;
+pub mod requests;
 use std::fmt;
 
 use crate::model::{

@@ -13,6 +13,7 @@
 //! - [`model`]: domain types (servers, tools, toolsets, profiles, users, audit).
 //! - [`catalog`]: built-in server kinds and their tool definitions (data).
 //! - [`discovery`]: reconciling offered tools with known ones (drift, removal).
+//! - [`access_requests`]: access requests: opening, approving into just-in-time grants, denying, expiring.
 //! - [`governance`]: the pure policy deciding who may see and call which tool.
 //! - [`control`]: the `toolgate.v1` gRPC services and admin authentication.
 //! - [`salesforce`]: the Salesforce REST client and the hosted Salesforce tools.
@@ -21,6 +22,7 @@
 //! - [`mcp`]: the MCP server at `/mcp`: authentication, tools/list, tools/call, notifications.
 //! - [`oauth`]: per-user Salesforce OAuth: connect links, callback, connections, refresh.
 
+pub mod access_requests;
 pub mod app;
 pub mod audit;
 pub mod authz;

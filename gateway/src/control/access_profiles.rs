@@ -48,6 +48,34 @@ fn to_proto(p: &AccessProfile) -> v1::AccessProfile {
     }
 }
 
+/// How a profile is obtained, from the proto: `None` for UNSPECIFIED
+/// (leave as is, or the default on create).
+///
+/// Errors: `INVALID_ARGUMENT` naming `obtain` for an unknown value.
+fn obtain_from_proto(value: i32) -> Result<Option<ProfileObtain>> {
+    match v1::ProfileObtain::try_from(value) {
+        Ok(v1::ProfileObtain::Unspecified) => Ok(None),
+        Ok(v1::ProfileObtain::AdminGrant) => Ok(Some(ProfileObtain::AdminGrant)),
+        Ok(v1::ProfileObtain::RequestWithApproval) => Ok(Some(ProfileObtain::RequestWithApproval)),
+        Ok(v1::ProfileObtain::RequestAutoApprove) => Ok(Some(ProfileObtain::RequestAutoApprove)),
+        Err(_) => Err(ControlError::invalid(
+            "obtain",
+            format!(
+                "unknown value {value}; use ADMIN_GRANT, REQUEST_WITH_APPROVAL or REQUEST_AUTO_APPROVE"
+            ),
+        )),
+    }
+}
+
+/// A `max_request_duration_secs` field, checked (1 to 31536000).
+///
+/// Errors: `INVALID_ARGUMENT` naming the field.
+fn max_duration(value: Option<u64>) -> Result<Option<u64>> {
+    crate::access_requests::check_duration("max_request_duration_secs", value)
+        .map_err(ControlError::from)?;
+    Ok(value)
+}
+
 async fn check_name_free(store: &Tx<'_>, id: &str, name: &str) -> Result<()> {
     require_name_free::<AccessProfile>(store, id, name, |r| &r.name).await
 }
@@ -138,6 +166,8 @@ impl AccessProfileService for Control {
         let mut toolset_ids = validate::ids("toolset_ids", &req.toolset_ids, false, 1000)?;
         toolset_ids.sort();
         toolset_ids.dedup();
+        let obtain = obtain_from_proto(req.obtain)?.unwrap_or_default();
+        let max_request_duration_secs = max_duration(req.max_request_duration_secs)?;
         let profile = self
             .store
             .write(|store| async move {
@@ -153,8 +183,8 @@ impl AccessProfileService for Control {
                     grants: vec![],
                     created_at: now,
                     updated_at: now,
-                    obtain: ProfileObtain::AdminGrant,
-                    max_request_duration_secs: None,
+                    obtain,
+                    max_request_duration_secs,
                 };
                 let mut batch = Batch::default();
                 batch.put(&profile);
@@ -165,7 +195,12 @@ impl AccessProfileService for Control {
                         format!("profile/{}", profile.id),
                     )
                     .with_reason(format!("created access profile {name:?}"))
-                    .with_details(json!({"name": name, "toolset_ids": toolset_ids})),
+                    .with_details(json!({
+                        "name": name,
+                        "toolset_ids": toolset_ids,
+                        "obtain": obtain,
+                        "max_request_duration_secs": max_request_duration_secs,
+                    })),
                 );
                 Ok::<_, ControlError>((batch, profile))
             })
@@ -222,6 +257,15 @@ impl AccessProfileService for Control {
             .as_deref()
             .map(|d| validate::description("description", d))
             .transpose()?;
+        let obtain = obtain_from_proto(req.obtain)?;
+        let max_request_duration_secs = max_duration(req.max_request_duration_secs)?;
+        if req.clear_max_request_duration && max_request_duration_secs.is_some() {
+            return Err(ControlError::invalid(
+                "clear_max_request_duration",
+                "cannot be set together with max_request_duration_secs",
+            )
+            .into());
+        }
         let profile = self
             .edit_profile(
                 actor,
@@ -238,8 +282,25 @@ impl AccessProfileService for Control {
                     if let Some(description) = description {
                         profile.description = description;
                     }
-                    let details = json!({"name": profile.name});
-                    Ok((profile, "renamed or re-described".into(), details))
+                    if let Some(obtain) = obtain {
+                        profile.obtain = obtain;
+                    }
+                    if max_request_duration_secs.is_some() {
+                        profile.max_request_duration_secs = max_request_duration_secs;
+                    }
+                    if req.clear_max_request_duration {
+                        profile.max_request_duration_secs = None;
+                    }
+                    let details = json!({
+                        "name": profile.name,
+                        "obtain": profile.obtain,
+                        "max_request_duration_secs": profile.max_request_duration_secs,
+                    });
+                    Ok((
+                        profile,
+                        "renamed, re-described or changed how it is obtained".into(),
+                        details,
+                    ))
                 },
             )
             .await?;

@@ -354,11 +354,11 @@ impl Control {
     }
 }
 
-fn encode_page_token(id: &str) -> String {
+pub(super) fn encode_page_token(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(id)
 }
 
-fn decode_page_token(token: &str) -> Result<String> {
+pub(super) fn decode_page_token(token: &str) -> Result<String> {
     let bad = || ControlError::invalid("page_token", "is not a token from a previous response");
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
     let id = String::from_utf8(bytes).map_err(|_| bad())?;

@@ -9,6 +9,7 @@
 //! returns a secret.
 
 mod access_profiles;
+mod access_requests;
 mod audit;
 mod auth;
 mod catalog;
@@ -87,6 +88,7 @@ impl Control {
     pub(crate) fn routes(&self, auth: AdminAuth) -> tonic::service::Routes {
         use tonic::service::Routes;
         use v1::access_profile_service_server::AccessProfileServiceServer;
+        use v1::access_request_service_server::AccessRequestServiceServer;
         use v1::audit_service_server::AuditServiceServer;
         use v1::catalog_service_server::CatalogServiceServer;
         use v1::client_service_server::ClientServiceServer;
@@ -117,6 +119,10 @@ impl Control {
             auth.clone(),
         ))
         .add_service(AccessProfileServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
+        .add_service(AccessRequestServiceServer::with_interceptor(
             self.clone(),
             auth.clone(),
         ))
@@ -154,7 +160,7 @@ impl Control {
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub(crate) const SERVICE_NAMES: [&str; 11] = [
+pub(crate) const SERVICE_NAMES: [&str; 12] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",
@@ -166,4 +172,5 @@ pub(crate) const SERVICE_NAMES: [&str; 11] = [
     "toolgate.v1.ConnectionService",
     "toolgate.v1.ClientService",
     "toolgate.v1.HeldCallService",
+    "toolgate.v1.AccessRequestService",
 ];

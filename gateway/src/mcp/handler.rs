@@ -28,10 +28,11 @@ use super::McpState;
 use super::auth::Caller;
 use super::notify;
 use super::prompt::{ELICITATION_KEY, Retry};
+use super::requestable::Intercept;
 use super::sessions::Handling;
 use super::transport::ListenSlot;
 use crate::audit::Action;
-use crate::governance::decide;
+use crate::governance::{Denial, decide};
 use crate::model::{AuditEvent, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
@@ -235,6 +236,18 @@ impl Ending {
         match self.input {
             Some(input) => input.into(),
             None => self.result.into(),
+        }
+    }
+}
+
+impl From<super::requestable::Answer> for Ending {
+    fn from(answer: super::requestable::Answer) -> Self {
+        Self {
+            outcome: answer.outcome,
+            reason: answer.reason,
+            result: answer.result,
+            input: None,
+            details: answer.details,
         }
     }
 }
@@ -449,6 +462,14 @@ impl Gateway {
                 )),
             );
         }
+        if request.name == super::requestable::REQUEST_TOOL {
+            let subject = world.subject(&caller.user, Some(&caller.token));
+            if let Some(answer) =
+                super::requestable::request_access(&self.state.store, world, &subject, args).await
+            {
+                return (None, answer.into());
+            }
+        }
         let name = bounded(request.name.as_ref());
         let not_listed = || Ending::denied(format!("tool {name} is not in your tool list"));
         let Some(tool) = world
@@ -464,8 +485,21 @@ impl Gateway {
             return (Some(tool), not_listed());
         };
         let subject = world.subject(&caller.user, Some(&caller.token));
+        // Facts of an access request met on the way (an auto-approved
+        // grant), for the audit event.
+        let mut granted = Map::new();
         if let Err(denial) = decide(&world.settings, server, tool, &subject) {
-            return (Some(tool), Ending::denied(denial.to_string()));
+            if !matches!(
+                denial,
+                Denial::NotGranted { .. } | Denial::GrantExpired { .. }
+            ) {
+                return (Some(tool), Ending::denied(denial.to_string()));
+            }
+            match super::requestable::intercept(&self.state.store, world, &subject, tool).await {
+                Intercept::Refused => return (Some(tool), Ending::denied(denial.to_string())),
+                Intercept::Granted { details } => granted = details,
+                Intercept::Answer(answer) => return (Some(tool), answer.into()),
+            }
         }
         if let Some(validator) = self.state.validator(tool) {
             let problems: Vec<String> = validator
@@ -560,6 +594,7 @@ impl Gateway {
         if let Some(id) = approved {
             ending.details.insert("held_call".into(), json!(id));
         }
+        ending.details.extend(granted);
         (Some(tool), ending)
     }
 
@@ -673,23 +708,19 @@ impl ServerHandler for Gateway {
             McpError::internal_error("toolgate could not read its state; try again", None)
         })?;
         let subject = world.subject(&caller.user, Some(&caller.token));
-        let allowed = world.allowed(&subject);
+        let listing = world.listing(&subject);
         // A session means 2025-xx: no caching hints (and no version lookup).
         let stateless = session.is_none();
         if let Some(session) = session {
-            let names = allowed
-                .iter()
-                .map(|&i| world.tools[i].name.clone())
-                .collect();
-            self.state
-                .sessions
-                .seen(&session, &caller.user.id, context.peer.clone(), names);
+            self.state.sessions.seen(
+                &session,
+                &caller.user.id,
+                context.peer.clone(),
+                listing.names(&world),
+            );
         }
         let mut result = ListToolsResult {
-            tools: allowed
-                .into_iter()
-                .map(|i| world.listed(i).clone())
-                .collect(),
+            tools: listing.tools(&world),
             ..Default::default()
         };
         if stateless && is_modern(&context) {

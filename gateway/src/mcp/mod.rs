@@ -32,6 +32,7 @@ pub mod held_calls;
 pub mod notify;
 pub mod persist;
 pub mod prompt;
+pub mod requestable;
 pub mod sessions;
 pub mod transport;
 
@@ -113,6 +114,10 @@ pub struct World {
     /// The MCP view of each of `tools` (same positions), made on first
     /// listing and shared by every tools/list until the next policy write.
     listed: Vec<OnceLock<rmcp::model::Tool>>,
+    /// The requestable profiles and their marked tool views
+    /// ([`requestable`]), made on first need and shared until the next
+    /// policy write.
+    requestable: OnceLock<requestable::Offers>,
 }
 
 impl World {
@@ -128,17 +133,15 @@ impl World {
         }
     }
 
-    /// The exposed names of the tools `user_id` may call now (no token
-    /// involved), sorted.
+    /// What tools/list shows `user_id` now (no token involved), as names
+    /// for change detection ([`requestable::Listing::names`]: the tools
+    /// they may call, sorted, then the ones they could request, marked).
     pub fn allowed_names(&self, user_id: &str) -> Vec<String> {
         let Some(user) = self.users.iter().find(|u| u.id == user_id) else {
             return Vec::new();
         };
         let subject = self.subject(user, None);
-        self.allowed(&subject)
-            .into_iter()
-            .map(|i| self.tools[i].name.clone())
-            .collect()
+        self.listing(&subject).names(self)
     }
 
     /// The MCP view of `tools[position]`, made once per policy-state read.
@@ -211,6 +214,7 @@ impl McpState {
             servers: reader.list().await?,
             index: ToolIndex::new(&tools),
             listed: tools.iter().map(|_| OnceLock::new()).collect(),
+            requestable: OnceLock::new(),
             tools,
             profiles: reader.list().await?,
             toolsets: reader.list().await?,
