@@ -14,6 +14,7 @@
 //! - [`catalog`]: built-in server kinds and their tool definitions (data).
 //! - [`discovery`]: reconciling offered tools with known ones (drift, removal).
 //! - [`governance`]: the pure policy deciding who may see and call which tool.
+//! - [`hooks`]: tool-call hooks: built-in and webhook checks and rewrites before and after a call.
 //! - [`control`]: the `toolgate.v1` gRPC services and admin authentication.
 //! - [`salesforce`]: the Salesforce REST client and the hosted Salesforce tools.
 //! - [`http`]: the public HTTP router: MCP, the OAuth connect and callback pages, health.
@@ -31,6 +32,7 @@ pub mod crypto;
 pub mod discovery;
 pub mod governance;
 pub mod healthcheck;
+pub mod hooks;
 pub mod http;
 pub mod listener;
 pub mod mcp;

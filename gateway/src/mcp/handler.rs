@@ -32,7 +32,7 @@ use super::sessions::Handling;
 use super::transport::ListenSlot;
 use crate::audit::Action;
 use crate::governance::decide;
-use crate::model::{AuditEvent, Outcome, Tool, ToolState};
+use crate::model::{AuditEvent, HookPhase, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
 
@@ -467,30 +467,138 @@ impl Gateway {
         if let Err(denial) = decide(&world.settings, server, tool, &subject) {
             return (Some(tool), Ending::denied(denial.to_string()));
         }
-        if let Some(validator) = self.state.validator(tool) {
-            let problems: Vec<String> = validator
-                .iter_errors(args)
-                .take(5)
-                .map(|e| {
-                    let path = e.instance_path().to_string();
-                    let field = path.trim_start_matches('/').replace('/', ".");
-                    let message = e.masked().to_string();
-                    if field.is_empty() {
-                        message
-                    } else {
-                        format!("{field}: {message}")
-                    }
-                })
-                .collect();
-            if !problems.is_empty() {
-                let message = format!(
-                    "invalid arguments for {}: {}",
-                    tool.name,
-                    problems.join("; ")
-                );
-                return (Some(tool), Ending::error("invalid arguments", message));
+        if let Some(problems) = self.invalid_arguments(tool, args) {
+            let message = format!("invalid arguments for {}: {problems}", tool.name);
+            return (Some(tool), Ending::error("invalid arguments", message));
+        }
+        // Tool-call hooks (crate::hooks); nothing is allocated unless one
+        // matches.
+        let probe = crate::hooks::Call {
+            tool,
+            server_name: &server.name,
+            user_id: Some(&caller.user.id),
+            user_email: &caller.user.email,
+            client_id: &caller.client.id,
+            client_name: &caller.client.name,
+            profiles: &world.profiles,
+            now: crate::model::now_ms(),
+            call_id: "",
+            dry_run: false,
+        };
+        let hooked = !world.hooks.is_empty()
+            && (crate::hooks::any_match(&world.hooks, HookPhase::Before, &probe)
+                || crate::hooks::any_match(&world.hooks, HookPhase::After, &probe));
+        if !hooked {
+            return (
+                Some(tool),
+                self.connect_and_run(tool, server, args, caller, retry, context)
+                    .await,
+            );
+        }
+        let call_id = crate::model::new_id();
+        let hook_call = crate::hooks::Call {
+            call_id: &call_id,
+            ..probe
+        };
+        let mut runs = Vec::new();
+        let mut rewritten = None;
+        if crate::hooks::any_match(&world.hooks, HookPhase::Before, &hook_call) {
+            let mut value = args.clone();
+            let report = crate::hooks::run_phase(
+                &world.hooks,
+                &world.hook_secrets,
+                HookPhase::Before,
+                &hook_call,
+                &mut value,
+                &self.state.http,
+            )
+            .await;
+            runs.extend(report.runs.iter().cloned());
+            if let Some(stop) = report.stopped() {
+                let mut ending = Ending::denied(stop.refusal());
+                crate::hooks::record(&mut ending.details, &runs);
+                return (Some(tool), ending);
+            }
+            if report.mutated {
+                // A rewrite must still fit the tool's input schema.
+                if let Some(problems) = self.invalid_arguments(tool, &value) {
+                    let mut ending = Ending::denied(format!(
+                        "toolgate hooks rewrote the arguments of {} into ones it does not accept ({problems}), so the call was refused; ask your toolgate administrator",
+                        tool.name
+                    ));
+                    crate::hooks::record(&mut ending.details, &runs);
+                    return (Some(tool), ending);
+                }
+                rewritten = Some(value);
             }
         }
+        let args = rewritten.as_ref().unwrap_or(args);
+        let mut ending = self
+            .connect_and_run(tool, server, args, caller, retry, context)
+            .await;
+        if ending.outcome == Outcome::Allowed
+            && crate::hooks::any_match(&world.hooks, HookPhase::After, &hook_call)
+            && let Some(structured) = ending.result.structured_content.as_mut()
+        {
+            let report = crate::hooks::run_phase(
+                &world.hooks,
+                &world.hook_secrets,
+                HookPhase::After,
+                &hook_call,
+                structured,
+                &self.state.http,
+            )
+            .await;
+            runs.extend(report.runs.iter().cloned());
+            if let Some(stop) = report.stopped() {
+                // The result is withheld; the call did run in Salesforce.
+                let details = std::mem::take(&mut ending.details);
+                ending = Ending::denied(format!(
+                    "{} (the tool did run in Salesforce; only its result is withheld)",
+                    stop.refusal()
+                ));
+                ending.details = details;
+            } else if report.mutated {
+                ending.result.content =
+                    vec![ContentBlock::text(crate::hooks::render_text(structured))];
+            }
+        }
+        crate::hooks::record(&mut ending.details, &runs);
+        (Some(tool), ending)
+    }
+
+    /// Problems of `args` under `tool`'s input schema (up to five, joined
+    /// by `; `), or `None` when they fit.
+    fn invalid_arguments(&self, tool: &Tool, args: &Value) -> Option<String> {
+        let validator = self.state.validator(tool)?;
+        let problems: Vec<String> = validator
+            .iter_errors(args)
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                let field = path.trim_start_matches('/').replace('/', ".");
+                let message = e.masked().to_string();
+                if field.is_empty() {
+                    message
+                } else {
+                    format!("{field}: {message}")
+                }
+            })
+            .collect();
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    /// The user's Salesforce connection (or the connect prompt), then the
+    /// call itself.
+    async fn connect_and_run(
+        &self,
+        tool: &Tool,
+        server: &crate::model::Server,
+        args: &Value,
+        caller: &Caller,
+        retry: Option<&Retry>,
+        context: &RequestContext<RoleServer>,
+    ) -> Ending {
         let live = match self
             .state
             .oauth
@@ -502,28 +610,21 @@ impl Gateway {
                 // A retry's state names the server it asked about; a state
                 // for another server (the tool moved) counts as none.
                 let retry = retry.filter(|r| r.server_id == tool.server_id);
-                return (
-                    Some(tool),
-                    self.connect_prompt(tool, &caller.user.id, retry, context)
-                        .await,
-                );
+                return self
+                    .connect_prompt(tool, &caller.user.id, retry, context)
+                    .await;
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot read the connection");
-                return (
-                    Some(tool),
-                    Ending::error(
-                        "storage error",
-                        "toolgate could not read your connection; try again",
-                    ),
+                return Ending::error(
+                    "storage error",
+                    "toolgate could not read your connection; try again",
                 );
             }
         };
         let api_version = server.api_version.clone();
-        let ending = self
-            .run(tool, &api_version, live, args, caller, context)
-            .await;
-        (Some(tool), ending)
+        self.run(tool, &api_version, live, args, caller, context)
+            .await
     }
 }
 
