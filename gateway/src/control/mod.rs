@@ -16,6 +16,7 @@ mod clients;
 mod connections;
 mod convert;
 mod error;
+mod hooks;
 mod preview;
 mod records;
 mod servers;
@@ -89,6 +90,7 @@ impl Control {
         use v1::audit_service_server::AuditServiceServer;
         use v1::catalog_service_server::CatalogServiceServer;
         use v1::client_service_server::ClientServiceServer;
+        use v1::hook_service_server::HookServiceServer;
         use v1::server_service_server::ServerServiceServer;
         use v1::settings_service_server::SettingsServiceServer;
         use v1::tool_service_server::ToolServiceServer;
@@ -127,6 +129,10 @@ impl Control {
             self.clone(),
             auth.clone(),
         ))
+        .add_service(HookServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
         .add_service(AuditServiceServer::with_interceptor(self.clone(), auth))
     }
 
@@ -144,7 +150,7 @@ impl Control {
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub(crate) const SERVICE_NAMES: [&str; 10] = [
+pub(crate) const SERVICE_NAMES: [&str; 11] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",
@@ -155,4 +161,5 @@ pub(crate) const SERVICE_NAMES: [&str; 10] = [
     "toolgate.v1.AuditService",
     "toolgate.v1.ConnectionService",
     "toolgate.v1.ClientService",
+    "toolgate.v1.HookService",
 ];
