@@ -15,6 +15,7 @@
 //! - [`discovery`]: reconciling offered tools with known ones (drift, removal).
 //! - [`access_requests`]: access requests: opening, approving into just-in-time grants, denying, expiring.
 //! - [`governance`]: the pure policy deciding who may see and call which tool.
+//! - [`hooks`]: tool-call hooks: built-in and webhook checks and rewrites before and after a call.
 //! - [`control`]: the `toolgate.v1` gRPC services and admin authentication.
 //! - [`salesforce`]: the Salesforce REST client and the hosted Salesforce tools.
 //! - [`http`]: the public HTTP router: MCP, the OAuth connect and callback pages, health.
@@ -33,6 +34,7 @@ pub mod crypto;
 pub mod discovery;
 pub mod governance;
 pub mod healthcheck;
+pub mod hooks;
 pub mod http;
 pub mod listener;
 pub mod mcp;

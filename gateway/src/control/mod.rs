@@ -18,6 +18,7 @@ mod connections;
 mod convert;
 mod error;
 mod held_calls;
+mod hooks;
 mod preview;
 mod records;
 mod servers;
@@ -92,6 +93,7 @@ impl Control {
         use v1::audit_service_server::AuditServiceServer;
         use v1::catalog_service_server::CatalogServiceServer;
         use v1::client_service_server::ClientServiceServer;
+        use v1::hook_service_server::HookServiceServer;
         use v1::server_service_server::ServerServiceServer;
         use v1::settings_service_server::SettingsServiceServer;
         use v1::tool_service_server::ToolServiceServer;
@@ -134,6 +136,10 @@ impl Control {
             self.clone(),
             auth.clone(),
         ))
+        .add_service(HookServiceServer::with_interceptor(
+            self.clone(),
+            auth.clone(),
+        ))
         .add_service(AuditServiceServer::with_interceptor(
             self.clone(),
             auth.clone(),
@@ -160,7 +166,7 @@ impl Control {
 }
 
 /// The names of the `toolgate.v1` services, for the health reporter.
-pub(crate) const SERVICE_NAMES: [&str; 12] = [
+pub(crate) const SERVICE_NAMES: [&str; 13] = [
     "toolgate.v1.SettingsService",
     "toolgate.v1.CatalogService",
     "toolgate.v1.ServerService",
@@ -173,4 +179,5 @@ pub(crate) const SERVICE_NAMES: [&str; 12] = [
     "toolgate.v1.ClientService",
     "toolgate.v1.HeldCallService",
     "toolgate.v1.AccessRequestService",
+    "toolgate.v1.HookService",
 ];

@@ -33,7 +33,7 @@ use super::sessions::Handling;
 use super::transport::ListenSlot;
 use crate::audit::Action;
 use crate::governance::{Denial, decide};
-use crate::model::{AuditEvent, Outcome, Tool, ToolState};
+use crate::model::{AuditEvent, HookPhase, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
 
@@ -501,31 +501,71 @@ impl Gateway {
                 Intercept::Answer(answer) => return (Some(tool), answer.into()),
             }
         }
-        if let Some(validator) = self.state.validator(tool) {
-            let problems: Vec<String> = validator
-                .iter_errors(args)
-                .take(5)
-                .map(|e| {
-                    let path = e.instance_path().to_string();
-                    let field = path.trim_start_matches('/').replace('/', ".");
-                    let message = e.masked().to_string();
-                    if field.is_empty() {
-                        message
-                    } else {
-                        format!("{field}: {message}")
-                    }
-                })
-                .collect();
-            if !problems.is_empty() {
-                let message = format!(
-                    "invalid arguments for {}: {}",
-                    tool.name,
-                    problems.join("; ")
-                );
-                return (Some(tool), Ending::error("invalid arguments", message));
+        if let Some(problems) = self.invalid_arguments(tool, args) {
+            let message = format!("invalid arguments for {}: {problems}", tool.name);
+            return (Some(tool), Ending::error("invalid arguments", message));
+        }
+        // Tool-call hooks (crate::hooks); nothing is allocated unless one
+        // matches.
+        let probe = crate::hooks::Call {
+            tool,
+            server_name: &server.name,
+            user_id: Some(&caller.user.id),
+            user_email: &caller.user.email,
+            client_id: &caller.client.id,
+            client_name: &caller.client.name,
+            profiles: &world.profiles,
+            now: crate::model::now_ms(),
+            call_id: "",
+            dry_run: false,
+        };
+        let hooked = !world.hooks.is_empty()
+            && (crate::hooks::any_match(&world.hooks, HookPhase::Before, &probe)
+                || crate::hooks::any_match(&world.hooks, HookPhase::After, &probe));
+        let call_id = if hooked {
+            crate::model::new_id()
+        } else {
+            String::new()
+        };
+        let hook_call = crate::hooks::Call {
+            call_id: &call_id,
+            ..probe
+        };
+        let mut runs = Vec::new();
+        let mut rewritten = None;
+        if hooked && crate::hooks::any_match(&world.hooks, HookPhase::Before, &hook_call) {
+            let mut value = args.clone();
+            let report = crate::hooks::run_phase(
+                &world.hooks,
+                &world.hook_secrets,
+                HookPhase::Before,
+                &hook_call,
+                &mut value,
+                &self.state.http,
+            )
+            .await;
+            runs.extend(report.runs.iter().cloned());
+            if let Some(stop) = report.stopped() {
+                let mut ending = Ending::denied(stop.refusal());
+                crate::hooks::record(&mut ending.details, &runs);
+                return (Some(tool), ending);
+            }
+            if report.mutated {
+                // A rewrite must still fit the tool's input schema.
+                if let Some(problems) = self.invalid_arguments(tool, &value) {
+                    let mut ending = Ending::denied(format!(
+                        "toolgate hooks rewrote the arguments of {} into ones it does not accept ({problems}), so the call was refused; ask your toolgate administrator",
+                        tool.name
+                    ));
+                    crate::hooks::record(&mut ending.details, &runs);
+                    return (Some(tool), ending);
+                }
+                rewritten = Some(value);
             }
         }
-        // Approval of a single call: held unless an approval of exactly
+        let args = rewritten.as_ref().unwrap_or(args);
+        // Approval of a single call, on the arguments as they will be
+        // sent (after BEFORE hooks): held unless an approval of exactly
         // these arguments is waiting ([`super::held_calls`]).
         let approved = if crate::governance::needs_call_approval(
             &world.settings.governance.call_approval,
@@ -536,11 +576,95 @@ impl Gateway {
                 .await
             {
                 Ok(id) => Some(id),
-                Err(ending) => return (Some(tool), ending),
+                Err(mut ending) => {
+                    crate::hooks::record(&mut ending.details, &runs);
+                    return (Some(tool), ending);
+                }
             }
         } else {
             None
         };
+        let mut ending = self
+            .connect_and_run(
+                tool,
+                server,
+                args,
+                caller,
+                retry,
+                approved.as_deref(),
+                context,
+            )
+            .await;
+        ending.details.extend(granted);
+        if hooked
+            && ending.outcome == Outcome::Allowed
+            && crate::hooks::any_match(&world.hooks, HookPhase::After, &hook_call)
+            && let Some(structured) = ending.result.structured_content.as_mut()
+        {
+            let report = crate::hooks::run_phase(
+                &world.hooks,
+                &world.hook_secrets,
+                HookPhase::After,
+                &hook_call,
+                structured,
+                &self.state.http,
+            )
+            .await;
+            runs.extend(report.runs.iter().cloned());
+            if let Some(stop) = report.stopped() {
+                // The result is withheld; the call did run in Salesforce.
+                let details = std::mem::take(&mut ending.details);
+                ending = Ending::denied(format!(
+                    "{} (the tool did run in Salesforce; only its result is withheld)",
+                    stop.refusal()
+                ));
+                ending.details = details;
+            } else if report.mutated {
+                ending.result.content =
+                    vec![ContentBlock::text(crate::hooks::render_text(structured))];
+            }
+        }
+        if hooked {
+            crate::hooks::record(&mut ending.details, &runs);
+        }
+        (Some(tool), ending)
+    }
+
+    /// Problems of `args` under `tool`'s input schema (up to five, joined
+    /// by `; `), or `None` when they fit.
+    fn invalid_arguments(&self, tool: &Tool, args: &Value) -> Option<String> {
+        let validator = self.state.validator(tool)?;
+        let problems: Vec<String> = validator
+            .iter_errors(args)
+            .take(5)
+            .map(|e| {
+                let path = e.instance_path().to_string();
+                let field = path.trim_start_matches('/').replace('/', ".");
+                let message = e.masked().to_string();
+                if field.is_empty() {
+                    message
+                } else {
+                    format!("{field}: {message}")
+                }
+            })
+            .collect();
+        (!problems.is_empty()).then(|| problems.join("; "))
+    }
+
+    /// The user's Salesforce connection (or the connect prompt), then the
+    /// call itself; `approved` names the held call whose approval this call
+    /// uses (consumed once the connection is there, just before the run).
+    #[allow(clippy::too_many_arguments)]
+    async fn connect_and_run(
+        &self,
+        tool: &Tool,
+        server: &crate::model::Server,
+        args: &Value,
+        caller: &Caller,
+        retry: Option<&Retry>,
+        approved: Option<&str>,
+        context: &RequestContext<RoleServer>,
+    ) -> Ending {
         let live = match self
             .state
             .oauth
@@ -554,24 +678,19 @@ impl Gateway {
                 // counts as none.
                 let retry =
                     retry.filter(|r| r.server_id == tool.server_id && r.held_call.is_none());
-                return (
-                    Some(tool),
-                    self.connect_prompt(tool, &caller.user.id, retry, context)
-                        .await,
-                );
+                return self
+                    .connect_prompt(tool, &caller.user.id, retry, context)
+                    .await;
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot read the connection");
-                return (
-                    Some(tool),
-                    Ending::error(
-                        "storage error",
-                        "toolgate could not read your connection; try again",
-                    ),
+                return Ending::error(
+                    "storage error",
+                    "toolgate could not read your connection; try again",
                 );
             }
         };
-        if let Some(id) = &approved
+        if let Some(id) = approved
             && let Err(err) = super::held_calls::consume(&self.state.store, id).await
         {
             let mut ending = match err {
@@ -585,7 +704,7 @@ impl Gateway {
                 }
             };
             ending.details.insert("held_call".into(), json!(id));
-            return (Some(tool), ending);
+            return ending;
         }
         let api_version = server.api_version.clone();
         let mut ending = self
@@ -594,8 +713,7 @@ impl Gateway {
         if let Some(id) = approved {
             ending.details.insert("held_call".into(), json!(id));
         }
-        ending.details.extend(granted);
-        (Some(tool), ending)
+        ending
     }
 
     /// The approval gate of a call whose tool needs one

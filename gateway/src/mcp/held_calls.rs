@@ -95,8 +95,8 @@ pub fn arguments_digest(args: &Value) -> String {
 /// `server`) depends on, each labelled: the settings, the tool record, its
 /// server, every access profile that grants the user the tool (with only
 /// this user's grant, so another user's grant does not void the approval)
-/// and the toolsets through which they grant it. Another policy input
-/// (e.g. hooks) is one more labelled part.
+/// and the toolsets through which they grant it, and the tool-call hooks
+/// (they decide what is sent and returned).
 pub fn policy_parts(world: &World, user_id: &str, tool: &Tool, server: &Server) -> Vec<Value> {
     let mut profiles: Vec<AccessProfile> = Vec::new();
     let mut toolsets = Vec::new();
@@ -125,6 +125,7 @@ pub fn policy_parts(world: &World, user_id: &str, tool: &Tool, server: &Server) 
         json!({"server": server}),
         json!({"profiles": profiles}),
         json!({"toolsets": toolsets}),
+        json!({"hooks": world.hooks}),
     ]
 }
 

@@ -111,6 +111,10 @@ pub struct World {
     pub users: Vec<User>,
     /// Where each of `tools` sits, by id, server and name.
     pub index: ToolIndex,
+    /// Enabled tool-call hooks in run order ([`crate::hooks::sort_run_order`]).
+    pub hooks: Vec<crate::model::Hook>,
+    /// The signing secrets of webhook hooks among `hooks`.
+    pub hook_secrets: crate::hooks::HookSecrets,
     /// The MCP view of each of `tools` (same positions), made on first
     /// listing and shared by every tools/list until the next policy write.
     listed: Vec<OnceLock<rmcp::model::Tool>>,
@@ -194,7 +198,8 @@ impl McpState {
         }
     }
 
-    /// Reads settings, servers, tools, profiles, toolsets and users.
+    /// Reads settings, servers, tools, profiles, toolsets, users and
+    /// enabled hooks (with webhook secrets).
     ///
     /// Served from a cache while the store's generation is unchanged (no
     /// policy record written since, see [`Store::generation`]); the
@@ -209,7 +214,22 @@ impl McpState {
         }
         let reader = self.store.snapshot().await?;
         let tools: Vec<Tool> = reader.list().await?;
+        let mut hooks: Vec<crate::model::Hook> = reader.list().await?;
+        hooks.retain(|h| h.enabled);
+        crate::hooks::sort_run_order(&mut hooks);
+        let mut hook_secrets = crate::hooks::HookSecrets::default();
+        for hook in &hooks {
+            if matches!(hook.kind, crate::model::HookKind::Webhook { .. })
+                && let Some(secret) = reader
+                    .secret(&crate::model::Hook::secret_key(&hook.id))
+                    .await?
+            {
+                hook_secrets.insert(&hook.id, secret);
+            }
+        }
         let world = Arc::new(World {
+            hooks,
+            hook_secrets,
             settings: reader.settings().await?,
             servers: reader.list().await?,
             index: ToolIndex::new(&tools),
