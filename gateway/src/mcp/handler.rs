@@ -33,7 +33,7 @@ use super::sessions::Handling;
 use super::transport::ListenSlot;
 use crate::audit::Action;
 use crate::governance::{Denial, decide};
-use crate::model::{AuditEvent, HookPhase, Outcome, Tool, ToolState};
+use crate::model::{AuditEvent, AuditVerbosity, HookPhase, Outcome, PiiPattern, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
 
@@ -191,6 +191,85 @@ fn mask_literals(query: &str) -> String {
         out.push('?');
     }
     out
+}
+
+/// Longest FULL-verbosity argument copy kept in the audit log, in bytes of
+/// JSON; a longer one is kept as its STANDARD summary.
+const AUDIT_FULL_ARGUMENTS_BYTES: usize = 16 * 1024;
+
+/// Fills a tool-call audit event's `details` for `verbosity`
+/// ([`AuditVerbosity`]): MINIMAL adds the call's own facts (an access
+/// request, a held call) but no arguments and no hook runs; STANDARD adds
+/// the argument summary ([`redact_arguments`]) and the hook runs; FULL
+/// adds the arguments themselves and the result's size. Every argument
+/// string kept goes through PII redaction ([`scrub_pii`]) first.
+fn audit_details(
+    details: &mut Map<String, Value>,
+    verbosity: AuditVerbosity,
+    args: &Value,
+    ending: &Ending,
+) {
+    details.extend(ending.details.clone());
+    match verbosity {
+        AuditVerbosity::Minimal => {
+            details.remove("hooks");
+        }
+        AuditVerbosity::Standard => {
+            let mut summary = redact_arguments(args);
+            scrub_pii(&mut summary);
+            details.insert("arguments".into(), summary);
+        }
+        AuditVerbosity::Full => {
+            let mut full = args.clone();
+            scrub_pii(&mut full);
+            let kept = if full.to_string().len() > AUDIT_FULL_ARGUMENTS_BYTES {
+                let mut summary = redact_arguments(args);
+                scrub_pii(&mut summary);
+                summary
+            } else {
+                full
+            };
+            details.insert("arguments".into(), kept);
+            details.insert("result".into(), result_size(&ending.result));
+        }
+    }
+}
+
+/// Replaces emails, phone numbers, national ids and card numbers in every
+/// string of `value` with `[REDACTED]` ([`crate::hooks::pii::redact_value`]).
+fn scrub_pii(value: &mut Value) {
+    crate::hooks::pii::redact_value(
+        value,
+        &[],
+        &[
+            PiiPattern::Email,
+            PiiPattern::Phone,
+            PiiPattern::NationalId,
+            PiiPattern::CardNumber,
+        ],
+        crate::hooks::pii::DEFAULT_PLACEHOLDER,
+    );
+}
+
+/// The size of a tool result for the audit log: `bytes` of its JSON
+/// (structured content, or the text when there is none) and `records`, the
+/// length of a `records` array in the structured content when it has one.
+fn result_size(result: &CallToolResult) -> Value {
+    let bytes = match &result.structured_content {
+        Some(structured) => structured.to_string().len(),
+        None => result
+            .content
+            .iter()
+            .filter_map(|c| c.as_text().map(|t| t.text.len()))
+            .sum(),
+    };
+    let records = result
+        .structured_content
+        .as_ref()
+        .and_then(|s| s.get("records"))
+        .and_then(Value::as_array)
+        .map(Vec::len);
+    json!({"bytes": bytes, "records": records})
 }
 
 fn text_error(message: impl Into<String>) -> CallToolResult {
@@ -924,12 +1003,13 @@ impl ServerHandler for Gateway {
             },
         };
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
-        let (target, ending) = match self.state.world().await {
+        let (target, ending, verbosity) = match self.state.world().await {
             Ok(world) => {
                 let (tool, ending) = self
                     .call(&request, &args, &caller, retry.as_ref(), &context, &world)
                     .await;
-                (call_target(&world, tool, &request.name), ending)
+                let verbosity = world.settings.governance.audit_verbosity;
+                (call_target(&world, tool, &request.name), ending, verbosity)
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot read policy state");
@@ -937,16 +1017,11 @@ impl ServerHandler for Gateway {
                     "storage error",
                     "toolgate could not read its state; try again",
                 );
-                (CallTarget::unknown(&request.name), ending)
+                let verbosity = AuditVerbosity::Standard;
+                (CallTarget::unknown(&request.name), ending, verbosity)
             }
         };
-        let mut event = AuditEvent::allowed(
-            &format!("user:{}", caller.user.email),
-            Action::ToolCall,
-            target.describe(),
-        )
-        .with_reason(ending.reason.clone())
-        .with_details(json!({
+        let mut details = json!({
             "tool": target.tool,
             "tool_id": target.tool_id,
             "server": target.server,
@@ -957,11 +1032,17 @@ impl ServerHandler for Gateway {
                 "name": caller.client.name,
                 "type": caller.client.client_type,
             },
-            "arguments": redact_arguments(&args),
-        }));
-        if let Value::Object(details) = &mut event.details {
-            details.extend(ending.details.clone());
+        });
+        if let Value::Object(details) = &mut details {
+            audit_details(details, verbosity, &args, &ending);
         }
+        let mut event = AuditEvent::allowed(
+            &format!("user:{}", caller.user.email),
+            Action::ToolCall,
+            target.describe(),
+        )
+        .with_reason(ending.reason.clone())
+        .with_details(details);
         event.outcome = ending.outcome;
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if let Err(err) = self.state.store.append_audit(vec![event]).await {
@@ -1040,6 +1121,65 @@ fn call_target(world: &super::World, reached: Option<&Tool>, requested: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn audit_verbosity_decides_what_a_tool_call_event_keeps() {
+        let args = json!({
+            "object_name": "Contact",
+            "fields": {"Email": "ana@acme.example", "Phone": "+1 415 555 0100"},
+            "note": "card 4111 1111 1111 1111",
+        });
+        let mut result = CallToolResult::success(vec![ContentBlock::text("2 records")]);
+        result.structured_content = Some(json!({"records": [{"Id": "1"}, {"Id": "2"}]}));
+        let mut ending = Ending {
+            outcome: Outcome::Allowed,
+            reason: String::new(),
+            result,
+            input: None,
+            details: Map::new(),
+        };
+        ending.details.insert("held_call".into(), json!("h-1"));
+        ending.details.insert(
+            "hooks".into(),
+            json!([{"name": "pii", "outcome": "MUTATED"}]),
+        );
+        let details = |verbosity| {
+            let mut d = Map::new();
+            audit_details(&mut d, verbosity, &args, &ending);
+            Value::Object(d)
+        };
+
+        let minimal = details(AuditVerbosity::Minimal);
+        assert_eq!(minimal, json!({"held_call": "h-1"}));
+
+        let standard = details(AuditVerbosity::Standard);
+        assert_eq!(standard["hooks"][0]["outcome"], "MUTATED");
+        assert_eq!(
+            standard["arguments"]["fields"]["field_names"],
+            json!(["Email", "Phone"])
+        );
+        assert_eq!(standard["arguments"]["note"], "card [REDACTED]");
+        assert!(standard.get("result").is_none());
+
+        let full = details(AuditVerbosity::Full);
+        assert_eq!(full["arguments"]["object_name"], "Contact");
+        assert_eq!(full["arguments"]["fields"]["Email"], "[REDACTED]");
+        assert_eq!(full["arguments"]["fields"]["Phone"], "[REDACTED]");
+        assert_eq!(full["arguments"]["note"], "card [REDACTED]");
+        assert_eq!(full["result"]["records"], 2);
+        assert_eq!(
+            full["result"]["bytes"],
+            json!({"records": [{"Id": "1"}, {"Id": "2"}]})
+                .to_string()
+                .len()
+        );
+        for d in [&minimal, &standard, &full] {
+            let text = d.to_string();
+            assert!(!text.contains("ana@acme.example"), "{text}");
+            assert!(!text.contains("4111"), "{text}");
+            assert!(!text.contains("555 0100"), "{text}");
+        }
+    }
 
     #[test]
     fn audited_arguments_are_bounded_and_hide_record_values() {

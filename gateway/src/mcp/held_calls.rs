@@ -92,7 +92,7 @@ pub fn arguments_digest(args: &Value) -> String {
 }
 
 /// The parts of policy a held call of `user_id` calling `tool` (of
-/// `server`) depends on, each labelled: the settings, the tool record, its
+/// `server`) depends on, each labelled: the settings (all but sign-in), the tool record, its
 /// server, every access profile that grants the user the tool (with only
 /// this user's grant, so another user's grant does not void the approval)
 /// and the toolsets through which they grant it, and the tool-call hooks
@@ -120,7 +120,13 @@ pub fn policy_parts(world: &World, user_id: &str, tool: &Tool, server: &Server) 
     toolsets.sort_by(|a, b| a.id.cmp(&b.id));
     toolsets.dedup_by(|a, b| a.id == b.id);
     vec![
-        json!({"settings": world.settings}),
+        json!({"settings": {
+            // Sign-in settings do not decide what a call does.
+            "mcp_traffic_enabled": world.settings.mcp_traffic_enabled,
+            "require_tool_approval": world.settings.require_tool_approval,
+            "default_classification": world.settings.default_classification,
+            "governance": world.settings.governance,
+        }}),
         json!({"tool": tool}),
         json!({"server": server}),
         json!({"profiles": profiles}),
