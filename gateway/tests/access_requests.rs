@@ -508,6 +508,7 @@ async fn request_approve_run_expire_deny_and_auto_approve() {
 
     // The grant expires by itself: the next call opens a new request and
     // does not reach Salesforce.
+    let before_end = listener.changed_count.load(Ordering::SeqCst);
     let end_ms = ends.seconds * 1000 + i64::from(ends.nanos / 1_000_000);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while toolgate_gateway::model::now_ms() <= end_ms {
@@ -517,6 +518,18 @@ async fn request_approve_run_expire_deny_and_auto_approve() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Its end is heard as a list change, well before the minute's re-check.
+    within("tools/list_changed at the grant's end", async {
+        while listener.changed_count.load(Ordering::SeqCst) == before_end {
+            listener.changed.notified().await;
+        }
+    })
+    .await;
+    let relisted = ana.list_tools(None).await.unwrap().tools;
+    assert_eq!(
+        requestable_marker(find(&relisted, "salesforce_query")).unwrap()["profile"],
+        "Sales reads"
+    );
     let after = call(&ana, "salesforce_query", json!({"soql": QUERY})).await;
     assert_eq!(after.is_error, Some(true));
     let second = request_meta(&after);
