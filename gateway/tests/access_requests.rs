@@ -654,12 +654,15 @@ async fn request_approve_run_expire_deny_and_auto_approve() {
 
     // Nobody decides: the sweep expires it (audited), and approval is
     // refused.
-    let expired = toolgate_gateway::access_requests::sweep(
-        &w.fx.daemon.store,
-        toolgate_gateway::model::now_ms() + 8 * 24 * 3600 * 1000,
-    )
-    .await
-    .unwrap();
+    // Two sweeps at once (as on two replicas): one expires it, once.
+    let later = toolgate_gateway::model::now_ms() + 8 * 24 * 3600 * 1000;
+    let store = &w.fx.daemon.store;
+    let (a, b) = tokio::join!(
+        toolgate_gateway::access_requests::sweep(store, later),
+        toolgate_gateway::access_requests::sweep(store, later),
+    );
+    let mut expired = a.unwrap();
+    expired.extend(b.unwrap());
     assert_eq!(expired, vec![third_id.clone()]);
     let third = w.get(&third_id).await;
     assert_eq!(third.state, i32::from(v1::AccessRequestState::Expired));
