@@ -508,6 +508,7 @@ async fn request_approve_run_expire_deny_and_auto_approve() {
 
     // The grant expires by itself: the next call opens a new request and
     // does not reach Salesforce.
+    let before_end = listener.changed_count.load(Ordering::SeqCst);
     let end_ms = ends.seconds * 1000 + i64::from(ends.nanos / 1_000_000);
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
     while toolgate_gateway::model::now_ms() <= end_ms {
@@ -517,6 +518,18 @@ async fn request_approve_run_expire_deny_and_auto_approve() {
         );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    // Its end is heard as a list change, well before the minute's re-check.
+    within("tools/list_changed at the grant's end", async {
+        while listener.changed_count.load(Ordering::SeqCst) == before_end {
+            listener.changed.notified().await;
+        }
+    })
+    .await;
+    let relisted = ana.list_tools(None).await.unwrap().tools;
+    assert_eq!(
+        requestable_marker(find(&relisted, "salesforce_query")).unwrap()["profile"],
+        "Sales reads"
+    );
     let after = call(&ana, "salesforce_query", json!({"soql": QUERY})).await;
     assert_eq!(after.is_error, Some(true));
     let second = request_meta(&after);
@@ -641,12 +654,15 @@ async fn request_approve_run_expire_deny_and_auto_approve() {
 
     // Nobody decides: the sweep expires it (audited), and approval is
     // refused.
-    let expired = toolgate_gateway::access_requests::sweep(
-        &w.fx.daemon.store,
-        toolgate_gateway::model::now_ms() + 8 * 24 * 3600 * 1000,
-    )
-    .await
-    .unwrap();
+    // Two sweeps at once (as on two replicas): one expires it, once.
+    let later = toolgate_gateway::model::now_ms() + 8 * 24 * 3600 * 1000;
+    let store = &w.fx.daemon.store;
+    let (a, b) = tokio::join!(
+        toolgate_gateway::access_requests::sweep(store, later),
+        toolgate_gateway::access_requests::sweep(store, later),
+    );
+    let mut expired = a.unwrap();
+    expired.extend(b.unwrap());
     assert_eq!(expired, vec![third_id.clone()]);
     let third = w.get(&third_id).await;
     assert_eq!(third.state, i32::from(v1::AccessRequestState::Expired));

@@ -18,6 +18,7 @@ TOOLGATE_SERVICES = {
     "toolgate.v1.ToolService",
     "toolgate.v1.ToolsetService",
     "toolgate.v1.AccessProfileService",
+    "toolgate.v1.AccessRequestService",
     "toolgate.v1.UserService",
     "toolgate.v1.AuditService",
     "toolgate.v1.ClientService",

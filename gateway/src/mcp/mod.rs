@@ -8,6 +8,9 @@
 //! ([`crate::oauth`]), runs the tool ([`crate::salesforce`]) with one refresh
 //! on an expired session, and audits the call. Sessions hear
 //! `notifications/tools/list_changed` when their list changes ([`notify`]).
+//! Tools a user could request from a requestable access profile are listed
+//! marked, and calling one opens an access request instead
+//! ([`requestable`]).
 //! `Host` and `Origin` checks follow the public URL (DNS-rebinding
 //! protection without locking a public deployment to loopback). Sessions
 //! are bound to the user and token that opened them, bounded per user and

@@ -2,8 +2,8 @@
 //! (2025-11-25) and each `subscriptions/listen` stream that asked for
 //! `toolsListChanged` (2026-07-28, MCP 2026-07-28 "Subscriptions"), the
 //! tool list each last saw (and whose list that is), and after every admin
-//! change (and once a minute, for grants that expire) tells those whose
-//! list changed. Changes come from the store's change feed, so an admin
+//! change, when a grant ends (just-in-time grants from access requests end
+//! by themselves), and once a minute, tells those whose list changed. Changes come from the store's change feed, so an admin
 //! write on any replica reaches the listeners of every replica.
 //!
 //! Who may use a session is decided at the transport alone
@@ -221,15 +221,39 @@ async fn recheck_where(state: &McpState, only: Option<&str>) {
     }
 }
 
-/// Runs until `shutdown`: re-checks after admin changes (debounced) and
-/// every [`RECHECK_EVERY`].
+/// How long until the next grant ends (a just-in-time grant from an
+/// access request, or any grant with an expiry), at most
+/// [`RECHECK_EVERY`]; a few milliseconds past the end, as a grant counts
+/// as ended from its `expires_at` on.
+async fn until_next_grant_end(state: &McpState) -> Duration {
+    let Ok(world) = state.world().await else {
+        return RECHECK_EVERY;
+    };
+    let now = crate::model::now_ms();
+    world
+        .profiles
+        .iter()
+        .flat_map(|p| p.grants.iter())
+        .filter_map(|g| g.expires_at)
+        .filter(|&end| end > now)
+        .min()
+        .map_or(RECHECK_EVERY, |end| {
+            let wait = u64::try_from(end - now).unwrap_or(0).saturating_add(5);
+            Duration::from_millis(wait).min(RECHECK_EVERY)
+        })
+}
+
+/// Runs until `shutdown`: re-checks after admin changes (debounced), when
+/// a grant ends, and every [`RECHECK_EVERY`].
 pub async fn watch(state: Arc<McpState>, shutdown: CancellationToken) {
     let mut events = state.store.subscribe();
     let mut tick = tokio::time::interval(RECHECK_EVERY);
     loop {
+        let grant_end = until_next_grant_end(&state).await;
         tokio::select! {
             () = shutdown.cancelled() => return,
             _ = tick.tick() => {}
+            () = tokio::time::sleep(grant_end) => {}
             received = events.recv() => match received {
                 // Events that cannot change a tool list (tool calls,
                 // connections, token issue and revocation) need no check.
