@@ -341,6 +341,12 @@ async fn an_approved_call_runs_once_and_only_with_its_arguments() {
         "sealed arguments dropped once used"
     );
 
+    // The used approval cannot be used again, whoever asks.
+    assert!(matches!(
+        toolgate_gateway::mcp::held_calls::consume(&w.daemon.store, &id).await,
+        Err(toolgate_gateway::mcp::held_calls::ConsumeError::Gone(_))
+    ));
+
     // A later retry does not run either.
     let third = s.call("salesforce_query", q1.clone()).await;
     assert_eq!(third["isError"], true, "{third}");
