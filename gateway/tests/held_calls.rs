@@ -341,6 +341,12 @@ async fn an_approved_call_runs_once_and_only_with_its_arguments() {
         "sealed arguments dropped once used"
     );
 
+    // The used approval cannot be used again, whoever asks.
+    assert!(matches!(
+        toolgate_gateway::mcp::held_calls::consume(&w.daemon.store, &id).await,
+        Err(toolgate_gateway::mcp::held_calls::ConsumeError::Gone(_))
+    ));
+
     // A later retry does not run either.
     let third = s.call("salesforce_query", q1.clone()).await;
     assert_eq!(third["isError"], true, "{third}");
@@ -611,4 +617,109 @@ async fn on_2026_07_28_a_held_call_is_input_required_and_the_approved_retry_runs
     assert_eq!(plain["result"]["isError"], true, "{plain}");
     assert_eq!(held_id(&plain["result"]), new_id);
     assert_eq!(w.sf.sim.counter("query"), before + 1);
+}
+
+/// A held call of user `u` in `state`, expiring at `expires_at`.
+fn stored(
+    id: &str,
+    state: toolgate_gateway::model::HeldCallState,
+    expires_at: i64,
+) -> toolgate_gateway::model::HeldCall {
+    toolgate_gateway::model::HeldCall {
+        id: id.into(),
+        user_id: "u".into(),
+        ai_client_id: "c".into(),
+        tool_id: "t".into(),
+        tool: "salesforce_delete_record".into(),
+        server_id: "s".into(),
+        arguments_digest: "d".repeat(64),
+        policy_revision: "r".repeat(64),
+        state,
+        created_at: 1,
+        expires_at,
+        decided_at: None,
+        decided_by: String::new(),
+        decision_reason: String::new(),
+        used_at: None,
+        revision: 2,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_postgresql_two_replicas_use_an_approval_once_and_expire_a_call_once() {
+    use toolgate_gateway::crypto::MasterKey;
+    use toolgate_gateway::mcp::held_calls::{ConsumeError, consume, sweep};
+    use toolgate_gateway::model::{HeldCall, HeldCallState, User, UserStatus, now_ms};
+    use toolgate_gateway::store::{Batch, PgOptions, Store, StoreError};
+
+    let db = toolgate_pgtemp::TestDatabase::create().await;
+    let key = || MasterKey::parse(&"11".repeat(32), "test").unwrap();
+    let a = Store::open_postgres(db.url(), key(), PgOptions::default())
+        .await
+        .unwrap();
+    let b = Store::open_postgres(db.url(), key(), PgOptions::default())
+        .await
+        .unwrap();
+    let now = now_ms();
+    let approved = stored("h1", HeldCallState::Approved, now + 3_600_000);
+    let pending = stored("h2", HeldCallState::Pending, now + 3_600_000);
+    let user = User {
+        id: "u".into(),
+        email: "u@example.com".into(),
+        display_name: "U".into(),
+        status: UserStatus::Active,
+        created_at: 1,
+        updated_at: 1,
+    };
+    a.write(|_| async {
+        let mut batch = Batch::default();
+        batch.put(&user);
+        for call in [&approved, &pending] {
+            batch.put(call);
+            batch.put_secret(&HeldCall::arguments_key(&call.id), br#"{"record_id":"x"}"#);
+        }
+        Ok::<_, StoreError>((batch, ()))
+    })
+    .await
+    .unwrap();
+
+    // Both replicas try to use the approval at once: one does.
+    let (x, y) = tokio::join!(consume(&a, "h1"), consume(&b, "h1"));
+    let used: Vec<_> = [&x, &y].into_iter().filter(|r| r.is_ok()).collect();
+    assert_eq!(used.len(), 1, "{x:?} {y:?}");
+    assert!(
+        [&x, &y]
+            .into_iter()
+            .any(|r| matches!(r, Err(ConsumeError::Gone(id)) if id == "h1"))
+    );
+    let after = b.get::<HeldCall>("h1").await.unwrap().unwrap();
+    assert_eq!(after.state, HeldCallState::Used);
+    assert!(after.used_at.is_some());
+    assert_eq!(after.revision, 3);
+    assert!(
+        b.secret(&HeldCall::arguments_key("h1"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Both replicas sweep at once past the expiry: the pending call expires once.
+    let later = now + 2 * 3_600_000;
+    let (ea, eb) = tokio::join!(sweep(&a, later), sweep(&b, later));
+    let mut expired = ea.unwrap();
+    expired.extend(eb.unwrap());
+    assert_eq!(expired, ["h2"]);
+    let gone = a.get::<HeldCall>("h2").await.unwrap().unwrap();
+    assert_eq!(gone.state, HeldCallState::Expired);
+    assert!(
+        a.secret(&HeldCall::arguments_key("h2"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        a.get::<HeldCall>("h1").await.unwrap().unwrap().state,
+        HeldCallState::Used,
+        "a used call stays used"
+    );
 }

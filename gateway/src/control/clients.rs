@@ -354,10 +354,14 @@ impl Control {
     }
 }
 
+/// The page token after the record `id` (base64url of the id), shared by
+/// the services that page newest first by UUID v7 id.
 pub(super) fn encode_page_token(id: &str) -> String {
     URL_SAFE_NO_PAD.encode(id)
 }
 
+/// The id in a token from [`encode_page_token`]; `INVALID_ARGUMENT` on
+/// `page_token` for anything else.
 pub(super) fn decode_page_token(token: &str) -> Result<String> {
     let bad = || ControlError::invalid("page_token", "is not a token from a previous response");
     let bytes = URL_SAFE_NO_PAD.decode(token).map_err(|_| bad())?;
