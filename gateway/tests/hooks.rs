@@ -178,6 +178,7 @@ enum Mode {
     Allow,
     Deny,
     Mutate,
+    MutateResult,
     Fail,
     Hang,
 }
@@ -220,6 +221,11 @@ async fn receive(
                 json!({"decision": "mutate", "arguments": arguments}).to_string(),
             )
         }
+        Mode::MutateResult => (
+            StatusCode::OK,
+            json!({"decision": "mutate", "result": {"total_size": 0, "done": true, "records": []}})
+                .to_string(),
+        ),
         Mode::Fail => (StatusCode::INTERNAL_SERVER_ERROR, "boom".into()),
         Mode::Hang => {
             r.release.notified().await;
@@ -875,6 +881,62 @@ async fn hooks_on_mcp_calls_against_sfsim() {
     assert_eq!(hooks_audit[0]["outcome"], "TIMEOUT");
     assert_eq!(f.sf.sim.counter("query"), before, "neither reached sfsim");
     rx.release.notify_waiters();
+
+    // The same webhook AFTER the call (its secret kept by the update):
+    // it rewrites the result, then blocks one.
+    let after = hooks
+        .update_hook(v1::UpdateHookRequest {
+            hook: Some(v1::Hook {
+                phase: v1::HookPhase::After.into(),
+                ..web.clone()
+            }),
+            webhook_secret: None,
+            expected_revision: Some(web.revision),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .hook
+        .unwrap();
+    assert_eq!(after.phase(), v1::HookPhase::After);
+    *rx.mode.lock().unwrap() = Mode::MutateResult;
+    let rewritten = call(&client, "salesforce_query", q.clone()).await;
+    assert_ne!(rewritten.is_error, Some(true), "{}", text(&rewritten));
+    assert_eq!(records(&rewritten), 0);
+    assert!(
+        text(&rewritten).contains(r#""records":[]"#),
+        "{}",
+        text(&rewritten)
+    );
+    {
+        let seen = rx.seen.lock().unwrap();
+        let (valid, payload) = seen.last().unwrap();
+        assert!(valid);
+        assert_eq!(payload["phase"], "after");
+        assert_eq!(payload["result"]["records"].as_array().unwrap().len(), 4);
+        assert!(payload.get("arguments").is_none());
+    }
+    assert_eq!(last_hooks(&mut f).await[0]["outcome"], "MUTATED");
+    *rx.mode.lock().unwrap() = Mode::Deny;
+    let ran = f.sf.sim.counter("query");
+    let blocked = call(&client, "salesforce_query", q.clone()).await;
+    assert_eq!(blocked.is_error, Some(true));
+    assert!(
+        text(&blocked).starts_with(
+            "toolgate hook \"freeze\" refused this result: change freeze until Friday"
+        ) && text(&blocked).contains("the tool did run in Salesforce"),
+        "{}",
+        text(&blocked)
+    );
+    assert_eq!(
+        f.sf.sim.counter("query"),
+        ran + 1,
+        "the call ran; its result was withheld"
+    );
+    let last = audit(&mut f, "tool.call").await;
+    assert_eq!(last[0].0.outcome(), v1::Outcome::Denied);
+    assert_eq!(last[0].1["hooks"][0]["phase"], "AFTER");
+    assert_eq!(last[0].1["hooks"][0]["outcome"], "DENIED");
 
     // Every webhook request was signed.
     assert!(rx.seen.lock().unwrap().iter().all(|(valid, _)| *valid));
