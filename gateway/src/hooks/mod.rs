@@ -181,15 +181,22 @@ pub struct Call<'a> {
     pub dry_run: bool,
 }
 
+/// Whether the tool name `name` matches `pattern` (an exact name needs no
+/// glob machinery, which allocates).
+fn tool_matches(pattern: &str, name: &str) -> bool {
+    if pattern.contains(['*', '?']) {
+        crate::governance::tool_name_matches(pattern, name)
+    } else {
+        pattern == name
+    }
+}
+
 /// Whether `filter` matches `call`: every non-empty list must match.
+/// The cheap checks (servers, classifications) come before globs.
 pub fn matches(filter: &HookFilter, call: &Call<'_>) -> bool {
     let tool = call.tool;
-    (filter.tools.is_empty()
-        || filter
-            .tools
-            .iter()
-            .any(|g| crate::governance::tool_name_matches(g, &tool.name)))
-        && (filter.server_ids.is_empty() || filter.server_ids.contains(&tool.server_id))
+    (filter.server_ids.is_empty() || filter.server_ids.contains(&tool.server_id))
+        && (filter.tools.is_empty() || filter.tools.iter().any(|g| tool_matches(g, &tool.name)))
         && (filter.classifications.is_empty()
             || filter
                 .classifications

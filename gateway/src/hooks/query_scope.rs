@@ -309,19 +309,17 @@ impl Parser<'_> {
         self.pos += 1;
         let from = self.word("an object name after FROM")?;
         let object = match parent {
-            Some(parent_object) => {
-                if let Some(o) = child_object(&from) {
+            // A parent-to-child subquery: FROM names a child relationship.
+            Some(_) => match child_object(&from) {
+                Some(o) => {
                     t.object(o);
                     o.to_owned()
-                } else if from.contains('.') {
-                    t.unresolved(&from);
-                    from.clone()
-                } else {
-                    let _ = parent_object;
+                }
+                None => {
                     t.unresolved(&from);
                     from.clone()
                 }
-            }
+            },
             None => {
                 if from.contains('.') {
                     return Err(format!("{from} is not an object name"));
