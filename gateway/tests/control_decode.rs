@@ -96,7 +96,7 @@ const NOT_UTF8: &[u8] = &[0x0a, 0x02, 0xff, 0xfe];
 async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
     let dir = tempfile::tempdir().unwrap();
     let (daemon, token) = start(dir.path()).await;
-    let calls: [(&'static str, &str); 12] = [
+    let calls: [(&'static str, &str); 13] = [
         (
             "/toolgate.v1.SettingsService/UpdateSettings",
             "UpdateSettingsRequest",
@@ -136,6 +136,7 @@ async fn requests_that_do_not_decode_are_invalid_argument_for_every_service() {
             "/toolgate.v1.ClientService/ListClients",
             "ListClientsRequest",
         ),
+        ("/toolgate.v1.HookService/GetHook", "GetHookRequest"),
     ];
     for (path, message) in calls {
         // What prost says about the truncated field depends on field 1's

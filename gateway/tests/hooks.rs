@@ -573,6 +573,28 @@ async fn hook_service_validates_stores_and_dry_runs() {
         assert_eq!(payload["arguments"]["fields"]["Name"], "X");
     }
 
+    // An inline card-blocking hook: the reason names the argument, not
+    // the number.
+    let run = hooks
+        .test_hook(v1::TestHookRequest {
+            hook: Some(hook(
+                "cards",
+                v1::HookPhase::Before,
+                Config::CardBlocking(v1::CardBlockingConfig {}),
+            )),
+            tool: "salesforce_create_record".into(),
+            arguments_json: json!({"object_name": "Case", "fields": {
+                "Subject": "refund", "Description": "card 4111-1111-1111-1111 exp 12/29"}})
+            .to_string(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(run.outcome(), v1::HookOutcome::Denied);
+    assert!(run.reason.contains("fields.Description"), "{}", run.reason);
+    assert!(!run.reason.contains("4111"), "{}", run.reason);
+
     // Dry-run errors.
     let both = hooks
         .test_hook(v1::TestHookRequest {
