@@ -27,8 +27,10 @@ use crate::model::PiiPattern;
 /// The placeholder used when a hook leaves it empty.
 pub const DEFAULT_PLACEHOLDER: &str = "[REDACTED]";
 
-static CARD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\b\d(?:[ -]?\d){12,18}\b").expect("card regex"));
+/// A run of digits, each pair separated by at most one space or dash:
+/// where card numbers are looked for ([`find_cards`]).
+static DIGIT_RUN: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\d(?:[ -]?\d)*").expect("digit run regex"));
 static SSN: LazyLock<Regex> =
     LazyLock::new(|| Regex::new(r"\b(\d{3})-(\d{2})-(\d{4})\b").expect("ssn regex"));
 static PHONE: LazyLock<Regex> = LazyLock::new(|| {
@@ -84,11 +86,53 @@ pub fn card_digits(candidate: &str) -> Option<Vec<u8>> {
 }
 
 /// Every card number (Luhn-valid, 13 to 19 digits, spaces or dashes
-/// allowed) in `text`, as byte ranges.
+/// allowed) in `text`, as byte ranges, left to right without overlap.
+///
+/// A candidate is any stretch of whole digit groups (digits between
+/// separators) of 13 to 19 digits within a run of digits, the longest
+/// valid one at the earliest group winning, so a card is found also when
+/// more groups follow it (`4111 1111 1111 1111 12 2027`) or letters touch
+/// it (`x4111111111111111`); a stretch never starts or ends inside a
+/// group, which keeps look-alikes (`4111 1111 1111 1112`) out.
 pub fn find_cards(text: &str) -> impl Iterator<Item = std::ops::Range<usize>> + '_ {
-    CARD.find_iter(text)
-        .filter(|m| card_digits(m.as_str()).is_some())
-        .map(|m| m.range())
+    DIGIT_RUN
+        .find_iter(text)
+        .filter(|run| run.as_str().bytes().filter(u8::is_ascii_digit).count() >= 13)
+        .flat_map(|run| {
+            // Each group of the run: byte range in `text`, and its digits.
+            let groups: Vec<(std::ops::Range<usize>, &str)> = run
+                .as_str()
+                .split([' ', '-'])
+                .scan(run.start(), |at, group| {
+                    let range = *at..*at + group.len();
+                    *at += group.len() + 1;
+                    Some((range, group))
+                })
+                .collect();
+            let mut found = Vec::new();
+            let mut first = 0;
+            while first < groups.len() {
+                let mut digits: Vec<u8> = Vec::with_capacity(19);
+                let mut best = None;
+                for (last, (_, group)) in groups.iter().enumerate().skip(first) {
+                    digits.extend(group.bytes());
+                    if digits.len() > 19 {
+                        break;
+                    }
+                    if digits.len() >= 13 && luhn_valid(&digits) {
+                        best = Some(last);
+                    }
+                }
+                match best {
+                    Some(last) => {
+                        found.push(groups[first].0.start..groups[last].0.end);
+                        first = last + 1;
+                    }
+                    None => first += 1,
+                }
+            }
+            found
+        })
 }
 
 fn ssn_valid(c: &Captures<'_>) -> bool {
@@ -105,7 +149,7 @@ fn phone_valid(m: &str) -> bool {
 /// how many were replaced.
 fn replace_pattern(text: &mut String, pattern: PiiPattern, placeholder: &str) -> u32 {
     let (regex, valid): (&Regex, fn(&Captures<'_>) -> bool) = match pattern {
-        PiiPattern::CardNumber => (&CARD, |c| card_digits(&c[0]).is_some()),
+        PiiPattern::CardNumber => return replace_cards(text, placeholder),
         PiiPattern::NationalId => (&SSN, ssn_valid),
         PiiPattern::Phone => (&PHONE, |c| phone_valid(&c[0])),
         PiiPattern::Email => (&EMAIL, |_| true),
@@ -126,6 +170,25 @@ fn replace_pattern(text: &mut String, pattern: PiiPattern, placeholder: &str) ->
         *text = replaced.into_owned();
     }
     count
+}
+
+/// Replaces every card number ([`find_cards`]) in `text` by
+/// `placeholder`; returns how many were replaced.
+fn replace_cards(text: &mut String, placeholder: &str) -> u32 {
+    let ranges: Vec<_> = find_cards(text).collect();
+    if ranges.is_empty() {
+        return 0;
+    }
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    for range in &ranges {
+        out.push_str(&text[last..range.start]);
+        out.push_str(placeholder);
+        last = range.end;
+    }
+    out.push_str(&text[last..]);
+    *text = out;
+    u32::try_from(ranges.len()).unwrap_or(u32::MAX)
 }
 
 /// Redacts `value` in place: the value of every object key equal
@@ -217,6 +280,21 @@ fn walk(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_card_is_found_with_digits_after_it_or_letters_around_it() {
+        for (text, expected) in [
+            ("4111 1111 1111 1111 12 2027", "[REDACTED] 12 2027"),
+            ("4111111111111111 5", "[REDACTED] 5"),
+            ("x4111111111111111y", "x[REDACTED]y"),
+            ("ref 12 4111-1111-1111-1111", "ref 12 [REDACTED]"),
+            ("no card 1234567890123", "no card 1234567890123"),
+        ] {
+            let mut value = Value::String(text.into());
+            redact_value(&mut value, &[], &[PiiPattern::CardNumber], "");
+            assert_eq!(value, Value::String(expected.into()), "{text}");
+        }
+    }
     use serde_json::json;
 
     const ALL: [PiiPattern; 4] = [
