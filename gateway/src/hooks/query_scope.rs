@@ -16,9 +16,19 @@
 //! - the object of each parent-to-child subquery, whose `FROM` names a
 //!   child relationship (`Contacts`, `Opportunities`, `Cases`, ...),
 //!   resolved the same way;
-//! - `TYPEOF` branches (`WHEN Account THEN ...`);
+//! - the objects of relationship joins after `FROM` (`FROM Contact c,
+//!   c.Account a` touches Account, and `a.Owner.Name` then reaches User);
+//! - `TYPEOF` branches (`WHEN Account THEN Owner.Email` touches Account,
+//!   User and Group: the `THEN` paths start from the `WHEN` object);
 //! - for SOSL, every `RETURNING` object (a search without `RETURNING`
-//!   searches every object).
+//!   searches every object);
+//! - for `get_record` and `get_related_records`, the object (and child
+//!   relationship) named and the objects the dotted `fields` reach.
+//!
+//! `list_recent` returns recently viewed records of any object, so a hook
+//! with an allow or deny list refuses it. `max_limit` bounds the `LIMIT` of
+//! SOQL and SOSL and the `limit` argument of a parameterized `search` and of
+//! `get_related_records`; each is then required.
 //!
 //! The fail-closed rule: a relationship toolgate cannot resolve (custom
 //! `__r` relationships, `What`, `Histories`, ...) or a SOSL search over every
@@ -32,7 +42,13 @@ use serde_json::Value;
 use crate::model::HookKind;
 
 /// The tools (by catalog name) query scope applies to.
-pub const SCOPED_TOOLS: [&str; 4] = ["query", "search", "get_record", "get_related_records"];
+pub const SCOPED_TOOLS: [&str; 5] = [
+    "query",
+    "search",
+    "get_record",
+    "get_related_records",
+    "list_recent",
+];
 
 /// What a statement touches.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -41,7 +57,7 @@ pub struct Touched {
     pub objects: Vec<String>,
     /// Relationship names that could not be resolved to an object.
     pub unresolved: Vec<String>,
-    /// The top-level `LIMIT`, when it is a number.
+    /// The top-level `LIMIT` (SOQL or SOSL), when it is a number.
     pub limit: Option<u64>,
     /// A SOSL search without `RETURNING` (every object).
     pub every_object: bool,
@@ -151,10 +167,10 @@ const CLAUSE_KEYWORDS: [&str; 12] = [
 
 /// Parent relationships toolgate resolves without Salesforce: name to
 /// objects (`Parent` and `MasterRecord` are the object itself).
-fn parent_objects(relationship: &str, current: &str) -> Option<Vec<String>> {
+fn parent_objects(relationship: &str, current: Option<&str>) -> Option<Vec<String>> {
     let r = relationship.to_ascii_lowercase();
     let objects: &[&str] = match r.as_str() {
-        "parent" | "masterrecord" => return Some(vec![current.to_owned()]),
+        "parent" | "masterrecord" => return current.map(|c| vec![c.to_owned()]),
         "owner" => &["User", "Group"],
         "createdby" | "lastmodifiedby" | "manager" | "delegatedapprover" => &["User"],
         "who" => &["Contact", "Lead"],
@@ -230,35 +246,91 @@ fn child_object(relationship: &str) -> Option<&'static str> {
     })
 }
 
-/// Records the objects a dotted `path` reaches from `current` (whose alias
-/// is `alias`): every segment but the last is a relationship.
-fn path_objects(path: &str, current: &str, alias: Option<&str>, t: &mut Touched) {
-    let mut segments: Vec<&str> = path.split('.').collect();
-    if segments.len() < 2 {
-        return;
+/// The names the paths of a query start from: its object and alias, and the
+/// aliases of relationship joins (`FROM Contact c, c.Account a`).
+#[derive(Debug, Clone, Default)]
+struct Names {
+    /// The object (`None`: toolgate cannot tell which).
+    object: Option<String>,
+    /// Its alias.
+    alias: Option<String>,
+    /// Join aliases and the object each reaches (`None`: unresolved).
+    joins: Vec<(String, Option<String>)>,
+}
+
+impl Names {
+    fn of(object: &str) -> Self {
+        Self {
+            object: Some(object.to_owned()),
+            ..Self::default()
+        }
     }
-    if segments[0].eq_ignore_ascii_case(current)
-        || alias.is_some_and(|a| segments[0].eq_ignore_ascii_case(a))
-    {
-        segments.remove(0);
+
+    /// The object a path starts from, and the rest of the path once a
+    /// leading join alias, alias or object name is taken off.
+    fn start<'p>(&self, segments: &'p [&'p str]) -> (Option<String>, &'p [&'p str]) {
+        if let Some(first) = segments.first() {
+            if let Some((_, o)) = self
+                .joins
+                .iter()
+                .find(|(a, _)| a.eq_ignore_ascii_case(first))
+            {
+                return (o.clone(), &segments[1..]);
+            }
+            let named =
+                |n: &Option<String>| n.as_deref().is_some_and(|n| n.eq_ignore_ascii_case(first));
+            if named(&self.object) || named(&self.alias) {
+                return (self.object.clone(), &segments[1..]);
+            }
+        }
+        (self.object.clone(), segments)
     }
-    let mut from = current.to_owned();
-    for relationship in &segments[..segments.len().saturating_sub(1)] {
-        match parent_objects(relationship, &from) {
+}
+
+/// Records the objects the relationships `hops` reach from `from`, and
+/// returns the object the last one reaches (`None`: unresolved). A hop
+/// toolgate cannot resolve is recorded unresolved; the hops after it go on
+/// from an unknown object.
+fn walk(hops: &[&str], mut from: Option<String>, t: &mut Touched) -> Option<String> {
+    for relationship in hops {
+        match parent_objects(relationship, from.as_deref()) {
             Some(objects) => {
                 for o in &objects {
                     t.object(o);
                 }
                 // A polymorphic hop goes on from its first object; deeper
                 // hops of `Owner.` are User's fields.
-                from = objects[0].clone();
+                from = objects.into_iter().next();
             }
             None => {
                 t.unresolved(relationship);
-                return;
+                from = None;
             }
         }
     }
+    from
+}
+
+/// Records the objects a dotted field `path` reaches from `names`: every
+/// segment but the last is a relationship.
+fn path_objects(path: &str, names: &Names, t: &mut Touched) {
+    let segments: Vec<&str> = path.split('.').collect();
+    if segments.len() < 2 {
+        return;
+    }
+    let (from, rest) = names.start(&segments);
+    if rest.len() < 2 {
+        return;
+    }
+    walk(&rest[..rest.len() - 1], from, t);
+}
+
+/// Records the objects a relationship join `path` after `FROM` reaches
+/// (every segment is a relationship) and returns the last one.
+fn join_objects(path: &str, names: &Names, t: &mut Touched) -> Option<String> {
+    let segments: Vec<&str> = path.split('.').collect();
+    let (from, rest) = names.start(&segments);
+    walk(rest, from, t)
 }
 
 struct Parser<'t> {
@@ -282,9 +354,9 @@ impl Parser<'_> {
     }
 
     /// Parses `SELECT ... FROM x ...` up to the closing parenthesis (or the
-    /// end when `nested` is false). `parent` is the object of the outer
-    /// query for a parent-to-child subquery.
-    fn query(&mut self, t: &mut Touched, parent: Option<&str>, top: bool) -> Result<(), String> {
+    /// end of a top-level query). `child`: a parent-to-child subquery, whose
+    /// `FROM` names a child relationship.
+    fn query(&mut self, t: &mut Touched, child: bool, top: bool) -> Result<(), String> {
         if !kw(self.peek(), "SELECT") {
             return Err("a query must start with SELECT".into());
         }
@@ -308,44 +380,45 @@ impl Parser<'_> {
         }
         self.pos += 1;
         let from = self.word("an object name after FROM")?;
-        let object = match parent {
+        let object = if child {
             // A parent-to-child subquery: FROM names a child relationship.
-            Some(_) => match child_object(&from) {
+            match child_object(&from) {
                 Some(o) => {
                     t.object(o);
-                    o.to_owned()
+                    Some(o.to_owned())
                 }
                 None => {
                     t.unresolved(&from);
-                    from.clone()
+                    None
                 }
-            },
-            None => {
-                if from.contains('.') {
-                    return Err(format!("{from} is not an object name"));
-                }
-                t.object(&from);
-                from.clone()
             }
-        };
-        let alias = match self.peek() {
-            Some(Tok::Word(w))
-                if is_path(w)
-                    && !CLAUSE_KEYWORDS.iter().any(|k| w.eq_ignore_ascii_case(k))
-                    && !w.eq_ignore_ascii_case("AS") =>
-            {
-                let a = w.clone();
-                self.pos += 1;
-                Some(a)
+        } else {
+            if from.contains('.') {
+                return Err(format!("{from} is not an object name"));
             }
-            _ => None,
+            t.object(&from);
+            Some(from.clone())
         };
-        // The select list, now that the object is known.
+        let mut names = Names {
+            object,
+            alias: self.alias()?,
+            joins: Vec::new(),
+        };
+        // Relationship joins: `FROM Contact c, c.Account a`.
+        while matches!(self.peek(), Some(Tok::Comma)) {
+            self.pos += 1;
+            let path = self.word("a relationship after the comma in FROM")?;
+            let reached = join_objects(&path, &names, t);
+            if let Some(a) = self.alias()? {
+                names.joins.push((a, reached));
+            }
+        }
+        // The select list, now that the objects are known.
         let mut inner = Parser {
             toks: &self.toks[start..select_end],
             pos: 0,
         };
-        inner.expressions(t, &object, alias.as_deref(), true)?;
+        inner.expressions(t, &names, true)?;
         // The rest: WHERE, ORDER BY, LIMIT, ...
         let rest_start = self.pos;
         let mut depth = 0usize;
@@ -382,7 +455,29 @@ impl Parser<'_> {
             }
         }
         let mut inner = Parser { toks: rest, pos: 0 };
-        inner.expressions(t, &object, alias.as_deref(), false)
+        inner.expressions(t, &names, false)
+    }
+
+    /// An alias after a `FROM` item (`Contact c`, `Contact AS c`), if any.
+    fn alias(&mut self) -> Result<Option<String>, String> {
+        let name = |tok: Option<&Tok>| match tok {
+            Some(Tok::Word(w))
+                if is_path(w)
+                    && !w.contains('.')
+                    && !CLAUSE_KEYWORDS.iter().any(|k| w.eq_ignore_ascii_case(k))
+                    && !w.eq_ignore_ascii_case("AS") =>
+            {
+                Some(w.clone())
+            }
+            _ => None,
+        };
+        if kw(self.peek(), "AS") {
+            self.pos += 1;
+            let a = name(self.peek()).ok_or("expected an alias after AS")?;
+            self.pos += 1;
+            return Ok(Some(a));
+        }
+        Ok(name(self.peek()).inspect(|_| self.pos += 1))
     }
 
     /// Reads expressions (a select list or the clauses after FROM):
@@ -391,8 +486,7 @@ impl Parser<'_> {
     fn expressions(
         &mut self,
         t: &mut Touched,
-        object: &str,
-        alias: Option<&str>,
+        names: &Names,
         select_list: bool,
     ) -> Result<(), String> {
         let mut after_using = false;
@@ -401,8 +495,7 @@ impl Parser<'_> {
                 Tok::Open => {
                     self.pos += 1;
                     if kw(self.peek(), "SELECT") {
-                        let parent = select_list.then_some(object);
-                        self.query(t, parent, false)?;
+                        self.query(t, select_list, false)?;
                         if !matches!(self.peek(), Some(Tok::Close)) {
                             return Err("a subquery must end with )".into());
                         }
@@ -413,17 +506,37 @@ impl Parser<'_> {
                     self.pos += 1;
                     let field = self.word("a field after TYPEOF")?;
                     let mut has_else = false;
+                    let mut ended = false;
+                    // The object the fields of the current branch belong to:
+                    // `WHEN Account THEN Owner.Email` reads Account's Owner.
+                    let mut branch: Option<Names> = None;
                     while let Some(tok) = self.peek().cloned() {
                         self.pos += 1;
                         match tok {
-                            Tok::Word(w) if w.eq_ignore_ascii_case("END") => break,
-                            Tok::Word(w) if w.eq_ignore_ascii_case("ELSE") => has_else = true,
+                            Tok::Word(w) if w.eq_ignore_ascii_case("END") => {
+                                ended = true;
+                                break;
+                            }
+                            Tok::Word(w) if w.eq_ignore_ascii_case("ELSE") => {
+                                has_else = true;
+                                branch = Some(Names::default());
+                            }
                             Tok::Word(w) if w.eq_ignore_ascii_case("WHEN") => {
                                 let o = self.word("an object after WHEN")?;
                                 t.object(&o);
+                                branch = Some(Names::of(&o));
+                            }
+                            Tok::Word(w) if is_path(&w) && w.contains('.') => {
+                                let Some(b) = &branch else {
+                                    return Err("TYPEOF needs WHEN before its fields".into());
+                                };
+                                path_objects(&w, b, t);
                             }
                             _ => {}
                         }
+                    }
+                    if !ended {
+                        return Err("TYPEOF needs END".into());
                     }
                     if has_else {
                         t.unresolved(&field);
@@ -436,7 +549,7 @@ impl Parser<'_> {
                 Tok::Word(w) => {
                     self.pos += 1;
                     if !after_using && is_path(&w) && w.contains('.') {
-                        path_objects(&w, object, alias, t);
+                        path_objects(&w, names, t);
                     }
                     after_using = after_using
                         && (w.eq_ignore_ascii_case("USING") || w.eq_ignore_ascii_case("SCOPE"));
@@ -459,7 +572,7 @@ pub fn soql_touches(soql: &str) -> Result<Touched, String> {
         toks: &toks,
         pos: 0,
     };
-    p.query(&mut t, None, true)?;
+    p.query(&mut t, false, true)?;
     if p.pos != toks.len() {
         return Err("unexpected ) in the query".into());
     }
@@ -473,6 +586,26 @@ pub fn sosl_touches(sosl: &str) -> Result<Touched, String> {
     let mut t = Touched::default();
     if !kw(toks.first(), "FIND") {
         return Err("a search must start with FIND".into());
+    }
+    // The top-level LIMIT (not the per-object ones inside RETURNING's
+    // parentheses; the search text is a literal).
+    let mut depth = 0usize;
+    for (i, tok) in toks.iter().enumerate() {
+        match tok {
+            Tok::Open => depth += 1,
+            Tok::Close => depth = depth.saturating_sub(1),
+            Tok::Word(w) if depth == 0 && w.eq_ignore_ascii_case("LIMIT") => {
+                match toks.get(i + 1) {
+                    Some(Tok::Word(n)) => {
+                        t.limit = Some(n.parse().map_err(|_| {
+                            format!("LIMIT {n} is not a number toolgate can check")
+                        })?);
+                    }
+                    _ => return Err("LIMIT needs a number".into()),
+                }
+            }
+            _ => {}
+        }
     }
     let Some(at) = toks.iter().position(|tok| kw(Some(tok), "RETURNING")) else {
         t.every_object = true;
@@ -505,7 +638,7 @@ pub fn sosl_touches(sosl: &str) -> Result<Touched, String> {
                 toks: &toks[start..i - 1],
                 pos: 0,
             };
-            p.expressions(&mut t, object, None, false)?;
+            p.expressions(&mut t, &Names::of(object), false)?;
         }
         if matches!(toks.get(i), Some(Tok::Comma)) {
             i += 1;
@@ -596,10 +729,35 @@ impl<'a> Scope<'a> {
         Ok(())
     }
 
+    /// With `max_limit` set: the `limit` of `subject` (a `LIMIT` clause or
+    /// a `limit` argument, as `word` says) is required and at most
+    /// `max_limit`.
+    fn check_limit(&self, subject: &str, word: &str, limit: Option<u64>) -> Result<(), String> {
+        match (self.max_limit, limit) {
+            (None, _) => Ok(()),
+            (Some(max), None) => Err(format!("{subject} needs {word} {max} or lower")),
+            (Some(max), Some(n)) if n > u64::from(max) => {
+                Err(format!("{word} {n} is over the maximum of {max}"))
+            }
+            (Some(_), Some(_)) => Ok(()),
+        }
+    }
+
     /// Checks a call of the catalog tool `tool` with `args`: `Err(reason)`
     /// when the scope refuses it. Tools outside [`SCOPED_TOOLS`] pass.
     pub fn check(&self, tool: &str, args: &Value) -> Result<(), String> {
         let text = |k: &str| args.get(k).and_then(Value::as_str);
+        let fields = |names: &Names, t: &mut Touched| {
+            for f in args
+                .get("fields")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+            {
+                path_objects(f, names, t);
+            }
+        };
         match tool {
             "query" => {
                 if self.deny_query_all && args.get("include_deleted") == Some(&Value::Bool(true)) {
@@ -615,22 +773,17 @@ impl<'a> Scope<'a> {
                     format!("toolgate cannot parse the query ({e}), so it refuses it")
                 })?;
                 self.check_objects(&t)?;
-                if let Some(max) = self.max_limit {
-                    match t.limit {
-                        None => return Err(format!("the query needs LIMIT {max} or lower")),
-                        Some(n) if n > u64::from(max) => {
-                            return Err(format!("LIMIT {n} is over the maximum of {max}"));
-                        }
-                        Some(_) => {}
-                    }
-                }
-                Ok(())
+                self.check_limit("the query", "LIMIT", t.limit)
             }
             "search" => {
-                let t = match text("sosl") {
-                    Some(sosl) => sosl_touches(sosl).map_err(|e| {
-                        format!("toolgate cannot parse the search ({e}), so it refuses it")
-                    })?,
+                let (t, limit) = match text("sosl") {
+                    Some(sosl) => {
+                        let t = sosl_touches(sosl).map_err(|e| {
+                            format!("toolgate cannot parse the search ({e}), so it refuses it")
+                        })?;
+                        let limit = t.limit;
+                        (t, ("LIMIT", limit))
+                    }
                     None => {
                         let mut t = Touched::default();
                         match args.get("objects").and_then(Value::as_array) {
@@ -645,30 +798,60 @@ impl<'a> Scope<'a> {
                                         .flatten()
                                         .filter_map(Value::as_str)
                                     {
-                                        path_objects(f, name, None, &mut t);
+                                        path_objects(f, &Names::of(name), &mut t);
                                     }
                                 }
                             }
                             _ => t.every_object = true,
                         }
-                        t
+                        let limit = args.get("limit").and_then(Value::as_u64);
+                        (t, ("limit", limit))
                     }
                 };
+                self.check_objects(&t)?;
+                self.check_limit("the search", limit.0, limit.1)
+            }
+            "get_record" => {
+                let mut t = Touched::default();
+                let mut names = Names::default();
+                if let Some(o) = text("object_name") {
+                    t.object(o);
+                    names = Names::of(o);
+                }
+                // `Account.Owner.Email` on a Contact reads Account and User.
+                fields(&names, &mut t);
                 self.check_objects(&t)
             }
-            "get_record" | "get_related_records" => {
+            "get_related_records" => {
                 let mut t = Touched::default();
                 if let Some(o) = text("object_name") {
                     t.object(o);
                 }
+                // The fields are the child records' fields.
+                let mut child = Names::default();
                 if let Some(r) = text("relationship_name") {
                     match child_object(r) {
-                        Some(o) => t.object(o),
+                        Some(o) => {
+                            t.object(o);
+                            child = Names::of(o);
+                        }
                         None => t.unresolved(r),
                     }
                 }
-                self.check_objects(&t)
+                fields(&child, &mut t);
+                self.check_objects(&t)?;
+                self.check_limit(
+                    "get_related_records",
+                    "limit",
+                    args.get("limit").and_then(Value::as_u64),
+                )
             }
+            // Recently viewed records of any object: no argument narrows
+            // the objects (it takes only `limit`), so an allow list cannot
+            // admit it and a deny list cannot keep denied objects out.
+            "list_recent" if !self.allow.is_empty() || !self.deny.is_empty() => Err(
+                "list_recent returns records of any object, and this gateway limits which objects may be read".into(),
+            ),
             _ => Ok(()),
         }
     }
@@ -787,7 +970,7 @@ mod tests {
             scope
                 .check(
                     "search",
-                    &json!({"text": "acme", "objects": [{"name": "Account"}]})
+                    &json!({"text": "acme", "objects": [{"name": "Account"}], "limit": 50})
                 )
                 .is_ok()
         );
@@ -832,5 +1015,271 @@ mod tests {
             .check("query", &q("SELEC Id FROM Account"))
             .unwrap_err();
         assert!(err.contains("cannot parse"), "{err}");
+    }
+
+    fn allow(objects: &[&str]) -> Vec<String> {
+        objects.iter().map(|o| (*o).to_owned()).collect()
+    }
+
+    #[test]
+    fn typeof_then_paths_start_from_the_when_object() {
+        let t = soql_touches(
+            "SELECT TYPEOF What WHEN Account THEN Owner.Email, Name WHEN Opportunity THEN Account.Name END FROM Task LIMIT 5",
+        )
+        .unwrap();
+        assert_eq!(
+            t.objects,
+            ["Task", "Account", "User", "Group", "Opportunity"]
+        );
+        let list = allow(&["Task", "Account"]);
+        let scope = Scope {
+            allow: &list,
+            deny: &[],
+            max_limit: None,
+            deny_query_all: false,
+        };
+        let err = scope
+            .check(
+                "query",
+                &json!({"soql": "SELECT TYPEOF What WHEN Account THEN Owner.Email END FROM Task"}),
+            )
+            .unwrap_err();
+        assert!(err.contains("User"), "{err}");
+        assert!(
+            scope
+                .check(
+                    "query",
+                    &json!({"soql": "SELECT TYPEOF What WHEN Account THEN Name, Phone END FROM Task"}),
+                )
+                .is_ok()
+        );
+        // ELSE fields start from an unknown object; their hops still count.
+        let t = soql_touches(
+            "SELECT TYPEOF What WHEN Account THEN Name ELSE CreatedBy.Email END FROM Task",
+        )
+        .unwrap();
+        assert_eq!(t.objects, ["Task", "Account", "User"]);
+        assert!(soql_touches("SELECT TYPEOF What WHEN Account THEN Name FROM Task").is_err());
+    }
+
+    #[test]
+    fn relationship_joins_in_from_and_their_aliases() {
+        let t = soql_touches("SELECT a.Name FROM Contact c, c.Account a").unwrap();
+        assert_eq!(t.objects, ["Contact", "Account"]);
+        assert!(t.unresolved.is_empty(), "{:?}", t.unresolved);
+        let t = soql_touches(
+            "SELECT a.Owner.Email FROM Contact c, c.Account a, a.CreatedBy u WHERE u.Manager.Name != null",
+        )
+        .unwrap();
+        assert_eq!(t.objects, ["Contact", "Account", "User", "Group"]);
+        let deny = allow(&["Account"]);
+        let scope = Scope {
+            allow: &[],
+            deny: &deny,
+            max_limit: None,
+            deny_query_all: false,
+        };
+        let err = scope
+            .check(
+                "query",
+                &json!({"soql": "SELECT a.Name FROM Contact c, c.Account a"}),
+            )
+            .unwrap_err();
+        assert!(err.contains("Account"), "{err}");
+        let err = scope
+            .check(
+                "query",
+                &json!({"soql": "SELECT count() FROM Contact c, c.Account a WHERE a.Name = 'x'"}),
+            )
+            .unwrap_err();
+        assert!(err.contains("Account"), "{err}");
+        let deny = allow(&["User"]);
+        let scope = Scope {
+            deny: &deny,
+            ..scope
+        };
+        assert!(
+            scope
+                .check(
+                    "query",
+                    &json!({"soql": "SELECT a.Owner.Email FROM Contact c, c.Account a"}),
+                )
+                .is_err()
+        );
+        assert!(soql_touches("SELECT Id FROM Contact c,").is_err());
+    }
+
+    #[test]
+    fn dotted_fields_of_get_record_and_get_related_records_count() {
+        let list = allow(&["Contact"]);
+        let scope = Scope {
+            allow: &list,
+            deny: &[],
+            max_limit: None,
+            deny_query_all: false,
+        };
+        let call = |fields: Value| json!({"object_name": "Contact", "record_id": "003000000000001AAA", "fields": fields});
+        assert!(
+            scope
+                .check("get_record", &call(json!(["Name", "Email"])))
+                .is_ok()
+        );
+        let err = scope
+            .check("get_record", &call(json!(["Name", "Account.Owner.Email"])))
+            .unwrap_err();
+        assert!(err.contains("Account"), "{err}");
+        let list = allow(&["Contact", "Account"]);
+        let scope = Scope {
+            allow: &list,
+            ..scope
+        };
+        let err = scope
+            .check("get_record", &call(json!(["Account.Owner.Email"])))
+            .unwrap_err();
+        assert!(err.contains("User"), "{err}");
+        let related = |fields: Value| {
+            json!({"object_name": "Account", "record_id": "001000000000001AAA",
+                "relationship_name": "Contacts", "fields": fields})
+        };
+        assert!(
+            scope
+                .check(
+                    "get_related_records",
+                    &related(json!(["Name", "Account.Name"]))
+                )
+                .is_ok()
+        );
+        let err = scope
+            .check(
+                "get_related_records",
+                &related(json!(["ReportsTo.Owner.Email"])),
+            )
+            .unwrap_err();
+        assert!(err.contains("User"), "{err}");
+        let deny = allow(&["User"]);
+        let scope = Scope {
+            allow: &[],
+            deny: &deny,
+            ..scope
+        };
+        assert!(
+            scope
+                .check("get_record", &call(json!(["Account.CreatedBy.Email"])))
+                .is_err()
+        );
+    }
+
+    #[test]
+    fn list_recent_is_refused_under_an_allow_or_deny_list() {
+        let list = allow(&["Account"]);
+        let with_allow = Scope {
+            allow: &list,
+            deny: &[],
+            max_limit: None,
+            deny_query_all: false,
+        };
+        let err = with_allow
+            .check("list_recent", &json!({"limit": 5}))
+            .unwrap_err();
+        assert!(err.contains("list_recent"), "{err}");
+        let with_deny = Scope {
+            allow: &[],
+            deny: &list,
+            ..with_allow
+        };
+        assert!(with_deny.check("list_recent", &json!({})).is_err());
+        let limits_only = Scope {
+            allow: &[],
+            deny: &[],
+            max_limit: Some(10),
+            deny_query_all: true,
+        };
+        assert!(limits_only.check("list_recent", &json!({})).is_ok());
+        assert!(SCOPED_TOOLS.contains(&"list_recent"));
+    }
+
+    #[test]
+    fn max_limit_bounds_search_and_get_related_records() {
+        let scope = Scope {
+            allow: &[],
+            deny: &[],
+            max_limit: Some(100),
+            deny_query_all: false,
+        };
+        let sosl = |s: &str| json!({"sosl": s});
+        let err = scope
+            .check("search", &sosl("FIND {Acme} RETURNING Account(Name)"))
+            .unwrap_err();
+        assert!(err.contains("LIMIT 100"), "{err}");
+        let err = scope
+            .check(
+                "search",
+                &sosl("FIND {Acme} RETURNING Account(Name LIMIT 5) LIMIT 2000"),
+            )
+            .unwrap_err();
+        assert!(err.contains("2000"), "{err}");
+        // A per-object LIMIT does not bound the search; LIMIT in the text is a literal.
+        assert!(
+            scope
+                .check(
+                    "search",
+                    &sosl("FIND {Acme LIMIT 5} RETURNING Account(Name LIMIT 5)")
+                )
+                .is_err()
+        );
+        assert!(
+            scope
+                .check(
+                    "search",
+                    &sosl("FIND {Acme} IN NAME FIELDS RETURNING Account(Name), Contact LIMIT 100")
+                )
+                .is_ok()
+        );
+        assert_eq!(
+            sosl_touches("FIND {Acme} RETURNING Account LIMIT 7")
+                .unwrap()
+                .limit,
+            Some(7)
+        );
+        assert!(sosl_touches("FIND {Acme} RETURNING Account LIMIT").is_err());
+        let text = |limit: Option<u64>| {
+            let mut v = json!({"text": "acme", "objects": [{"name": "Account"}]});
+            if let Some(n) = limit {
+                v["limit"] = json!(n);
+            }
+            v
+        };
+        assert!(scope.check("search", &text(None)).is_err());
+        assert!(scope.check("search", &text(Some(101))).is_err());
+        assert!(scope.check("search", &text(Some(100))).is_ok());
+        let related = |limit: Option<u64>| {
+            let mut v = json!({"object_name": "Account", "record_id": "001000000000001AAA",
+                "relationship_name": "Contacts"});
+            if let Some(n) = limit {
+                v["limit"] = json!(n);
+            }
+            v
+        };
+        let err = scope
+            .check("get_related_records", &related(None))
+            .unwrap_err();
+        assert!(err.contains("limit 100"), "{err}");
+        let err = scope
+            .check("get_related_records", &related(Some(2000)))
+            .unwrap_err();
+        assert!(err.contains("2000"), "{err}");
+        assert!(
+            scope
+                .check("get_related_records", &related(Some(100)))
+                .is_ok()
+        );
+        assert!(
+            scope
+                .check(
+                    "get_record",
+                    &json!({"object_name": "Account", "record_id": "001000000000001AAA"})
+                )
+                .is_ok()
+        );
     }
 }
