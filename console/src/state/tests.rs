@@ -48,6 +48,15 @@ fn answer(app: &mut App, tools: &[v1::Tool]) {
             Command::LoadProfiles => Ok(Data::Profiles(vec![])),
             Command::LoadUsers => Ok(Data::Users(vec![])),
             Command::LoadClients { .. } => Ok(Data::Clients(vec![])),
+            Command::LoadAccessRequests { .. } => Ok(Data::AccessRequests {
+                requests: vec![],
+                pending: 0,
+            }),
+            Command::LoadHeldCalls { .. } => Ok(Data::HeldCalls {
+                calls: vec![],
+                pending: 0,
+            }),
+            Command::LoadHooks => Ok(Data::Hooks(vec![])),
             Command::LoadTools => Ok(Data::ToolsPage {
                 tools: tools.to_vec(),
                 total: tools.len(),
