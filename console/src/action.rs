@@ -25,7 +25,8 @@ pub enum Action {
     /// The terminal was resized to (columns, rows).
     Resize(u16, u16),
     /// A periodic tick (every [`RETRY_EVERY`]): retries when the daemon
-    /// was unreachable.
+    /// was unreachable, else refreshes the access request and held call
+    /// queues (their tab counts).
     Tick,
     /// A reply from the worker (boxed: replies are much larger than keys).
     Reply(Box<Reply>),

@@ -685,6 +685,15 @@ impl App {
                     if self.screen == Screen::Audit && self.audit.tail_id.is_none() {
                         self.start_tail();
                     }
+                } else if self.link == Link::Up {
+                    // The approval queues fill while the console is open:
+                    // their lists (and the counts on their tabs) refresh,
+                    // one load at a time.
+                    for load in [Load::AccessRequests, Load::HeldCalls] {
+                        if !self.pending.values().any(|p| *p == Purpose::Load(load)) {
+                            self.load(load);
+                        }
+                    }
                 }
             }
         }

@@ -586,3 +586,23 @@ fn a_daemon_without_the_new_services_says_so_on_their_screens_only() {
     assert!(app.status.is_none(), "{:?}", app.status);
     assert!(matches!(app.hooks, Loadable::Failed(_)));
 }
+
+#[test]
+fn a_tick_refreshes_the_approval_queues_once_at_a_time() {
+    let mut app = app();
+    app.update(Action::Tick);
+    let loads: Vec<bool> = app
+        .take_requests()
+        .iter()
+        .map(|r| {
+            matches!(
+                r.command,
+                Command::LoadAccessRequests { all: false } | Command::LoadHeldCalls { all: false }
+            )
+        })
+        .collect();
+    assert_eq!(loads, [true, true]);
+    // Still in flight: the next tick asks for nothing more.
+    app.update(Action::Tick);
+    assert!(app.take_requests().is_empty());
+}
