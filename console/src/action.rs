@@ -25,7 +25,8 @@ pub enum Action {
     /// The terminal was resized to (columns, rows).
     Resize(u16, u16),
     /// A periodic tick (every [`RETRY_EVERY`]): retries when the daemon
-    /// was unreachable.
+    /// was unreachable, else refreshes the access request and held call
+    /// queues (their tab counts).
     Tick,
     /// A reply from the worker (boxed: replies are much larger than keys).
     Reply(Box<Reply>),
@@ -225,6 +226,58 @@ pub enum Command {
     /// [`Data::AccessPreview`]: who would gain or lose which tools if the
     /// change waiting for confirmation were made.
     PreviewAccess(v1::PreviewAccessChangeRequest),
+    /// `AccessRequestService.ListAccessRequests`, every page →
+    /// [`Data::AccessRequests`].
+    LoadAccessRequests {
+        /// Also decided (approved, denied, expired) requests; false: only
+        /// pending ones.
+        all: bool,
+    },
+    /// `AccessRequestService.ApproveAccessRequest` → [`Data::Changed`].
+    ApproveAccessRequest(v1::ApproveAccessRequestRequest),
+    /// `AccessRequestService.DenyAccessRequest` → [`Data::Changed`].
+    DenyAccessRequest(v1::DenyAccessRequestRequest),
+    /// `HeldCallService.ListHeldCalls`, every page → [`Data::HeldCalls`].
+    LoadHeldCalls {
+        /// Also decided calls; false: only pending ones.
+        all: bool,
+    },
+    /// `HeldCallService.GetHeldCall` (with its arguments) →
+    /// [`Data::HeldCall`].
+    LoadHeldCall {
+        /// Held call id.
+        id: String,
+    },
+    /// `HeldCallService.ApproveHeldCall` → [`Data::Changed`].
+    ApproveHeldCall(v1::ApproveHeldCallRequest),
+    /// `HeldCallService.DenyHeldCall` → [`Data::Changed`].
+    DenyHeldCall(v1::DenyHeldCallRequest),
+    /// `HookService.ListHooks` → [`Data::Hooks`].
+    LoadHooks,
+    /// `HookService.CreateHook` → [`Data::Changed`].
+    CreateHook {
+        /// The hook (id, times and revision ignored).
+        hook: Box<v1::Hook>,
+        /// A webhook's signing secret.
+        secret: Option<HookSecret>,
+    },
+    /// `HookService.UpdateHook` → [`Data::Changed`].
+    UpdateHook {
+        /// The new settings; `hook.id` names the hook.
+        hook: Box<v1::Hook>,
+        /// A new webhook signing secret; None keeps the stored one.
+        secret: Option<HookSecret>,
+        /// The revision the admin saw.
+        expected_revision: Option<u64>,
+    },
+    /// `HookService.DeleteHook` → [`Data::Changed`].
+    DeleteHook {
+        /// Hook id.
+        id: String,
+    },
+    /// `HookService.TestHook` (a dry run; writes nothing) →
+    /// [`Data::HookTested`].
+    TestHook(Box<v1::TestHookRequest>),
     /// Stops the long-running request `id` (the audit tail); no reply.
     Cancel {
         /// The request to stop.
@@ -248,6 +301,16 @@ impl std::fmt::Debug for Credentials {
             .field("client_id", &self.client_id)
             .field("client_secret", &"<redacted>")
             .finish()
+    }
+}
+
+/// A webhook hook's signing secret on its way to the daemon: wiped from
+/// memory when dropped; `Debug` never shows it.
+pub struct HookSecret(pub Zeroizing<String>);
+
+impl std::fmt::Debug for HookSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("HookSecret(<redacted>)")
     }
 }
 
@@ -306,6 +369,23 @@ pub enum Data {
     SignInLinkIssued(IssuedLink),
     /// Who would gain or lose which tools through which profiles.
     AccessPreview(v1::PreviewAccessChangeResponse),
+    /// Access requests (newest first) and how many are pending in all.
+    AccessRequests {
+        requests: Vec<v1::AccessRequest>,
+        pending: u32,
+    },
+    /// Held calls (newest first, without arguments) and how many are
+    /// pending in all.
+    HeldCalls {
+        calls: Vec<v1::HeldCall>,
+        pending: u32,
+    },
+    /// One held call with its arguments.
+    HeldCall(v1::HeldCall),
+    /// Every hook, in run order.
+    Hooks(Vec<v1::Hook>),
+    /// What a hook would do to a sample call.
+    HookTested(v1::TestHookResponse),
     /// A change went through; `message` says what, `scope` what to reload.
     Changed {
         message: String,
@@ -384,6 +464,10 @@ pub enum Scope {
     Users,
     User(String),
     Clients,
+    /// Access requests (and the grants an approval makes).
+    AccessRequests,
+    HeldCalls,
+    Hooks,
 }
 
 /// Something the terminal loop does for the update step.

@@ -54,6 +54,8 @@ pub enum Intent {
     DetailUp,
     ClientType,
     ClientState,
+    Deny,
+    DryRun,
 }
 
 /// One binding: the keys (any of them), a label for the footer and help,
@@ -307,6 +309,62 @@ const CLIENTS: &[Binding] = &[
     ),
 ];
 
+const REQUESTS: &[Binding] = &[
+    b(
+        &[Char('a')],
+        "a",
+        "approve (shorter time optional)",
+        Intent::Approve,
+        true,
+    ),
+    b(&[Char('d')], "d", "deny with a reason", Intent::Deny, true),
+    b(
+        &[Char('v')],
+        "v",
+        "pending / all requests",
+        Intent::ToggleView,
+        true,
+    ),
+];
+
+const HELD_CALLS: &[Binding] = &[
+    b(
+        &[Char('a')],
+        "a",
+        "approve this call",
+        Intent::Approve,
+        true,
+    ),
+    b(&[Char('d')], "d", "deny with a reason", Intent::Deny, true),
+    b(
+        &[Char('v')],
+        "v",
+        "pending / all held calls",
+        Intent::ToggleView,
+        true,
+    ),
+];
+
+const HOOKS: &[Binding] = &[
+    b(&[Char('n')], "n", "new hook", Intent::New, true),
+    b(&[Char('e')], "e", "edit hook", Intent::Edit, true),
+    b(
+        &[Char(' ')],
+        "Space",
+        "enable / disable",
+        Intent::Toggle,
+        true,
+    ),
+    b(
+        &[Char('t')],
+        "t",
+        "dry run on a sample call",
+        Intent::DryRun,
+        true,
+    ),
+    b(&[Char('D')], "D", "delete hook", Intent::Delete, true),
+];
+
 const SETTINGS: &[Binding] = &[
     b(
         &[Char(' ')],
@@ -335,6 +393,9 @@ pub fn screen(screen: Screen) -> &'static [Binding] {
         Screen::Audit => AUDIT,
         Screen::Settings => SETTINGS,
         Screen::Clients => CLIENTS,
+        Screen::Requests => REQUESTS,
+        Screen::HeldCalls => HELD_CALLS,
+        Screen::Hooks => HOOKS,
     }
 }
 

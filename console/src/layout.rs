@@ -90,8 +90,10 @@ pub fn areas(size: Rect, zoomed: bool, status_rows: u16) -> Areas {
 ///
 /// The widest form that leaves `reserve` free wins: the product name and
 /// every tab's title (from [`WIDE_TABS`] columns), every title, then only
-/// the current screen's title with the other tabs by number (`1`-`7` still
-/// jump to them).
+/// the current screen's title with the other tabs by number (`1`-`9`, `0`
+/// still jump to them). A screen with a count (pending access requests,
+/// held calls) shows it: `9 Requests (3)`, or `9:3` by number; when even
+/// that does not fit, the numbers go without counts.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Tabs {
     /// Whether [`PRODUCT_LABEL`] is drawn before the tabs.
@@ -115,9 +117,10 @@ impl Tabs {
     }
 }
 
-/// Lays out the tabs (see [`Tabs`]).
-pub fn tabs(width: u16, current: Screen, reserve: u16) -> Tabs {
-    let build = |product: bool, full: bool| {
+/// Lays out the tabs (see [`Tabs`]); `counts` are the non-zero counts to
+/// show on tabs.
+pub fn tabs(width: u16, current: Screen, reserve: u16, counts: &[(Screen, u32)]) -> Tabs {
+    let build = |product: bool, full: bool, with_counts: bool| {
         let mut x = if product {
             PRODUCT_LABEL.chars().count() as u16
         } else {
@@ -125,12 +128,19 @@ pub fn tabs(width: u16, current: Screen, reserve: u16) -> Tabs {
         };
         let tabs = Screen::ALL
             .iter()
-            .enumerate()
-            .map(|(i, screen)| {
-                let label = if full || *screen == current {
-                    format!(" {} {} ", i + 1, screen.title())
-                } else {
-                    format!(" {} ", i + 1)
+            .map(|screen| {
+                let count = counts
+                    .iter()
+                    .find(|(s, n)| s == screen && *n > 0 && with_counts)
+                    .map(|(_, n)| *n);
+                let label = match (full || *screen == current, screen.digit(), count) {
+                    (true, Some(d), Some(n)) => format!(" {d} {} ({n}) ", screen.title()),
+                    (true, Some(d), None) => format!(" {d} {} ", screen.title()),
+                    (true, None, Some(n)) => format!(" {} ({n}) ", screen.title()),
+                    (true, None, None) => format!(" {} ", screen.title()),
+                    (false, Some(d), Some(n)) => format!(" {d}:{n} "),
+                    (false, Some(d), None) => format!(" {d} "),
+                    (false, None, _) => format!(" {} ", &screen.title()[..1]),
                 };
                 let w = label.chars().count() as u16;
                 let start = x;
@@ -140,13 +150,18 @@ pub fn tabs(width: u16, current: Screen, reserve: u16) -> Tabs {
             .collect();
         Tabs { product, tabs }
     };
-    let forms = [(true, true), (false, true), (false, false)];
+    let forms = [
+        (true, true, true),
+        (false, true, true),
+        (false, false, true),
+        (false, false, false),
+    ];
     forms
         .iter()
-        .filter(|(product, _)| !product || width >= WIDE_TABS)
-        .map(|&(product, full)| build(product, full))
+        .filter(|(product, ..)| !product || width >= WIDE_TABS)
+        .map(|&(product, full, with_counts)| build(product, full, with_counts))
         .find(|t| t.end().saturating_add(reserve) <= width)
-        .unwrap_or_else(|| build(false, false))
+        .unwrap_or_else(|| build(false, false, false))
 }
 
 /// Terminals at least this wide may show the product name before the tabs.
@@ -193,23 +208,37 @@ mod tests {
     #[test]
     fn tabs_give_way_to_the_state_on_the_right() {
         let width = |t: &Tabs| t.end();
+        let counts = [(Screen::Requests, 3), (Screen::HeldCalls, 1)];
         // Wide: product name and every title.
-        let wide = tabs(160, Screen::Users, 16);
+        let wide = tabs(160, Screen::Users, 16, &[]);
         assert!(wide.product);
-        assert_eq!(width(&wide), 99);
-        // 100 columns with a short state: every title, no product name.
-        let plain = tabs(100, Screen::Users, 2);
+        assert_eq!(width(&wide), 132);
+        // With pending requests and held calls: their counts.
+        let counted = tabs(160, Screen::Users, 16, &counts);
+        assert_eq!(counted.tabs[8].1, " 9 Requests (3) ");
+        assert_eq!(counted.tabs[9].1, " 0 Held calls (1) ");
+        assert_eq!(width(&counted), 140);
+        // 130 columns with a short state: every title, no product name.
+        let plain = tabs(130, Screen::Users, 2, &[]);
         assert!(!plain.product);
         assert_eq!(plain.tabs[0].1, " 1 Servers ");
         assert_eq!(plain.tabs[7].1, " 8 AI clients ");
-        assert_eq!(width(&plain), 88);
+        assert_eq!(plain.tabs[10].1, " Hooks ");
+        assert_eq!(width(&plain), 121);
         // 80 columns with `MCP TRAFFIC OFF ✗ daemon unreachable `: only the
-        // current title, and it all fits.
-        let compact = tabs(80, Screen::Users, 37);
+        // current title, the counts by number, and it all fits.
+        let compact = tabs(80, Screen::Users, 37, &counts);
         assert_eq!(compact.tabs[0].1, " 1 ");
         assert_eq!(compact.tabs[4].1, " 5 Users ");
+        assert_eq!(compact.tabs[8].1, " 9:3 ");
+        assert_eq!(compact.tabs[9].1, " 0:1 ");
+        assert_eq!(compact.tabs[10].1, " H ");
         assert!(width(&compact) + 37 <= 80);
         assert_eq!(compact.at(1), Some(Screen::Servers));
         assert_eq!(compact.at(width(&compact)), None);
+        // Tighter still: the counts go, the numbers stay.
+        let bare = tabs(80, Screen::Users, 40, &counts);
+        assert_eq!(bare.tabs[8].1, " 9 ");
+        assert!(width(&bare) + 40 <= 80);
     }
 }

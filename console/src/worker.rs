@@ -237,6 +237,176 @@ async fn call(mut c: Clients, command: Command) -> Result<Data, ApiError> {
                 Scope::Clients,
             )
         }
+        Command::LoadAccessRequests { all } => {
+            let state = if all {
+                v1::AccessRequestState::Unspecified
+            } else {
+                v1::AccessRequestState::Pending
+            };
+            let mut requests = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = c
+                    .access_requests
+                    .list_access_requests(v1::ListAccessRequestsRequest {
+                        state: state.into(),
+                        page_size: 1000,
+                        page_token,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                requests.extend(page.requests);
+                if page.next_page_token.is_empty() {
+                    break Data::AccessRequests {
+                        requests,
+                        pending: page.pending_count,
+                    };
+                }
+                page_token = page.next_page_token;
+            }
+        }
+        Command::ApproveAccessRequest(request) => {
+            let approved = c
+                .access_requests
+                .approve_access_request(request)
+                .await?
+                .into_inner()
+                .request
+                .unwrap_or_default();
+            let until = match approved.granted_duration_secs {
+                Some(secs) => format!(" for {}", crate::state::describe_duration(secs)),
+                None => " without an end".to_owned(),
+            };
+            changed(
+                format!(
+                    "access request approved: {} holds {}{until}",
+                    approved.user_email, approved.profile_name
+                ),
+                Scope::AccessRequests,
+            )
+        }
+        Command::DenyAccessRequest(request) => {
+            let denied = c
+                .access_requests
+                .deny_access_request(request)
+                .await?
+                .into_inner()
+                .request
+                .unwrap_or_default();
+            changed(
+                format!(
+                    "access request denied: {} does not get {}",
+                    denied.user_email, denied.profile_name
+                ),
+                Scope::AccessRequests,
+            )
+        }
+        Command::LoadHeldCalls { all } => {
+            let state = if all {
+                v1::HeldCallState::Unspecified
+            } else {
+                v1::HeldCallState::Pending
+            };
+            let mut calls = Vec::new();
+            let mut page_token = String::new();
+            loop {
+                let page = c
+                    .held_calls
+                    .list_held_calls(v1::ListHeldCallsRequest {
+                        state: state.into(),
+                        page_size: 1000,
+                        page_token,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                calls.extend(page.held_calls);
+                if page.next_page_token.is_empty() {
+                    break Data::HeldCalls {
+                        calls,
+                        pending: page.pending_count,
+                    };
+                }
+                page_token = page.next_page_token;
+            }
+        }
+        Command::LoadHeldCall { id } => Data::HeldCall(
+            c.held_calls
+                .get_held_call(v1::GetHeldCallRequest { id })
+                .await?
+                .into_inner()
+                .held_call
+                .unwrap_or_default(),
+        ),
+        Command::ApproveHeldCall(request) => {
+            let call = c
+                .held_calls
+                .approve_held_call(request)
+                .await?
+                .into_inner()
+                .held_call
+                .unwrap_or_default();
+            changed(
+                format!(
+                    "held call approved: {}'s {} runs once when the client retries",
+                    call.user_email, call.tool
+                ),
+                Scope::HeldCalls,
+            )
+        }
+        Command::DenyHeldCall(request) => {
+            let call = c
+                .held_calls
+                .deny_held_call(request)
+                .await?
+                .into_inner()
+                .held_call
+                .unwrap_or_default();
+            changed(
+                format!("held call denied: {}'s {}", call.user_email, call.tool),
+                Scope::HeldCalls,
+            )
+        }
+        Command::LoadHooks => Data::Hooks(
+            c.hooks
+                .list_hooks(v1::ListHooksRequest {})
+                .await?
+                .into_inner()
+                .hooks,
+        ),
+        Command::CreateHook { hook, secret } => {
+            let name = hook.name.clone();
+            c.hooks
+                .create_hook(v1::CreateHookRequest {
+                    hook: Some(*hook),
+                    webhook_secret: secret.map(|s| s.0.as_str().to_owned()),
+                })
+                .await?;
+            changed(format!("hook {name} created"), Scope::Hooks)
+        }
+        Command::UpdateHook {
+            hook,
+            secret,
+            expected_revision,
+        } => {
+            let name = hook.name.clone();
+            c.hooks
+                .update_hook(v1::UpdateHookRequest {
+                    hook: Some(*hook),
+                    webhook_secret: secret.map(|s| s.0.as_str().to_owned()),
+                    expected_revision,
+                })
+                .await?;
+            changed(format!("hook {name} saved"), Scope::Hooks)
+        }
+        Command::DeleteHook { id } => {
+            c.hooks.delete_hook(v1::DeleteHookRequest { id }).await?;
+            changed("hook deleted", Scope::Hooks)
+        }
+        Command::TestHook(request) => {
+            Data::HookTested(c.hooks.test_hook(*request).await?.into_inner())
+        }
         Command::LoadUserDetail { user_id } => {
             let (mut users, mut connections_client) = (c.users.clone(), c.connections.clone());
             let (tokens, connections, tools) = tokio::join!(

@@ -292,7 +292,7 @@ async fn an_admin_sets_up_salesforce_from_the_console() {
     assert_eq!(ai_clients.len(), 1);
     assert!(!ai_clients[0].traffic_enabled);
     assert_eq!(ai_clients[0].revision, 1);
-    console.keys("7G<Up><Space>").await;
+    console.keys("7gjjjjj<Space>").await;
     console
         .keys("https://login.acme.example<Tab>toolgate<Tab>")
         .await;

@@ -389,9 +389,226 @@ fn events() -> Vec<v1::AuditEvent> {
     ]
 }
 
+/// Access requests: two pending (one opened by a tool call, one ahead of
+/// time), one approved and one denied (shown with `v`).
+fn access_requests() -> Vec<v1::AccessRequest> {
+    let base = |n: u32, email: &str, user: u32| v1::AccessRequest {
+        id: id(700 + n),
+        user_id: id(user),
+        user_email: email.into(),
+        profile_id: id(301),
+        profile_name: "Sales".into(),
+        revision: 1,
+        ..Default::default()
+    };
+    vec![
+        v1::AccessRequest {
+            tool: "salesforce_query".into(),
+            reason: "Quarterly pipeline review for the EMEA team".into(),
+            state: v1::AccessRequestState::Pending as i32,
+            requested_duration_secs: Some(28_800),
+            created_at: ts(23, 8),
+            expires_at: ts(30, 8),
+            ..base(1, "bo@example.com", 402)
+        },
+        v1::AccessRequest {
+            state: v1::AccessRequestState::Pending as i32,
+            created_at: ts(22, 14),
+            expires_at: ts(29, 14),
+            ..base(2, "ana@example.com", 401)
+        },
+        v1::AccessRequest {
+            tool: "salesforce_search".into(),
+            state: v1::AccessRequestState::Approved as i32,
+            requested_duration_secs: Some(3_600),
+            granted_duration_secs: Some(1_800),
+            created_at: ts(21, 9),
+            decided_at: ts(21, 10),
+            decided_by: "admin:ana".into(),
+            ..base(3, "cy@example.com", 403)
+        },
+        v1::AccessRequest {
+            state: v1::AccessRequestState::Denied as i32,
+            created_at: ts(20, 9),
+            decided_at: ts(20, 11),
+            decided_by: "admin:ana".into(),
+            decision_reason: "not on the sales team".into(),
+            ..base(4, "di@example.com", 404)
+        },
+    ]
+}
+
+/// Held calls: one pending delete, one already run.
+fn held_calls() -> Vec<v1::HeldCall> {
+    vec![
+        v1::HeldCall {
+            id: id(801),
+            user_id: id(401),
+            user_email: "ana@example.com".into(),
+            client_id: id(602),
+            client_name: "Claude Desktop".into(),
+            tool: "salesforce_delete_record".into(),
+            server_id: id(1),
+            arguments_digest: "5d41402abc4b2a76b9719d911017c592ae8f5d41402abc4b2a76b9719d911017"
+                .into(),
+            state: v1::HeldCallState::Pending as i32,
+            created_at: ts(23, 9),
+            expires_at: ts(23, 10),
+            revision: 1,
+            ..Default::default()
+        },
+        v1::HeldCall {
+            id: id(802),
+            user_id: id(402),
+            user_email: "bo@example.com".into(),
+            client_name: "ci nightly".into(),
+            tool: "salesforce_update_record".into(),
+            server_id: id(1),
+            state: v1::HeldCallState::Used as i32,
+            created_at: ts(22, 9),
+            decided_at: ts(22, 10),
+            decided_by: "admin:ana".into(),
+            used_at: ts(22, 10),
+            revision: 3,
+            ..Default::default()
+        },
+    ]
+}
+
+/// The held call with its arguments, as GetHeldCall answers.
+fn held_call(held_id: &str) -> Option<v1::HeldCall> {
+    let mut call = held_calls().into_iter().find(|c| c.id == held_id)?;
+    call.arguments_json =
+        r#"{"object":"Opportunity","id":"006000000000001AAA","reason":"duplicate"}"#.into();
+    Some(call)
+}
+
+/// One hook of each kind, in run order.
+fn hooks() -> Vec<v1::Hook> {
+    use v1::hook::Config;
+    let hook = |n: u32, name: &str, phase: v1::HookPhase, priority: i32, config: Config| v1::Hook {
+        id: id(900 + n),
+        name: name.into(),
+        phase: phase as i32,
+        priority,
+        enabled: true,
+        timeout_ms: 2000,
+        config: Some(config),
+        updated_at: ts(22, 9),
+        revision: 2,
+        ..Default::default()
+    };
+    vec![
+        v1::Hook {
+            filter: Some(v1::HookFilter {
+                tools: vec!["salesforce_*".into()],
+                ..Default::default()
+            }),
+            ..hook(
+                1,
+                "no cards",
+                v1::HookPhase::Before,
+                10,
+                Config::CardBlocking(v1::CardBlockingConfig {}),
+            )
+        },
+        v1::Hook {
+            filter: Some(v1::HookFilter {
+                tools: vec!["salesforce_query".into()],
+                ..Default::default()
+            }),
+            ..hook(
+                2,
+                "sales objects only",
+                v1::HookPhase::Before,
+                20,
+                Config::QueryScope(v1::QueryScopeConfig {
+                    allow_objects: vec!["Account".into(), "Opportunity".into()],
+                    deny_objects: vec!["User".into()],
+                    max_limit: Some(200),
+                    deny_query_all: true,
+                }),
+            )
+        },
+        v1::Hook {
+            filter: Some(v1::HookFilter {
+                classifications: vec![
+                    v1::ClassificationTag::Write as i32,
+                    v1::ClassificationTag::Delete as i32,
+                ],
+                ..Default::default()
+            }),
+            ..hook(
+                3,
+                "office hours",
+                v1::HookPhase::Before,
+                30,
+                Config::WriteWindow(v1::WriteWindowConfig {
+                    days: vec![1, 2, 3, 4, 5],
+                    start_minute: 540,
+                    end_minute: 1080,
+                    time_zone: "Europe/Lisbon".into(),
+                }),
+            )
+        },
+        v1::Hook {
+            enabled: false,
+            filter: Some(v1::HookFilter {
+                user_ids: vec![id(402)],
+                ..Default::default()
+            }),
+            ..hook(
+                4,
+                "compliance check",
+                v1::HookPhase::Before,
+                40,
+                Config::Webhook(v1::WebhookConfig {
+                    url: "https://hooks.acme.example/toolgate".into(),
+                    secret_set_at: ts(21, 9),
+                    secret_fingerprint: "9c1185a5".into(),
+                }),
+            )
+        },
+        v1::Hook {
+            filter: Some(v1::HookFilter {
+                profile_ids: vec![id(301)],
+                ..Default::default()
+            }),
+            ..hook(
+                5,
+                "redact PII",
+                v1::HookPhase::After,
+                10,
+                Config::PiiRedaction(v1::PiiRedactionConfig {
+                    fields: vec!["Email".into(), "Phone".into(), "SSN__c".into()],
+                    patterns: vec![
+                        v1::PiiPattern::Email as i32,
+                        v1::PiiPattern::CardNumber as i32,
+                    ],
+                    placeholder: String::new(),
+                }),
+            )
+        },
+    ]
+}
+
+/// The fixed "now" of the snapshots: 2026-11-23 10:15 UTC.
+fn now() -> chrono::DateTime<chrono::Utc> {
+    chrono::DateTime::from_timestamp(ts(23, 10).unwrap().seconds, 0).unwrap()
+}
+
 fn settings() -> v1::Settings {
     v1::Settings {
-        governance: None,
+        governance: Some(v1::GovernanceSettings {
+            show_requestable_tools: true,
+            access_request_ttl_secs: 604_800,
+            held_call_ttl_secs: 3_600,
+            call_approval: Some(v1::CallApprovalRule {
+                tools: vec!["salesforce_delete_record".into()],
+                classifications: vec![v1::ClassificationTag::Dangerous as i32],
+            }),
+            audit_verbosity: v1::AuditVerbosity::Standard as i32,
+        }),
         mcp_traffic_enabled: true,
         require_tool_approval: true,
         default_classification: Some(v1::Classification {
@@ -489,6 +706,29 @@ fn data_for(command: &Command, answer: Answer) -> Option<Result<Data, ApiError>>
         Command::LoadUserDetail { user_id } => Data::UserDetail(user_detail(user_id)),
         Command::TailAudit { .. } => Data::AuditBacklog(pick(full, events())),
         Command::PreviewAccess(request) => Data::AccessPreview(preview(request)),
+        Command::LoadAccessRequests { all } => {
+            let requests: Vec<v1::AccessRequest> = pick(full, access_requests())
+                .into_iter()
+                .filter(|r| *all || r.state == v1::AccessRequestState::Pending as i32)
+                .collect();
+            Data::AccessRequests {
+                pending: if full { 2 } else { 0 },
+                requests,
+            }
+        }
+        Command::LoadHeldCalls { all } => {
+            let calls: Vec<v1::HeldCall> = pick(full, held_calls())
+                .into_iter()
+                .filter(|c| *all || c.state == v1::HeldCallState::Pending as i32)
+                .collect();
+            Data::HeldCalls {
+                pending: if full { 1 } else { 0 },
+                calls,
+            }
+        }
+        Command::LoadHeldCall { id } => Data::HeldCall(held_call(id)?),
+        Command::LoadHooks => Data::Hooks(pick(full, hooks())),
+        Command::TestHook(request) => Data::HookTested(dry_run(request)),
         _ => return None,
     }))
 }
@@ -560,6 +800,28 @@ fn preview(request: &v1::PreviewAccessChangeRequest) -> v1::PreviewAccessChangeR
     }
 }
 
+/// The daemon's dry run: the PII hook redacts the sample result's email;
+/// other hooks deny a query over `User`.
+fn dry_run(request: &v1::TestHookRequest) -> v1::TestHookResponse {
+    if request.id == id(905) {
+        v1::TestHookResponse {
+            matches: true,
+            outcome: v1::HookOutcome::Mutated as i32,
+            reason: String::new(),
+            output_json: r#"{"records":[{"Email":"[REDACTED]"}]}"#.into(),
+            redactions: [("Email".to_owned(), 1)].into_iter().collect(),
+        }
+    } else {
+        v1::TestHookResponse {
+            matches: true,
+            outcome: v1::HookOutcome::Denied as i32,
+            reason: "the query touches User, which this hook denies".into(),
+            output_json: String::new(),
+            redactions: Default::default(),
+        }
+    }
+}
+
 /// Answers every queued request the way `answer` says; returns those it
 /// cannot answer (changes).
 fn serve(app: &mut App, answer: Answer) -> Vec<Request> {
@@ -597,9 +859,12 @@ fn press(app: &mut App, answer: Answer, script: &str) -> Vec<Request> {
 
 fn console(size: (u16, u16), answer: Answer, screen: Screen) -> App {
     let mut app = App::new("http://127.0.0.1:50051", Rect::new(0, 0, size.0, size.1));
+    app.clock = now;
     serve(&mut app, answer);
-    let index = Screen::ALL.iter().position(|s| *s == screen).unwrap() + 1;
-    press(&mut app, answer, &index.to_string());
+    match screen.digit() {
+        Some(digit) => press(&mut app, answer, &digit.to_string()),
+        None => press(&mut app, answer, &format!(":{}<Enter>", screen.name())),
+    };
     app
 }
 
@@ -651,7 +916,7 @@ fn the_tool_list_views_and_the_detail_pane() {
 
 #[test]
 fn overlays() {
-    let cases: [(&str, Screen, &str); 18] = [
+    let cases: [(&str, Screen, &str); 28] = [
         ("help", Screen::Tools, "?"),
         ("palette", Screen::Tools, ":pro"),
         ("register_form", Screen::Servers, "n"),
@@ -663,8 +928,18 @@ fn overlays() {
         ("grant_form", Screen::Users, "u"),
         ("kill_switch_confirm", Screen::Settings, "<Space>"),
         ("identity_provider_form", Screen::Settings, "jjjjj<Space>"),
-        ("registration_form", Screen::Settings, "G<Space>"),
+        ("registration_form", Screen::Settings, "jjjjjj<Space>"),
         ("client_revoke_confirm", Screen::Clients, "x"),
+        ("governance_form", Screen::Settings, "G<Space>"),
+        ("profile_form", Screen::Profiles, "e"),
+        ("request_approve_form", Screen::Requests, "a"),
+        ("request_deny_form", Screen::Requests, "d"),
+        ("held_approve_confirm", Screen::HeldCalls, "a"),
+        ("held_deny_form", Screen::HeldCalls, "d"),
+        ("hook_kind_form", Screen::Hooks, "n"),
+        ("hook_pii_form", Screen::Hooks, "GGe"),
+        ("hook_window_form", Screen::Hooks, "jje"),
+        ("hook_dry_run_form", Screen::Hooks, "Gt"),
         ("enable_confirm", Screen::Servers, "jt"),
         // Changes that can give access say who gains it before `y`.
         ("approve_write_confirm", Screen::Tools, "a"),
@@ -687,6 +962,37 @@ fn overlays() {
             assert!(app.overlay.is_some(), "{name}: no overlay");
             snapshot(&format!("overlay_{name}_{}x{}", size.0, size.1), &app);
         }
+    }
+}
+
+#[test]
+fn the_approval_queues_show_decided_items_with_v() {
+    for size in SIZES {
+        let suffix = format!("{}x{}", size.0, size.1);
+        let mut app = console(size, Answer::Data, Screen::Requests);
+        press(&mut app, Answer::Data, "v");
+        let text = render(&app, Theme { color: false });
+        assert!(text.contains("approved"), "{text}");
+        snapshot(&format!("requests_all_{suffix}"), &app);
+        let mut app = console(size, Answer::Data, Screen::HeldCalls);
+        press(&mut app, Answer::Data, "vj");
+        snapshot(&format!("held_all_{suffix}"), &app);
+    }
+}
+
+#[test]
+fn a_hook_dry_run_shows_outcome_output_and_redaction_counts() {
+    for size in SIZES {
+        let suffix = format!("{}x{}", size.0, size.1);
+        let mut app = console(size, Answer::Data, Screen::Hooks);
+        press(&mut app, Answer::Data, "Gt<Enter>");
+        assert!(app.overlay.is_none(), "the form closes with the answer");
+        let text = render(&app, Theme { color: false });
+        if size == (160, 45) {
+            assert!(text.contains("MUTATED"), "{text}");
+            assert!(text.contains("Email: 1"), "{text}");
+        }
+        snapshot(&format!("hooks_dry_run_{suffix}"), &app);
     }
 }
 

@@ -2,7 +2,8 @@
 //! against a daemon started in this process, types into it with
 //! `tmux send-keys`, reads the screen with `tmux capture-pane`, and checks
 //! through the control API that approvals made with the keyboard reach the
-//! daemon. Needs `tmux` on the PATH (CI installs it); without it the test
+//! daemon: tools from the review queue, an access request and a held call
+//! (issue 15). Needs `tmux` on the PATH (CI installs it); without it the test
 //! fails rather than skips.
 
 mod common;
@@ -388,6 +389,314 @@ async fn the_console_in_tmux_shows_the_review_queue_and_approves_tools() {
         "the console's screen is gone after exit:\n{screen}"
     );
     eprintln!("console session took {:?}", started.elapsed());
+
+    drop(tmux);
+    running.stop().await.unwrap();
+}
+
+/// Approves `names` (exposed tool names) at the daemon; returns their ids.
+async fn approve_tools(clients: &mut Clients, names: &[&str]) -> Vec<String> {
+    let tools = tools_by_name(clients).await;
+    let mut ids = Vec::new();
+    for name in names {
+        let id = tools[*name].id.clone();
+        clients
+            .tools
+            .update_tool(v1::UpdateToolRequest {
+                id: id.clone(),
+                state: Some(v1::ToolState::Approved.into()),
+                classification: None,
+            })
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    ids
+}
+
+/// A toolset of `tool_ids` bound to a new profile obtained by `obtain`;
+/// returns the profile's id.
+async fn profile_with(
+    clients: &mut Clients,
+    name: &str,
+    tool_ids: Vec<String>,
+    obtain: v1::ProfileObtain,
+    max_request_duration_secs: Option<u64>,
+) -> String {
+    let toolset = clients
+        .toolsets
+        .create_toolset(v1::CreateToolsetRequest {
+            name: format!("{name} tools"),
+            description: String::new(),
+            tool_ids,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .toolset
+        .unwrap();
+    clients
+        .profiles
+        .create_access_profile(v1::CreateAccessProfileRequest {
+            name: name.into(),
+            description: String::new(),
+            toolset_ids: vec![toolset.id],
+            obtain: obtain.into(),
+            max_request_duration_secs,
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .profile
+        .unwrap()
+        .id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_console_in_tmux_approves_an_access_request_and_a_held_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().join("data");
+    std::fs::create_dir(&data_dir).unwrap();
+    let (running, token) = common::start_daemon(&data_dir).await;
+    let addr = running.grpc_addr;
+    let mut clients = common::clients(addr, &token);
+    clients
+        .servers
+        .register_server(v1::RegisterServerRequest {
+            catalog_kind: "salesforce".into(),
+            name: "Salesforce".into(),
+            tool_prefix: "salesforce".into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let ids = approve_tools(&mut clients, &["salesforce_get_limits", "salesforce_query"]).await;
+    let ana = clients
+        .users
+        .create_user(v1::CreateUserRequest {
+            email: "ana@example.com".into(),
+            display_name: "Ana".into(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .user
+        .unwrap();
+    // Ana holds get_limits by an admin's grant, and may request query.
+    let everyday = profile_with(
+        &mut clients,
+        "Everyday",
+        vec![ids[0].clone()],
+        v1::ProfileObtain::AdminGrant,
+        None,
+    )
+    .await;
+    clients
+        .profiles
+        .grant_user(v1::GrantUserRequest {
+            profile_id: everyday,
+            user_id: ana.id.clone(),
+            expires_at: None,
+            expected_revision: None,
+        })
+        .await
+        .unwrap();
+    let sales = profile_with(
+        &mut clients,
+        "Sales",
+        vec![ids[1].clone()],
+        v1::ProfileObtain::RequestWithApproval,
+        Some(86_400),
+    )
+    .await;
+    let opened = clients
+        .access_requests
+        .create_access_request(v1::CreateAccessRequestRequest {
+            user_id: ana.id.clone(),
+            profile_id: sales.clone(),
+            reason: "pipeline review".into(),
+            duration_secs: Some(28_800),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(opened.created);
+    let request = opened.request.unwrap();
+    assert_eq!(request.state, v1::AccessRequestState::Pending as i32);
+
+    // Every call of get_limits waits for a person.
+    let mut governance = clients
+        .settings
+        .get_settings(v1::GetSettingsRequest {})
+        .await
+        .unwrap()
+        .into_inner()
+        .settings
+        .unwrap()
+        .governance
+        .unwrap_or_default();
+    governance.call_approval = Some(v1::CallApprovalRule {
+        tools: vec!["salesforce_get_limits".into()],
+        classifications: vec![],
+    });
+    clients
+        .settings
+        .update_settings(v1::UpdateSettingsRequest {
+            governance: Some(governance),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let issued = clients
+        .users
+        .issue_token(v1::IssueTokenRequest {
+            user_id: ana.id.clone(),
+            name: "laptop".into(),
+            expires_at: None,
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let answer =
+        common::mcp_tool_call(running.http_addr, &issued.secret, "salesforce_get_limits").await;
+    let held = clients
+        .held_calls
+        .list_held_calls(v1::ListHeldCallsRequest {
+            state: v1::HeldCallState::Pending.into(),
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .held_calls;
+    let [held] = &held[..] else {
+        panic!("one held call: {held:?}; the call answered {answer}");
+    };
+    assert!(
+        answer.contains(&held.id),
+        "the client is told the id: {answer}"
+    );
+
+    let tmux = Tmux::new(dir.path());
+    let console = format!(
+        "{} --grpc-addr {} --data-dir {} --actor {ACTOR}; echo \"{EXITED} $?\"",
+        shell_quote(env!("CARGO_BIN_EXE_toolgate")),
+        shell_quote(&format!("http://{addr}")),
+        shell_quote(data_dir.to_str().unwrap()),
+    );
+    tmux.start(100, 30, &console).await;
+    tmux.wait_for("the console to connect", |s| s.contains("● connected"))
+        .await;
+
+    // 9: the access request queue, its count on the tab.
+    tmux.keys(&["9"]).await;
+    tmux.wait_for("the pending access request", |s| {
+        s.contains("Requests (1)")
+            && s.contains("Access requests pending: 1")
+            && s.contains("ana@example.com")
+            && s.contains("pipeline review")
+    })
+    .await;
+    // `a` approves for a shorter time than asked (2h of the 8h).
+    tmux.keys(&["a"]).await;
+    tmux.wait_for("the approve form", |s| {
+        s.contains("Approve ana@example.com's request") && s.contains("Asked for: 8h")
+    })
+    .await;
+    tmux.type_text("2h").await;
+    tmux.keys(&["Enter"]).await;
+    tmux.wait_for("the approval to be reported", |s| {
+        s.contains("access request approved: ana@example.com holds Sales for 2h")
+            && s.contains("No pending access requests")
+    })
+    .await;
+    let decided = clients
+        .access_requests
+        .get_access_request(v1::GetAccessRequestRequest {
+            id: request.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .request
+        .unwrap();
+    assert_eq!(decided.state, v1::AccessRequestState::Approved as i32);
+    assert_eq!(decided.granted_duration_secs, Some(7_200));
+    assert_eq!(decided.decided_by, format!("admin:{ACTOR}"));
+    let tools = clients
+        .users
+        .list_user_tools(v1::ListUserToolsRequest {
+            user_id: ana.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .tool_names;
+    assert!(
+        tools.contains(&"salesforce_query".to_owned()),
+        "the grant was made: {tools:?}"
+    );
+
+    // 0: the held call, with its arguments; `a` shows them before `y`.
+    tmux.keys(&["0"]).await;
+    tmux.wait_for("the held call and its arguments", |s| {
+        s.contains("Held calls (1)")
+            && s.contains("salesforce_get_limits")
+            && s.contains("Arguments, exactly as they will be sent")
+            && s.contains("{}")
+    })
+    .await;
+    tmux.keys(&["a"]).await;
+    tmux.wait_for("the confirmation with the arguments", |s| {
+        s.contains("Approve this call of salesforce_get_limits?") && s.contains("runs once")
+    })
+    .await;
+    let still = clients
+        .held_calls
+        .get_held_call(v1::GetHeldCallRequest {
+            id: held.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .held_call
+        .unwrap();
+    assert_eq!(
+        still.state,
+        v1::HeldCallState::Pending as i32,
+        "nothing changes before y"
+    );
+    tmux.keys(&["y"]).await;
+    tmux.wait_for("the held call approval to be reported", |s| {
+        s.contains("held call approved") && s.contains("No call waits for approval")
+    })
+    .await;
+    let approved = clients
+        .held_calls
+        .get_held_call(v1::GetHeldCallRequest {
+            id: held.id.clone(),
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .held_call
+        .unwrap();
+    assert_eq!(approved.state, v1::HeldCallState::Approved as i32);
+    assert_eq!(approved.decided_by, format!("admin:{ACTOR}"));
+
+    tmux.keys(&["q"]).await;
+    let screen = tmux
+        .wait_for_in(true, "the console to exit", |s| s.contains(EXITED))
+        .await;
+    let status = screen
+        .lines()
+        .find_map(|line| line.trim().strip_prefix(EXITED))
+        .map(str::trim);
+    assert_eq!(
+        status,
+        Some("0"),
+        "exit status; screen left behind:\n{screen}"
+    );
 
     drop(tmux);
     running.stop().await.unwrap();

@@ -96,6 +96,9 @@ pub struct Clients<S> {
     pub audit: v1::audit_service_client::AuditServiceClient<S>,
     pub connections: v1::connection_service_client::ConnectionServiceClient<S>,
     pub clients: v1::client_service_client::ClientServiceClient<S>,
+    pub access_requests: v1::access_request_service_client::AccessRequestServiceClient<S>,
+    pub hooks: v1::hook_service_client::HookServiceClient<S>,
+    pub held_calls: v1::held_call_service_client::HeldCallServiceClient<S>,
 }
 
 impl<S> Clients<S>
@@ -108,10 +111,13 @@ where
     /// Every service's client over clones of `service`.
     pub fn new(service: S) -> Self {
         use v1::access_profile_service_client::AccessProfileServiceClient;
+        use v1::access_request_service_client::AccessRequestServiceClient;
         use v1::audit_service_client::AuditServiceClient;
         use v1::catalog_service_client::CatalogServiceClient;
         use v1::client_service_client::ClientServiceClient;
         use v1::connection_service_client::ConnectionServiceClient;
+        use v1::held_call_service_client::HeldCallServiceClient;
+        use v1::hook_service_client::HookServiceClient;
         use v1::server_service_client::ServerServiceClient;
         use v1::settings_service_client::SettingsServiceClient;
         use v1::tool_service_client::ToolServiceClient;
@@ -127,7 +133,10 @@ where
             users: UserServiceClient::new(service.clone()),
             audit: AuditServiceClient::new(service.clone()),
             connections: ConnectionServiceClient::new(service.clone()),
-            clients: ClientServiceClient::new(service),
+            clients: ClientServiceClient::new(service.clone()),
+            access_requests: AccessRequestServiceClient::new(service.clone()),
+            hooks: HookServiceClient::new(service.clone()),
+            held_calls: HeldCallServiceClient::new(service),
         }
     }
 }

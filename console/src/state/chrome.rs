@@ -83,10 +83,18 @@ impl App {
             0
         };
         let reserve = off + self.link_labels().0.chars().count();
+        let counts: Vec<(super::Screen, u32)> = [
+            (super::Screen::Requests, self.requests_pending),
+            (super::Screen::HeldCalls, self.held_pending),
+        ]
+        .into_iter()
+        .filter_map(|(screen, n)| n.map(|n| (screen, n)))
+        .collect();
         layout::tabs(
             self.size.width,
             self.screen,
             u16::try_from(reserve).unwrap_or(u16::MAX),
+            &counts,
         )
     }
 }

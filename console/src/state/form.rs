@@ -42,6 +42,39 @@ pub enum FormKind {
     IdentityProvider,
     /// The registration policy of the sign-in settings.
     Registration,
+    /// Access requests, per-call approval and audit verbosity.
+    Governance,
+    /// Approve an access request (optionally for a shorter time).
+    ApproveRequest {
+        id: String,
+        revision: u64,
+    },
+    /// Deny an access request with a reason.
+    DenyRequest {
+        id: String,
+        revision: u64,
+    },
+    /// Deny a held call with a reason.
+    DenyHeldCall {
+        id: String,
+        revision: u64,
+    },
+    /// Choose the kind of a new hook.
+    NewHookKind,
+    /// A new hook of a kind.
+    NewHook {
+        kind: super::HookKindName,
+    },
+    /// Edit a hook.
+    EditHook {
+        id: String,
+        revision: u64,
+        kind: super::HookKindName,
+    },
+    /// A dry run of a stored hook on a sample call.
+    TestHook {
+        id: String,
+    },
 }
 
 /// A field's value.

@@ -19,6 +19,45 @@ pub fn toolset_kind(kind: i32) -> &'static str {
     }
 }
 
+/// How a profile is obtained, in words.
+pub fn obtain_name(obtain: i32) -> &'static str {
+    match v1::ProfileObtain::try_from(obtain).unwrap_or_default() {
+        v1::ProfileObtain::RequestWithApproval => "requestable (an admin approves)",
+        v1::ProfileObtain::RequestAutoApprove => "requestable (approved at once)",
+        _ => "admin grant only",
+    }
+}
+
+/// The fields of a profile form after name and description: how it is
+/// obtained and the longest requested grant.
+fn obtain_fields(obtain: i32, max: Option<u64>) -> [Field; 2] {
+    let value = match v1::ProfileObtain::try_from(obtain).unwrap_or_default() {
+        v1::ProfileObtain::RequestWithApproval => "approval",
+        v1::ProfileObtain::RequestAutoApprove => "auto",
+        _ => "admin",
+    };
+    [
+        Field::choice(
+            "obtain",
+            "Obtained by",
+            vec![
+                ("admin grant only".into(), "admin".into()),
+                ("request, an admin approves".into(), "approval".into()),
+                ("request, approved at once".into(), "auto".into()),
+            ],
+            value,
+            "requestable: users ask for it (calling a tool it gives opens a request)",
+        ),
+        Field::text(
+            "max_duration",
+            "Longest grant",
+            &max.map(|s| super::describe_duration(s).replace(' ', ""))
+                .unwrap_or_default(),
+            "for requests: 12h, 7d, 1w (just in time: the grant then ends by itself); empty: no end",
+        ),
+    ]
+}
+
 fn is_custom(toolset: &v1::Toolset) -> bool {
     toolset.kind == v1::ToolsetKind::Custom as i32
 }
@@ -207,14 +246,14 @@ impl App {
         match (intent, selected) {
             (Intent::New, _) => {
                 self.overlay = Some(Overlay::Form(
-                    Form::new(
-                        FormKind::NewProfile,
-                        "New access profile",
-                        vec![
+                    Form::new(FormKind::NewProfile, "New access profile", {
+                        let mut fields = vec![
                             Field::text("name", "Name", "", "unique, e.g. Sales read-only"),
                             Field::text("description", "Description", "", "optional"),
-                        ],
-                    )
+                        ];
+                        fields.extend(obtain_fields(0, None));
+                        fields
+                    })
                     .with_intro(vec!["Then: b binds toolsets, u grants users.".into()]),
                 ));
             }
@@ -223,10 +262,14 @@ impl App {
                 self.overlay = Some(Overlay::Form(Form::new(
                     FormKind::EditProfile { id: p.id.clone() },
                     &format!("Edit {}", p.name),
-                    vec![
-                        Field::text("name", "Name", &p.name, "unique"),
-                        Field::text("description", "Description", &p.description, ""),
-                    ],
+                    {
+                        let mut fields = vec![
+                            Field::text("name", "Name", &p.name, "unique"),
+                            Field::text("description", "Description", &p.description, ""),
+                        ];
+                        fields.extend(obtain_fields(p.obtain, p.max_request_duration_secs));
+                        fields
+                    },
                 )));
             }
             (Intent::Bind, Some(p)) => {

@@ -7,11 +7,13 @@
 //! what they share (screens, loading states, cursors, overlays, reply
 //! routing).
 
+mod approvals;
 mod audit;
 mod chrome;
 mod clients;
 mod form;
 mod governance;
+mod hooks;
 mod impact;
 mod picker;
 mod reply;
@@ -32,11 +34,17 @@ use tui_input::Input;
 use tui_input::backend::crossterm::EventHandler;
 use zeroize::Zeroizing;
 
+pub use approvals::{
+    describe_duration, held_call_state_name, parse_duration, pretty_json, request_state_name,
+};
 pub use audit::{ACTION_EXAMPLES, AUDIT_KEEP, AuditState, TARGET_EXAMPLE, Tail, outcome_name};
 pub use chrome::StatusKind;
 pub use clients::{client_state_name, client_type_name};
 pub use form::{Field, FieldKind, Form, FormInput, FormKind};
-pub use governance::toolset_kind;
+pub use governance::{obtain_name, toolset_kind};
+pub use hooks::{
+    HookKindName, describe_config, hook_kind, outcome_name as hook_outcome_name, phase_name,
+};
 pub use impact::{AccessPreview, describe as describe_access, preview_request};
 pub use picker::{PickItem, Picker, PickerKind};
 pub use servers::{describe_login_host, free_name_and_prefix};
@@ -62,11 +70,14 @@ pub enum Screen {
     Audit,
     Settings,
     Clients,
+    Requests,
+    HeldCalls,
+    Hooks,
 }
 
 impl Screen {
     /// Every screen, in tab order.
-    pub const ALL: [Screen; 8] = [
+    pub const ALL: [Screen; 11] = [
         Screen::Servers,
         Screen::Tools,
         Screen::Toolsets,
@@ -75,7 +86,25 @@ impl Screen {
         Screen::Audit,
         Screen::Settings,
         Screen::Clients,
+        Screen::Requests,
+        Screen::HeldCalls,
+        Screen::Hooks,
     ];
+
+    /// The digit that jumps to the screen (`1`-`9`, then `0`); None for
+    /// the screens after the tenth (reached with Tab or `:`).
+    pub fn digit(self) -> Option<char> {
+        match self.index() {
+            i @ 0..=8 => char::from_digit(i as u32 + 1, 10),
+            9 => Some('0'),
+            _ => None,
+        }
+    }
+
+    /// The screen a digit key jumps to.
+    pub fn by_digit(c: char) -> Option<Screen> {
+        Screen::ALL.into_iter().find(|s| s.digit() == Some(c))
+    }
 
     /// The name `:` jumps by, lowercase.
     pub fn name(self) -> &'static str {
@@ -88,6 +117,9 @@ impl Screen {
             Screen::Audit => "audit",
             Screen::Settings => "settings",
             Screen::Clients => "clients",
+            Screen::Requests => "requests",
+            Screen::HeldCalls => "held",
+            Screen::Hooks => "hooks",
         }
     }
 
@@ -102,6 +134,9 @@ impl Screen {
             Screen::Audit => "Audit",
             Screen::Settings => "Settings",
             Screen::Clients => "AI clients",
+            Screen::Requests => "Requests",
+            Screen::HeldCalls => "Held calls",
+            Screen::Hooks => "Hooks",
         }
     }
 
@@ -122,6 +157,8 @@ impl Screen {
             "access" | "access-profiles" => return Some(Screen::Profiles),
             "log" | "events" => return Some(Screen::Audit),
             "ai" | "ai-clients" | "sign-ins" => return Some(Screen::Clients),
+            "access-requests" | "jit" => return Some(Screen::Requests),
+            "held-calls" | "calls" | "approvals" => return Some(Screen::HeldCalls),
             _ => {}
         }
         Screen::ALL.into_iter().find(|s| s.name().starts_with(&p))
@@ -129,8 +166,9 @@ impl Screen {
 }
 
 /// The names `:` knows, as shown under the prompt.
-pub const PALETTE_NAMES: [&str; 9] = [
+pub const PALETTE_NAMES: [&str; 12] = [
     "servers", "queue", "tools", "toolsets", "profiles", "users", "audit", "settings", "clients",
+    "requests", "held", "hooks",
 ];
 
 /// Data that arrives from the daemon.
@@ -262,6 +300,8 @@ enum Purpose {
     Change,
     /// The access preview of the open confirmation.
     Preview,
+    /// The held call with this id, with its arguments.
+    HeldCall(String),
 }
 
 /// The lists that load with one call.
@@ -274,6 +314,9 @@ enum Load {
     Profiles,
     Users,
     Clients,
+    AccessRequests,
+    HeldCalls,
+    Hooks,
 }
 
 /// The whole console model.
@@ -339,8 +382,34 @@ pub struct App {
     pub clients_cursor: Cursor,
     /// Whether the AI clients screen also lists HIDDEN and DELETED ones.
     pub clients_all: bool,
+    /// Access requests (pending ones; all with `requests_all`).
+    pub access_requests: Loadable<Vec<v1::AccessRequest>>,
+    /// How many access requests are pending in all (the tab count).
+    pub requests_pending: Option<u32>,
+    /// Row on the requests screen.
+    pub requests_cursor: Cursor,
+    /// Whether the requests screen also lists decided requests.
+    pub requests_all: bool,
+    /// Held calls (pending ones; all with `held_all`), without arguments.
+    pub held: Loadable<Vec<v1::HeldCall>>,
+    /// How many held calls are pending in all (the tab count).
+    pub held_pending: Option<u32>,
+    /// Row on the held calls screen.
+    pub held_cursor: Cursor,
+    /// Whether the held calls screen also lists decided calls.
+    pub held_all: bool,
+    /// The selected held call with its arguments (GetHeldCall).
+    pub held_detail: Option<(String, Loadable<v1::HeldCall>)>,
+    /// Hooks, in run order.
+    pub hooks: Loadable<Vec<v1::Hook>>,
+    /// Row on the hooks screen.
+    pub hooks_cursor: Cursor,
+    /// The last dry run's answer (shown in the hooks detail pane).
+    pub hook_test: Option<Loadable<v1::TestHookResponse>>,
     /// The audit screen.
     pub audit: AuditState,
+    /// The time now (the ages on the approval queues); tests fix it.
+    pub clock: fn() -> chrono::DateTime<chrono::Utc>,
     /// Set when the console should exit.
     pub quit: bool,
     /// A just-created item to select once its list reloads: (screen,
@@ -386,7 +455,20 @@ impl App {
             clients: Loadable::Loading,
             clients_cursor: Cursor::default(),
             clients_all: false,
+            access_requests: Loadable::Loading,
+            requests_pending: None,
+            requests_cursor: Cursor::default(),
+            requests_all: false,
+            held: Loadable::Loading,
+            held_pending: None,
+            held_cursor: Cursor::default(),
+            held_all: false,
+            held_detail: None,
+            hooks: Loadable::Loading,
+            hooks_cursor: Cursor::default(),
+            hook_test: None,
             audit: AuditState::default(),
+            clock: chrono::Utc::now,
             quit: false,
             select_after: None,
             next_id: 1,
@@ -452,6 +534,11 @@ impl App {
             Load::Clients => Command::LoadClients {
                 all: self.clients_all,
             },
+            Load::AccessRequests => Command::LoadAccessRequests {
+                all: self.requests_all,
+            },
+            Load::HeldCalls => Command::LoadHeldCalls { all: self.held_all },
+            Load::Hooks => Command::LoadHooks,
         };
         self.send(command, Purpose::Load(load));
     }
@@ -465,6 +552,9 @@ impl App {
             Load::Profiles,
             Load::Users,
             Load::Clients,
+            Load::AccessRequests,
+            Load::HeldCalls,
+            Load::Hooks,
         ] {
             self.load(load);
         }
@@ -511,6 +601,17 @@ impl App {
                 self.load(Load::Clients);
                 self.refresh_user_detail();
             }
+            Scope::AccessRequests => {
+                // An approval grants a profile.
+                self.load(Load::AccessRequests);
+                self.load(Load::Profiles);
+                self.refresh_user_detail();
+            }
+            Scope::HeldCalls => {
+                self.load(Load::HeldCalls);
+                self.refresh_held_detail();
+            }
+            Scope::Hooks => self.load(Load::Hooks),
             Scope::User(id) => {
                 let id = id.clone();
                 self.load_user_detail(&id);
@@ -552,6 +653,9 @@ impl App {
         if screen == Screen::Users {
             self.select_user_detail();
         }
+        if screen == Screen::HeldCalls {
+            self.select_held_detail();
+        }
     }
 
     /// Applies one action.
@@ -580,6 +684,15 @@ impl App {
                     self.reload_all();
                     if self.screen == Screen::Audit && self.audit.tail_id.is_none() {
                         self.start_tail();
+                    }
+                } else if self.link == Link::Up {
+                    // The approval queues fill while the console is open:
+                    // their lists (and the counts on their tabs) refresh,
+                    // one load at a time.
+                    for load in [Load::AccessRequests, Load::HeldCalls] {
+                        if !self.pending.values().any(|p| *p == Purpose::Load(load)) {
+                            self.load(load);
+                        }
                     }
                 }
             }
@@ -612,9 +725,10 @@ impl App {
             return;
         }
         let Some(intent) = keymap::lookup(self.screen, &key) else {
-            if let KeyCode::Char(c @ '1'..='8') = key.code {
-                let index = c as usize - '1' as usize;
-                self.go(Screen::ALL[index]);
+            if let KeyCode::Char(c) = key.code
+                && let Some(screen) = Screen::by_digit(c)
+            {
+                self.go(screen);
             }
             return;
         };
@@ -681,6 +795,9 @@ impl App {
                     Screen::Audit => self.audit_intent(intent, rows),
                     Screen::Settings => self.settings_intent(intent),
                     Screen::Clients => self.clients_intent(intent, rows),
+                    Screen::Requests => self.requests_intent(intent, rows),
+                    Screen::HeldCalls => self.held_intent(intent, rows),
+                    Screen::Hooks => self.hooks_intent(intent, rows),
                 }
             }
         }
@@ -690,6 +807,7 @@ impl App {
         match self.screen {
             Screen::Tools => self.tools_refilter(),
             Screen::Users => self.select_user_detail(),
+            Screen::HeldCalls => self.select_held_detail(),
             _ => {}
         }
         self.clamp_cursors();
@@ -719,6 +837,12 @@ impl App {
         self.audit.cursor.clamp(n, rows);
         let n = self.clients_shown().len();
         self.clients_cursor.clamp(n, rows);
+        let n = self.requests_shown().len();
+        self.requests_cursor.clamp(n, rows);
+        let n = self.held_shown().len();
+        self.held_cursor.clamp(n, rows);
+        let n = self.hooks_shown().len();
+        self.hooks_cursor.clamp(n, rows);
     }
 
     fn overlay_key(&mut self, key: KeyEvent) {
@@ -856,6 +980,7 @@ impl App {
             Command::CreateToolset(r) => Some((Screen::Toolsets, r.name.clone())),
             Command::CreateProfile(r) => Some((Screen::Profiles, r.name.clone())),
             Command::CreateUser(r) => Some((Screen::Users, r.email.clone())),
+            Command::CreateHook { hook, .. } => Some((Screen::Hooks, hook.name.clone())),
             _ => self.select_after.take(),
         };
         Some(command)
@@ -875,6 +1000,7 @@ impl App {
             Screen::Toolsets => self.toolsets_shown().iter().position(|t| t.name == name),
             Screen::Profiles => self.profiles_shown().iter().position(|p| p.name == name),
             Screen::Users => self.users_shown().iter().position(|u| u.email == name),
+            Screen::Hooks => self.hooks_shown().iter().position(|h| h.name == name),
             _ => None,
         };
         if let Some(position) = position {
@@ -884,12 +1010,14 @@ impl App {
                 Screen::Servers => self.servers_shown().len(),
                 Screen::Toolsets => self.toolsets_shown().len(),
                 Screen::Profiles => self.profiles_shown().len(),
+                Screen::Hooks => self.hooks_shown().len(),
                 _ => self.users_shown().len(),
             };
             let cursor = match screen {
                 Screen::Servers => &mut self.servers_cursor,
                 Screen::Toolsets => &mut self.toolsets_cursor,
                 Screen::Profiles => &mut self.profiles_cursor,
+                Screen::Hooks => &mut self.hooks_cursor,
                 _ => &mut self.users_cursor,
             };
             cursor.selected = position;
@@ -923,6 +1051,23 @@ impl App {
             }
             FormKind::IdentityProvider => settings::submit_identity_provider(form),
             FormKind::Registration => settings::submit_registration(form),
+            FormKind::Governance => {
+                let current = self
+                    .settings
+                    .ready()
+                    .and_then(|s| s.governance.clone())
+                    .unwrap_or_default();
+                settings::submit_governance_with(form, &current)
+            }
+            FormKind::ApproveRequest { .. }
+            | FormKind::DenyRequest { .. }
+            | FormKind::DenyHeldCall { .. } => approvals::submit(form),
+            FormKind::NewHookKind => {
+                self.open_hook_form(form);
+                None
+            }
+            FormKind::NewHook { .. } | FormKind::EditHook { .. } => self.submit_hook(form),
+            FormKind::TestHook { .. } => self.submit_hook_test(form),
         }
     }
 
@@ -974,6 +1119,9 @@ impl App {
             Screen::Audit => self.audit_shown().len(),
             Screen::Settings => settings::ROWS,
             Screen::Clients => self.clients_shown().len(),
+            Screen::Requests => self.requests_shown().len(),
+            Screen::HeldCalls => self.held_shown().len(),
+            Screen::Hooks => self.hooks_shown().len(),
         }
     }
 
@@ -998,6 +1146,9 @@ impl App {
             Screen::Audit => &mut self.audit.cursor,
             Screen::Settings => &mut self.settings_cursor,
             Screen::Clients => &mut self.clients_cursor,
+            Screen::Requests => &mut self.requests_cursor,
+            Screen::HeldCalls => &mut self.held_cursor,
+            Screen::Hooks => &mut self.hooks_cursor,
         }
     }
 
@@ -1006,6 +1157,8 @@ impl App {
         match self.screen {
             Screen::Users => self.select_user_detail(),
             Screen::Audit => self.audit.follow = self.audit.cursor.selected == 0,
+            Screen::HeldCalls => self.select_held_detail(),
+            Screen::Hooks => self.hook_test = None,
             _ => {}
         }
     }
@@ -1044,5 +1197,7 @@ pub fn describe_report(report: &v1::DiscoveryReport) -> String {
 
 #[cfg(test)]
 mod tests;
+#[cfg(test)]
+mod tests_governance;
 #[cfg(test)]
 mod tests_screens;

@@ -93,6 +93,37 @@ impl App {
                 self.reload(&Scope::Users);
             }
             Data::AccessPreview(preview) => self.preview_arrived(id, preview),
+            Data::AccessRequests { requests, pending } => {
+                self.access_requests = Loadable::Ready(requests);
+                self.requests_pending = Some(pending);
+            }
+            Data::HeldCalls { calls, pending } => {
+                self.held = Loadable::Ready(calls);
+                self.held_pending = Some(pending);
+                if self.screen == Screen::HeldCalls {
+                    self.select_held_detail();
+                }
+            }
+            Data::HeldCall(call) => {
+                if let Some((held_id, slot)) = &mut self.held_detail
+                    && *held_id == call.id
+                {
+                    *slot = Loadable::Ready(call);
+                }
+            }
+            Data::Hooks(hooks) => {
+                self.hooks = Loadable::Ready(hooks);
+                self.select_created(Screen::Hooks);
+            }
+            Data::HookTested(answer) => {
+                self.close_form(id);
+                self.hook_test = Some(Loadable::Ready(answer));
+                // Narrow terminals stack the panes: show the answer whole
+                // (Esc goes back to the list).
+                self.zoomed = self.size.width < crate::layout::WIDE;
+                self.detail_scroll = 0;
+                self.info("dry run done: nothing was called or audited");
+            }
             Data::Changed { message, scope } => {
                 if purpose == Purpose::Form {
                     self.close_form(id);
@@ -131,8 +162,15 @@ impl App {
                     Load::Profiles => fail(&mut self.profiles, keep, failed),
                     Load::Users => fail(&mut self.users, keep, failed),
                     Load::Clients => fail(&mut self.clients, keep, failed),
+                    Load::AccessRequests => fail(&mut self.access_requests, keep, failed),
+                    Load::HeldCalls => fail(&mut self.held, keep, failed),
+                    Load::Hooks => fail(&mut self.hooks, keep, failed),
                 }
-                if !error.is_connection() {
+                // A daemon without these services (an older toolgated)
+                // says so on their screens only, not on every screen.
+                let older = error.code == tonic::Code::Unimplemented
+                    && matches!(load, Load::AccessRequests | Load::HeldCalls | Load::Hooks);
+                if !error.is_connection() && !older {
                     self.error(message);
                 }
             }
@@ -160,6 +198,14 @@ impl App {
                 }
             }
             Purpose::Preview => self.preview_failed(id, message),
+            Purpose::HeldCall(held_id) => {
+                if let Some((id, slot)) = &mut self.held_detail
+                    && *id == held_id
+                {
+                    *slot = Loadable::Failed(message);
+                }
+            }
+
             Purpose::Change => {
                 self.error(message);
                 // Undo what the screens showed ahead of the daemon.

@@ -1,7 +1,10 @@
 //! The settings screen: require tool approval, the default classification
 //! of new tools, the MCP traffic kill switch (turning traffic off asks for
 //! confirmation), and sign-in: the identity provider (a form whose client
-//! secret is typed masked and never shown) and the registration policy.
+//! secret is typed masked and never shown) and the registration policy;
+//! and governance: whether users see the tools they could request, the
+//! audit log's verbosity, and (one form) how long access requests and held
+//! calls wait and which calls a person must approve one by one.
 
 use toolgate_proto::v1;
 
@@ -10,12 +13,147 @@ use crate::action::Command;
 use crate::keymap::Intent;
 
 /// Rows on the settings screen.
-pub const ROWS: usize = 7;
+pub const ROWS: usize = 11;
 
 /// The row of the identity provider.
 const PROVIDER_ROW: usize = 5;
 /// The row of the registration policy.
 const POLICY_ROW: usize = 6;
+/// The row of "show requestable tools".
+const REQUESTABLE_ROW: usize = 7;
+/// The row of the audit verbosity.
+const VERBOSITY_ROW: usize = 8;
+/// The first row of the governance form (expiry, then per-call approval).
+const GOVERNANCE_ROWS: [usize; 2] = [9, 10];
+
+/// The audit verbosity in words.
+fn verbosity_name(v: i32) -> &'static str {
+    match v1::AuditVerbosity::try_from(v) {
+        Ok(v1::AuditVerbosity::Minimal) => "MINIMAL (who, what, outcome, latency)",
+        Ok(v1::AuditVerbosity::Full) => "FULL (redacted arguments and result sizes too)",
+        _ => "STANDARD (argument summary and hook outcomes too)",
+    }
+}
+
+/// The per-call approval rule in words.
+fn describe_rule(rule: Option<&v1::CallApprovalRule>) -> String {
+    let Some(rule) = rule.filter(|r| !r.tools.is_empty() || !r.classifications.is_empty()) else {
+        return "off (no call is held)".into();
+    };
+    let mut parts = Vec::new();
+    if !rule.tools.is_empty() {
+        parts.push(format!("tools {}", rule.tools.join(", ")));
+    }
+    if !rule.classifications.is_empty() {
+        let tags: Vec<&str> = rule
+            .classifications
+            .iter()
+            .map(|t| super::hooks::tag_name(*t))
+            .collect();
+        parts.push(format!("every {} tool", tags.join(" or ")));
+    }
+    parts.join("; ")
+}
+
+/// The governance form (expiry times and the per-call approval rule),
+/// filled from `g`.
+fn governance_form(g: &v1::GovernanceSettings) -> Form {
+    let rule = g.call_approval.clone().unwrap_or_default();
+    Form::new(
+        FormKind::Governance,
+        "Access requests and per-call approval",
+        vec![
+            Field::text(
+                "request_ttl",
+                "Requests expire after",
+                &super::describe_duration(g.access_request_ttl_secs).replace(' ', ""),
+                "a pending access request nobody decides expires: 60s to 1 year (7d, 12h …)",
+            ),
+            Field::text(
+                "held_ttl",
+                "Held calls expire after",
+                &super::describe_duration(g.held_call_ttl_secs).replace(' ', ""),
+                "undecided, or approved and not retried: 60s to 1 week (1h, 30m …)",
+            ),
+            Field::text(
+                "approval_tools",
+                "Approve calls of tools",
+                &rule.tools.join(", "),
+                "exposed names or globs (salesforce_delete_record, salesforce_*); comma-separated",
+            ),
+            Field::text(
+                "approval_classes",
+                "Approve calls of classes",
+                &rule
+                    .classifications
+                    .iter()
+                    .map(|t| super::hooks::tag_name(*t))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                "read, write, delete, sensitive, dangerous; e.g. delete, dangerous",
+            ),
+        ],
+    )
+    .with_intro(vec![
+        "A matching call waits for a person on the Held calls screen (0).".into(),
+    ])
+}
+
+/// A duration field that may hold several units run together (`1h30m`).
+fn form_duration(field: &str, text: &str) -> Result<Option<u64>, String> {
+    let mut total = 0u64;
+    let mut rest = text.trim();
+    if rest.is_empty() {
+        return Ok(None);
+    }
+    while !rest.is_empty() {
+        let end = rest
+            .find(|c: char| c.is_ascii_alphabetic())
+            .map_or(rest.len(), |i| i + 1);
+        let (part, tail) = rest.split_at(end);
+        total += super::parse_duration(field, part)?.unwrap_or(0);
+        rest = tail.trim_start();
+    }
+    Ok(Some(total))
+}
+
+/// The governance form as a request (the other governance settings kept
+/// from `current`: the request replaces them as a whole).
+pub(super) fn submit_governance_with(
+    form: &mut Form,
+    current: &v1::GovernanceSettings,
+) -> Option<Command> {
+    let parsed = (|| {
+        let request_ttl = form_duration("requests expire after", &form.text("request_ttl"))?
+            .ok_or("requests expire after: required (e.g. 7d)")?;
+        let held_ttl = form_duration("held calls expire after", &form.text("held_ttl"))?
+            .ok_or("held calls expire after: required (e.g. 1h)")?;
+        let classifications =
+            super::hooks::parse_tags("approve calls of classes", &form.text("approval_classes"))?;
+        Ok::<_, String>((request_ttl, held_ttl, classifications))
+    })();
+    let (request_ttl, held_ttl, classifications) = match parsed {
+        Ok(values) => values,
+        Err(message) => {
+            form.fail(message);
+            return None;
+        }
+    };
+    Some(Command::UpdateSettings(Box::new(
+        v1::UpdateSettingsRequest {
+            governance: Some(v1::GovernanceSettings {
+                access_request_ttl_secs: request_ttl,
+                held_call_ttl_secs: held_ttl,
+                call_approval: Some(v1::CallApprovalRule {
+                    tools: super::hooks::split(&form.text("approval_tools")),
+                    classifications,
+                }),
+                ..current.clone()
+            }),
+            ..Default::default()
+        },
+    )))
+}
 
 /// Client types as (label, proto value name) for forms.
 const TYPES: [(&str, v1::ClientType); 4] = [
@@ -305,6 +443,7 @@ pub(super) fn submit_registration(form: &mut Form) -> Option<Command> {
 /// The settings rows: (label, value in words, what it means).
 pub fn rows(settings: &v1::Settings) -> [(&'static str, String, &'static str); ROWS] {
     let class = settings.default_classification.unwrap_or_default();
+    let governance = settings.governance.clone().unwrap_or_default();
     let on_off = |b: bool| if b { "on" } else { "off" }.to_owned();
     [
         (
@@ -355,6 +494,30 @@ pub fn rows(settings: &v1::Settings) -> [(&'static str, String, &'static str); R
                 .map_or_else(|| "default".into(), describe_policy),
             "Which AI client types may sign in, the type new clients get, Dynamic Client Registration, and when idle ephemeral clients close. Space edits it.",
         ),
+        (
+            "Show requestable tools",
+            on_off(governance.show_requestable_tools),
+            "When on, tools/list also offers the tools a user could request from requestable access profiles (marked in their description and _meta); calling one opens an access request (Requests, 9).",
+        ),
+        (
+            "Audit verbosity",
+            verbosity_name(governance.audit_verbosity).into(),
+            "What tool-call audit events keep: MINIMAL, STANDARD or FULL. Space cycles.",
+        ),
+        (
+            "Request / held expiry",
+            format!(
+                "requests {}, held calls {}",
+                super::describe_duration(governance.access_request_ttl_secs),
+                super::describe_duration(governance.held_call_ttl_secs)
+            ),
+            "How long a pending access request, and a held call, wait for a decision before they expire. Space edits them.",
+        ),
+        (
+            "Per-call approval",
+            describe_rule(governance.call_approval.as_ref()),
+            "Which tool calls a person must approve one by one (tool names or globs, and classifications such as delete or dangerous); they wait on the Held calls screen (0). Space edits it.",
+        ),
     ]
 }
 
@@ -398,6 +561,36 @@ impl App {
             POLICY_ROW => {
                 let form = policy_form(&sign_in.registration.unwrap_or_default());
                 self.overlay = Some(Overlay::Form(form));
+                return;
+            }
+            row if GOVERNANCE_ROWS.contains(&row) => {
+                let form = governance_form(&settings.governance.clone().unwrap_or_default());
+                self.overlay = Some(Overlay::Form(form));
+                return;
+            }
+            REQUESTABLE_ROW | VERBOSITY_ROW => {
+                let mut governance = settings.governance.clone().unwrap_or_default();
+                if self.settings_cursor.selected == REQUESTABLE_ROW {
+                    governance.show_requestable_tools = !governance.show_requestable_tools;
+                } else {
+                    governance.audit_verbosity =
+                        match v1::AuditVerbosity::try_from(governance.audit_verbosity) {
+                            Ok(v1::AuditVerbosity::Minimal) => v1::AuditVerbosity::Standard,
+                            Ok(v1::AuditVerbosity::Full) => v1::AuditVerbosity::Minimal,
+                            _ => v1::AuditVerbosity::Full,
+                        }
+                        .into();
+                }
+                let mut shown = settings;
+                shown.governance = Some(governance.clone());
+                self.settings = super::Loadable::Ready(shown);
+                self.send(
+                    Command::UpdateSettings(Box::new(v1::UpdateSettingsRequest {
+                        governance: Some(governance),
+                        ..Default::default()
+                    })),
+                    Purpose::Change,
+                );
                 return;
             }
             _ => {}

@@ -27,6 +27,27 @@ pub(super) fn submit_credentials(form: &mut Form, server_id: String) -> Option<C
 pub(super) fn submit_named(form: &mut Form) -> Option<Command> {
     let name = form.text("name");
     let description = form.text("description");
+    let obtain = match form.choice("obtain").as_str() {
+        "approval" => v1::ProfileObtain::RequestWithApproval,
+        "auto" => v1::ProfileObtain::RequestAutoApprove,
+        _ => v1::ProfileObtain::AdminGrant,
+    };
+    let max = form.text("max_duration");
+    let max_request_duration_secs = match max
+        .split_inclusive(|c: char| c.is_ascii_alphabetic())
+        .map(|part| super::parse_duration("longest grant", part))
+        .try_fold(None::<u64>, |sum, part| {
+            part.map(|secs| match (sum, secs) {
+                (None, s) => s,
+                (Some(a), s) => Some(a + s.unwrap_or(0)),
+            })
+        }) {
+        Ok(secs) => secs,
+        Err(message) => {
+            form.fail(message);
+            return None;
+        }
+    };
     Some(match form.kind.clone() {
         FormKind::EditToolset { id } => Command::UpdateToolset(v1::UpdateToolsetRequest {
             expected_revision: None,
@@ -39,12 +60,16 @@ pub(super) fn submit_named(form: &mut Form) -> Option<Command> {
             id,
             name: Some(name),
             description: Some(description),
-            ..Default::default()
+            obtain: obtain.into(),
+            clear_max_request_duration: max_request_duration_secs.is_none(),
+            max_request_duration_secs,
         }),
         FormKind::NewProfile => Command::CreateProfile(v1::CreateAccessProfileRequest {
             name,
             description,
-            ..Default::default()
+            toolset_ids: Vec::new(),
+            obtain: obtain.into(),
+            max_request_duration_secs,
         }),
         _ => Command::CreateToolset(v1::CreateToolsetRequest {
             name,

@@ -42,6 +42,15 @@ fn app_with(servers: &[v1::Server]) -> App {
             Command::LoadProfiles => Data::Profiles(vec![]),
             Command::LoadUsers => Data::Users(vec![]),
             Command::LoadClients { .. } => Data::Clients(vec![]),
+            Command::LoadAccessRequests { .. } => Data::AccessRequests {
+                requests: vec![],
+                pending: 0,
+            },
+            Command::LoadHeldCalls { .. } => Data::HeldCalls {
+                calls: vec![],
+                pending: 0,
+            },
+            Command::LoadHooks => Data::Hooks(vec![]),
             Command::LoadTools => Data::ToolsPage {
                 tools: vec![],
                 total: 0,
@@ -315,7 +324,9 @@ fn the_identity_provider_form_sends_the_masked_secret_and_never_shows_it() {
 fn the_registration_form_refuses_an_unknown_type_in_the_form() {
     let mut app = app_with(&[]);
     app.update(key('7'));
-    app.update(key('G'));
+    for _ in 0..6 {
+        app.update(key('j'));
+    }
     app.update(key(' '));
     for c in ", robots".chars() {
         app.update(key(c));

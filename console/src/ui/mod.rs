@@ -2,8 +2,10 @@
 //! this file draws what they share (tabs, status line, footer, overlays).
 //! Views read state only: no IO, no mutation.
 
+mod approvals;
 mod audit;
 mod clients;
+mod hooks;
 mod overlay;
 mod servers;
 mod settings;
@@ -97,6 +99,9 @@ pub fn draw(frame: &mut Frame, app: &App, theme: Theme) {
         Screen::Audit => audit::draw(frame, app, theme, &areas),
         Screen::Settings => settings::draw(frame, app, theme, &areas),
         Screen::Clients => clients::draw(frame, app, theme, &areas),
+        Screen::Requests => approvals::draw_requests(frame, app, theme, &areas),
+        Screen::HeldCalls => approvals::draw_held(frame, app, theme, &areas),
+        Screen::Hooks => hooks::draw(frame, app, theme, &areas),
     }
     draw_status(frame, app, theme, areas.status);
     draw_footer(frame, app, theme, areas.footer);
