@@ -272,7 +272,20 @@ fn grant(
     secs: Option<u64>,
     now: Millis,
 ) {
-    let expires_at = rules::grant_end(now, secs);
+    // A grant the user already holds that lasts longer (an admin's grant
+    // without an end, or a later end) is kept: approving a request never
+    // shortens access.
+    let requested_end = rules::grant_end(now, secs);
+    let held_end = profile
+        .grants
+        .iter()
+        .find(|g| g.user_id == user.id && g.expires_at.is_none_or(|end| end > now))
+        .map(|g| g.expires_at);
+    let expires_at = match held_end {
+        Some(None) => None,
+        Some(Some(held)) => requested_end.map(|end| end.max(held)),
+        None => requested_end,
+    };
     edit::grant(
         profile,
         Grant {
@@ -377,6 +390,12 @@ pub async fn approve(
                     request.user_id
                 )));
             };
+            if user.status != UserStatus::Active {
+                return Err(RequestError::Precondition(format!(
+                    "user {} is disabled; enable them first or deny the request",
+                    user.email
+                )));
+            }
             let secs = granted_duration(
                 request.requested_duration_secs,
                 duration_secs,

@@ -191,6 +191,21 @@ fn replace_cards(text: &mut String, placeholder: &str) -> u32 {
     u32::try_from(ranges.len()).unwrap_or(u32::MAX)
 }
 
+/// Every pattern, in the order [`redact_value`] applies them.
+pub const ALL_PATTERNS: [PiiPattern; 4] = [
+    PiiPattern::CardNumber,
+    PiiPattern::NationalId,
+    PiiPattern::Phone,
+    PiiPattern::Email,
+];
+
+/// Replaces every pattern of [`ALL_PATTERNS`] in every string of `value`
+/// with [`DEFAULT_PLACEHOLDER`]: for text toolgate keeps or passes on
+/// (audit details, a webhook's reason) that must not carry PII.
+pub fn scrub(value: &mut Value) {
+    redact_value(value, &[], &ALL_PATTERNS, DEFAULT_PLACEHOLDER);
+}
+
 /// Redacts `value` in place: the value of every object key equal
 /// (ASCII case-insensitively) to one of `fields`, at any depth, becomes the
 /// string `placeholder` (unless it is `null`); then every string left is

@@ -135,7 +135,13 @@ pub fn parse_answer(body: &[u8], phase: HookPhase) -> Result<Decision, WebhookEr
                 .get("reason")
                 .and_then(Value::as_str)
                 .unwrap_or("no reason given");
-            Ok(Decision::Deny(reason.chars().take(500).collect()))
+            // The reason reaches the AI client and the audit log: bounded,
+            // and stripped of anything that looks like PII.
+            let mut reason = Value::String(reason.chars().take(500).collect());
+            super::pii::scrub(&mut reason);
+            Ok(Decision::Deny(
+                reason.as_str().unwrap_or_default().to_owned(),
+            ))
         }
         Some("mutate") => {
             let key = match phase {
@@ -226,6 +232,14 @@ mod tests {
         assert_eq!(
             parse_answer(br#"{"decision":"deny","reason":"no"}"#, HookPhase::After).unwrap(),
             Decision::Deny("no".into())
+        );
+        assert_eq!(
+            parse_answer(
+                br#"{"decision":"deny","reason":"ask ana@acme.example"}"#,
+                HookPhase::Before
+            )
+            .unwrap(),
+            Decision::Deny("ask [REDACTED]".into())
         );
         assert_eq!(
             parse_answer(

@@ -33,7 +33,7 @@ use super::sessions::Handling;
 use super::transport::ListenSlot;
 use crate::audit::Action;
 use crate::governance::{Denial, decide};
-use crate::model::{AuditEvent, AuditVerbosity, HookPhase, Outcome, PiiPattern, Tool, ToolState};
+use crate::model::{AuditEvent, AuditVerbosity, HookPhase, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
 
@@ -199,7 +199,7 @@ fn mask_literals(query: &str) -> String {
 /// the redacted arguments ([`redact_arguments`]: record values by field
 /// name only, query literals masked, free text by length) and the hook
 /// runs; FULL adds the result's size. Every argument string kept goes
-/// through PII redaction ([`scrub_pii`]) too. Arguments are audited as the
+/// through PII redaction ([`crate::hooks::pii::scrub`]) too. Arguments are audited as the
 /// client sent them.
 fn audit_details(
     details: &mut Map<String, Value>,
@@ -214,32 +214,16 @@ fn audit_details(
         }
         AuditVerbosity::Standard => {
             let mut summary = redact_arguments(args);
-            scrub_pii(&mut summary);
+            crate::hooks::pii::scrub(&mut summary);
             details.insert("arguments".into(), summary);
         }
         AuditVerbosity::Full => {
             let mut summary = redact_arguments(args);
-            scrub_pii(&mut summary);
+            crate::hooks::pii::scrub(&mut summary);
             details.insert("arguments".into(), summary);
             details.insert("result".into(), result_size(&ending.result));
         }
     }
-}
-
-/// Replaces emails, phone numbers, national ids and card numbers in every
-/// string of `value` with `[REDACTED]` ([`crate::hooks::pii::redact_value`]).
-fn scrub_pii(value: &mut Value) {
-    crate::hooks::pii::redact_value(
-        value,
-        &[],
-        &[
-            PiiPattern::Email,
-            PiiPattern::Phone,
-            PiiPattern::NationalId,
-            PiiPattern::CardNumber,
-        ],
-        crate::hooks::pii::DEFAULT_PLACEHOLDER,
-    );
 }
 
 /// The size of a tool result for the audit log: `bytes` of its JSON
@@ -277,6 +261,10 @@ struct Ending {
     /// Added to the audit event's details (hook outcomes, an access
     /// request or held call id, result size); never secrets or PII.
     details: Map<String, Value>,
+    /// The call made a grant (an automatically approved access request):
+    /// run it again on a policy snapshot that has the grant, so hooks
+    /// filtered by profile and the per-call approval see it.
+    rerun: bool,
 }
 
 impl Ending {
@@ -288,6 +276,7 @@ impl Ending {
             reason,
             input: None,
             details: Map::new(),
+            rerun: false,
         }
     }
 
@@ -298,6 +287,7 @@ impl Ending {
             result: text_error(message),
             input: None,
             details: Map::new(),
+            rerun: false,
         }
     }
 
@@ -318,6 +308,7 @@ impl From<super::requestable::Answer> for Ending {
             result: answer.result,
             input: None,
             details: answer.details,
+            rerun: false,
         }
     }
 }
@@ -375,6 +366,7 @@ impl Gateway {
                     result: text_error(message),
                     input: None,
                     details: Map::new(),
+                    rerun: false,
                 };
             }
             let input = supports_url.then(|| {
@@ -400,6 +392,7 @@ impl Gateway {
                 result: text_error(message),
                 input,
                 details: Map::new(),
+                rerun: false,
             };
         }
         let supports_url = context
@@ -429,6 +422,7 @@ impl Gateway {
             result: text_error(message),
             input: None,
             details: Map::new(),
+            rerun: false,
         }
     }
 
@@ -498,6 +492,7 @@ impl Gateway {
                 },
                 input: None,
                 details: Map::new(),
+                rerun: false,
             },
             Err(SfError::InvalidSession) => Ending::error(
                 "session refused after refresh",
@@ -555,9 +550,6 @@ impl Gateway {
             return (Some(tool), not_listed());
         };
         let subject = world.subject(&caller.user, Some(&caller.token));
-        // Facts of an access request met on the way (an auto-approved
-        // grant), for the audit event.
-        let mut granted = Map::new();
         if let Err(denial) = decide(&world.settings, server, tool, &subject) {
             if !matches!(
                 denial,
@@ -567,7 +559,14 @@ impl Gateway {
             }
             match super::requestable::intercept(&self.state.store, world, &subject, tool).await {
                 Intercept::Refused => return (Some(tool), Ending::denied(denial.to_string())),
-                Intercept::Granted { details } => granted = details,
+                Intercept::Granted { details } => {
+                    // The grant is in the store, not in this snapshot:
+                    // the call runs again on one that has it.
+                    let mut ending = Ending::denied("access granted automatically");
+                    ending.details = details;
+                    ending.rerun = true;
+                    return (Some(tool), ending);
+                }
                 Intercept::Answer(answer) => return (Some(tool), answer.into()),
             }
         }
@@ -665,7 +664,6 @@ impl Gateway {
                 context,
             )
             .await;
-        ending.details.extend(granted);
         if hooked
             && ending.outcome == Outcome::Allowed
             && crate::hooks::any_match(&world.hooks, HookPhase::After, &hook_call)
@@ -827,6 +825,7 @@ impl Gateway {
                     result,
                     details: notice.details(),
                     input: notice.input,
+                    rerun: false,
                 })
             }
             Err(err) => {
@@ -996,11 +995,35 @@ impl ServerHandler for Gateway {
         let args = Value::Object(request.arguments.clone().unwrap_or_default());
         let (target, ending, verbosity) = match self.state.world().await {
             Ok(world) => {
-                let (tool, ending) = self
+                let (tool, mut ending) = self
                     .call(&request, &args, &caller, retry.as_ref(), &context, &world)
                     .await;
-                let verbosity = world.settings.governance.audit_verbosity;
-                (call_target(&world, tool, &request.name), ending, verbosity)
+                let mut target = call_target(&world, tool, &request.name);
+                let mut verbosity = world.settings.governance.audit_verbosity;
+                if ending.rerun {
+                    // An automatic grant was just written: once more, on a
+                    // snapshot that has it (the store's generation moved).
+                    let granted = std::mem::take(&mut ending.details);
+                    match self.state.world().await {
+                        Ok(fresh) => {
+                            let (tool, again) = self
+                                .call(&request, &args, &caller, retry.as_ref(), &context, &fresh)
+                                .await;
+                            target = call_target(&fresh, tool, &request.name);
+                            verbosity = fresh.settings.governance.audit_verbosity;
+                            ending = again;
+                        }
+                        Err(err) => {
+                            tracing::error!(error = %err, "cannot read policy state");
+                            ending = Ending::error(
+                                "storage error",
+                                "toolgate granted your access request but could not read its state; call the tool again",
+                            );
+                        }
+                    }
+                    ending.details.extend(granted);
+                }
+                (target, ending, verbosity)
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot read policy state");
@@ -1128,6 +1151,7 @@ mod tests {
             result,
             input: None,
             details: Map::new(),
+            rerun: false,
         };
         ending.details.insert("held_call".into(), json!("h-1"));
         ending.details.insert(
