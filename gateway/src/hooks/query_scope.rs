@@ -77,6 +77,33 @@ impl Touched {
     }
 }
 
+/// The number after the last `LIMIT` outside parentheses in `toks`.
+///
+/// Errors: `LIMIT` without a number after it, or a number toolgate cannot
+/// read.
+fn top_level_limit(toks: &[Tok]) -> Result<Option<u64>, String> {
+    let mut depth = 0usize;
+    let mut limit = None;
+    for (i, tok) in toks.iter().enumerate() {
+        match tok {
+            Tok::Open => depth += 1,
+            Tok::Close => depth = depth.saturating_sub(1),
+            Tok::Word(w) if depth == 0 && w.eq_ignore_ascii_case("LIMIT") => {
+                match toks.get(i + 1) {
+                    Some(Tok::Word(n)) => {
+                        limit = Some(n.parse().map_err(|_| {
+                            format!("LIMIT {n} is not a number toolgate can check")
+                        })?);
+                    }
+                    _ => return Err("LIMIT needs a number".into()),
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(limit)
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 enum Tok {
     /// A word: keyword, identifier, path, number or date literal.
@@ -432,27 +459,8 @@ impl Parser<'_> {
             self.pos += 1;
         }
         let rest = &self.toks[rest_start..self.pos];
-        if top {
-            let mut i = 0;
-            let mut d = 0usize;
-            while i < rest.len() {
-                match &rest[i] {
-                    Tok::Open => d += 1,
-                    Tok::Close => d = d.saturating_sub(1),
-                    Tok::Word(w) if d == 0 && w.eq_ignore_ascii_case("LIMIT") => {
-                        match rest.get(i + 1) {
-                            Some(Tok::Word(n)) => {
-                                t.limit = Some(n.parse().map_err(|_| {
-                                    format!("LIMIT {n} is not a number toolgate can check")
-                                })?);
-                            }
-                            _ => return Err("LIMIT needs a number".into()),
-                        }
-                    }
-                    _ => {}
-                }
-                i += 1;
-            }
+        if top && let Some(limit) = top_level_limit(rest)? {
+            t.limit = Some(limit);
         }
         let mut inner = Parser { toks: rest, pos: 0 };
         inner.expressions(t, &names, false)
@@ -589,23 +597,8 @@ pub fn sosl_touches(sosl: &str) -> Result<Touched, String> {
     }
     // The top-level LIMIT (not the per-object ones inside RETURNING's
     // parentheses; the search text is a literal).
-    let mut depth = 0usize;
-    for (i, tok) in toks.iter().enumerate() {
-        match tok {
-            Tok::Open => depth += 1,
-            Tok::Close => depth = depth.saturating_sub(1),
-            Tok::Word(w) if depth == 0 && w.eq_ignore_ascii_case("LIMIT") => {
-                match toks.get(i + 1) {
-                    Some(Tok::Word(n)) => {
-                        t.limit = Some(n.parse().map_err(|_| {
-                            format!("LIMIT {n} is not a number toolgate can check")
-                        })?);
-                    }
-                    _ => return Err("LIMIT needs a number".into()),
-                }
-            }
-            _ => {}
-        }
+    if let Some(limit) = top_level_limit(&toks)? {
+        t.limit = Some(limit);
     }
     let Some(at) = toks.iter().position(|tok| kw(Some(tok), "RETURNING")) else {
         t.every_object = true;

@@ -226,6 +226,32 @@ fn audit_details(
     }
 }
 
+/// A tool call's reason as the audit log keeps it: a Salesforce error
+/// that echoes the call's query (`INVALID_FIELD` does) gets the query with
+/// its literals masked ([`mask_literals`]), and PII patterns are scrubbed
+/// ([`crate::hooks::pii::scrub`]), so the reason keeps no more than the
+/// audited arguments do.
+fn audit_reason(reason: &str, args: &Value) -> String {
+    if reason.is_empty() {
+        return String::new();
+    }
+    let mut kept = reason.to_owned();
+    for key in ["soql", "sosl"] {
+        if let Some(query) = args.get(key).and_then(Value::as_str)
+            && !query.is_empty()
+            && kept.contains(query)
+        {
+            kept = kept.replace(query, &mask_literals(query));
+        }
+    }
+    let mut value = Value::String(kept);
+    crate::hooks::pii::scrub(&mut value);
+    match value {
+        Value::String(kept) => kept,
+        _ => String::new(),
+    }
+}
+
 /// The size of a tool result for the audit log: `bytes` of its JSON
 /// (structured content, or the text when there is none) and `records`, the
 /// length of a `records` array in the structured content when it has one.
@@ -1055,7 +1081,7 @@ impl ServerHandler for Gateway {
             Action::ToolCall,
             target.describe(),
         )
-        .with_reason(ending.reason.clone())
+        .with_reason(audit_reason(&ending.reason, &args))
         .with_details(details);
         event.outcome = ending.outcome;
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
@@ -1135,6 +1161,21 @@ fn call_target(world: &super::World, reached: Option<&Tool>, requested: &str) ->
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reason_echoing_the_query_is_audited_with_its_literals_masked() {
+        let soql = "SELECT Id, Nope__c FROM Contact WHERE LastName = 'Souza' LIMIT 1";
+        let args = json!({"soql": soql});
+        let reason = format!(
+            "Salesforce error INVALID_FIELD: \n{soql}\n       ^\nERROR at Row:1:Column:8\nNo such column 'Nope__c' on entity 'Contact'; call ana@acme.example"
+        );
+        let kept = audit_reason(&reason, &args);
+        assert!(!kept.contains("Souza"), "{kept}");
+        assert!(kept.contains("WHERE LastName = '?' LIMIT 1"), "{kept}");
+        assert!(kept.contains("No such column 'Nope__c'"), "{kept}");
+        assert!(kept.ends_with("call [REDACTED]"), "{kept}");
+        assert_eq!(audit_reason("", &args), "");
+    }
 
     #[test]
     fn audit_verbosity_decides_what_a_tool_call_event_keeps() {

@@ -202,7 +202,8 @@ pub struct Client {
 
 /// A duration in words, rounded down to minutes (at least one).
 fn in_words(ms: Millis) -> String {
-    let minutes = (ms / 60_000).max(1);
+    // Rounded up: a call held for an hour reads "1 hour" a moment later.
+    let minutes = (ms.saturating_add(59_999) / 60_000).max(1);
     if minutes % 60 == 0 {
         let hours = minutes / 60;
         format!("{hours} hour{}", if hours == 1 { "" } else { "s" })
@@ -663,8 +664,10 @@ mod tests {
     #[test]
     fn durations_read_as_minutes_or_hours() {
         assert_eq!(in_words(3_600_000), "1 hour");
+        assert_eq!(in_words(3_599_990), "1 hour");
         assert_eq!(in_words(7_200_000), "2 hours");
-        assert_eq!(in_words(90_000), "1 minute");
+        assert_eq!(in_words(90_000), "2 minutes");
+        assert_eq!(in_words(60_000), "1 minute");
         assert_eq!(in_words(10), "1 minute");
         assert_eq!(in_words(600_000), "10 minutes");
     }
