@@ -28,10 +28,12 @@ pub struct Listeners {
     pub http: TcpListener,
     /// Control gRPC.
     pub grpc: TcpListener,
+    /// Prometheus `/metrics`, unless `--metrics-addr` is empty.
+    pub metrics: Option<TcpListener>,
 }
 
 impl Listeners {
-    /// Binds both addresses of `config`.
+    /// Binds the addresses of `config`.
     pub async fn bind(config: &Config) -> anyhow::Result<Self> {
         let http = TcpListener::bind(config.http_addr)
             .await
@@ -39,7 +41,17 @@ impl Listeners {
         let grpc = TcpListener::bind(config.grpc_addr)
             .await
             .with_context(|| format!("cannot listen on --grpc-addr {}", config.grpc_addr))?;
-        Ok(Self { http, grpc })
+        let metrics = match config.metrics_addr {
+            None => None,
+            Some(addr) => Some(TcpListener::bind(addr).await.with_context(|| {
+                format!("cannot listen on --metrics-addr {addr} (an empty value turns metrics off)")
+            })?),
+        };
+        Ok(Self {
+            http,
+            grpc,
+            metrics,
+        })
     }
 }
 
@@ -50,6 +62,8 @@ pub struct Running {
     pub http_addr: SocketAddr,
     /// Where the control gRPC listener is bound.
     pub grpc_addr: SocketAddr,
+    /// Where the Prometheus `/metrics` listener is bound; `None`: off.
+    pub metrics_addr: Option<SocketAddr>,
     /// The public base URL in effect.
     pub public_url: String,
     /// The file holding the admin token, when it came from the data
@@ -349,6 +363,13 @@ pub async fn serve(
 
     let http_addr = listeners.http.local_addr()?;
     let grpc_addr = listeners.grpc.local_addr()?;
+    let metrics_addr = match &listeners.metrics {
+        Some(listener) => Some(listener.local_addr()?),
+        None => None,
+    };
+    // Process-global; recording works (and costs little) even with the
+    // listener off.
+    crate::metrics::install();
     let public_url = config
         .public_url
         .clone()
@@ -471,6 +492,18 @@ pub async fn serve(
         &public_url,
         config.authz_options(),
     ));
+    if let Some(listener) = listeners.metrics {
+        let scrape = crate::metrics::Scrape {
+            store: store.clone(),
+            mcp: mcp_state.clone(),
+        };
+        let stop = shutdown.clone();
+        tasks.spawn(async move {
+            crate::metrics::serve(listener, scrape, stop)
+                .await
+                .context("metrics server failed")
+        });
+    }
     let router = crate::http::router(
         mcp_state,
         authz,
@@ -489,10 +522,11 @@ pub async fn serve(
             .context("HTTP server failed")
     });
 
-    tracing::info!(%http_addr, %grpc_addr, %public_url, "toolgated started");
+    tracing::info!(%http_addr, %grpc_addr, ?metrics_addr, %public_url, "toolgated started");
     Ok(Running {
         http_addr,
         grpc_addr,
+        metrics_addr,
         public_url,
         admin_token_file,
         store,
@@ -504,7 +538,7 @@ pub async fn serve(
 
 /// Runs the daemon until `signal` completes, then shuts down gracefully.
 /// Prints one line to stdout once ready:
-/// `toolgated ready: grpc=<addr> http=<addr> public_url=<url> admin_token=<file or env>`.
+/// `toolgated ready: grpc=<addr> http=<addr> metrics=<addr or off> public_url=<url> admin_token=<file or env>`.
 pub async fn run(
     config: Config,
     secrets: Secrets,
@@ -517,9 +551,12 @@ pub async fn run(
         || "TOOLGATE_ADMIN_TOKEN".to_owned(),
         |p| p.display().to_string(),
     );
+    let metrics = running
+        .metrics_addr
+        .map_or_else(|| "off".to_owned(), |a| a.to_string());
     println!(
-        "toolgated ready: grpc={} http={} public_url={} admin_token={}",
-        running.grpc_addr, running.http_addr, running.public_url, token_source
+        "toolgated ready: grpc={} http={} metrics={} public_url={} admin_token={}",
+        running.grpc_addr, running.http_addr, metrics, running.public_url, token_source
     );
     let mut running = running;
     let stopped = running.shutdown_token();

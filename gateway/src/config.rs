@@ -45,6 +45,10 @@ pub struct Args {
     /// Control-plane gRPC listener [default: 127.0.0.1:50051].
     #[arg(long, env = "TOOLGATE_GRPC_ADDR")]
     pub grpc_addr: Option<SocketAddr>,
+    /// Prometheus metrics listener serving GET /metrics; an empty value
+    /// turns it off [default: 127.0.0.1:9464].
+    #[arg(long, env = "TOOLGATE_METRICS_ADDR")]
+    pub metrics_addr: Option<String>,
     /// Base URL that users' browsers and AI clients reach [default: http://<http-addr>].
     #[arg(long, env = "TOOLGATE_PUBLIC_URL")]
     pub public_url: Option<String>,
@@ -168,6 +172,8 @@ pub struct FileConfig {
     pub http_addr: Option<SocketAddr>,
     /// See [`Args::grpc_addr`].
     pub grpc_addr: Option<SocketAddr>,
+    /// See [`Args::metrics_addr`].
+    pub metrics_addr: Option<String>,
     /// See [`Args::public_url`].
     pub public_url: Option<String>,
     /// See [`Args::log_level`].
@@ -215,6 +221,9 @@ pub struct Config {
     pub http_addr: SocketAddr,
     /// gRPC listen address (port 0: any free port).
     pub grpc_addr: SocketAddr,
+    /// Prometheus `/metrics` listen address (port 0: any free port);
+    /// `None`: no metrics listener.
+    pub metrics_addr: Option<SocketAddr>,
     /// Public base URL without a trailing slash; `None`: derived from the
     /// bound HTTP address.
     pub public_url: Option<String>,
@@ -441,6 +450,15 @@ impl Config {
                 .grpc_addr
                 .or(file.grpc_addr)
                 .unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 50051))),
+            metrics_addr: match args.metrics_addr.or(file.metrics_addr) {
+                None => Some(SocketAddr::from(([127, 0, 0, 1], 9464))),
+                Some(value) => {
+                    crate::metrics::parse_addr(&value).map_err(|message| ConfigError::Invalid {
+                        field: "metrics-addr",
+                        message,
+                    })?
+                }
+            },
             public_url,
             log_level,
             log_format: args
@@ -711,6 +729,36 @@ mod tests {
     }
 
     #[test]
+    fn an_empty_metrics_addr_turns_the_listener_off_and_a_bad_one_is_named() {
+        let with = |value: &str| {
+            Config::resolve(Args {
+                metrics_addr: Some(value.into()),
+                ..Args::default()
+            })
+        };
+        assert_eq!(with("").unwrap().metrics_addr, None);
+        assert_eq!(with("  ").unwrap().metrics_addr, None);
+        assert_eq!(
+            with("0.0.0.0:9100").unwrap().metrics_addr,
+            Some("0.0.0.0:9100".parse().unwrap())
+        );
+        let err = with("localhost").unwrap_err().to_string();
+        assert!(
+            err.starts_with("metrics-addr: \"localhost\" is not an address"),
+            "{err}"
+        );
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("toolgate.toml");
+        std::fs::write(&path, "metrics_addr = \"\"\n").unwrap();
+        let from_file = Config::resolve(Args {
+            config: Some(path),
+            ..Args::default()
+        })
+        .unwrap();
+        assert_eq!(from_file.metrics_addr, None);
+    }
+
+    #[test]
     fn flags_win_over_the_file_which_wins_over_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("toolgate.toml");
@@ -733,6 +781,7 @@ mod tests {
         assert_eq!(config.public_url.as_deref(), Some("https://gw.example.com"));
         assert_eq!(config.log_format, LogFormat::Json);
         assert_eq!(config.grpc_addr, "127.0.0.1:50051".parse().unwrap());
+        assert_eq!(config.metrics_addr, Some("127.0.0.1:9464".parse().unwrap()));
         assert_eq!(config.shutdown_timeout, Duration::from_secs(10));
         assert_eq!(config.upstream_timeout, Duration::from_secs(60));
         assert!(config.salesforce_domains.extra().is_empty());

@@ -21,6 +21,7 @@
 //! - [`http`]: the public HTTP router: MCP, the OAuth connect and callback pages, health.
 //! - [`listener`]: the public listener's accept loop: connection cap, header-read and idle timeouts.
 //! - [`mcp`]: the MCP server at `/mcp`: authentication, tools/list, tools/call, notifications.
+//! - [`metrics`]: Prometheus metrics: names, the global recorder, the `/metrics` listener.
 //! - [`oauth`]: per-user Salesforce OAuth: connect links, callback, connections, refresh.
 
 pub mod access_requests;
@@ -38,6 +39,7 @@ pub mod hooks;
 pub mod http;
 pub mod listener;
 pub mod mcp;
+pub mod metrics;
 pub mod model;
 pub mod oauth;
 pub mod salesforce;

@@ -20,6 +20,7 @@ fn command_on(data_dir: &Path, http: &str, grpc: &str) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_toolgated"));
     cmd.args(["--data-dir", data_dir.to_str().unwrap()])
         .args(["--http-addr", http, "--grpc-addr", grpc])
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .args(["--log-level", "debug"])
         .env_remove("TOOLGATE_ADMIN_TOKEN")
         .env_remove("TOOLGATE_MASTER_KEY")

@@ -56,6 +56,7 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         data_dir,
         http_addr,
         grpc_addr,
+        metrics_addr,
         public_url,
         log_level,
         log_format,
@@ -80,6 +81,7 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
     assert_eq!(Some(config.data_dir), data_dir);
     assert_eq!(Some(config.http_addr), http_addr);
     assert_eq!(Some(config.grpc_addr), grpc_addr);
+    assert_eq!(config.metrics_addr.map(|a| a.to_string()), metrics_addr);
     assert_eq!(config.public_url, public_url);
     assert_eq!(Some(config.log_level), log_level);
     assert_eq!(Some(config.log_format), log_format);

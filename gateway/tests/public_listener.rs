@@ -151,7 +151,7 @@ async fn idle_connections_are_closed() {
 /// and `--log-level info`.
 async fn spawn_binary(data: &std::path::Path) -> Spawned {
     let script = format!(
-        "ulimit -Sn 512 && exec '{}' --data-dir '{}' --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --log-level info",
+        "ulimit -Sn 512 && exec '{}' --data-dir '{}' --http-addr 127.0.0.1:0 --grpc-addr 127.0.0.1:0 --metrics-addr 127.0.0.1:0 --log-level info",
         env!("CARGO_BIN_EXE_toolgated"),
         data.display()
     );

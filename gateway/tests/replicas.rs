@@ -39,6 +39,7 @@ impl Replica {
         command
             .args(["--data-dir", data_dir.to_str().unwrap()])
             .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .args(["--public-url", public_url, "--log-level", "info"])
             .env("TOOLGATE_DATABASE_URL", database_url)
             .env("TOOLGATE_MASTER_KEY", MASTER_KEY)

@@ -52,6 +52,7 @@ def start(data_dir: pathlib.Path, stderr):
         "--data-dir", str(data_dir),
         "--http-addr", "127.0.0.1:0",
         "--grpc-addr", "127.0.0.1:0",
+        "--metrics-addr", "127.0.0.1:0",
         "--sim-login-addr", "127.0.0.1:0",
         "--sim-instance-addr", "127.0.0.1:0",
     ]
@@ -106,6 +107,7 @@ def test_the_readme_demo_end_to_end_twice():
                     f"npx @modelcontextprotocol/inspector --cli {demo.mcp_url} --transport http"
                 )
                 assert info["Admin console"].startswith("cargo run -p toolgate-console -- --grpc-addr http://127.0.0.1:")
+                assert info["Metrics"].startswith("http://127.0.0.1:") and info["Metrics"].endswith("/metrics (Prometheus)"), info["Metrics"]
                 assert f"--data-dir {data_dir}" in info["Admin console"]
                 assert "9 read tools approved" in info["Governance"], info["Governance"]
                 assert "4 write and delete tools wait for review" in info["Governance"]

@@ -304,7 +304,7 @@ def run_daemon(master_key: str, admin_token: str) -> subprocess.CompletedProcess
     with tempfile.TemporaryDirectory() as tmp:
         process = subprocess.Popen(
             [toolgated_binary(), "--data-dir", f"{tmp}/data", "--http-addr", "127.0.0.1:0",
-             "--grpc-addr", "127.0.0.1:0", "--log-level", "warn"],
+             "--grpc-addr", "127.0.0.1:0", "--metrics-addr", "127.0.0.1:0", "--log-level", "warn"],
             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
         )
         first = process.stdout.readline()

@@ -291,6 +291,9 @@ struct Ending {
     /// run it again on a policy snapshot that has the grant, so hooks
     /// filtered by profile and the per-call approval see it.
     rerun: bool,
+    /// Why it was denied, a bounded label for
+    /// [`crate::metrics::DENIED_CALLS`] (a `REASON_*` constant).
+    denial: &'static str,
 }
 
 impl Ending {
@@ -303,7 +306,14 @@ impl Ending {
             input: None,
             details: Map::new(),
             rerun: false,
+            denial: crate::metrics::REASON_OTHER,
         }
+    }
+
+    /// This ending, its denial counted under `reason`.
+    fn because(mut self, reason: &'static str) -> Self {
+        self.denial = reason;
+        self
     }
 
     fn error(reason: impl Into<String>, message: impl Into<String>) -> Self {
@@ -314,6 +324,7 @@ impl Ending {
             input: None,
             details: Map::new(),
             rerun: false,
+            denial: crate::metrics::REASON_OTHER,
         }
     }
 
@@ -335,6 +346,7 @@ impl From<super::requestable::Answer> for Ending {
             input: None,
             details: answer.details,
             rerun: false,
+            denial: crate::metrics::REASON_ACCESS_REQUEST,
         }
     }
 }
@@ -393,6 +405,7 @@ impl Gateway {
                     input: None,
                     details: Map::new(),
                     rerun: false,
+                    denial: crate::metrics::REASON_NOT_CONNECTED,
                 };
             }
             let input = supports_url.then(|| {
@@ -419,6 +432,7 @@ impl Gateway {
                 input,
                 details: Map::new(),
                 rerun: false,
+                denial: crate::metrics::REASON_NOT_CONNECTED,
             };
         }
         let supports_url = context
@@ -449,6 +463,7 @@ impl Gateway {
             input: None,
             details: Map::new(),
             rerun: false,
+            denial: crate::metrics::REASON_NOT_CONNECTED,
         }
     }
 
@@ -485,7 +500,11 @@ impl Gateway {
                 .await
             }
         };
-        let first = call(live.clone()).await;
+        // Salesforce requests are timed under this tool's name.
+        let label: Arc<str> = Arc::from(tool.name.as_str());
+        let first = crate::metrics::CURRENT_TOOL
+            .scope(label.clone(), call(live.clone()))
+            .await;
         let result = match first {
             Err(SfError::InvalidSession) => {
                 match self
@@ -494,7 +513,7 @@ impl Gateway {
                     .refresh(&caller.user.id, &tool.server_id, &live.access_token)
                     .await
                 {
-                    Ok(fresh) => call(fresh).await,
+                    Ok(fresh) => crate::metrics::CURRENT_TOOL.scope(label, call(fresh)).await,
                     Err(RefreshError::Revoked | RefreshError::NotConnected) => {
                         return self
                             .connect_prompt(tool, &caller.user.id, None, context)
@@ -519,6 +538,7 @@ impl Gateway {
                 input: None,
                 details: Map::new(),
                 rerun: false,
+                denial: crate::metrics::REASON_OTHER,
             },
             Err(SfError::InvalidSession) => Ending::error(
                 "session refused after refresh",
@@ -541,7 +561,8 @@ impl Gateway {
         if !world.settings.mcp_traffic_enabled {
             return (
                 None,
-                Ending::denied(crate::governance::Denial::TrafficDisabled.to_string()),
+                Ending::denied(crate::governance::Denial::TrafficDisabled.to_string())
+                    .because(crate::metrics::REASON_KILL_SWITCH),
             );
         }
         if !caller.client.traffic_enabled {
@@ -550,7 +571,8 @@ impl Gateway {
                 None,
                 Ending::denied(format!(
                     "tool calls of the AI client {name:?} are turned off by its kill switch; ask your toolgate administrator"
-                )),
+                ))
+                .because(crate::metrics::REASON_CLIENT_DISABLED),
             );
         }
         if request.name == super::requestable::REQUEST_TOOL {
@@ -562,7 +584,10 @@ impl Gateway {
             }
         }
         let name = bounded(request.name.as_ref());
-        let not_listed = || Ending::denied(format!("tool {name} is not in your tool list"));
+        let not_listed = || {
+            Ending::denied(format!("tool {name} is not in your tool list"))
+                .because(crate::metrics::REASON_NOT_LISTED)
+        };
         let Some(tool) = world
             .index
             .named(request.name.as_ref())
@@ -581,10 +606,20 @@ impl Gateway {
                 denial,
                 Denial::NotGranted { .. } | Denial::GrantExpired { .. }
             ) {
-                return (Some(tool), Ending::denied(denial.to_string()));
+                let reason = crate::metrics::denial_reason(&denial);
+                return (
+                    Some(tool),
+                    Ending::denied(denial.to_string()).because(reason),
+                );
             }
             match super::requestable::intercept(&self.state.store, world, &subject, tool).await {
-                Intercept::Refused => return (Some(tool), Ending::denied(denial.to_string())),
+                Intercept::Refused => {
+                    let reason = crate::metrics::denial_reason(&denial);
+                    return (
+                        Some(tool),
+                        Ending::denied(denial.to_string()).because(reason),
+                    );
+                }
                 Intercept::Granted { details } => {
                     // The grant is in the store, not in this snapshot:
                     // the call runs again on one that has it.
@@ -641,7 +676,8 @@ impl Gateway {
             .await;
             runs.extend(report.runs.iter().cloned());
             if let Some(stop) = report.stopped() {
-                let mut ending = Ending::denied(stop.refusal());
+                let mut ending =
+                    Ending::denied(stop.refusal()).because(crate::metrics::REASON_HOOK);
                 crate::hooks::record(&mut ending.details, &runs);
                 return (Some(tool), ending);
             }
@@ -651,7 +687,8 @@ impl Gateway {
                     let mut ending = Ending::denied(format!(
                         "toolgate hooks rewrote the arguments of {} into ones it does not accept ({problems}), so the call was refused; ask your toolgate administrator",
                         tool.name
-                    ));
+                    ))
+                    .because(crate::metrics::REASON_HOOK);
                     crate::hooks::record(&mut ending.details, &runs);
                     return (Some(tool), ending);
                 }
@@ -711,7 +748,8 @@ impl Gateway {
                 ending = Ending::denied(format!(
                     "{} (the tool did run in Salesforce; only its result is withheld)",
                     stop.refusal()
-                ));
+                ))
+                .because(crate::metrics::REASON_HOOK);
                 ending.details = details;
             } else if report.mutated {
                 ending.result.content =
@@ -788,7 +826,9 @@ impl Gateway {
             && let Err(err) = super::held_calls::consume(&self.state.store, id).await
         {
             let mut ending = match err {
-                super::held_calls::ConsumeError::Gone(_) => Ending::denied(err.to_string()),
+                super::held_calls::ConsumeError::Gone(_) => {
+                    Ending::denied(err.to_string()).because(crate::metrics::REASON_CALL_APPROVAL)
+                }
                 super::held_calls::ConsumeError::Store(err) => {
                     tracing::error!(error = %err, "cannot use a held call's approval");
                     Ending::error(
@@ -852,6 +892,7 @@ impl Gateway {
                     details: notice.details(),
                     input: notice.input,
                     rerun: false,
+                    denial: crate::metrics::REASON_CALL_APPROVAL,
                 })
             }
             Err(err) => {
@@ -863,138 +904,15 @@ impl Gateway {
             }
         }
     }
-}
 
-impl ServerHandler for Gateway {
-    /// rmcp hands a request for an MCP method whose `params` do not fit
-    /// its schema (and any unknown method) to this hook.
-    async fn on_custom_request(
-        &self,
-        request: rmcp::model::CustomRequest,
-        context: RequestContext<RoleServer>,
-    ) -> Result<rmcp::model::CustomResult, McpError> {
-        let _handling = caller(&context).ok().and_then(|(_, session)| {
-            session.map(|s| Handling::new(&self.state.in_flight, &s, context.id.clone()))
-        });
-        let method = bounded(&request.method);
-        let removed = is_modern(&context)
-            && super::transport::REMOVED_IN_2026_07_28.contains(&request.method.as_str());
-        if !removed && super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
-            Err(McpError::invalid_params(
-                super::transport::invalid_params_message(&method),
-                None,
-            ))
-        } else {
-            Err(McpError::new(
-                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
-                format!("method not found: {method}"),
-                None,
-            ))
-        }
-    }
-
-    fn get_info(&self) -> ServerConfig {
-        ServerConfig::new(
-            ServerCapabilities::builder()
-                .enable_tools()
-                .enable_tool_list_changed()
-                .build(),
-        )
-        .with_server_info(Implementation::new("toolgate", env!("CARGO_PKG_VERSION")))
-        .with_instructions(
-            "Salesforce tools governed by toolgate. Each call runs as your own Salesforce user; \
-             the first call asks you to connect your Salesforce account.",
-        )
-    }
-
-    async fn list_tools(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, McpError> {
-        let (caller, session) = caller(&context)?;
-        let _handling = session
-            .as_deref()
-            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
-        let world = self.state.world().await.map_err(|e| {
-            tracing::error!(error = %e, "cannot read policy state");
-            McpError::internal_error("toolgate could not read its state; try again", None)
-        })?;
-        let subject = world.subject(&caller.user, Some(&caller.token));
-        let listing = world.listing(&subject);
-        // A session means 2025-xx: no caching hints (and no version lookup).
-        let stateless = session.is_none();
-        if let Some(session) = session {
-            self.state.sessions.seen(
-                &session,
-                &caller.user.id,
-                context.peer.clone(),
-                listing.names(&world),
-            );
-        }
-        let mut result = ListToolsResult {
-            tools: listing.tools(&world),
-            ..Default::default()
-        };
-        if stateless && is_modern(&context) {
-            result.ttl_ms = Some(super::TOOLS_TTL_MS);
-            result.cache_scope = Some(CacheScope::Private);
-        }
-        Ok(result)
-    }
-
-    /// toolgate has tools only: of a `subscriptions/listen` filter it
-    /// accepts `toolsListChanged` alone (rmcp acknowledges the accepted
-    /// part, MCP 2026-07-28 "Subscriptions").
-    fn accepted_subscription_filter(
-        &self,
-        requested: &SubscriptionFilter,
-    ) -> Option<SubscriptionFilter> {
-        Some(if requested.tools_list_changed == Some(true) {
-            SubscriptionFilter::builder().tools_list_changed().build()
-        } else {
-            SubscriptionFilter::new()
-        })
-    }
-
-    /// Holds one acknowledged `subscriptions/listen` stream: registered
-    /// with [`notify`] (which sends `notifications/tools/list_changed` when
-    /// the caller's list changes) until the client cancels the request or
-    /// its connection drops, holding the session slot the transport took
-    /// ([`ListenSlot`]). A stream that accepted nothing ends at once.
-    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
-        let start = context
-            .request_context()
-            .extensions
-            .get::<Parts>()
-            .and_then(|parts| parts.extensions.get::<ListenSlot>())
-            .and_then(ListenSlot::take)
-            .ok_or_else(|| {
-                McpError::internal_error("listen stream without a session slot", None)
-            })?;
-        if context.accepted().tools_list_changed != Some(true) {
-            return Ok(());
-        }
-        let (caller, _) = caller(context.request_context())?;
-        let listening = notify::Sessions::listen(
-            &self.state,
-            &caller.user.id,
-            context.sink().clone(),
-            start.tools,
-        );
-        notify::catch_up(&self.state, &listening).await;
-        context.cancelled().await;
-        drop(listening);
-        drop(start.slot);
-        Ok(())
-    }
-
-    async fn call_tool(
+    /// `tools/call`; fills `seen` with the metric labels of how it ended.
+    async fn handle_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
+        started: Instant,
+        seen: &mut CallSeen,
     ) -> Result<CallToolResponse, McpError> {
-        let started = Instant::now();
         let (caller, session) = caller(&context)?;
         // Until this call is done (returned or dropped), its request id
         // stays taken even if the client drops the request's stream.
@@ -1084,10 +1002,23 @@ impl ServerHandler for Gateway {
         .with_reason(audit_reason(&ending.reason, &args))
         .with_details(details);
         event.outcome = ending.outcome;
+        if target.tool_id.is_some() {
+            seen.tool = target.tool.into();
+        }
+        seen.outcome = match ending.outcome {
+            Outcome::Allowed => crate::metrics::OK,
+            Outcome::Denied => {
+                metrics::counter!(crate::metrics::DENIED_CALLS, crate::metrics::LABEL_REASON => ending.denial)
+                    .increment(1);
+                crate::metrics::DENIED
+            }
+            Outcome::Error => crate::metrics::ERROR,
+        };
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         if let Err(err) = self.state.store.append_audit(vec![event]).await {
             // Fail closed: no result leaves without its audit event.
             tracing::error!(error = %err, "cannot write the audit event of a tool call");
+            seen.outcome = crate::metrics::ERROR;
             return Ok(Ending::error(
                 "audit log unavailable",
                 "toolgate could not record this call in its audit log, so its result is withheld; if the tool changes data, the change may have been applied: check before retrying",
@@ -1097,6 +1028,195 @@ impl ServerHandler for Gateway {
         }
         Ok(ending.response())
     }
+
+    /// `tools/list`.
+    async fn list(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let (caller, session) = caller(&context)?;
+        let _handling = session
+            .as_deref()
+            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
+        let world = self.state.world().await.map_err(|e| {
+            tracing::error!(error = %e, "cannot read policy state");
+            McpError::internal_error("toolgate could not read its state; try again", None)
+        })?;
+        let subject = world.subject(&caller.user, Some(&caller.token));
+        let listing = world.listing(&subject);
+        // A session means 2025-xx: no caching hints (and no version lookup).
+        let stateless = session.is_none();
+        if let Some(session) = session {
+            self.state.sessions.seen(
+                &session,
+                &caller.user.id,
+                context.peer.clone(),
+                listing.names(&world),
+            );
+        }
+        let mut result = ListToolsResult {
+            tools: listing.tools(&world),
+            ..Default::default()
+        };
+        if stateless && is_modern(&context) {
+            result.ttl_ms = Some(super::TOOLS_TTL_MS);
+            result.cache_scope = Some(CacheScope::Private);
+        }
+        Ok(result)
+    }
+}
+
+impl ServerHandler for Gateway {
+    /// rmcp hands a request for an MCP method whose `params` do not fit
+    /// its schema (and any unknown method) to this hook.
+    async fn on_custom_request(
+        &self,
+        request: rmcp::model::CustomRequest,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::CustomResult, McpError> {
+        // Always a JSON-RPC error; the method as sent is not a label (it
+        // is unbounded).
+        crate::metrics::mcp_operation(
+            crate::metrics::OTHER,
+            "",
+            crate::metrics::JSONRPC_ERROR,
+            std::time::Duration::ZERO,
+        );
+        let _handling = caller(&context).ok().and_then(|(_, session)| {
+            session.map(|s| Handling::new(&self.state.in_flight, &s, context.id.clone()))
+        });
+        let method = bounded(&request.method);
+        let removed = is_modern(&context)
+            && super::transport::REMOVED_IN_2026_07_28.contains(&request.method.as_str());
+        if !removed && super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
+            Err(McpError::invalid_params(
+                super::transport::invalid_params_message(&method),
+                None,
+            ))
+        } else {
+            Err(McpError::new(
+                rmcp::model::ErrorCode::METHOD_NOT_FOUND,
+                format!("method not found: {method}"),
+                None,
+            ))
+        }
+    }
+
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("toolgate", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Salesforce tools governed by toolgate. Each call runs as your own Salesforce user; \
+             the first call asks you to connect your Salesforce account.",
+        )
+    }
+
+    /// `initialize` as rmcp does it (the peer's info kept, the version
+    /// negotiated), timed.
+    async fn initialize(
+        &self,
+        request: rmcp::model::InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<rmcp::model::InitializeResult, McpError> {
+        let started = Instant::now();
+        context.peer.set_peer_info(request.clone());
+        let result = self.negotiate_initialize(&request);
+        let outcome = crate::metrics::outcome_of(&result);
+        crate::metrics::mcp_operation("initialize", "", outcome, started.elapsed());
+        result
+    }
+
+    async fn ping(&self, _context: RequestContext<RoleServer>) -> Result<(), McpError> {
+        crate::metrics::mcp_operation("ping", "", crate::metrics::OK, std::time::Duration::ZERO);
+        Ok(())
+    }
+
+    async fn list_tools(
+        &self,
+        request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        let started = Instant::now();
+        let result = self.list(request, context).await;
+        let outcome = crate::metrics::outcome_of(&result);
+        crate::metrics::mcp_operation("tools/list", "", outcome, started.elapsed());
+        result
+    }
+
+    /// toolgate has tools only: of a `subscriptions/listen` filter it
+    /// accepts `toolsListChanged` alone (rmcp acknowledges the accepted
+    /// part, MCP 2026-07-28 "Subscriptions").
+    fn accepted_subscription_filter(
+        &self,
+        requested: &SubscriptionFilter,
+    ) -> Option<SubscriptionFilter> {
+        Some(if requested.tools_list_changed == Some(true) {
+            SubscriptionFilter::builder().tools_list_changed().build()
+        } else {
+            SubscriptionFilter::new()
+        })
+    }
+
+    /// Holds one acknowledged `subscriptions/listen` stream: registered
+    /// with [`notify`] (which sends `notifications/tools/list_changed` when
+    /// the caller's list changes) until the client cancels the request or
+    /// its connection drops, holding the session slot the transport took
+    /// ([`ListenSlot`]). A stream that accepted nothing ends at once.
+    async fn listen(&self, context: SubscriptionContext) -> Result<(), McpError> {
+        let start = context
+            .request_context()
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.extensions.get::<ListenSlot>())
+            .and_then(ListenSlot::take)
+            .ok_or_else(|| {
+                McpError::internal_error("listen stream without a session slot", None)
+            })?;
+        if context.accepted().tools_list_changed != Some(true) {
+            return Ok(());
+        }
+        let (caller, _) = caller(context.request_context())?;
+        let _open = crate::metrics::Open::new(crate::metrics::MCP_STREAMS_OPEN);
+        let listening = notify::Sessions::listen(
+            &self.state,
+            &caller.user.id,
+            context.sink().clone(),
+            start.tools,
+        );
+        notify::catch_up(&self.state, &listening).await;
+        context.cancelled().await;
+        drop(listening);
+        drop(start.slot);
+        Ok(())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let started = Instant::now();
+        let mut seen = CallSeen {
+            tool: crate::metrics::OTHER.into(),
+            outcome: crate::metrics::JSONRPC_ERROR,
+        };
+        let result = self.handle_call(request, context, started, &mut seen).await;
+        crate::metrics::mcp_operation("tools/call", seen.tool, seen.outcome, started.elapsed());
+        result
+    }
+}
+
+/// The metric labels of one `tools/call`: the tool's exposed name (when a
+/// tool has the name called) and the outcome.
+struct CallSeen {
+    tool: metrics::SharedString,
+    outcome: &'static str,
 }
 
 /// What a tool call was aimed at, by name, for its audit event. Every
@@ -1193,6 +1313,7 @@ mod tests {
             input: None,
             details: Map::new(),
             rerun: false,
+            denial: crate::metrics::REASON_OTHER,
         };
         ending.details.insert("held_call".into(), json!("h-1"));
         ending.details.insert(

@@ -94,7 +94,9 @@ pub struct McpState {
     /// at: every tools/list and tools/call needs it, and decoding every
     /// record each time cost ~1 ms per call with 13 tools stored and
     /// ~250 ms with 10,000 (BENCHMARKS.md).
-    world: Mutex<Option<(u64, Arc<World>)>>,
+    /// The cached policy snapshot: the store generation it was read at,
+    /// the snapshot, and when its read began.
+    world: Mutex<Option<(u64, Arc<World>, std::time::Instant)>>,
 }
 
 /// A consistent read of what policy needs.
@@ -210,11 +212,12 @@ impl McpState {
     /// mid-read makes the next call read again.
     pub async fn world(&self) -> Result<Arc<World>, StoreError> {
         let generation = self.store.generation();
-        if let Some((cached, world)) = &*self.world.lock().unwrap_or_else(|p| p.into_inner())
+        if let Some((cached, world, _)) = &*self.world.lock().unwrap_or_else(|p| p.into_inner())
             && *cached == generation
         {
             return Ok(world.clone());
         }
+        let read_at = std::time::Instant::now();
         let reader = self.store.snapshot().await?;
         let tools: Vec<Tool> = reader.list().await?;
         let mut hooks: Vec<crate::model::Hook> = reader.list().await?;
@@ -243,8 +246,20 @@ impl McpState {
             toolsets: reader.list().await?,
             users: reader.list().await?,
         });
-        *self.world.lock().unwrap_or_else(|p| p.into_inner()) = Some((generation, world.clone()));
+        *self.world.lock().unwrap_or_else(|p| p.into_inner()) =
+            Some((generation, world.clone(), read_at));
         Ok(world)
+    }
+
+    /// The store generation ([`Store::generation`]) of the policy snapshot
+    /// [`McpState::world`] serves and when its read began; `None` before
+    /// the first read. For [`crate::metrics::POLICY_SNAPSHOT_AGE`].
+    pub fn policy_snapshot(&self) -> Option<(u64, std::time::Instant)> {
+        self.world
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .map(|(generation, _, at)| (*generation, *at))
     }
 
     /// The describe cache of a server.

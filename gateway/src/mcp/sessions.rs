@@ -140,6 +140,9 @@ struct Inner {
     total: usize,
     /// user id (or `*` for the total limit) -> (last audited, refused since).
     refusals: HashMap<String, (i64, u64)>,
+    /// When each session held here was created, for
+    /// [`crate::metrics::MCP_SESSION_DURATION`].
+    opened: HashMap<SessionId, std::time::Instant>,
 }
 
 /// The owners and counts of open MCP sessions.
@@ -364,6 +367,10 @@ impl Registry {
     /// or, with no slot (a session created outside [`with_reservation`]),
     /// counted in the total with no owner.
     fn created(&self, id: SessionId, slot: Option<Reservation>) {
+        self.lock()
+            .opened
+            .insert(id.clone(), std::time::Instant::now());
+        metrics::gauge!(crate::metrics::MCP_SESSIONS_ACTIVE).increment(1.0);
         match slot {
             Some(slot) => slot.commit(id),
             None => {
@@ -382,6 +389,11 @@ impl Registry {
             inner.release(owner.as_ref().map(|o| o.user_id.as_str()));
         }
         inner.stored.remove(id);
+        if let Some(opened) = inner.opened.remove(id) {
+            metrics::gauge!(crate::metrics::MCP_SESSIONS_ACTIVE).decrement(1.0);
+            metrics::histogram!(crate::metrics::MCP_SESSION_DURATION)
+                .record(opened.elapsed().as_secs_f64());
+        }
     }
 
     /// When session `id`'s store record was last known here to expire
@@ -415,6 +427,21 @@ pub(crate) enum Lookup {
     NotOwned,
     /// Not held here (maybe in the store).
     Unknown,
+}
+
+/// A session's `GET /mcp` stream, counted in
+/// [`crate::metrics::MCP_STREAMS_OPEN`] until dropped.
+struct OpenStream<S> {
+    inner: Pin<Box<S>>,
+    _open: crate::metrics::Open,
+}
+
+impl<S: Stream> Stream for OpenStream<S> {
+    type Item = S::Item;
+
+    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+        self.inner.as_mut().poll_next(cx)
+    }
 }
 
 /// Where a request id in use on a session stands.
@@ -868,7 +895,11 @@ impl SessionManager for GatedSessionManager {
         &self,
         id: &SessionId,
     ) -> Result<impl Stream<Item = ServerSseMessage> + Send + Sync + 'static, Self::Error> {
-        self.inner.create_standalone_stream(id).await
+        let stream = self.inner.create_standalone_stream(id).await?;
+        Ok(OpenStream {
+            inner: Box::pin(stream),
+            _open: crate::metrics::Open::new(crate::metrics::MCP_STREAMS_OPEN),
+        })
     }
 
     async fn resume(

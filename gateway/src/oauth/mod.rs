@@ -752,6 +752,7 @@ impl OAuth {
             Err(RequestTokenError::ServerResponse(r))
                 if *r.error() == BasicErrorResponseType::InvalidGrant =>
             {
+                refreshed("invalid_grant");
                 self.drop_connection(
                     &live.connection,
                     "system",
@@ -761,6 +762,7 @@ impl OAuth {
                 return Err(RefreshError::Revoked);
             }
             Err(e) => {
+                refreshed(crate::metrics::ERROR);
                 let message =
                     describe_token_error(&e, status.load(Ordering::Relaxed), self.timeout);
                 self.refresh_failures
@@ -770,6 +772,7 @@ impl OAuth {
                 return Err(RefreshError::Failed(message));
             }
         };
+        refreshed(crate::metrics::OK);
         self.refresh_failures
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -891,6 +894,13 @@ impl OAuth {
         self.drop_connection(connection, actor, reason).await?;
         Ok(revoked)
     }
+}
+
+/// Counts one Salesforce token refresh that ended in `outcome`
+/// ([`crate::metrics::TOKEN_REFRESHES`]).
+fn refreshed(outcome: &'static str) {
+    metrics::counter!(crate::metrics::TOKEN_REFRESHES, crate::metrics::LABEL_OUTCOME => outcome)
+        .increment(1);
 }
 
 #[cfg(test)]

@@ -169,7 +169,11 @@ impl<'a> Rest<'a> {
         if let Some(body) = body {
             request = request.json(body);
         }
-        let result = read(request.send().await, self.timeout).await;
+        let started = std::time::Instant::now();
+        let sent = request.send().await;
+        let status = sent.as_ref().map_or(0, |r| r.status().as_u16());
+        let result = read(sent, self.timeout).await;
+        crate::metrics::salesforce_request(status, started.elapsed());
         match &result {
             Ok(reply) => {
                 tracing::debug!(%method, %path, status = reply.status, usage = ?reply.usage, "salesforce call")

@@ -45,6 +45,9 @@ pub(super) struct FlushShared {
     /// When the oldest event no started flush has taken was appended,
     /// microseconds since `epoch` plus one; 0 when none waits.
     pending_since: AtomicU64,
+    /// Events appended since the last flush started (for
+    /// [`crate::metrics::AUDIT_QUEUE_DEPTH`]).
+    pub(super) waiting: AtomicU64,
     flushes: AtomicU64,
     max_flush_us: AtomicU64,
     max_lag_us: AtomicU64,
@@ -55,6 +58,7 @@ impl FlushShared {
         Arc::new(Self {
             epoch: Instant::now(),
             pending_since: AtomicU64::new(0),
+            waiting: AtomicU64::new(0),
             flushes: AtomicU64::new(0),
             max_flush_us: AtomicU64::new(0),
             max_lag_us: AtomicU64::new(0),
@@ -160,10 +164,15 @@ pub(super) fn run<E: std::fmt::Display>(
         };
         let started = clock.now();
         last_start = Some(started);
+        let taken = shared.waiting.swap(0, Ordering::AcqRel);
         if let Err(err) = flush() {
             tracing::error!(error = %err, "cannot flush audit events to disk");
         }
-        shared.record(oldest, started, clock.now());
+        let ended = clock.now();
+        metrics::gauge!(crate::metrics::AUDIT_QUEUE_DEPTH).decrement(taken as f64);
+        metrics::histogram!(crate::metrics::AUDIT_FLUSH_DURATION)
+            .record(ended.saturating_duration_since(started).as_secs_f64());
+        shared.record(oldest, started, ended);
     }
 }
 

@@ -551,13 +551,16 @@ impl Store {
     ///
     /// Errors: [`StoreError`] when PostgreSQL cannot start the transaction.
     pub async fn snapshot(&self) -> Result<Tx<'_>, StoreError> {
-        match &self.backend {
-            Backend::Sled(_) => Ok(self.reader()),
-            Backend::Postgres(p) => Ok(Tx {
+        let started = std::time::Instant::now();
+        let tx = match &self.backend {
+            Backend::Sled(_) => self.reader(),
+            Backend::Postgres(p) => Tx {
                 store: self,
                 pg: Some(p.begin_snapshot().await?),
-            }),
-        }
+            },
+        };
+        crate::metrics::store_operation("snapshot", started.elapsed());
+        Ok(tx)
     }
 
     /// A view of what is committed.
@@ -577,6 +580,18 @@ impl Store {
     /// Audit events of the batch are published to live subscribers in
     /// sequence order.
     pub async fn write<'s, T, E, F, Fut>(&'s self, change: F) -> Result<T, E>
+    where
+        F: FnOnce(Tx<'s>) -> Fut,
+        Fut: Future<Output = Result<(Batch, T), E>>,
+        E: From<StoreError>,
+    {
+        let started = std::time::Instant::now();
+        let result = self.write_inner(change).await;
+        crate::metrics::store_operation("write", started.elapsed());
+        result
+    }
+
+    async fn write_inner<'s, T, E, F, Fut>(&'s self, change: F) -> Result<T, E>
     where
         F: FnOnce(Tx<'s>) -> Fut,
         Fut: Future<Output = Result<(Batch, T), E>>,
@@ -625,10 +640,13 @@ impl Store {
     /// Errors: [`StoreError::Unavailable`] when the database cannot take
     /// them within a short bounded wait.
     pub async fn append_audit(&self, events: Vec<AuditEvent>) -> Result<(), StoreError> {
-        match &self.backend {
+        let started = std::time::Instant::now();
+        let result = match &self.backend {
             Backend::Sled(s) => s.append_audit(events, &self.shared),
             Backend::Postgres(p) => p.append_audit(events).await,
-        }
+        };
+        crate::metrics::store_operation("append_audit", started.elapsed());
+        result
     }
 
     /// What the embedded store's background audit flusher has done since
@@ -654,6 +672,15 @@ impl Store {
         }
     }
 
+    /// Whether this replica hears of policy changes other replicas commit:
+    /// the PostgreSQL change feed is up; always true on the embedded store.
+    pub fn change_feed_ok(&self) -> bool {
+        match &self.backend {
+            Backend::Sled(_) => true,
+            Backend::Postgres(p) => p.feed_ok(),
+        }
+    }
+
     /// Waits until everything written so far is durable.
     pub async fn flush(&self) -> Result<(), StoreError> {
         match &self.backend {
@@ -669,12 +696,18 @@ impl Store {
 
     /// One record by id.
     pub async fn get<E: Entity>(&self, id: &str) -> Result<Option<E>, StoreError> {
-        self.reader().get(id).await
+        let started = std::time::Instant::now();
+        let result = self.reader().get(id).await;
+        crate::metrics::store_operation("get", started.elapsed());
+        result
     }
 
     /// Every record of a type, in id order.
     pub async fn list<E: Entity>(&self) -> Result<Vec<E>, StoreError> {
-        self.reader().list().await
+        let started = std::time::Instant::now();
+        let result = self.reader().list().await;
+        crate::metrics::store_operation("list", started.elapsed());
+        result
     }
 
     /// A filtered page of tools, filtered and paged by the database.

@@ -305,8 +305,11 @@ impl SledBackend {
         events: Vec<AuditEvent>,
         shared: &Shared,
     ) -> Result<(), StoreError> {
+        let count = events.len() as u64;
         self.commit(Vec::new(), events, shared)?;
         if let Some(flusher) = &self.flusher {
+            flusher.shared.waiting.fetch_add(count, Ordering::AcqRel);
+            metrics::gauge!(crate::metrics::AUDIT_QUEUE_DEPTH).increment(count as f64);
             flusher.shared.mark_pending(std::time::Instant::now());
             if let Err(std::sync::mpsc::TrySendError::Disconnected(())) = flusher.wake.try_send(())
             {

@@ -10,13 +10,14 @@ use std::path::Path;
 use toolgate_gateway::app::{self, Listeners, Running};
 use toolgate_gateway::config::{Args, Config, Secrets};
 
-/// The daemon's defaults, on loopback port 0 in `data_dir`, with a public
+/// The daemon's defaults, on loopback port 0 (metrics too) in `data_dir`, with a public
 /// URL of https://toolgate.example.com.
 pub fn config(data_dir: &Path) -> Config {
     Config::resolve(Args {
         data_dir: Some(data_dir.to_owned()),
         http_addr: Some("127.0.0.1:0".parse().unwrap()),
         grpc_addr: Some("127.0.0.1:0".parse().unwrap()),
+        metrics_addr: Some("127.0.0.1:0".into()),
         public_url: Some("https://toolgate.example.com".into()),
         log_level: Some("warn".into()),
         shutdown_timeout_secs: Some(5),

@@ -110,6 +110,7 @@ impl Daemon {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--grpc-addr", "127.0.0.1:0"])
+            .args(["--metrics-addr", "127.0.0.1:0"])
             .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
             .args(["--public-url", &public_url])
             .args(["--log-level", "warn"])

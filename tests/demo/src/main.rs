@@ -36,6 +36,9 @@ struct Args {
     /// Control API listener.
     #[arg(long, default_value = "127.0.0.1:50051")]
     grpc_addr: SocketAddr,
+    /// Prometheus metrics listener (GET /metrics); empty: off.
+    #[arg(long, default_value = "127.0.0.1:9464")]
+    metrics_addr: String,
     /// sfsim login host listener.
     #[arg(long, default_value = "127.0.0.1:9410")]
     sim_login_addr: SocketAddr,
@@ -344,6 +347,7 @@ async fn main() -> anyhow::Result<()> {
         data_dir: Some(args.data_dir.clone()),
         http_addr: Some(args.http_addr),
         grpc_addr: Some(args.grpc_addr),
+        metrics_addr: Some(args.metrics_addr.clone()),
         log_level: Some(args.log_level.clone()),
         oauth_access_token_ttl_secs: args.oauth_access_token_ttl_secs,
         extra_ca_file: args.extra_ca_file.clone(),
@@ -375,6 +379,10 @@ async fn main() -> anyhow::Result<()> {
         running.grpc_addr,
         config.data_dir.join("admin.token").display()
     );
+    match running.metrics_addr {
+        Some(addr) => println!("  Metrics:         http://{addr}/metrics (Prometheus)"),
+        None => println!("  Metrics:         off"),
+    }
     println!(
         "  Salesforce org:  sfsim login host {} / instance {}",
         sim.login_url, sim.instance_url

@@ -327,13 +327,15 @@ impl Appender {
         }
         let (done, answer) = oneshot::channel();
         let wait = self.wait;
+        let queued = events.len() as f64;
+        metrics::gauge!(crate::metrics::AUDIT_QUEUE_DEPTH).increment(queued);
         let gone =
             || StoreError::Unavailable("appending audit events: the appender stopped".into());
         let result = tokio::time::timeout(wait, async {
-            self.queue
-                .send(Request { events, done })
-                .await
-                .map_err(|_| gone())?;
+            if self.queue.send(Request { events, done }).await.is_err() {
+                metrics::gauge!(crate::metrics::AUDIT_QUEUE_DEPTH).decrement(queued);
+                return Err(gone());
+            }
             answer.await.map_err(|_| gone())?
         })
         .await;
@@ -363,6 +365,8 @@ async fn run(
                 Err(_) => break,
             }
         }
+        let started = std::time::Instant::now();
+        let _dequeued = Dequeued(count);
         // A caller that gave up was told its events were not written:
         // keep that true.
         group.retain(|r| !r.done.is_closed());
@@ -377,6 +381,8 @@ async fn run(
                 "appending audit events: the database did not answer within {group_timeout:?}"
             ))),
         };
+        metrics::histogram!(crate::metrics::AUDIT_FLUSH_DURATION)
+            .record(started.elapsed().as_secs_f64());
         match result {
             Ok(last) => {
                 shared.committed_seq.fetch_max(last, Ordering::SeqCst);
@@ -391,6 +397,16 @@ async fn run(
                 }
             }
         }
+    }
+}
+
+/// Takes a group's events off [`crate::metrics::AUDIT_QUEUE_DEPTH`] once
+/// it is answered (or dropped).
+struct Dequeued(usize);
+
+impl Drop for Dequeued {
+    fn drop(&mut self) {
+        metrics::gauge!(crate::metrics::AUDIT_QUEUE_DEPTH).decrement(self.0 as f64);
     }
 }
 
