@@ -136,7 +136,9 @@ def test_dockerfile_is_multi_stage_non_root_with_both_ports_a_volume_and_a_healt
 
     env = image_env(runtime)
     assert set(env) <= daemon_variables(), set(env) - daemon_variables()
-    assert exposed_ports(runtime) == {port_of(env["TOOLGATE_HTTP_ADDR"]), port_of(env["TOOLGATE_GRPC_ADDR"])}
+    assert exposed_ports(runtime) == {
+        port_of(env["TOOLGATE_HTTP_ADDR"]), port_of(env["TOOLGATE_GRPC_ADDR"]), port_of(env["TOOLGATE_METRICS_ADDR"])
+    }
     assert env["TOOLGATE_HTTP_ADDR"].startswith("0.0.0.0:"), "reachable from outside the container"
 
     volumes = instructions(runtime, "VOLUME")
@@ -398,6 +400,7 @@ def check_pod_wiring(docs: list[dict], workload: dict, secret_variables: set[str
     assert ports == {
         "http": port_of(value("TOOLGATE_HTTP_ADDR")),
         "grpc": port_of(value("TOOLGATE_GRPC_ADDR")),
+        "metrics": port_of(value("TOOLGATE_METRICS_ADDR")),
     }
     runtime = dockerfile_stages()[-1]
     assert set(ports.values()) == exposed_ports(runtime)
