@@ -23,6 +23,8 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use super::McpState;
 use super::auth::Caller;
@@ -36,6 +38,7 @@ use crate::governance::{Denial, decide};
 use crate::model::{AuditEvent, AuditVerbosity, HookPhase, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
+use crate::telemetry::TRACES;
 
 /// One handler per MCP session (rmcp's service factory makes them); all
 /// share [`McpState`].
@@ -576,7 +579,18 @@ impl Gateway {
             return (Some(tool), not_listed());
         };
         let subject = world.subject(&caller.user, Some(&caller.token));
-        if let Err(denial) = decide(&world.settings, server, tool, &subject) {
+        let policy = tracing::info_span!(
+            target: TRACES,
+            "policy decision",
+            otel.name = "policy decision",
+            toolgate.decision = Empty,
+        );
+        let decided = policy.in_scope(|| decide(&world.settings, server, tool, &subject));
+        policy.record(
+            "toolgate.decision",
+            if decided.is_ok() { "allow" } else { "deny" },
+        );
+        if let Err(denial) = decided {
             if !matches!(
                 denial,
                 Denial::NotGranted { .. } | Denial::GrantExpired { .. }
@@ -989,7 +1003,27 @@ impl ServerHandler for Gateway {
         Ok(())
     }
 
+    /// A `tools/call` in its MCP server span ([`super::spans`]).
     async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let tool = bounded(&request.name);
+        let span =
+            super::spans::request_span("tools/call", Some(&tool), &context, request.meta.as_ref());
+        let answer = self
+            .tool_call(request, context)
+            .instrument(span.clone())
+            .await;
+        super::spans::record_answer(&span, &answer);
+        answer
+    }
+}
+
+impl Gateway {
+    /// A `tools/call`: policy, the call, its audit event.
+    async fn tool_call(
         &self,
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
@@ -1084,8 +1118,17 @@ impl ServerHandler for Gateway {
         .with_reason(audit_reason(&ending.reason, &args))
         .with_details(details);
         event.outcome = ending.outcome;
+        super::spans::record_outcome(ending.outcome);
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if let Err(err) = self.state.store.append_audit(vec![event]).await {
+        let written = self
+            .state
+            .store
+            .append_audit(vec![event])
+            .instrument(
+                tracing::info_span!(target: TRACES, "audit write", otel.name = "audit write"),
+            )
+            .await;
+        if let Err(err) = written {
             // Fail closed: no result leaves without its audit event.
             tracing::error!(error = %err, "cannot write the audit event of a tool call");
             return Ok(Ending::error(
