@@ -60,43 +60,73 @@ fn text(value: &Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> Str
     }
 }
 
+/// Sends every span of `request` down `tx`, flattened.
+fn flatten(request: ExportTraceServiceRequest, tx: &mpsc::UnboundedSender<Got>) {
+    for resource_spans in request.resource_spans {
+        let resource: HashMap<String, String> = resource_spans
+            .resource
+            .map(|r| {
+                r.attributes
+                    .into_iter()
+                    .map(|kv| (kv.key, text(&kv.value)))
+                    .collect()
+            })
+            .unwrap_or_default();
+        for scope in resource_spans.scope_spans {
+            for span in scope.spans {
+                let _ = tx.send(Got {
+                    trace_id: hex::encode(&span.trace_id),
+                    span_id: hex::encode(&span.span_id),
+                    parent_id: hex::encode(&span.parent_span_id),
+                    name: span.name,
+                    kind: span.kind,
+                    attributes: span
+                        .attributes
+                        .into_iter()
+                        .map(|kv| (kv.key, text(&kv.value)))
+                        .collect(),
+                    resource: resource.clone(),
+                    status: span.status.map_or(0, |s| s.code),
+                });
+            }
+        }
+    }
+}
+
 #[tonic::async_trait]
 impl TraceService for Receiver {
     async fn export(
         &self,
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
-        for resource_spans in request.into_inner().resource_spans {
-            let resource: HashMap<String, String> = resource_spans
-                .resource
-                .map(|r| {
-                    r.attributes
-                        .into_iter()
-                        .map(|kv| (kv.key, text(&kv.value)))
-                        .collect()
-                })
-                .unwrap_or_default();
-            for scope in resource_spans.scope_spans {
-                for span in scope.spans {
-                    let _ = self.0.send(Got {
-                        trace_id: hex::encode(&span.trace_id),
-                        span_id: hex::encode(&span.span_id),
-                        parent_id: hex::encode(&span.parent_span_id),
-                        name: span.name,
-                        kind: span.kind,
-                        attributes: span
-                            .attributes
-                            .into_iter()
-                            .map(|kv| (kv.key, text(&kv.value)))
-                            .collect(),
-                        resource: resource.clone(),
-                        status: span.status.map_or(0, |s| s.code),
-                    });
-                }
-            }
-        }
+        flatten(request.into_inner(), &self.0);
         Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
+}
+
+/// An OTLP/HTTP receiver (protobuf bodies on `POST /v1/traces`) on
+/// 127.0.0.1:0: its address and the spans it gets.
+async fn http_receiver() -> (std::net::SocketAddr, mpsc::UnboundedReceiver<Got>) {
+    use prost::Message as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = mpsc::unbounded_channel();
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let tx = tx.clone();
+            async move {
+                let request = ExportTraceServiceRequest::decode(body).unwrap();
+                flatten(request, &tx);
+                (
+                    [("content-type", "application/x-protobuf")],
+                    ExportTraceServiceResponse::default().encode_to_vec(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (addr, rx)
 }
 
 /// A receiver on 127.0.0.1:0: its address and the spans it gets.
@@ -559,4 +589,127 @@ async fn a_tool_call_is_traced_from_the_client_s_traceparent_to_salesforce() {
         "{logs}"
     );
     sim.stop().await;
+}
+
+/// A daemon started with `command` on data directory `data`, a user with
+/// a token, and an open MCP session of theirs (no Salesforce server: a
+/// call of any tool is refused, and traced).
+async fn bare_session(command: Command, data: &Path) -> (Spawned, Mcp) {
+    let daemon = Spawned::start(command).await;
+    let admin_token = std::fs::read_to_string(data.join("admin.token"))
+        .unwrap()
+        .trim()
+        .to_owned();
+    let mut admin = common::clients(daemon.grpc, common::admin(&admin_token)).await;
+    let user_id = common::create_user(&mut admin, "dee@example.com").await;
+    let token = common::issue_token(&mut admin, &user_id, "traces").await;
+    let url = format!("http://{}/mcp", daemon.http);
+    let opened = raw_mcp::send(raw_mcp::post(&url, &token, None, INITIALIZE)).await;
+    assert_eq!(opened.status, 200, "{}", opened.body);
+    let session = opened.headers["mcp-session-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let initialized = raw_mcp::send(raw_mcp::post(
+        &url,
+        &token,
+        Some(&session),
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    ))
+    .await;
+    assert_eq!(initialized.status, 202);
+    (
+        daemon,
+        Mcp {
+            url,
+            token,
+            session,
+        },
+    )
+}
+
+/// Stops the daemon with SIGTERM; it must exit 0.
+async fn stop(daemon: &mut Spawned) -> String {
+    let pid = daemon.child.id().unwrap();
+    let status = Command::new("kill")
+        .args(["-TERM", &pid.to_string()])
+        .status()
+        .await
+        .unwrap();
+    assert!(status.success());
+    let exit = daemon.child.wait().await.unwrap();
+    let logs = daemon.logs_after_exit().await;
+    assert!(exit.success(), "{exit:?}: {logs}");
+    logs
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn over_http_the_spans_still_queued_are_sent_when_the_daemon_stops() {
+    let (otlp, mut rx) = http_receiver().await;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut command = daemon_command(&data, otlp);
+    // Ten minutes: only the stop sends them.
+    command
+        .env("OTEL_EXPORTER_OTLP_PROTOCOL", "http/protobuf")
+        .env("OTEL_BSP_SCHEDULE_DELAY", "600000")
+        .env("OTEL_SERVICE_NAME", "gateway-eu");
+    let (mut daemon, mcp) = bare_session(command, &data).await;
+    let trace = "7af7651916cd43dd8448eb211c80319e";
+    let result = mcp
+        .call(
+            5,
+            "salesforce_query",
+            json!({"soql": "SELECT Id FROM Account"}),
+            &[("traceparent", &format!("00-{trace}-{HEADER_PARENT}-01"))],
+            None,
+        )
+        .await;
+    assert_eq!(result["isError"], true, "{result}");
+    assert!(rx.try_recv().is_err(), "nothing is sent before the stop");
+
+    let logs = stop(&mut daemon).await;
+    assert!(
+        logs.contains(&format!(
+            "exporting traces over OTLP endpoint=http://{otlp}/v1/traces protocol=http/protobuf"
+        )),
+        "{logs}"
+    );
+    let mut got = Vec::new();
+    while let Ok(span) = rx.try_recv() {
+        got.push(span);
+    }
+    let root = one(&got, "tools/call salesforce_query");
+    assert_eq!(root.trace_id, trace);
+    assert_eq!(root.parent_id, HEADER_PARENT);
+    assert_eq!(root.attr("toolgate.outcome"), Some("denied"));
+    assert_eq!(root.resource.get("service.name").unwrap(), "gateway-eu");
+    assert_eq!(one(&got, "audit write").parent_id, root.span_id);
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_collector_that_is_down_fails_no_call() {
+    // A port nothing listens on any more.
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut command = daemon_command(&data, closed);
+    command.env("OTEL_BSP_SCHEDULE_DELAY", "10");
+    let (mut daemon, mcp) = bare_session(command, &data).await;
+    for id in 0..20 {
+        let result = mcp
+            .call(id, "salesforce_no_such_tool", json!({}), &[], None)
+            .await;
+        assert_eq!(result["isError"], true, "{result}");
+        assert_eq!(
+            result_text(&result),
+            "tool salesforce_no_such_tool is not in your tool list"
+        );
+    }
+    stop(&mut daemon).await;
 }
