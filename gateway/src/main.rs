@@ -51,10 +51,13 @@ async fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
-    if let Err(err) = telemetry::init(&config.log_level, config.log_format) {
-        eprintln!("toolgated: {err:#}");
-        return std::process::ExitCode::from(2);
-    }
+    let telemetry = match telemetry::init(&config.log_level, config.log_format) {
+        Ok(telemetry) => telemetry,
+        Err(err) => {
+            eprintln!("toolgated: {err:#}");
+            return std::process::ExitCode::from(2);
+        }
+    };
     // Before any listener: a cap of http_max_connections needs that many
     // descriptors, and the default soft limit is often 1024.
     match listener::raise_open_files_limit() {
@@ -73,7 +76,10 @@ async fn main() -> std::process::ExitCode {
         Ok(limit) => tracing::debug!(open_files_limit = limit, "open-files limit"),
         Err(err) => tracing::warn!(error = %err, "cannot raise the open-files limit"),
     }
-    match app::run(config, config::Secrets::from_env(), app::shutdown_signal()).await {
+    let ran = app::run(config, config::Secrets::from_env(), app::shutdown_signal()).await;
+    // The last spans (those of the calls that ended the run) go out first.
+    telemetry.shutdown().await;
+    match ran {
         Ok(()) => std::process::ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("toolgated: {err:#}");

@@ -23,6 +23,8 @@ use rmcp::model::{
 use rmcp::service::{RequestContext, SubscriptionContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::{Map, Value, json};
+use tracing::Instrument as _;
+use tracing::field::Empty;
 
 use super::McpState;
 use super::auth::Caller;
@@ -36,6 +38,7 @@ use crate::governance::{Denial, decide};
 use crate::model::{AuditEvent, AuditVerbosity, HookPhase, Outcome, Tool, ToolState};
 use crate::oauth::{LiveConnection, RefreshError};
 use crate::salesforce::{self, Session, SfError};
+use crate::telemetry::TRACES;
 
 /// One handler per MCP session (rmcp's service factory makes them); all
 /// share [`McpState`].
@@ -601,7 +604,18 @@ impl Gateway {
             return (Some(tool), not_listed());
         };
         let subject = world.subject(&caller.user, Some(&caller.token));
-        if let Err(denial) = decide(&world.settings, server, tool, &subject) {
+        let policy = tracing::info_span!(
+            target: TRACES,
+            "policy decision",
+            otel.name = "policy decision",
+            toolgate.decision = Empty,
+        );
+        let decided = policy.in_scope(|| decide(&world.settings, server, tool, &subject));
+        policy.record(
+            "toolgate.decision",
+            if decided.is_ok() { "allow" } else { "deny" },
+        );
+        if let Err(denial) = decided {
             if !matches!(
                 denial,
                 Denial::NotGranted { .. } | Denial::GrantExpired { .. }
@@ -1002,6 +1016,7 @@ impl Gateway {
         .with_reason(audit_reason(&ending.reason, &args))
         .with_details(details);
         event.outcome = ending.outcome;
+        super::spans::record_outcome(ending.outcome);
         if target.tool_id.is_some() {
             seen.tool = target.tool.into();
         }
@@ -1015,7 +1030,15 @@ impl Gateway {
             Outcome::Error => crate::metrics::ERROR,
         };
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if let Err(err) = self.state.store.append_audit(vec![event]).await {
+        let written = self
+            .state
+            .store
+            .append_audit(vec![event])
+            .instrument(
+                tracing::info_span!(target: TRACES, "audit write", otel.name = "audit write"),
+            )
+            .await;
+        if let Err(err) = written {
             // Fail closed: no result leaves without its audit event.
             tracing::error!(error = %err, "cannot write the audit event of a tool call");
             seen.outcome = crate::metrics::ERROR;
@@ -1206,7 +1229,17 @@ impl ServerHandler for Gateway {
             tool: crate::metrics::OTHER.into(),
             outcome: crate::metrics::JSONRPC_ERROR,
         };
-        let result = self.handle_call(request, context, started, &mut seen).await;
+        let span = super::spans::request_span(
+            "tools/call",
+            Some(bounded(&request.name).as_str()),
+            &context,
+            request.meta.as_ref(),
+        );
+        let result = self
+            .handle_call(request, context, started, &mut seen)
+            .instrument(span.clone())
+            .await;
+        super::spans::record_answer(&span, &result);
         crate::metrics::mcp_operation("tools/call", seen.tool, seen.outcome, started.elapsed());
         result
     }

@@ -37,6 +37,7 @@ pub mod persist;
 pub mod prompt;
 pub mod requestable;
 pub mod sessions;
+mod spans;
 pub mod transport;
 
 use std::collections::HashMap;

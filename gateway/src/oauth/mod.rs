@@ -696,7 +696,43 @@ impl OAuth {
     /// connection: concurrent callers wait for one refresh and share its
     /// result. A rotated refresh token is stored (flushed) before this
     /// returns. `invalid_grant` drops the connection ([`RefreshError::Revoked`]).
+    /// Traced as the span `oauth token refresh` (with `error.type` on
+    /// failure: `invalid_grant`, `not_connected`, `not_configured`,
+    /// `refresh_failed` or `store`); never a token.
     pub async fn refresh(
+        &self,
+        user_id: &str,
+        server_id: &str,
+        stale: &str,
+    ) -> Result<LiveConnection, RefreshError> {
+        use tracing::Instrument as _;
+        let span = tracing::info_span!(
+            target: crate::telemetry::TRACES,
+            "oauth token refresh",
+            otel.name = "oauth token refresh",
+            otel.status_code = tracing::field::Empty,
+            error.type = tracing::field::Empty,
+        );
+        let result = self
+            .refresh_once(user_id, server_id, stale)
+            .instrument(span.clone())
+            .await;
+        if let Err(err) = &result {
+            let kind = match err {
+                RefreshError::Revoked => "invalid_grant",
+                RefreshError::NotConnected => "not_connected",
+                RefreshError::NotConfigured => "not_configured",
+                RefreshError::Failed(_) => "refresh_failed",
+                RefreshError::Store(_) => "store",
+            };
+            span.record("error.type", kind);
+            span.record("otel.status_code", "error");
+        }
+        result
+    }
+
+    /// [`Self::refresh`], untraced.
+    async fn refresh_once(
         &self,
         user_id: &str,
         server_id: &str,

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
+use tracing::Instrument as _;
 use url::Url;
 
 use super::{Session, SfError};
@@ -157,6 +158,7 @@ impl<'a> Rest<'a> {
         header: Option<(&str, &str)>,
     ) -> Result<Reply, SfError> {
         let path = url.path().to_owned();
+        let span = request_span(&method, &url);
         let mut request = self
             .http
             .request(method.clone(), url)
@@ -169,11 +171,15 @@ impl<'a> Rest<'a> {
         if let Some(body) = body {
             request = request.json(body);
         }
+        for (name, value) in crate::telemetry::trace_headers(&span) {
+            request = request.header(name, value);
+        }
         let started = std::time::Instant::now();
-        let sent = request.send().await;
+        let sent = request.send().instrument(span.clone()).await;
         let status = sent.as_ref().map_or(0, |r| r.status().as_u16());
-        let result = read(sent, self.timeout).await;
+        let result = read(sent, self.timeout).instrument(span.clone()).await;
         crate::metrics::salesforce_request(status, started.elapsed());
+        record_reply(&span, &result);
         match &result {
             Ok(reply) => {
                 tracing::debug!(%method, %path, status = reply.status, usage = ?reply.usage, "salesforce call")
@@ -187,6 +193,134 @@ impl<'a> Rest<'a> {
     pub(crate) async fn get(&self, url: Url) -> Result<Reply, SfError> {
         self.send(Method::GET, url, None).await
     }
+}
+
+/// The client span of one Salesforce REST request (OpenTelemetry semantic
+/// conventions, "HTTP client spans"): name `{method} {url.template}`, kind
+/// CLIENT, `http.request.method`, `url.template` ([`url_template`]: no
+/// record ids, external ids or query strings), `server.address`,
+/// `server.port`; `http.response.status_code` and `error.type` once
+/// answered ([`record_reply`]). Never the full URL, a header or a body.
+fn request_span(method: &Method, url: &Url) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: crate::telemetry::TRACES,
+        "salesforce request",
+        otel.name = tracing::field::Empty,
+        otel.kind = "client",
+        otel.status_code = tracing::field::Empty,
+        http.request.method = %method,
+        url.template = tracing::field::Empty,
+        server.address = url.host_str(),
+        server.port = url.port_or_known_default(),
+        http.response.status_code = tracing::field::Empty,
+        error.type = tracing::field::Empty,
+    );
+    if !span.is_disabled() {
+        let template = url_template(url.path());
+        span.record("otel.name", format!("{method} {template}"));
+        span.record("url.template", template);
+    }
+    span
+}
+
+/// Records a Salesforce answer on its span: the status code, and for a
+/// failure `error.type`: the status code of an error body,
+/// `INVALID_SESSION_ID`, `REQUEST_LIMIT_EXCEEDED`, `timeout`, or
+/// `transport` (no answer, or one that is not Salesforce's).
+fn record_reply(span: &tracing::Span, result: &Result<Reply, SfError>) {
+    if span.is_disabled() {
+        return;
+    }
+    let status = match result {
+        Ok(reply) => Some(reply.status),
+        Err(SfError::Api { status, .. }) => Some(*status),
+        Err(_) => None,
+    };
+    if let Some(status) = status {
+        span.record("http.response.status_code", status);
+    }
+    let error = match result {
+        Ok(_) => return,
+        Err(SfError::Api { status, .. }) => status.to_string(),
+        Err(SfError::InvalidSession) => "INVALID_SESSION_ID".to_owned(),
+        Err(SfError::RequestLimit { .. }) => "REQUEST_LIMIT_EXCEEDED".to_owned(),
+        Err(SfError::Timeout(_)) => "timeout".to_owned(),
+        Err(_) => "transport".to_owned(),
+    };
+    span.record("error.type", error.as_str());
+    span.record("otel.status_code", "error");
+}
+
+/// A REST path with its values replaced by placeholders, for traces
+/// (`url.template`): the resource words of the REST API (`sobjects`,
+/// `query`, `describe`, ...) and sObject API names stay; a record id, an
+/// external id field and value, or a query cursor become `{id}`,
+/// `{field}`, `{value}` and `{cursor}`; anything else unknown becomes
+/// `{segment}`. The query string is never part of it. Source: REST API
+/// Developer Guide, "Reference" (resource URIs).
+pub(crate) fn url_template(path: &str) -> String {
+    const WORDS: &[&str] = &[
+        "services",
+        "data",
+        "oauth2",
+        "userinfo",
+        "sobjects",
+        "describe",
+        "query",
+        "queryAll",
+        "search",
+        "parameterizedSearch",
+        "recent",
+        "limits",
+    ];
+    let segments: Vec<&str> = path.split('/').filter(|s| !s.is_empty()).collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < segments.len() {
+        let segment = segments[i];
+        let previous = i.checked_sub(1).map(|p| segments[p]);
+        let word = match previous {
+            Some("data") if is_version(segment) => segment.to_owned(),
+            Some("sobjects") if is_api_name(segment) => segment.to_owned(),
+            Some("query" | "queryAll") => "{cursor}".to_owned(),
+            _ if WORDS.contains(&segment) => segment.to_owned(),
+            // sobjects/{object}/{id}, or /{field}/{value} for an external id.
+            _ if i >= 2 && segments[i - 2] == "sobjects" => {
+                if i + 1 < segments.len() {
+                    i += 1;
+                    out.push_str("/{field}");
+                    "{value}".to_owned()
+                } else {
+                    "{id}".to_owned()
+                }
+            }
+            _ => "{segment}".to_owned(),
+        };
+        out.push('/');
+        out.push_str(&word);
+        i += 1;
+    }
+    if out.is_empty() {
+        out.push('/');
+    }
+    out
+}
+
+/// `vNN.N`.
+fn is_version(segment: &str) -> bool {
+    segment.strip_prefix('v').is_some_and(is_api_version)
+}
+
+/// An sObject API name: a letter, then letters, digits and underscores
+/// (`Account`, `Invoice__c`, `ns__Thing__c`).
+fn is_api_name(segment: &str) -> bool {
+    segment
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && segment
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
 async fn read(
@@ -395,6 +529,42 @@ pub(crate) fn encode_segment(segment: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn url_templates_keep_resources_and_drop_values() {
+        for (path, template) in [
+            (
+                "/services/data/v66.0/sobjects/Account/001xx000003DGb2AAG",
+                "/services/data/v66.0/sobjects/Account/{id}",
+            ),
+            (
+                "/services/data/v66.0/sobjects/Account/describe",
+                "/services/data/v66.0/sobjects/Account/describe",
+            ),
+            (
+                "/services/data/v66.0/sobjects/Invoice__c/ERP_Id__c/ERP%2F1%20x",
+                "/services/data/v66.0/sobjects/Invoice__c/{field}/{value}",
+            ),
+            (
+                "/services/data/v66.0/sobjects/Contact",
+                "/services/data/v66.0/sobjects/Contact",
+            ),
+            ("/services/data/v66.0/query", "/services/data/v66.0/query"),
+            (
+                "/services/data/v66.0/queryAll/01gxx0000002-2000",
+                "/services/data/v66.0/queryAll/{cursor}",
+            ),
+            (
+                "/services/data/v66.0/sobjects/a%20b/x",
+                "/services/data/v66.0/sobjects/{segment}/{id}",
+            ),
+            ("/services/oauth2/userinfo", "/services/oauth2/userinfo"),
+            ("/services/data/v66.0/limits", "/services/data/v66.0/limits"),
+            ("/", "/"),
+        ] {
+            assert_eq!(url_template(path), template, "{path}");
+        }
+    }
     use crate::salesforce::DEFAULT_UPSTREAM_TIMEOUT;
     use serde_json::json;
 

@@ -13,8 +13,10 @@ use serde_json::{Value, json};
 
 use crate::state::{Faults, Sim};
 
-/// `GET /_sfsim/state`: counters, faults, API usage, instance URL, and how
-/// many tokens, in-flight refreshes and query cursors are live.
+/// `GET /_sfsim/state`: counters, faults, API usage, instance URL, how
+/// many tokens, in-flight refreshes and query cursors are live, and the
+/// `traceparent` headers REST requests sent (`[path, value]`, oldest
+/// first).
 pub async fn state(State(sim): State<Arc<Sim>>) -> Response {
     let s = sim.lock();
     Json(json!({
@@ -26,6 +28,7 @@ pub async fn state(State(sim): State<Arc<Sim>>) -> Response {
         "live_refresh_tokens": s.refresh_tokens.len(),
         "refreshes_in_flight": s.refreshing.len(),
         "live_query_cursors": s.locators.len(),
+        "traceparents": s.traceparents,
     }))
     .into_response()
 }

@@ -96,7 +96,9 @@ pub(crate) async fn begin(
     Ok(caller)
 }
 
-/// Middleware: `Sforce-Limit-Info: api-usage=<used>/<max>` on every response.
+/// Middleware: `Sforce-Limit-Info: api-usage=<used>/<max>` on every
+/// response; counts the request's host and records its `traceparent`
+/// header, if any ([`crate::state::State::traceparents`]).
 pub async fn limit_header(State(sim): State<Arc<Sim>>, request: Request, next: Next) -> Response {
     // Only known host names get their own counter: the key set must not
     // grow with what clients send.
@@ -111,6 +113,14 @@ pub async fn limit_header(State(sim): State<Arc<Sim>>, request: Request, next: N
         });
     if let Some(host) = host {
         sim.lock().count(host);
+    }
+    if let Some(traceparent) = request
+        .headers()
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+    {
+        sim.lock()
+            .record_traceparent(request.uri().path(), traceparent);
     }
     let mut response = next.run(request).await;
     let usage = sim.lock().api_usage;

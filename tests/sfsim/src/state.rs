@@ -118,12 +118,28 @@ pub struct State {
     pub fault_tick: u64,
     /// Recently viewed or changed record Ids per user, newest first.
     pub recent: HashMap<usize, Vec<String>>,
+    /// The W3C `traceparent` header of each instance request that sent
+    /// one, with the request's path (no query), oldest first; the last
+    /// [`TRACEPARENTS_KEPT`] only.
+    pub traceparents: std::collections::VecDeque<(String, String)>,
 }
+
+/// How many `traceparent` headers [`State::traceparents`] keeps.
+pub const TRACEPARENTS_KEPT: usize = 1000;
 
 impl State {
     /// Counts a request to `endpoint`.
     pub fn count(&mut self, endpoint: &str) {
         *self.counters.entry(endpoint.to_owned()).or_default() += 1;
+    }
+
+    /// Records the `traceparent` header `value` of a request for `path`.
+    pub fn record_traceparent(&mut self, path: &str, value: &str) {
+        if self.traceparents.len() == TRACEPARENTS_KEPT {
+            self.traceparents.pop_front();
+        }
+        self.traceparents
+            .push_back((path.to_owned(), value.to_owned()));
     }
 
     /// The user's profile.
@@ -222,6 +238,7 @@ impl Sim {
             api_usage: 0,
             fault_tick: 0,
             recent: HashMap::new(),
+            traceparents: std::collections::VecDeque::new(),
         };
         for record in records {
             state.insert(record);

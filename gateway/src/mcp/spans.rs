@@ -1,0 +1,108 @@
+//! The server span of an MCP request, exported as an OpenTelemetry trace
+//! when traces are on ([`crate::telemetry`]). Names and attributes follow
+//! the OpenTelemetry semantic conventions for MCP ("Semantic conventions
+//! for Model Context Protocol (MCP)", gen-ai/mcp.md, status Development):
+//! span name `{mcp.method.name} {target}` (the tool name for `tools/call`),
+//! kind SERVER, and `mcp.method.name`, `mcp.protocol.version`,
+//! `jsonrpc.request.id`, `jsonrpc.protocol.version`, `network.transport`,
+//! `network.protocol.name`, `gen_ai.tool.name`, `gen_ai.operation.name`
+//! (`execute_tool`), `error.type` and `rpc.response.status_code`; plus
+//! toolgate's own `toolgate.outcome` (`allowed`, `denied` or `error`, as
+//! the call's audit event has it).
+//!
+//! Never recorded: the session id, the token, the arguments, the result.
+
+use axum::http::request::Parts;
+use rmcp::RoleServer;
+use rmcp::model::CallToolResponse;
+use rmcp::service::RequestContext;
+use rmcp::{ErrorData as McpError, model::RequestMetaObject};
+use tracing::field::Empty;
+
+use crate::model::Outcome;
+use crate::telemetry::{self, TRACES};
+
+/// The server span of one MCP request for `method` (`tools/call`) on
+/// `tool` (bounded by the caller), its parent taken from the request's
+/// `params._meta` or HTTP headers ([`telemetry::remote_parent`]). `meta` is
+/// the request's own `_meta` when rmcp left it in the params; rmcp moves it
+/// to `context.meta`, which is read too. A disabled span (traces off)
+/// costs one check.
+pub(super) fn request_span(
+    method: &'static str,
+    tool: Option<&str>,
+    context: &RequestContext<RoleServer>,
+    meta: Option<&RequestMetaObject>,
+) -> tracing::Span {
+    let span = tracing::info_span!(
+        target: TRACES,
+        "mcp request",
+        otel.name = %match tool {
+            Some(tool) => format!("{method} {tool}"),
+            None => method.to_owned(),
+        },
+        otel.kind = "server",
+        otel.status_code = Empty,
+        mcp.method.name = method,
+        mcp.protocol.version = Empty,
+        jsonrpc.request.id = %context.id,
+        jsonrpc.protocol.version = "2.0",
+        network.transport = "tcp",
+        network.protocol.name = "http",
+        gen_ai.tool.name = tool,
+        gen_ai.operation.name = tool.map(|_| "execute_tool"),
+        error.type = Empty,
+        rpc.response.status_code = Empty,
+        toolgate.outcome = Empty,
+    );
+    if span.is_disabled() {
+        return span;
+    }
+    if let Some(version) = context.protocol_version() {
+        span.record("mcp.protocol.version", version.as_str());
+    }
+    let headers = context
+        .extensions
+        .get::<Parts>()
+        .map(|parts| &parts.headers);
+    let meta = meta
+        .filter(|m| m.get_traceparent().is_some())
+        .unwrap_or(&context.meta);
+    telemetry::set_remote_parent(&span, telemetry::remote_parent(headers, Some(&meta.0.0)));
+    span
+}
+
+/// Records how a `tools/call` ended on its span: `toolgate.outcome`.
+pub(super) fn record_outcome(outcome: Outcome) {
+    tracing::Span::current().record(
+        "toolgate.outcome",
+        match outcome {
+            Outcome::Allowed => "allowed",
+            Outcome::Denied => "denied",
+            Outcome::Error => "error",
+        },
+    );
+}
+
+/// Records the answer to a `tools/call` on its span: a tool error
+/// (`isError: true`) is `error.type` `tool_error`, as the MCP conventions
+/// say; a JSON-RPC error is its code in `error.type` and
+/// `rpc.response.status_code`. Either sets the span status to error.
+pub(super) fn record_answer(span: &tracing::Span, answer: &Result<CallToolResponse, McpError>) {
+    if span.is_disabled() {
+        return;
+    }
+    match answer {
+        Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
+            span.record("error.type", "tool_error");
+            span.record("otel.status_code", "error");
+        }
+        Ok(_) => {}
+        Err(err) => {
+            let code = err.code.0.to_string();
+            span.record("error.type", code.as_str());
+            span.record("rpc.response.status_code", code.as_str());
+            span.record("otel.status_code", "error");
+        }
+    }
+}
