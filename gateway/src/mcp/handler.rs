@@ -1132,14 +1132,23 @@ impl Gateway {
         event.outcome = ending.outcome;
         super::spans::record_outcome(ending.outcome);
         event.latency_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        let audit = tracing::info_span!(
+            target: TRACES,
+            "audit write",
+            otel.name = "audit write",
+            otel.status_code = Empty,
+            error.type = Empty,
+        );
         let written = self
             .state
             .store
             .append_audit(vec![event])
-            .instrument(
-                tracing::info_span!(target: TRACES, "audit write", otel.name = "audit write"),
-            )
+            .instrument(audit.clone())
             .await;
+        if written.is_err() {
+            audit.record("error.type", "store");
+            audit.record("otel.status_code", "error");
+        }
         if let Err(err) = written {
             // Fail closed: no result leaves without its audit event.
             tracing::error!(error = %err, "cannot write the audit event of a tool call");
