@@ -542,6 +542,23 @@ async fn a_tool_call_is_traced_from_the_client_s_traceparent_to_salesforce() {
         .collect();
     assert_eq!(names, ["audit write"]);
 
+    // tools/list has a span too (no tool, no children).
+    let list_trace = "6af7651916cd43dd8448eb211c80319f";
+    let listed = raw_mcp::send(
+        raw_mcp::post(&mcp_url, &token, Some(&session), raw_mcp::LIST)
+            .header("traceparent", format!("00-{list_trace}-{HEADER_PARENT}-01")),
+    )
+    .await;
+    assert!(listed.tool_names().contains(&"salesforce_query".to_owned()));
+    let list = spans.trace(&mut rx, list_trace, "tools/list").await;
+    assert_eq!(list.len(), 1, "{list:#?}");
+    assert_eq!(list[0].parent_id, HEADER_PARENT);
+    assert_eq!(list[0].kind, SERVER);
+    assert_eq!(list[0].attr("mcp.method.name"), Some("tools/list"));
+    assert_eq!(list[0].attr("jsonrpc.request.id"), Some("2"));
+    assert_eq!(list[0].attr("gen_ai.tool.name"), None);
+    assert_eq!(list[0].attr("error.type"), None);
+
     let mut secrets: Vec<String> = sim.sim.lock().access_tokens.keys().cloned().collect();
     secrets.extend(sim.sim.lock().refresh_tokens.keys().cloned());
     assert!(!secrets.is_empty());

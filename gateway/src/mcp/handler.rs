@@ -1058,14 +1058,23 @@ impl Gateway {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
+        // Its span lasts until this returns; only the state read awaits.
+        let span = super::spans::request_span("tools/list", None, &context, None);
         let (caller, session) = caller(&context)?;
         let _handling = session
             .as_deref()
             .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
-        let world = self.state.world().await.map_err(|e| {
-            tracing::error!(error = %e, "cannot read policy state");
-            McpError::internal_error("toolgate could not read its state; try again", None)
-        })?;
+        let world = self
+            .state
+            .world()
+            .instrument(span.clone())
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot read policy state");
+                McpError::internal_error("toolgate could not read its state; try again", None)
+            });
+        super::spans::record_error(&span, world.as_ref().err());
+        let world = world?;
         let subject = world.subject(&caller.user, Some(&caller.token));
         let listing = world.listing(&subject);
         // A session means 2025-xx: no caching hints (and no version lookup).

@@ -10,6 +10,7 @@
 //! toolgate's own `toolgate.outcome` (`allowed`, `denied` or `error`, as
 //! the call's audit event has it).
 //!
+//! `tools/call` and `tools/list` have spans; other methods do not.
 //! Never recorded: the session id, the token, the arguments, the result.
 
 use axum::http::request::Parts;
@@ -22,12 +23,13 @@ use tracing::field::Empty;
 use crate::model::Outcome;
 use crate::telemetry::{self, TRACES};
 
-/// The server span of one MCP request for `method` (`tools/call`) on
-/// `tool` (bounded by the caller), its parent taken from the request's
-/// `params._meta` or HTTP headers ([`telemetry::remote_parent`]). `meta` is
-/// the request's own `_meta` when rmcp left it in the params; rmcp moves it
-/// to `context.meta`, which is read too. A disabled span (traces off)
-/// costs one check.
+/// The server span of one MCP request for `method` (`tools/call`,
+/// `tools/list`) on `tool` (as the client sent it; cut to
+/// [`MAX_TOOL_CHARS`]), its parent taken from the request's `params._meta`
+/// or HTTP headers ([`telemetry::remote_parent`]). `meta` is the request's
+/// own `_meta` when rmcp left it in the params; rmcp moves it to
+/// `context.meta`, which is read too. A disabled span (traces off) costs
+/// one check.
 pub(super) fn request_span(
     method: &'static str,
     tool: Option<&str>,
@@ -37,10 +39,7 @@ pub(super) fn request_span(
     let span = tracing::info_span!(
         target: TRACES,
         "mcp request",
-        otel.name = %match tool {
-            Some(tool) => format!("{method} {tool}"),
-            None => method.to_owned(),
-        },
+        otel.name = Empty,
         otel.kind = "server",
         otel.status_code = Empty,
         mcp.method.name = method,
@@ -49,14 +48,25 @@ pub(super) fn request_span(
         jsonrpc.protocol.version = "2.0",
         network.transport = "tcp",
         network.protocol.name = "http",
-        gen_ai.tool.name = tool,
-        gen_ai.operation.name = tool.map(|_| "execute_tool"),
+        gen_ai.tool.name = Empty,
+        gen_ai.operation.name = Empty,
         error.type = Empty,
         rpc.response.status_code = Empty,
         toolgate.outcome = Empty,
     );
     if span.is_disabled() {
         return span;
+    }
+    match tool {
+        Some(tool) => {
+            let tool: String = tool.chars().take(MAX_TOOL_CHARS).collect();
+            span.record("otel.name", format!("{method} {tool}"));
+            span.record("gen_ai.tool.name", tool);
+            span.record("gen_ai.operation.name", "execute_tool");
+        }
+        None => {
+            span.record("otel.name", method);
+        }
     }
     if let Some(version) = context.protocol_version() {
         span.record("mcp.protocol.version", version.as_str());
@@ -72,6 +82,10 @@ pub(super) fn request_span(
     span
 }
 
+/// Longest tool name in a span name or attribute (names come from the
+/// client).
+const MAX_TOOL_CHARS: usize = 128;
+
 /// Records how a `tools/call` ended on its span: `toolgate.outcome`.
 pub(super) fn record_outcome(outcome: Outcome) {
     tracing::Span::current().record(
@@ -86,23 +100,28 @@ pub(super) fn record_outcome(outcome: Outcome) {
 
 /// Records the answer to a `tools/call` on its span: a tool error
 /// (`isError: true`) is `error.type` `tool_error`, as the MCP conventions
-/// say; a JSON-RPC error is its code in `error.type` and
-/// `rpc.response.status_code`. Either sets the span status to error.
+/// say; a JSON-RPC error as [`record_error`]. Either sets the span status
+/// to error.
 pub(super) fn record_answer(span: &tracing::Span, answer: &Result<CallToolResponse, McpError>) {
-    if span.is_disabled() {
-        return;
-    }
     match answer {
         Ok(CallToolResponse::Complete(result)) if result.is_error == Some(true) => {
             span.record("error.type", "tool_error");
             span.record("otel.status_code", "error");
         }
         Ok(_) => {}
-        Err(err) => {
-            let code = err.code.0.to_string();
-            span.record("error.type", code.as_str());
-            span.record("rpc.response.status_code", code.as_str());
-            span.record("otel.status_code", "error");
-        }
+        Err(err) => record_error(span, Some(err)),
+    }
+}
+
+/// Records a JSON-RPC error answer, if any, on its request's span: its
+/// code in `error.type` and `rpc.response.status_code`, and status error.
+pub(super) fn record_error(span: &tracing::Span, error: Option<&McpError>) {
+    if let Some(err) = error
+        && !span.is_disabled()
+    {
+        let code = err.code.0.to_string();
+        span.record("error.type", code.as_str());
+        span.record("rpc.response.status_code", code.as_str());
+        span.record("otel.status_code", "error");
     }
 }
