@@ -6,7 +6,9 @@
 //! format 0.0.4 (<https://prometheus.io/docs/instrumenting/exposition_formats/>).
 //! Names follow the OpenTelemetry semantic conventions for MCP
 //! (`mcp.server.operation.duration`, `mcp.server.session.duration`, with
-//! attributes `mcp.method.name` and `gen_ai.tool.name`) as Prometheus
+//! attributes `mcp.method.name` and `gen_ai.tool.name`; status
+//! Development, open-telemetry/semantic-conventions-genai
+//! `docs/gen-ai/mcp.md`) as Prometheus
 //! spells them (dots become underscores, the unit becomes a `_seconds`
 //! suffix); toolgate's own are prefixed `toolgate_`.
 //!
