@@ -40,6 +40,7 @@ pub(crate) struct Rest<'a> {
     version: String,
     token: &'a str,
     timeout: Duration,
+    usage: Option<&'a super::ApiUsage>,
 }
 
 impl std::fmt::Debug for Rest<'_> {
@@ -75,6 +76,7 @@ impl<'a> Rest<'a> {
             version: version.to_owned(),
             token: session.access_token,
             timeout,
+            usage: session.api_usage,
         })
     }
 
@@ -170,6 +172,16 @@ impl<'a> Rest<'a> {
             request = request.json(body);
         }
         let result = read(request.send().await, self.timeout).await;
+        if let Some(keep) = self.usage {
+            let reported = match &result {
+                Ok(reply) => reply.usage.as_deref(),
+                Err(SfError::RequestLimit { usage }) => usage.as_deref(),
+                Err(_) => None,
+            };
+            if let Some(reported) = reported {
+                keep.record(reported);
+            }
+        }
         match &result {
             Ok(reply) => {
                 tracing::debug!(%method, %path, status = reply.status, usage = ?reply.usage, "salesforce call")
@@ -529,6 +541,7 @@ mod tests {
             instance_url: "https://acme.my.salesforce.com/",
             access_token: "t",
             api_version: "66.0",
+            api_usage: None,
         };
         let rest = Rest::new(&http, &session, DEFAULT_UPSTREAM_TIMEOUT).unwrap();
         let url = rest
