@@ -520,7 +520,8 @@ impl CallLimiter {
     /// name) in an org whose last reported daily API usage is at or above
     /// `settings.org_api_usage_max_percent`, unless the tool is among
     /// `essential_tools`. Nothing is refused before the org reported its
-    /// usage once, or with the guard off (0).
+    /// usage once, when the report is older than [`ORG_USAGE_STALE_MS`]
+    /// (that call reports it again), or with the guard off (0).
     ///
     /// # Errors
     /// The [`Refusal`] (scope org, kind org API usage).
@@ -537,6 +538,12 @@ impl CallLimiter {
         let Some((used, max)) = usage.get() else {
             return Ok(());
         };
+        // A report this old may be out of date (Salesforce's count is a
+        // rolling 24 hours, and refused calls bring no new report): let
+        // the call through, and its answer reports the usage again.
+        if crate::model::now_ms().saturating_sub(usage.reported_at()) > ORG_USAGE_STALE_MS {
+            return Ok(());
+        }
         if u128::from(used) * 100 < u128::from(max) * u128::from(percent) {
             return Ok(());
         }
@@ -593,6 +600,10 @@ impl CallLimiter {
         buckets + self.users.len() + self.tools.len() + self.servers.len()
     }
 }
+
+/// After this long without a new report (10 minutes), an org's usage no
+/// longer refuses calls: the next call goes through and reports it again.
+pub const ORG_USAGE_STALE_MS: i64 = 10 * 60 * 1000;
 
 /// How often [`CallLimiter::evict_idle`] runs.
 pub const EVICT_EVERY: Duration = Duration::from_secs(60);
@@ -785,6 +796,19 @@ mod tests {
             limiter
                 .org_guard(&settings, &usage, "salesforce_get_limits")
                 .is_ok()
+        );
+        // A report gone stale lets the next call through to renew it.
+        usage.backdate(ORG_USAGE_STALE_MS + 1000);
+        assert!(
+            limiter
+                .org_guard(&settings, &usage, "salesforce_query")
+                .is_ok()
+        );
+        usage.record("api-usage=13651/15000");
+        assert!(
+            limiter
+                .org_guard(&settings, &usage, "salesforce_query")
+                .is_err()
         );
         settings.org_api_usage_max_percent = 0;
         assert!(

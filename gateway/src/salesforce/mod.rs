@@ -83,6 +83,8 @@ pub struct Session<'a> {
 pub struct ApiUsage {
     used: std::sync::atomic::AtomicU64,
     max: std::sync::atomic::AtomicU64,
+    /// When it was reported, Unix ms.
+    at: std::sync::atomic::AtomicI64,
 }
 
 impl ApiUsage {
@@ -95,6 +97,7 @@ impl ApiUsage {
         };
         self.used.store(used, Ordering::Relaxed);
         self.max.store(max, Ordering::Relaxed);
+        self.at.store(crate::model::now_ms(), Ordering::Relaxed);
     }
 
     /// `(used, max)` as last reported; `None` before any report.
@@ -102,6 +105,17 @@ impl ApiUsage {
         use std::sync::atomic::Ordering;
         let max = self.max.load(Ordering::Relaxed);
         (max > 0).then(|| (self.used.load(Ordering::Relaxed), max))
+    }
+
+    /// Moves the last report `ms` into the past (tests of staleness).
+    #[cfg(test)]
+    pub(crate) fn backdate(&self, ms: i64) {
+        self.at.fetch_sub(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the usage was last reported, Unix ms (0: never).
+    pub fn reported_at(&self) -> crate::model::Millis {
+        self.at.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
