@@ -609,6 +609,7 @@ fn settings() -> v1::Settings {
             }),
             audit_verbosity: v1::AuditVerbosity::Standard as i32,
         }),
+        limits: None,
         mcp_traffic_enabled: true,
         require_tool_approval: true,
         default_classification: Some(v1::Classification {

@@ -481,6 +481,14 @@ pub async fn serve(
             Ok(())
         }
     });
+    tasks.spawn({
+        let limiter = mcp_state.limiter.clone();
+        let stop = shutdown.clone();
+        async move {
+            crate::limits::run_evictor(limiter, crate::limits::EVICT_EVERY, stop).await;
+            Ok(())
+        }
+    });
     let http_shutdown = shutdown.clone();
     let sessions = crate::mcp::sessions::SessionLimits {
         idle_timeout: config.mcp_session_idle_timeout,
@@ -515,6 +523,9 @@ pub async fn serve(
         header_read_timeout: config.http_header_read_timeout,
         idle_timeout: config.http_idle_timeout,
         max_connections: config.http_max_connections,
+        max_body_bytes: config.http_max_body_bytes,
+        max_header_bytes: config.http_max_header_bytes,
+        request_timeout: config.http_request_timeout,
     };
     tasks.spawn(async move {
         crate::listener::serve(listeners.http, router, limits, http_shutdown)

@@ -102,6 +102,20 @@ pub struct Args {
     /// kernel's accept queue [default: 1024].
     #[arg(long, env = "TOOLGATE_HTTP_MAX_CONNECTIONS")]
     pub http_max_connections: Option<usize>,
+    /// Largest request body on the public listener, in KiB, on every route
+    /// (MCP, OAuth, connect and sign-in forms); larger gets 413
+    /// [default: 4096, at most 1048576].
+    #[arg(long, env = "TOOLGATE_HTTP_MAX_BODY_KIB")]
+    pub http_max_body_kib: Option<u64>,
+    /// Largest request head (request line and headers) on the public
+    /// listener, in KiB; larger gets 431 [default: 64, 8 to 1024].
+    #[arg(long, env = "TOOLGATE_HTTP_MAX_HEADER_KIB")]
+    pub http_max_header_kib: Option<u64>,
+    /// Seconds a request's body may take to arrive after its headers on the
+    /// public listener (a client trickling a body is cut off); responses,
+    /// such as MCP event streams, are not timed [default: 30].
+    #[arg(long, env = "TOOLGATE_HTTP_REQUEST_TIMEOUT_SECS")]
+    pub http_request_timeout_secs: Option<u64>,
     /// PostgreSQL URL (`postgres://user@host:5432/toolgate`) to keep state
     /// in, for several replicas; without it the embedded store under
     /// --data-dir is used. Every replica gets the same URL, master key and
@@ -202,6 +216,12 @@ pub struct FileConfig {
     pub http_idle_timeout_secs: Option<u64>,
     /// See [`Args::http_max_connections`].
     pub http_max_connections: Option<usize>,
+    /// See [`Args::http_max_body_kib`].
+    pub http_max_body_kib: Option<u64>,
+    /// See [`Args::http_max_header_kib`].
+    pub http_max_header_kib: Option<u64>,
+    /// See [`Args::http_request_timeout_secs`].
+    pub http_request_timeout_secs: Option<u64>,
     /// See [`Args::database_url`].
     pub database_url: Option<String>,
     /// See [`Args::database_max_connections`].
@@ -258,6 +278,12 @@ pub struct Config {
     pub http_idle_timeout: Duration,
     /// Most open connections on the public listener.
     pub http_max_connections: usize,
+    /// Largest request body on the public listener, in bytes.
+    pub http_max_body_bytes: usize,
+    /// Largest request head on the public listener, in bytes.
+    pub http_max_header_bytes: usize,
+    /// Time a request body may take to arrive after its headers.
+    pub http_request_timeout: Duration,
     /// PostgreSQL to keep state in; `None`: the embedded store.
     pub database_url: Option<DatabaseUrl>,
     /// Most pooled PostgreSQL connections per replica.
@@ -522,6 +548,24 @@ impl Config {
                 args.http_max_connections.or(file.http_max_connections),
                 1024,
             )?,
+            http_max_body_bytes: kib_in(
+                "http-max-body-kib",
+                args.http_max_body_kib.or(file.http_max_body_kib),
+                4096,
+                1..=1_048_576,
+            )?,
+            http_max_header_bytes: kib_in(
+                "http-max-header-kib",
+                args.http_max_header_kib.or(file.http_max_header_kib),
+                64,
+                8..=1024,
+            )?,
+            http_request_timeout: Duration::from_secs(positive_secs(
+                "http-request-timeout-secs",
+                args.http_request_timeout_secs
+                    .or(file.http_request_timeout_secs),
+                30,
+            )?),
             database_url: args
                 .database_url
                 .or(file.database_url)
@@ -622,6 +666,27 @@ fn positive(
         Some(n) => Ok(n),
         None => Ok(default),
     }
+}
+
+/// A size in KiB within `range` (or `default`), in bytes.
+fn kib_in(
+    field: &'static str,
+    value: Option<u64>,
+    default: u64,
+    range: std::ops::RangeInclusive<u64>,
+) -> Result<usize, ConfigError> {
+    let kib = value.unwrap_or(default);
+    if !range.contains(&kib) {
+        return Err(ConfigError::Invalid {
+            field,
+            message: format!(
+                "must be {} to {} (KiB); got {kib}",
+                range.start(),
+                range.end()
+            ),
+        });
+    }
+    Ok(usize::try_from(kib * 1024).unwrap_or(usize::MAX))
 }
 
 /// A number of seconds that must be at least 1, or its default.

@@ -37,6 +37,7 @@ pub mod governance;
 pub mod healthcheck;
 pub mod hooks;
 pub mod http;
+pub mod limits;
 pub mod listener;
 pub mod mcp;
 pub mod metrics;

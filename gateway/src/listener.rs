@@ -1,8 +1,15 @@
 //! The public HTTP listener's accept loop: a connection cap, a header-read
 //! timeout and an idle timeout, so clients that open connections and stall
 //! cannot use up the process's file descriptors (which the control
-//! listener, the store and outbound Salesforce calls need too); and the
-//! start-up raise of the soft open-files limit.
+//! listener, the store and outbound Salesforce calls need too); bounds on
+//! every request it serves: header size (hyper: HTTP/1 `max_buf_size`,
+//! HTTP/2 `max_header_list_size`; too large gets 431), body size
+//! (tower-http's `RequestBodyLimit`: 413, for every route) and the time a
+//! whole request may take to arrive ([`bound`]: a body still arriving when
+//! it runs out fails to read, the route answers 408 or 400 and the
+//! connection is closed); and the start-up raise of the soft open-files
+//! limit. Responses are not timed: MCP event streams and long tool calls
+//! run as long as they need.
 //!
 //! It serves whatever router it is given and owns no routes. The control
 //! (gRPC) listener is served by tonic and is not capped here: it is
@@ -41,6 +48,119 @@ pub struct ListenerLimits {
     /// accept queue until one closes (the idea of mini-redis's connection
     /// semaphore).
     pub max_connections: usize,
+    /// Largest request body in bytes, on every route (413 beyond).
+    pub max_body_bytes: usize,
+    /// Largest request head in bytes (request line and headers; HTTP/2:
+    /// the header list as RFC 9113 section 6.5.2 counts it); 431 beyond.
+    /// At least 8192 (hyper's smallest HTTP/1 buffer).
+    pub max_header_bytes: usize,
+    /// A request's body must have arrived within this time of its headers
+    /// (the headers themselves are bounded by `header_read_timeout`).
+    pub request_timeout: Duration,
+}
+
+impl ListenerLimits {
+    /// Default [`Self::max_body_bytes`]: 4 MiB.
+    pub const DEFAULT_MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+    /// Default [`Self::max_header_bytes`]: 64 KiB.
+    pub const DEFAULT_MAX_HEADER_BYTES: usize = 64 * 1024;
+    /// Smallest [`Self::max_header_bytes`] hyper takes.
+    pub const MIN_HEADER_BYTES: usize = 8 * 1024;
+    /// Default [`Self::request_timeout`]: 30 s.
+    pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+}
+
+/// The error a request body read gets once the request timeout
+/// ([`ListenerLimits::request_timeout`]) has passed.
+#[derive(Debug, thiserror::Error)]
+#[error("the request did not arrive within {} s", .0.as_secs())]
+pub struct RequestTimedOut(pub Duration);
+
+impl RequestTimedOut {
+    /// Whether `err` (or an error it wraps) is a [`RequestTimedOut`].
+    pub fn is_cause_of(err: &(dyn std::error::Error + 'static)) -> bool {
+        let mut next = Some(err);
+        while let Some(e) = next {
+            if e.is::<Self>() {
+                return true;
+            }
+            next = e.source();
+        }
+        false
+    }
+}
+
+/// A request body that fails with [`RequestTimedOut`] once its deadline
+/// passes.
+struct Deadline {
+    inner: axum::body::BodyDataStream,
+    deadline: std::pin::Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    expired: bool,
+}
+
+impl tokio_stream::Stream for Deadline {
+    type Item = Result<axum::body::Bytes, axum::BoxError>;
+
+    fn poll_next(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Self::Item>> {
+        use std::future::Future;
+        use std::task::Poll;
+        if self.expired {
+            return Poll::Ready(None);
+        }
+        if let Poll::Ready(item) = std::pin::Pin::new(&mut self.inner).poll_next(cx) {
+            return Poll::Ready(item.map(|r| r.map_err(Into::into)));
+        }
+        if self.deadline.as_mut().poll(cx).is_ready() {
+            self.expired = true;
+            return Poll::Ready(Some(Err(Box::new(RequestTimedOut(self.timeout)))));
+        }
+        Poll::Pending
+    }
+}
+
+/// Puts a request's body under `timeout`, counted from now (its headers
+/// have arrived). A request without a body passes as it is.
+async fn request_deadline(
+    timeout: Duration,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use axum::body::HttpBody;
+    let request = if request.body().is_end_stream() {
+        request
+    } else {
+        request.map(|body| {
+            axum::body::Body::from_stream(Deadline {
+                inner: body.into_data_stream(),
+                deadline: Box::pin(tokio::time::sleep(timeout)),
+                timeout,
+                expired: false,
+            })
+        })
+    };
+    next.run(request).await
+}
+
+/// `router` with the per-request bounds of `limits`: the body size on every
+/// route (a `Content-Length` over it gets 413 at once, a longer chunked
+/// body fails to read and gets 413 from the route; axum's own 2 MB default
+/// for extractors is replaced by this one) and the request timeout.
+pub fn bound(router: Router, limits: &ListenerLimits) -> Router {
+    let timeout = limits.request_timeout;
+    router
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                request_deadline(timeout, request, next)
+            },
+        ))
+        .layer(axum::extract::DefaultBodyLimit::disable())
+        .layer(tower_http::limit::RequestBodyLimitLayer::new(
+            limits.max_body_bytes,
+        ))
 }
 
 /// Descriptors the process keeps for itself beyond the public connections:
@@ -170,12 +290,20 @@ pub async fn serve(
     shutdown: CancellationToken,
 ) -> io::Result<()> {
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
+    let router = bound(router, &limits);
+    let header_bytes = limits
+        .max_header_bytes
+        .max(ListenerLimits::MIN_HEADER_BYTES);
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder
         .http1()
         .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
-    builder.http2().timer(TokioTimer::new());
+        .header_read_timeout(limits.header_read_timeout)
+        .max_buf_size(header_bytes);
+    builder
+        .http2()
+        .timer(TokioTimer::new())
+        .max_header_list_size(u32::try_from(header_bytes).unwrap_or(u32::MAX));
     let mut connections = JoinSet::new();
     let mut backoff = Duration::from_millis(10);
     loop {

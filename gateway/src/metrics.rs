@@ -188,6 +188,10 @@ pub const REASON_CALL_APPROVAL: &str = "call_approval";
 pub const REASON_ACCESS_REQUEST: &str = "access_request";
 /// Denial reason: the user has not connected Salesforce.
 pub const REASON_NOT_CONNECTED: &str = "not_connected";
+/// Denial reason: over a call rate or concurrency limit, or the org's
+/// API-usage guard ([`crate::limits`]; also counted in
+/// [`RATE_LIMITED_CALLS`] by scope and limit).
+pub const REASON_RATE_LIMITED: &str = "rate_limited";
 /// Denial reason: anything else.
 pub const REASON_OTHER: &str = "other";
 

@@ -43,6 +43,10 @@ pub struct Settings {
     /// settings stored before they existed: defaults.
     #[serde(default)]
     pub governance: GovernanceSettings,
+    /// Call rates, concurrency and the org API-usage guard. Absent in
+    /// settings stored before they existed: defaults.
+    #[serde(default)]
+    pub limits: LimitSettings,
 }
 
 impl Default for Settings {
@@ -57,6 +61,113 @@ impl Default for Settings {
             },
             sign_in: SignInSettings::default(),
             governance: GovernanceSettings::default(),
+            limits: LimitSettings::default(),
+        }
+    }
+}
+
+/// A call rate as a token bucket: `burst` calls may be made at once, and
+/// the bucket refills at `calls_per_minute` (one call every
+/// `60 / calls_per_minute` seconds). `calls_per_minute` 0: unlimited (and
+/// `burst` is 0 too).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RateLimit {
+    /// Sustained calls per minute; 0 = unlimited.
+    pub calls_per_minute: u32,
+    /// Most calls at once after a quiet spell (the bucket's size), 1 or
+    /// more when `calls_per_minute` is set.
+    pub burst: u32,
+}
+
+impl RateLimit {
+    /// Whether no rate applies.
+    pub fn is_unlimited(self) -> bool {
+        self.calls_per_minute == 0
+    }
+}
+
+/// The limits of one scope (a user, a tool or a server): a call rate and
+/// the most calls in flight at once (0 = unlimited).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallLimit {
+    /// Calls per minute and burst.
+    pub rate: RateLimit,
+    /// Most calls running at once; 0 = unlimited.
+    pub max_concurrent: u32,
+}
+
+/// Gateway-wide limits on tool calls (enforced per replica, in memory) and
+/// the org API-usage guard.
+///
+/// A call counts against its user, its tool and its tool's server; it is
+/// refused when any of the three is over its rate or concurrency. Which
+/// per-user limit applies: the one of `profile_overrides` for a profile the
+/// user holds a live grant of, the most generous of them when they hold
+/// several (rate: unlimited, else the highest `calls_per_minute`, then the
+/// highest `burst`; concurrency: unlimited, else the highest), else
+/// `per_user`. Which per-tool limit applies: `tool_overrides[tool name]`,
+/// else `per_tool`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LimitSettings {
+    /// Each user's calls across all tools. Default: 120 per minute, burst
+    /// 30, 8 at once.
+    pub per_user: CallLimit,
+    /// Each tool's calls from all users. Default: unlimited.
+    pub per_tool: CallLimit,
+    /// Each server's calls from all users (all its tools). Default:
+    /// unlimited.
+    pub per_server: CallLimit,
+    /// Access profile id to the per-user limit of its holders (replacing
+    /// `per_user`).
+    pub profile_overrides: std::collections::BTreeMap<String, CallLimit>,
+    /// Exposed tool name to that tool's per-tool limit (replacing
+    /// `per_tool`).
+    pub tool_overrides: std::collections::BTreeMap<String, CallLimit>,
+    /// When the Salesforce org's daily API usage (`Sforce-Limit-Info:
+    /// api-usage=<used>/<max>`) reaches this percentage, only
+    /// `essential_tools` are called in that org; 0 = off. Default: 90.
+    pub org_api_usage_max_percent: u32,
+    /// Exposed tool names or globs (`*`, `?`) still called when the org
+    /// guard is on. Default: none.
+    pub essential_tools: Vec<String>,
+}
+
+impl LimitSettings {
+    /// Default per-user limit: 120 calls per minute, bursts of 30, 8 at
+    /// once.
+    pub const DEFAULT_PER_USER: CallLimit = CallLimit {
+        rate: RateLimit {
+            calls_per_minute: 120,
+            burst: 30,
+        },
+        max_concurrent: 8,
+    };
+    /// Default [`Self::org_api_usage_max_percent`].
+    pub const DEFAULT_ORG_API_USAGE_MAX_PERCENT: u32 = 90;
+
+    /// No limits at all (and the org guard off).
+    pub fn unlimited() -> Self {
+        Self {
+            per_user: CallLimit::default(),
+            per_tool: CallLimit::default(),
+            per_server: CallLimit::default(),
+            profile_overrides: Default::default(),
+            tool_overrides: Default::default(),
+            org_api_usage_max_percent: 0,
+            essential_tools: Vec::new(),
+        }
+    }
+}
+
+impl Default for LimitSettings {
+    fn default() -> Self {
+        Self {
+            per_user: Self::DEFAULT_PER_USER,
+            org_api_usage_max_percent: Self::DEFAULT_ORG_API_USAGE_MAX_PERCENT,
+            ..Self::unlimited()
         }
     }
 }

@@ -71,6 +71,9 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         http_header_read_timeout_secs,
         http_idle_timeout_secs,
         http_max_connections,
+        http_max_body_kib,
+        http_max_header_kib,
+        http_request_timeout_secs,
         database_url,
         database_max_connections,
         oauth_access_token_ttl_secs,
@@ -120,6 +123,18 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         http_idle_timeout_secs.map(Duration::from_secs)
     );
     assert_eq!(Some(config.http_max_connections), http_max_connections);
+    assert_eq!(
+        Some(config.http_max_body_bytes),
+        http_max_body_kib.map(|kib| usize::try_from(kib).unwrap() * 1024)
+    );
+    assert_eq!(
+        Some(config.http_max_header_bytes),
+        http_max_header_kib.map(|kib| usize::try_from(kib).unwrap() * 1024)
+    );
+    assert_eq!(
+        Some(config.http_request_timeout),
+        http_request_timeout_secs.map(Duration::from_secs)
+    );
     assert_eq!(
         Some(config.database_max_connections),
         database_max_connections

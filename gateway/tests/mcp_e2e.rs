@@ -71,12 +71,15 @@ type World = Fixture<Org>;
 /// asked on its login page) registered as a server with every tool
 /// approved.
 async fn world() -> World {
-    Fixture::salesforce(|sim| {
+    let mut w = Fixture::salesforce(|sim| {
         sim.auto_consent = false;
         sim.seed_accounts = 120;
         sim.query_batch_size = 150;
     })
-    .await
+    .await;
+    // Many calls, and 50 at once, as one user.
+    common::lift_call_limits(&mut w.admin).await;
+    w
 }
 
 impl World {

@@ -147,6 +147,165 @@ async fn idle_connections_are_closed() {
     running.stop().await.unwrap();
 }
 
+/// A normal MCP request (`initialize` with a user's token) is answered 200.
+async fn mcp_still_answers(f: &mut common::Fixture) {
+    let user = f.create_user("after@example.com").await;
+    let token = f.issue_token(&user, "after").await;
+    let answer = common::raw_mcp::send(common::raw_mcp::post(
+        &f.mcp_url,
+        &token,
+        None,
+        common::raw_mcp::INITIALIZE,
+    ))
+    .await;
+    assert_eq!(answer.status, 200, "{}", answer.body);
+}
+
+/// Writes `bytes` one at a time, `every` apart, until the server closes
+/// the connection (a slow-loris client; the pauses are the scenario, not
+/// synchronisation).
+fn trickle(
+    mut writer: tokio::net::tcp::OwnedWriteHalf,
+    bytes: Vec<u8>,
+    every: Duration,
+) -> tokio::task::JoinHandle<usize> {
+    tokio::spawn(async move {
+        let mut sent = 0;
+        for b in bytes {
+            if writer.write_all(&[b]).await.is_err() {
+                break;
+            }
+            sent += 1;
+            tokio::time::sleep(every).await;
+        }
+        sent
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_loris_headers_and_bodies_are_cut_off_without_harm() {
+    let mut f = common::Fixture::start_with(|c| {
+        c.http_header_read_timeout = Duration::from_secs(1);
+        c.http_request_timeout = Duration::from_secs(1);
+    })
+    .await;
+    let addr = f.daemon.http_addr;
+    let every = Duration::from_millis(200);
+
+    // Headers trickled a byte every 200 ms: cut off by the header timeout.
+    let started = std::time::Instant::now();
+    let (mut read, write) = TcpStream::connect(addr).await.unwrap().into_split();
+    let head = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    let writer = trickle(write, head.to_vec(), every);
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the server kept a trickling head open");
+    let sent = writer.await.unwrap();
+    assert!(sent < head.len(), "the whole head got through");
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+
+    // A body trickled a byte every 200 ms (well under the 60 s idle
+    // timeout): cut off by the 1 s request timeout, long before its 200
+    // bytes (40 s) are in.
+    let started = std::time::Instant::now();
+    let (mut read, mut write) = TcpStream::connect(addr).await.unwrap().into_split();
+    write
+        .write_all(b"POST /oauth/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 200\r\n\r\n")
+        .await
+        .unwrap();
+    let writer = trickle(write, vec![b'a'; 200], every);
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(Duration::from_secs(20), read.read_to_end(&mut answer)).await;
+    assert!(closed.is_ok(), "the server kept a trickling body open");
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(
+        answer.starts_with("HTTP/1.1 408") || answer.starts_with("HTTP/1.1 400"),
+        "{answer}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(15),
+        "{:?}",
+        started.elapsed()
+    );
+    assert!(writer.await.unwrap() < 200);
+
+    // No harm done.
+    assert_eq!(healthz(addr, Duration::from_secs(10)).await, Some(200));
+    mcp_still_answers(&mut f).await;
+    f.daemon.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn oversized_bodies_and_headers_are_refused_without_harm() {
+    let mut f = common::Fixture::start_with(|c| {
+        c.http_max_body_bytes = 1024;
+        c.http_max_header_bytes = 8 * 1024;
+    })
+    .await;
+    let addr = f.daemon.http_addr;
+    let http = reqwest::Client::new();
+
+    // A body over the limit, with its length announced: 413 on the OAuth
+    // token endpoint, on client registration and on /mcp.
+    let big = "a".repeat(4096);
+    for path in ["/oauth/token", "/oauth/register", "/mcp"] {
+        let answer = http
+            .post(format!("http://{addr}{path}"))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(big.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(answer.status().as_u16(), 413, "{path}");
+    }
+
+    // A chunked body (no length) that grows past the limit: 413 once read.
+    let user = f.create_user("big@example.com").await;
+    let token = f.issue_token(&user, "big").await;
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let chunk = "b".repeat(2048);
+    let request = format!(
+        "POST /mcp HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    tcp.write_all(request.as_bytes()).await.unwrap();
+    let mut head = [0u8; 12];
+    tcp.read_exact(&mut head).await.unwrap();
+    assert_eq!(&head, b"HTTP/1.1 413");
+
+    // A head over 8 KiB: 431 (or the connection closed), never served.
+    let mut tcp = TcpStream::connect(addr).await.unwrap();
+    let request = format!(
+        "GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Big: {}\r\n\r\n",
+        "c".repeat(16 * 1024)
+    );
+    let _ = tcp.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(10), tcp.read_to_end(&mut answer)).await;
+    let answer = String::from_utf8_lossy(&answer).to_string();
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 431"),
+        "{answer}"
+    );
+
+    // A body within the limit still works, and so does everything else.
+    let small = http
+        .post(format!("http://{addr}/oauth/token"))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("grant_type=nope")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(small.status().as_u16(), 400);
+    assert_eq!(healthz(addr, Duration::from_secs(10)).await, Some(200));
+    mcp_still_answers(&mut f).await;
+    f.daemon.stop().await.unwrap();
+}
+
 /// The real binary, started through `sh` with a low soft open-files limit
 /// and `--log-level info`.
 async fn spawn_binary(data: &std::path::Path) -> Spawned {

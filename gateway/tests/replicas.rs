@@ -246,6 +246,9 @@ async fn cluster() -> Cluster {
     .await;
     // Registered on replica 0, its connected app configured on replica 1.
     let server_id = register_sfsim(&mut replicas[0].admin().await, &sim).await;
+    // 50 calls at once and eight callers in a loop, as one user; the
+    // limits are per replica and have their own tests (limits.rs).
+    common::lift_call_limits(&mut replicas[0].admin().await).await;
     configure_sfsim_app(&mut replicas[1].admin().await, &server_id, &sim).await;
     Cluster {
         replicas,

@@ -257,6 +257,7 @@ async fn a_create_whose_connection_breaks_after_sending_says_the_record_may_exis
         instance_url: &url,
         access_token: "00D!token",
         api_version: "66.0",
+        api_usage: None,
     };
     let err = salesforce::call_tool(
         &reqwest::Client::new(),

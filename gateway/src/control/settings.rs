@@ -15,8 +15,9 @@ use super::error::{ControlError, Result};
 use crate::audit::Action;
 use crate::crypto::sha256_hex;
 use crate::model::{
-    AuditEvent, AuditVerbosity, CallApprovalRule, ClassificationTag, GovernanceSettings,
-    IdentityProvider, RegistrationPolicy, Settings, SignInSettings, UnknownUsers, now_ms,
+    AccessProfile, AuditEvent, AuditVerbosity, CallApprovalRule, CallLimit, ClassificationTag,
+    GovernanceSettings, IdentityProvider, LimitSettings, RateLimit, RegistrationPolicy, Settings,
+    SignInSettings, UnknownUsers, now_ms,
 };
 use crate::store::Batch;
 
@@ -70,7 +71,139 @@ fn to_proto(s: &Settings) -> v1::Settings {
             registration: Some(policy_to_proto(&s.sign_in.registration)),
         }),
         governance: Some(governance_to_proto(&s.governance)),
+        limits: Some(limits_to_proto(&s.limits)),
     }
+}
+
+fn call_limit_to_proto(l: &CallLimit) -> v1::CallLimit {
+    v1::CallLimit {
+        rate: Some(v1::RateLimit {
+            calls_per_minute: l.rate.calls_per_minute,
+            burst: l.rate.burst,
+        }),
+        max_concurrent: l.max_concurrent,
+    }
+}
+
+fn limits_to_proto(l: &LimitSettings) -> v1::LimitSettings {
+    let map = |m: &std::collections::BTreeMap<String, CallLimit>| {
+        m.iter()
+            .map(|(k, v)| (k.clone(), call_limit_to_proto(v)))
+            .collect()
+    };
+    v1::LimitSettings {
+        per_user: Some(call_limit_to_proto(&l.per_user)),
+        per_tool: Some(call_limit_to_proto(&l.per_tool)),
+        per_server: Some(call_limit_to_proto(&l.per_server)),
+        profile_overrides: map(&l.profile_overrides),
+        tool_overrides: map(&l.tool_overrides),
+        org_api_usage_max_percent: l.org_api_usage_max_percent,
+        essential_tools: l.essential_tools.clone(),
+    }
+}
+
+/// Most `calls_per_minute` of a rate limit.
+const MAX_CALLS_PER_MINUTE: u32 = 1_000_000;
+/// Most `burst` of a rate limit and most `max_concurrent`.
+const MAX_BURST: u32 = 100_000;
+
+/// One scope's limits from a request, fields named `<field>.rate.*` and
+/// `<field>.max_concurrent`.
+fn call_limit_from_proto(field: &str, l: Option<&v1::CallLimit>) -> Result<CallLimit> {
+    let Some(l) = l else {
+        return Ok(CallLimit::default());
+    };
+    let rate = l.rate.unwrap_or_default();
+    if rate.calls_per_minute > MAX_CALLS_PER_MINUTE {
+        return Err(ControlError::invalid(
+            format!("{field}.rate.calls_per_minute"),
+            format!("must be 0 (unlimited) to {MAX_CALLS_PER_MINUTE}"),
+        ));
+    }
+    if rate.calls_per_minute == 0 && rate.burst != 0 {
+        return Err(ControlError::invalid(
+            format!("{field}.rate.burst"),
+            "must be 0 when calls_per_minute is 0 (unlimited)",
+        ));
+    }
+    if rate.calls_per_minute > 0 && !(1..=MAX_BURST).contains(&rate.burst) {
+        return Err(ControlError::invalid(
+            format!("{field}.rate.burst"),
+            format!("must be 1 to {MAX_BURST} when calls_per_minute is set"),
+        ));
+    }
+    if l.max_concurrent > MAX_BURST {
+        return Err(ControlError::invalid(
+            format!("{field}.max_concurrent"),
+            format!("must be 0 (unlimited) to {MAX_BURST}"),
+        ));
+    }
+    Ok(CallLimit {
+        rate: RateLimit {
+            calls_per_minute: rate.calls_per_minute,
+            burst: rate.burst,
+        },
+        max_concurrent: l.max_concurrent,
+    })
+}
+
+/// The limit settings a request gives, validated against the access
+/// profiles in `profiles` (override keys must name one); fields named
+/// `limits.<field>`.
+fn limits_from_proto(l: &v1::LimitSettings, profiles: &[AccessProfile]) -> Result<LimitSettings> {
+    let per_user = call_limit_from_proto("limits.per_user", l.per_user.as_ref())?;
+    let per_tool = call_limit_from_proto("limits.per_tool", l.per_tool.as_ref())?;
+    let per_server = call_limit_from_proto("limits.per_server", l.per_server.as_ref())?;
+    for (field, map) in [
+        ("limits.profile_overrides", &l.profile_overrides),
+        ("limits.tool_overrides", &l.tool_overrides),
+    ] {
+        if map.len() > MAX_LIST {
+            return Err(ControlError::invalid(
+                field,
+                format!("at most {MAX_LIST} entries"),
+            ));
+        }
+    }
+    let mut profile_overrides = std::collections::BTreeMap::new();
+    for (id, limit) in &l.profile_overrides {
+        let field = format!("limits.profile_overrides[{id:?}]");
+        if !profiles.iter().any(|p| &p.id == id) {
+            return Err(ControlError::invalid(
+                field,
+                "names no access profile (use the profile's id, from AccessProfileService.ListAccessProfiles)",
+            ));
+        }
+        profile_overrides.insert(id.clone(), call_limit_from_proto(&field, Some(limit))?);
+    }
+    let mut tool_overrides = std::collections::BTreeMap::new();
+    for (name, limit) in &l.tool_overrides {
+        let field = format!("limits.tool_overrides[{name:?}]");
+        let n = name.trim();
+        if n.is_empty() || n.chars().count() > 200 || n.chars().any(char::is_whitespace) {
+            return Err(ControlError::invalid(
+                field,
+                "must be a tool's exposed name of 1 to 200 characters without spaces",
+            ));
+        }
+        tool_overrides.insert(n.to_owned(), call_limit_from_proto(&field, Some(limit))?);
+    }
+    if l.org_api_usage_max_percent > 100 {
+        return Err(ControlError::invalid(
+            "limits.org_api_usage_max_percent",
+            "must be 0 (off) to 100",
+        ));
+    }
+    let essential_tools = tool_globs("limits.essential_tools", &l.essential_tools)?;
+    Ok(LimitSettings {
+        per_user,
+        per_tool,
+        per_server,
+        profile_overrides,
+        tool_overrides,
+        org_api_usage_max_percent: l.org_api_usage_max_percent,
+        essential_tools,
+    })
 }
 
 /// The proto form of a classification tag.
@@ -551,6 +684,17 @@ impl SettingsService for Control {
             .as_ref()
             .map(governance_from_proto)
             .transpose()?;
+        if let Some(limits) = &req.limits {
+            // Checked before the write too, so a bad number fails fast;
+            // profile ids are checked in the write, against the store.
+            limits_from_proto(
+                &v1::LimitSettings {
+                    profile_overrides: Default::default(),
+                    ..limits.clone()
+                },
+                &[],
+            )?;
+        }
         let provider_change = &provider_change;
         let settings = self
             .store
@@ -571,6 +715,10 @@ impl SettingsService for Control {
                 }
                 if let Some(governance) = governance {
                     after.governance = governance;
+                }
+                if let Some(limits) = &req.limits {
+                    let profiles = store.list::<AccessProfile>().await?;
+                    after.limits = limits_from_proto(limits, &profiles)?;
                 }
                 let mut batch = Batch::default();
                 let mut secret_changed = false;
@@ -701,6 +849,9 @@ fn describe(before: &Settings, after: &Settings, secret_changed: bool) -> String
     if old.call_approval != new.call_approval {
         changed.push("per-call approval rule changed".into());
     }
+    if before.limits != after.limits {
+        changed.push(describe_limits(&before.limits, &after.limits));
+    }
     if old.audit_verbosity != new.audit_verbosity {
         changed.push(format!(
             "audit verbosity {}",
@@ -708,6 +859,51 @@ fn describe(before: &Settings, after: &Settings, secret_changed: bool) -> String
         ));
     }
     changed.join("; ")
+}
+
+/// The audit reason's part for a change of limits: which parts changed.
+fn describe_limits(old: &LimitSettings, new: &LimitSettings) -> String {
+    let mut parts = Vec::new();
+    let text = |l: &CallLimit| {
+        let rate = if l.rate.is_unlimited() {
+            "unlimited rate".to_owned()
+        } else {
+            format!("{}/min burst {}", l.rate.calls_per_minute, l.rate.burst)
+        };
+        let conc = match l.max_concurrent {
+            0 => "unlimited concurrency".to_owned(),
+            n => format!("{n} at once"),
+        };
+        format!("{rate}, {conc}")
+    };
+    for (name, a, b) in [
+        ("per-user", &old.per_user, &new.per_user),
+        ("per-tool", &old.per_tool, &new.per_tool),
+        ("per-server", &old.per_server, &new.per_server),
+    ] {
+        if a != b {
+            parts.push(format!("{name} limit {}", text(b)));
+        }
+    }
+    if old.profile_overrides != new.profile_overrides {
+        parts.push(format!(
+            "{} profile limit overrides",
+            new.profile_overrides.len()
+        ));
+    }
+    if old.tool_overrides != new.tool_overrides {
+        parts.push(format!("{} tool limit overrides", new.tool_overrides.len()));
+    }
+    if old.org_api_usage_max_percent != new.org_api_usage_max_percent {
+        parts.push(match new.org_api_usage_max_percent {
+            0 => "org API usage guard off".to_owned(),
+            n => format!("org API usage guard at {n}%"),
+        });
+    }
+    if old.essential_tools != new.essential_tools {
+        parts.push("essential tools changed".into());
+    }
+    parts.join("; ")
 }
 
 #[cfg(test)]
@@ -868,6 +1064,97 @@ mod tests {
                 ..good
             }),
             "registration.metadata_document_private_hosts[0]"
+        );
+    }
+
+    #[test]
+    fn limits_are_validated_and_named_by_field() {
+        let rate = |calls_per_minute, burst| v1::CallLimit {
+            rate: Some(v1::RateLimit {
+                calls_per_minute,
+                burst,
+            }),
+            max_concurrent: 4,
+        };
+        let good = v1::LimitSettings {
+            per_user: Some(rate(60, 10)),
+            per_tool: None,
+            per_server: Some(rate(0, 0)),
+            profile_overrides: [("p1".to_owned(), rate(600, 100))].into(),
+            tool_overrides: [("salesforce_query".to_owned(), rate(30, 1))].into(),
+            org_api_usage_max_percent: 85,
+            essential_tools: vec!["salesforce_get_*".into()],
+        };
+        let profile: AccessProfile = serde_json::from_value(json!({
+            "id": "p1", "name": "p1", "description": "", "toolset_ids": [],
+            "grants": [], "created_at": 0, "updated_at": 0,
+        }))
+        .unwrap();
+        let limits = limits_from_proto(&good, std::slice::from_ref(&profile)).unwrap();
+        assert_eq!(limits.per_user.rate.calls_per_minute, 60);
+        assert_eq!(limits.per_tool, CallLimit::default());
+        assert_eq!(limits.profile_overrides["p1"].rate.burst, 100);
+        assert_eq!(
+            limits_to_proto(&limits),
+            v1::LimitSettings {
+                per_tool: Some(v1::CallLimit {
+                    rate: Some(v1::RateLimit::default()),
+                    max_concurrent: 0,
+                }),
+                ..good.clone()
+            }
+        );
+        let field = |l: v1::LimitSettings| {
+            field_of(limits_from_proto(&l, std::slice::from_ref(&profile)).unwrap_err())
+        };
+        assert_eq!(
+            field(v1::LimitSettings {
+                per_user: Some(rate(60, 0)),
+                ..good.clone()
+            }),
+            "limits.per_user.rate.burst"
+        );
+        assert_eq!(
+            field(v1::LimitSettings {
+                per_tool: Some(rate(0, 5)),
+                ..good.clone()
+            }),
+            "limits.per_tool.rate.burst"
+        );
+        assert_eq!(
+            field(v1::LimitSettings {
+                per_server: Some(rate(2_000_000, 5)),
+                ..good.clone()
+            }),
+            "limits.per_server.rate.calls_per_minute"
+        );
+        assert_eq!(
+            field(v1::LimitSettings {
+                profile_overrides: [("nope".to_owned(), rate(1, 1))].into(),
+                ..good.clone()
+            }),
+            "limits.profile_overrides[\"nope\"]"
+        );
+        assert_eq!(
+            field(v1::LimitSettings {
+                tool_overrides: [("a b".to_owned(), rate(1, 1))].into(),
+                ..good.clone()
+            }),
+            "limits.tool_overrides[\"a b\"]"
+        );
+        assert_eq!(
+            field(v1::LimitSettings {
+                org_api_usage_max_percent: 101,
+                ..good.clone()
+            }),
+            "limits.org_api_usage_max_percent"
+        );
+        assert_eq!(
+            field(v1::LimitSettings {
+                essential_tools: vec![" ".into()],
+                ..good
+            }),
+            "limits.essential_tools[0]"
         );
     }
 }

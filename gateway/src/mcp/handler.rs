@@ -319,6 +319,29 @@ impl Ending {
         self
     }
 
+    /// A call refused by a limit ([`crate::limits`]): the message as a
+    /// tool error with `_meta["toolgate/rate_limit"]`, audited with
+    /// `details.rate_limit`, and counted in the rate-limited metric.
+    fn limited(refusal: &crate::limits::Refusal) -> Self {
+        refusal.count();
+        let details = refusal.details();
+        let mut result = text_error(refusal.message.clone());
+        let mut meta = Map::new();
+        meta.insert(crate::limits::META_KEY.into(), details.clone());
+        result.meta = Some(rmcp::model::MetaObject(meta));
+        let mut ending = Self {
+            outcome: Outcome::Denied,
+            reason: refusal.reason(),
+            result,
+            input: None,
+            details: Map::new(),
+            rerun: false,
+            denial: crate::metrics::REASON_RATE_LIMITED,
+        };
+        ending.details.insert("rate_limit".into(), details);
+        ending
+    }
+
     fn error(reason: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             outcome: Outcome::Error,
@@ -470,6 +493,7 @@ impl Gateway {
         }
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn run(
         &self,
         tool: &Tool,
@@ -478,6 +502,7 @@ impl Gateway {
         args: &Value,
         caller: &Caller,
         context: &RequestContext<RoleServer>,
+        usage: &salesforce::ApiUsage,
     ) -> Ending {
         // Per connection: describe results reflect the user's own access
         // (and org), so they are never shared between users.
@@ -490,6 +515,7 @@ impl Gateway {
                     instance_url: &live.connection.instance_url,
                     access_token: &live.access_token,
                     api_version,
+                    api_usage: Some(usage),
                 };
                 salesforce::call_tool(
                     &self.state.http,
@@ -649,6 +675,25 @@ impl Gateway {
             let message = format!("invalid arguments for {}: {problems}", tool.name);
             return (Some(tool), Ending::error("invalid arguments", message));
         }
+        // Call limits (crate::limits): after policy and argument checks,
+        // before hooks, held-call approval and Salesforce, so a refused
+        // call costs nothing upstream and uses no approval. The admission
+        // holds the call's places in the concurrency limits until it ends.
+        let _admission = match self.state.limiter.admit(
+            &world.settings.limits,
+            crate::limits::CallKeys {
+                user_id: &caller.user.id,
+                tool_id: &tool.id,
+                tool_name: &tool.name,
+                server_id: &server.id,
+                server_name: &server.name,
+                profiles: &world.profiles,
+                now: crate::model::now_ms(),
+            },
+        ) {
+            Ok(admission) => admission,
+            Err(refusal) => return (Some(tool), Ending::limited(&refusal)),
+        };
         // Tool-call hooks (crate::hooks); nothing is allocated unless one
         // matches.
         let probe = crate::hooks::Call {
@@ -739,6 +784,7 @@ impl Gateway {
                 retry,
                 approved.as_deref(),
                 context,
+                &world.settings.limits,
             )
             .await;
         if hooked
@@ -810,6 +856,7 @@ impl Gateway {
         retry: Option<&Retry>,
         approved: Option<&str>,
         context: &RequestContext<RoleServer>,
+        limits: &crate::model::LimitSettings,
     ) -> Ending {
         let live = match self
             .state
@@ -836,6 +883,19 @@ impl Gateway {
                 );
             }
         };
+        // The org API-usage guard, before the approval is used and
+        // before Salesforce: the org is known once the connection is.
+        let usage = self
+            .state
+            .limiter
+            .org_usage(&live.connection.salesforce_org_id);
+        if let Err(refusal) = self.state.limiter.org_guard(limits, &usage, &tool.name) {
+            let mut ending = Ending::limited(&refusal);
+            if let Some(id) = approved {
+                ending.details.insert("held_call".into(), json!(id));
+            }
+            return ending;
+        }
         if let Some(id) = approved
             && let Err(err) = super::held_calls::consume(&self.state.store, id).await
         {
@@ -856,7 +916,7 @@ impl Gateway {
         }
         let api_version = server.api_version.clone();
         let mut ending = self
-            .run(tool, &api_version, live, args, caller, context)
+            .run(tool, &api_version, live, args, caller, context, &usage)
             .await;
         if let Some(id) = approved {
             ending.details.insert("held_call".into(), json!(id));

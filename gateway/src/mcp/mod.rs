@@ -89,6 +89,9 @@ pub struct McpState {
     /// Request ids in use per session ([`sessions::GatedSessionManager`]),
     /// told by the handler when it is done with a request.
     pub(crate) in_flight: sessions::InFlight,
+    /// Call rates, concurrency and the org API-usage guard
+    /// ([`crate::limits`]), per replica.
+    pub limiter: Arc<crate::limits::CallLimiter>,
     caches: Mutex<HashMap<String, Arc<DescribeCache>>>,
     validators: Mutex<HashMap<String, Arc<jsonschema::Validator>>>,
     /// The last policy state read, with the store generation it was read
@@ -198,6 +201,7 @@ impl McpState {
             prompts,
             sessions: notify::Sessions::default(),
             in_flight: sessions::InFlight::default(),
+            limiter: Arc::default(),
             caches: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
             world: Mutex::new(None),

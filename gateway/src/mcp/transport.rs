@@ -5,7 +5,9 @@
 //!
 //! - Methods other than GET, POST and DELETE get 405 with `Allow`.
 //! - A POST body that cannot be read (a malformed chunked encoding) gets
-//!   400; one over [`MAX_BODY_BYTES`] gets 413; JSON that does not parse
+//!   400; one over the public listener's body limit gets 413 (`RequestBodyLimit`
+//!   in [`crate::listener::bound`] with a `Content-Length`, here without);
+//!   one still arriving at the request timeout gets 408; JSON that does not parse
 //!   gets 400 with JSON-RPC `-32700`; JSON that is not one JSON-RPC 2.0
 //!   request, notification or response object gets 400 with `-32600`;
 //!   params of an MCP method that do not fit its schema get `-32602`.
@@ -63,8 +65,10 @@ use super::sessions::{
 };
 use crate::model::now_ms;
 
-/// Largest POST body accepted (rmcp's default too): 4 MiB.
-pub const MAX_BODY_BYTES: usize = 4 * 1024 * 1024;
+/// Largest POST body read here: a backstop, as the public listener bounds
+/// every body to `--http-max-body-kib` before it gets here
+/// ([`crate::listener::bound`]; default 4 MiB, rmcp's own default too).
+pub const MAX_BODY_BYTES: usize = 1024 * 1024 * 1024;
 
 /// The session header (MCP 2025-11-25, "Session Management").
 const SESSION_HEADER: &str = "mcp-session-id";
@@ -369,12 +373,22 @@ async fn read_body(body: Body) -> Result<Bytes, Response> {
     match axum::body::to_bytes(body, MAX_BODY_BYTES).await {
         Ok(bytes) => Ok(bytes),
         Err(err) => {
-            let too_large = std::error::Error::source(&err)
-                .is_some_and(|s| s.is::<http_body_util::LengthLimitError>());
+            let mut too_large = false;
+            let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(&err);
+            while let Some(e) = cause {
+                too_large |= e.is::<http_body_util::LengthLimitError>();
+                cause = e.source();
+            }
             if too_large {
                 Err((
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    format!("Payload Too Large: the body exceeds {MAX_BODY_BYTES} bytes\n"),
+                    "Payload Too Large: the body exceeds the public listener's limit (http_max_body_kib)\n",
+                )
+                    .into_response())
+            } else if crate::listener::RequestTimedOut::is_cause_of(&err) {
+                Err((
+                    StatusCode::REQUEST_TIMEOUT,
+                    format!("Request Timeout: {err}\n"),
                 )
                     .into_response())
             } else {

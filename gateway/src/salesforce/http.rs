@@ -41,6 +41,7 @@ pub(crate) struct Rest<'a> {
     version: String,
     token: &'a str,
     timeout: Duration,
+    usage: Option<&'a super::ApiUsage>,
 }
 
 impl std::fmt::Debug for Rest<'_> {
@@ -76,6 +77,7 @@ impl<'a> Rest<'a> {
             version: version.to_owned(),
             token: session.access_token,
             timeout,
+            usage: session.api_usage,
         })
     }
 
@@ -180,6 +182,16 @@ impl<'a> Rest<'a> {
         let result = read(sent, self.timeout).instrument(span.clone()).await;
         crate::metrics::salesforce_request(status, started.elapsed());
         record_reply(&span, &result);
+        if let Some(keep) = self.usage {
+            let reported = match &result {
+                Ok(reply) => reply.usage.as_deref(),
+                Err(SfError::RequestLimit { usage }) => usage.as_deref(),
+                Err(_) => None,
+            };
+            if let Some(reported) = reported {
+                keep.record(reported);
+            }
+        }
         match &result {
             Ok(reply) => {
                 tracing::debug!(%method, %path, status = reply.status, usage = ?reply.usage, "salesforce call")
@@ -703,6 +715,7 @@ mod tests {
             instance_url: "https://acme.my.salesforce.com/",
             access_token: "t",
             api_version: "66.0",
+            api_usage: None,
         };
         let rest = Rest::new(&http, &session, DEFAULT_UPSTREAM_TIMEOUT).unwrap();
         let url = rest

@@ -70,6 +70,62 @@ pub struct Session<'a> {
     pub access_token: &'a str,
     /// REST API version without the `v`, e.g. `66.0`.
     pub api_version: &'a str,
+    /// Where the org's API usage from each answer's `Sforce-Limit-Info`
+    /// header is kept, when the caller keeps it.
+    pub api_usage: Option<&'a ApiUsage>,
+}
+
+/// The latest daily API usage of one Salesforce org, as its answers'
+/// `Sforce-Limit-Info: api-usage=<used>/<max>` header reports it (REST API
+/// Developer Guide, "Limits Info Header"). Updated by every REST answer
+/// that carries the header; read without locking.
+#[derive(Debug, Default)]
+pub struct ApiUsage {
+    used: std::sync::atomic::AtomicU64,
+    max: std::sync::atomic::AtomicU64,
+    /// When it was reported, Unix ms.
+    at: std::sync::atomic::AtomicI64,
+}
+
+impl ApiUsage {
+    /// Keeps the usage an `api-usage=<used>/<max>` value reports; a value
+    /// that does not parse (or has `max` 0) is ignored.
+    pub fn record(&self, api_usage: &str) {
+        use std::sync::atomic::Ordering;
+        let Some((used, max)) = parse_api_usage(api_usage) else {
+            return;
+        };
+        self.used.store(used, Ordering::Relaxed);
+        self.max.store(max, Ordering::Relaxed);
+        self.at.store(crate::model::now_ms(), Ordering::Relaxed);
+    }
+
+    /// `(used, max)` as last reported; `None` before any report.
+    pub fn get(&self) -> Option<(u64, u64)> {
+        use std::sync::atomic::Ordering;
+        let max = self.max.load(Ordering::Relaxed);
+        (max > 0).then(|| (self.used.load(Ordering::Relaxed), max))
+    }
+
+    /// Moves the last report `ms` into the past (tests of staleness).
+    #[cfg(test)]
+    pub(crate) fn backdate(&self, ms: i64) {
+        self.at.fetch_sub(ms, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// When the usage was last reported, Unix ms (0: never).
+    pub fn reported_at(&self) -> crate::model::Millis {
+        self.at.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+/// `(used, max)` out of `api-usage=<used>/<max>`; `None` when it does not
+/// parse or `max` is 0.
+pub fn parse_api_usage(value: &str) -> Option<(u64, u64)> {
+    let (used, max) = value.trim().strip_prefix("api-usage=")?.split_once('/')?;
+    let used = used.trim().parse().ok()?;
+    let max = max.trim().parse().ok()?;
+    (max > 0).then_some((used, max))
 }
 
 impl fmt::Debug for Session<'_> {
@@ -79,6 +135,7 @@ impl fmt::Debug for Session<'_> {
             .field("instance_url", &self.instance_url)
             .field("access_token", &"<redacted>")
             .field("api_version", &self.api_version)
+            .field("api_usage", &self.api_usage.and_then(ApiUsage::get))
             .finish()
     }
 }
@@ -366,6 +423,7 @@ mod tests {
             instance_url: "https://x.my.salesforce.com",
             access_token: "00D!SECRET",
             api_version: "66.0",
+            api_usage: None,
         };
         let debug = format!("{s:?}");
         assert!(!debug.contains("SECRET"), "{debug}");
@@ -409,6 +467,7 @@ mod tests {
             instance_url: "https://x.my.salesforce.com",
             access_token: "t",
             api_version: "66.0",
+            api_usage: None,
         };
         let cache = DescribeCache::default();
         let cursors = Cursors::new([0; 32]);

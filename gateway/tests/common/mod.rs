@@ -373,3 +373,21 @@ pub async fn toolset(clients: &mut Clients, server_id: &str, kind: v1::ToolsetKi
         .unwrap()
         .id
 }
+
+/// Lifts the per-user call limit (default 120 per minute, 8 at once) and
+/// the org guard, for tests of the call path itself that make many calls,
+/// or many at once, as one user (the limits have their own tests in
+/// `limits.rs`).
+pub async fn lift_call_limits(clients: &mut Clients) {
+    clients
+        .settings
+        .update_settings(v1::UpdateSettingsRequest {
+            limits: Some(v1::LimitSettings {
+                org_api_usage_max_percent: 0,
+                ..Default::default()
+            }),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+}

@@ -87,6 +87,7 @@ impl Org {
             instance_url: &self.sim.instance_url,
             access_token: &self.token,
             api_version: API_VERSION,
+            api_usage: None,
         }
     }
 

@@ -15,9 +15,36 @@ pub struct Admin {
 impl Admin {
     /// Connects to the control API at `grpc` (`host:port`).
     pub async fn connect(grpc: &str, admin_token: &str) -> anyhow::Result<Self> {
-        Ok(Self {
+        let mut admin = Self {
             api: AdminClients::connect_admin(grpc, AdminToken::new(admin_token)?).await?,
-        })
+        };
+        admin.limits_out_of_reach().await?;
+        Ok(admin)
+    }
+
+    /// Sets the per-user call limit (default 120 per minute, 8 at once) out
+    /// of the load's reach, so every call is measured through the
+    /// limiter's bucket check without being refused by it.
+    pub async fn limits_out_of_reach(&mut self) -> anyhow::Result<()> {
+        let limit = v1::CallLimit {
+            rate: Some(v1::RateLimit {
+                calls_per_minute: 1_000_000,
+                burst: 100_000,
+            }),
+            max_concurrent: 0,
+        };
+        self.api
+            .settings
+            .update_settings(v1::UpdateSettingsRequest {
+                limits: Some(v1::LimitSettings {
+                    per_user: Some(limit),
+                    org_api_usage_max_percent: 0,
+                    ..Default::default()
+                }),
+                ..Default::default()
+            })
+            .await?;
+        Ok(())
     }
 
     /// Registers the sfsim org as a My Domain Salesforce server with prefix
