@@ -13,6 +13,7 @@
 //! - [`load`]: open-loop and closed-loop load, HDR histograms.
 //! - [`report`]: the printed tables.
 //! - [`sections`]: the benchmark sections, run in order by [`run`].
+//! - [`telemetry`]: section 8, the cost of metrics and tracing per call.
 
 pub mod control;
 pub mod daemon;
@@ -22,6 +23,7 @@ pub mod pg;
 pub mod procfs;
 pub mod report;
 pub mod sections;
+pub mod telemetry;
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -109,6 +111,9 @@ pub enum Part {
     /// calls/s with 1, 2 and 3 replicas on one PostgreSQL (section 7). In a
     /// full run only with `--store postgres`.
     Replicas,
+    /// The cost of metrics and tracing per tool call: metrics off, on, and
+    /// on with traces exported over OTLP (section 8, embedded store).
+    Telemetry,
 }
 
 impl Options {

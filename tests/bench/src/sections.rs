@@ -6,7 +6,8 @@
 //! 5. a second daemon filled with many tools: tools/list by entitlement,
 //!    tools/call with that store, BatchUpdateTools;
 //! 6. start-up with many audit events and tools stored;
-//! 7. calls/s with 1, 2 and 3 replicas on one PostgreSQL database.
+//! 7. calls/s with 1, 2 and 3 replicas on one PostgreSQL database;
+//! 8. the cost of metrics and tracing ([`crate::telemetry`]).
 //!
 //! Sections 1-3 run on the store `--store` names; 4-6 on the embedded
 //! store; 7 on PostgreSQL.
@@ -34,9 +35,9 @@ use crate::report::{self, header, mib, ms, row};
 use crate::{Options, Part, StoreKind};
 
 /// The logical call both paths make.
-const SOQL: &str = "SELECT Id, Name FROM Account ORDER BY Name LIMIT 5";
+pub(crate) const SOQL: &str = "SELECT Id, Name FROM Account ORDER BY Name LIMIT 5";
 /// The tool that makes it through the gateway.
-const TOOL: &str = "salesforce_query";
+pub(crate) const TOOL: &str = "salesforce_query";
 
 /// What a run produced: the sections that printed figures.
 #[derive(Debug, Default)]
@@ -71,7 +72,7 @@ async fn start_sim(users: usize, port: u16) -> anyhow::Result<sfsim::Running> {
 /// A tool-call target through the gateway: one connected session per user
 /// (the connect prompt followed through sfsim's login page), plus more
 /// sessions per user.
-async fn connected_sessions(
+pub(crate) async fn connected_sessions(
     http: &reqwest::Client,
     mcp_url: &str,
     tokens: &[String],
@@ -108,7 +109,7 @@ async fn connected_sessions(
 /// Registers the sfsim org as the Salesforce server and makes `users`
 /// toolgate users granted all its approved tools; returns their MCP
 /// tokens, in user order.
-async fn seed_users(
+pub(crate) async fn seed_users(
     admin: &mut Admin,
     sim: &sfsim::Running,
     users: usize,
@@ -238,6 +239,12 @@ pub async fn run(opts: &Options) -> anyhow::Result<Summary> {
         // 7. Replicas on one PostgreSQL.
         replicas(opts, &bin, ticks, dir.path(), port, &sim, &http).await?;
         summary.sections.push("replicas");
+    }
+    if opts.runs(Part::Telemetry) {
+        // 8. Metrics and tracing, on and off.
+        crate::telemetry::telemetry(opts, &bin, ticks, &dir.path().join("t"), port, &sim, &http)
+            .await?;
+        summary.sections.push("telemetry");
     }
     println!("\ntotal wall time {:.1} s", wall.elapsed().as_secs_f64());
     sim.stop().await;

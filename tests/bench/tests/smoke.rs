@@ -62,7 +62,8 @@ async fn every_section_produces_figures() {
             "tools-list",
             "tools-call-big-store",
             "batch-update",
-            "startup"
+            "startup",
+            "telemetry"
         ]
     );
 }
