@@ -262,7 +262,7 @@ async fn a_call_over_the_users_rate_is_refused_audited_and_never_reaches_salesfo
     };
     limits
         .profile_overrides
-        .insert(profile_id.clone(), rate(600, 3, 0));
+        .insert(profile_id.clone(), rate(2, 3, 0));
     set_limits(&mut w, limits).await.unwrap();
     for _ in 0..3 {
         let ok = s.call("salesforce_query", json!({"soql": Q1})).await;
@@ -271,7 +271,7 @@ async fn a_call_over_the_users_rate_is_refused_audited_and_never_reaches_salesfo
     assert!(api_usage(&w) > before);
     let fourth = s.call("salesforce_query", json!({"soql": Q1})).await;
     assert!(
-        text(&fourth).contains("at most 600 calls per minute (bursts of 3)"),
+        text(&fourth).contains("at most 2 calls per minute (bursts of 3)"),
         "{fourth}"
     );
 }
