@@ -179,6 +179,7 @@ fn daemon_command(data_dir: &Path, otlp: std::net::SocketAddr) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_toolgated"));
     cmd.args(["--data-dir", data_dir.to_str().unwrap()])
         .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .args(["--metrics-addr", "127.0.0.1:0"])
         .args(["--log-level", "info"])
         .env_remove("TOOLGATE_ADMIN_TOKEN")
         .env_remove("TOOLGATE_MASTER_KEY")
