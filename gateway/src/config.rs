@@ -135,6 +135,27 @@ pub enum Command {
     /// Work on a store while no daemon uses it.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `toolgated audit <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit hash chain from the first kept event (or the
+    /// retention anchor) to the newest, and report the first event that
+    /// was altered, removed or reordered. Exits 0 when intact, 1 when
+    /// broken or unreadable. A data directory needs the daemon stopped (it
+    /// holds the directory's lock); on PostgreSQL it runs beside live
+    /// replicas.
+    Verify {
+        /// The store: a data directory, a postgres:// URL, or `database`
+        /// for the URL in TOOLGATE_DATABASE_URL (keeps a password off the
+        /// command line).
+        #[arg(long)]
+        store: String,
+    },
 }
 
 /// `toolgated store <command>`.
