@@ -470,6 +470,20 @@ pub async fn serve(
     });
     tasks.spawn({
         let (store, stop) = (store.clone(), shutdown.clone());
+        let retention = config.audit_retention;
+        async move {
+            crate::audit_retention::run_sweeper(
+                store,
+                retention,
+                crate::audit_retention::SWEEP_INTERVAL,
+                stop,
+            )
+            .await;
+            Ok(())
+        }
+    });
+    tasks.spawn({
+        let (store, stop) = (store.clone(), shutdown.clone());
         async move {
             crate::access_requests::run_sweeper(
                 store,
