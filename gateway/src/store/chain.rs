@@ -314,3 +314,41 @@ impl Store {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::Outcome;
+
+    /// The bytes and hash Python's `json.dumps(..., sort_keys=True,
+    /// separators=(",", ":"), ensure_ascii=False)` and `hashlib.sha256`
+    /// give for the same event (the verifier in docs/audit-export.md).
+    #[test]
+    fn the_encoding_and_hash_match_the_documented_python_verifier() {
+        let event = AuditEvent {
+            sequence: 7,
+            time: 1_796_673_662_000,
+            actor: "user:ä@example.com".into(),
+            action: "tool.call".into(),
+            target: "tool/x".into(),
+            outcome: Outcome::Allowed,
+            reason: "line\n\"q\"\u{1}".into(),
+            latency_ms: 84,
+            details: serde_json::json!({"z": 1, "a": {"c": "é\t", "b": [1, null, true]}}),
+            hash: String::new(),
+        };
+        assert_eq!(
+            String::from_utf8(canonical_bytes(&event)).unwrap(),
+            r#"[7,1796673662000,"user:ä@example.com","tool.call","tool/x","ALLOWED","line\n\"q\"\u0001",84,{"a":{"b":[1,null,true],"c":"é\t"},"z":1}]"#
+        );
+        let first = link_hash(&GENESIS, &event);
+        assert_eq!(
+            first,
+            "689bee2915cf97c859f6872fa10c04d47b2f65900fbd0735e052f7aa0b9273dc"
+        );
+        assert_eq!(
+            link_hash(&hash_bytes(&first), &event),
+            "7641e7524b3e67c3e16793dad90dd9be1220aea41ea11b982c15eee509758e81"
+        );
+    }
+}
