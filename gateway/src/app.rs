@@ -348,6 +348,34 @@ pub async fn store_copy(
     Ok((report, from.describe(), to.describe()))
 }
 
+/// `toolgated audit verify --store <store>`: walks the audit hash chain
+/// ([`Store::verify_audit_chain`]) and returns the report and the store's
+/// description. Reading the audit log needs no secret: the master key is
+/// `TOOLGATE_MASTER_KEY` or the data directory's `master.key` when there,
+/// else a throwaway one (nothing is sealed or opened).
+///
+/// Errors: the store cannot be opened (a data directory in use by a
+/// running daemon among them) or read.
+pub async fn audit_verify(
+    store: &str,
+    secrets: &Secrets,
+) -> anyhow::Result<(crate::store::ChainReport, String)> {
+    let location = Location::parse(store)?;
+    let key = match (&secrets.master_key, &location) {
+        (Some(value), _) => MasterKey::parse(value, "TOOLGATE_MASTER_KEY")?,
+        (None, Location::Dir(dir)) if dir.join("master.key").exists() => {
+            let path = dir.join("master.key");
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            MasterKey::parse(&text, &path.display().to_string())?
+        }
+        _ => MasterKey::generate()?,
+    };
+    let opened = location.open(key, false).await?;
+    let report = opened.verify_audit_chain().await?;
+    Ok((report, location.describe()))
+}
+
 /// Serves an opened data directory on bound listeners. Returns once both
 /// servers accept connections.
 pub async fn serve(
@@ -458,6 +486,20 @@ pub async fn serve(
             crate::mcp::held_calls::run_sweeper(
                 store,
                 crate::mcp::held_calls::SWEEP_INTERVAL,
+                stop,
+            )
+            .await;
+            Ok(())
+        }
+    });
+    tasks.spawn({
+        let (store, stop) = (store.clone(), shutdown.clone());
+        let retention = config.audit_retention;
+        async move {
+            crate::audit_retention::run_sweeper(
+                store,
+                retention,
+                crate::audit_retention::SWEEP_INTERVAL,
                 stop,
             )
             .await;

@@ -137,6 +137,15 @@ pub struct Args {
     /// [default: none].
     #[arg(long, env = "TOOLGATE_EXTRA_CA_FILE")]
     pub extra_ca_file: Option<PathBuf>,
+    /// Days audit events are kept; older ones are pruned in the background
+    /// (the chain stays verifiable from the newest pruned event). 0 keeps
+    /// them forever [default: 0].
+    #[arg(long, env = "TOOLGATE_AUDIT_RETENTION_DAYS")]
+    pub audit_retention_days: Option<u64>,
+    /// Most audit events kept; the oldest beyond it are pruned in the
+    /// background. 0: no limit [default: 0].
+    #[arg(long, env = "TOOLGATE_AUDIT_RETENTION_MAX_EVENTS")]
+    pub audit_retention_max_events: Option<u64>,
     /// Do not run the daemon: GET /healthz on the configured HTTP address
     /// (0.0.0.0 and :: mean loopback), print one line, and exit 0 if it
     /// answered `ok`, else 1. For container health checks.
@@ -153,6 +162,27 @@ pub enum Command {
     /// Work on a store while no daemon uses it.
     #[command(subcommand)]
     Store(StoreCommand),
+    /// Check the audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+}
+
+/// `toolgated audit <command>`.
+#[derive(Debug, Clone, clap::Subcommand)]
+pub enum AuditCommand {
+    /// Walk the audit hash chain from the first kept event (or the
+    /// retention anchor) to the newest, and report the first event that
+    /// was altered, removed or reordered. Exits 0 when intact, 1 when
+    /// broken or unreadable. A data directory needs the daemon stopped (it
+    /// holds the directory's lock); on PostgreSQL it runs beside live
+    /// replicas.
+    Verify {
+        /// The store: a data directory, a postgres:// URL, or `database`
+        /// for the URL in TOOLGATE_DATABASE_URL (keeps a password off the
+        /// command line).
+        #[arg(long)]
+        store: String,
+    },
 }
 
 /// `toolgated store <command>`.
@@ -224,6 +254,10 @@ pub struct FileConfig {
     pub http_request_timeout_secs: Option<u64>,
     /// See [`Args::database_url`].
     pub database_url: Option<String>,
+    /// See [`Args::audit_retention_days`].
+    pub audit_retention_days: Option<u64>,
+    /// See [`Args::audit_retention_max_events`].
+    pub audit_retention_max_events: Option<u64>,
     /// See [`Args::database_max_connections`].
     pub database_max_connections: Option<u32>,
     /// See [`Args::oauth_access_token_ttl_secs`].
@@ -293,6 +327,8 @@ pub struct Config {
     /// The extra trusted root CA certificates (PEM, checked to parse),
     /// with the file they came from.
     pub extra_ca: Option<(PathBuf, Vec<u8>)>,
+    /// How long and how many audit events are kept.
+    pub audit_retention: crate::audit_retention::Retention,
 }
 
 /// A PostgreSQL URL. Its `Debug` and `Display` hide the password, which a
@@ -598,6 +634,22 @@ impl Config {
                 .or(file.extra_ca_file)
                 .map(|path| extra_ca(&path).map(|pem| (path, pem)))
                 .transpose()?,
+            audit_retention: crate::audit_retention::Retention {
+                max_age: match args.audit_retention_days.or(file.audit_retention_days) {
+                    None | Some(0) => None,
+                    Some(days @ 1..=36_500) => Some(Duration::from_secs(days * 86_400)),
+                    Some(_) => {
+                        return Err(ConfigError::Invalid {
+                            field: "audit-retention-days",
+                            message: "must be from 0 (keep forever) to 36500 days".into(),
+                        });
+                    }
+                },
+                max_events: args
+                    .audit_retention_max_events
+                    .or(file.audit_retention_max_events)
+                    .filter(|n| *n > 0),
+            },
         })
     }
 
@@ -821,6 +873,43 @@ mod tests {
         })
         .unwrap();
         assert_eq!(from_file.metrics_addr, None);
+    }
+
+    #[test]
+    fn audit_retention_is_off_by_default_and_bounded() {
+        let resolve = |flags: &[&str]| {
+            let mut argv = vec!["toolgated"];
+            argv.extend_from_slice(flags);
+            Config::resolve(Args::try_parse_from(argv).unwrap())
+        };
+        let off = resolve(&[]).unwrap().audit_retention;
+        assert!(!off.is_enabled());
+        let zero = resolve(&[
+            "--audit-retention-days",
+            "0",
+            "--audit-retention-max-events",
+            "0",
+        ])
+        .unwrap()
+        .audit_retention;
+        assert!(!zero.is_enabled());
+        let on = resolve(&[
+            "--audit-retention-days",
+            "30",
+            "--audit-retention-max-events",
+            "1000000",
+        ])
+        .unwrap()
+        .audit_retention;
+        assert_eq!(on.max_age, Some(Duration::from_secs(30 * 86_400)));
+        assert_eq!(on.max_events, Some(1_000_000));
+        let err = resolve(&["--audit-retention-days", "36501"])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("audit-retention-days: must be from 0"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -44,6 +44,25 @@ async fn main() -> std::process::ExitCode {
             }
         };
     }
+    if let Some(config::Command::Audit(config::AuditCommand::Verify { store })) = &args.command {
+        return match app::audit_verify(store, &config::Secrets::from_env()).await {
+            Ok((report, _)) => {
+                println!("{report}");
+                match report {
+                    toolgate_gateway::store::ChainReport::Intact { .. } => {
+                        std::process::ExitCode::SUCCESS
+                    }
+                    toolgate_gateway::store::ChainReport::Broken(_) => {
+                        std::process::ExitCode::FAILURE
+                    }
+                }
+            }
+            Err(err) => {
+                eprintln!("toolgated audit verify: {err:#}");
+                std::process::ExitCode::FAILURE
+            }
+        };
+    }
     let config = match config::Config::resolve(args) {
         Ok(config) => config,
         Err(err) => {

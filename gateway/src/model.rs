@@ -984,6 +984,13 @@ pub struct AuditEvent {
     pub latency_ms: u64,
     /// Details; never secrets.
     pub details: Value,
+    /// The event's link in the audit hash chain: lowercase hex SHA-256 of
+    /// the previous event's hash and this event's canonical encoding
+    /// ([`crate::store::chain`], docs/audit-export.md). Set by the store
+    /// when the event is appended; empty until then, and on events stored
+    /// before the chain existed.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hash: String,
 }
 
 impl AuditEvent {
@@ -999,6 +1006,7 @@ impl AuditEvent {
             reason: String::new(),
             latency_ms: 0,
             details: Value::Null,
+            hash: String::new(),
         }
     }
 

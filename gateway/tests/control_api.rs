@@ -573,6 +573,12 @@ async fn a_restart_keeps_everything() {
         .unwrap()
         .into_inner()
         .events;
+    // Each event carries its audit hash chain link (64 hex digits).
+    assert!(!events_before.is_empty());
+    for event in &events_before {
+        assert_eq!(event.hash.len(), 64, "event {}", event.sequence);
+        assert!(event.hash.bytes().all(|b| b.is_ascii_hexdigit()));
+    }
     daemon.stop().await.unwrap();
 
     let (daemon, token_again) = start(dir.path()).await;

@@ -78,7 +78,13 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         database_max_connections,
         oauth_access_token_ttl_secs,
         extra_ca_file,
+        audit_retention_days,
+        audit_retention_max_events,
     } = FileConfig::load(&example()).unwrap();
+    // 0 in the example: keep every event.
+    assert_eq!(audit_retention_days, Some(0));
+    assert_eq!(audit_retention_max_events, Some(0));
+    assert!(!config.audit_retention.is_enabled());
 
     // ... and reaches the validated config.
     assert_eq!(Some(config.data_dir), data_dir);

@@ -37,6 +37,7 @@ fn to_proto(e: &AuditEvent) -> v1::AuditEvent {
         } else {
             e.details.to_string()
         },
+        hash: e.hash.clone(),
     }
 }
 

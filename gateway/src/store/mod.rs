@@ -21,6 +21,7 @@
 //! PostgreSQL) made by another replica.
 
 mod batch;
+pub mod chain;
 mod copy;
 mod flusher;
 mod postgres;
@@ -37,6 +38,7 @@ use tokio::sync::broadcast;
 
 pub use batch::Batch;
 pub(crate) use batch::Op;
+pub use chain::{Anchor, ChainReport};
 pub use copy::{CopyReport, copy};
 pub use flusher::AuditFlushStats;
 pub use postgres::PgOptions;
@@ -837,6 +839,19 @@ impl Store {
         match &self.backend {
             Backend::Sled(s) => s.audit_forward(from, up_to, limit),
             Backend::Postgres(p) => p.audit_forward(from, up_to, limit).await,
+        }
+    }
+
+    /// Deletes the oldest audit events with sequence up to `up_to`, at
+    /// most `limit` of them (small batches keep each step short), and
+    /// records the newest deleted one as the retention anchor
+    /// ([`Store::audit_anchor`]) in the same atomic write, so that
+    /// [`Store::verify_audit_chain`] starts from it. Returns how many were
+    /// deleted (0: none left up to `up_to`).
+    pub async fn prune_audit(&self, up_to: u64, limit: usize) -> Result<u64, StoreError> {
+        match &self.backend {
+            Backend::Sled(s) => s.prune_audit(up_to, limit),
+            Backend::Postgres(p) => p.prune_audit(up_to, limit).await,
         }
     }
 

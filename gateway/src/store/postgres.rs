@@ -274,7 +274,7 @@ impl PgBackend {
         let last = if events.is_empty() && !policy {
             None
         } else {
-            Some(audit::insert(&mut *transaction, &events, policy).await?)
+            Some(audit::insert(&mut transaction, &events, policy).await?)
         };
         transaction
             .commit()
@@ -400,6 +400,11 @@ impl PgBackend {
         limit: usize,
     ) -> Result<Vec<AuditEvent>, StoreError> {
         audit::forward(&self.pool, from, up_to, limit).await
+    }
+
+    /// See [`audit::prune`].
+    pub(super) async fn prune_audit(&self, up_to: u64, limit: usize) -> Result<u64, StoreError> {
+        audit::prune(&self.pool, up_to, limit).await
     }
 
     /// Ready means: the change feed is current (so policy is not stale)

@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 
+use super::chain;
 use super::flusher::{self, AuditFlushStats};
 use super::{FORMAT_VERSION, Op, RawEphemeral, Shared, StoreError, Table, record_name};
 use crate::model::AuditEvent;
@@ -138,6 +139,9 @@ pub(super) struct SledBackend {
     commit_lock: Mutex<()>,
     /// The last audit sequence number handed out.
     audit_seq: AtomicU64,
+    /// The hash of the newest audit event (the audit chain's `prev` for the
+    /// next one). Only changed under `commit_lock`.
+    last_hash: Mutex<[u8; 32]>,
     /// In-process named locks ([`super::Store::named_lock`]).
     named: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     /// Wakes the background audit flusher; `None` once dropped.
@@ -169,9 +173,17 @@ impl SledBackend {
             .cache_capacity(CACHE_BYTES)
             .flush_every_ms(Some(500));
         let db = open_sled(&config)?;
-        let last_seq = match db.scan_prefix(AUDIT_PREFIX).next_back() {
-            Some(entry) => decode_seq(&entry?.0),
-            None => 0,
+        let (last_seq, last_hash) = match db.scan_prefix(AUDIT_PREFIX).next_back() {
+            Some(entry) => {
+                let (key, value) = entry?;
+                let event = decode_event(&key, &value)?;
+                (event.sequence, chain::hash_bytes(&event.hash))
+            }
+            // Every event pruned: the chain goes on from the anchor.
+            None => match anchor(&db)? {
+                Some(anchor) => (anchor.sequence, chain::hash_bytes(&anchor.hash)),
+                None => (0, chain::GENESIS),
+            },
         };
         let flusher = Flusher::start(db.clone()).map_err(|source| StoreError::Io {
             path: data_dir.to_owned(),
@@ -184,6 +196,7 @@ impl SledBackend {
                 write_lock: tokio::sync::Mutex::new(()),
                 commit_lock: Mutex::new(()),
                 audit_seq: AtomicU64::new(last_seq),
+                last_hash: Mutex::new(last_hash),
                 named: Mutex::new(HashMap::new()),
                 _lock: lock,
             },
@@ -283,10 +296,14 @@ impl SledBackend {
             event.sequence = self.audit_seq.fetch_add(1, Ordering::SeqCst) + 1;
             // Stamped at commit so that time order follows sequence order.
             event.time = now;
-            writes.insert(
-                audit_key(event.sequence),
-                versioned(&super::encode(&*event)),
-            );
+        }
+        let mut last_hash = self
+            .last_hash
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let new_hash = chain::chain(*last_hash, &mut events);
+        for event in &events {
+            writes.insert(audit_key(event.sequence), versioned(&super::encode(event)));
         }
         if let Err(err) = writes.apply(&self.db) {
             // The numbers handed out were not used: give them back so the
@@ -295,6 +312,8 @@ impl SledBackend {
                 .fetch_sub(events.len() as u64, Ordering::SeqCst);
             return Err(err.into());
         }
+        *last_hash = new_hash;
+        drop(last_hash);
         shared.publish(events);
         Ok(())
     }
@@ -392,6 +411,42 @@ impl SledBackend {
                 decode_event(&key, &value)
             })
             .collect()
+    }
+
+    /// Deletes the oldest audit events with sequence up to `up_to`, at
+    /// most `limit` of them, and records the newest deleted one as the
+    /// retention anchor, in one atomic batch. Appends do not wait for it.
+    /// Returns how many were deleted.
+    pub(super) fn prune_audit(&self, up_to: u64, limit: usize) -> Result<u64, StoreError> {
+        let mut writes = Writes::default();
+        let mut newest = None;
+        for entry in self.db.range(audit_key(0)..=audit_key(up_to)).take(limit) {
+            let (key, value) = entry?;
+            newest = Some((key.to_vec(), value));
+            writes.remove(key.to_vec());
+        }
+        let Some((key, value)) = newest else {
+            return Ok(0);
+        };
+        let event = decode_event(&key, &value)?;
+        let anchor = chain::Anchor {
+            sequence: event.sequence,
+            hash: event.hash,
+        };
+        let count = writes.ops.len() as u64;
+        writes.insert(
+            record_name(Table::Meta, chain::ANCHOR_META),
+            versioned(&super::encode(&anchor.encode())),
+        );
+        let mut batch = sled::Batch::default();
+        for (key, value) in writes.ops {
+            match value {
+                Some(value) => batch.insert(key, value),
+                None => batch.remove(key),
+            }
+        }
+        self.db.apply_batch(batch)?;
+        Ok(count)
     }
 
     pub(super) fn is_healthy(&self) -> bool {
@@ -508,10 +563,38 @@ impl SledBackend {
             writes.insert(audit_key(event.sequence), versioned(&super::encode(event)));
         }
         writes.apply(&self.db)?;
+        // The chain goes on from the newest copied event, or from the
+        // copied retention anchor when every event was pruned.
+        let (seq, hash) = match events.iter().max_by_key(|e| e.sequence) {
+            Some(event) => (event.sequence, chain::hash_bytes(&event.hash)),
+            None => match anchor(&self.db)? {
+                Some(anchor) => (anchor.sequence, chain::hash_bytes(&anchor.hash)),
+                None => (0, chain::GENESIS),
+            },
+        };
+        let last = last.max(seq);
+        *self
+            .last_hash
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = hash;
         self.audit_seq.fetch_max(last, Ordering::SeqCst);
         shared.committed_seq.fetch_max(last, Ordering::SeqCst);
         self.flush().await
     }
+}
+
+/// The retention anchor recorded in `meta/audit_anchor`, if any.
+fn anchor(db: &sled::Db) -> Result<Option<chain::Anchor>, StoreError> {
+    let key = record_name(Table::Meta, chain::ANCHOR_META);
+    let Some(value) = db.get(key.as_bytes())? else {
+        return Ok(None);
+    };
+    let text: String =
+        serde_json::from_slice(check_version(&key, &value)?).map_err(|e| StoreError::Corrupt {
+            key: key.clone(),
+            reason: e.to_string(),
+        })?;
+    chain::Anchor::decode(&text).map(Some)
 }
 
 fn versioned(body: &[u8]) -> Vec<u8> {

@@ -10,39 +10,45 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use sqlx::PgConnection;
 use sqlx::postgres::PgPool;
-use sqlx::{PgConnection, PgExecutor};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::sync::CancellationToken;
 
-use super::super::{Shared, StoreError};
+use super::super::{Shared, StoreError, chain};
 use super::schema::{db_err, enum_name};
 use crate::model::AuditEvent;
 
 /// The channel every commit that appends events or writes policy notifies.
 pub(super) const CHANNEL: &str = "toolgate_changes";
 
-/// Numbers `$1` events after the counter, bumps the policy revision by
-/// `$2`, inserts the events (`$3`..`$7`: actors, actions, targets,
-/// outcomes, bodies) stamped with the database's clock read after the
-/// counter's row lock is taken (so times follow sequence order across
-/// replicas whatever their clocks), and notifies `toolgate_changes` with
-/// `<last sequence> <policy revision>`. Returns the last sequence.
+/// Numbers `$1` events after the counter and bumps the policy revision by
+/// `$2`; returns the last sequence number handed out, the policy revision,
+/// the database's clock read after the counter's row lock is taken (so
+/// times follow sequence order across replicas whatever their clocks), and
+/// the newest event's hash (the chain's `prev`).
 ///
 /// The row lock on `store_state` is held until the transaction commits:
-/// the next appender numbers after this one and commits after it.
+/// the next appender numbers and chains after this one and commits after
+/// it.
+const RESERVE: &str = "\
+UPDATE store_state SET audit_seq = audit_seq + $1, policy = policy + $2
+RETURNING audit_seq, policy, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint, audit_hash";
+
+/// Inserts the numbered, stamped and chained events (`$1`..`$7`:
+/// sequences, times, actors, actions, targets, outcomes, bodies), stores
+/// the new last hash `$8`, and notifies `toolgate_changes` with
+/// `<last sequence> <policy revision>` (`$9`, `$10`).
 const INSERT: &str = "\
-WITH s AS (
-    UPDATE store_state SET audit_seq = audit_seq + $1, policy = policy + $2
-    RETURNING audit_seq, policy, floor(extract(epoch FROM clock_timestamp()) * 1000)::bigint AS now
-), ins AS (
+WITH ins AS (
     INSERT INTO audit_events (seq, time, actor, action, target, outcome, body)
-    SELECT s.audit_seq - $1 + u.ord, s.now, u.actor, u.action, u.target, u.outcome, u.body::json
-    FROM s, UNNEST($3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
-        WITH ORDINALITY AS u(actor, action, target, outcome, body, ord)
+    SELECT u.seq, u.time, u.actor, u.action, u.target, u.outcome, u.body::json
+    FROM UNNEST($1::bigint[], $2::bigint[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[])
+        AS u(seq, time, actor, action, target, outcome, body)
+), s AS (
+    UPDATE store_state SET audit_hash = $8
 )
-SELECT s.audit_seq FROM s,
-    LATERAL (SELECT pg_notify('toolgate_changes', s.audit_seq::text || ' ' || s.policy::text)) AS n";
+SELECT pg_notify('toolgate_changes', $9::bigint::text || ' ' || $10::bigint::text)";
 
 /// Most events one group commit writes.
 const MAX_GROUP: usize = 2000;
@@ -51,36 +57,62 @@ const QUEUE: usize = 4096;
 /// Events read per statement when paging.
 const READ_CHUNK: i64 = 1000;
 
-/// Appends `events` (numbered and stamped in the statement) on `conn`, and
-/// bumps the policy revision when `policy`. In a transaction the numbers
-/// and the notification take effect at its commit; on a bare connection
-/// the statement is its own transaction. Returns the last sequence number.
-pub(super) async fn insert<'e, E: PgExecutor<'e>>(
-    executor: E,
+/// Appends `events` on `conn`, which must be in a transaction: numbers,
+/// stamps and chains them under `store_state`'s row lock (two statements),
+/// and bumps the policy revision when `policy`. The numbers and the
+/// notification take effect at the transaction's commit. Returns the last
+/// sequence number.
+pub(super) async fn insert(
+    conn: &mut PgConnection,
     events: &[AuditEvent],
     policy: bool,
 ) -> Result<u64, StoreError> {
+    let count = i64::try_from(events.len()).unwrap_or(i64::MAX);
+    let (last, revision, now, prev): (i64, i64, i64, String) = sqlx::query_as(RESERVE)
+        .bind(count)
+        .bind(i64::from(policy))
+        .fetch_one(&mut *conn)
+        .await
+        .map_err(db_err("appending audit events"))?;
+    let mut events = events.to_vec();
+    for (event, seq) in events.iter_mut().zip(last - count + 1..) {
+        event.sequence = u64::try_from(seq).unwrap_or(0);
+        event.time = now;
+    }
+    let last_hash = chain::chain(chain::hash_bytes(&prev), &mut events);
+    let last_hash = if events.is_empty() {
+        prev
+    } else {
+        hex::encode(last_hash)
+    };
+    let mut seqs = Vec::with_capacity(events.len());
+    let mut times = Vec::with_capacity(events.len());
     let mut actors = Vec::with_capacity(events.len());
     let mut actions = Vec::with_capacity(events.len());
     let mut targets = Vec::with_capacity(events.len());
     let mut outcomes = Vec::with_capacity(events.len());
     let mut bodies = Vec::with_capacity(events.len());
-    for event in events {
+    for event in &events {
+        seqs.push(to_i64(event.sequence));
+        times.push(event.time);
         actors.push(event.actor.clone());
         actions.push(event.action.clone());
         targets.push(event.target.clone());
         outcomes.push(enum_name(&event.outcome));
         bodies.push(body(event));
     }
-    let last: i64 = sqlx::query_scalar(INSERT)
-        .bind(i64::try_from(events.len()).unwrap_or(i64::MAX))
-        .bind(i64::from(policy))
+    sqlx::query(INSERT)
+        .bind(seqs)
+        .bind(times)
         .bind(actors)
         .bind(actions)
         .bind(targets)
         .bind(outcomes)
         .bind(bodies)
-        .fetch_one(executor)
+        .bind(last_hash)
+        .bind(last)
+        .bind(revision)
+        .execute(&mut *conn)
         .await
         .map_err(db_err("appending audit events"))?;
     Ok(u64::try_from(last).unwrap_or(0))
@@ -128,12 +160,22 @@ pub(super) async fn import(
         .map_err(db_err("importing audit events"))?;
     }
     let last = events.iter().map(|e| e.sequence).max().unwrap_or(0);
+    // The chain goes on from the newest copied event, or from the copied
+    // retention anchor (imported with the metadata) when none is left.
+    let hash = match events.iter().max_by_key(|e| e.sequence) {
+        Some(event) => event.hash.clone(),
+        None => String::new(),
+    };
     sqlx::query(
-        "WITH s AS (UPDATE store_state SET audit_seq = GREATEST(audit_seq, $1), policy = policy + 1 \
+        "WITH s AS (UPDATE store_state SET audit_seq = GREATEST(audit_seq, $1), policy = policy + 1, \
+                        audit_hash = CASE WHEN $2 = '' THEN coalesce( \
+                            (SELECT split_part(body #>> '{}', ':', 2) FROM meta WHERE id = 'audit_anchor'), '') \
+                            ELSE $2 END \
                     RETURNING audit_seq, policy) \
          SELECT pg_notify('toolgate_changes', s.audit_seq::text || ' ' || s.policy::text) FROM s",
     )
     .bind(to_i64(last))
+    .bind(hash)
     .execute(&mut *conn)
     .await
     .map_err(db_err("importing audit events"))?;
@@ -276,6 +318,65 @@ pub(super) async fn after(
         .collect())
 }
 
+/// Appends `events` in a transaction of their own (the group commit): one
+/// more round trip than a single statement, as the chain's hashes are
+/// computed here between taking the counter's row lock and inserting.
+async fn insert_alone(pool: &PgPool, events: &[AuditEvent]) -> Result<u64, StoreError> {
+    let mut tx = pool
+        .begin()
+        .await
+        .map_err(db_err("appending audit events"))?;
+    let last = insert(&mut tx, events, false).await?;
+    tx.commit()
+        .await
+        .map_err(db_err("committing audit events"))?;
+    Ok(last)
+}
+
+/// Deletes the oldest events with sequence up to `up_to`, at most `limit`
+/// of them, and records the newest deleted as the retention anchor
+/// (`meta/audit_anchor`), in one transaction. Appends are not blocked: they
+/// lock `store_state`, not these rows. Returns how many were deleted.
+pub(super) async fn prune(pool: &PgPool, up_to: u64, limit: usize) -> Result<u64, StoreError> {
+    let mut tx = pool.begin().await.map_err(db_err("pruning audit events"))?;
+    let newest: Option<(i64, String)> = sqlx::query_as(
+        "SELECT seq, coalesce(body ->> 'hash', '') FROM ( \
+             SELECT seq, body FROM audit_events WHERE seq <= $1 ORDER BY seq LIMIT $2) AS o \
+         ORDER BY seq DESC LIMIT 1",
+    )
+    .bind(to_i64(up_to))
+    .bind(i64::try_from(limit).unwrap_or(i64::MAX))
+    .fetch_optional(&mut *tx)
+    .await
+    .map_err(db_err("pruning audit events"))?;
+    let Some((seq, hash)) = newest else {
+        return Ok(0);
+    };
+    let deleted = sqlx::query("DELETE FROM audit_events WHERE seq <= $1")
+        .bind(seq)
+        .execute(&mut *tx)
+        .await
+        .map_err(db_err("pruning audit events"))?
+        .rows_affected();
+    let anchor = chain::Anchor {
+        sequence: u64::try_from(seq).unwrap_or(0),
+        hash,
+    };
+    sqlx::query(
+        "INSERT INTO meta (id, body) VALUES ($1, $2::json) \
+         ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+    )
+    .bind(chain::ANCHOR_META)
+    .bind(serde_json::Value::String(anchor.encode()).to_string())
+    .execute(&mut *tx)
+    .await
+    .map_err(db_err("pruning audit events"))?;
+    tx.commit()
+        .await
+        .map_err(db_err("committing pruned audit events"))?;
+    Ok(deleted)
+}
+
 /// One caller's lone append, waiting for its group commit.
 struct Request {
     events: Vec<AuditEvent>,
@@ -374,8 +475,7 @@ async fn run(
             continue;
         }
         let events: Vec<AuditEvent> = group.iter().flat_map(|r| r.events.clone()).collect();
-        let result = match tokio::time::timeout(group_timeout, insert(&pool, &events, false)).await
-        {
+        let result = match tokio::time::timeout(group_timeout, insert_alone(&pool, &events)).await {
             Ok(result) => result,
             Err(_) => Err(StoreError::Unavailable(format!(
                 "appending audit events: the database did not answer within {group_timeout:?}"

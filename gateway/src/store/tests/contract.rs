@@ -49,6 +49,10 @@ contract!(
     ephemeral_values_expire_and_are_taken_once,
     named_locks_exclude,
     import_copies_everything_into_an_empty_store_only,
+    the_audit_chain_links_every_event_and_verifies,
+    an_edited_audit_event_breaks_the_chain_at_that_event,
+    a_deleted_middle_audit_event_is_reported_missing,
+    retention_prunes_the_oldest_and_the_chain_verifies_from_the_anchor,
 );
 
 async fn every_record_kind_round_trips_and_deletes(kind: Kind) {
@@ -757,4 +761,203 @@ async fn import_copies_everything_into_an_empty_store_only(kind: Kind) {
     assert!(matches!(err, StoreError::Schema(_)), "{err}");
     assert!(err.to_string().contains("empty"), "{err}");
     assert_eq!(target.audit_forward(1, 10, 10).await.unwrap().len(), 3);
+}
+
+// ---- The audit hash chain and retention ------------------------------------
+
+/// Appends `n` lone events (tool calls) and one admin change's two events.
+async fn some_events(store: &Store, n: usize) {
+    for i in 0..n {
+        store
+            .append_audit(vec![
+                event("user:a@example.com", "tool.call", &format!("tool/t{i}")).with_details(
+                    json!({"z": i, "a": {"y": "ünïcode \"q\" \n", "b": [1, null, true]}}),
+                ),
+            ])
+            .await
+            .unwrap();
+    }
+    let mut batch = Batch::default();
+    batch.put(&user("u9"));
+    batch.audit(event("admin", "user.create", "user/u9"));
+    batch.audit(event("admin", "user.disable", "user/u9").with_reason("renamed"));
+    apply(store, batch).await;
+}
+
+/// Replaces the stored event `seq` with `edit(event)`, or deletes it when
+/// `edit` is `None`, behind the store's back.
+async fn tamper(h: &Harness, store: &Store, seq: u64, edit: Option<fn(&mut AuditEvent)>) {
+    match (h, &store.backend) {
+        (Harness::Embedded(_), Backend::Sled(s)) => {
+            let mut key = b"audit/".to_vec();
+            key.extend_from_slice(&seq.to_be_bytes());
+            match edit {
+                Some(edit) => {
+                    let value = s.db().get(&key).unwrap().unwrap();
+                    let mut event: AuditEvent = serde_json::from_slice(&value[1..]).unwrap();
+                    edit(&mut event);
+                    let mut value = vec![FORMAT_VERSION];
+                    value.extend(serde_json::to_vec(&event).unwrap());
+                    s.db().insert(key, value).unwrap();
+                }
+                None => {
+                    s.db().remove(key).unwrap();
+                }
+            }
+        }
+        (Harness::Postgres(db), Backend::Postgres(_)) => {
+            use sqlx::Connection;
+            let mut conn = sqlx::PgConnection::connect(db.url()).await.unwrap();
+            let seq = i64::try_from(seq).unwrap();
+            match edit {
+                Some(edit) => {
+                    let mut event = store
+                        .audit_forward(seq as u64, seq as u64, 1)
+                        .await
+                        .unwrap()[0]
+                        .clone();
+                    edit(&mut event);
+                    let mut body = serde_json::to_value(&event).unwrap();
+                    body.as_object_mut().unwrap().remove("sequence");
+                    body.as_object_mut().unwrap().remove("time");
+                    sqlx::query("UPDATE audit_events SET body = $2::json WHERE seq = $1")
+                        .bind(seq)
+                        .bind(body.to_string())
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                }
+                None => {
+                    sqlx::query("DELETE FROM audit_events WHERE seq = $1")
+                        .bind(seq)
+                        .execute(&mut conn)
+                        .await
+                        .unwrap();
+                }
+            }
+        }
+        _ => unreachable!("the harness opened this store"),
+    }
+}
+
+async fn the_audit_chain_links_every_event_and_verifies(kind: Kind) {
+    let h = Harness::new(kind).await;
+    let store = h.open().await;
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap().to_string(),
+        "audit chain intact: 0 events"
+    );
+    some_events(&store, 5).await;
+    let events = store.audit_forward(1, 7, 100).await.unwrap();
+    assert_eq!(events.len(), 7);
+    let mut prev = chain::GENESIS;
+    for e in &events {
+        assert_eq!(
+            e.hash.len(),
+            64,
+            "event {} has a SHA-256 hex hash",
+            e.sequence
+        );
+        assert_eq!(e.hash, chain::link_hash(&prev, e));
+        prev = chain::hash_bytes(&e.hash);
+    }
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap().to_string(),
+        "audit chain intact: 7 events, #1..#7"
+    );
+    // The chain goes on after a reopen (from the newest stored hash).
+    drop(store);
+    let store = h.open().await;
+    some_events(&store, 1).await;
+    let next = store.audit_forward(8, 8, 1).await.unwrap();
+    assert_eq!(next[0].hash, chain::link_hash(&prev, &next[0]));
+    assert!(matches!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Intact {
+            events: 10,
+            range: Some((1, 10)),
+            ..
+        }
+    ));
+}
+
+async fn an_edited_audit_event_breaks_the_chain_at_that_event(kind: Kind) {
+    let h = Harness::new(kind).await;
+    let store = h.open().await;
+    some_events(&store, 5).await;
+    tamper(
+        &h,
+        &store,
+        4,
+        Some(|e: &mut AuditEvent| e.outcome = Outcome::Denied),
+    )
+    .await;
+    let report = store.verify_audit_chain().await.unwrap().to_string();
+    assert!(
+        report.starts_with("event #4 (tool.call at ")
+            && report.ends_with("Z) was altered: its hash does not match its contents"),
+        "{report}"
+    );
+}
+
+async fn a_deleted_middle_audit_event_is_reported_missing(kind: Kind) {
+    let h = Harness::new(kind).await;
+    let store = h.open().await;
+    some_events(&store, 5).await;
+    tamper(&h, &store, 3, None).await;
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Broken("event #4 does not follow #2: events are missing or reordered".into())
+    );
+}
+
+async fn retention_prunes_the_oldest_and_the_chain_verifies_from_the_anchor(kind: Kind) {
+    let h = Harness::new(kind).await;
+    let store = h.open().await;
+    some_events(&store, 10).await;
+    assert_eq!(store.audit_anchor().await.unwrap(), None);
+    // In small batches: 3, 3, then 1 up to #7.
+    assert_eq!(store.prune_audit(7, 3).await.unwrap(), 3);
+    assert_eq!(store.prune_audit(7, 3).await.unwrap(), 3);
+    assert_eq!(store.prune_audit(7, 3).await.unwrap(), 1);
+    assert_eq!(store.prune_audit(7, 3).await.unwrap(), 0);
+    let kept: Vec<u64> = store
+        .audit_forward(1, 12, 100)
+        .await
+        .unwrap()
+        .iter()
+        .map(|e| e.sequence)
+        .collect();
+    assert_eq!(kept, (8..=12).collect::<Vec<_>>());
+    let anchor = store.audit_anchor().await.unwrap().unwrap();
+    assert_eq!(anchor.sequence, 7);
+    assert_eq!(anchor.hash.len(), 64);
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap().to_string(),
+        "audit chain intact: 5 events, #8..#12 (events up to #7 were pruned by retention; the chain starts from its recorded hash)"
+    );
+    // Deleting the first kept event is still seen.
+    tamper(&h, &store, 8, None).await;
+    assert_eq!(
+        store.verify_audit_chain().await.unwrap(),
+        ChainReport::Broken("event #9 does not follow #7: events are missing or reordered".into())
+    );
+    // Everything pruned: the chain goes on from the anchor, also after a
+    // reopen.
+    store.prune_audit(12, 100).await.unwrap();
+    drop(store);
+    let store = h.open().await;
+    some_events(&store, 1).await;
+    let report = store.verify_audit_chain().await.unwrap();
+    assert!(
+        matches!(
+            report,
+            ChainReport::Intact {
+                events: 3,
+                range: Some((13, 15)),
+                ..
+            }
+        ),
+        "{report}"
+    );
 }
