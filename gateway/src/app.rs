@@ -492,20 +492,24 @@ pub async fn serve(
             Ok(())
         }
     });
-    tasks.spawn({
-        let (store, stop) = (store.clone(), shutdown.clone());
-        let retention = config.audit_retention;
-        async move {
-            crate::audit_retention::run_sweeper(
-                store,
-                retention,
-                crate::audit_retention::SWEEP_INTERVAL,
-                stop,
-            )
-            .await;
-            Ok(())
-        }
-    });
+    // Only with retention on: a task of this set that ends before the
+    // shutdown counts as a failed listener ([`Running::failed`]).
+    if config.audit_retention.is_enabled() {
+        tasks.spawn({
+            let (store, stop) = (store.clone(), shutdown.clone());
+            let retention = config.audit_retention;
+            async move {
+                crate::audit_retention::run_sweeper(
+                    store,
+                    retention,
+                    crate::audit_retention::SWEEP_INTERVAL,
+                    stop,
+                )
+                .await;
+                Ok(())
+            }
+        });
+    }
     tasks.spawn({
         let (store, stop) = (store.clone(), shutdown.clone());
         async move {
