@@ -110,7 +110,6 @@ impl Daemon {
             .arg("--data-dir")
             .arg(data_dir)
             .args(["--grpc-addr", "127.0.0.1:0"])
-            .args(["--metrics-addr", "127.0.0.1:0"])
             .args(["--http-addr", &format!("127.0.0.1:{http_port}")])
             .args(["--public-url", &public_url])
             .args(["--log-level", "warn"])
@@ -119,6 +118,10 @@ impl Daemon {
             .stdout(Stdio::piped())
             .stderr(stderr)
             .kill_on_drop(true);
+        // Metrics on a free port, unless `launch` says otherwise.
+        if !launch.args.iter().any(|a| a.starts_with("--metrics-addr")) {
+            command.args(["--metrics-addr", "127.0.0.1:0"]);
+        }
         for (key, _) in std::env::vars() {
             if key.starts_with("TOOLGATE_") {
                 command.env_remove(key);
