@@ -349,3 +349,79 @@ async fn otlp_log_records_carry_the_json_line_and_the_events_fields() {
     running.stop().await.unwrap();
     assert!(rx.try_recv().is_err(), "nothing beyond the stored events");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stdout_gets_json_lines_after_the_ready_line() {
+    use std::process::Stdio;
+    use tokio::io::{AsyncBufReadExt, BufReader};
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let mut child = tokio::process::Command::new(env!("CARGO_BIN_EXE_toolgated"))
+        .args(["--data-dir", data.to_str().unwrap()])
+        .args(["--http-addr", "127.0.0.1:0", "--grpc-addr", "127.0.0.1:0"])
+        .args(["--metrics-addr", "", "--log-level", "warn"])
+        .args(["--audit-export", "stdout"])
+        .env_remove("TOOLGATE_ADMIN_TOKEN")
+        .env_remove("TOOLGATE_MASTER_KEY")
+        .env_remove("TOOLGATE_CONFIG")
+        .env_remove("TOOLGATE_AUDIT_EXPORT")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .kill_on_drop(true)
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let next = async |lines: &mut tokio::io::Lines<_>| {
+        tokio::time::timeout(Duration::from_secs(60), lines.next_line())
+            .await
+            .expect("a line within 60 s")
+            .unwrap()
+            .expect("stdout open")
+    };
+    // The ready line comes first.
+    let ready: String = next(&mut lines).await;
+    assert!(ready.starts_with("toolgated ready: "), "{ready}");
+    let grpc: std::net::SocketAddr = ready
+        .split_whitespace()
+        .find_map(|w| w.strip_prefix("grpc="))
+        .unwrap()
+        .parse()
+        .unwrap();
+    let token = std::fs::read_to_string(data.join("admin.token")).unwrap();
+    let mut clients = common::clients(grpc, common::admin(token.trim())).await;
+    create_users(&mut clients, "out", 2).await;
+    let mut got: Vec<Value> = Vec::new();
+    while got.len() < 2 {
+        let line: String = next(&mut lines).await;
+        got.push(serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}")));
+    }
+    let listed = clients
+        .audit
+        .list_events(v1::ListEventsRequest {
+            page_size: 1000,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .into_inner()
+        .events;
+    // Only what was stored after start-up, as stored, in order.
+    let mut want: Vec<&v1::AuditEvent> = listed
+        .iter()
+        .filter(|e| e.action == "user.create")
+        .collect();
+    want.sort_by_key(|e| e.sequence);
+    assert_eq!(want.len(), 2);
+    for (line, event) in got.iter().zip(want) {
+        assert_eq!(line["sequence"].as_u64(), Some(event.sequence));
+        assert_eq!(line["action"], "user.create");
+        assert_eq!(line["hash"].as_str(), Some(event.hash.as_str()));
+        assert_eq!(line["outcome"], "ALLOWED");
+        assert!(line["time_rfc3339"].as_str().unwrap().ends_with('Z'));
+    }
+    assert_eq!(
+        got[1]["sequence"].as_u64(),
+        got[0]["sequence"].as_u64().map(|s| s + 1)
+    );
+}
