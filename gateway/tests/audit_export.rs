@@ -425,3 +425,57 @@ async fn stdout_gets_json_lines_after_the_ready_line() {
         got[0]["sequence"].as_u64().map(|s| s + 1)
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn otlp_over_http_protobuf_posts_the_records_to_v1_logs() {
+    use prost::Message as _;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let collector = std::sync::Arc::new(Collector(tx));
+    let app = axum::Router::new().route(
+        "/v1/logs",
+        axum::routing::post(move |body: axum::body::Bytes| {
+            let collector = collector.clone();
+            async move {
+                let request = ExportLogsServiceRequest::decode(body).unwrap();
+                collector
+                    .export(tonic::Request::new(request))
+                    .await
+                    .unwrap();
+                (
+                    [("content-type", "application/x-protobuf")],
+                    ExportLogsServiceResponse::default().encode_to_vec(),
+                )
+            }
+        }),
+    );
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let dir = tempfile::tempdir().unwrap();
+    let sink = Sink::Otlp(OtlpLogs {
+        endpoint: format!("http://{addr}/v1/logs"),
+        protocol: TraceProtocol::HttpProtobuf,
+    });
+    let (running, mut clients) = daemon(&dir.path().join("data"), vec![sink]).await;
+    let start = running.store.last_audit_sequence();
+    create_users(&mut clients, "http", 2).await;
+    let want = running
+        .store
+        .audit_forward(start + 1, running.store.last_audit_sequence(), usize::MAX)
+        .await
+        .unwrap();
+    assert_eq!(want.len(), 2);
+    for event in &want {
+        let record = tokio::time::timeout(Duration::from_secs(60), rx.recv())
+            .await
+            .expect("a log record within 60 s")
+            .unwrap();
+        assert_eq!(record.event_name, "toolgate.audit");
+        assert_eq!(record.body, json_line(event));
+        assert_eq!(
+            record.attributes["toolgate.audit.sequence"],
+            event.sequence.to_string()
+        );
+    }
+    running.stop().await.unwrap();
+}
