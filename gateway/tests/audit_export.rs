@@ -181,10 +181,45 @@ async fn create_users(clients: &mut Clients, prefix: &str, n: usize) {
     }
 }
 
+/// The audit exporter's log lines of this test process, collected from
+/// the first call on.
+fn export_logs() -> String {
+    static LOGS: std::sync::OnceLock<std::sync::Arc<std::sync::Mutex<Vec<u8>>>> =
+        std::sync::OnceLock::new();
+    let logs = LOGS.get_or_init(|| {
+        let logs = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = logs.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(
+                "toolgate_gateway::audit_export=info",
+            ))
+            .with_ansi(false)
+            .with_writer(move || Writer(sink.clone()))
+            .finish();
+        tracing::subscriber::set_global_default(subscriber).unwrap();
+        logs
+    });
+    String::from_utf8_lossy(&logs.lock().unwrap()).into_owned()
+}
+
+struct Writer(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Writer {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn events_stored_while_the_file_is_unwritable_arrive_once_it_is_fixed() {
+    export_logs();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("audit.jsonl");
+    let sink_name = format!("sink=jsonl:{}", path.display());
     let (running, mut clients) =
         daemon(&dir.path().join("data"), vec![Sink::Jsonl(path.clone())]).await;
     create_users(&mut clients, "before", 2).await;
@@ -197,9 +232,29 @@ async fn events_stored_while_the_file_is_unwritable_arrive_once_it_is_fixed() {
     create_users(&mut clients, "during", 3).await;
     let last = running.store.last_audit_sequence();
     assert!(last >= sequences(&first).last().unwrap() + 3);
+    // The sink failed, and said so once.
+    let failed = |logs: &str| {
+        logs.lines()
+            .filter(|l| l.contains(&sink_name) && l.contains("cannot export audit events"))
+            .count()
+    };
+    until("the sink reports the failure", async || {
+        (failed(&export_logs()) > 0).then_some(())
+    })
+    .await;
     assert!(path.is_dir());
     std::fs::remove_dir(&path).unwrap();
     let second = exported_all(&path, &running.store).await;
+    until("the sink reports it resumed", async || {
+        export_logs()
+            .lines()
+            .any(|l| l.contains(&sink_name) && l.contains("audit export resumed"))
+            .then_some(())
+    })
+    .await;
+    let logs = export_logs();
+    assert_eq!(failed(&logs), 1, "{logs}");
+    assert!(logs.contains("WARN"), "{logs}");
     // Together, every stored event once, in order.
     let mut both = lines(&rotated);
     both.extend(second);
