@@ -74,6 +74,8 @@ pub struct Running {
     shutdown: CancellationToken,
     tasks: JoinSet<anyhow::Result<()>>,
     grace: std::time::Duration,
+    /// Cancelled once the ready line is out; audit export starts then.
+    export_gate: CancellationToken,
 }
 
 impl Running {
@@ -183,7 +185,9 @@ pub async fn start(
     listeners: Listeners,
 ) -> anyhow::Result<Running> {
     let state = open(config, secrets).await?;
-    serve(config, state, listeners).await
+    let running = serve(config, state, listeners).await?;
+    running.export_gate.cancel();
+    Ok(running)
 }
 
 /// The opened store (holding the data directory's lock when it is the
@@ -538,6 +542,19 @@ pub async fn serve(
             Ok(())
         }
     });
+    let export_gate = CancellationToken::new();
+    for sink in &config.audit_export {
+        let export = crate::audit_export::exporter(
+            store.clone(),
+            sink,
+            export_gate.clone(),
+            shutdown.clone(),
+        )?;
+        tasks.spawn(async move {
+            export.await;
+            Ok(())
+        });
+    }
     let http_shutdown = shutdown.clone();
     let sessions = crate::mcp::sessions::SessionLimits {
         idle_timeout: config.mcp_session_idle_timeout,
@@ -593,6 +610,7 @@ pub async fn serve(
         shutdown,
         tasks,
         grace: config.shutdown_timeout,
+        export_gate,
     })
 }
 
@@ -618,6 +636,8 @@ pub async fn run(
         "toolgated ready: grpc={} http={} metrics={} public_url={} admin_token={}",
         running.grpc_addr, running.http_addr, metrics, running.public_url, token_source
     );
+    // Audit events on stdout (`--audit-export stdout`) follow the ready line.
+    running.export_gate.cancel();
     let mut running = running;
     let stopped = running.shutdown_token();
     tokio::select! {

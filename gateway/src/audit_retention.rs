@@ -79,7 +79,9 @@ pub async fn sweep(store: &Store, retention: Retention, now: i64) -> Result<u64,
     Ok(pruned)
 }
 
-/// Runs [`sweep`] every `every` until `stop`; logs what it pruned.
+/// Runs [`sweep`] every `every` until `stop`; logs what it pruned. Without
+/// a limit it only waits for `stop`: the daemon treats a task that ends
+/// before shutdown as a failed listener.
 pub async fn run_sweeper(
     store: Arc<Store>,
     retention: Retention,
@@ -87,6 +89,7 @@ pub async fn run_sweeper(
     stop: CancellationToken,
 ) {
     if !retention.is_enabled() {
+        stop.cancelled().await;
         return;
     }
     let mut tick = tokio::time::interval(every);

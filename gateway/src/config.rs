@@ -146,6 +146,14 @@ pub struct Args {
     /// background. 0: no limit [default: 0].
     #[arg(long, env = "TOOLGATE_AUDIT_RETENTION_MAX_EVENTS")]
     pub audit_retention_max_events: Option<u64>,
+    /// Where to export audit events as they are stored, comma-separated
+    /// or repeated: `jsonl:<path>` (JSON lines appended to a file created
+    /// mode 0600, resuming from `<path>.cursor`), `stdout` (JSON lines after
+    /// the ready line), `otlp` (OpenTelemetry logs; endpoint and protocol
+    /// from `OTEL_EXPORTER_OTLP_LOGS_*` / `OTEL_EXPORTER_OTLP_*`)
+    /// [default: none].
+    #[arg(long, env = "TOOLGATE_AUDIT_EXPORT", value_delimiter = ',')]
+    pub audit_export: Vec<String>,
     /// Do not run the daemon: GET /healthz on the configured HTTP address
     /// (0.0.0.0 and :: mean loopback), print one line, and exit 0 if it
     /// answered `ok`, else 1. For container health checks.
@@ -258,6 +266,8 @@ pub struct FileConfig {
     pub audit_retention_days: Option<u64>,
     /// See [`Args::audit_retention_max_events`].
     pub audit_retention_max_events: Option<u64>,
+    /// See [`Args::audit_export`] (a list of sinks).
+    pub audit_export: Option<Vec<String>>,
     /// See [`Args::database_max_connections`].
     pub database_max_connections: Option<u32>,
     /// See [`Args::oauth_access_token_ttl_secs`].
@@ -329,6 +339,8 @@ pub struct Config {
     pub extra_ca: Option<(PathBuf, Vec<u8>)>,
     /// How long and how many audit events are kept.
     pub audit_retention: crate::audit_retention::Retention,
+    /// Where audit events are exported as they are stored (empty: nowhere).
+    pub audit_export: Vec<crate::audit_export::Sink>,
 }
 
 /// A PostgreSQL URL. Its `Debug` and `Display` hide the password, which a
@@ -650,6 +662,18 @@ impl Config {
                     .or(file.audit_retention_max_events)
                     .filter(|n| *n > 0),
             },
+            audit_export: crate::audit_export::Sink::parse_all(
+                &if args.audit_export.is_empty() {
+                    file.audit_export.unwrap_or_default()
+                } else {
+                    args.audit_export
+                },
+                |name| std::env::var(name).ok(),
+            )
+            .map_err(|message| ConfigError::Invalid {
+                field: "audit-export",
+                message,
+            })?,
         })
     }
 
@@ -873,6 +897,40 @@ mod tests {
         })
         .unwrap();
         assert_eq!(from_file.metrics_addr, None);
+    }
+
+    #[test]
+    fn audit_export_sinks_are_comma_separated_or_repeated_and_checked() {
+        use crate::audit_export::Sink;
+        let resolve = |flags: &[&str]| {
+            let mut argv = vec!["toolgated"];
+            argv.extend_from_slice(flags);
+            Config::resolve(Args::try_parse_from(argv).unwrap())
+        };
+        assert!(resolve(&[]).unwrap().audit_export.is_empty());
+        let sinks = resolve(&[
+            "--audit-export",
+            "jsonl:/var/log/a.jsonl,stdout",
+            "--audit-export",
+            "jsonl:/var/log/b.jsonl",
+        ])
+        .unwrap()
+        .audit_export;
+        assert_eq!(
+            sinks,
+            vec![
+                Sink::Jsonl("/var/log/a.jsonl".into()),
+                Sink::Stdout,
+                Sink::Jsonl("/var/log/b.jsonl".into()),
+            ]
+        );
+        let err = resolve(&["--audit-export", "syslog"])
+            .unwrap_err()
+            .to_string();
+        assert_eq!(
+            err,
+            "audit-export: \"syslog\" is not a sink; use jsonl:<path>, stdout or otlp"
+        );
     }
 
     #[test]

@@ -27,6 +27,7 @@
 pub mod access_requests;
 pub mod app;
 pub mod audit;
+pub mod audit_export;
 pub mod audit_retention;
 pub mod authz;
 pub mod catalog;

@@ -236,6 +236,17 @@ fn tracer_provider(export: &TraceExport) -> anyhow::Result<SdkTracerProvider> {
             opentelemetry_sdk::runtime::Tokio,
         )
         .build();
+    Ok(SdkTracerProvider::builder()
+        .with_span_processor(processor)
+        .with_resource(resource())
+        .build())
+}
+
+/// The OpenTelemetry resource of everything toolgated exports (traces,
+/// audit log records): from `OTEL_SERVICE_NAME` /
+/// `OTEL_RESOURCE_ATTRIBUTES`, with service name [`DEFAULT_SERVICE_NAME`]
+/// when neither names one.
+pub fn resource() -> opentelemetry_sdk::Resource {
     let detected = opentelemetry_sdk::Resource::builder().build();
     let named = detected
         .get(&opentelemetry::Key::from_static_str("service.name"))
@@ -244,10 +255,7 @@ fn tracer_provider(export: &TraceExport) -> anyhow::Result<SdkTracerProvider> {
     if !named {
         resource = resource.with_service_name(DEFAULT_SERVICE_NAME);
     }
-    Ok(SdkTracerProvider::builder()
-        .with_span_processor(processor)
-        .with_resource(resource.build())
-        .build())
+    resource.build()
 }
 
 /// Reads a W3C `traceparent` and `tracestate` pair.

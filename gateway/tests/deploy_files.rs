@@ -80,7 +80,11 @@ fn the_example_config_sets_every_key_through_the_daemons_loader() {
         extra_ca_file,
         audit_retention_days,
         audit_retention_max_events,
+        audit_export,
     } = FileConfig::load(&example()).unwrap();
+    // Empty in the example: no export.
+    assert_eq!(audit_export, Some(vec![]));
+    assert!(config.audit_export.is_empty());
     // 0 in the example: keep every event.
     assert_eq!(audit_retention_days, Some(0));
     assert_eq!(audit_retention_max_events, Some(0));

@@ -183,7 +183,15 @@ impl Fixture<Org> {
     /// `salesforce`, My Domain login URL, API 66.0, every tool
     /// auto-approved) and its connected app is configured.
     pub async fn salesforce(edit: impl FnOnce(&mut sfsim::SimConfig)) -> Self {
-        let mut gate = Fixture::start().await;
+        Self::salesforce_with(edit, |_| {}).await
+    }
+
+    /// [`Fixture::salesforce`] on a daemon started with [`Fixture::start_with`]`(tune)`.
+    pub async fn salesforce_with(
+        edit: impl FnOnce(&mut sfsim::SimConfig),
+        tune: impl FnOnce(&mut Config),
+    ) -> Self {
+        let mut gate = Fixture::start_with(tune).await;
         let public = format!("http://{}", gate.daemon.http_addr);
         let mut sim_config = sfsim::SimConfig::for_tests(&format!("{public}/auth/callback"));
         edit(&mut sim_config);
