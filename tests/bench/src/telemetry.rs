@@ -3,7 +3,8 @@
 //! after another, each on a fresh embedded store: metrics and traces off
 //! (`--metrics-addr ""`), metrics on (the default), and metrics on with
 //! traces exported over OTLP/gRPC to a receiver in this process (it counts
-//! the spans it is sent and drops them). Each runs the open loop at the
+//! the spans it is sent and drops them), then metrics off again (the first
+//! daemon of a run measures slower, whatever it runs). Each runs the open loop at the
 //! first rate of `--rates` and the closed loop, and prints latency, CPU per
 //! call and calls/s side by side.
 
@@ -107,6 +108,14 @@ pub async fn telemetry(
                 ("OTEL_EXPORTER_OTLP_ENDPOINT".into(), endpoint.clone()),
                 ("OTEL_EXPORTER_OTLP_PROTOCOL".into(), "grpc".into()),
             ],
+        },
+        // The first daemon of a run measures slower whatever it runs
+        // (seen on this VM): the first setup again, last, shows how much
+        // of a difference is that.
+        Setup {
+            label: "metrics off again",
+            args: vec!["--metrics-addr=".into()],
+            env: Vec::new(),
         },
     ];
     let rate = opts.rates.first().copied().unwrap_or(500);
