@@ -84,22 +84,7 @@ impl OtlpLogs {
                 .map(|v| v.trim().to_owned())
                 .filter(|v| !v.is_empty())
         };
-        let (name, value) = match set("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL") {
-            Some(v) => ("OTEL_EXPORTER_OTLP_LOGS_PROTOCOL", v),
-            None => (
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                set("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|| "grpc".into()),
-            ),
-        };
-        let protocol = match value.to_ascii_lowercase().as_str() {
-            "grpc" => TraceProtocol::Grpc,
-            "http/protobuf" => TraceProtocol::HttpProtobuf,
-            _ => {
-                return Err(format!(
-                    "{name}={value:?} is not supported; use grpc or http/protobuf"
-                ));
-            }
-        };
+        let protocol = crate::telemetry::otlp_protocol(set, "OTEL_EXPORTER_OTLP_LOGS_PROTOCOL")?;
         let endpoint = match (
             set("OTEL_EXPORTER_OTLP_LOGS_ENDPOINT"),
             set("OTEL_EXPORTER_OTLP_ENDPOINT"),

@@ -69,6 +69,35 @@ pub enum TraceProtocol {
     HttpProtobuf,
 }
 
+/// The OTLP protocol of one signal: `signal_var` (e.g.
+/// `OTEL_EXPORTER_OTLP_TRACES_PROTOCOL`), else `OTEL_EXPORTER_OTLP_PROTOCOL`,
+/// else `grpc` (OpenTelemetry specification, "OpenTelemetry Protocol
+/// Exporter", configuration options). `set` reads a variable, `None` when
+/// unset or empty.
+///
+/// # Errors
+/// The variable and its value in words when it is neither `grpc` nor
+/// `http/protobuf` (`http/json` is not built in).
+pub fn otlp_protocol(
+    set: impl Fn(&str) -> Option<String>,
+    signal_var: &'static str,
+) -> Result<TraceProtocol, String> {
+    let (name, value) = match set(signal_var) {
+        Some(v) => (signal_var, v),
+        None => (
+            "OTEL_EXPORTER_OTLP_PROTOCOL",
+            set("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|| "grpc".into()),
+        ),
+    };
+    match value.to_ascii_lowercase().as_str() {
+        "grpc" => Ok(TraceProtocol::Grpc),
+        "http/protobuf" => Ok(TraceProtocol::HttpProtobuf),
+        _ => Err(format!(
+            "{name}={value:?} is not supported; use grpc or http/protobuf"
+        )),
+    }
+}
+
 impl TraceProtocol {
     /// The protocol's name as `OTEL_EXPORTER_OTLP_PROTOCOL` spells it.
     pub fn as_str(self) -> &'static str {
@@ -106,18 +135,8 @@ impl TraceExport {
         if traces_endpoint.is_none() && endpoint.is_none() {
             return Ok(None);
         }
-        let (name, value) = match set("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL") {
-            Some(v) => ("OTEL_EXPORTER_OTLP_TRACES_PROTOCOL", v),
-            None => (
-                "OTEL_EXPORTER_OTLP_PROTOCOL",
-                set("OTEL_EXPORTER_OTLP_PROTOCOL").unwrap_or_else(|| "grpc".into()),
-            ),
-        };
-        let protocol = match value.to_ascii_lowercase().as_str() {
-            "grpc" => TraceProtocol::Grpc,
-            "http/protobuf" => TraceProtocol::HttpProtobuf,
-            _ => anyhow::bail!("{name}={value:?} is not supported; use grpc or http/protobuf"),
-        };
+        let protocol =
+            otlp_protocol(set, "OTEL_EXPORTER_OTLP_TRACES_PROTOCOL").map_err(anyhow::Error::msg)?;
         let endpoint = match (traces_endpoint, endpoint) {
             (Some(traces), _) => traces,
             (None, Some(base)) => match protocol {
