@@ -1,7 +1,11 @@
 //! Two requests in flight on one MCP session with the same JSON-RPC id:
 //! the second is refused with `-32600` and the first gets its own result
 //! (rmcp routes answers by id, so the second used to receive the first's).
-//! toolgated calls a slow sfsim so the first call is still in flight.
+//! toolgated calls a slow sfsim so the first call is still in flight; sfsim
+//! counts a REST call when it arrives, before its delay, which says when the
+//! first call has reached it. Run on both paths of a `tools/call`: the
+//! direct one (a JSON answer, `Accept` naming both media types plainly) and
+//! rmcp's (an SSE answer, here by an `Accept` with parameters).
 
 mod common;
 
@@ -9,12 +13,27 @@ use common::Fixture;
 use serde_json::{Value, json};
 use toolgate_proto::v1;
 
+/// The `Accept` of the direct path.
+const DIRECT: &str = "application/json, text/event-stream";
+/// An `Accept` the direct path leaves to rmcp.
+const VIA_RMCP: &str = "application/json;q=0.9, text/event-stream;q=1";
+
 fn post(url: &str, token: &str, session: Option<&str>, body: &Value) -> reqwest::RequestBuilder {
+    post_as(url, token, session, body, DIRECT)
+}
+
+fn post_as(
+    url: &str,
+    token: &str,
+    session: Option<&str>,
+    body: &Value,
+    accept: &str,
+) -> reqwest::RequestBuilder {
     let mut request = reqwest::Client::new()
         .post(url)
         .bearer_auth(token)
         .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
+        .header("accept", accept)
         .body(body.to_string());
     if let Some(id) = session {
         request = request
@@ -26,7 +45,18 @@ fn post(url: &str, token: &str, session: Option<&str>, body: &Value) -> reqwest:
 
 /// [`post`], sent, and its whole body as text.
 async fn post_text(url: &str, token: &str, session: Option<&str>, body: &Value) -> String {
-    post(url, token, session, body)
+    post_text_as(url, token, session, body, DIRECT).await
+}
+
+/// [`post_as`], sent, and its whole body as text.
+async fn post_text_as(
+    url: &str,
+    token: &str,
+    session: Option<&str>,
+    body: &Value,
+    accept: &str,
+) -> String {
+    post_as(url, token, session, body, accept)
         .send()
         .await
         .unwrap()
@@ -35,16 +65,56 @@ async fn post_text(url: &str, token: &str, session: Option<&str>, body: &Value) 
         .unwrap()
 }
 
-/// The JSON-RPC messages of an SSE body.
+/// The JSON-RPC messages of a JSON or SSE body.
 fn messages(body: &str) -> Vec<Value> {
+    if let Ok(message) = serde_json::from_str(body) {
+        return vec![message];
+    }
     body.lines()
         .filter_map(|l| l.strip_prefix("data:"))
         .filter_map(|d| serde_json::from_str(d.trim()).ok())
         .collect()
 }
 
+/// REST calls sfsim has seen so far.
+async fn rest_calls(login_url: &str) -> u64 {
+    let state: Value = reqwest::get(format!("{login_url}/_sfsim/state"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    state["counters"]
+        .as_object()
+        .unwrap()
+        .values()
+        .map(|n| n.as_u64().unwrap())
+        .sum()
+}
+
+/// Waits (bounded) until sfsim has seen more than `before` REST calls.
+async fn until_rest_call(login_url: &str, before: u64) {
+    let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(20);
+    while rest_calls(login_url).await <= before {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the call never reached sfsim"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result() {
+async fn a_request_id_in_flight_is_refused_on_the_direct_path() {
+    request_ids_in_flight(DIRECT).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_request_id_in_flight_is_refused_on_rmcps_path() {
+    request_ids_in_flight(VIA_RMCP).await;
+}
+
+async fn request_ids_in_flight(accept: &'static str) {
     // One server with every tool approved, one user granted all of them.
     let mut gate = Fixture::salesforce(|_| {}).await;
     let all = gate.toolset(v1::ToolsetKind::AllApproved).await;
@@ -127,23 +197,30 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
         .unwrap();
     assert!(faults.status().is_success());
 
-    // The first request's answer stream is open (its headers arrived) and
-    // its call is waiting on Salesforce; the second reuses its id.
-    let slow = post(
-        &url,
-        &token,
-        Some(&session),
-        &query(7, "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(slow.status(), 200);
-    let reused = post(
+    // The first request's call is waiting on Salesforce; the second
+    // reuses its id.
+    let login_url = gate.sf.sim.login_url.clone();
+    let before = rest_calls(&login_url).await;
+    let slow = tokio::spawn({
+        let (url, token, session) = (url.clone(), token.clone(), session.clone());
+        let body = query(7, "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'");
+        async move {
+            let answer = post_as(&url, &token, Some(&session), &body, accept)
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(answer.status(), 200);
+            let json = answer.headers()["content-type"] == "application/json";
+            (json, answer.text().await.unwrap())
+        }
+    });
+    until_rest_call(&login_url, before).await;
+    let reused = post_as(
         &url,
         &token,
         Some(&session),
         &query(7, "SELECT Id FROM Contact LIMIT 1"),
+        accept,
     )
     .send()
     .await
@@ -155,7 +232,10 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     assert_eq!(reused[0]["error"]["code"], -32600, "{reused:?}");
     assert!(reused[0].get("result").is_none());
 
-    let slow = messages(&slow.text().await.unwrap());
+    let (json, slow) = slow.await.unwrap();
+    // Which path answered: JSON from the direct one, SSE from rmcp's.
+    assert_eq!(json, accept == DIRECT, "{slow}");
+    let slow = messages(&slow);
     let answer = slow
         .iter()
         .find(|m| m["id"] == 7)
@@ -170,11 +250,12 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     );
 
     // Once answered, the id is free again.
-    let again = post_text(
+    let again = post_text_as(
         &url,
         &token,
         Some(&session),
         &query(7, "SELECT Id FROM Account LIMIT 1"),
+        accept,
     )
     .await;
     assert!(messages(&again)[0].get("result").is_some(), "{again}");
@@ -183,25 +264,31 @@ async fn a_request_id_in_flight_is_refused_not_answered_with_the_others_result()
     // and its id stays taken until that call has finished and its answer
     // is gone, so a request reusing the id is refused meanwhile and then
     // gets its own answer, never the abandoned call's.
-    let abandoned = post(
-        &url,
-        &token,
-        Some(&session),
-        &query(8, "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'"),
-    )
-    .send()
-    .await
-    .unwrap();
-    assert_eq!(abandoned.status(), 200);
-    drop(abandoned);
+    let before = rest_calls(&login_url).await;
+    let abandoned = tokio::spawn({
+        let (url, token, session) = (url.clone(), token.clone(), session.clone());
+        let body = query(8, "SELECT Id, Name FROM Account WHERE Name = 'GenePoint'");
+        async move {
+            post_as(&url, &token, Some(&session), &body, accept)
+                .send()
+                .await
+                .unwrap()
+                .text()
+                .await
+        }
+    });
+    until_rest_call(&login_url, before).await;
+    abandoned.abort();
+    assert!(abandoned.await.unwrap_err().is_cancelled());
     let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(30);
     let mut refusals = 0;
     let reused = loop {
-        let answer = post_text(
+        let answer = post_text_as(
             &url,
             &token,
             Some(&session),
             &query(8, "SELECT Id, LastName FROM Contact LIMIT 1"),
+            accept,
         )
         .await;
         let answer = messages(&answer)

@@ -12,12 +12,14 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
+use rmcp::Peer;
 use rmcp::model::{
-    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock,
-    ElicitRequest, ElicitRequestParams, Implementation, InputRequest, InputRequests,
-    InputRequiredResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion,
-    ServerCapabilities, ServerConfig, SubscriptionFilter, Tool as McpTool,
+    CacheScope, CallToolRequestParams, CallToolResponse, CallToolResult, ClientCapabilities,
+    ContentBlock, ElicitRequest, ElicitRequestParams, Implementation, InputRequest, InputRequests,
+    InputRequiredResult, ListToolsResult, PaginatedRequestParams, ProtocolVersion, RequestId,
+    RequestMetaObject, ServerCapabilities, ServerConfig, SubscriptionFilter, Tool as McpTool,
     ToolAnnotations as McpAnnotations,
 };
 use rmcp::service::{RequestContext, SubscriptionContext};
@@ -87,6 +89,80 @@ fn caller(context: &RequestContext<RoleServer>) -> Result<(Caller, Option<String
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned);
     Ok((caller, session))
+}
+
+/// What the handler needs of one request: made from rmcp's
+/// [`RequestContext`] ([`Cx::of`]), or by the transport's direct path for
+/// a request on a session it answers without rmcp ([`Cx::direct`]).
+pub(super) struct Cx<'a> {
+    /// The JSON-RPC id.
+    pub(super) id: RequestId,
+    /// Who sent it (the transport authenticated them).
+    caller: Caller,
+    /// The `mcp-session-id` it came on (2025-xx protocols), if any.
+    session: Option<String>,
+    /// The session's (or the stateless request's) rmcp peer: its
+    /// `initialize` params, and the channel for server-to-client messages.
+    peer: &'a Peer<RoleServer>,
+    /// rmcp's context, when rmcp dispatched the request.
+    context: Option<&'a RequestContext<RoleServer>>,
+    /// The request's HTTP headers (for a `traceparent`).
+    pub(super) headers: Option<&'a HeaderMap>,
+}
+
+impl<'a> Cx<'a> {
+    /// The context of a request rmcp dispatched.
+    fn of(context: &'a RequestContext<RoleServer>) -> Result<Self, McpError> {
+        let (caller, session) = caller(context)?;
+        Ok(Self {
+            id: context.id.clone(),
+            caller,
+            session,
+            peer: &context.peer,
+            context: Some(context),
+            headers: context.extensions.get::<Parts>().map(|p| &p.headers),
+        })
+    }
+
+    /// The context of request `id` on `session`, whose client `peer`
+    /// initialized it, answered by the transport itself.
+    pub(super) fn direct(
+        id: RequestId,
+        caller: Caller,
+        session: String,
+        peer: &'a Peer<RoleServer>,
+        headers: &'a HeaderMap,
+    ) -> Self {
+        Self {
+            id,
+            caller,
+            session: Some(session),
+            peer,
+            context: None,
+            headers: Some(headers),
+        }
+    }
+
+    /// The negotiated protocol version (per request on 2026-07-28).
+    pub(super) fn protocol_version(&self) -> Option<ProtocolVersion> {
+        match self.context {
+            Some(context) => context.protocol_version(),
+            None => self.peer.peer_info().map(|i| i.protocol_version.clone()),
+        }
+    }
+
+    /// What the client said it supports (per request on 2026-07-28).
+    fn client_capabilities(&self) -> Option<ClientCapabilities> {
+        match self.context {
+            Some(context) => context.client_capabilities(),
+            None => self.peer.peer_info().map(|i| i.capabilities.clone()),
+        }
+    }
+
+    /// The request's own `_meta` as rmcp moved it out of the params.
+    pub(super) fn meta(&self) -> Option<&RequestMetaObject> {
+        self.context.map(|c| &c.meta)
+    }
 }
 
 fn json_object(value: &Value) -> Arc<Map<String, Value>> {
@@ -379,9 +455,8 @@ impl From<super::requestable::Answer> for Ending {
 
 /// Whether the request is on protocol 2026-07-28 or later (stateless: no
 /// server-to-client requests, multi round-trip results instead).
-fn is_modern(context: &RequestContext<RoleServer>) -> bool {
-    context
-        .protocol_version()
+fn is_modern(cx: &Cx<'_>) -> bool {
+    cx.protocol_version()
         .is_some_and(|v| v.as_str() >= ProtocolVersion::V_2026_07_28.as_str())
 }
 
@@ -397,7 +472,7 @@ impl Gateway {
         tool: &Tool,
         user_id: &str,
         retry: Option<&Retry>,
-        context: &RequestContext<RoleServer>,
+        cx: &Cx<'_>,
     ) -> Ending {
         let link = match self
             .state
@@ -418,8 +493,8 @@ impl Gateway {
             "Connect your Salesforce account to use {}: open {link} in your browser, sign in to Salesforce and allow access, then call the tool again. The link works once and expires in 10 minutes.",
             tool.name
         );
-        if is_modern(context) {
-            let supports_url = context
+        if is_modern(cx) {
+            let supports_url = cx
                 .client_capabilities()
                 .and_then(|c| c.elicitation)
                 .is_some_and(|e| e.url.is_some());
@@ -461,7 +536,7 @@ impl Gateway {
                 denial: crate::metrics::REASON_NOT_CONNECTED,
             };
         }
-        let supports_url = context
+        let supports_url = cx
             .peer
             .peer_info()
             .and_then(|info| {
@@ -472,7 +547,7 @@ impl Gateway {
             })
             .unwrap_or(false);
         if supports_url && let Ok(url) = url::Url::parse(&link) {
-            let peer = context.peer.clone();
+            let peer = cx.peer.clone();
             let elicitation_id = crate::model::new_id();
             let text = format!("Connect your Salesforce account to use {}", tool.name);
             tokio::spawn(async move {
@@ -501,7 +576,7 @@ impl Gateway {
         live: LiveConnection,
         args: &Value,
         caller: &Caller,
-        context: &RequestContext<RoleServer>,
+        cx: &Cx<'_>,
         usage: &salesforce::ApiUsage,
     ) -> Ending {
         // Per connection: describe results reflect the user's own access
@@ -544,9 +619,7 @@ impl Gateway {
                 {
                     Ok(fresh) => crate::metrics::CURRENT_TOOL.scope(label, call(fresh)).await,
                     Err(RefreshError::Revoked | RefreshError::NotConnected) => {
-                        return self
-                            .connect_prompt(tool, &caller.user.id, None, context)
-                            .await;
+                        return self.connect_prompt(tool, &caller.user.id, None, cx).await;
                     }
                     Err(err) => {
                         return Ending::error(err.to_string(), err.to_string());
@@ -584,7 +657,7 @@ impl Gateway {
         args: &Value,
         caller: &Caller,
         retry: Option<&Retry>,
-        context: &RequestContext<RoleServer>,
+        cx: &Cx<'_>,
         world: &'w super::World,
     ) -> (Option<&'w Tool>, Ending) {
         if !world.settings.mcp_traffic_enabled {
@@ -763,7 +836,7 @@ impl Gateway {
             tool,
         ) {
             match self
-                .hold(tool, server, args, caller, retry, context, world)
+                .hold(tool, server, args, caller, retry, cx, world)
                 .await
             {
                 Ok(id) => Some(id),
@@ -783,7 +856,7 @@ impl Gateway {
                 caller,
                 retry,
                 approved.as_deref(),
-                context,
+                cx,
                 &world.settings.limits,
             )
             .await;
@@ -855,7 +928,7 @@ impl Gateway {
         caller: &Caller,
         retry: Option<&Retry>,
         approved: Option<&str>,
-        context: &RequestContext<RoleServer>,
+        cx: &Cx<'_>,
         limits: &crate::model::LimitSettings,
     ) -> Ending {
         let live = match self
@@ -871,9 +944,7 @@ impl Gateway {
                 // counts as none.
                 let retry =
                     retry.filter(|r| r.server_id == tool.server_id && r.held_call.is_none());
-                return self
-                    .connect_prompt(tool, &caller.user.id, retry, context)
-                    .await;
+                return self.connect_prompt(tool, &caller.user.id, retry, cx).await;
             }
             Err(err) => {
                 tracing::error!(error = %err, "cannot read the connection");
@@ -916,7 +987,7 @@ impl Gateway {
         }
         let api_version = server.api_version.clone();
         let mut ending = self
-            .run(tool, &api_version, live, args, caller, context, &usage)
+            .run(tool, &api_version, live, args, caller, cx, &usage)
             .await;
         if let Some(id) = approved {
             ending.details.insert("held_call".into(), json!(id));
@@ -935,16 +1006,16 @@ impl Gateway {
         args: &Value,
         caller: &Caller,
         retry: Option<&Retry>,
-        context: &RequestContext<RoleServer>,
+        cx: &Cx<'_>,
         world: &super::World,
     ) -> Result<String, Ending> {
         use super::held_calls::{Call, Client, Gate, gate};
-        let form = context
+        let form = cx
             .client_capabilities()
             .and_then(|c| c.elicitation)
             .is_some_and(|e| e.form.is_some() || e.url.is_none());
         let client = Client {
-            input_required: is_modern(context) && form,
+            input_required: is_modern(cx) && form,
         };
         let call = Call {
             caller,
@@ -983,16 +1054,17 @@ impl Gateway {
     async fn handle_call(
         &self,
         request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        cx: &Cx<'_>,
         started: Instant,
         seen: &mut CallSeen,
     ) -> Result<CallToolResponse, McpError> {
-        let (caller, session) = caller(&context)?;
+        let caller = &cx.caller;
         // Until this call is done (returned or dropped), its request id
         // stays taken even if the client drops the request's stream.
-        let _handling = session
+        let _handling = cx
+            .session
             .as_deref()
-            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
+            .map(|s| Handling::new(&self.state.in_flight, s, cx.id.clone()));
         // A retry after a connect prompt (2026-07-28): its state must be
         // one toolgate sealed for this user and tool.
         let retry = match &request.request_state {
@@ -1014,7 +1086,7 @@ impl Gateway {
         let (target, ending, verbosity) = match self.state.world().await {
             Ok(world) => {
                 let (tool, mut ending) = self
-                    .call(&request, &args, &caller, retry.as_ref(), &context, &world)
+                    .call(&request, &args, caller, retry.as_ref(), cx, &world)
                     .await;
                 let mut target = call_target(&world, tool, &request.name);
                 let mut verbosity = world.settings.governance.audit_verbosity;
@@ -1025,7 +1097,7 @@ impl Gateway {
                     match self.state.world().await {
                         Ok(fresh) => {
                             let (tool, again) = self
-                                .call(&request, &args, &caller, retry.as_ref(), &context, &fresh)
+                                .call(&request, &args, caller, retry.as_ref(), cx, &fresh)
                                 .await;
                             target = call_target(&fresh, tool, &request.name);
                             verbosity = fresh.settings.governance.audit_verbosity;
@@ -1112,18 +1184,10 @@ impl Gateway {
         Ok(ending.response())
     }
 
-    /// `tools/list`.
-    async fn list(
-        &self,
-        _request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
-    ) -> Result<ListToolsResult, McpError> {
+    /// The policy snapshot a `tools/list` is answered from.
+    async fn snapshot(&self, cx: &Cx<'_>) -> Result<Arc<super::World>, McpError> {
         // Its span lasts until this returns; only the state read awaits.
-        let span = super::spans::request_span("tools/list", None, &context, None);
-        let (caller, session) = caller(&context)?;
-        let _handling = session
-            .as_deref()
-            .map(|s| Handling::new(&self.state.in_flight, s, context.id.clone()));
+        let span = super::spans::request_span("tools/list", None, cx, None);
         let world = self
             .state
             .world()
@@ -1134,28 +1198,91 @@ impl Gateway {
                 McpError::internal_error("toolgate could not read its state; try again", None)
             });
         super::spans::record_error(&span, world.as_ref().err());
-        let world = world?;
-        let subject = world.subject(&caller.user, Some(&caller.token));
-        let listing = world.listing(&subject);
-        // A session means 2025-xx: no caching hints (and no version lookup).
-        let stateless = session.is_none();
-        if let Some(session) = session {
+        world
+    }
+
+    /// Registers what a session was just listed, for list-changed
+    /// notifications ([`notify`]).
+    fn seen(&self, cx: &Cx<'_>, listing: &super::requestable::Listing<'_>, world: &super::World) {
+        if let Some(session) = &cx.session {
             self.state.sessions.seen(
-                &session,
-                &caller.user.id,
-                context.peer.clone(),
-                listing.names(&world),
+                session,
+                &cx.caller.user.id,
+                cx.peer.clone(),
+                listing.names(world),
             );
         }
+    }
+
+    /// `tools/list` as rmcp's typed result.
+    async fn list(&self, cx: &Cx<'_>) -> Result<ListToolsResult, McpError> {
+        let _handling = cx
+            .session
+            .as_deref()
+            .map(|s| Handling::new(&self.state.in_flight, s, cx.id.clone()));
+        let world = self.snapshot(cx).await?;
+        let subject = world.subject(&cx.caller.user, Some(&cx.caller.token));
+        let listing = world.listing(&subject);
+        self.seen(cx, &listing, &world);
         let mut result = ListToolsResult {
             tools: listing.tools(&world),
             ..Default::default()
         };
-        if stateless && is_modern(&context) {
+        // A session means 2025-xx: no caching hints (and no version lookup).
+        if cx.session.is_none() && is_modern(cx) {
             result.ttl_ms = Some(super::TOOLS_TTL_MS);
             result.cache_scope = Some(CacheScope::Private);
         }
         Ok(result)
+    }
+
+    /// `tools/list` on a session, answered by the transport's direct path:
+    /// the JSON of the `result` object (`{"tools":[...]}`, as rmcp would
+    /// write [`ListToolsResult`]), written from each tool's JSON made once
+    /// per policy snapshot ([`super::World::listed_json`]).
+    pub(super) async fn list_json(&self, cx: &Cx<'_>) -> Result<Vec<u8>, McpError> {
+        let started = Instant::now();
+        let world = self.snapshot(cx).await;
+        let outcome = match &world {
+            Ok(_) => crate::metrics::OK,
+            Err(_) => crate::metrics::JSONRPC_ERROR,
+        };
+        let world = world?;
+        let subject = world.subject(&cx.caller.user, Some(&cx.caller.token));
+        let listing = world.listing(&subject);
+        self.seen(cx, &listing, &world);
+        let mut out = Vec::with_capacity(16 + listing.allowed.len() * 1024);
+        out.extend_from_slice(b"{\"tools\":");
+        listing.write_json(&world, &mut out);
+        out.push(b'}');
+        crate::metrics::mcp_operation("tools/list", "", outcome, started.elapsed());
+        Ok(out)
+    }
+
+    /// `tools/call` timed and traced, for rmcp and the direct path alike.
+    pub(super) async fn call_tool_with(
+        &self,
+        request: CallToolRequestParams,
+        cx: &Cx<'_>,
+    ) -> Result<CallToolResponse, McpError> {
+        let started = Instant::now();
+        let mut seen = CallSeen {
+            tool: crate::metrics::OTHER.into(),
+            outcome: crate::metrics::JSONRPC_ERROR,
+        };
+        let span = super::spans::request_span(
+            "tools/call",
+            Some(bounded(&request.name).as_str()),
+            cx,
+            request.meta.as_ref(),
+        );
+        let result = self
+            .handle_call(request, cx, started, &mut seen)
+            .instrument(span.clone())
+            .await;
+        super::spans::record_answer(&span, &result);
+        crate::metrics::mcp_operation("tools/call", seen.tool, seen.outcome, started.elapsed());
+        result
     }
 }
 
@@ -1179,7 +1306,7 @@ impl ServerHandler for Gateway {
             session.map(|s| Handling::new(&self.state.in_flight, &s, context.id.clone()))
         });
         let method = bounded(&request.method);
-        let removed = is_modern(&context)
+        let removed = Cx::of(&context).is_ok_and(|cx| is_modern(&cx))
             && super::transport::REMOVED_IN_2026_07_28.contains(&request.method.as_str());
         if !removed && super::transport::MCP_REQUEST_METHODS.contains(&request.method.as_str()) {
             Err(McpError::invalid_params(
@@ -1235,7 +1362,11 @@ impl ServerHandler for Gateway {
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
         let started = Instant::now();
-        let result = self.list(request, context).await;
+        let _ = request;
+        let result = match Cx::of(&context) {
+            Ok(cx) => self.list(&cx).await,
+            Err(err) => Err(err),
+        };
         let outcome = crate::metrics::outcome_of(&result);
         crate::metrics::mcp_operation("tools/list", "", outcome, started.elapsed());
         result
@@ -1293,24 +1424,35 @@ impl ServerHandler for Gateway {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let started = Instant::now();
-        let mut seen = CallSeen {
-            tool: crate::metrics::OTHER.into(),
-            outcome: crate::metrics::JSONRPC_ERROR,
-        };
-        let span = super::spans::request_span(
-            "tools/call",
-            Some(bounded(&request.name).as_str()),
-            &context,
-            request.meta.as_ref(),
-        );
-        let result = self
-            .handle_call(request, context, started, &mut seen)
-            .instrument(span.clone())
-            .await;
-        super::spans::record_answer(&span, &result);
-        crate::metrics::mcp_operation("tools/call", seen.tool, seen.outcome, started.elapsed());
-        result
+        match Cx::of(&context) {
+            Ok(cx) => self.call_tool_with(request, &cx).await,
+            Err(err) => {
+                crate::metrics::mcp_operation(
+                    "tools/call",
+                    crate::metrics::OTHER,
+                    crate::metrics::JSONRPC_ERROR,
+                    std::time::Duration::ZERO,
+                );
+                Err(err)
+            }
+        }
+    }
+
+    /// Records the session's peer once its client is initialized, for the
+    /// transport's direct path ([`super::sessions::Peers`]).
+    async fn on_initialized(&self, context: rmcp::service::NotificationContext<RoleServer>) {
+        let session = context
+            .extensions
+            .get::<Parts>()
+            .and_then(|parts| parts.headers.get("mcp-session-id"))
+            .and_then(|v| v.to_str().ok());
+        if let Some(session) = session {
+            self.state
+                .peers
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .insert(session.into(), context.peer);
+        }
     }
 }
 

@@ -30,7 +30,8 @@
 //! a session 405.
 
 pub mod auth;
-mod handler;
+mod direct;
+pub(crate) mod handler;
 pub mod held_calls;
 pub mod notify;
 pub mod persist;
@@ -89,6 +90,8 @@ pub struct McpState {
     /// Request ids in use per session ([`sessions::GatedSessionManager`]),
     /// told by the handler when it is done with a request.
     pub(crate) in_flight: sessions::InFlight,
+    /// The rmcp peer of each session held here ([`sessions::Peers`]).
+    pub(crate) peers: sessions::Peers,
     /// Call rates, concurrency and the org API-usage guard
     /// ([`crate::limits`]), per replica.
     pub limiter: Arc<crate::limits::CallLimiter>,
@@ -127,6 +130,10 @@ pub struct World {
     /// The MCP view of each of `tools` (same positions), made on first
     /// listing and shared by every tools/list until the next policy write.
     listed: Vec<OnceLock<rmcp::model::Tool>>,
+    /// The JSON of each of `listed` (same positions), made on first listing
+    /// by the transport's direct path and written into every tools/list
+    /// answer as it is until the next policy write.
+    listed_json: Vec<OnceLock<Box<[u8]>>>,
     /// The requestable profiles and their marked tool views
     /// ([`requestable`]), made on first need and shared until the next
     /// policy write.
@@ -160,6 +167,16 @@ impl World {
     /// The MCP view of `tools[position]`, made once per policy-state read.
     pub fn listed(&self, position: usize) -> &rmcp::model::Tool {
         self.listed[position].get_or_init(|| handler::mcp_tool(&self.tools[position]))
+    }
+
+    /// The JSON of [`World::listed`]`(position)`, made once per
+    /// policy-state read.
+    pub fn listed_json(&self, position: usize) -> &[u8] {
+        self.listed_json[position].get_or_init(|| {
+            serde_json::to_vec(&handler::mcp_tool(&self.tools[position]))
+                .unwrap_or_default()
+                .into_boxed_slice()
+        })
     }
 
     /// Positions in `tools` of the tools `subject` may call, by
@@ -201,6 +218,7 @@ impl McpState {
             prompts,
             sessions: notify::Sessions::default(),
             in_flight: sessions::InFlight::default(),
+            peers: sessions::Peers::default(),
             limiter: Arc::default(),
             caches: Mutex::new(HashMap::new()),
             validators: Mutex::new(HashMap::new()),
@@ -245,6 +263,7 @@ impl McpState {
             servers: reader.list().await?,
             index: ToolIndex::new(&tools),
             listed: tools.iter().map(|_| OnceLock::new()).collect(),
+            listed_json: tools.iter().map(|_| OnceLock::new()).collect(),
             requestable: OnceLock::new(),
             tools,
             profiles: reader.list().await?,
@@ -381,8 +400,9 @@ pub fn router(
         registry,
         state.clone(),
         states,
-        shutdown,
+        shutdown.clone(),
     ));
+    tokio::spawn(manager.clone().sweep_idle(shutdown));
     let factory_state = state.clone();
     let service = StreamableHttpService::new(
         move || Ok(Gateway::new(factory_state.clone())),

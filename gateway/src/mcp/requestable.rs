@@ -263,6 +263,36 @@ impl Listing<'_> {
         names
     }
 
+    /// The JSON array of [`Listing::tools`], appended to `out`: the tools
+    /// they may call from the JSON made once per policy snapshot
+    /// ([`World::listed_json`]), the marked and request tools serialized
+    /// here; in name order.
+    pub fn write_json(&self, world: &World, out: &mut Vec<u8>) {
+        let mut entries: Vec<(&str, std::borrow::Cow<'_, [u8]>)> = self
+            .allowed
+            .iter()
+            .map(|&i| (world.tools[i].name.as_str(), world.listed_json(i).into()))
+            .collect();
+        let own = |tool: &McpTool| serde_json::to_vec(tool).unwrap_or_default();
+        entries.extend(
+            self.requestable
+                .iter()
+                .map(|r| (world.tools[r.position].name.as_str(), own(r.view).into())),
+        );
+        if !self.profiles.is_empty() {
+            entries.push((REQUEST_TOOL, own(&request_tool(&self.profiles)).into()));
+        }
+        entries.sort_by(|a, b| a.0.cmp(b.0));
+        out.push(b'[');
+        for (n, (_, json)) in entries.iter().enumerate() {
+            if n > 0 {
+                out.push(b',');
+            }
+            out.extend_from_slice(json);
+        }
+        out.push(b']');
+    }
+
     /// The MCP tools, in name order.
     pub fn tools(&self, world: &World) -> Vec<McpTool> {
         let mut tools: Vec<McpTool> = self

@@ -143,6 +143,10 @@ struct Inner {
     /// When each session held here was created, for
     /// [`crate::metrics::MCP_SESSION_DURATION`].
     opened: HashMap<SessionId, std::time::Instant>,
+    /// When each session held here last saw a request from its owner (ms
+    /// since the epoch): the idle timeout counts from it
+    /// ([`Registry::idle`]).
+    seen: HashMap<SessionId, i64>,
 }
 
 /// The owners and counts of open MCP sessions.
@@ -325,11 +329,16 @@ impl Registry {
 
     /// Where session `id` stands for `caller` at `now` (ms since the
     /// epoch): see [`Lookup`].
+    /// A request of the owner's counts as traffic: the idle timeout starts
+    /// again from `now`.
     pub(crate) fn lookup(&self, id: &str, caller: &Caller, now: i64) -> Lookup {
-        let inner = self.lock();
+        let mut inner = self.lock();
         match inner.owners.get(id) {
             None => Lookup::Unknown,
             Some(Some(o)) if o.user_id == caller.user.id && o.token_id == caller.token.id => {
+                if let Some(seen) = inner.seen.get_mut(id) {
+                    *seen = now;
+                }
                 let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
                 Lookup::Owned {
                     refresh: inner
@@ -367,9 +376,11 @@ impl Registry {
     /// or, with no slot (a session created outside [`with_reservation`]),
     /// counted in the total with no owner.
     fn created(&self, id: SessionId, slot: Option<Reservation>) {
-        self.lock()
-            .opened
-            .insert(id.clone(), std::time::Instant::now());
+        {
+            let mut inner = self.lock();
+            inner.opened.insert(id.clone(), std::time::Instant::now());
+            inner.seen.insert(id.clone(), now_ms());
+        }
         metrics::gauge!(crate::metrics::MCP_SESSIONS_ACTIVE).increment(1.0);
         match slot {
             Some(slot) => slot.commit(id),
@@ -389,11 +400,26 @@ impl Registry {
             inner.release(owner.as_ref().map(|o| o.user_id.as_str()));
         }
         inner.stored.remove(id);
+        inner.seen.remove(id);
         if let Some(opened) = inner.opened.remove(id) {
             metrics::gauge!(crate::metrics::MCP_SESSIONS_ACTIVE).decrement(1.0);
             metrics::histogram!(crate::metrics::MCP_SESSION_DURATION)
                 .record(opened.elapsed().as_secs_f64());
         }
+    }
+
+    /// The sessions held here whose owner sent nothing for the idle
+    /// timeout before `now` (ms since the epoch) and that have no request
+    /// in `in_flight`: [`GatedSessionManager::close_idle`] closes them.
+    pub(crate) fn idle(&self, now: i64, in_flight: &InFlight) -> Vec<SessionId> {
+        let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let busy = lock_in_flight(in_flight);
+        self.lock()
+            .seen
+            .iter()
+            .filter(|(id, seen)| now.saturating_sub(**seen) >= idle && !busy.contains_key(*id))
+            .map(|(id, _)| id.clone())
+            .collect()
     }
 
     /// When session `id`'s store record was last known here to expire
@@ -554,6 +580,43 @@ fn abandoned(in_flight: &InFlight, session: &SessionId, request: &RequestId) -> 
     running
 }
 
+/// A request the transport answers itself, without rmcp's session worker
+/// ([`super::transport`]'s direct path): its id is taken on its session
+/// from [`Served::take`] until this is dropped, after the answer was
+/// made (the handler runs in its own task, so a client that goes away
+/// does not cut a call short of its audit event).
+#[derive(Debug)]
+pub(crate) struct Served {
+    in_flight: InFlight,
+    session: SessionId,
+    request: RequestId,
+}
+
+impl Served {
+    /// Takes `request` on `session`; `None` if a request with that id is
+    /// still in use there.
+    pub(crate) fn take(in_flight: &InFlight, session: &str, request: RequestId) -> Option<Self> {
+        let session = SessionId::from(session);
+        take(in_flight, &session, &request).then(|| Self {
+            in_flight: in_flight.clone(),
+            session,
+            request,
+        })
+    }
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        update(&self.in_flight, &self.session, &self.request, |_| true);
+    }
+}
+
+/// The rmcp peer of each session held here (for the direct path's
+/// server-to-client messages and client capabilities), recorded when the
+/// session's client sends `notifications/initialized` and forgotten when
+/// the session closes.
+pub(crate) type Peers = Arc<Mutex<HashMap<SessionId, rmcp::Peer<RoleServer>>>>;
+
 /// Marks a request as being handled by toolgate's handler
 /// ([`super::Gateway`]) until dropped: the id of an abandoned request is
 /// freed when its handler is done (its late answer is then dropped by
@@ -666,7 +729,10 @@ impl GatedSessionManager {
         shutdown: CancellationToken,
     ) -> Self {
         let mut inner = LocalSessionManager::default();
-        inner.session_config.keep_alive = Some(registry.limits().idle_timeout);
+        // The idle timeout is toolgate's ([`GatedSessionManager::close_idle`]):
+        // requests the transport answers directly never reach rmcp's
+        // session worker, whose own timer would close a busy session.
+        inner.session_config.keep_alive = None;
         Self {
             inner: Arc::new(inner),
             registry,
@@ -690,6 +756,36 @@ impl GatedSessionManager {
     /// The MCP handlers' shared state.
     pub fn state(&self) -> &Arc<super::McpState> {
         &self.state
+    }
+
+    /// Closes the sessions idle at `now` ([`Registry::idle`]); returns how
+    /// many.
+    pub async fn close_idle(&self, now: i64) -> usize {
+        let idle = self.registry.idle(now, &self.in_flight);
+        for id in &idle {
+            if let Err(err) = self.close_session(id).await {
+                tracing::warn!(error = %err, "cannot close an idle MCP session");
+            }
+        }
+        idle.len()
+    }
+
+    /// Closes idle sessions ([`GatedSessionManager::close_idle`]) every
+    /// eighth of the idle timeout (at least 100 ms, at most 30 s), so a
+    /// session closes between one and 1.125 idle timeouts after its last
+    /// request, until `shutdown`.
+    pub async fn sweep_idle(self: Arc<Self>, shutdown: CancellationToken) {
+        let every = (self.registry.limits().idle_timeout / 8)
+            .clamp(Duration::from_millis(100), Duration::from_secs(30));
+        let mut tick = tokio::time::interval(every);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = shutdown.cancelled() => return,
+                _ = tick.tick() => {}
+            }
+            self.close_idle(now_ms()).await;
+        }
     }
 }
 
@@ -812,6 +908,11 @@ impl SessionManager for GatedSessionManager {
         // half-way (a DELETE whose client went away).
         let _remove = Forget(&self.registry, id);
         self.state.sessions.remove(id);
+        self.state
+            .peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(id);
         self.in_flight
             .lock()
             .unwrap_or_else(|p| p.into_inner())

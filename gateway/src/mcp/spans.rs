@@ -13,11 +13,10 @@
 //! `tools/call` and `tools/list` have spans; other methods do not.
 //! Never recorded: the session id, the token, the arguments, the result.
 
-use axum::http::request::Parts;
-use rmcp::RoleServer;
 use rmcp::model::CallToolResponse;
-use rmcp::service::RequestContext;
 use rmcp::{ErrorData as McpError, model::RequestMetaObject};
+
+use super::handler::Cx;
 use tracing::field::Empty;
 
 use crate::model::Outcome;
@@ -33,7 +32,7 @@ use crate::telemetry::{self, TRACES};
 pub(super) fn request_span(
     method: &'static str,
     tool: Option<&str>,
-    context: &RequestContext<RoleServer>,
+    cx: &Cx<'_>,
     meta: Option<&RequestMetaObject>,
 ) -> tracing::Span {
     let span = tracing::info_span!(
@@ -44,7 +43,7 @@ pub(super) fn request_span(
         otel.status_code = Empty,
         mcp.method.name = method,
         mcp.protocol.version = Empty,
-        jsonrpc.request.id = %context.id,
+        jsonrpc.request.id = %cx.id,
         jsonrpc.protocol.version = "2.0",
         network.transport = "tcp",
         network.protocol.name = "http",
@@ -68,17 +67,14 @@ pub(super) fn request_span(
             span.record("otel.name", method);
         }
     }
-    if let Some(version) = context.protocol_version() {
+    if let Some(version) = cx.protocol_version() {
         span.record("mcp.protocol.version", version.as_str());
     }
-    let headers = context
-        .extensions
-        .get::<Parts>()
-        .map(|parts| &parts.headers);
-    let meta = meta
-        .filter(|m| m.get_traceparent().is_some())
-        .unwrap_or(&context.meta);
-    telemetry::set_remote_parent(&span, telemetry::remote_parent(headers, Some(&meta.0.0)));
+    let meta = meta.filter(|m| m.get_traceparent().is_some()).or(cx.meta());
+    telemetry::set_remote_parent(
+        &span,
+        telemetry::remote_parent(cx.headers, meta.map(|m| &m.0.0)),
+    );
     span
 }
 

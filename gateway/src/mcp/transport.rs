@@ -465,24 +465,32 @@ fn unreadable(bytes: &[u8]) -> Response {
     }
 }
 
+/// The answer to a request without an authenticated caller. Authentication
+/// runs first and always sets the caller; without one nothing here can be
+/// checked, so nothing goes on to rmcp.
+fn unauthenticated() -> Response {
+    tracing::error!("an /mcp request reached the session gate unauthenticated");
+    jsonrpc_error(
+        StatusCode::INTERNAL_SERVER_ERROR,
+        None,
+        INTERNAL_ERROR,
+        "Internal error: the request could not be authenticated",
+        None,
+    )
+}
+
 /// Inside authentication on `/mcp`: checks POST bodies, binds sessions to
 /// their caller and enforces the session limits (see the module docs).
 pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -> Response {
     let (mut parts, body) = request.into_parts();
     let Some(caller) = parts.extensions.get::<Caller>() else {
-        // Authentication runs first and always sets the caller; without
-        // one nothing here can be checked, so nothing goes on to rmcp.
-        tracing::error!("an /mcp request reached the session gate unauthenticated");
-        return jsonrpc_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            None,
-            INTERNAL_ERROR,
-            "Internal error: the request could not be authenticated",
-            None,
-        );
+        return unauthenticated();
     };
     let delete = parts.method == Method::DELETE;
     let mut restoring = None;
+    // A session held here and the caller's: its plain requests may take
+    // the direct path.
+    let mut held = None;
     let has_session = match parts.headers.get(SESSION_HEADER) {
         Some(value) => {
             let admitted = match value.to_str() {
@@ -493,7 +501,7 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
                 Err(_) => Admit::Unknown,
             };
             match admitted {
-                Admit::Pass => {}
+                Admit::Pass => held = value.to_str().ok().map(str::to_owned),
                 Admit::Restore(r) => restoring = Some(*r),
                 Admit::Unknown => {
                     parts.headers.insert(SESSION_HEADER, NO_SESSION);
@@ -518,7 +526,17 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         // to rmcp unparsed: a bad one comes back 415 and is classified
         // then. Without a session the envelope says whether an
         // `initialize` needs a session slot.
+        if let Some(session) = &held
+            && let Some(response) =
+                super::direct::serve(&gate.state, &mut parts, session, &bytes).await
+        {
+            return response;
+        }
         if !has_session {
+            // Still there: only an answer of the direct path takes it.
+            let Some(caller) = parts.extensions.get::<Caller>() else {
+                return unauthenticated();
+            };
             match Envelope::parse(&bytes) {
                 Ok(envelope) => match envelope.method.as_deref() {
                     Some("initialize") => match gate.registry.reserve(caller) {
