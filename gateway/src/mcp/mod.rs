@@ -17,7 +17,9 @@
 //! in total, and closed after an idle timeout ([`sessions`]), and kept in
 //! the store so any replica can serve them ([`persist`]); bad methods
 //! and bodies get their HTTP and JSON-RPC codes before rmcp sees them
-//! ([`transport`]).
+//! ([`transport`]). Plain `tools/call`, `tools/list` and `ping` requests on
+//! a session are answered as JSON by the transport itself, without rmcp's
+//! session worker ([`direct`]).
 //!
 //! Protocol 2026-07-28 (stateless, no session) is served by the same
 //! handler: `server/discover` (rmcp, from [`Gateway`]'s server info),

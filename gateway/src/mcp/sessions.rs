@@ -422,6 +422,11 @@ impl Registry {
             .collect()
     }
 
+    /// Whether session `id` is held here.
+    pub(crate) fn holds(&self, id: &str) -> bool {
+        self.lock().owners.contains_key(id)
+    }
+
     /// When session `id`'s store record was last known here to expire
     /// ([`Registry::set_stored`]).
     pub(crate) fn stored(&self, id: &str) -> Option<i64> {
@@ -760,8 +765,15 @@ impl GatedSessionManager {
 
     /// Closes the sessions idle at `now` ([`Registry::idle`]); returns how
     /// many.
+    /// Also forgets peers of sessions no longer held (one whose client sent
+    /// `notifications/initialized` as it closed).
     pub async fn close_idle(&self, now: i64) -> usize {
         let idle = self.registry.idle(now, &self.in_flight);
+        self.state
+            .peers
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .retain(|id, _| self.registry.holds(id));
         for id in &idle {
             if let Err(err) = self.close_session(id).await {
                 tracing::warn!(error = %err, "cannot close an idle MCP session");

@@ -11,9 +11,10 @@
 //!   gets 400 with JSON-RPC `-32700`; JSON that is not one JSON-RPC 2.0
 //!   request, notification or response object gets 400 with `-32600`;
 //!   params of an MCP method that do not fit its schema get `-32602`.
-//!   A request on a session (every `tools/call` of a 2025-xx client) is
-//!   parsed by rmcp alone; its errors are classified after rmcp refused the
-//!   body. A request without a session (`initialize`, the stateless
+//!   A request on a session held here is first offered to the direct path
+//!   ([`super::direct`]), which answers plain `tools/call`, `tools/list`
+//!   and `ping` itself; anything else on a session is parsed by rmcp
+//!   alone, its errors classified after rmcp refused the body. A request without a session (`initialize`, the stateless
 //!   2026-07-28 protocol) has its envelope read first (`jsonrpc`,
 //!   `method`, `id`, whether `result` or `error` is present) with borrowed
 //!   strings, the rest skipped, not built: about 0.5 to 2 µs for a
