@@ -20,8 +20,12 @@ and p99), then a concurrent phase (C callers sharing one MCP session, N calls
 in all; calls/s). CPU per call is the change in utime+stime (from
 /proc/<pid>/stat, clock ticks) of the system's processes (the process and
 its descendants) over the sequential phase, divided by N; sfsim's CPU per call
-is given separately for every system. Every answer is checked: the five
-Account names the direct REST call returns, in order.
+is given separately for every system, and so is the client's (this
+process's) CPU per call, which is most of the latency of every MCP row. RSS
+is the system's processes' VmRSS after the sequential phase. For the HTTP
+systems the client also counts the HTTP requests it sends per call. Every
+answer is checked: the five Account names the direct REST call returns, in
+order.
 
 The printed table is what BENCHMARKS.md "Against other systems" records."""
 
@@ -30,6 +34,7 @@ import asyncio
 import contextlib
 import json
 import os
+import secrets
 import pathlib
 import shutil
 import socket
@@ -159,7 +164,7 @@ def free_port() -> int:
 
 def password() -> str:
     """A throwaway password that passes ContextForge's strength checks."""
-    return "Cf-" + os.urandom(10).hex() + "-Z9"
+    return "Cf-" + secrets.token_urlsafe(18) + "-Z9"
 
 
 def clean_env(**extra) -> dict:
@@ -307,18 +312,23 @@ def start_contextforge(bin_dir, tmp, upstream_url) -> tuple[Proc, str, str, str]
     registered as a streamable-HTTP gateway; returns the process, its MCP
     URL, the bearer token and the federated tool's name."""
     port = free_port()
-    secret = os.urandom(24).hex()
+    # Its strength check wants 32+ characters of high entropy.
+    secret = secrets.token_urlsafe(48)
     env = clean_env(
         HOST="127.0.0.1", PORT=str(port),
         DATABASE_URL=f"sqlite:///{tmp}/contextforge.db",
-        JWT_SECRET_KEY=secret, AUTH_ENCRYPTION_SECRET=os.urandom(24).hex(),
-        BASIC_AUTH_PASSWORD=os.urandom(12).hex(),
+        JWT_SECRET_KEY=secret, AUTH_ENCRYPTION_SECRET=secrets.token_urlsafe(48),
+        BASIC_AUTH_PASSWORD=password(),
         PLATFORM_ADMIN_EMAIL="admin@example.com", PLATFORM_ADMIN_PASSWORD=password(),
         DEFAULT_USER_PASSWORD=password(),
         MCPGATEWAY_UI_ENABLED="false", MCPGATEWAY_ADMIN_API_ENABLED="true",
         LOG_LEVEL="ERROR", ENVIRONMENT="development",
-        SSRF_PROTECTION_ENABLED="false", SSRF_ALLOW_LOCALHOST="true", SSRF_ALLOW_PRIVATE_NETWORKS="true",
+        SSRF_ALLOW_LOCALHOST="true",  # its SSRF protection stays on; the upstream is on loopback
         OBSERVABILITY_ENABLED="false",
+        # Rate limits out of the load's reach, as for toolgate (defaults: 100
+        # tool calls a minute); no Redis here, so its in-process limiter.
+        TOOL_RATE_LIMIT="1000000", RATE_LIMIT_MEDIUM_RPM="1000000", RATE_LIMIT_MEDIUM_BURST="100000",
+        RATE_LIMITING_REDIS_ENABLED="false",
     )
     proc = Proc("contextforge", [str(bin_dir / "mcpgateway"), "--host", "127.0.0.1", "--port", str(port)],
                 env, tmp, cwd=tmp)
@@ -381,7 +391,7 @@ def pct(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurrency):
+async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurrency, requests_seen=None):
     check(answer_text(await call()), expected, system)
     for _ in range(warmup):
         await call()
@@ -389,6 +399,8 @@ async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurren
     procs = [pid for tree in trees.values() for pid in tree]
     before = {name: cpu_seconds(tree) for name, tree in trees.items()}
     cpu0, sim0 = cpu_seconds(procs), cpu_seconds([sfsim_pid])
+    me0 = cpu_seconds([os.getpid()])
+    sent0 = requests_seen[0] if requests_seen else None
     latencies = []
     for _ in range(n):
         start = time.perf_counter()
@@ -397,6 +409,8 @@ async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurren
         if isinstance(result, types.CallToolResult) and result.is_error:
             raise RuntimeError(f"{system}: tool error during the run: {result.content}")
     cpu1, sim1 = cpu_seconds(procs), cpu_seconds([sfsim_pid])
+    me1 = cpu_seconds([os.getpid()])
+    sent = (requests_seen[0] - sent0) / n if requests_seen else None
     parts = {name: (cpu_seconds(tree) - before[name]) / n * 1e6 for name, tree in trees.items()}
     rss = rss_mib(procs) if procs else None
     concurrent = None
@@ -419,19 +433,29 @@ async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurren
         "p99_ms": pct(latencies, 0.99) * 1000,
         "cpu_us": (cpu1 - cpu0) / n * 1e6 if procs else None,
         "sfsim_cpu_us": (sim1 - sim0) / n * 1e6,
+        "client_cpu_us": (me1 - me0) / n * 1e6,
         "rss_mib": rss,
         "concurrent_per_s": concurrent,
+        "http_requests_per_call": sent,
         "parts": parts if len(parts) > 1 else {},
     }
 
 
 @contextlib.asynccontextmanager
 async def mcp_http(url, token):
+    """An MCP client session (legacy initialize handshake) over streamable
+    HTTP, and a one-item list counting the HTTP requests it sends."""
     headers = {"Authorization": f"Bearer {token}"} if token else {}
-    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60)) as http, Client(
+    sent = [0]
+
+    async def count(_request):
+        sent[0] += 1
+
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(60),
+                                  event_hooks={"request": [count]}) as http, Client(
         streamable_http_client(url, http_client=http), mode="legacy", cache=None,
     ) as client:
-        yield client
+        yield client, sent
 
 
 def progress(row) -> str:
@@ -453,14 +477,15 @@ def table(rows, args):
         f"N={args.calls} sequential calls after {args.warmup} warm-up, then {args.concurrency} callers "
         f"sharing one session ({args.calls} calls); CPU from /proc/<pid>/stat at {CLK_TCK} ticks/s",
         "",
-        "| system | p50 ms | p99 ms | CPU µs/call | sfsim CPU µs/call | RSS MiB | calls/s, "
-        f"{args.concurrency} at once | p50 vs toolgate | p99 vs toolgate | CPU vs toolgate |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| system | p50 ms | p99 ms | CPU µs/call | sfsim CPU µs/call | client CPU µs/call | RSS MiB | calls/s, "
+        f"{args.concurrency} at once | HTTP requests/call | p50 vs toolgate | p99 vs toolgate | CPU vs toolgate |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for r in rows:
         out.append(
             f"| {r['system']} | {fmt(r['p50_ms'])} | {fmt(r['p99_ms'])} | {fmt(r['cpu_us'], 0)} | "
-            f"{fmt(r['sfsim_cpu_us'], 0)} | {fmt(r['rss_mib'], 0)} | {fmt(r['concurrent_per_s'], 0)} | "
+            f"{fmt(r['sfsim_cpu_us'], 0)} | {fmt(r['client_cpu_us'], 0)} | {fmt(r['rss_mib'], 0)} | {fmt(r['concurrent_per_s'], 0)} | "
+            f"{fmt(r['http_requests_per_call'], 1)} | "
             f"{ratio(r['p50_ms'], tg and tg['p50_ms'])} | {ratio(r['p99_ms'], tg and tg['p99_ms'])} | "
             f"{ratio(r['cpu_us'], tg and tg['cpu_us'])} |"
         )
@@ -515,13 +540,14 @@ async def run(args, tmp: pathlib.Path):
 
         if "toolgate" in systems:
             mcp_token = setup_toolgate(Control(fields["grpc"], admin_token), login_url, app)
-            async with mcp_http(f"{public_url}/mcp", mcp_token) as client:
+            async with mcp_http(f"{public_url}/mcp", mcp_token) as (client, sent):
                 prompt = await client.call_tool("salesforce_query", {"soql": SOQL})
                 link = connect_link("\n".join(c.text for c in prompt.content if isinstance(c, types.TextContent)))
                 await anyio.to_thread.run_sync(follow_connect, link, login_url)
                 rows.append(await measure(
                     "toolgate", lambda: client.call_tool("salesforce_query", {"soql": SOQL}),
-                    {"toolgated": toolgated.popen.pid}, sfsim_pid, expected, args.calls, args.warmup, args.concurrency))
+                    {"toolgated": toolgated.popen.pid}, sfsim_pid, expected, args.calls, args.warmup,
+                    args.concurrency, sent))
             print(progress(rows[-1]), flush=True)
         toolgated.stop()
 
@@ -534,21 +560,22 @@ async def run(args, tmp: pathlib.Path):
             upstream_url = upstream.wait_line(lambda l: l.startswith("upstream ready:"))[-1].split()[-1]
 
         if "upstream" in systems:
-            async with mcp_http(upstream_url, None) as client:
+            async with mcp_http(upstream_url, None) as (client, sent):
                 rows.append(await measure(
                     "upstream MCP server (Python SDK)",
                     lambda: client.call_tool("salesforce_query", {"soql": SOQL}),
-                    {"upstream": upstream.popen.pid}, sfsim_pid, expected, args.calls, args.warmup, args.concurrency))
+                    {"upstream": upstream.popen.pid}, sfsim_pid, expected, args.calls, args.warmup,
+                    args.concurrency, sent))
             print(progress(rows[-1]), flush=True)
 
         if "cforge" in systems:
             cf, cf_url, cf_token, cf_tool = start_contextforge(pathlib.Path(args.contextforge_bin), tmp, upstream_url)
             procs.append(cf)
-            async with mcp_http(cf_url, cf_token) as client:
+            async with mcp_http(cf_url, cf_token) as (client, sent):
                 cf_row = await measure(
                     "ContextForge + upstream", lambda: client.call_tool(cf_tool, {"soql": SOQL}),
                     {"ContextForge": cf.popen.pid, "upstream": upstream.popen.pid},
-                    sfsim_pid, expected, args.calls, args.warmup, args.concurrency)
+                    sfsim_pid, expected, args.calls, args.warmup, args.concurrency, sent)
             rows.append(cf_row)
             print(progress(rows[-1]), flush=True)
             cf.stop()

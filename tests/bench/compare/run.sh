@@ -41,7 +41,7 @@ fi
 SF_NPM_ENTRY="$CACHE/npm/node_modules/@tsmztech/mcp-server-salesforce/dist/index.js"
 if [ ! -e "$SF_NPM_ENTRY" ]; then
   mkdir -p "$CACHE/npm"
-  (cd "$CACHE/npm" && npm install --no-audit --no-fund --loglevel=error \
+  (cd "$CACHE/npm" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error \
     "@tsmztech/mcp-server-salesforce@$SF_NPM_VERSION")
 fi
 
