@@ -13,29 +13,31 @@ Systems, each called with the same client (the official Python MCP SDK,
   cforge    IBM ContextForge (mcp-contextforge-gateway) fronting `upstream`,
             JWT auth on, SQLite store
   sf-npm    @tsmztech/mcp-server-salesforce over stdio, in its Salesforce_CLI
-            connection mode (see sf_shim below)
+            connection mode, with a stand-in `sf` on its PATH
+            (see the sf-npm step in `run`)
 
-Per system: W warm-up calls, then N sequential calls (latency of each, p50
+toolgate is measured first and again last (same daemon, new session), and
+the ratios use the mean of its two rows. Per system: W warm-up calls, then N sequential calls (latency of each, p50
 and p99), then a concurrent phase (C callers sharing one MCP session, N calls
 in all; calls/s). CPU per call is the change in utime+stime (from
 /proc/<pid>/stat, clock ticks) of the system's processes (the process and
 its descendants) over the sequential phase, divided by N; sfsim's CPU per call
 is given separately for every system, and so is the client's (this
-process's) CPU per call, which is most of the latency of every MCP row. RSS
+process's) CPU per call, a large part of the latency of the MCP rows. RSS
 is the system's processes' VmRSS after the sequential phase. For the HTTP
 systems the client also counts the HTTP requests it sends per call. Every
 answer is checked: the five Account names the direct REST call returns, in
 order.
 
-The printed table is what BENCHMARKS.md "Against other systems" records."""
+The printed table is what BENCHMARKS.md "Issue 17: against other systems"
+records."""
 
 import argparse
-import asyncio
 import contextlib
 import json
 import os
-import secrets
 import pathlib
+import secrets
 import shutil
 import socket
 import statistics
@@ -391,10 +393,19 @@ def pct(values, q):
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+def fail_on_tool_error(system, result):
+    """Raises if `result` is an MCP tool error."""
+    if isinstance(result, types.CallToolResult) and result.is_error:
+        raise RuntimeError(f"{system}: tool error during the run: {result.content}")
+
+
 async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurrency, requests_seen=None):
+    """One system's row: `call()` makes one call; `roots` names the
+    system's processes (their descendants count too); `requests_seen` is
+    the HTTP request counter of `mcp_http`, if any."""
     check(answer_text(await call()), expected, system)
     for _ in range(warmup):
-        await call()
+        fail_on_tool_error(system, await call())
     trees = {name: descendants(pid) for name, pid in (roots or {}).items()}
     procs = [pid for tree in trees.values() for pid in tree]
     before = {name: cpu_seconds(tree) for name, tree in trees.items()}
@@ -406,8 +417,7 @@ async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurren
         start = time.perf_counter()
         result = await call()
         latencies.append(time.perf_counter() - start)
-        if isinstance(result, types.CallToolResult) and result.is_error:
-            raise RuntimeError(f"{system}: tool error during the run: {result.content}")
+        fail_on_tool_error(system, result)
     cpu1, sim1 = cpu_seconds(procs), cpu_seconds([sfsim_pid])
     me1 = cpu_seconds([os.getpid()])
     sent = (requests_seen[0] - sent0) / n if requests_seen else None
@@ -419,7 +429,7 @@ async def measure(system, call, roots, sfsim_pid, expected, n, warmup, concurren
 
         async def worker():
             for _ in range(per):
-                await call()
+                fail_on_tool_error(system, await call())
 
         start = time.perf_counter()
         async with anyio.create_task_group() as group:
@@ -471,11 +481,21 @@ def ratio(v, base):
     return "—" if v is None or not base else f"{v / base:.1f}x"
 
 
+def toolgate_base(rows):
+    """The ratios' base: the mean of toolgate's rows (measured first and
+    again last, so drift in the machine's load shows), or None."""
+    ours = [r for r in rows if r["system"].startswith("toolgate")]
+    if not ours:
+        return None
+    return {key: statistics.mean(r[key] for r in ours) for key in ("p50_ms", "p99_ms", "cpu_us")}
+
+
 def table(rows, args):
-    tg = next((r for r in rows if r["system"] == "toolgate"), None)
+    tg = toolgate_base(rows)
     out = [
         f"N={args.calls} sequential calls after {args.warmup} warm-up, then {args.concurrency} callers "
-        f"sharing one session ({args.calls} calls); CPU from /proc/<pid>/stat at {CLK_TCK} ticks/s",
+        f"sharing one session ({args.calls} calls); CPU from /proc/<pid>/stat at {CLK_TCK} ticks/s; "
+        "ratios against the mean of toolgate's rows",
         "",
         "| system | p50 ms | p99 ms | CPU µs/call | sfsim CPU µs/call | client CPU µs/call | RSS MiB | calls/s, "
         f"{args.concurrency} at once | HTTP requests/call | p50 vs toolgate | p99 vs toolgate | CPU vs toolgate |",
@@ -538,18 +558,22 @@ async def run(args, tmp: pathlib.Path):
                                       args.calls, args.warmup, args.concurrency))
             print(progress(rows[-1]), flush=True)
 
-        if "toolgate" in systems:
-            mcp_token = setup_toolgate(Control(fields["grpc"], admin_token), login_url, app)
+        async def measure_toolgate(label):
             async with mcp_http(f"{public_url}/mcp", mcp_token) as (client, sent):
-                prompt = await client.call_tool("salesforce_query", {"soql": SOQL})
-                link = connect_link("\n".join(c.text for c in prompt.content if isinstance(c, types.TextContent)))
-                await anyio.to_thread.run_sync(follow_connect, link, login_url)
                 rows.append(await measure(
-                    "toolgate", lambda: client.call_tool("salesforce_query", {"soql": SOQL}),
+                    label, lambda: client.call_tool("salesforce_query", {"soql": SOQL}),
                     {"toolgated": toolgated.popen.pid}, sfsim_pid, expected, args.calls, args.warmup,
                     args.concurrency, sent))
             print(progress(rows[-1]), flush=True)
-        toolgated.stop()
+
+        if "toolgate" in systems:
+            mcp_token = setup_toolgate(Control(fields["grpc"], admin_token), login_url, app)
+            # The first call asks the user to connect Salesforce; connect.
+            async with mcp_http(f"{public_url}/mcp", mcp_token) as (client, _):
+                prompt = await client.call_tool("salesforce_query", {"soql": SOQL})
+                link = connect_link("\n".join(c.text for c in prompt.content if isinstance(c, types.TextContent)))
+                await anyio.to_thread.run_sync(follow_connect, link, login_url)
+            await measure_toolgate("toolgate")
 
         upstream = None
         if {"upstream", "cforge"} & set(systems):
@@ -607,6 +631,10 @@ async def run(args, tmp: pathlib.Path):
                         lambda: client.call_tool("salesforce_query_records", call_args),
                         {"node": node_pid}, sfsim_pid, expected, args.calls, args.warmup, args.concurrency))
             print(progress(rows[-1]), flush=True)
+        if "toolgate" in systems and len(rows) > 2:
+            # Again last, on the same daemon (a new session): the load on a
+            # shared machine drifts over a run, and this shows by how much.
+            await measure_toolgate("toolgate (again, last)")
         await rest.aclose()
     finally:
         for proc in reversed(procs):

@@ -9,7 +9,8 @@ line: `upstream ready: http://127.0.0.1:<port>/mcp`).
 
 Environment: SFSIM_INSTANCE_URL (sfsim's instance URL), SFSIM_ACCESS_TOKEN
 (a Salesforce access token for it), SFSIM_API_VERSION (default 66.0, the
-version toolgate is registered with). The token is never printed."""
+version toolgate is registered with); UPSTREAM_ACCESS_LOG=1 logs each HTTP
+request to stderr (off in measured runs). The token is never printed."""
 
 import os
 import socket
@@ -62,7 +63,8 @@ def main() -> None:
     sock.listen(128)
     port = sock.getsockname()[1]
     app = server.streamable_http_app()
-    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    access_log = os.environ.get("UPSTREAM_ACCESS_LOG") == "1"
+    config = uvicorn.Config(app, log_level="info" if access_log else "warning", access_log=access_log)
     print(f"upstream ready: http://127.0.0.1:{port}/mcp", flush=True)
     uvicorn.Server(config).run(sockets=[sock])
 
