@@ -44,6 +44,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.parse
 
@@ -135,8 +136,16 @@ class Proc:
                 break
             lines.append(line.rstrip("\n"))
             if predicate(line):
+                # The rest of its stdout goes to its log, so the pipe never
+                # fills and blocks it.
+                threading.Thread(target=self._drain, daemon=True).start()
                 return lines
         self.fail(f"no ready line in {lines}")
+
+    def _drain(self):
+        for line in self.popen.stdout:
+            with contextlib.suppress(ValueError):  # the log was closed at stop
+                self.log.write(line)
 
     def fail(self, why):
         self.log.flush()
