@@ -28,9 +28,17 @@ fi
   mcp==2.3.0 grpcio==1.85.3 grpcio-reflection==1.85.1 protobuf==7.36.2 requests==2.34.2
 
 if [ ! -x "$CACHE/contextforge/bin/mcpgateway" ]; then
-  PY="${CONTEXTFORGE_PYTHON:-$(command -v python3.13 || command -v python3.12 || true)}"
+  # The first that runs and is 3.12 or 3.13 (a pyenv shim of a version
+  # that is not selected fails here and is skipped).
+  PY=""
+  for candidate in ${CONTEXTFORGE_PYTHON:-} python3.13 python3.12 python3; do
+    if "$candidate" -c 'import sys; sys.exit(not (3, 12) <= sys.version_info[:2] < (3, 14))' 2>/dev/null; then
+      PY="$candidate"
+      break
+    fi
+  done
   if [ -z "$PY" ]; then
-    echo "mcp-contextforge-gateway $CONTEXTFORGE_VERSION needs Python 3.12 or 3.13: set CONTEXTFORGE_PYTHON" >&2
+    echo "mcp-contextforge-gateway $CONTEXTFORGE_VERSION needs Python 3.12 or 3.13: set CONTEXTFORGE_PYTHON to one" >&2
     exit 1
   fi
   "$PY" -m venv "$CACHE/contextforge"
