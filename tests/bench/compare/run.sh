@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Compares toolgate with other systems on one sfsim org and one query, in one
-# run (see compare.py for what is measured; BENCHMARKS.md "Against other
-# systems" for the recorded figures). Not run by CI.
+# run (see compare.py for what is measured; BENCHMARKS.md "Issue 17: against
+# other systems" for the recorded figures). Not run by CI.
 #
 #   tests/bench/compare/run.sh                      # all systems, 500 calls each
 #   tests/bench/compare/run.sh --calls 200 --systems rest,toolgate,cforge
@@ -10,10 +10,13 @@
 # ($TOOLGATE_COMPARE_CACHE, default ~/.cache/toolgate-compare; never the
 # repository's .venv): the driver's client packages (Python MCP SDK, grpcio),
 # mcp-contextforge-gateway (needs Python 3.12 or 3.13: $CONTEXTFORGE_PYTHON,
-# else python3.13 / python3.12 on PATH), and the npm package
+# else python3.13 / python3.12 / python3 from PATH), and the npm package
 # @tsmztech/mcp-server-salesforce. Builds release sfsim and toolgated unless
 # $TOOLGATED / $SFSIM name binaries. Arguments go to compare.py.
 set -euo pipefail
+# Binaries named relative to where the script was started from.
+if [ -n "${TOOLGATED:-}" ]; then TOOLGATED="$(realpath "$TOOLGATED")"; fi
+if [ -n "${SFSIM:-}" ]; then SFSIM="$(realpath "$SFSIM")"; fi
 cd "$(dirname "$0")/../../.."
 
 CACHE="${TOOLGATE_COMPARE_CACHE:-$HOME/.cache/toolgate-compare}"
