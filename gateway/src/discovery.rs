@@ -8,6 +8,8 @@
 //! since it was approved goes back to `PENDING_REVIEW` (drift) with the
 //! changed parts named; a tool no longer offered becomes `REMOVED`.
 
+use std::sync::Arc;
+
 use serde_json::json;
 
 use crate::audit::Action;
@@ -148,7 +150,7 @@ pub(crate) fn reconcile(
             {
                 // Drifted, then changed back to what was approved: approved again.
                 let mut tool = tool.clone();
-                tool.definition = definition.clone();
+                tool.definition = Arc::new(definition.clone());
                 tool.definition_hash = hash;
                 tool.name = name.clone();
                 tool.state = ToolState::Approved;
@@ -173,7 +175,7 @@ pub(crate) fn reconcile(
                     .unwrap_or_else(|| tool.definition.clone());
                 let changed = changed_parts(&baseline, definition);
                 let was_approved = tool.state == ToolState::Approved;
-                tool.definition = definition.clone();
+                tool.definition = Arc::new(definition.clone());
                 tool.definition_hash = hash;
                 tool.name = name.clone();
                 if tool.approved_definition.is_some() {
@@ -202,13 +204,14 @@ pub(crate) fn reconcile(
             _ => {
                 let state = initial_state(server, settings);
                 let approved = state == ToolState::Approved;
+                let shared = Arc::new(definition.clone());
                 let tool = Tool {
                     id: existing.map_or_else(new_id, |t| t.id.clone()),
                     server_id: server.id.clone(),
                     name: name.clone(),
-                    definition: definition.clone(),
+                    approved_definition: approved.then(|| shared.clone()),
+                    definition: shared,
                     approved_hash: approved.then(|| hash.clone()),
-                    approved_definition: approved.then(|| definition.clone()),
                     definition_hash: hash,
                     state,
                     classification: existing.map_or_else(

@@ -6,8 +6,12 @@
 //! own framing and the control module converts to and from the proto types.
 //! Times are Unix epoch milliseconds (`i64`, UTC).
 
+use std::sync::Arc;
+
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
+
+mod shared;
 
 /// Unix epoch milliseconds, UTC.
 pub type Millis = i64;
@@ -722,17 +726,21 @@ pub struct Tool {
     pub server_id: String,
     /// Exposed name: `<prefix>_<upstream name>`.
     pub name: String,
-    /// The definition as last discovered.
-    pub definition: ToolDefinition,
+    /// The definition as last discovered; shared with every tool decoded
+    /// from the same stored definition (see `model/shared.rs`), so clone
+    /// the `Arc` and use `Arc::make_mut` to change one tool's copy.
+    #[serde(deserialize_with = "shared::definition")]
+    pub definition: Arc<ToolDefinition>,
     /// SHA-256 (hex) of the definition.
     pub definition_hash: String,
     /// The definition hash when the tool was last approved; drift is measured
     /// against it.
     #[serde(default)]
     pub approved_hash: Option<String>,
-    /// The definition when last approved, to say what changed.
-    #[serde(default)]
-    pub approved_definition: Option<ToolDefinition>,
+    /// The definition when last approved, to say what changed; shared like
+    /// `definition` (usually the same one).
+    #[serde(default, deserialize_with = "shared::approved")]
+    pub approved_definition: Option<Arc<ToolDefinition>>,
     /// Governance state.
     pub state: ToolState,
     /// Classification.

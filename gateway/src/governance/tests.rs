@@ -24,14 +24,14 @@ fn tool(id: &str, state: ToolState, action: ToolAction) -> Tool {
         id: id.into(),
         server_id: "srv".into(),
         name: format!("salesforce_{id}"),
-        definition: ToolDefinition {
+        definition: std::sync::Arc::new(ToolDefinition {
             name: id.into(),
             title: id.into(),
             description: String::new(),
             input_schema: serde_json::json!({"type": "object"}),
             output_schema: None,
             annotations: Default::default(),
-        },
+        }),
         definition_hash: String::new(),
         approved_hash: None,
         approved_definition: None,

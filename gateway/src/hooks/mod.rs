@@ -471,7 +471,7 @@ mod tests {
             definition_hash: "h".into(),
             approved_hash: None,
             approved_definition: None,
-            definition,
+            definition: definition.into(),
             state: ToolState::Approved,
             classification: Classification {
                 action,

@@ -282,22 +282,47 @@ pub struct ToolQuery {
 
 impl ToolQuery {
     /// Whether `tool` passes the filters (not the page bounds).
+    #[cfg(test)]
     pub(crate) fn matches(&self, tool: &Tool) -> bool {
-        self.server_id.as_ref().is_none_or(|s| &tool.server_id == s)
-            && self.state.is_none_or(|s| tool.state == s)
-            && self.action.is_none_or(|a| tool.classification.action == a)
-            && self
-                .sensitive
-                .is_none_or(|f| tool.classification.sensitive == f)
-            && self
-                .dangerous
-                .is_none_or(|f| tool.classification.dangerous == f)
-            && (self.name_contains.is_empty()
-                || tool
-                    .name
-                    .to_lowercase()
-                    .contains(&self.name_contains.to_lowercase()))
+        self.passes(
+            &tool.server_id,
+            &tool.name,
+            tool.state,
+            tool.classification,
+            &self.name_contains.to_lowercase(),
+        )
     }
+
+    /// Whether a tool with these fields passes the filters (not the page
+    /// bounds); `needle` is `name_contains` lowercased (once per query).
+    fn passes(
+        &self,
+        server_id: &str,
+        name: &str,
+        state: ToolState,
+        classification: crate::model::Classification,
+        needle: &str,
+    ) -> bool {
+        self.server_id.as_deref().is_none_or(|s| server_id == s)
+            && self.state.is_none_or(|s| state == s)
+            && self.action.is_none_or(|a| classification.action == a)
+            && self.sensitive.is_none_or(|f| classification.sensitive == f)
+            && self.dangerous.is_none_or(|f| classification.dangerous == f)
+            && (needle.is_empty() || name.to_lowercase().contains(needle))
+    }
+}
+
+/// The fields of a stored [`Tool`] that [`ToolQuery`] filters and orders
+/// on. Decoding only these skips the definitions, most of a tool's bytes,
+/// so a page among 10,000 tools decodes 10,000 heads and only the page's
+/// tools in full.
+#[derive(Debug, serde::Deserialize)]
+struct ToolHead {
+    id: String,
+    server_id: String,
+    name: String,
+    state: ToolState,
+    classification: crate::model::Classification,
 }
 
 /// One page of [`ToolQuery`].
@@ -716,20 +741,38 @@ impl Store {
     pub(crate) async fn tool_page(&self, query: &ToolQuery) -> Result<ToolPage, StoreError> {
         match &self.backend {
             Backend::Sled(s) => {
-                let mut tools: Vec<Tool> = s
-                    .list(Table::Tool)?
-                    .iter()
-                    .map(|(id, body)| decode::<Tool>(Table::Tool, id, body))
-                    .filter(|t| t.as_ref().map_or(true, |t| query.matches(t)))
-                    .collect::<Result<_, _>>()?;
-                tools.sort_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-                let total = tools.len() as u64;
+                let rows = s.list(Table::Tool)?;
+                let needle = query.name_contains.to_lowercase();
+                let mut heads = Vec::with_capacity(rows.len());
+                for (i, (id, body)) in rows.iter().enumerate() {
+                    let head = decode::<ToolHead>(Table::Tool, id, body)?;
+                    if query.passes(
+                        &head.server_id,
+                        &head.name,
+                        head.state,
+                        head.classification,
+                        &needle,
+                    ) {
+                        heads.push((i, head));
+                    }
+                }
+                heads.sort_unstable_by(|(_, a), (_, b)| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+                let total = heads.len() as u64;
                 let start = match &query.after {
-                    Some((name, id)) => tools.partition_point(|t| (&t.name, &t.id) <= (name, id)),
+                    Some((name, id)) => {
+                        heads.partition_point(|(_, h)| (&h.name, &h.id) <= (name, id))
+                    }
                     None => 0,
                 };
-                let more = tools.len() > start + query.limit;
-                let tools = tools.into_iter().skip(start).take(query.limit).collect();
+                let end = start.saturating_add(query.limit).min(heads.len());
+                let more = heads.len() > end;
+                let tools = heads[start..end]
+                    .iter()
+                    .map(|(i, _)| {
+                        let (id, body) = &rows[*i];
+                        decode::<Tool>(Table::Tool, id, body)
+                    })
+                    .collect::<Result<_, _>>()?;
                 Ok(ToolPage { tools, total, more })
             }
             Backend::Postgres(p) => {

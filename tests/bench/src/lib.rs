@@ -65,6 +65,10 @@ pub struct Options {
     pub audit_events: usize,
     /// Concurrent RegisterServer calls while filling the tool store.
     pub register_concurrency: usize,
+    /// How long the tools part waits idle before measuring RSS a second
+    /// time: jemalloc's background threads return freed pages after its
+    /// dirty-page decay (10 s by default). Zero skips the second reading.
+    pub rss_settle: Duration,
     /// Run only this part (for profiling one part); `None` runs all.
     pub only: Option<Part>,
     /// The store the calls part (sections 1-3) runs on. The sessions and
@@ -144,6 +148,7 @@ impl Options {
             batch_tools: 1_000,
             audit_events: 100_000,
             register_concurrency: 8,
+            rss_settle: Duration::from_secs(12),
             only: None,
             store: StoreKind::Embedded,
             replicas: vec![1, 2, 3],
@@ -168,6 +173,7 @@ impl Options {
             batch_tools: 100,
             audit_events: 5_000,
             register_concurrency: 4,
+            rss_settle: Duration::ZERO,
             only: None,
             store: StoreKind::Embedded,
             replicas: vec![1, 2, 3],

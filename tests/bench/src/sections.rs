@@ -691,6 +691,7 @@ async fn tools_sections(
         opts.register_concurrency,
         fill.elapsed().as_secs_f64()
     );
+    list_tools_pages(&mut admin, gw.pid, ticks, summary).await?;
     // Entitlement sets: the query tool of the connected server first.
     let mut ordered: Vec<&(String, String)> = tools.iter().filter(|t| t.1 == TOOL).collect();
     ordered.extend(tools.iter().filter(|t| t.1 != TOOL));
@@ -812,6 +813,17 @@ async fn tools_sections(
         mib(idle.rss_kib),
         mib(idle.hwm_kib)
     );
+    if !opts.rss_settle.is_zero() {
+        // Not a synchronisation: a pause for the allocator's page decay
+        // before a second reading.
+        tokio::time::sleep(opts.rss_settle).await;
+        let settled = procfs::sample(gw.pid, ticks)?;
+        println!(
+            "  gateway RSS after {} s idle: {} MiB",
+            opts.rss_settle.as_secs(),
+            mib(settled.rss_kib)
+        );
+    }
     drop(biggest);
     gw.stop().await?;
 
@@ -843,6 +855,73 @@ async fn tools_sections(
         );
     }
     summary.sections.push("startup");
+    Ok(())
+}
+
+/// Listings of every stored tool through the control API's `ListTools`,
+/// 1,000 per page (as the console lists them), with and without schemas:
+/// round-trip time per page (p50/max over every page of three listings),
+/// the whole listing (p50 of three) and the gateway's CPU per page.
+async fn list_tools_pages(
+    admin: &mut Admin,
+    pid: u32,
+    ticks: u64,
+    summary: &mut Summary,
+) -> anyhow::Result<()> {
+    const PAGE: u32 = 1000;
+    const LISTINGS: usize = 3;
+    println!(
+        "\n== control API ListTools, pages of {PAGE} over every stored tool ({LISTINGS} listings each)"
+    );
+    println!(
+        "{}",
+        header("schemas", "pages  tools  whole list ms p50  gw CPU ms/page")
+    );
+    for omit_schemas in [true, false] {
+        let mut pages = Histogram::<u64>::new_with_bounds(1, 600_000_000, 3)?;
+        let mut wholes = Vec::with_capacity(LISTINGS);
+        let mut counted = (0, 0);
+        let before = procfs::sample(pid, ticks)?;
+        for _ in 0..LISTINGS {
+            let whole = Instant::now();
+            let mut page_token = String::new();
+            counted = (0, 0);
+            loop {
+                let t = Instant::now();
+                let page = admin
+                    .api
+                    .tools
+                    .list_tools(v1::ListToolsRequest {
+                        page_size: PAGE,
+                        page_token: page_token.clone(),
+                        omit_schemas,
+                        ..Default::default()
+                    })
+                    .await?
+                    .into_inner();
+                pages.saturating_record(t.elapsed().as_micros().max(1) as u64);
+                counted.0 += 1;
+                counted.1 += page.tools.len();
+                if page.next_page_token.is_empty() {
+                    break;
+                }
+                page_token = page.next_page_token;
+            }
+            wholes.push(whole.elapsed().as_micros() as u64);
+        }
+        let after = procfs::sample(pid, ticks)?;
+        wholes.sort_unstable();
+        let cpu = cpu_per_call(before, after, pages.len()) / 1000.0;
+        let label = if omit_schemas { "omitted" } else { "included" };
+        let extra = format!(
+            "{:>5}  {:>5}  {:>16}  {cpu:>14.1}",
+            counted.0,
+            counted.1,
+            ms(wholes[LISTINGS / 2])
+        );
+        println!("{}", row(label, &pages, &extra));
+    }
+    summary.sections.push("list-tools");
     Ok(())
 }
 

@@ -80,7 +80,7 @@ pub(super) fn tool(id: &str, server_id: &str, name: &str) -> Tool {
         id: id.into(),
         server_id: server_id.into(),
         name: name.into(),
-        definition: ToolDefinition {
+        definition: std::sync::Arc::new(ToolDefinition {
             name: name.into(),
             title: name.into(),
             description: "A tool.".into(),
@@ -88,7 +88,7 @@ pub(super) fn tool(id: &str, server_id: &str, name: &str) -> Tool {
             input_schema: json!({"type": "object", "properties": {"zeta": {}, "alpha": {}}}),
             output_schema: None,
             annotations: Default::default(),
-        },
+        }),
         definition_hash: "00".repeat(32),
         approved_hash: None,
         approved_definition: None,
