@@ -359,6 +359,11 @@ pub(crate) struct Shared {
     /// The last audit sequence number published: every event up to it can
     /// be read.
     committed_seq: AtomicU64,
+    /// The heads of every stored tool in `(name, id)` order, with the
+    /// generation they were read at (embedded store): ListTools pages
+    /// through them while no policy record is written, instead of decoding
+    /// every tool per page.
+    tool_heads: std::sync::Mutex<Option<(u64, Arc<Vec<ToolHead>>)>>,
 }
 
 impl Shared {
@@ -368,6 +373,7 @@ impl Shared {
             events,
             generation: AtomicU64::new(0),
             committed_seq: AtomicU64::new(last_seq),
+            tool_heads: std::sync::Mutex::new(None),
         })
     }
 
@@ -741,38 +747,28 @@ impl Store {
     pub(crate) async fn tool_page(&self, query: &ToolQuery) -> Result<ToolPage, StoreError> {
         match &self.backend {
             Backend::Sled(s) => {
-                let rows = s.list(Table::Tool)?;
+                let heads = self.tool_heads(s)?;
                 let needle = query.name_contains.to_lowercase();
-                let mut heads = Vec::with_capacity(rows.len());
-                for (i, (id, body)) in rows.iter().enumerate() {
-                    let head = decode::<ToolHead>(Table::Tool, id, body)?;
-                    if query.passes(
-                        &head.server_id,
-                        &head.name,
-                        head.state,
-                        head.classification,
-                        &needle,
-                    ) {
-                        heads.push((i, head));
-                    }
-                }
-                heads.sort_unstable_by(|(_, a), (_, b)| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
-                let total = heads.len() as u64;
+                let passing: Vec<&ToolHead> = heads
+                    .iter()
+                    .filter(|h| {
+                        query.passes(&h.server_id, &h.name, h.state, h.classification, &needle)
+                    })
+                    .collect();
+                let total = passing.len() as u64;
                 let start = match &query.after {
-                    Some((name, id)) => {
-                        heads.partition_point(|(_, h)| (&h.name, &h.id) <= (name, id))
-                    }
+                    Some((name, id)) => passing.partition_point(|h| (&h.name, &h.id) <= (name, id)),
                     None => 0,
                 };
-                let end = start.saturating_add(query.limit).min(heads.len());
-                let more = heads.len() > end;
-                let tools = heads[start..end]
-                    .iter()
-                    .map(|(i, _)| {
-                        let (id, body) = &rows[*i];
-                        decode::<Tool>(Table::Tool, id, body)
-                    })
-                    .collect::<Result<_, _>>()?;
+                let end = start.saturating_add(query.limit).min(passing.len());
+                let more = passing.len() > end;
+                let mut tools = Vec::with_capacity(end - start);
+                for head in &passing[start..end] {
+                    // A tool deleted since the heads were read is left out.
+                    if let Some(body) = s.get(Table::Tool, &head.id)? {
+                        tools.push(decode::<Tool>(Table::Tool, &head.id, &body)?);
+                    }
+                }
                 Ok(ToolPage { tools, total, more })
             }
             Backend::Postgres(p) => {
@@ -784,6 +780,36 @@ impl Store {
                 Ok(ToolPage { tools, total, more })
             }
         }
+    }
+
+    /// The heads of every stored tool, sorted by `(name, id)`: read again
+    /// only when a policy record was written since the last read (the
+    /// generation is read first, so a write landing mid-read makes the next
+    /// call read again).
+    fn tool_heads(&self, s: &sled_backend::SledBackend) -> Result<Arc<Vec<ToolHead>>, StoreError> {
+        let generation = self.generation();
+        if let Some((at, heads)) = &*self
+            .shared
+            .tool_heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            && *at == generation
+        {
+            return Ok(heads.clone());
+        }
+        let mut heads = s
+            .list(Table::Tool)?
+            .iter()
+            .map(|(id, body)| decode::<ToolHead>(Table::Tool, id, body))
+            .collect::<Result<Vec<_>, _>>()?;
+        heads.sort_unstable_by(|a, b| (&a.name, &a.id).cmp(&(&b.name, &b.id)));
+        let heads = Arc::new(heads);
+        *self
+            .shared
+            .tool_heads
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some((generation, heads.clone()));
+        Ok(heads)
     }
 
     /// The id of the token whose hash is `hash`.

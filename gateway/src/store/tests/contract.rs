@@ -405,6 +405,50 @@ async fn tool_pages_filter_order_and_count(kind: Kind) {
             "s2_query"
         ]
     );
+
+    // A write between pages shows at once: a renamed, a re-stated and a
+    // deleted tool (the embedded store pages through heads it keeps until
+    // a policy record is written).
+    async fn approved(store: &Store) -> Vec<(String, String)> {
+        store
+            .tool_page(&ToolQuery {
+                state: Some(ToolState::Approved),
+                limit: 100,
+                ..ToolQuery::default()
+            })
+            .await
+            .unwrap()
+            .tools
+            .into_iter()
+            .map(|t| (t.id, t.name))
+            .collect()
+    }
+    let before = approved(&store).await;
+    assert!(!before.is_empty());
+    let mut batch = Batch::default();
+    let mut renamed = all[1].clone();
+    renamed.name = "a_first".into();
+    let mut restated = all[0].clone();
+    restated.state = ToolState::Approved;
+    batch.put(&renamed);
+    batch.put(&restated);
+    batch.delete::<Tool>(&all[5].id);
+    apply(&store, batch).await;
+    let after = approved(&store).await;
+    let mut expected: Vec<(String, String)> = all
+        .iter()
+        .filter(|t| t.id != all[5].id)
+        .map(|t| match t.id.as_str() {
+            id if id == renamed.id => renamed.clone(),
+            id if id == restated.id => restated.clone(),
+            _ => t.clone(),
+        })
+        .filter(|t| t.state == ToolState::Approved)
+        .map(|t| (t.id, t.name))
+        .collect();
+    expected.sort_by(|a, b| (&a.1, &a.0).cmp(&(&b.1, &b.0)));
+    assert_eq!(after, expected);
+    assert_ne!(after, before);
 }
 
 /// Where `audit_start_after` must start, computed from the events.
