@@ -29,8 +29,10 @@ const SECRET_PREFIX: &str = "secret/";
 const EPHEMERAL_PREFIX: &str = "eph/";
 /// sled's page cache, bytes. sled's default (1 GiB) let a daemon holding
 /// 10,000 tools grow to ~700 MiB; policy reads are served from the MCP
-/// gateway's own cache, so a small page cache costs little.
-const CACHE_BYTES: u64 = 64 * 1024 * 1024;
+/// gateway's own cache and ListTools pages from the tool heads the store
+/// keeps, so a small page cache costs little (64 MiB until issue 17; the
+/// cache was the largest part of what a daemon with 10,010 tools held).
+const CACHE_BYTES: u64 = 32 * 1024 * 1024;
 /// How long [`open_sled`] waits for a store dropped in this process to
 /// release sled's file lock.
 const SLED_LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
