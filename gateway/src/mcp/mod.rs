@@ -200,9 +200,7 @@ impl World {
 impl McpState {
     /// Builds the shared state; `limits` caps what one call returns.
     pub fn new(store: Arc<Store>, oauth: Arc<OAuth>, limits: Limits) -> Self {
-        let http = reqwest::Client::builder()
-            .timeout(limits.upstream_timeout)
-            .redirect(reqwest::redirect::Policy::none())
+        let http = crate::salesforce::http::client_builder(limits.upstream_timeout)
             .build()
             .unwrap_or_default();
         let cursors =

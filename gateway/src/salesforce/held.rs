@@ -27,7 +27,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use serde_json::Value;
+use bytes::Bytes;
 
 use super::SfError;
 
@@ -57,9 +57,10 @@ impl Default for HeldLimits {
 /// A held page, as read back.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct HeldPage {
-    /// The records not yet returned when the page was held, raw (with
-    /// `attributes`), in Salesforce's order.
-    pub records: Vec<Value>,
+    /// The records not yet returned when the page was held, as one JSON
+    /// array of the records as Salesforce sent them (with `attributes`),
+    /// in Salesforce's order.
+    pub records: Bytes,
     /// Salesforce's `nextRecordsUrl` after this page, if the query had
     /// more.
     pub next: Option<String>,
@@ -71,7 +72,7 @@ struct Entry {
     owner: String,
     query: String,
     /// The records as one JSON array.
-    json: Vec<u8>,
+    json: Bytes,
     next: Option<String>,
     total_size: u64,
     last_used: Instant,
@@ -151,19 +152,20 @@ impl HeldPages {
         }
     }
 
-    /// Holds `records` (raw, the rest of a page) for `owner` and `query`
-    /// and returns the page's id (random, 43 characters). Errors:
+    /// Holds `records` (one JSON array of the rest of a page, as
+    /// Salesforce sent them) for `owner` and `query` and returns the
+    /// page's id (random, 43 characters). Errors:
     /// [`SfError::InvalidArgument`] (field `max_records`) when the records
     /// alone exceed [`HeldLimits::max_bytes`].
     pub(crate) fn hold(
         &self,
         owner: &str,
         query: &str,
-        records: &[Value],
+        records: Vec<u8>,
         next: Option<String>,
         total_size: u64,
     ) -> Result<String, SfError> {
-        let json = serde_json::to_vec(records).unwrap_or_default();
+        let json = Bytes::from(records);
         if json.len() > self.limits.max_bytes {
             return Err(SfError::invalid(
                 "max_records",
@@ -218,7 +220,7 @@ impl HeldPages {
             .filter(|e| e.owner == owner && e.query == query)?;
         entry.last_used = now;
         Some(HeldPage {
-            records: serde_json::from_slice(&entry.json).unwrap_or_default(),
+            records: entry.json.clone(),
             next: entry.next.clone(),
             total_size: entry.total_size,
         })
@@ -237,10 +239,11 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn rows(n: usize) -> Vec<Value> {
-        (0..n)
+    fn rows(n: usize) -> Vec<u8> {
+        let rows: Vec<_> = (0..n)
             .map(|i| json!({"Id": format!("001{i:015}")}))
-            .collect()
+            .collect();
+        serde_json::to_vec(&rows).unwrap()
     }
 
     #[test]
@@ -250,7 +253,7 @@ mod tests {
             .hold(
                 "u1.s1",
                 "q1",
-                &rows(3),
+                rows(3),
                 Some("/services/data/v66.0/query/01g-5".into()),
                 9,
             )
@@ -278,7 +281,7 @@ mod tests {
             ttl: Duration::ZERO,
             ..HeldLimits::default()
         });
-        let id = expired.hold("o", "q", &rows(1), None, 1).unwrap();
+        let id = expired.hold("o", "q", rows(1), None, 1).unwrap();
         assert!(expired.get("o", "q", &id).is_none());
         assert_eq!(expired.usage(), (0, 0));
 
@@ -286,10 +289,10 @@ mod tests {
             per_owner: 2,
             ..HeldLimits::default()
         });
-        let a = held.hold("o", "q", &rows(1), None, 1).unwrap();
-        let b = held.hold("o", "q", &rows(1), None, 1).unwrap();
-        let other = held.hold("p", "q", &rows(1), None, 1).unwrap();
-        let c = held.hold("o", "q", &rows(1), None, 1).unwrap();
+        let a = held.hold("o", "q", rows(1), None, 1).unwrap();
+        let b = held.hold("o", "q", rows(1), None, 1).unwrap();
+        let other = held.hold("p", "q", rows(1), None, 1).unwrap();
+        let c = held.hold("o", "q", rows(1), None, 1).unwrap();
         assert!(held.get("o", "q", &a).is_none(), "the owner's oldest went");
         for (owner, id) in [("o", &b), ("o", &c), ("p", &other)] {
             assert!(held.get(owner, "q", id).is_some());
@@ -298,23 +301,23 @@ mod tests {
 
     #[test]
     fn the_byte_bound_drops_the_least_recently_used_and_refuses_a_giant() {
-        let one = serde_json::to_vec(&rows(10)).unwrap().len();
+        let one = rows(10).len();
         let held = HeldPages::new(HeldLimits {
             max_bytes: one * 2,
             ..HeldLimits::default()
         });
-        let a = held.hold("o1", "q", &rows(10), None, 10).unwrap();
-        let b = held.hold("o2", "q", &rows(10), None, 10).unwrap();
+        let a = held.hold("o1", "q", rows(10), None, 10).unwrap();
+        let b = held.hold("o2", "q", rows(10), None, 10).unwrap();
         assert!(
             held.get("o1", "q", &a).is_some(),
             "a is now the most recent"
         );
-        let c = held.hold("o3", "q", &rows(10), None, 10).unwrap();
+        let c = held.hold("o3", "q", rows(10), None, 10).unwrap();
         assert!(held.get("o2", "q", &b).is_none());
         assert!(held.get("o1", "q", &a).is_some() && held.get("o3", "q", &c).is_some());
         assert_eq!(held.usage(), (2, one * 2));
         assert!(matches!(
-            held.hold("o4", "q", &rows(30), None, 30),
+            held.hold("o4", "q", rows(30), None, 30),
             Err(SfError::InvalidArgument { .. })
         ));
     }

@@ -22,13 +22,42 @@ use super::{Session, SfError};
 /// error rather than an unbounded allocation.
 pub(crate) const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
 
-/// A successful Salesforce answer.
+/// How long an unused connection to an instance stays open for reuse.
+pub(crate) const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The interval of TCP keep-alive probes on connections to an instance,
+/// so that a connection a middlebox dropped is noticed while pooled.
+pub(crate) const TCP_KEEPALIVE: Duration = Duration::from_secs(15);
+
+/// The HTTP client settings for Salesforce instances: each request waits
+/// at most `timeout`; no redirects followed; connections kept open and
+/// reused ([`POOL_IDLE_TIMEOUT`], no cap on idle connections per host,
+/// [`TCP_KEEPALIVE`]); `TCP_NODELAY` on (a request is written in small
+/// pieces, which Nagle's algorithm would hold back for the peer's ACK);
+/// HTTP/2 when the instance offers it over TLS (ALPN `h2`, which
+/// Salesforce's instances do), else HTTP/1.1 with keep-alive. Several
+/// calls to one instance then share one connection instead of paying a
+/// TCP and TLS handshake each. Plain `http://` instances (simulators)
+/// speak HTTP/1.1.
+pub(crate) fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(usize::MAX)
+        .tcp_keepalive(TCP_KEEPALIVE)
+        .tcp_nodelay(true)
+}
+
+/// A successful Salesforce answer, its body decoded as `B` (a JSON
+/// [`Value`] unless the caller decodes it another way, see
+/// [`Rest::get_query`]).
 #[derive(Debug, Clone, PartialEq)]
-pub(crate) struct Reply {
+pub(crate) struct Reply<B = Value> {
     /// HTTP status (2xx).
     pub status: u16,
-    /// The JSON body; `Value::Null` for 204 or an empty body.
-    pub body: Value,
+    /// The body; as a [`Value`], `Value::Null` for 204 or an empty body.
+    pub body: B,
     /// `api-usage=<used>/<max>` from `Sforce-Limit-Info`, when sent.
     pub usage: Option<String>,
 }
@@ -135,30 +164,41 @@ impl<'a> Rest<'a> {
         url: Url,
         body: Option<&Value>,
     ) -> Result<Reply, SfError> {
-        self.send_with(method, url, body, None).await
+        self.send_with(method, url, body, None, json_value).await
     }
 
     /// `GET url` of a query resource with `Sforce-Query-Options:
     /// batchSize=<batch>` (REST API Developer Guide, "Query Options
-    /// Header"; Salesforce takes 200 to 2,000 and may send fewer).
-    pub(crate) async fn get_query(&self, url: Url, batch: usize) -> Result<Reply, SfError> {
+    /// Header"; Salesforce takes 200 to 2,000 and may send fewer). The
+    /// body is decoded by `decode` (`None`: not the JSON it should be,
+    /// which is a [`SfError::Transport`] error like any body that is not
+    /// JSON), so that a query page is read once, as records to shape,
+    /// rather than as a [`Value`] first.
+    pub(crate) async fn get_query<B>(
+        &self,
+        url: Url,
+        batch: usize,
+        decode: fn(bytes::Bytes) -> Option<B>,
+    ) -> Result<Reply<B>, SfError> {
         let value = format!("batchSize={batch}");
         self.send_with(
             Method::GET,
             url,
             None,
             Some(("sforce-query-options", &value)),
+            decode,
         )
         .await
     }
 
-    async fn send_with(
+    async fn send_with<B>(
         &self,
         method: Method,
         url: Url,
         body: Option<&Value>,
         header: Option<(&str, &str)>,
-    ) -> Result<Reply, SfError> {
+        decode: fn(bytes::Bytes) -> Option<B>,
+    ) -> Result<Reply<B>, SfError> {
         let path = url.path().to_owned();
         let span = request_span(&method, &url);
         let mut request = self
@@ -179,7 +219,9 @@ impl<'a> Rest<'a> {
         let started = std::time::Instant::now();
         let sent = request.send().instrument(span.clone()).await;
         let status = sent.as_ref().map_or(0, |r| r.status().as_u16());
-        let result = read(sent, self.timeout).instrument(span.clone()).await;
+        let result = read(sent, self.timeout, decode)
+            .instrument(span.clone())
+            .await;
         crate::metrics::salesforce_request(status, started.elapsed());
         record_reply(&span, &result);
         if let Some(keep) = self.usage {
@@ -239,7 +281,7 @@ fn request_span(method: &Method, url: &Url) -> tracing::Span {
 /// failure `error.type`: the status code of an error body,
 /// `INVALID_SESSION_ID`, `REQUEST_LIMIT_EXCEEDED`, `timeout`, or
 /// `transport` (no answer, or one that is not Salesforce's).
-fn record_reply(span: &tracing::Span, result: &Result<Reply, SfError>) {
+fn record_reply<B>(span: &tracing::Span, result: &Result<Reply<B>, SfError>) {
     if span.is_disabled() {
         return;
     }
@@ -335,10 +377,11 @@ fn is_api_name(segment: &str) -> bool {
             .all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-async fn read(
+async fn read<B>(
     sent: Result<reqwest::Response, reqwest::Error>,
     timeout: Duration,
-) -> Result<Reply, SfError> {
+    decode: fn(bytes::Bytes) -> Option<B>,
+) -> Result<Reply<B>, SfError> {
     let transport = |e: reqwest::Error| transport(e, timeout);
     let response = sent.map_err(transport)?;
     let status = response.status();
@@ -361,7 +404,7 @@ async fn read(
             "the response is larger than {MAX_BODY_BYTES} bytes"
         )));
     }
-    interpret(status, &bytes, usage)
+    interpret_with(status, bytes, usage, decode)
 }
 
 /// A reqwest failure as an [`SfError`]: a timeout as
@@ -381,20 +424,41 @@ fn transport(e: reqwest::Error, timeout: Duration) -> SfError {
     }
 }
 
+/// A body as a JSON [`Value`]: `Value::Null` when empty (or only
+/// whitespace), `None` when it is not JSON.
+pub(crate) fn json_value(bytes: bytes::Bytes) -> Option<Value> {
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        Some(Value::Null)
+    } else {
+        serde_json::from_slice(&bytes).ok()
+    }
+}
+
 /// Turns a status and body into a [`Reply`] or the matching [`SfError`].
+#[cfg(test)]
 pub(crate) fn interpret(
     status: StatusCode,
     bytes: &[u8],
     usage: Option<String>,
 ) -> Result<Reply, SfError> {
+    interpret_with(
+        status,
+        bytes::Bytes::copy_from_slice(bytes),
+        usage,
+        json_value,
+    )
+}
+
+/// As [`interpret`], a successful body decoded by `decode`.
+fn interpret_with<B>(
+    status: StatusCode,
+    bytes: bytes::Bytes,
+    usage: Option<String>,
+    decode: fn(bytes::Bytes) -> Option<B>,
+) -> Result<Reply<B>, SfError> {
     let code = status.as_u16();
-    let parsed: Option<Value> = if bytes.iter().all(u8::is_ascii_whitespace) {
-        Some(Value::Null)
-    } else {
-        serde_json::from_slice(bytes).ok()
-    };
     if status.is_success() {
-        let body = parsed.ok_or_else(|| {
+        let body = decode(bytes).ok_or_else(|| {
             SfError::Transport(format!(
                 "Salesforce answered HTTP {code} with a body that is not JSON"
             ))
@@ -405,6 +469,8 @@ pub(crate) fn interpret(
             usage,
         });
     }
+    let parsed = json_value(bytes.clone());
+    let bytes = &bytes[..];
     if let Some(errors) = parsed.as_ref().and_then(salesforce_errors) {
         let first = &errors[0];
         return Err(match first.0.as_str() {
@@ -579,6 +645,118 @@ mod tests {
     }
     use crate::salesforce::DEFAULT_UPSTREAM_TIMEOUT;
     use serde_json::json;
+
+    /// An https instance on loopback (certificate from a throwaway CA)
+    /// offering `alpn` and answering every request with a one-record
+    /// query page; returns its port, the CA and the HTTP versions of the
+    /// connections it accepted, one entry per connection (per request's
+    /// version, pushed by the handler).
+    async fn https_instance(
+        alpn: &[&[u8]],
+    ) -> (
+        u16,
+        reqwest::Certificate,
+        std::sync::Arc<std::sync::Mutex<Vec<Vec<reqwest::Version>>>>,
+    ) {
+        use std::sync::{Arc, Mutex};
+        let ca_key = rcgen::KeyPair::generate().unwrap();
+        let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+        let ca = ca_params.self_signed(&ca_key).unwrap();
+        let leaf_key = rcgen::KeyPair::generate().unwrap();
+        let leaf = rcgen::CertificateParams::new(vec!["localhost".to_owned()])
+            .unwrap()
+            .signed_by(&leaf_key, &ca, &ca_key)
+            .unwrap();
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut config = rustls::ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(
+                vec![leaf.der().clone()],
+                rustls::pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+            )
+            .unwrap();
+        config.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+        let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen: Arc<Mutex<Vec<Vec<reqwest::Version>>>> = Arc::default();
+        let connections = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((tcp, _)) = listener.accept().await {
+                let Ok(tls) = acceptor.accept(tcp).await else {
+                    continue;
+                };
+                let index = {
+                    let mut seen = connections.lock().unwrap();
+                    seen.push(Vec::new());
+                    seen.len() - 1
+                };
+                let versions = connections.clone();
+                let router = axum::Router::new().fallback(move |request: axum::extract::Request| {
+                    versions.lock().unwrap()[index].push(request.version());
+                    async {
+                        (
+                            [("sforce-limit-info", "api-usage=7/15000")],
+                            r#"{"totalSize":1,"done":true,"records":[{"attributes":{"type":"Account","url":"/services/data/v66.0/sobjects/Account/0015g00000Q1aACAAZ"},"Name":"Edge"}]}"#,
+                        )
+                    }
+                });
+                tokio::spawn(async move {
+                    let service = hyper_util::service::TowerToHyperService::new(router);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(tls), service)
+                    .await;
+                });
+            }
+        });
+        let ca = reqwest::Certificate::from_pem(ca.pem().as_bytes()).unwrap();
+        (port, ca, seen)
+    }
+
+    /// Three queries through the gateway's client settings to an https
+    /// instance offering `alpn`: the HTTP versions each connection served.
+    async fn three_queries(alpn: &[&[u8]]) -> Vec<Vec<reqwest::Version>> {
+        let (port, ca, seen) = https_instance(alpn).await;
+        let http = client_builder(DEFAULT_UPSTREAM_TIMEOUT)
+            .tls_certs_merge([ca])
+            .build()
+            .unwrap();
+        let instance = format!("https://localhost:{port}");
+        let session = Session {
+            connection_id: "u.s",
+            instance_url: &instance,
+            access_token: "t",
+            api_version: "66.0",
+            api_usage: None,
+        };
+        let rest = Rest::new(&http, &session, DEFAULT_UPSTREAM_TIMEOUT).unwrap();
+        for _ in 0..3 {
+            let url = rest.data_url(&[("soql", "query")]).unwrap();
+            let reply = rest
+                .get_query(url, 200, crate::salesforce::paging::decode_page)
+                .await
+                .unwrap();
+            assert_eq!(reply.usage.as_deref(), Some("api-usage=7/15000"));
+        }
+        seen.lock().unwrap().clone()
+    }
+
+    #[tokio::test]
+    async fn calls_share_one_http2_connection_when_the_instance_offers_h2() {
+        let seen = three_queries(&[b"h2", b"http/1.1"]).await;
+        assert_eq!(seen, [vec![reqwest::Version::HTTP_2; 3]]);
+    }
+
+    #[tokio::test]
+    async fn calls_share_one_http1_connection_when_the_instance_offers_only_http1() {
+        let seen = three_queries(&[b"http/1.1"]).await;
+        assert_eq!(seen, [vec![reqwest::Version::HTTP_11; 3]]);
+    }
 
     fn err(status: u16, body: &str) -> SfError {
         interpret(

@@ -31,6 +31,8 @@
 //! and SOSL Reference ("Quoted String Escape Sequences").
 
 mod args;
+#[doc(hidden)]
+pub mod bench;
 pub mod cursor;
 pub(crate) mod describe;
 pub mod domains;

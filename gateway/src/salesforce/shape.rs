@@ -36,37 +36,54 @@ pub(crate) fn record(value: Value) -> Value {
     record_with(value, &|_| None)
 }
 
+/// Turns a child subquery's `nextRecordsUrl` into the `next_cursor` the
+/// agent continues it with, or `None` to leave it out.
+pub(crate) type Signer<'s> = &'s dyn Fn(&str) -> Option<String>;
+
 /// As [`record`], with `sign` turning a child subquery's
 /// `nextRecordsUrl` (already checked by [`cursor::check_query_path`])
 /// into the `next_cursor` the agent continues it with.
-pub(crate) fn record_with(value: Value, sign: &dyn Fn(&str) -> Option<String>) -> Value {
+pub(crate) fn record_with(value: Value, sign: Signer<'_>) -> Value {
     match value {
-        Value::Object(map) if is_query_result(&map) => child_result(map, sign),
-        Value::Object(mut map) => {
-            let mut out = Map::new();
-            if let Some(Value::Object(attributes)) = map.remove("attributes") {
-                if let Some(t) = attributes.get("type") {
-                    out.insert("type".into(), t.clone());
-                }
-                if !map.contains_key("Id")
-                    && let Some(id) = attributes
-                        .get("url")
-                        .and_then(Value::as_str)
-                        .and_then(id_from_url)
-                {
-                    out.insert("Id".into(), Value::String(id));
-                }
-            }
-            for (k, v) in map {
-                out.insert(k, record_with(v, sign));
-            }
-            Value::Object(out)
-        }
+        Value::Object(map) => object(map, sign, &|_, v| record_with(v, sign)),
         Value::Array(list) => {
             Value::Array(list.into_iter().map(|v| record_with(v, sign)).collect())
         }
         other => other,
     }
+}
+
+/// Shapes one object whose values `shape(key, value)` finishes: the
+/// `attributes`, `totalSize` and `done` values arrive as Salesforce sent
+/// them (a child result keeps its `totalSize` and `done` as they are),
+/// the others as `shape` leaves them.
+fn object(
+    mut map: Map<String, Value>,
+    sign: Signer<'_>,
+    shape: &dyn Fn(&str, Value) -> Value,
+) -> Value {
+    if is_query_result(&map) {
+        return child_result(map, sign, shape);
+    }
+    let mut out = Map::new();
+    if let Some(Value::Object(attributes)) = map.remove("attributes") {
+        if let Some(t) = attributes.get("type") {
+            out.insert("type".into(), t.clone());
+        }
+        if !map.contains_key("Id")
+            && let Some(id) = attributes
+                .get("url")
+                .and_then(Value::as_str)
+                .and_then(id_from_url)
+        {
+            out.insert("Id".into(), Value::String(id));
+        }
+    }
+    for (k, v) in map {
+        let v = shape(&k, v);
+        out.insert(k, v);
+    }
+    Value::Object(out)
 }
 
 fn is_query_result(map: &Map<String, Value>) -> bool {
@@ -75,7 +92,11 @@ fn is_query_result(map: &Map<String, Value>) -> bool {
         && map.contains_key("done")
 }
 
-fn child_result(mut map: Map<String, Value>, sign: &dyn Fn(&str) -> Option<String>) -> Value {
+fn child_result(
+    mut map: Map<String, Value>,
+    sign: Signer<'_>,
+    shape: &dyn Fn(&str, Value) -> Value,
+) -> Value {
     let mut out = Map::new();
     out.insert(
         "total_size".into(),
@@ -90,9 +111,136 @@ fn child_result(mut map: Map<String, Value>, sign: &dyn Fn(&str) -> Option<Strin
     }
     out.insert(
         "records".into(),
-        record_with(map.remove("records").unwrap_or(Value::Null), sign),
+        shape("records", map.remove("records").unwrap_or(Value::Null)),
     );
     Value::Object(out)
+}
+
+/// Decodes one record from Salesforce's JSON and shapes it in the same
+/// pass, without building the raw record first: the result is the
+/// [`record_with`] of the decoded value, key order included (the values
+/// of `attributes`, `totalSize` and `done` are decoded as they are and
+/// shaped, when they must be, once their object is complete).
+///
+/// Errors: serde_json's, for text that is not JSON.
+pub(crate) fn decode_record(json: &[u8], sign: Signer<'_>) -> serde_json::Result<Value> {
+    let mut de = serde_json::Deserializer::from_slice(json);
+    let value = serde::de::DeserializeSeed::deserialize(Shaping { sign }, &mut de)?;
+    de.end()?;
+    Ok(value)
+}
+
+/// The serde seed and visitor of [`decode_record`].
+#[derive(Clone, Copy)]
+struct Shaping<'s> {
+    sign: Signer<'s>,
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Shaping<'_> {
+    type Value = Value;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Shaping<'_> {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::Number(v.into()))
+    }
+
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        // As serde_json's own `Value` does.
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+
+    fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        serde::de::DeserializeSeed::deserialize(self, d)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut list = Vec::with_capacity(seq.size_hint().unwrap_or(0));
+        while let Some(v) = seq.next_element_seed(self)? {
+            list.push(v);
+        }
+        Ok(Value::Array(list))
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(key) = access.next_key::<String>()? {
+            let value = if is_kept_raw(&key) {
+                access.next_value::<Value>()?
+            } else {
+                access.next_value_seed(self)?
+            };
+            map.insert(key, value);
+        }
+        let sign = self.sign;
+        Ok(object(map, sign, &|k, v| {
+            if k != "attributes" && is_kept_raw(k) {
+                record_with(v, sign)
+            } else {
+                v
+            }
+        }))
+    }
+}
+
+/// The keys whose values [`object`] may need as Salesforce sent them.
+fn is_kept_raw(key: &str) -> bool {
+    matches!(key, "attributes" | "totalSize" | "done")
+}
+
+/// The length in bytes of `value` as compact JSON
+/// (`serde_json::to_string(value).len()`), counted without building the
+/// text.
+pub(crate) fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    match serde_json::to_writer(&mut count, value) {
+        Ok(()) => count.0,
+        Err(_) => 0,
+    }
 }
 
 /// The last path segment of a record URL when it looks like an Id.

@@ -34,14 +34,25 @@ fn page_output(page: Page, header: String) -> ToolOutput {
     let text = bounded_lines(&header, lines);
     let next = page.next;
     ToolOutput {
-        structured: json!({
-            "total_size": page.total_size,
-            "done": next.is_none(),
-            "records": page.records,
-            "next_cursor": next,
-        }),
+        structured: json_object([
+            ("total_size", Value::from(page.total_size)),
+            ("done", Value::Bool(next.is_none())),
+            ("records", Value::Array(page.records)),
+            ("next_cursor", Value::from(next)),
+        ]),
         text,
     }
+}
+
+/// A JSON object of `entries` in this order, the values moved in (where
+/// `json!` would copy each value through the serializer).
+fn json_object<const N: usize>(entries: [(&str, Value); N]) -> Value {
+    Value::Object(
+        entries
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect(),
+    )
 }
 
 /// `query {soql | cursor, include_deleted?, max_records?}` ->
@@ -159,7 +170,7 @@ pub(crate) async fn search(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput, Sf
         ));
     }
     let lines: Vec<String> = records.iter().map(shape::record_line).collect();
-    let mut structured = json!({ "records": records });
+    let mut structured = json_object([("records", Value::Array(records))]);
     if truncated {
         structured["truncated"] = json!(true);
     }
@@ -178,7 +189,7 @@ fn capped(raw: Vec<Value>, caps: Caps) -> Vec<Value> {
             break;
         }
         let shaped = shape::record(record);
-        let size = serde_json::to_string(&shaped).map_or(0, |s| s.len());
+        let size = shape::json_len(&shaped);
         if !out.is_empty() && bytes + size > caps.max_bytes {
             break;
         }
@@ -272,7 +283,7 @@ pub(crate) async fn get_record(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutput
         .join(" ");
     let text = bounded_lines(&header, shape::field_pairs(&record));
     Ok(ToolOutput {
-        structured: json!({ "record": record }),
+        structured: json_object([("record", record)]),
         text,
     })
 }
@@ -300,7 +311,7 @@ pub(crate) async fn list_recent(ctx: &Ctx<'_>, args: &Value) -> Result<ToolOutpu
     );
     let lines: Vec<String> = records.iter().map(shape::record_line).collect();
     Ok(ToolOutput {
-        structured: json!({ "records": records }),
+        structured: json_object([("records", Value::Array(records))]),
         text: bounded_lines(&header, lines),
     })
 }
