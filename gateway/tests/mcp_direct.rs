@@ -8,31 +8,12 @@ mod common;
 use std::time::Duration;
 
 use common::Fixture;
-use common::raw_mcp::{Answer, INITIALIZE, post, send};
+use common::raw_mcp::{Answer, INITIALIZE, open_session as open, post, send};
 use serde_json::Value;
 use toolgate_proto::v1;
 
 /// An `Accept` the direct path leaves to rmcp (it takes only plain ones).
 const VIA_RMCP: &str = "application/json;q=0.9, text/event-stream;q=1";
-
-/// Opens a 2025-11-25 session (initialize, initialized); returns its id.
-async fn open(url: &str, token: &str) -> String {
-    let answer = send(post(url, token, None, INITIALIZE)).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    let id = answer.headers["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let done = send(post(
-        url,
-        token,
-        Some(&id),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    ))
-    .await;
-    assert_eq!(done.status, 202, "{}", done.body);
-    id
-}
 
 fn content_type(answer: &Answer) -> &str {
     answer.headers["content-type"].to_str().unwrap()

@@ -10,7 +10,7 @@ mod common;
 use std::path::Path;
 use std::time::Duration;
 
-use common::raw_mcp::{INITIALIZE, LIST, post, send};
+use common::raw_mcp::{INITIALIZE, LIST, open_session as open, post, send};
 use common::{Clients, admin, clients, create_user, issue_token};
 use toolgate_gateway::app::{self, Listeners, Running};
 use toolgate_gateway::config::Secrets;
@@ -94,26 +94,6 @@ fn delete(url: &str, token: &str, session: &str) -> reqwest::RequestBuilder {
         .bearer_auth(token)
         .header("mcp-session-id", session)
         .header("mcp-protocol-version", "2025-11-25")
-}
-
-/// Opens a session (initialize, then notifications/initialized); returns
-/// its id.
-async fn open(url: &str, token: &str) -> String {
-    let answer = send(post(url, token, None, INITIALIZE)).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    let id = answer.headers["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let done = send(post(
-        url,
-        token,
-        Some(&id),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    ))
-    .await;
-    assert_eq!(done.status, 202, "{}", done.body);
-    id
 }
 
 /// Opens the session's GET stream; panics unless it is 200.

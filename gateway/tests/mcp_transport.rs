@@ -9,30 +9,10 @@ mod common;
 use std::time::Duration;
 
 use common::Fixture;
-use common::raw_mcp::{Answer, INITIALIZE, LIST, post, send};
+use common::raw_mcp::{Answer, INITIALIZE, LIST, open_session as open, post, send};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use toolgate_proto::v1;
-
-/// Opens a session (initialize, then notifications/initialized); returns
-/// its id.
-async fn open(url: &str, token: &str) -> String {
-    let answer = send(post(url, token, None, INITIALIZE)).await;
-    assert_eq!(answer.status, 200, "{}", answer.body);
-    let id = answer.headers["mcp-session-id"]
-        .to_str()
-        .unwrap()
-        .to_owned();
-    let done = send(post(
-        url,
-        token,
-        Some(&id),
-        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
-    ))
-    .await;
-    assert_eq!(done.status, 202, "{}", done.body);
-    id
-}
 
 async fn get(url: &str, token: &str, session: &str) -> Answer {
     let response = reqwest::Client::new()

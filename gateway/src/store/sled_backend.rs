@@ -27,6 +27,9 @@ use crate::model::AuditEvent;
 const AUDIT_PREFIX: &[u8] = b"audit/";
 const SECRET_PREFIX: &str = "secret/";
 const EPHEMERAL_PREFIX: &str = "eph/";
+/// How often a put of an ephemeral value purges the expired ones of its
+/// kind, at most (reads skip expired values on their own).
+const PURGE_EVERY_MS: i64 = 10_000;
 /// sled's page cache, bytes. sled's default (1 GiB) let a daemon holding
 /// 10,000 tools grow to ~700 MiB; policy reads are served from the MCP
 /// gateway's own cache and ListTools pages from the tool heads the store
@@ -146,6 +149,11 @@ pub(super) struct SledBackend {
     last_hash: Mutex<[u8; 32]>,
     /// In-process named locks ([`super::Store::named_lock`]).
     named: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// When the expired ephemeral values of each kind were last purged (ms
+    /// since the epoch): at most every [`PURGE_EVERY_MS`], not on every
+    /// put, which scanned them all each time (10,000 MCP sessions took
+    /// minutes to open).
+    purged: Mutex<HashMap<String, i64>>,
     /// Wakes the background audit flusher; `None` once dropped.
     flusher: Option<Flusher>,
     /// Held for the store's lifetime; dropping it releases the OS lock.
@@ -200,6 +208,7 @@ impl SledBackend {
                 audit_seq: AtomicU64::new(last_seq),
                 last_hash: Mutex::new(last_hash),
                 named: Mutex::new(HashMap::new()),
+                purged: Mutex::new(HashMap::new()),
                 _lock: lock,
             },
             last_seq,
@@ -516,6 +525,14 @@ impl SledBackend {
 
     fn purge_expired(&self, kind: &str) -> Result<(), StoreError> {
         let now = crate::model::now_ms();
+        {
+            let mut purged = self.purged.lock().unwrap_or_else(|p| p.into_inner());
+            let last = purged.entry(kind.to_owned()).or_insert(i64::MIN);
+            if now.saturating_sub(*last) < PURGE_EVERY_MS {
+                return Ok(());
+            }
+            *last = now;
+        }
         for entry in self.db.scan_prefix(ephemeral_key(kind, "").as_bytes()) {
             let (key, value) = entry?;
             let name = String::from_utf8_lossy(&key).into_owned();

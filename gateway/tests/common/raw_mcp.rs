@@ -70,9 +70,9 @@ pub fn post(url: &str, token: &str, session: Option<&str>, body: &str) -> reqwes
 pub const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}"#;
 pub const LIST: &str = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
 
-/// Tool names `token` sees, sorted: a new 2025-11-25 session is opened
-/// (initialize, initialized) and asked for tools/list.
-pub async fn list_tools(mcp_url: &str, token: &str) -> Vec<String> {
+/// Opens a 2025-11-25 session (initialize, then notifications/initialized)
+/// as `token`; returns its id.
+pub async fn open_session(mcp_url: &str, token: &str) -> String {
     let answer = send(post(mcp_url, token, None, INITIALIZE)).await;
     assert_eq!(answer.status, 200, "{}", answer.body);
     let session = answer.headers["mcp-session-id"]
@@ -86,7 +86,14 @@ pub async fn list_tools(mcp_url: &str, token: &str) -> Vec<String> {
         r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
     ))
     .await;
-    assert_eq!(done.status, 202);
+    assert_eq!(done.status, 202, "{}", done.body);
+    session
+}
+
+/// Tool names `token` sees, sorted: a new 2025-11-25 session is opened
+/// ([`open_session`]) and asked for tools/list.
+pub async fn list_tools(mcp_url: &str, token: &str) -> Vec<String> {
+    let session = open_session(mcp_url, token).await;
     let mut names = send(post(mcp_url, token, Some(&session), LIST))
         .await
         .tool_names();
