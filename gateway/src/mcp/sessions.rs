@@ -55,6 +55,7 @@ use rmcp::transport::streamable_http_server::session::{
     RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 use serde_json::json;
+use futures_util::StreamExt as _;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 
@@ -774,12 +775,19 @@ impl GatedSessionManager {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .retain(|id, _| self.registry.holds(id));
-        for id in &idle {
-            if let Err(err) = self.close_session(id).await {
+        // Many at once: each close deletes the session's store record, and
+        // 10,000 sessions idling out together took seconds one by one.
+        let count = idle.len();
+        let closing = idle.into_iter().map(|id| async move {
+            if let Err(err) = self.close_session(&id).await {
                 tracing::warn!(error = %err, "cannot close an idle MCP session");
             }
-        }
-        idle.len()
+        });
+        futures_util::stream::iter(closing)
+            .buffer_unordered(64)
+            .collect::<()>()
+            .await;
+        count
     }
 
     /// Closes idle sessions ([`GatedSessionManager::close_idle`]) every
