@@ -44,6 +44,7 @@ use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures_util::StreamExt as _;
 use rmcp::RoleServer;
 use rmcp::model::{
     CancelledNotificationParam, ClientJsonRpcMessage, ClientNotification, ErrorData, Notification,
@@ -55,7 +56,6 @@ use rmcp::transport::streamable_http_server::session::{
     RestoreOutcome, ServerSseMessage, SessionId, SessionManager,
 };
 use serde_json::json;
-use futures_util::StreamExt as _;
 use tokio_stream::Stream;
 use tokio_util::sync::CancellationToken;
 

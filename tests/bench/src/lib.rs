@@ -66,8 +66,10 @@ pub struct Options {
     /// Concurrent RegisterServer calls while filling the tool store.
     pub register_concurrency: usize,
     /// How long the tools part waits idle before measuring RSS a second
-    /// time: jemalloc's background threads return freed pages after its
-    /// dirty-page decay (10 s by default). Zero skips the second reading.
+    /// time, and the sessions part after the idle timeout before measuring
+    /// what came back: jemalloc's background threads return freed pages
+    /// after its dirty-page decay (10 s by default). Zero skips the tools
+    /// part's second reading.
     pub rss_settle: Duration,
     /// Run only this part (for profiling one part); `None` runs all.
     pub only: Option<Part>,

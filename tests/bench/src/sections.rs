@@ -606,9 +606,12 @@ async fn idle_sessions(
     let peak = procfs::sample(gw.pid, ticks)?;
     println!("  peak RSS (VmHWM) {} MiB", mib(peak.hwm_kib));
     // Let the idle timeout close them all (no request in between: each one
-    // would keep its session alive), then measure what came back.
+    // would keep its session alive), then measure what came back, after
+    // `rss_settle` more for the allocator to return freed pages (jemalloc
+    // purges them over about 10 s): sessions opened within a second or two
+    // all close together.
     let t = Instant::now();
-    tokio::time::sleep(opts.session_idle + Duration::from_secs(3)).await;
+    tokio::time::sleep(opts.session_idle + Duration::from_secs(3) + opts.rss_settle).await;
     let after = procfs::sample(gw.pid, ticks)?;
     println!(
         "  after idle-out ({:.1} s): RSS {:>7} MiB ({:+.1} MiB over the empty daemon)",
