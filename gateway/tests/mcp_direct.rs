@@ -67,6 +67,18 @@ async fn tools_list_ping_and_call_answer_the_same_on_both_paths() {
         assert_eq!(direct, rmcp, "{body}");
     }
 
+    // DNS-rebinding protection holds on the direct path too: a foreign
+    // `Host` or `Origin` is refused (by rmcp, as before).
+    let list = r#"{"jsonrpc":"2.0","id":8,"method":"tools/list"}"#;
+    let foreign_host =
+        send(post(&url, &token, Some(&session), list).header("host", "attacker.example.com")).await;
+    assert_eq!(foreign_host.status, 403, "{}", foreign_host.body);
+    let foreign_origin = send(
+        post(&url, &token, Some(&session), list).header("origin", "https://attacker.example.com"),
+    )
+    .await;
+    assert_eq!(foreign_origin.status, 403, "{}", foreign_origin.body);
+
     // The listing itself: the read tools plainly, the write tools marked
     // requestable, and the request tool.
     let list = send(post(

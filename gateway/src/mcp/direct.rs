@@ -41,9 +41,11 @@ use super::auth::Caller;
 use super::handler::Cx;
 use super::sessions::Served;
 
-/// The methods the direct path answers.
+/// `tools/call`, answered by the direct path.
 const TOOLS_CALL: &str = "tools/call";
+/// `tools/list`, answered by the direct path.
 const TOOLS_LIST: &str = "tools/list";
+/// `ping`, answered by the direct path.
 const PING: &str = "ping";
 
 /// `_meta` keys a direct request may carry: trace context (W3C Trace
@@ -65,6 +67,56 @@ struct Request<'a> {
 struct Params<'a> {
     #[serde(rename = "_meta", borrow, default)]
     meta: Option<std::collections::HashMap<&'a str, &'a RawValue>>,
+}
+
+/// The `Host` and `Origin` values the direct path answers (DNS-rebinding
+/// protection, MCP 2025-11-25 "Transports", "Security Warning"): exactly
+/// the public URL's ([`super::allowed_hosts`], [`super::allowed_origins`];
+/// an origin entry ending in `:*` takes any port). A request with anything
+/// else, or without `Host`, is left to rmcp, which refuses what these do
+/// not allow (403) and checks the rest as it always did.
+#[derive(Debug, Clone)]
+pub(super) struct Rebinding {
+    hosts: Vec<String>,
+    origins: Vec<String>,
+}
+
+impl Rebinding {
+    /// The values `public_url` allows.
+    pub(super) fn new(public_url: &str) -> Self {
+        Self {
+            hosts: super::allowed_hosts(public_url),
+            origins: super::allowed_origins(public_url),
+        }
+    }
+
+    /// Whether `headers` name an allowed `Host` and no or an allowed
+    /// `Origin`.
+    pub(super) fn allows(&self, headers: &HeaderMap) -> bool {
+        let Some(host) = headers.get(header::HOST).and_then(|h| h.to_str().ok()) else {
+            return false;
+        };
+        if !self.hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+            return false;
+        }
+        let mut origins = headers.get_all(header::ORIGIN).iter();
+        let Some(origin) = origins.next() else {
+            return true;
+        };
+        let Ok(origin) = origin.to_str() else {
+            return false;
+        };
+        origins.next().is_none()
+            && self
+                .origins
+                .iter()
+                .any(|allowed| match allowed.strip_suffix('*') {
+                    Some(prefix) => origin.strip_prefix(prefix).is_some_and(|port| {
+                        !port.is_empty() && port.bytes().all(|b| b.is_ascii_digit())
+                    }),
+                    None => allowed == origin,
+                })
+    }
 }
 
 /// Whether `headers` accept both `application/json` and
@@ -296,6 +348,35 @@ mod tests {
         ));
         assert!(!plain_headers(&headers(&[("mcp-method", "tools/call")]), v));
         assert!(!plain_headers(&headers(&[("mcp-name", "x")]), v));
+    }
+
+    #[test]
+    fn only_the_public_urls_host_and_origin_take_the_direct_path() {
+        let public = Rebinding::new("https://gw.example.com:8443");
+        assert!(public.allows(&headers(&[("host", "gw.example.com:8443")])));
+        assert!(public.allows(&headers(&[
+            ("host", "GW.example.com:8443"),
+            ("origin", "https://gw.example.com:8443")
+        ])));
+        assert!(!public.allows(&headers(&[("host", "attacker.example.com")])));
+        assert!(!public.allows(&headers(&[
+            ("host", "gw.example.com:8443"),
+            ("origin", "https://attacker.example.com")
+        ])));
+        assert!(!public.allows(&HeaderMap::new()));
+        let local = Rebinding::new("http://127.0.0.1:8080");
+        assert!(local.allows(&headers(&[
+            ("host", "localhost"),
+            ("origin", "http://localhost:5173")
+        ])));
+        assert!(!local.allows(&headers(&[
+            ("host", "localhost"),
+            ("origin", "http://localhost:")
+        ])));
+        assert!(!local.allows(&headers(&[
+            ("host", "127.0.0.1:8080"),
+            ("origin", "http://evil.example:80")
+        ])));
     }
 
     #[test]

@@ -1242,12 +1242,18 @@ impl Gateway {
     /// per policy snapshot ([`super::World::listed_json`]).
     pub(super) async fn list_json(&self, cx: &Cx<'_>) -> Result<Vec<u8>, McpError> {
         let started = Instant::now();
-        let world = self.snapshot(cx).await;
-        let outcome = match &world {
-            Ok(_) => crate::metrics::OK,
-            Err(_) => crate::metrics::JSONRPC_ERROR,
+        let world = match self.snapshot(cx).await {
+            Ok(world) => world,
+            Err(err) => {
+                crate::metrics::mcp_operation(
+                    "tools/list",
+                    "",
+                    crate::metrics::JSONRPC_ERROR,
+                    started.elapsed(),
+                );
+                return Err(err);
+            }
         };
-        let world = world?;
         let subject = world.subject(&cx.caller.user, Some(&cx.caller.token));
         let listing = world.listing(&subject);
         self.seen(cx, &listing, &world);
@@ -1255,7 +1261,7 @@ impl Gateway {
         out.extend_from_slice(b"{\"tools\":");
         listing.write_json(&world, &mut out);
         out.push(b'}');
-        crate::metrics::mcp_operation("tools/list", "", outcome, started.elapsed());
+        crate::metrics::mcp_operation("tools/list", "", crate::metrics::OK, started.elapsed());
         Ok(out)
     }
 

@@ -33,7 +33,7 @@
 
 pub mod auth;
 mod direct;
-pub(crate) mod handler;
+mod handler;
 pub mod held_calls;
 pub mod notify;
 pub mod persist;
@@ -410,7 +410,7 @@ pub fn router(
         config,
     );
     let authenticator = Arc::new(auth::Authenticator::new(state.store.clone(), public_url));
-    let gate = Arc::new(transport::Gate::new(&manager));
+    let gate = Arc::new(transport::Gate::new(&manager, public_url));
     Router::new()
         .nest_service("/mcp", service)
         .layer(axum::middleware::from_fn_with_state(gate, transport::gate))

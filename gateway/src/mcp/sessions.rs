@@ -423,6 +423,26 @@ impl Registry {
             .collect()
     }
 
+    /// Session `id` saw traffic at `now` (ms since the epoch); a no-op for
+    /// a session not held here.
+    pub(crate) fn touch(&self, id: &str, now: i64) {
+        if let Some(seen) = self.lock().seen.get_mut(id) {
+            *seen = (*seen).max(now);
+        }
+    }
+
+    /// Whether session `id` is still idle at `now` ([`Registry::idle`]).
+    pub(crate) fn still_idle(&self, id: &str, now: i64, in_flight: &InFlight) -> bool {
+        let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let busy = lock_in_flight(in_flight).contains_key(id);
+        !busy
+            && self
+                .lock()
+                .seen
+                .get(id)
+                .is_some_and(|seen| now.saturating_sub(*seen) >= idle)
+    }
+
     /// Whether session `id` is held here.
     pub(crate) fn holds(&self, id: &str) -> bool {
         self.lock().owners.contains_key(id)
@@ -613,7 +633,17 @@ impl Served {
 
 impl Drop for Served {
     fn drop(&mut self) {
-        update(&self.in_flight, &self.session, &self.request, |_| true);
+        // Routed notices still due for earlier rmcp requests with this id
+        // stay due: the entry is left as an answered one that waits for
+        // them (see `take` and `routed`).
+        update(&self.in_flight, &self.session, &self.request, |busy| {
+            if busy.stale == 0 {
+                return true;
+            }
+            busy.answered = true;
+            busy.stale -= 1;
+            false
+        });
     }
 }
 
@@ -779,6 +809,10 @@ impl GatedSessionManager {
         // 10,000 sessions idling out together took seconds one by one.
         let count = idle.len();
         let closing = idle.into_iter().map(|id| async move {
+            // A request may have come in since the snapshot.
+            if !self.registry.still_idle(&id, now_ms(), &self.in_flight) {
+                return;
+            }
             if let Err(err) = self.close_session(&id).await {
                 tracing::warn!(error = %err, "cannot close an idle MCP session");
             }
@@ -1152,7 +1186,10 @@ mod tests {
             manager.clone(),
             config,
         );
-        let gate = Arc::new(super::super::transport::Gate::new(&manager));
+        let gate = Arc::new(super::super::transport::Gate::new(
+            &manager,
+            "http://127.0.0.1:8080",
+        ));
         let mut router = axum::Router::new().nest_service("/mcp", service).layer(
             axum::middleware::from_fn_with_state(gate, super::super::transport::gate),
         );

@@ -173,16 +173,23 @@ pub struct Gate {
     manager: Arc<GatedSessionManager>,
     /// For the tool list a listen stream starts from.
     state: Arc<super::McpState>,
+    /// The `Host` and `Origin` values the direct path answers; any other
+    /// request goes to rmcp, whose check refuses what these do not allow.
+    rebinding: super::direct::Rebinding,
 }
 
 impl Gate {
     /// A gate over the sessions `manager` keeps.
-    pub fn new(manager: &Arc<GatedSessionManager>) -> Self {
+    /// Only requests whose `Host` (and `Origin`, when sent) `public_url`
+    /// allows ([`super::allowed_hosts`], [`super::allowed_origins`]) take
+    /// the direct path.
+    pub fn new(manager: &Arc<GatedSessionManager>, public_url: &str) -> Self {
         Self {
             registry: manager.registry().clone(),
             states: manager.states().clone(),
             manager: manager.clone(),
             state: manager.state().clone(),
+            rebinding: super::direct::Rebinding::new(public_url),
         }
     }
 }
@@ -528,9 +535,13 @@ pub async fn gate(State(gate): State<Arc<Gate>>, request: Request, next: Next) -
         // then. Without a session the envelope says whether an
         // `initialize` needs a session slot.
         if let Some(session) = &held
+            && gate.rebinding.allows(&parts.headers)
             && let Some(response) =
                 super::direct::serve(&gate.state, &mut parts, session, &bytes).await
         {
+            // The answer counts as traffic too (a long call must not leave
+            // its session idle from its start).
+            gate.registry.touch(session, now_ms());
             return response;
         }
         if !has_session {

@@ -766,7 +766,18 @@ impl Store {
                 for head in &passing[start..end] {
                     // A tool deleted since the heads were read is left out.
                     if let Some(body) = s.get(Table::Tool, &head.id)? {
-                        tools.push(decode::<Tool>(Table::Tool, &head.id, &body)?);
+                        let tool = decode::<Tool>(Table::Tool, &head.id, &body)?;
+                        // Written since the heads were read: kept only if
+                        // it still passes.
+                        if query.passes(
+                            &tool.server_id,
+                            &tool.name,
+                            tool.state,
+                            tool.classification,
+                            &needle,
+                        ) {
+                            tools.push(tool);
+                        }
                     }
                 }
                 Ok(ToolPage { tools, total, more })
