@@ -234,6 +234,11 @@ impl Registry {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The idle timeout in ms.
+    fn idle_ms(&self) -> i64 {
+        i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX)
+    }
+
     /// Takes a session slot for `caller`, or says which limit is reached
     /// (and audits the refusal, at most once a minute per user).
     pub fn reserve(self: &Arc<Self>, caller: &Caller) -> Result<Reservation, Refusal> {
@@ -340,7 +345,7 @@ impl Registry {
                 if let Some(seen) = inner.seen.get_mut(id) {
                     *seen = now;
                 }
-                let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+                let idle = self.idle_ms();
                 Lookup::Owned {
                     refresh: inner
                         .stored
@@ -413,7 +418,7 @@ impl Registry {
     /// timeout before `now` (ms since the epoch) and that have no request
     /// in `in_flight`: [`GatedSessionManager::close_idle`] closes them.
     pub(crate) fn idle(&self, now: i64, in_flight: &InFlight) -> Vec<SessionId> {
-        let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let idle = self.idle_ms();
         let busy = lock_in_flight(in_flight);
         self.lock()
             .seen
@@ -433,7 +438,7 @@ impl Registry {
 
     /// Whether session `id` is still idle at `now` ([`Registry::idle`]).
     pub(crate) fn still_idle(&self, id: &str, now: i64, in_flight: &InFlight) -> bool {
-        let idle = i64::try_from(self.limits.idle_timeout.as_millis()).unwrap_or(i64::MAX);
+        let idle = self.idle_ms();
         let busy = lock_in_flight(in_flight).contains_key(id);
         !busy
             && self
@@ -794,11 +799,10 @@ impl GatedSessionManager {
         &self.state
     }
 
-    /// Closes the sessions idle at `now` ([`Registry::idle`]); returns how
-    /// many.
-    /// Also forgets peers of sessions no longer held (one whose client sent
+    /// Closes the sessions idle at `now` ([`Registry::idle`]). Also forgets
+    /// peers of sessions no longer held (one whose client sent
     /// `notifications/initialized` as it closed).
-    pub async fn close_idle(&self, now: i64) -> usize {
+    pub async fn close_idle(&self, now: i64) {
         let idle = self.registry.idle(now, &self.in_flight);
         self.state
             .peers
@@ -807,7 +811,6 @@ impl GatedSessionManager {
             .retain(|id, _| self.registry.holds(id));
         // Many at once: each close deletes the session's store record, and
         // 10,000 sessions idling out together took seconds one by one.
-        let count = idle.len();
         let closing = idle.into_iter().map(|id| async move {
             // A request may have come in since the snapshot.
             if !self.registry.still_idle(&id, now_ms(), &self.in_flight) {
@@ -821,7 +824,6 @@ impl GatedSessionManager {
             .buffer_unordered(64)
             .collect::<()>()
             .await;
-        count
     }
 
     /// Closes idle sessions ([`GatedSessionManager::close_idle`]) every
